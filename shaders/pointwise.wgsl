@@ -1,0 +1,67 @@
+// Pointwise activations with their first and second derivatives; KIND is a compile-time constant
+// (0 relu, 1 softplus(β), 2 tanh, 3 sigmoid), so each pipeline holds one branch. The value and tangent
+// streams go through the same dispatch.
+
+//! section common
+fn linearId(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
+
+fn sigmoid(x: f32) -> f32 {
+  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+  let e = exp(x);
+  return e / (1.0 + e);
+}
+
+// log(1 + e) for e in [0, 1], accurate when e is tiny (WGSL has no log1p).
+fn log1pSmall(e: f32) -> f32 {
+  if (e < 1e-4) { return e * (1.0 - e * (0.5 - e / 3.0)); }
+  return log(1.0 + e);
+}
+
+// (f, f′, f″) at z.
+fn act(z: f32) -> vec3f {
+  if (KIND == 0u) {
+    if (z > 0.0) { return vec3f(z, 1.0, 0.0); }
+    return vec3f(0.0, 0.0, 0.0);
+  }
+  if (KIND == 1u) {
+    let bz = u.beta * z;
+    let s = sigmoid(bz);
+    return vec3f((max(bz, 0.0) + log1pSmall(exp(-abs(bz)))) / u.beta, s, u.beta * s * (1.0 - s));
+  }
+  if (KIND == 2u) {
+    // Clamped: tanh is ±1 in f32 beyond |z| ≈ 9, and some drivers overflow exp inside tanh.
+    let t = tanh(clamp(z, -15.0, 15.0));
+    let d = 1.0 - t * t;
+    return vec3f(t, d, -2.0 * t * d);
+  }
+  let s = sigmoid(z);
+  let d = s * (1.0 - s);
+  return vec3f(s, d, d * (1.0 - 2.0 * s));
+}
+
+//! section forward
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linearId(gid, nwg);
+  if (i >= u.total) { return; }
+  let d = act(z[i]);
+  y[i] = d.x;
+  if (HAS_TANGENT) { ydot[i] = d.y * zdot[i]; }
+}
+
+//! section backward
+// z̄ = σ′·ȳ and its tangent σ′·ẏ̄ + σ″·ż·ȳ.
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linearId(gid, nwg);
+  if (i >= u.total) { return; }
+  let d = act(z[i]);
+  let g = gy[i];
+  gz[i] = d.y * g;
+  if (HAS_GYDOT || HAS_ZDOT) {
+    var t = 0.0;
+    if (HAS_GYDOT) { t += d.y * gydot[i]; }
+    if (HAS_ZDOT) { t += d.z * zdot[i] * g; }
+    gzdot[i] = t;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The kernel primitives every backend implements. Ops (src/ops) compose their four passes from these,
+ * so an op's math is written once and each backend supplies only kernels: WGSL on webgpu, float64 loops
+ * on cpu (the reference that defines correctness).
+ *
+ * Calls are recorded, not awaited: on webgpu they append dispatches to one command encoder, and nothing
+ * reaches the device until `read`, which submits everything and reads all results back in one mapping.
+ * Every tensor carries the batch as its leading dimension, so each call covers all examples at once.
+ */
+export type BackendName = 'webgpu' | 'cpu';
+export type DType = 'f32' | 'i32';
+
+export interface BTensor {
+  readonly shape: readonly number[];
+  readonly size: number;
+  readonly dtype: DType;
+  readonly label: string;
+}
+
+/** conv2d geometry (PyTorch semantics, no dilation, groups = 1). */
+export interface ConvGeom {
+  n: number; c: number; h: number; w: number; // input [n, c, h, w]
+  o: number; kh: number; kw: number; // weight [o, c, kh, kw]
+  sh: number; sw: number; ph: number; pw: number; // stride, zero padding
+  oh: number; ow: number; // output [n, o, oh, ow]
+}
+
+/** Pooling geometry, no padding; windows may overlap (stride < kernel). */
+export interface PoolGeom {
+  n: number; c: number; h: number; w: number;
+  kh: number; kw: number; sh: number; sw: number;
+  oh: number; ow: number;
+}
+
+export type ActivationKind = 'relu' | 'softplus' | 'tanh' | 'sigmoid';
+export type HeadKind = 'logit' | 'probability' | 'crossEntropy' | 'gaussNewton';
+
+export interface MatmulOptions {
+  transA?: boolean; // use Aᵀ: A is stored [K, M]
+  transB?: boolean; // use Bᵀ: B is stored [N, K]
+  bias?: BTensor | null; // [N], added to every row
+  into?: BTensor | null; // accumulate: into += op(A)·op(B); returns `into`
+  label: string;
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  /** Human-readable description of the device (adapter for webgpu). */
+  readonly description: string;
+
+  upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor;
+  uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor;
+  /** Returns tensors to the pool; on webgpu their reuse waits until the work that uses them is submitted. */
+  release(...ts: (BTensor | null | undefined)[]): void;
+  /** Runs everything recorded so far and reads `ts` back (one submission, one mapping on webgpu). */
+  read(ts: readonly BTensor[]): Promise<Float64Array[] | Float32Array[]>;
+
+  /** C[M,N] = op(A)·op(B) (+ bias) (+ into). Batched examples are rows of A (dense) or of the implicit A (conv). */
+  matmul(a: BTensor, b: BTensor, opts: MatmulOptions): BTensor;
+  /** y = conv(x, w) + bias (+ into). */
+  conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor;
+  /** x̄ = conv_transpose(ȳ, w) (+ into). */
+  conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor;
+  /** w̄[o,c,r,s] = Σ_{n,p,q} ȳ[n,o,p,q]·x[n,c,p·sh+r−ph,q·sw+s−pw] (+ into). */
+  conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor;
+  /** out[c] = Σ_{n,s} t[n, c, s] for t viewed as [n, channels, spatial] (+ into): bias gradients. */
+  channelSum(t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor;
+
+  /** Max pooling; `argmax` holds, per output, the flat index into x of the winner (first maximum). */
+  maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor };
+  /** out[i] = src[index[i]]: the tangent of max pooling. */
+  gather(src: BTensor, index: BTensor, label: string): BTensor;
+  /** x̄[j] = Σ_{i: argmax[i] = j} ȳ[i]. */
+  maxPoolBackward(gy: BTensor, argmax: BTensor, g: PoolGeom): BTensor;
+  avgPool(x: BTensor, g: PoolGeom): BTensor;
+  avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor;
+
+  /** y = σ(z) and, with a tangent, ẏ = σ′(z)·ż, in one pass. */
+  activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null): { y: BTensor; ydot: BTensor | null };
+  /** z̄ = σ′(z)·ȳ and, with tangents, its tangent σ′(z)·ẏ̄ + σ″(z)·ż·ȳ (a null tangent counts as zero). */
+  activationBackward(
+    kind: ActivationKind, beta: number, z: BTensor, gy: BTensor, zdot: BTensor | null, gydot: BTensor | null,
+  ): { gz: BTensor; gzdot: BTensor | null };
+
+  /**
+   * Loss heads on logits z [B, K] with one class index per example. Returns the per-example value [B], the
+   * seed g = scale·∇φ(z) [B, K] and, given ż, gdot = scale·∇²φ(z)·ż (null when the Hessian is zero).
+   * 'gaussNewton' returns g = scale·(diag(p) − ppᵀ)·ż, the cross-entropy's logit Hessian applied to ż, and
+   * no value or gdot: seeding a backward pass with it gives the Gauss–Newton product Jᵀ A J v.
+   */
+  head(kind: HeadKind, z: BTensor, classes: BTensor, zdot: BTensor | null, scale: number):
+    { value: BTensor | null; g: BTensor; gdot: BTensor | null };
+}

@@ -1,0 +1,262 @@
+import type {
+  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom,
+} from './backend.js';
+import { sizeOf } from '../tensor.js';
+import { activationDerivatives } from '../ops/activation-math.js';
+
+/** The float64 reference backend: plain loops, written for clarity. It defines correctness. */
+class CpuTensor implements BTensor {
+  readonly size: number;
+  constructor(
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    readonly data: Float64Array | Int32Array,
+    readonly label: string,
+  ) {
+    this.size = sizeOf(shape);
+  }
+}
+
+const f64 = (t: BTensor): Float64Array => (t as CpuTensor).data as Float64Array;
+const i32 = (t: BTensor): Int32Array => (t as CpuTensor).data as Int32Array;
+const make = (shape: readonly number[], label: string): CpuTensor =>
+  new CpuTensor([...shape], 'f32', new Float64Array(sizeOf(shape)), label);
+
+/** Returns `into` to accumulate in, or a fresh zero tensor. */
+function target(into: BTensor | null | undefined, shape: readonly number[], label: string): CpuTensor {
+  if (into) {
+    if (into.size !== sizeOf(shape)) throw new Error(`${label}: accumulator has ${into.size} values, expected ${sizeOf(shape)}`);
+    return into as CpuTensor;
+  }
+  return make(shape, label);
+}
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu' as const;
+  readonly description = 'float64 reference (TypeScript)';
+
+  upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
+    return new CpuTensor([...shape], 'f32', Float64Array.from(data), label);
+  }
+  uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
+    return new CpuTensor([...shape], 'i32', Int32Array.from(data), label);
+  }
+  release(): void {
+    // Garbage-collected.
+  }
+  async read(ts: readonly BTensor[]): Promise<Float64Array[]> {
+    return ts.map((t) => Float64Array.from((t as CpuTensor).data));
+  }
+
+  matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor {
+    const [ar, ac] = a.shape.length === 2 ? a.shape : [a.shape[0], a.size / a.shape[0]];
+    const [br, bc] = b.shape.length === 2 ? b.shape : [b.shape[0], b.size / b.shape[0]];
+    const [M, K] = o.transA ? [ac, ar] : [ar, ac];
+    const [K2, N] = o.transB ? [bc, br] : [br, bc];
+    if (K !== K2) throw new Error(`${o.label}: inner dimensions ${K} and ${K2} differ`);
+    const A = f64(a), B = f64(b), bias = o.bias ? f64(o.bias) : null;
+    const out = target(o.into, [M, N], o.label), C = out.data as Float64Array;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = bias ? bias[n] : 0;
+        for (let k = 0; k < K; k++) {
+          s += (o.transA ? A[k * M + m] : A[m * K + k]) * (o.transB ? B[n * K + k] : B[k * N + n]);
+        }
+        C[m * N + n] += s;
+      }
+    }
+    return out;
+  }
+
+  conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
+    const X = f64(x), W = f64(w), b = bias ? f64(bias) : null;
+    const out = target(into, [g.n, g.o, g.oh, g.ow], 'conv2d'), Y = out.data as Float64Array;
+    for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
+      let s = b ? b[o] : 0;
+      for (let c = 0; c < g.c; c++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
+        const h = p * g.sh + r - g.ph, ww = q * g.sw + t - g.pw;
+        if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
+          s += W[((o * g.c + c) * g.kh + r) * g.kw + t] * X[((n * g.c + c) * g.h + h) * g.w + ww];
+        }
+      }
+      Y[((n * g.o + o) * g.oh + p) * g.ow + q] += s;
+    }
+    return out;
+  }
+
+  conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
+    const GY = f64(gy), W = f64(w);
+    const out = target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput'), GX = out.data as Float64Array;
+    for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
+      const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
+      for (let c = 0; c < g.c; c++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
+        const h = p * g.sh + r - g.ph, ww = q * g.sw + t - g.pw;
+        if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
+          GX[((n * g.c + c) * g.h + h) * g.w + ww] += v * W[((o * g.c + c) * g.kh + r) * g.kw + t];
+        }
+      }
+    }
+    return out;
+  }
+
+  conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
+    const GY = f64(gy), X = f64(x);
+    const out = target(into, [g.o, g.c, g.kh, g.kw], 'conv2d.backwardFilter'), GW = out.data as Float64Array;
+    for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
+      const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
+      for (let c = 0; c < g.c; c++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
+        const h = p * g.sh + r - g.ph, ww = q * g.sw + t - g.pw;
+        if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
+          GW[((o * g.c + c) * g.kh + r) * g.kw + t] += v * X[((n * g.c + c) * g.h + h) * g.w + ww];
+        }
+      }
+    }
+    return out;
+  }
+
+  channelSum(t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
+    const T = f64(t), n = t.size / (channels * spatial);
+    const out = target(into, [channels], 'channelSum'), S = out.data as Float64Array;
+    for (let b = 0; b < n; b++) for (let c = 0; c < channels; c++) for (let s = 0; s < spatial; s++) {
+      S[c] += T[(b * channels + c) * spatial + s];
+    }
+    return out;
+  }
+
+  maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
+    const X = f64(x);
+    const y = make([g.n, g.c, g.oh, g.ow], 'maxpool'), Y = y.data as Float64Array;
+    const argmax = new CpuTensor(y.shape, 'i32', new Int32Array(y.size), 'maxpool.argmax'), A = argmax.data as Int32Array;
+    forEachWindow(g, (out, plane, h0, w0) => {
+      let best = -Infinity, at = -1;
+      for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
+        const j = plane + (h0 + r) * g.w + (w0 + t);
+        if (X[j] > best) { best = X[j]; at = j; }
+      }
+      Y[out] = best; A[out] = at;
+    });
+    return { y, argmax };
+  }
+
+  gather(src: BTensor, index: BTensor, label: string): BTensor {
+    const S = f64(src), I = i32(index);
+    const out = make(index.shape, label), O = out.data as Float64Array;
+    for (let i = 0; i < O.length; i++) O[i] = S[I[i]];
+    return out;
+  }
+
+  maxPoolBackward(gy: BTensor, argmax: BTensor, g: PoolGeom): BTensor {
+    const GY = f64(gy), A = i32(argmax);
+    const out = make([g.n, g.c, g.h, g.w], 'maxpool.backward'), GX = out.data as Float64Array;
+    for (let i = 0; i < A.length; i++) GX[A[i]] += GY[i];
+    return out;
+  }
+
+  avgPool(x: BTensor, g: PoolGeom): BTensor {
+    const X = f64(x), inv = 1 / (g.kh * g.kw);
+    const y = make([g.n, g.c, g.oh, g.ow], 'avgpool'), Y = y.data as Float64Array;
+    forEachWindow(g, (out, plane, h0, w0) => {
+      let s = 0;
+      for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) s += X[plane + (h0 + r) * g.w + (w0 + t)];
+      Y[out] = s * inv;
+    });
+    return y;
+  }
+
+  avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
+    const GY = f64(gy), inv = 1 / (g.kh * g.kw);
+    const out = make([g.n, g.c, g.h, g.w], 'avgpool.backward'), GX = out.data as Float64Array;
+    forEachWindow(g, (o, plane, h0, w0) => {
+      for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) GX[plane + (h0 + r) * g.w + (w0 + t)] += GY[o] * inv;
+    });
+    return out;
+  }
+
+  activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {
+    const Z = f64(z), ZD = zdot ? f64(zdot) : null;
+    const y = make(z.shape, kind), Y = y.data as Float64Array;
+    const ydot = ZD ? make(z.shape, `${kind}.tangent`) : null, YD = ydot?.data as Float64Array;
+    for (let i = 0; i < Z.length; i++) {
+      const d = activationDerivatives(kind, beta, Z[i]);
+      Y[i] = d.f;
+      if (ZD) YD[i] = d.d1 * ZD[i];
+    }
+    return { y, ydot };
+  }
+
+  activationBackward(kind: ActivationKind, beta: number, z: BTensor, gy: BTensor, zdot: BTensor | null, gydot: BTensor | null) {
+    const Z = f64(z), GY = f64(gy), ZD = zdot ? f64(zdot) : null, GYD = gydot ? f64(gydot) : null;
+    const gz = make(z.shape, `${kind}.backward`), GZ = gz.data as Float64Array;
+    const gzdot = ZD || GYD ? make(z.shape, `${kind}.backward2`) : null, GZD = gzdot?.data as Float64Array;
+    for (let i = 0; i < Z.length; i++) {
+      const d = activationDerivatives(kind, beta, Z[i]);
+      GZ[i] = d.d1 * GY[i];
+      if (gzdot) GZD[i] = (GYD ? d.d1 * GYD[i] : 0) + (ZD ? d.d2 * ZD[i] * GY[i] : 0);
+    }
+    return { gz, gzdot };
+  }
+
+  head(kind: HeadKind, z: BTensor, classes: BTensor, zdot: BTensor | null, scale: number) {
+    const [B, K] = z.shape, Z = f64(z), C = i32(classes), ZD = zdot ? f64(zdot) : null;
+    if (kind === 'gaussNewton' && !ZD) throw new Error('gaussNewton head needs a tangent');
+    const value = kind === 'gaussNewton' ? null : make([B], `head.${kind}.value`);
+    const g = make([B, K], `head.${kind}.seed`), G = g.data as Float64Array;
+    const hasHessian = ZD && (kind === 'probability' || kind === 'crossEntropy');
+    const gdot = hasHessian ? make([B, K], `head.${kind}.seedTangent`) : null, GD = gdot?.data as Float64Array;
+    for (let b = 0; b < B; b++) {
+      const row = Z.subarray(b * K, (b + 1) * K), c = C[b];
+      const p = softmax(row);
+      const zd = ZD ? ZD.subarray(b * K, (b + 1) * K) : null;
+      const pzd = zd ? p.reduce((s, pk, k) => s + pk * zd[k], 0) : 0; // pᵀż
+      const out = G.subarray(b * K, (b + 1) * K), outd = GD?.subarray(b * K, (b + 1) * K);
+      if (kind === 'logit') {
+        (value!.data as Float64Array)[b] = row[c];
+        out[c] = scale;
+      } else if (kind === 'probability') {
+        // φ = p_c; ∇φ = p_c (e_c − p); ∇²φ·ż = ṗ_c (e_c − p) − p_c ṗ with ṗ = p ⊙ (ż − pᵀż).
+        (value!.data as Float64Array)[b] = p[c];
+        const pcdot = zd ? p[c] * (zd[c] - pzd) : 0;
+        for (let k = 0; k < K; k++) {
+          const ek = k === c ? 1 : 0;
+          out[k] = scale * p[c] * (ek - p[k]);
+          if (outd) outd[k] = scale * (pcdot * (ek - p[k]) - p[c] * p[k] * (zd![k] - pzd));
+        }
+      } else if (kind === 'crossEntropy') {
+        // φ = logsumexp(z) − z_c; ∇φ = p − e_c; ∇²φ·ż = p ⊙ (ż − pᵀż).
+        (value!.data as Float64Array)[b] = logSumExp(row) - row[c];
+        for (let k = 0; k < K; k++) {
+          out[k] = scale * (p[k] - (k === c ? 1 : 0));
+          if (outd) outd[k] = scale * p[k] * (zd![k] - pzd);
+        }
+      } else {
+        for (let k = 0; k < K; k++) out[k] = scale * p[k] * (zd![k] - pzd);
+      }
+    }
+    return { value, g, gdot };
+  }
+}
+
+function softmax(z: ArrayLike<number>): number[] {
+  let m = -Infinity;
+  for (let i = 0; i < z.length; i++) m = Math.max(m, z[i]);
+  const e = Array.from(z, (v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+function logSumExp(z: ArrayLike<number>): number {
+  let m = -Infinity;
+  for (let i = 0; i < z.length; i++) m = Math.max(m, z[i]);
+  let s = 0;
+  for (let i = 0; i < z.length; i++) s += Math.exp(z[i] - m);
+  return m + Math.log(s);
+}
+
+/** Calls fn(flat output index, flat start of the input plane, window row, window column) for every window. */
+function forEachWindow(g: PoolGeom, fn: (out: number, plane: number, h0: number, w0: number) => void): void {
+  let out = 0;
+  for (let nc = 0; nc < g.n * g.c; nc++) {
+    const plane = nc * g.h * g.w;
+    for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) fn(out++, plane, p * g.sh, q * g.sw);
+  }
+}

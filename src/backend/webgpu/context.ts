@@ -1,0 +1,260 @@
+import { fail, SmoothgeoError } from '../../errors.js';
+import type { BindingDecl, UniformValues } from './shader.js';
+import { composeShader, packUniforms } from './shader.js';
+
+/**
+ * Owns one GPUDevice and everything that lives on it: the buffer pool, the uniform arena, the pipeline
+ * cache and the open command encoder. Kernels are recorded into one compute pass; `read` closes it, copies
+ * the results into one staging buffer, submits once and maps once.
+ */
+export interface Kernel {
+  label: string; // kernel name, used for every GPU object and in errors
+  shapes: string; // the operands' shapes, for errors
+  uniforms: UniformValues;
+  bindings: readonly (BindingDecl & { buffer: GPUBuffer | null })[];
+  consts: Record<string, number | boolean>;
+  body: string;
+  workgroups: [number, number, number];
+}
+
+/** An error scope to await at the next readback, with what it covered. */
+interface Check {
+  scope: Promise<GPUError | null>;
+  what: string;
+  outOfMemory?: boolean;
+}
+
+interface Cached {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+// WebGPU's flag values, spelled out: Node's Dawn does not install GPUBufferUsage & co. as globals, and the
+// library does not touch globalThis.
+const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+const STAGE_COMPUTE = 0x4;
+const MAP_MODE_READ = 0x1;
+const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+const READ_USAGE = USAGE.MAP_READ | USAGE.COPY_DST;
+const ARENA_BLOCK = 64 * 1024;
+const MAX_POOLED_BYTES = 512 * 1024 * 1024;
+
+/** Buffers keyed by size class and usage; released buffers return to the pool only once submitted. */
+class BufferPool {
+  private readonly free = new Map<string, GPUBuffer[]>();
+  private pending: GPUBuffer[] = [];
+  private pooledBytes = 0;
+
+  constructor(private readonly device: GPUDevice, private readonly track: (c: Check) => void) {}
+
+  static sizeClass(bytes: number): number {
+    const b = Math.max(16, bytes);
+    if (b <= 1 << 20) return 2 ** Math.ceil(Math.log2(b));
+    return Math.ceil(b / (1 << 20)) * (1 << 20);
+  }
+
+  acquire(bytes: number, usage: number, label: string): GPUBuffer {
+    const size = BufferPool.sizeClass(bytes);
+    const list = this.free.get(`${usage}:${size}`);
+    const reused = list?.pop();
+    if (reused) {
+      this.pooledBytes -= size;
+      reused.label = label;
+      return reused;
+    }
+    this.device.pushErrorScope('out-of-memory');
+    const buf = this.device.createBuffer({ size, usage, label });
+    this.track({ scope: this.device.popErrorScope(), what: `allocating ${size} bytes for ${label}`, outOfMemory: true });
+    return buf;
+  }
+
+  release(buf: GPUBuffer): void {
+    this.pending.push(buf);
+  }
+
+  /** Called after a submit: buffers released while recording it may now be handed out again. */
+  afterSubmit(): void {
+    for (const b of this.pending) {
+      if (this.pooledBytes + b.size > MAX_POOLED_BYTES) { b.destroy(); continue; }
+      const key = `${b.usage}:${b.size}`;
+      if (!this.free.has(key)) this.free.set(key, []);
+      this.free.get(key)!.push(b);
+      this.pooledBytes += b.size;
+    }
+    this.pending = [];
+  }
+
+  destroy(): void {
+    for (const list of this.free.values()) for (const b of list) b.destroy();
+    this.free.clear();
+  }
+}
+
+/** Per-dispatch uniforms packed into 64 KiB blocks, written with one writeBuffer per block at submit. */
+class UniformArena {
+  private blocks: { buffer: GPUBuffer; bytes: Uint8Array; used: number }[] = [];
+  private spare: GPUBuffer[] = [];
+  constructor(private readonly device: GPUDevice, private readonly align: number) {}
+
+  alloc(data: ArrayBuffer): { buffer: GPUBuffer; offset: number; size: number } {
+    let block = this.blocks[this.blocks.length - 1];
+    if (!block || block.used + data.byteLength > ARENA_BLOCK) {
+      const buffer = this.spare.pop() ?? this.device.createBuffer({
+        size: ARENA_BLOCK, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: 'uniform arena',
+      });
+      block = { buffer, bytes: new Uint8Array(ARENA_BLOCK), used: 0 };
+      this.blocks.push(block);
+    }
+    const offset = block.used;
+    block.bytes.set(new Uint8Array(data), offset);
+    block.used = Math.ceil((offset + data.byteLength) / this.align) * this.align;
+    return { buffer: block.buffer, offset, size: data.byteLength };
+  }
+
+  /** Writes the blocks before the submit that uses them; afterwards they may be reused (queue order). */
+  flush(queue: GPUQueue): void {
+    for (const b of this.blocks) queue.writeBuffer(b.buffer, 0, b.bytes, 0, b.used);
+    this.spare.push(...this.blocks.map((b) => b.buffer));
+    this.blocks = [];
+  }
+
+  destroy(): void {
+    for (const b of [...this.spare, ...this.blocks.map((x) => x.buffer)]) b.destroy();
+  }
+}
+
+export class GpuContext {
+  readonly pool: BufferPool;
+  private readonly arena: UniformArena;
+  private readonly cache = new Map<string, Cached>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private checks: Check[] = [];
+  private calls = 0;
+  lost: GPUDeviceLostInfo | null = null;
+
+  constructor(readonly device: GPUDevice) {
+    this.pool = new BufferPool(device, (c) => this.checks.push(c));
+    this.arena = new UniformArena(device, device.limits.minUniformBufferOffsetAlignment);
+    device.lost.then((info) => { this.lost = info; });
+  }
+
+  get limits(): GPUSupportedLimits { return this.device.limits; }
+
+  /** A storage buffer for a tensor, after checking the device's binding-size limit. */
+  allocate(bytes: number, label: string): GPUBuffer {
+    const max = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
+    if (bytes > max) {
+      fail('LIMIT_EXCEEDED', `${label} needs ${bytes} bytes, more than this device binds in one storage buffer (${max} bytes); use a smaller batch`);
+    }
+    return this.pool.acquire(bytes, STORAGE_USAGE, label);
+  }
+
+  write(buffer: GPUBuffer, data: ArrayBufferView): void {
+    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  dispatch(k: Kernel): void {
+    const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
+    if (k.workgroups.some((g) => g > maxGroups)) {
+      fail('LIMIT_EXCEEDED', `kernel ${k.label} on ${k.shapes} needs workgroups [${k.workgroups.join(', ')}], past the device's ${maxGroups} per dimension; use a smaller batch`);
+    }
+    const { pipeline, layout } = this.pipelineFor(k);
+    const slot = this.arena.alloc(packUniforms(k.uniforms));
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: slot.buffer, offset: slot.offset, size: slot.size } }];
+    let binding = 1;
+    for (const b of k.bindings) if (b.present) entries.push({ binding: binding++, resource: { buffer: b.buffer! } });
+
+    this.device.pushErrorScope('validation');
+    const group = this.device.createBindGroup({ label: k.label, layout, entries });
+    const pass = this.openPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(...k.workgroups);
+    this.checks.push({ scope: this.device.popErrorScope(), what: `kernel ${k.label} on ${k.shapes}` });
+  }
+
+  /** Submits everything recorded and reads `buffers` (byte lengths given) back through one staging buffer. */
+  async read(buffers: readonly { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
+    const encoder = this.openEncoder();
+    this.closePass();
+    const offsets: number[] = [];
+    let total = 0;
+    for (const b of buffers) { offsets.push(total); total += Math.ceil(b.bytes / 4) * 4; }
+    const staging = total > 0 ? this.pool.acquire(total, READ_USAGE, 'readback staging') : null;
+    buffers.forEach((b, i) => { if (b.bytes) encoder.copyBufferToBuffer(b.buffer, 0, staging!, offsets[i], Math.ceil(b.bytes / 4) * 4); });
+
+    this.device.pushErrorScope('validation');
+    this.arena.flush(this.device.queue);
+    this.device.queue.submit([encoder.finish({ label: `smoothgeo call ${this.calls}` })]);
+    this.checks.push({ scope: this.device.popErrorScope(), what: `submitting call ${this.calls}` });
+    this.encoder = null;
+    this.pool.afterSubmit();
+
+    const checks = this.checks;
+    this.checks = [];
+    let mapError: unknown = null;
+    if (staging) await staging.mapAsync(MAP_MODE_READ).catch((e) => { mapError = e; });
+    const errors = await Promise.all(checks.map(async (c) => ({ ...c, error: await c.scope.catch(() => null) })));
+    if (this.lost) {
+      fail('DEVICE_LOST', `the GPU device was lost (${this.lost.reason}: ${this.lost.message || 'no message'}); the call failed and the next call makes a fresh device`);
+    }
+    const first = errors.find((e) => e.error);
+    if (first || mapError) {
+      if (staging && !mapError) staging.unmap();
+      const msg = first ? `${first.what}: ${first.error!.message}` : `reading results back: ${String(mapError)}`;
+      throw new SmoothgeoError(first?.outOfMemory ? 'LIMIT_EXCEEDED' : 'GPU_ERROR', `WebGPU error in ${msg}`);
+    }
+    if (!staging) return buffers.map(() => new ArrayBuffer(0));
+    const mapped = staging.getMappedRange();
+    const out = buffers.map((b, i) => mapped.slice(offsets[i], offsets[i] + b.bytes));
+    staging.unmap();
+    this.pool.release(staging);
+    this.pool.afterSubmit();
+    return out;
+  }
+
+  destroy(): void {
+    this.pool.destroy();
+    this.arena.destroy();
+    this.device.destroy();
+  }
+
+  private pipelineFor(k: Kernel): Cached {
+    const code = composeShader(k.uniforms, k.bindings, k.consts, k.body);
+    let c = this.cache.get(code);
+    if (c) return c;
+    this.device.pushErrorScope('validation');
+    const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform' } }];
+    let binding = 1;
+    for (const b of k.bindings) {
+      if (b.present) entries.push({ binding: binding++, visibility: STAGE_COMPUTE, buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' } });
+    }
+    const layout = this.device.createBindGroupLayout({ label: k.label, entries });
+    const module = this.device.createShaderModule({ label: k.label, code });
+    const pipeline = this.device.createComputePipeline({
+      label: k.label,
+      layout: this.device.createPipelineLayout({ label: k.label, bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: 'main' },
+    });
+    this.checks.push({ scope: this.device.popErrorScope(), what: `compiling kernel ${k.label}` });
+    c = { pipeline, layout };
+    this.cache.set(code, c);
+    return c;
+  }
+
+  private openEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder({ label: `smoothgeo call ${++this.calls}` });
+    return this.encoder;
+  }
+
+  private openPass(): GPUComputePassEncoder {
+    this.pass ??= this.openEncoder().beginComputePass({ label: `smoothgeo call ${this.calls} compute` });
+    return this.pass;
+  }
+
+  private closePass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+}

@@ -1,0 +1,345 @@
+import type {
+  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom,
+} from '../backend.js';
+import { fail } from '../../errors.js';
+import { shapeStr, sizeOf } from '../../tensor.js';
+import { GpuContext, type Kernel } from './context.js';
+import { section, type BindingDecl, type UniformValues } from './shader.js';
+import gemmSrc from '../../../shaders/gemm.wgsl';
+import convSrc from '../../../shaders/conv2d.wgsl';
+import poolSrc from '../../../shaders/pool.wgsl';
+import pointwiseSrc from '../../../shaders/pointwise.wgsl';
+import lossSrc from '../../../shaders/loss.wgsl';
+import reduceSrc from '../../../shaders/reduce.wgsl';
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** A CPU implementation of WebGPU (SwiftShader, llvmpipe/lavapipe, WARP): correct but slow. */
+  software: boolean;
+}
+
+class GpuTensor implements BTensor {
+  readonly size: number;
+  constructor(readonly shape: readonly number[], readonly dtype: DType, readonly buffer: GPUBuffer, readonly label: string) {
+    this.size = sizeOf(shape);
+  }
+}
+
+const buf = (t: BTensor): GPUBuffer => (t as GpuTensor).buffer;
+const u32 = (value: number) => ({ type: 'u32' as const, value });
+const f32 = (value: number) => ({ type: 'f32' as const, value });
+const ACTIVATION_KIND: Record<ActivationKind, number> = { relu: 0, softplus: 1, tanh: 2, sigmoid: 3 };
+const HEAD_KIND: Record<HeadKind, number> = { logit: 0, probability: 1, crossEntropy: 2, gaussNewton: 3 };
+
+interface TileConfig { TILE_M: number; TILE_N: number; TILE_K: number; THREAD_M: number; THREAD_N: number }
+/** A 64×64 tile with 4×4 outputs per thread, or a thinner one when a side is short (dense at small batch). */
+function tileConfig(M: number, N: number): TileConfig {
+  if (M <= 16) return { TILE_M: 16, TILE_N: 64, TILE_K: 32, THREAD_M: 2, THREAD_N: 4 };
+  if (N <= 16) return { TILE_M: 64, TILE_N: 16, TILE_K: 32, THREAD_M: 4, THREAD_N: 2 };
+  return { TILE_M: 64, TILE_N: 64, TILE_K: 16, THREAD_M: 4, THREAD_N: 4 };
+}
+
+/** How a GEMM variant reads and stores: its WGSL, bindings and geometry uniforms. */
+interface GemmVariant {
+  label: string;
+  shapes: string;
+  body: string; // loadA, loadB, storeC
+  inputs: { name: string; t: BTensor }[];
+  bias: BTensor | null;
+  out: GpuTensor;
+  accumulate: boolean;
+  aKFast: boolean;
+  bKFast: boolean;
+  geometry: UniformValues;
+  consts?: Record<string, boolean>;
+  M: number; N: number; K: number;
+}
+
+/** The WebGPU backend: each primitive records one or two dispatches into the context's open pass. */
+export class WebGPUBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  generation = 0;
+  private ctx: GpuContext;
+  private disposed = false;
+
+  constructor(private gpu: GPU, private adapterInfo: AdapterSummary, device: GPUDevice, private readonly powerPreference?: GPUPowerPreference) {
+    this.ctx = new GpuContext(device);
+  }
+
+  get adapter(): AdapterSummary { return this.adapterInfo; }
+  get description(): string {
+    const a = this.adapterInfo;
+    return `WebGPU adapter ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}${a.software ? ' (software)' : ''}`;
+  }
+  get device(): GPUDevice { return this.ctx.device; }
+
+  /** Replaces a lost device (its buffers and pipelines are gone; models re-upload on the new generation). */
+  async ensureDevice(): Promise<void> {
+    if (this.disposed) fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one');
+    if (!this.ctx.lost) return;
+    const { adapter, device, info } = await openDevice(this.gpu, this.powerPreference);
+    void adapter;
+    this.adapterInfo = info;
+    this.ctx = new GpuContext(device);
+    this.generation++;
+  }
+
+  destroy(): void {
+    this.disposed = true;
+    this.ctx.destroy();
+  }
+
+  // ---- memory ----
+  upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
+    const t = this.alloc(shape, label);
+    this.ctx.write(t.buffer, data instanceof Float32Array ? data : Float32Array.from(data));
+    return t;
+  }
+  uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
+    const t = this.alloc(shape, label, 'i32');
+    this.ctx.write(t.buffer, Int32Array.from(data));
+    return t;
+  }
+  release(...ts: (BTensor | null | undefined)[]): void {
+    for (const t of ts) if (t) this.ctx.pool.release(buf(t));
+  }
+  async read(ts: readonly BTensor[]): Promise<Float32Array[]> {
+    const raw = await this.ctx.read(ts.map((t) => ({ buffer: buf(t), bytes: t.size * 4 })));
+    return raw.map((r) => new Float32Array(r));
+  }
+
+  private alloc(shape: readonly number[], label: string, dtype: DType = 'f32'): GpuTensor {
+    const n = sizeOf(shape);
+    return new GpuTensor([...shape], dtype, this.ctx.allocate(n * 4, `${label} ${shapeStr(shape)}`), label);
+  }
+
+  private run(label: string, shapes: string, body: string, bindings: Kernel['bindings'], uniforms: UniformValues,
+    consts: Record<string, number | boolean>, workgroups: [number, number, number]): void {
+    this.ctx.dispatch({ label, shapes, body, bindings, uniforms, consts, workgroups });
+  }
+
+  /** Workgroups of 256 threads covering `total` items, folded into y past the per-dimension limit. */
+  private grid1d(total: number): [number, number, number] {
+    const groups = Math.max(1, Math.ceil(total / 256));
+    const x = Math.min(groups, this.ctx.limits.maxComputeWorkgroupsPerDimension);
+    return [x, Math.ceil(groups / x), 1];
+  }
+
+  // ---- GEMM family ----
+  private gemm(v: GemmVariant): GpuTensor {
+    const tile = tileConfig(v.M, v.N);
+    const tiles = Math.ceil(v.M / tile.TILE_M) * Math.ceil(v.N / tile.TILE_N);
+    // Split K when few output tiles would leave most of the GPU idle on a long K (conv filter gradients).
+    let splits = Math.min(Math.ceil(128 / tiles), Math.ceil(v.K / 256), 64);
+    let kChunk = v.K;
+    if (splits > 1) {
+      kChunk = Math.ceil(Math.ceil(v.K / splits) / tile.TILE_K) * tile.TILE_K;
+      splits = Math.ceil(v.K / kChunk);
+    } else splits = 1;
+    const uniforms: UniformValues = { M: u32(v.M), N: u32(v.N), K: u32(v.K), kChunk: u32(kChunk), splits: u32(splits), ...v.geometry };
+    const partial = splits > 1 ? this.alloc([splits, v.M, v.N], `${v.label} split-K partials`) : null;
+    const decl = (name: string, t: BTensor | null, access: BindingDecl['access'] = 'read') =>
+      ({ name, type: 'f32' as const, access, present: !!t, buffer: t ? buf(t) : null });
+    const bindings = [
+      ...v.inputs.map((i) => decl(i.name, i.t)),
+      decl('bias', v.bias),
+      decl('out', v.out, 'read_write'),
+      decl('partial', partial, 'read_write'),
+    ];
+    const consts = { ...tile, ...v.consts, A_K_FAST: v.aKFast, B_K_FAST: v.bKFast, SPLIT_K: splits > 1, HAS_BIAS: !!v.bias, ACCUMULATE: v.accumulate };
+    const epilogue = section(gemmSrc, 'epilogue', 'gemm.wgsl');
+    this.run(splits > 1 ? `${v.label} (split-K ${splits})` : v.label, v.shapes, section(gemmSrc, 'main', 'gemm.wgsl') + epilogue + v.body,
+      bindings, uniforms, consts, [Math.ceil(v.N / tile.TILE_N), Math.ceil(v.M / tile.TILE_M), splits]);
+    if (partial) {
+      this.run(`${v.label} split-K sum`, v.shapes, section(gemmSrc, 'splitk', 'gemm.wgsl') + epilogue + v.body,
+        bindings, uniforms, consts, this.grid1d(v.M * v.N));
+      this.release(partial);
+    }
+    return v.out;
+  }
+
+  private output(into: BTensor | null | undefined, shape: readonly number[], label: string): { out: GpuTensor; accumulate: boolean } {
+    if (into) {
+      if (into.size !== sizeOf(shape)) throw new Error(`${label}: accumulator has ${into.size} values, expected ${sizeOf(shape)}`);
+      return { out: into as GpuTensor, accumulate: true };
+    }
+    return { out: this.alloc(shape, label), accumulate: false };
+  }
+
+  matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor {
+    const [ar, ac] = [a.shape[0], a.size / a.shape[0]];
+    const [br, bc] = [b.shape[0], b.size / b.shape[0]];
+    const [M, K] = o.transA ? [ac, ar] : [ar, ac];
+    const [K2, N] = o.transB ? [bc, br] : [br, bc];
+    if (K !== K2) throw new Error(`${o.label}: inner dimensions ${K} and ${K2} differ`);
+    const { out, accumulate } = this.output(o.into, [M, N], o.label);
+    return this.gemm({
+      label: `gemm ${o.label}`, shapes: `${o.transA ? 'Aᵀ' : 'A'}${shapeStr(a.shape)}·${o.transB ? 'Bᵀ' : 'B'}${shapeStr(b.shape)}`,
+      body: section(gemmSrc, 'dense', 'gemm.wgsl'), consts: { TRANS_A: !!o.transA, TRANS_B: !!o.transB },
+      inputs: [{ name: 'a', t: a }, { name: 'b', t: b }], bias: o.bias ?? null, out, accumulate,
+      aKFast: !o.transA, bKFast: !!o.transB, geometry: {}, M, N, K,
+    });
+  }
+
+  private convUniforms(g: ConvGeom): UniformValues {
+    const u: UniformValues = {};
+    for (const k of ['n', 'c', 'h', 'w', 'o', 'kh', 'kw', 'sh', 'sw', 'ph', 'pw', 'oh', 'ow'] as const) u[k] = u32(g[k]);
+    return u;
+  }
+  private convShapes(g: ConvGeom): string {
+    return `x[${g.n}, ${g.c}, ${g.h}, ${g.w}] w[${g.o}, ${g.c}, ${g.kh}, ${g.kw}] stride ${g.sh}×${g.sw} pad ${g.ph}×${g.pw}`;
+  }
+
+  conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
+    const { out, accumulate } = this.output(into, [g.n, g.o, g.oh, g.ow], 'conv2d');
+    return this.gemm({
+      label: 'conv2d forward', shapes: this.convShapes(g), body: section(convSrc, 'forward', 'conv2d.wgsl'),
+      inputs: [{ name: 'x', t: x }, { name: 'wt', t: w }], bias, out, accumulate, aKFast: false, bKFast: true,
+      geometry: this.convUniforms(g), M: g.n * g.oh * g.ow, N: g.o, K: g.c * g.kh * g.kw,
+    });
+  }
+
+  conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
+    const { out, accumulate } = this.output(into, [g.n, g.c, g.h, g.w], 'conv2d backward input');
+    return this.gemm({
+      label: 'conv2d backward input', shapes: this.convShapes(g), body: section(convSrc, 'backward_input', 'conv2d.wgsl'),
+      inputs: [{ name: 'gy', t: gy }, { name: 'wt', t: w }], bias: null, out, accumulate, aKFast: false, bKFast: true,
+      geometry: this.convUniforms(g), M: g.n * g.h * g.w, N: g.c, K: g.o * g.kh * g.kw,
+    });
+  }
+
+  conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
+    const { out, accumulate } = this.output(into, [g.o, g.c, g.kh, g.kw], 'conv2d backward filter');
+    return this.gemm({
+      label: 'conv2d backward filter', shapes: this.convShapes(g), body: section(convSrc, 'backward_filter', 'conv2d.wgsl'),
+      inputs: [{ name: 'gy', t: gy }, { name: 'x', t: x }], bias: null, out, accumulate, aKFast: true, bKFast: true,
+      geometry: this.convUniforms(g), M: g.o, N: g.c * g.kh * g.kw, K: g.n * g.oh * g.ow,
+    });
+  }
+
+  channelSum(t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
+    const { out, accumulate } = this.output(into, [channels], 'channel sum');
+    const n = t.size / (channels * spatial);
+    this.run('channel sum', `${shapeStr(t.shape)} over ${channels} channels`, section(reduceSrc, 'channel_sum', 'reduce.wgsl'),
+      [{ name: 't', type: 'f32', access: 'read', present: true, buffer: buf(t) },
+        { name: 'out', type: 'f32', access: 'read_write', present: true, buffer: out.buffer }],
+      { n: u32(n), channels: u32(channels), spatial: u32(spatial) }, { ACCUMULATE: accumulate }, [channels, 1, 1]);
+    return out;
+  }
+
+  // ---- pooling ----
+  private poolUniforms(g: PoolGeom, total: number): UniformValues {
+    const u: UniformValues = { total: u32(total) };
+    for (const k of ['h', 'w', 'kh', 'kw', 'sh', 'sw', 'oh', 'ow'] as const) u[k] = u32(g[k]);
+    return u;
+  }
+  private poolKernel(name: string, g: PoolGeom, total: number, bindings: Kernel['bindings']): void {
+    this.run(`pool ${name}`, `[${g.n}, ${g.c}, ${g.h}, ${g.w}] window ${g.kh}×${g.kw} stride ${g.sh}×${g.sw}`,
+      section(poolSrc, 'common', 'pool.wgsl') + section(poolSrc, name, 'pool.wgsl'), bindings, this.poolUniforms(g, total), {}, this.grid1d(total));
+  }
+
+  maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
+    const shape = [g.n, g.c, g.oh, g.ow];
+    const y = this.alloc(shape, 'maxpool'), argmax = this.alloc(shape, 'maxpool argmax', 'i32');
+    this.poolKernel('max_forward', g, y.size, [rd('x', x), rw('y', y), rw('argmax', argmax, 'i32')]);
+    return { y, argmax };
+  }
+  gather(src: BTensor, index: BTensor, label: string): BTensor {
+    const y = this.alloc(index.shape, label);
+    this.run('gather', `${shapeStr(src.shape)} at ${shapeStr(index.shape)}`, section(poolSrc, 'common', 'pool.wgsl') + section(poolSrc, 'gather', 'pool.wgsl'),
+      [rd('x', src), rd('index', index, 'i32'), rw('y', y)], { total: u32(y.size) }, {}, this.grid1d(y.size));
+    return y;
+  }
+  maxPoolBackward(gy: BTensor, argmax: BTensor, g: PoolGeom): BTensor {
+    const gx = this.alloc([g.n, g.c, g.h, g.w], 'maxpool backward');
+    this.poolKernel('max_backward', g, gx.size, [rd('gy', gy), rd('argmax', argmax, 'i32'), rw('gx', gx)]);
+    return gx;
+  }
+  avgPool(x: BTensor, g: PoolGeom): BTensor {
+    const y = this.alloc([g.n, g.c, g.oh, g.ow], 'avgpool');
+    this.poolKernel('avg_forward', g, y.size, [rd('x', x), rw('y', y)]);
+    return y;
+  }
+  avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
+    const gx = this.alloc([g.n, g.c, g.h, g.w], 'avgpool backward');
+    this.poolKernel('avg_backward', g, gx.size, [rd('gy', gy), rw('gx', gx)]);
+    return gx;
+  }
+
+  // ---- pointwise ----
+  activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {
+    const y = this.alloc(z.shape, kind), ydot = zdot ? this.alloc(z.shape, `${kind} tangent`) : null;
+    this.run(`${kind} forward${zdot ? '+tangent' : ''}`, shapeStr(z.shape),
+      section(pointwiseSrc, 'common', 'pointwise.wgsl') + section(pointwiseSrc, 'forward', 'pointwise.wgsl'),
+      [rd('z', z), opt('zdot', zdot, 'read'), rw('y', y), opt('ydot', ydot, 'read_write')],
+      { total: u32(y.size), beta: f32(beta) }, { KIND: ACTIVATION_KIND[kind], HAS_TANGENT: !!zdot }, this.grid1d(y.size));
+    return { y, ydot };
+  }
+
+  activationBackward(kind: ActivationKind, beta: number, z: BTensor, gy: BTensor, zdot: BTensor | null, gydot: BTensor | null) {
+    const gz = this.alloc(z.shape, `${kind} backward`), gzdot = zdot || gydot ? this.alloc(z.shape, `${kind} backward2`) : null;
+    this.run(`${kind} backward${gzdot ? '2' : ''}`, shapeStr(z.shape),
+      section(pointwiseSrc, 'common', 'pointwise.wgsl') + section(pointwiseSrc, 'backward', 'pointwise.wgsl'),
+      [rd('z', z), rd('gy', gy), opt('zdot', zdot, 'read'), opt('gydot', gydot, 'read'), rw('gz', gz), opt('gzdot', gzdot, 'read_write')],
+      { total: u32(gz.size), beta: f32(beta) }, { KIND: ACTIVATION_KIND[kind], HAS_ZDOT: !!zdot, HAS_GYDOT: !!gydot }, this.grid1d(gz.size));
+    return { gz, gzdot };
+  }
+
+  // ---- loss heads ----
+  head(kind: HeadKind, z: BTensor, classes: BTensor, zdot: BTensor | null, scale: number) {
+    const [B, K] = z.shape;
+    if (kind === 'gaussNewton' && !zdot) throw new Error('gaussNewton head needs a tangent');
+    const value = kind === 'gaussNewton' ? null : this.alloc([B], `head ${kind} value`);
+    const g = this.alloc([B, K], `head ${kind} seed`);
+    const gdot = zdot && (kind === 'probability' || kind === 'crossEntropy') ? this.alloc([B, K], `head ${kind} seed tangent`) : null;
+    this.run(`head ${kind}`, shapeStr(z.shape), section(lossSrc, 'head', 'loss.wgsl'),
+      [rd('z', z), rd('classes', classes, 'i32'), opt('zdot', zdot, 'read'), opt('value', value, 'read_write'), rw('g', g), opt('gdot', gdot, 'read_write')],
+      { B: u32(B), K: u32(K), scale: f32(scale) }, { KIND: HEAD_KIND[kind], HAS_TANGENT: !!zdot }, [Math.ceil(B / 64), 1, 1]);
+    return { value, g, gdot };
+  }
+}
+
+const rd = (name: string, t: BTensor, type: 'f32' | 'i32' = 'f32') => ({ name, type, access: 'read' as const, present: true, buffer: buf(t) });
+const rw = (name: string, t: BTensor, type: 'f32' | 'i32' = 'f32') => ({ name, type, access: 'read_write' as const, present: true, buffer: buf(t) });
+const opt = (name: string, t: BTensor | null, access: 'read' | 'read_write') =>
+  ({ name, type: 'f32' as const, access, present: !!t, buffer: t ? buf(t) : null });
+
+function summarize(info: GPUAdapterInfo, isFallback: boolean): AdapterSummary {
+  const s = { vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '', description: info.description ?? '' };
+  const software = isFallback || /swiftshader|llvmpipe|lavapipe|warp|software/i.test(Object.values(s).join(' '));
+  return { ...s, software };
+}
+
+async function openDevice(gpu: GPU, powerPreference?: GPUPowerPreference) {
+  const adapter = await gpu.requestAdapter(powerPreference ? { powerPreference } : undefined);
+  if (!adapter) {
+    fail('BACKEND_UNAVAILABLE', 'no WebGPU adapter: requestAdapter() returned null (on a machine without a GPU, install Debian chromium + libvulkan1 and set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json, as scripts/gpu-env.mjs does)');
+  }
+  // Ask for the adapter's own buffer limits: the defaults (128 MiB bindings) are far below most GPUs'.
+  const requiredLimits: Record<string, number> = {};
+  for (const k of ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize'] as const) {
+    requiredLimits[k] = adapter.limits[k];
+  }
+  const device = await adapter.requestDevice({ label: 'smoothgeo', requiredLimits });
+  const info = summarize(adapter.info, (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || (adapter.info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true);
+  return { adapter, device, info };
+}
+
+/** Finds the WebGPU entry point (given, navigator.gpu, or npm `webgpu` in Node) and opens a device. */
+export async function requestWebGPU(gpu?: GPU, powerPreference?: GPUPowerPreference): Promise<WebGPUBackend> {
+  let entry = gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  if (!entry && typeof process !== 'undefined' && process.versions?.node) {
+    try {
+      const mod = await import('webgpu');
+      entry = mod.create([]) as GPU;
+    } catch (e) {
+      fail('BACKEND_UNAVAILABLE', `no WebGPU in this Node process: loading npm package 'webgpu' (Dawn) failed: ${(e as Error).message}`);
+    }
+  }
+  if (!entry) fail('BACKEND_UNAVAILABLE', 'no WebGPU here: navigator.gpu is undefined (a browser without WebGPU, or an insecure context)');
+  const { device, info } = await openDevice(entry, powerPreference);
+  return new WebGPUBackend(entry, info, device, powerPreference);
+}

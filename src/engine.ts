@@ -1,0 +1,66 @@
+import type { Backend, BackendName } from './backend/backend.js';
+import { CpuBackend } from './backend/cpu.js';
+import { WebGPUBackend, requestWebGPU, type AdapterSummary } from './backend/webgpu/webgpu.js';
+import { fail, SmoothgeoError } from './errors.js';
+
+export interface EngineOptions {
+  /** 'auto' tries webgpu and says why it did not take it. Default 'auto'. */
+  backend?: 'auto' | BackendName;
+  /** The WebGPU entry point: navigator.gpu in browsers; in Node, `create([])` of npm `webgpu` (loaded when omitted). */
+  gpu?: GPU;
+  powerPreference?: GPUPowerPreference;
+}
+
+/**
+ * The backend a model runs on. `backend` says which was picked, `reason` why, and `adapter` which
+ * GPU adapter (vendor, architecture, description; `software` is true for SwiftShader and the like).
+ */
+export class Engine {
+  private constructor(
+    private readonly impl: Backend,
+    readonly reason: string,
+    readonly adapter: AdapterSummary | null,
+  ) {}
+
+  static async create(options: EngineOptions = {}): Promise<Engine> {
+    const want = options.backend ?? 'auto';
+    if (want !== 'auto' && want !== 'webgpu' && want !== 'cpu') {
+      fail('INVALID_ARGUMENT', `backend must be 'auto', 'webgpu' or 'cpu', got ${JSON.stringify(want)}`);
+    }
+    if (want === 'cpu') return new Engine(new CpuBackend(), 'requested', null);
+    try {
+      const gpu = await requestWebGPU(options.gpu, options.powerPreference);
+      return new Engine(gpu, want === 'auto' ? 'auto: WebGPU adapter found' : 'requested', gpu.adapter);
+    } catch (e) {
+      if (want === 'webgpu' || !(e instanceof SmoothgeoError) || e.code !== 'BACKEND_UNAVAILABLE') throw e;
+      return new Engine(new CpuBackend(), `auto: WebGPU unavailable (${e.message}); using the float64 cpu backend`, null);
+    }
+  }
+
+  get backend(): BackendName { return this.impl.name; }
+
+  /** Bumps when the GPU device is replaced after a loss, so models upload their weights again. */
+  get generation(): number {
+    return this.impl instanceof WebGPUBackend ? this.impl.generation : 0;
+  }
+
+  /** One line: backend, adapter and why. */
+  describe(): string {
+    return `backend ${this.backend} — ${this.impl.description} (${this.reason})`;
+  }
+
+  /** @internal The backend for the next call; on webgpu a lost device is replaced here. */
+  async backendForCall(): Promise<Backend> {
+    if (this.impl instanceof WebGPUBackend) await this.impl.ensureDevice();
+    return this.impl;
+  }
+
+  /** Frees the GPU device; the engine cannot be used afterwards. */
+  dispose(): void {
+    if (this.impl instanceof WebGPUBackend) this.impl.destroy();
+  }
+}
+
+export function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  return Engine.create(options);
+}

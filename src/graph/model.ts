@@ -1,0 +1,173 @@
+import type { Backend, BTensor, HeadKind } from '../backend/backend.js';
+import type { Engine } from '../engine.js';
+import { fail } from '../errors.js';
+import { parseSafetensors, type SafetensorsOptions } from '../io/safetensors.js';
+import { checkTensor, shapeStr, type Tensor } from '../tensor.js';
+import { checkClasses, checkObjective, type Objective } from './objective.js';
+import { buildGraph, type Graph } from './spec.js';
+import { sweep, type SweepRequest, type SweepResult } from './sweep.js';
+
+export type ParamRecord = Record<string, Tensor>;
+
+export interface LoadOptions extends SafetensorsOptions {
+  /** Prefix of the parameter tensors in the file (the oracle stores them under 'param.'); others are ignored. */
+  prefix?: string;
+}
+
+/**
+ * Loads a model from its JSON spec and safetensors weights (PyTorch names and layouts). Every parameter the
+ * spec implies must be in the file under the prefix with its exact shape, and nothing else may be there.
+ */
+export async function loadModel(engine: Engine, spec: unknown, weights: Uint8Array | ArrayBuffer, options: LoadOptions = {}): Promise<Model> {
+  const graph = buildGraph(spec);
+  const { tensors } = parseSafetensors(weights, options);
+  const prefix = options.prefix ?? '';
+  const params = new Map<string, Tensor>();
+  for (const [name, t] of tensors) if (name.startsWith(prefix)) params.set(name.slice(prefix.length), t);
+  return new Model(engine, graph, params);
+}
+
+/** A model bound to an engine. Each call validates its input, runs one sweep over the whole batch and reads back once. */
+export class Model {
+  readonly graph: Graph;
+  private readonly weights: ReadonlyMap<string, Tensor>;
+  private device: { backend: Backend; generation: number; params: Map<string, BTensor> } | null = null;
+
+  constructor(readonly engine: Engine, graph: Graph, weights: ReadonlyMap<string, Tensor>) {
+    this.graph = graph;
+    for (const [name, shape] of graph.params) {
+      const t = weights.get(name);
+      if (!t) fail('INVALID_SPEC', `weights are missing tensor '${name}' (shape ${shapeStr(shape)}) that the spec needs`);
+      if (shapeStr(t.shape) !== shapeStr(shape)) {
+        fail('INVALID_SPEC', `weight '${name}' has shape ${shapeStr(t.shape)} but the spec needs ${shapeStr(shape)}`);
+      }
+      checkTensor(`weight '${name}'`, t, shape);
+    }
+    const extra = [...weights.keys()].filter((k) => !graph.params.has(k));
+    if (extra.length) {
+      fail('INVALID_SPEC', `weights hold tensors the spec does not use: ${extra.join(', ')}; expected exactly: ${[...graph.params.keys()].join(', ')}`);
+    }
+    this.weights = new Map([...graph.params.keys()].map((k) => [k, weights.get(k)!]));
+  }
+
+  get inputShape(): number[] { return [...this.graph.inputShape]; }
+  get classes(): number { return this.graph.classes; }
+  /** Parameter names (PyTorch, without prefix) and shapes. */
+  get parameters(): Record<string, number[]> {
+    return Object.fromEntries([...this.graph.params].map(([k, s]) => [k, [...s]]));
+  }
+  /** A copy of the weights. */
+  getWeights(): ParamRecord {
+    return Object.fromEntries([...this.weights].map(([k, t]) => [k, { shape: [...t.shape], data: t.data.slice() }]));
+  }
+
+  /** Logits [B, classes]. */
+  async forward(x: Tensor): Promise<Tensor> {
+    const [out] = await this.run(x, {}, (r) => [r.logits]);
+    return { shape: [x.shape[0], this.classes], data: out };
+  }
+
+  /** Per-example objective values [B]. */
+  async evaluate(x: Tensor, objective: Objective): Promise<number[]> {
+    const [v] = await this.run(x, { objective }, (r) => [r.value!]);
+    return Array.from(v);
+  }
+
+  /** ∂φ/∂x for each example's own objective: shape of x. */
+  async inputGradient(x: Tensor, objective: Objective): Promise<Tensor> {
+    const [g] = await this.run(x, { objective, inputGrad: true }, (r) => [r.inputGrad!]);
+    return { shape: [...x.shape], data: g };
+  }
+
+  /** Gradient of the batch-mean objective with respect to every parameter. */
+  async paramGradient(x: Tensor, objective: Objective): Promise<ParamRecord> {
+    const names = [...this.graph.params.keys()];
+    const out = await this.run(x, { objective, paramGrads: true, mean: true }, (r) => names.map((n) => r.paramGrads.get(n)!.grad));
+    return this.record(names, out);
+  }
+
+  /** Input Hessian of each example's objective times v (forward-over-reverse; no dense Hessian). */
+  async inputHvp(x: Tensor, v: Tensor, objective: Objective): Promise<Tensor> {
+    checkTensor('v', v, x.shape);
+    const [hv] = await this.run(x, { objective, inputGrad: true, xdot: v }, (r) => [r.inputGradDot!]);
+    return { shape: [...x.shape], data: hv };
+  }
+
+  /** Parameter Hessian of the batch-mean objective times the direction v (a record over every parameter). */
+  async paramHvp(x: Tensor, v: ParamRecord, objective: Objective): Promise<ParamRecord> {
+    const names = [...this.graph.params.keys()];
+    this.checkParamRecord('v', v);
+    const out = await this.run(x, { objective, paramGrads: true, mean: true, paramDot: v },
+      (r) => names.map((n) => r.paramGrads.get(n)!.gradDot!));
+    return this.record(names, out);
+  }
+
+  /** Jᵀ (diag(p) − ppᵀ) J v per example, J the input Jacobian of the logits: the cross-entropy's Gauss–Newton product. */
+  async gaussNewtonProduct(x: Tensor, v: Tensor, labels: number[]): Promise<Tensor> {
+    checkTensor('v', v, x.shape);
+    const B = x.shape[0];
+    checkClasses('labels', labels, B, this.classes);
+    const [gv] = await this.run(x, { head: 'gaussNewton', classes: labels, inputGrad: true, xdot: v }, (r) => [r.inputGrad!]);
+    return { shape: [...x.shape], data: gv };
+  }
+
+  /** The backend tensors of the weights, uploaded once per device (again after a device loss). */
+  private deviceParams(be: Backend): Map<string, BTensor> {
+    const gen = this.engine.generation;
+    if (!this.device || this.device.backend !== be || this.device.generation !== gen) {
+      const params = new Map<string, BTensor>();
+      for (const [k, t] of this.weights) params.set(k, be.upload(t.data, t.shape, `param ${k}`));
+      this.device = { backend: be, generation: gen, params };
+    }
+    return this.device.params;
+  }
+
+  private checkParamRecord(name: string, v: ParamRecord): void {
+    if (v === null || typeof v !== 'object') fail('INVALID_ARGUMENT', `${name} must be a record from parameter name to tensor`);
+    for (const [k, shape] of this.graph.params) {
+      if (!(k in v)) fail('INVALID_ARGUMENT', `${name} is missing parameter '${k}' (shape ${shapeStr(shape)}); give every parameter, zeros for none`);
+      checkTensor(`${name}['${k}']`, v[k], shape);
+    }
+    const extra = Object.keys(v).filter((k) => !this.graph.params.has(k));
+    if (extra.length) fail('INVALID_ARGUMENT', `${name} has unknown parameters: ${extra.join(', ')}`);
+  }
+
+  private record(names: string[], data: Float32Array[]): ParamRecord {
+    return Object.fromEntries(names.map((n, i) => [n, { shape: [...this.graph.params.get(n)!], data: data[i] }]));
+  }
+
+  private async run(
+    x: Tensor,
+    o: { objective?: Objective; head?: HeadKind; classes?: number[]; inputGrad?: boolean; paramGrads?: boolean;
+      mean?: boolean; xdot?: Tensor; paramDot?: ParamRecord },
+    pick: (r: SweepResult) => BTensor[],
+  ): Promise<Float32Array[]> {
+    checkTensor('x', x, [-1, ...this.graph.inputShape]);
+    const B = x.shape[0];
+    const be = await this.engine.backendForCall();
+    const head = o.objective ? checkObjective(o.objective, B, this.classes) : o.head ? { kind: o.head, classes: o.classes! } : null;
+    const params = this.deviceParams(be);
+    const inputs: BTensor[] = [be.upload(x.data, x.shape, 'x')];
+    const req: SweepRequest = { x: inputs[0], params, inputGrad: o.inputGrad, paramGrads: o.paramGrads };
+    if (o.xdot) inputs.push((req.xdot = be.upload(o.xdot.data, o.xdot.shape, 'x tangent')));
+    if (o.paramDot) {
+      req.paramTangents = new Map([...this.graph.params.keys()].map((k) => [k, be.upload(o.paramDot![k].data, o.paramDot![k].shape, `param tangent ${k}`)]));
+      inputs.push(...req.paramTangents.values());
+    }
+    if (head) {
+      const classes = be.uploadIndices(head.classes, [B], 'classes');
+      inputs.push(classes);
+      req.head = { kind: head.kind, classes, scale: o.mean ? 1 / B : 1 };
+    }
+    let result: SweepResult | null = null;
+    try {
+      result = sweep(be, this.graph, req);
+      const outs = pick(result);
+      const data = await be.read(outs);
+      return data.map((d) => (d instanceof Float32Array ? d : Float32Array.from(d)));
+    } finally {
+      result?.release();
+      be.release(...inputs);
+    }
+  }
+}

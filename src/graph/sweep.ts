@@ -1,0 +1,98 @@
+import type { Backend, BTensor, HeadKind } from '../backend/backend.js';
+import type { ParamGrad, ParamValue, Saved } from '../ops/op.js';
+import type { Graph } from './spec.js';
+
+/**
+ * One sweep through the graph: forward (with tangents when seeded), a loss head, then backward (backward2
+ * when tangents flow). Every derivative the library offers is one sweep:
+ *   gradient       head + backward
+ *   input HVP      ẋ = v, head with ∇²φ·ż, backward2 → tangent of the input gradient
+ *   parameter HVP  θ̇ = v, the same → tangents of the parameter gradients
+ *   Gauss–Newton   ẋ = v, 'gaussNewton' head seeds A·ż, plain backward → Jᵀ A J v
+ * All of it is recorded into the backend as one stream of dispatches over the whole batch.
+ */
+export interface SweepRequest {
+  x: BTensor;
+  xdot?: BTensor | null;
+  params: ReadonlyMap<string, BTensor>;
+  paramTangents?: ReadonlyMap<string, BTensor> | null;
+  head?: { kind: HeadKind; classes: BTensor; scale: number } | null;
+  inputGrad?: boolean;
+  paramGrads?: boolean;
+}
+
+export interface SweepResult {
+  logits: BTensor;
+  logitsDot: BTensor | null;
+  value: BTensor | null;
+  inputGrad: BTensor | null;
+  inputGradDot: BTensor | null;
+  paramGrads: Map<string, ParamGrad>;
+  /** Releases every tensor the sweep made, except those listed. */
+  release(keep?: readonly (BTensor | null)[]): void;
+}
+
+export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult {
+  const batch = req.x.shape[0];
+  const made = new Set<BTensor>();
+  const track = <T extends BTensor | null | undefined>(t: T): T => {
+    if (t && t !== req.x && t !== req.xdot) made.add(t);
+    return t;
+  };
+  const paramsOf = (op: Graph['ops'][number]): Record<string, ParamValue> => {
+    const out: Record<string, ParamValue> = {};
+    for (const p of op.params) {
+      const full = `${op.name}.${p.key}`;
+      out[p.key] = { value: req.params.get(full)!, tangent: req.paramTangents?.get(full) ?? null };
+    }
+    return out;
+  };
+
+  // Forward (+ tangent).
+  const saved: Saved[] = [];
+  let z = req.x, zdot = req.xdot ?? null;
+  for (const op of graph.ops) {
+    const r = op.forward(be, batch, z, zdot, paramsOf(op));
+    track(r.y); track(r.ydot); track(r.saved.argmax);
+    saved.push(r.saved);
+    z = r.y; zdot = r.ydot;
+  }
+  const result: SweepResult = {
+    logits: z, logitsDot: zdot, value: null, inputGrad: null, inputGradDot: null, paramGrads: new Map(),
+    release(keep = []) {
+      for (const t of made) if (!keep.includes(t)) be.release(t);
+      made.clear();
+    },
+  };
+  if (!req.head) return result;
+
+  // Head, then backward (+ backward2), last layer first.
+  const h = be.head(req.head.kind, z, req.head.classes, zdot, req.head.scale);
+  track(h.value); track(h.g); track(h.gdot);
+  result.value = h.value;
+  let g = h.g, gdot = h.gdot;
+  // A Gauss–Newton product is linear in the seed: it takes no second-order terms on the way down.
+  const secondOrder = req.head.kind !== 'gaussNewton';
+  for (let i = graph.ops.length - 1; i >= 0; i--) {
+    const op = graph.ops[i];
+    const s = secondOrder ? saved[i] : { ...saved[i], xdot: null };
+    const p = paramsOf(op);
+    if (!secondOrder) for (const k in p) p[k].tangent = null;
+    const want = { input: i > 0 || !!req.inputGrad, params: !!req.paramGrads };
+    const r = op.backward(be, batch, s, g, secondOrder ? gdot : null, p, want);
+    track(r.gx); track(r.gxdot);
+    for (const [key, pg] of Object.entries(r.params)) {
+      track(pg.grad); track(pg.gradDot);
+      result.paramGrads.set(`${op.name}.${key}`, pg);
+    }
+    if (i > 0) { g = r.gx!; gdot = r.gxdot; }
+    else { result.inputGrad = r.gx; result.inputGradDot = r.gxdot; }
+  }
+  // Inside the sweep a null tangent stands for zero; callers get real zeros (e.g. the HVP of a linear model).
+  if (secondOrder && (req.xdot || req.paramTangents)) {
+    const zeros = (t: BTensor) => track(be.upload(new Float32Array(t.size), t.shape, `${t.label} (zero tangent)`));
+    if (result.inputGrad && !result.inputGradDot) result.inputGradDot = zeros(result.inputGrad);
+    for (const pg of result.paramGrads.values()) if (!pg.gradDot) pg.gradDot = zeros(pg.grad);
+  }
+  return result;
+}

@@ -1,0 +1,135 @@
+import type { Backend, BTensor } from '../backend/backend.js';
+import { fail } from '../errors.js';
+
+/**
+ * An op holds its four passes (DESIGN.md):
+ *   forward   y = f(x)                          forward(..., xdot = null, tangents null)
+ *   tangent   ẏ = J ẋ (+ ∂f/∂θ θ̇), alongside y  forward(..., xdot or parameter tangents given)
+ *   backward  x̄ = Jᵀ ȳ and θ̄                    backward(..., gydot = null, no tangents saved)
+ *   backward2 the tangent of backward            backward(..., with gydot and/or saved tangents)
+ * Forward and tangent share one call (and, for pointwise ops, one dispatch), as do backward and backward2.
+ * A null tangent means zero, so an input HVP never touches weight tangents and a parameter HVP never
+ * builds an input tangent. Shapes exclude the batch, which leads every tensor.
+ */
+export interface ParamSpec {
+  key: string; // 'weight' | 'bias'
+  shape: number[]; // PyTorch layout
+}
+
+export interface ParamValue {
+  value: BTensor;
+  tangent: BTensor | null;
+}
+
+export interface Saved {
+  x: BTensor;
+  xdot: BTensor | null;
+  argmax?: BTensor;
+}
+
+export interface ParamGrad {
+  grad: BTensor;
+  gradDot: BTensor | null;
+}
+
+export interface BackwardResult {
+  gx: BTensor | null;
+  gxdot: BTensor | null;
+  params: Record<string, ParamGrad>;
+}
+
+export interface BackwardWants {
+  input: boolean;
+  params: boolean;
+}
+
+export interface Op {
+  readonly type: string;
+  /** Parameter prefix (PyTorch module name) for ops with weights. */
+  readonly name: string | null;
+  readonly inShape: readonly number[];
+  readonly outShape: readonly number[];
+  readonly params: readonly ParamSpec[];
+  forward(be: Backend, batch: number, x: BTensor, xdot: BTensor | null, p: Record<string, ParamValue>):
+    { y: BTensor; ydot: BTensor | null; saved: Saved };
+  backward(
+    be: Backend, batch: number, saved: Saved, gy: BTensor, gydot: BTensor | null,
+    p: Record<string, ParamValue>, want: BackwardWants,
+  ): BackwardResult;
+}
+
+/** A spec layer: a JSON object with a `type`. Each op's factory validates its own fields. */
+export type LayerSpec = Record<string, unknown> & { type: string };
+
+export class LayerFields {
+  constructor(private readonly layer: LayerSpec, readonly where: string) {}
+
+  /** Rejects fields the op does not know, so a typo (`strides`) is an error, not a silent default. */
+  only(...allowed: string[]): void {
+    for (const k of Object.keys(this.layer)) {
+      if (k !== 'type' && !allowed.includes(k)) {
+        fail('INVALID_SPEC', `${this.where}: unknown field '${k}' for a ${this.layer.type} layer; allowed: ${allowed.join(', ') || '(none)'}`);
+      }
+    }
+  }
+
+  int(key: string, def: number | undefined, min: number): number {
+    const v = this.layer[key] ?? def;
+    if (v === undefined) fail('INVALID_SPEC', `${this.where}: missing field '${key}' (an integer >= ${min})`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+      fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+
+  /** An integer or an [h, w] pair of integers. */
+  pair(key: string, def: number | undefined, min: number): [number, number] {
+    const v = this.layer[key];
+    if (Array.isArray(v)) {
+      if (v.length !== 2 || !v.every((e) => Number.isInteger(e) && e >= min)) {
+        fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min} or a pair [h, w] of them, got ${JSON.stringify(v)}`);
+      }
+      return [v[0], v[1]];
+    }
+    const n = this.int(key, def, min);
+    return [n, n];
+  }
+
+  positive(key: string, def: number): number {
+    const v = this.layer[key] ?? def;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      fail('INVALID_SPEC', `${this.where}: field '${key}' must be a finite number > 0, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+
+  bool(key: string, def: boolean): boolean {
+    const v = this.layer[key] ?? def;
+    if (typeof v !== 'boolean') fail('INVALID_SPEC', `${this.where}: field '${key}' must be true or false, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  name(): string {
+    const v = this.layer.name;
+    if (typeof v !== 'string' || !/^[A-Za-z_][\w.]*$/.test(v)) {
+      fail('INVALID_SPEC', `${this.where}: a ${this.layer.type} layer needs a 'name' (its PyTorch module name, e.g. "fc1"), got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+}
+
+/** Output length of a sliding window; an error when the window does not fit. */
+export function windowOut(where: string, size: number, kernel: number, stride: number, pad: number, axis: string): number {
+  const span = size + 2 * pad - kernel;
+  if (span < 0) {
+    fail('INVALID_SPEC', `${where}: kernel ${kernel} does not fit the input ${axis} ${size} (padding ${pad})`);
+  }
+  return Math.floor(span / stride) + 1;
+}
+
+/** Accumulates terms into one tensor: the first term allocates it, the rest add into it. */
+export function sumTerms(terms: Array<((into: BTensor | null) => BTensor) | null | false>): BTensor | null {
+  let acc: BTensor | null = null;
+  for (const t of terms) if (t) acc = t(acc);
+  return acc;
+}

@@ -1,0 +1,68 @@
+import { fail } from './errors.js';
+
+/** The public tensor: row-major, NCHW for images, float32. */
+export interface Tensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function shapeStr(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export function tensor(data: Float32Array, shape: number[]): Tensor {
+  if (data.length !== sizeOf(shape)) {
+    fail('INVALID_ARGUMENT', `tensor data has ${data.length} values but shape ${shapeStr(shape)} needs ${sizeOf(shape)}`);
+  }
+  return { shape: [...shape], data };
+}
+
+/** Checks that `t` is a Tensor of the expected shape (-1 matches any size) with finite values. */
+export function checkTensor(name: string, t: unknown, expected: readonly number[]): Tensor {
+  if (t === null || typeof t !== 'object' || !Array.isArray((t as Tensor).shape)) {
+    fail('INVALID_ARGUMENT', `${name} must be a tensor { shape: number[], data: Float32Array }`);
+  }
+  const { shape, data } = t as Tensor;
+  if (!(data instanceof Float32Array)) {
+    fail('INVALID_ARGUMENT', `${name}.data must be a Float32Array, got ${describe(data)}`);
+  }
+  const ok = shape.length === expected.length && shape.every((d, i) => expected[i] === -1 ? Number.isInteger(d) && d > 0 : d === expected[i]);
+  if (!ok) {
+    const want = expected.map((d) => (d === -1 ? 'B' : String(d))).join(', ');
+    fail('INVALID_ARGUMENT', `${name} has shape ${shapeStr(shape)}, expected [${want}]`);
+  }
+  if (data.length !== sizeOf(shape)) {
+    fail('INVALID_ARGUMENT', `${name} has ${data.length} values but its shape ${shapeStr(shape)} needs ${sizeOf(shape)}`);
+  }
+  checkFinite(name, data, shape);
+  return t as Tensor;
+}
+
+export function checkFinite(name: string, data: ArrayLike<number>, shape: readonly number[]): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      fail('INVALID_ARGUMENT', `${name} has a non-finite value (${data[i]}) at ${indexStr(i, shape)}; every value must be finite`);
+    }
+  }
+}
+
+function indexStr(flat: number, shape: readonly number[]): string {
+  const idx: number[] = [];
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx.unshift(flat % shape[d]);
+    flat = Math.floor(flat / shape[d]);
+  }
+  return `[${idx.join(', ')}]`;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object') return typeof v;
+  return (v as object).constructor?.name ?? 'object';
+}

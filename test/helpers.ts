@@ -1,0 +1,56 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { createEngine, type Engine } from '../src/engine.js';
+import { parseSafetensors } from '../src/io/safetensors.js';
+import type { Tensor } from '../src/tensor.js';
+
+export const ORACLE_DIR = join(import.meta.dirname, 'fixtures', 'oracle');
+
+export interface OracleCase {
+  name: string;
+  json: Record<string, any> & { model: unknown; target: number[]; labels: number[]; batch: number };
+  bytes: Uint8Array;
+  tensors: Map<string, Tensor>;
+}
+
+/** Every case in the oracle folder (NAME.json + NAME.safetensors); nothing is hard-coded. */
+export function oracleCases(): OracleCase[] {
+  return readdirSync(ORACLE_DIR).filter((f) => f.endsWith('.json')).sort().map((f) => {
+    const name = f.slice(0, -5);
+    const bytes = new Uint8Array(readFileSync(join(ORACLE_DIR, `${name}.safetensors`)));
+    return { name, json: JSON.parse(readFileSync(join(ORACLE_DIR, f), 'utf8')), bytes, tensors: parseSafetensors(bytes).tensors };
+  });
+}
+
+export function relL2(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  expect(got.length).toBe(want.length);
+  let num = 0, den = 0;
+  for (let i = 0; i < want.length; i++) { num += (got[i] - want[i]) ** 2; den += want[i] ** 2; }
+  return Math.sqrt(num / Math.max(den, 1e-300));
+}
+
+/** Deterministic uniform numbers in [lo, hi) (mulberry32). */
+export function rng(seed: number): (lo?: number, hi?: number) => number {
+  let a = seed >>> 0;
+  return (lo = 0, hi = 1) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
+  };
+}
+
+export function randomTensor(shape: number[], r: ReturnType<typeof rng>, lo = -1, hi = 1): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return { shape, data: Float32Array.from({ length: n }, () => r(lo, hi)) };
+}
+
+let gpuEngine: Promise<Engine> | null = null;
+/** One WebGPU engine per test file. Never skipped: no adapter is a failure. */
+export function webgpuEngine(): Promise<Engine> {
+  gpuEngine ??= createEngine({ backend: 'webgpu' });
+  return gpuEngine;
+}
+export const cpuEngine = (): Promise<Engine> => createEngine({ backend: 'cpu' });
