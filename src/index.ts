@@ -1,0 +1,13 @@
+/**
+ * smoothgeo — robust gradient attribution on WebGPU. The public API; everything else is internal.
+ */
+export { createEngine, Engine, type EngineOptions } from './engine.js';
+export type { AdapterSummary } from './backend/webgpu/webgpu.js';
+export type { BackendName } from './backend/backend.js';
+export { loadModel, Model, type LoadOptions, type ParamRecord } from './graph/model.js';
+export type { ModelSpec } from './graph/spec.js';
+export type { Objective } from './graph/objective.js';
+export { parseSafetensors, encodeSafetensors, type SafetensorsOptions } from './io/safetensors.js';
+export { SmoothgeoError, type ErrorCode } from './errors.js';
+export { tensor, type Tensor } from './tensor.js';
+export { heatmapPng, type HeatmapOptions } from './io/png.js';
