@@ -1,0 +1,100 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import type { WebGPUBackend } from '../src/backend/webgpu/webgpu.js';
+import { GpuContext } from '../src/backend/webgpu/context.js';
+import { createEngine } from '../src/engine.js';
+import { SmoothgeoError } from '../src/errors.js';
+import { loadModel } from '../src/graph/model.js';
+import { oracleCases, relL2 } from './helpers.js';
+
+describe('engine', () => {
+  it('webgpu reports its adapter; in CI a missing adapter is a failure, never a skip', async () => {
+    const engine = await createEngine({ backend: 'webgpu' });
+    expect(engine.backend).toBe('webgpu');
+    expect(engine.adapter).not.toBeNull();
+    expect(engine.describe()).toMatch(/^backend webgpu — WebGPU adapter .+/);
+    console.log(engine.describe());
+    engine.dispose();
+  });
+
+  it('auto picks webgpu when an adapter exists and says why', async () => {
+    const engine = await createEngine();
+    expect(engine.backend).toBe('webgpu');
+    expect(engine.reason).toMatch(/auto: WebGPU adapter found/);
+    engine.dispose();
+  });
+
+  it('auto reports the fallback to cpu with the reason when WebGPU is unavailable', async () => {
+    const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
+    const engine = await createEngine({ gpu: noAdapter });
+    expect(engine.backend).toBe('cpu');
+    expect(engine.reason).toMatch(/auto: WebGPU unavailable \(no WebGPU adapter: requestAdapter\(\) returned null.*\); using the float64 cpu backend/);
+    await expect(createEngine({ backend: 'webgpu', gpu: noAdapter })).rejects.toThrow(/no WebGPU adapter/);
+  });
+
+  it('a lost device fails no later call: the next call makes a fresh device and re-uploads the weights', async () => {
+    const c = oracleCases()[0];
+    const engine = await createEngine({ backend: 'webgpu' });
+    const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+    const x = c.tensors.get('x')!;
+    await model.forward(x);
+    const be = (await engine.backendForCall()) as WebGPUBackend;
+    be.device.destroy();
+    await new Promise((r) => setTimeout(r, 50)); // let device.lost resolve
+    expect(engine.generation).toBe(0);
+    const logits = await model.forward(x);
+    expect(engine.generation).toBe(1);
+    expect(relL2(logits.data, c.tensors.get('logits')!.data)).toBeLessThan(1e-4);
+    engine.dispose();
+  });
+
+  it('a call in flight when the device is lost fails with DEVICE_LOST', async () => {
+    const c = oracleCases()[0];
+    const engine = await createEngine({ backend: 'webgpu' });
+    const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+    const x = c.tensors.get('x')!;
+    const be = (await engine.backendForCall()) as WebGPUBackend;
+    const call = model.inputGradient(x, { kind: 'logit', target: c.json.target });
+    be.device.destroy();
+    await expect(call).rejects.toMatchObject({ code: 'DEVICE_LOST', message: expect.stringMatching(/GPU device was lost .*next call makes a fresh device/) });
+    engine.dispose();
+  });
+
+  it('GPU validation errors are thrown and name the kernel and its shapes', async () => {
+    const engine = await createEngine({ backend: 'webgpu' });
+    const ctx = new GpuContext((await engine.backendForCall() as WebGPUBackend).device);
+    const out = ctx.allocate(16, 'out');
+    ctx.dispatch({
+      label: 'deliberately broken', shapes: '[4]', uniforms: { n: { type: 'u32', value: 4 } }, consts: {},
+      bindings: [{ name: 'y', type: 'f32', access: 'read_write', present: true, buffer: out }],
+      body: '@compute @workgroup_size(1) fn main() { y[0] = undefined_name; }', workgroups: [1, 1, 1],
+    });
+    const err = await ctx.read([{ buffer: out, bytes: 16 }]).catch((e) => e);
+    expect(err).toBeInstanceOf(SmoothgeoError);
+    expect(err.code).toBe('GPU_ERROR');
+    expect(err.message).toMatch(/kernel deliberately broken/);
+    engine.dispose();
+  });
+
+  it('sizes past the device limits are refused with the limit named', async () => {
+    const engine = await createEngine({ backend: 'webgpu' });
+    const ctx = new GpuContext((await engine.backendForCall() as WebGPUBackend).device);
+    expect(() => ctx.allocate(2 ** 40, 'activations of a huge batch')).toThrow(/activations of a huge batch needs 1099511627776 bytes, more than this device binds in one storage buffer/);
+    engine.dispose();
+  });
+
+  it('a Node process that used the engine exits by itself', () => {
+    const script = `
+      import { createEngine, loadModel } from './dist/smoothgeo.node.mjs';
+      import { readFileSync } from 'node:fs';
+      const engine = await createEngine({ backend: 'webgpu' });
+      const model = await loadModel(engine, JSON.parse(readFileSync('examples/models/lenet.json', 'utf8')), readFileSync('examples/models/lenet.safetensors'), { prefix: 'param.' });
+      const x = { shape: [1, 1, 28, 28], data: new Float32Array(784).fill(0.5) };
+      const logits = await model.forward(x);
+      console.log('logits', logits.data.length);`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 90_000 });
+    expect(r.error, 'the process did not exit by itself within 90 s').toBeUndefined();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/logits 10/);
+  });
+});
