@@ -1,7 +1,8 @@
 //! section main
 // Tiled GEMM C[M,N] = A[M,K]·B[K,N], shared by dense and by the three conv2d passes (implicit GEMM).
-// The variant supplies loadA(m, k) and loadB(k, n) (called only inside the matrix), storeC(m, n, value),
-// and the constants TILE_M, TILE_N, TILE_K, THREAD_M, THREAD_N, A_K_FAST, B_K_FAST, SPLIT_K.
+// The variant supplies loadA(m, k) and loadB(k, n) (called only inside the matrix), their four-wide
+// loadA4/loadB4 (four neighbours along the operand's fast dimension), storeC(m, n, value), and the
+// constants TILE_M, TILE_N, TILE_K, THREAD_M, THREAD_N, A_K_FAST, B_K_FAST, VEC_A, VEC_B, SPLIT_K.
 // Each workgroup stages a TILE_M×TILE_K slice of A and a TILE_K×TILE_N slice of B in workgroup memory;
 // each thread accumulates THREAD_M×THREAD_N outputs, strided by the workgroup size so that neighbouring
 // threads read neighbouring tile columns and write neighbouring outputs. With SPLIT_K, workgroup z sums
@@ -13,6 +14,58 @@ const THREADS: u32 = WG_X * WG_Y;
 var<workgroup> tileA: array<f32, TILE_K * TILE_M>; // [k][m]
 var<workgroup> tileB: array<f32, TILE_K * TILE_N>; // [k][n]
 
+// Cooperative tile loads, ordered so that consecutive threads touch consecutive addresses of the source
+// (its fast dimension). With VEC_A / VEC_B each thread moves four neighbours along that dimension with one
+// vec4 load; the host enables it only when that dimension is a multiple of 4, so a vector is never split
+// by the matrix edge.
+fn loadTileA(tid: u32, m0: u32, k0: u32, kEnd: u32) {
+  if (VEC_A) {
+    for (var i = tid; i < TILE_M * TILE_K / 4u; i += THREADS) {
+      var mm = (i % (TILE_M / 4u)) * 4u;
+      var kk = i / (TILE_M / 4u);
+      if (A_K_FAST) { mm = i / (TILE_K / 4u); kk = (i % (TILE_K / 4u)) * 4u; }
+      var v = vec4f(0.0);
+      if (m0 + mm < u.M && k0 + kk < kEnd) { v = loadA4(m0 + mm, k0 + kk); }
+      for (var j = 0u; j < 4u; j++) {
+        if (A_K_FAST) { tileA[(kk + j) * TILE_M + mm] = v[j]; } else { tileA[kk * TILE_M + mm + j] = v[j]; }
+      }
+    }
+    return;
+  }
+  for (var i = tid; i < TILE_M * TILE_K; i += THREADS) {
+    var mm = i % TILE_M;
+    var kk = i / TILE_M;
+    if (A_K_FAST) { mm = i / TILE_K; kk = i % TILE_K; }
+    var v = 0.0;
+    if (m0 + mm < u.M && k0 + kk < kEnd) { v = loadA(m0 + mm, k0 + kk); }
+    tileA[kk * TILE_M + mm] = v;
+  }
+}
+
+fn loadTileB(tid: u32, n0: u32, k0: u32, kEnd: u32) {
+  if (VEC_B) {
+    for (var i = tid; i < TILE_N * TILE_K / 4u; i += THREADS) {
+      var nn = (i % (TILE_N / 4u)) * 4u;
+      var kk = i / (TILE_N / 4u);
+      if (B_K_FAST) { nn = i / (TILE_K / 4u); kk = (i % (TILE_K / 4u)) * 4u; }
+      var v = vec4f(0.0);
+      if (n0 + nn < u.N && k0 + kk < kEnd) { v = loadB4(k0 + kk, n0 + nn); }
+      for (var j = 0u; j < 4u; j++) {
+        if (B_K_FAST) { tileB[(kk + j) * TILE_N + nn] = v[j]; } else { tileB[kk * TILE_N + nn + j] = v[j]; }
+      }
+    }
+    return;
+  }
+  for (var i = tid; i < TILE_N * TILE_K; i += THREADS) {
+    var nn = i % TILE_N;
+    var kk = i / TILE_N;
+    if (B_K_FAST) { nn = i / TILE_K; kk = i % TILE_K; }
+    var v = 0.0;
+    if (n0 + nn < u.N && k0 + kk < kEnd) { v = loadB(k0 + kk, n0 + nn); }
+    tileB[kk * TILE_N + nn] = v;
+  }
+}
+
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let tid = lid.y * WG_X + lid.x;
@@ -23,27 +76,8 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   var acc: array<array<f32, THREAD_N>, THREAD_M>;
 
   for (var k0 = kBegin; k0 < kEnd; k0 += TILE_K) {
-    // Cooperative loads, ordered so that consecutive threads touch consecutive addresses of the source.
-    for (var i = tid; i < TILE_M * TILE_K; i += THREADS) {
-      var mm = i % TILE_M;
-      var kk = i / TILE_M;
-      if (A_K_FAST) { mm = i / TILE_K; kk = i % TILE_K; }
-      let m = m0 + mm;
-      let k = k0 + kk;
-      var v = 0.0;
-      if (m < u.M && k < kEnd) { v = loadA(m, k); }
-      tileA[kk * TILE_M + mm] = v;
-    }
-    for (var i = tid; i < TILE_N * TILE_K; i += THREADS) {
-      var nn = i % TILE_N;
-      var kk = i / TILE_N;
-      if (B_K_FAST) { nn = i / TILE_K; kk = i % TILE_K; }
-      let n = n0 + nn;
-      let k = k0 + kk;
-      var v = 0.0;
-      if (n < u.N && k < kEnd) { v = loadB(k, n); }
-      tileB[kk * TILE_N + nn] = v;
-    }
+    loadTileA(tid, m0, k0, kEnd);
+    loadTileB(tid, n0, k0, kEnd);
     workgroupBarrier();
     for (var kk = 0u; kk < TILE_K; kk++) {
       var a: array<f32, THREAD_M>;
@@ -90,13 +124,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 
 //! section dense
-// Plain matrices: A [M,K] (or [K,M] with TRANS_A), B [K,N] (or [N,K] with TRANS_B), C [M,N].
-fn loadA(m: u32, k: u32) -> f32 {
-  if (TRANS_A) { return a[k * u.M + m]; }
-  return a[m * u.K + k];
-}
-fn loadB(k: u32, n: u32) -> f32 {
-  if (TRANS_B) { return b[n * u.K + k]; }
-  return b[k * u.N + n];
-}
+// Plain matrices: A [M,K] (or [K,M] with TRANS_A), B [K,N] (or [N,K] with TRANS_B), C [M,N]. elemA/vecA
+// (and B's) read one value or four from a binding declared as array<f32> or array<vec4f>, generated by the host.
+fn indexA(m: u32, k: u32) -> u32 { if (TRANS_A) { return k * u.M + m; } return m * u.K + k; }
+fn indexB(k: u32, n: u32) -> u32 { if (TRANS_B) { return n * u.K + k; } return k * u.N + n; }
+fn loadA(m: u32, k: u32) -> f32 { return elemA(indexA(m, k)); }
+fn loadB(k: u32, n: u32) -> f32 { return elemB(indexB(k, n)); }
+fn loadA4(m: u32, k: u32) -> vec4f { return vecA(indexA(m, k)); }
+fn loadB4(k: u32, n: u32) -> vec4f { return vecB(indexB(k, n)); }
 fn storeC(m: u32, n: u32, v: f32) { epilogue(m * u.N + n, n, v); }
+
+//! section gathered
+// Implicit-GEMM operands are gathered element by element (im2col on the fly), never as vec4: VEC_A and
+// VEC_B are false for them and these are not called.
+fn loadA4(m: u32, k: u32) -> vec4f { return vec4f(loadA(m, k)); }
+fn loadB4(k: u32, n: u32) -> vec4f { return vec4f(loadB(k, n)); }

@@ -16,6 +16,8 @@ const CASES: Case[] = [
   { name: 'conv2d 3×2 kernel, stride [1,2], pad [0,1], no bias', layer: { type: 'conv2d', name: 'c', out: 4, kernel: [3, 2], stride: [1, 2], padding: [0, 1], bias: false }, inShape: [3, 5, 7], batch: 2 },
   { name: 'conv2d with a long filter-gradient K (split-K)', layer: { type: 'conv2d', name: 'c', out: 2, kernel: 3 }, inShape: [1, 20, 20], batch: 2 },
   { name: 'dense, small batch', layer: { type: 'dense', name: 'fc', out: 5 }, inShape: [13], batch: 3 },
+  { name: 'dense with vec4 loads (sizes divisible by 4)', layer: { type: 'dense', name: 'fc', out: 8 }, inShape: [12], batch: 5 },
+  { name: 'dense, 64×64 tiles, vec4 loads', layer: { type: 'dense', name: 'fc', out: 68 }, inShape: [36], batch: 24 },
   { name: 'dense, 64×64 tiles, no bias', layer: { type: 'dense', name: 'fc', out: 70, bias: false }, inShape: [37], batch: 20 },
   { name: 'maxpool2d 3×3 stride 2 (overlapping)', layer: { type: 'maxpool2d', kernel: 3, stride: 2 }, inShape: [2, 7, 7], batch: 2 },
   { name: 'maxpool2d 2×2', layer: { type: 'maxpool2d', kernel: 2 }, inShape: [3, 6, 8], batch: 2 },

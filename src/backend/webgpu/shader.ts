@@ -4,7 +4,7 @@
  * compile-time constants. Bindings a specialisation leaves out become tiny private arrays, so the family
  * source can name them inside branches that constants switch off. The whole text is the pipeline cache key.
  */
-export type ElemType = 'f32' | 'i32';
+export type ElemType = 'f32' | 'i32' | 'vec4f';
 
 export interface BindingDecl {
   name: string;

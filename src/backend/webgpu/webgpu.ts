@@ -31,6 +31,7 @@ class GpuTensor implements BTensor {
 const buf = (t: BTensor): GPUBuffer => (t as GpuTensor).buffer;
 const u32 = (value: number) => ({ type: 'u32' as const, value });
 const f32 = (value: number) => ({ type: 'f32' as const, value });
+const GATHERED = section(gemmSrc, 'gathered', 'gemm.wgsl');
 const ACTIVATION_KIND: Record<ActivationKind, number> = { relu: 0, softplus: 1, tanh: 2, sigmoid: 3 };
 const HEAD_KIND: Record<HeadKind, number> = { logit: 0, probability: 1, crossEntropy: 2, gaussNewton: 3 };
 
@@ -47,12 +48,14 @@ interface GemmVariant {
   label: string;
   shapes: string;
   body: string; // loadA, loadB, storeC
-  inputs: { name: string; t: BTensor }[];
+  inputs: { name: string; t: BTensor; vec4?: boolean }[];
   bias: BTensor | null;
   out: GpuTensor;
   accumulate: boolean;
   aKFast: boolean;
   bKFast: boolean;
+  vecA?: boolean;
+  vecB?: boolean;
   geometry: UniformValues;
   consts?: Record<string, boolean>;
   M: number; N: number; K: number;
@@ -141,15 +144,15 @@ export class WebGPUBackend implements Backend {
     } else splits = 1;
     const uniforms: UniformValues = { M: u32(v.M), N: u32(v.N), K: u32(v.K), kChunk: u32(kChunk), splits: u32(splits), ...v.geometry };
     const partial = splits > 1 ? this.alloc([splits, v.M, v.N], `${v.label} split-K partials`) : null;
-    const decl = (name: string, t: BTensor | null, access: BindingDecl['access'] = 'read') =>
-      ({ name, type: 'f32' as const, access, present: !!t, buffer: t ? buf(t) : null });
+    const decl = (name: string, t: BTensor | null, access: BindingDecl['access'] = 'read', vec4 = false) =>
+      ({ name, type: vec4 ? 'vec4f' as const : 'f32' as const, access, present: !!t, buffer: t ? buf(t) : null });
     const bindings = [
-      ...v.inputs.map((i) => decl(i.name, i.t)),
+      ...v.inputs.map((i) => decl(i.name, i.t, 'read', i.vec4)),
       decl('bias', v.bias),
       decl('out', v.out, 'read_write'),
       decl('partial', partial, 'read_write'),
     ];
-    const consts = { ...tile, ...v.consts, A_K_FAST: v.aKFast, B_K_FAST: v.bKFast, SPLIT_K: splits > 1, HAS_BIAS: !!v.bias, ACCUMULATE: v.accumulate };
+    const consts = { ...tile, ...v.consts, A_K_FAST: v.aKFast, B_K_FAST: v.bKFast, VEC_A: !!v.vecA, VEC_B: !!v.vecB, SPLIT_K: splits > 1, HAS_BIAS: !!v.bias, ACCUMULATE: v.accumulate };
     const epilogue = section(gemmSrc, 'epilogue', 'gemm.wgsl');
     this.run(splits > 1 ? `${v.label} (split-K ${splits})` : v.label, v.shapes, section(gemmSrc, 'main', 'gemm.wgsl') + epilogue + v.body,
       bindings, uniforms, consts, [Math.ceil(v.N / tile.TILE_N), Math.ceil(v.M / tile.TILE_M), splits]);
@@ -176,11 +179,14 @@ export class WebGPUBackend implements Backend {
     const [K2, N] = o.transB ? [bc, br] : [br, bc];
     if (K !== K2) throw new Error(`${o.label}: inner dimensions ${K} and ${K2} differ`);
     const { out, accumulate } = this.output(o.into, [M, N], o.label);
+    // vec4 loads along each operand's fast dimension when its length is a multiple of 4.
+    const vecA = (o.transA ? M : K) % 4 === 0, vecB = (o.transB ? K : N) % 4 === 0;
     return this.gemm({
       label: `gemm ${o.label}`, shapes: `${o.transA ? 'Aᵀ' : 'A'}${shapeStr(a.shape)}·${o.transB ? 'Bᵀ' : 'B'}${shapeStr(b.shape)}`,
-      body: section(gemmSrc, 'dense', 'gemm.wgsl'), consts: { TRANS_A: !!o.transA, TRANS_B: !!o.transB },
-      inputs: [{ name: 'a', t: a }, { name: 'b', t: b }], bias: o.bias ?? null, out, accumulate,
-      aKFast: !o.transA, bKFast: !!o.transB, geometry: {}, M, N, K,
+      body: operandReaders('a', 'A', vecA) + operandReaders('b', 'B', vecB) + section(gemmSrc, 'dense', 'gemm.wgsl'),
+      consts: { TRANS_A: !!o.transA, TRANS_B: !!o.transB },
+      inputs: [{ name: 'a', t: a, vec4: vecA }, { name: 'b', t: b, vec4: vecB }], bias: o.bias ?? null, out, accumulate,
+      aKFast: !o.transA, bKFast: !!o.transB, vecA, vecB, geometry: {}, M, N, K,
     });
   }
 
@@ -196,7 +202,7 @@ export class WebGPUBackend implements Backend {
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
     const { out, accumulate } = this.output(into, [g.n, g.o, g.oh, g.ow], 'conv2d');
     return this.gemm({
-      label: 'conv2d forward', shapes: this.convShapes(g), body: section(convSrc, 'forward', 'conv2d.wgsl'),
+      label: 'conv2d forward', shapes: this.convShapes(g), body: section(convSrc, 'forward', 'conv2d.wgsl') + GATHERED,
       inputs: [{ name: 'x', t: x }, { name: 'wt', t: w }], bias, out, accumulate, aKFast: false, bKFast: true,
       geometry: this.convUniforms(g), M: g.n * g.oh * g.ow, N: g.o, K: g.c * g.kh * g.kw,
     });
@@ -205,7 +211,7 @@ export class WebGPUBackend implements Backend {
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
     const { out, accumulate } = this.output(into, [g.n, g.c, g.h, g.w], 'conv2d backward input');
     return this.gemm({
-      label: 'conv2d backward input', shapes: this.convShapes(g), body: section(convSrc, 'backward_input', 'conv2d.wgsl'),
+      label: 'conv2d backward input', shapes: this.convShapes(g), body: section(convSrc, 'backward_input', 'conv2d.wgsl') + GATHERED,
       inputs: [{ name: 'gy', t: gy }, { name: 'wt', t: w }], bias: null, out, accumulate, aKFast: false, bKFast: true,
       geometry: this.convUniforms(g), M: g.n * g.h * g.w, N: g.c, K: g.o * g.kh * g.kw,
     });
@@ -214,7 +220,7 @@ export class WebGPUBackend implements Backend {
   conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
     const { out, accumulate } = this.output(into, [g.o, g.c, g.kh, g.kw], 'conv2d backward filter');
     return this.gemm({
-      label: 'conv2d backward filter', shapes: this.convShapes(g), body: section(convSrc, 'backward_filter', 'conv2d.wgsl'),
+      label: 'conv2d backward filter', shapes: this.convShapes(g), body: section(convSrc, 'backward_filter', 'conv2d.wgsl') + GATHERED,
       inputs: [{ name: 'gy', t: gy }, { name: 'x', t: x }], bias: null, out, accumulate, aKFast: true, bKFast: true,
       geometry: this.convUniforms(g), M: g.o, N: g.c * g.kh * g.kw, K: g.n * g.oh * g.ow,
     });
@@ -300,6 +306,13 @@ export class WebGPUBackend implements Backend {
       { B: u32(B), K: u32(K), scale: f32(scale) }, { KIND: HEAD_KIND[kind], HAS_TANGENT: !!zdot }, [Math.ceil(B / 64), 1, 1]);
     return { value, g, gdot };
   }
+}
+
+/** elemX(i) and vecX(i) for a dense operand bound as array<f32> or array<vec4f>. */
+function operandReaders(binding: string, X: string, vec4: boolean): string {
+  return vec4
+    ? `fn elem${X}(i: u32) -> f32 { return ${binding}[i / 4u][i % 4u]; }\nfn vec${X}(i: u32) -> vec4f { return ${binding}[i / 4u]; }\n`
+    : `fn elem${X}(i: u32) -> f32 { return ${binding}[i]; }\nfn vec${X}(i: u32) -> vec4f { return vec4f(${binding}[i], ${binding}[i + 1u], ${binding}[i + 2u], ${binding}[i + 3u]); }\n`;
 }
 
 const rd = (name: string, t: BTensor, type: 'f32' | 'i32' = 'f32') => ({ name, type, access: 'read' as const, present: true, buffer: buf(t) });
