@@ -52,6 +52,7 @@ const JAX_HVP_MAX_RUNS = quick ? 10 : 40;
 const GEMM_TARGET_MS = quick ? 300 : 1000;
 const GEMM_MAX_R = 64;
 const GEMM_REPEATS = quick ? 3 : 5;
+const GEMM_BUDGET_MS = quick ? 3000 : 10000;
 
 const command = `node bench/run.mjs${args.length ? ' ' + args.join(' ') : ''}`;
 const npmCommand = `npm run bench${args.length ? ' -- ' + args.join(' ') : ''}`;
@@ -59,15 +60,17 @@ const t0 = performance.now();
 const log = (...a) => console.log(...a);
 const fmtMs = (ms) => (ms == null ? '-' : ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
 const fmtRatio = (r) => (r == null || !Number.isFinite(r) ? '-' : `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}x`);
-const fmtErr = (e) => (e == null ? '-' : e.toExponential(1));
+const TOL = 1e-4; // the oracle README's tolerance (relative L2) for float32 logits, gradients and HVPs
+const fmtErr = (e) => (e == null ? '-' : e.toExponential(1) + (e > TOL ? '!' : ''));
 const errText = (e) => `${e?.constructor?.name ?? 'Error'}: ${String(e?.message ?? e).split('\n')[0]}`;
 const version = (pkg) => {
   try { return JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')).version; } catch { return '?'; }
 };
 
 // Bail out if something keeps the event loop alive at the end (Dawn can); normal exit happens first.
+// The exit status is 1 when a smoothgeo call failed or disagreed with the oracle or a peer beyond TOL.
 let exitCode = 0;
-const finish = () => { setTimeout(() => process.exit(exitCode), 3000).unref(); };
+const finish = () => { process.exitCode = exitCode; setTimeout(() => process.exit(exitCode), 3000).unref(); };
 
 // ---- build bench/kernels.ts against the sources (our GEMM is internal) ----
 const kernelsOut = join(ROOT, 'dist', 'bench-kernels.mjs');
@@ -192,8 +195,10 @@ for (const name of CASES) {
             ? (entry.relL2VsOracle != null ? `relL2 vs oracle ${fmtErr(entry.relL2VsOracle)}` : '')
             : `relL2 vs smoothgeo ${fmtErr(entry.relL2VsSmoothgeo)}`;
           log(`  ${op.padEnd(7)} ${lib.padEnd(9)} ${fmtMs(entry.ms).padStart(8)} ms  (${entry.runs} runs, first call ${fmtMs(first)} ms)  ${check}`);
+          if ((entry.relL2VsOracle ?? 0) > TOL || (entry.relL2VsSmoothgeo ?? 0) > TOL) exitCode = 1;
         } catch (e) {
           entry.error = errText(e);
+          if (lib === 'smoothgeo') exitCode = 1;
           log(`  ${op.padEnd(7)} ${lib.padEnd(9)} FAILS: ${entry.error}`);
         }
       }
@@ -223,11 +228,21 @@ function gemmInputs(n) {
   for (let i = 0; i < n * n; i++) { a[i] = r(); b[i] = r() * s; }
   return { a, b };
 }
-/** Median ms of `repeats` calls of run(R) after one untimed warmup. */
-async function timeReps(run, R, repeats) {
-  await run(R);
+/**
+ * Median ms of calls of run(R): at least 3, up to `repeats`, stopping after GEMM_BUDGET_MS of timed calls
+ * (1024³ takes seconds per product on a software adapter). `warm`: one untimed call at R first.
+ */
+async function timeReps(run, R, repeats, warm) {
+  if (warm) await run(R);
   const ts = [];
-  for (let i = 0; i < repeats; i++) { const t = performance.now(); await run(R); ts.push(performance.now() - t); }
+  let total = 0;
+  while (ts.length < 3 || (ts.length < repeats && total < GEMM_BUDGET_MS)) {
+    const t = performance.now();
+    await run(R);
+    const dt = performance.now() - t;
+    ts.push(dt);
+    total += dt;
+  }
   ts.sort((p, q) => p - q);
   const m = ts.length >> 1;
   return ts.length % 2 ? ts[m] : (ts[m - 1] + ts[m]) / 2;
@@ -286,23 +301,25 @@ for (const n of GEMM_SIZES) {
   const ours = await kernels.prepareGemm(engine, n, a, b);
   let ref = null;
   try {
-    ref = await ours.run(1); // compile
-    const t = performance.now();
+    ref = await ours.run(1); // compiles; untimed
+    const t = performance.now(); // R from one more call at R = 1
     await ours.run(1);
     const t1 = performance.now() - t;
     row.R = Math.max(1, Math.min(GEMM_MAX_R, Math.round(GEMM_TARGET_MS / t1)));
-    const ms = await timeReps((R) => ours.run(R), row.R, GEMM_REPEATS);
+    const ms = await timeReps((R) => ours.run(R), row.R, GEMM_REPEATS, row.R > 1);
     row.libs.smoothgeo = { ms, msPerMatmul: ms / row.R, gflops: (flops * row.R) / (ms * 1e6), spotErr: spotCheck(n, a, b, ref) };
+    if (row.libs.smoothgeo.spotErr > TOL) exitCode = 1;
   } catch (e) {
     row.libs.smoothgeo = { error: errText(e) };
+    exitCode = 1;
   } finally { ours.release(); }
   const R = row.R ?? 1;
   for (const [lib, make] of Object.entries(gemmPeers)) {
     let p = null;
     try {
       p = make(n, a, b);
-      const got = await p.run(1);
-      const ms = await timeReps((r) => p.run(r), R, GEMM_REPEATS);
+      const got = await p.run(1); // compiles; untimed
+      const ms = await timeReps((r) => p.run(r), R, GEMM_REPEATS, R > 1);
       row.libs[lib] = { ms, msPerMatmul: ms / R, gflops: (flops * R) / (ms * 1e6), relL2VsSmoothgeo: ref ? relL2(got, ref) : null };
     } catch (e) {
       row.libs[lib] = { error: errText(e) };
@@ -344,7 +361,7 @@ for (const r of results.models) {
 log(`\n== Summary: ${engine.describe()}`);
 if (engine.adapter.software) log('   (software adapter: numbers say little about real GPUs)');
 log('   median ms per call (upload + readback included); "x sg" = peer time / smoothgeo time (above 1: smoothgeo faster);');
-log('   relL2: smoothgeo vs the PyTorch oracle (batch 1), each peer vs smoothgeo on the same inputs\n');
+log(`   relL2: smoothgeo vs the PyTorch oracle (batch 1), each peer vs smoothgeo on the same inputs ("!": above ${TOL})\n`);
 log(table(['model', 'batch', 'op', 'smoothgeo ms', 'relL2 oracle', 'tfjs ms', 'x sg', 'relL2', 'jax-js ms', 'x sg', 'relL2'],
   modelRows, 3));
 const gemmRows = results.gemm.map((g) => {
@@ -362,6 +379,7 @@ if (notes.size) {
 }
 results.notes = Object.fromEntries([...notes].map(([t, i]) => [i, t]));
 results.totalSeconds = (performance.now() - t0) / 1000;
+if (exitCode) log('\nsmoothgeo FAILED a call or a check above (exit status 1)');
 log(`\ncommand: ${command}   (${npmCommand}; ${results.totalSeconds.toFixed(0)} s)`);
 
 if (jsonPath) {

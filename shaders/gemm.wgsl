@@ -2,17 +2,18 @@
 // Tiled GEMM C[M,N] = A[M,K]·B[K,N], shared by dense and by the three conv2d passes (implicit GEMM).
 // The variant supplies loadA(m, k) and loadB(k, n) (called only inside the matrix), their four-wide
 // loadA4/loadB4 (four neighbours along the operand's fast dimension), storeC(m, n, value), and the
-// constants TILE_M, TILE_N, TILE_K, THREAD_M, THREAD_N, A_K_FAST, B_K_FAST, VEC_A, VEC_B, SPLIT_K.
-// Each workgroup stages a TILE_M×TILE_K slice of A and a TILE_K×TILE_N slice of B in workgroup memory;
-// each thread accumulates THREAD_M×THREAD_N outputs, strided by the workgroup size so that neighbouring
-// threads read neighbouring tile columns and write neighbouring outputs. With SPLIT_K, workgroup z sums
-// only u.kChunk of K into `partial`, and the splitk kernel below adds the slices and stores.
-const WG_X: u32 = TILE_N / THREAD_N;
-const WG_Y: u32 = TILE_M / THREAD_M;
+// constants TILE_M, TILE_N, TILE_K, A_K_FAST, B_K_FAST, VEC_A, VEC_B, SPLIT_K.
+// Each workgroup stages a TILE_M×TILE_K slice of A and a TILE_K×TILE_N slice of B in workgroup memory as
+// vec4 rows; each thread owns a contiguous 4×4 block of C held in four vec4 accumulators, so the inner
+// step is four vec4 FMAs on one vec4 of A and one of B, with no private arrays (which software adapters
+// and some drivers spill to memory). With SPLIT_K, workgroup z sums only u.kChunk of K into `partial`,
+// and the splitk kernel below adds the slices and stores.
+const WG_X: u32 = TILE_N / 4u;
+const WG_Y: u32 = TILE_M / 4u;
 const THREADS: u32 = WG_X * WG_Y;
 
-var<workgroup> tileA: array<f32, TILE_K * TILE_M>; // [k][m]
-var<workgroup> tileB: array<f32, TILE_K * TILE_N>; // [k][n]
+var<workgroup> tileA: array<vec4f, TILE_K * TILE_M / 4u>; // [k][m/4], rows m..m+3 in one vec4
+var<workgroup> tileB: array<vec4f, TILE_K * TILE_N / 4u>; // [k][n/4]
 
 // Cooperative tile loads, ordered so that consecutive threads touch consecutive addresses of the source
 // (its fast dimension). With VEC_A / VEC_B each thread moves four neighbours along that dimension with one
@@ -26,19 +27,31 @@ fn loadTileA(tid: u32, m0: u32, k0: u32, kEnd: u32) {
       if (A_K_FAST) { mm = i / (TILE_K / 4u); kk = (i % (TILE_K / 4u)) * 4u; }
       var v = vec4f(0.0);
       if (m0 + mm < u.M && k0 + kk < kEnd) { v = loadA4(m0 + mm, k0 + kk); }
-      for (var j = 0u; j < 4u; j++) {
-        if (A_K_FAST) { tileA[(kk + j) * TILE_M + mm] = v[j]; } else { tileA[kk * TILE_M + mm + j] = v[j]; }
+      if (A_K_FAST) {
+        let slot = mm / 4u;
+        let lane = mm % 4u;
+        tileA[kk * (TILE_M / 4u) + slot][lane] = v.x;
+        tileA[(kk + 1u) * (TILE_M / 4u) + slot][lane] = v.y;
+        tileA[(kk + 2u) * (TILE_M / 4u) + slot][lane] = v.z;
+        tileA[(kk + 3u) * (TILE_M / 4u) + slot][lane] = v.w;
+      } else {
+        tileA[kk * (TILE_M / 4u) + mm / 4u] = v;
       }
     }
     return;
   }
-  for (var i = tid; i < TILE_M * TILE_K; i += THREADS) {
-    var mm = i % TILE_M;
-    var kk = i / TILE_M;
-    if (A_K_FAST) { mm = i / TILE_K; kk = i % TILE_K; }
-    var v = 0.0;
-    if (m0 + mm < u.M && k0 + kk < kEnd) { v = loadA(m0 + mm, k0 + kk); }
-    tileA[kk * TILE_M + mm] = v;
+  // Gathered operands: each thread fetches four row-neighbours at one k and stores a whole vec4 slot.
+  for (var i = tid; i < TILE_M * TILE_K / 4u; i += THREADS) {
+    let mm = (i % (TILE_M / 4u)) * 4u;
+    let kk = i / (TILE_M / 4u);
+    let k = k0 + kk;
+    var v = vec4f(0.0);
+    if (k < kEnd) {
+      for (var j = 0u; j < 4u; j++) {
+        if (m0 + mm + j < u.M) { v[j] = loadA(m0 + mm + j, k); }
+      }
+    }
+    tileA[kk * (TILE_M / 4u) + mm / 4u] = v;
   }
 }
 
@@ -50,19 +63,40 @@ fn loadTileB(tid: u32, n0: u32, k0: u32, kEnd: u32) {
       if (B_K_FAST) { nn = i / (TILE_K / 4u); kk = (i % (TILE_K / 4u)) * 4u; }
       var v = vec4f(0.0);
       if (n0 + nn < u.N && k0 + kk < kEnd) { v = loadB4(k0 + kk, n0 + nn); }
-      for (var j = 0u; j < 4u; j++) {
-        if (B_K_FAST) { tileB[(kk + j) * TILE_N + nn] = v[j]; } else { tileB[kk * TILE_N + nn + j] = v[j]; }
+      if (B_K_FAST) {
+        let slot = nn / 4u;
+        let lane = nn % 4u;
+        tileB[kk * (TILE_N / 4u) + slot][lane] = v.x;
+        tileB[(kk + 1u) * (TILE_N / 4u) + slot][lane] = v.y;
+        tileB[(kk + 2u) * (TILE_N / 4u) + slot][lane] = v.z;
+        tileB[(kk + 3u) * (TILE_N / 4u) + slot][lane] = v.w;
+      } else {
+        tileB[kk * (TILE_N / 4u) + nn / 4u] = v;
       }
     }
     return;
   }
-  for (var i = tid; i < TILE_N * TILE_K; i += THREADS) {
-    var nn = i % TILE_N;
-    var kk = i / TILE_N;
-    if (B_K_FAST) { nn = i / TILE_K; kk = i % TILE_K; }
-    var v = 0.0;
-    if (n0 + nn < u.N && k0 + kk < kEnd) { v = loadB(k0 + kk, n0 + nn); }
-    tileB[kk * TILE_N + nn] = v;
+  for (var i = tid; i < TILE_N * TILE_K / 4u; i += THREADS) {
+    let nn = (i % (TILE_N / 4u)) * 4u;
+    let kk = i / (TILE_N / 4u);
+    let k = k0 + kk;
+    var v = vec4f(0.0);
+    if (k < kEnd) {
+      for (var j = 0u; j < 4u; j++) {
+        if (n0 + nn + j < u.N) { v[j] = loadB(k, n0 + nn + j); }
+      }
+    }
+    tileB[kk * (TILE_N / 4u) + nn / 4u] = v;
+  }
+}
+
+// Stores one row of the thread's 4×4 block (columns n..n+3), inside the matrix only.
+fn storeRow(m: u32, n: u32, z: u32, v: vec4f) {
+  if (m >= u.M) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    if (n + j < u.N) {
+      if (SPLIT_K) { partial[(z * u.M + m) * u.N + n + j] = v[j]; } else { storeC(m, n + j, v[j]); }
+    }
   }
 }
 
@@ -73,33 +107,32 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   let n0 = wid.x * TILE_N;
   let kBegin = wid.z * u.kChunk;
   let kEnd = min(u.K, kBegin + u.kChunk);
-  var acc: array<array<f32, THREAD_N>, THREAD_M>;
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
 
   for (var k0 = kBegin; k0 < kEnd; k0 += TILE_K) {
     loadTileA(tid, m0, k0, kEnd);
     loadTileB(tid, n0, k0, kEnd);
     workgroupBarrier();
     for (var kk = 0u; kk < TILE_K; kk++) {
-      var a: array<f32, THREAD_M>;
-      var b: array<f32, THREAD_N>;
-      for (var i = 0u; i < THREAD_M; i++) { a[i] = tileA[kk * TILE_M + lid.y + i * WG_Y]; }
-      for (var j = 0u; j < THREAD_N; j++) { b[j] = tileB[kk * TILE_N + lid.x + j * WG_X]; }
-      for (var i = 0u; i < THREAD_M; i++) {
-        for (var j = 0u; j < THREAD_N; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
-      }
+      let a = tileA[kk * (TILE_M / 4u) + lid.y];
+      let b = tileB[kk * (TILE_N / 4u) + lid.x];
+      acc0 = fma(vec4f(a.x), b, acc0);
+      acc1 = fma(vec4f(a.y), b, acc1);
+      acc2 = fma(vec4f(a.z), b, acc2);
+      acc3 = fma(vec4f(a.w), b, acc3);
     }
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < THREAD_M; i++) {
-    let m = m0 + lid.y + i * WG_Y;
-    for (var j = 0u; j < THREAD_N; j++) {
-      let n = n0 + lid.x + j * WG_X;
-      if (m < u.M && n < u.N) {
-        if (SPLIT_K) { partial[(wid.z * u.M + m) * u.N + n] = acc[i][j]; } else { storeC(m, n, acc[i][j]); }
-      }
-    }
-  }
+  let m = m0 + lid.y * 4u;
+  let n = n0 + lid.x * 4u;
+  storeRow(m, n, wid.z, acc0);
+  storeRow(m + 1u, n, wid.z, acc1);
+  storeRow(m + 2u, n, wid.z, acc2);
+  storeRow(m + 3u, n, wid.z, acc3);
 }
 
 //! section epilogue

@@ -11,3 +11,10 @@ export { parseSafetensors, encodeSafetensors, type SafetensorsOptions } from './
 export { SmoothgeoError, type ErrorCode } from './errors.js';
 export { tensor, type Tensor } from './tensor.js';
 export { heatmapPng, type HeatmapOptions } from './io/png.js';
+export {
+  saliency, inputXGradient, smoothGrad, smoothGradSquared, varGrad, uniformGradient, integratedGradients, noiseTunnel,
+  attributionMap,
+  type TargetOptions, type SamplingOptions, type GaussianNoise, type UniformNoise, type AttributionResult,
+  type IntegratedGradientsOptions, type IntegratedGradientsResult, type NoiseTunnelOptions,
+} from './attribution/methods.js';
+export { quadrature, type QuadratureRule } from './attribution/quadrature.js';

@@ -91,3 +91,45 @@ export interface Backend {
   head(kind: HeadKind, z: BTensor, classes: BTensor, zdot: BTensor | null, scale: number):
     { value: BTensor | null; g: BTensor; gdot: BTensor | null };
 }
+
+export type NoiseKind = 'none' | 'gaussian' | 'cube' | 'ball' | 'given';
+
+/**
+ * How the samples of a batched-gradient method are made and folded (src/attribution/engine.ts). Sample
+ * q of example b is noise sample n = ⌊q/S⌋ at path point s = q mod S; its network input is
+ * baseline + α_s·(x + ε_n − baseline). Noise is drawn in-kernel from Philox keyed by `key`, counter
+ * (element, n, exampleIds[b]); nothing of size N×d is uploaded.
+ */
+export interface SamplePlan {
+  noise: NoiseKind;
+  key: [number, number];
+  exampleIds: BTensor; // i32 [B]
+  /**
+   * [B + 2S]: the noise scale per example (σ for gaussian, r for cube and ball), then the path points α_s,
+   * then their weights w_s. Packed in one buffer so the kernels stay within 8 storage buffers per stage.
+   */
+  params: BTensor;
+  given: BTensor | null; // [N, d] for 'given', the same draws for every example
+  noiseSamples: number; // N
+  steps: number; // S
+  baseline: BTensor | null; // [B, d]; zero when null
+  multiply: boolean; // A_n = (x + ε_n − baseline) ⊙ Σ_s w_s g
+  absolute: boolean; // A_n = |A_n|
+}
+
+/**
+ * Running statistics of the attributions A_n per (example, element), one tensor [3, B, d]: the path sum of
+ * the noise sample in progress, the mean, and M2 (the sum of squared deviations).
+ */
+export type SampleStats = BTensor;
+
+export interface Backend {
+  /** Largest tensor this backend can hold in one buffer, in bytes. */
+  readonly maxTensorBytes: number;
+  /** For the L2 ball: r·U^(1/d)/|z| per (example, noise sample) [B, N]. */
+  ballFactors(plan: SamplePlan, d: number): BTensor;
+  /** Network inputs of samples q0 … q0+len−1 of every example: [B·len, …x.shape[1:]], row b·len + j. */
+  sampleInputs(plan: SamplePlan, x: BTensor, q0: number, len: number, ballFactors: BTensor | null): BTensor;
+  /** Folds those samples' gradients [B·len, d] into `stats`; `done` noise samples were folded before. */
+  sampleReduce(plan: SamplePlan, x: BTensor, grads: BTensor, q0: number, len: number, ballFactors: BTensor | null, stats: SampleStats, done: number): void;
+}

@@ -1,8 +1,9 @@
 import type {
-  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom,
+  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom, SamplePlan, SampleStats,
 } from './backend.js';
 import { sizeOf } from '../tensor.js';
 import { activationDerivatives } from '../ops/activation-math.js';
+import { normalFromUniform, philox4x32, uniform01 } from '../noise/philox.js';
 
 /** The float64 reference backend: plain loops, written for clarity. It defines correctness. */
 class CpuTensor implements BTensor {
@@ -17,8 +18,15 @@ class CpuTensor implements BTensor {
   }
 }
 
-const f64 = (t: BTensor): Float64Array => (t as CpuTensor).data as Float64Array;
-const i32 = (t: BTensor): Int32Array => (t as CpuTensor).data as Int32Array;
+/** Typed views that insist on the dtype, so a float tensor passed where indices belong fails here too. */
+function f64(t: BTensor): Float64Array {
+  if (t.dtype !== 'f32') throw new Error(`${t.label}: expected a float tensor, got ${t.dtype}`);
+  return (t as CpuTensor).data as Float64Array;
+}
+function i32(t: BTensor): Int32Array {
+  if (t.dtype !== 'i32') throw new Error(`${t.label}: expected an index tensor, got ${t.dtype}`);
+  return (t as CpuTensor).data as Int32Array;
+}
 const make = (shape: readonly number[], label: string): CpuTensor =>
   new CpuTensor([...shape], 'f32', new Float64Array(sizeOf(shape)), label);
 
@@ -34,6 +42,7 @@ function target(into: BTensor | null | undefined, shape: readonly number[], labe
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly description = 'float64 reference (TypeScript)';
+  readonly maxTensorBytes = 2 ** 31;
 
   upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
     return new CpuTensor([...shape], 'f32', Float64Array.from(data), label);
@@ -234,6 +243,76 @@ export class CpuBackend implements Backend {
     }
     return { value, g, gdot };
   }
+
+  // ---- sampling (the float64 twin of shaders/philox.wgsl and the sample_reduce kernel) ----
+  ballFactors(plan: SamplePlan, d: number): BTensor {
+    const B = plan.exampleIds.size, N = plan.noiseSamples, ids = i32(plan.exampleIds), scales = f64(plan.params);
+    const out = make([B, N], 'ball factors'), F = out.data as Float64Array;
+    for (let b = 0; b < B; b++) for (let n = 0; n < N; n++) {
+      let ss = 0;
+      for (let i = 0; i < d; i++) { const z = unitDraw(plan, elementWord(plan, ids[b], n, i)); ss += z * z; }
+      const radiusU = uniform01(philox4x32(0, n, ids[b], 1, plan.key[0], plan.key[1])[0]);
+      F[b * N + n] = scales[b] * radiusU ** (1 / d) / Math.sqrt(ss);
+    }
+    return out;
+  }
+
+  sampleInputs(plan: SamplePlan, x: BTensor, q0: number, len: number, ballFactors: BTensor | null): BTensor {
+    const B = x.shape[0], d = x.size / B, X = f64(x), alphas = f64(plan.params).subarray(B), base = plan.baseline ? f64(plan.baseline) : null;
+    const out = make([B * len, ...x.shape.slice(1)], 'sample inputs'), O = out.data as Float64Array;
+    for (let b = 0; b < B; b++) for (let j = 0; j < len; j++) {
+      const q = q0 + j, n = Math.floor(q / plan.steps), alpha = alphas[q % plan.steps];
+      for (let i = 0; i < d; i++) {
+        const xv = X[b * d + i] + noiseValue(plan, ballFactors, b, n, i, d), bv = base ? base[b * d + i] : 0;
+        O[(b * len + j) * d + i] = bv + alpha * (xv - bv);
+      }
+    }
+    return out;
+  }
+
+  sampleReduce(plan: SamplePlan, x: BTensor, grads: BTensor, q0: number, len: number, ballFactors: BTensor | null, stats: SampleStats, done: number): void {
+    const B = x.shape[0], d = x.size / B, X = f64(x), G = f64(grads), w = f64(plan.params).subarray(B + plan.steps), base = plan.baseline ? f64(plan.baseline) : null;
+    const state = f64(stats), inner = state.subarray(0, B * d), mean = state.subarray(B * d, 2 * B * d), m2 = state.subarray(2 * B * d);
+    for (let b = 0; b < B; b++) for (let i = 0; i < d; i++) {
+      const t = b * d + i;
+      let acc = inner[t], meanC = 0, m2C = 0, count = 0;
+      for (let j = 0; j < len; j++) {
+        const q = q0 + j, s = q % plan.steps;
+        acc += w[s] * G[(b * len + j) * d + i];
+        if (s !== plan.steps - 1) continue;
+        let a = acc;
+        acc = 0;
+        if (plan.multiply) a *= X[t] + noiseValue(plan, ballFactors, b, Math.floor(q / plan.steps), i, d) - (base ? base[t] : 0);
+        if (plan.absolute) a = Math.abs(a);
+        count++;
+        const delta = a - meanC;
+        meanC += delta / count;
+        m2C += delta * (a - meanC);
+      }
+      inner[t] = acc;
+      if (count > 0) {
+        const total = done + count, delta = meanC - mean[t];
+        mean[t] += (delta * count) / total;
+        m2[t] += m2C + (delta * delta * done * count) / total;
+      }
+    }
+  }
+}
+
+function elementWord(plan: SamplePlan, id: number, n: number, i: number): number {
+  return philox4x32(Math.floor(i / 4), n, id, 0, plan.key[0], plan.key[1])[i % 4];
+}
+
+function unitDraw(plan: SamplePlan, bits: number): number {
+  return plan.noise === 'cube' ? 2 * uniform01(bits) - 1 : normalFromUniform(uniform01(bits));
+}
+
+/** ε for element i of noise sample n of example b (row b of the plan's tensors). */
+function noiseValue(plan: SamplePlan, ballFactors: BTensor | null, b: number, n: number, i: number, d: number): number {
+  if (plan.noise === 'none') return 0;
+  if (plan.noise === 'given') return f64(plan.given!)[n * d + i];
+  const scale = plan.noise === 'ball' ? f64(ballFactors!)[b * plan.noiseSamples + n] : f64(plan.params)[b];
+  return scale * unitDraw(plan, elementWord(plan, i32(plan.exampleIds)[b], n, i));
 }
 
 function softmax(z: ArrayLike<number>): number[] {

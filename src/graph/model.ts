@@ -111,6 +111,15 @@ export class Model {
     return { shape: [...x.shape], data: gv };
   }
 
+  /**
+   * @internal Runs `fn` with the call's backend and the weights on it: the entry point of engines that
+   * record their own sweeps (the sampling engine of the attribution methods).
+   */
+  async withDevice<T>(fn: (be: Backend, params: ReadonlyMap<string, BTensor>) => Promise<T>): Promise<T> {
+    const be = await this.engine.backendForCall();
+    return fn(be, this.deviceParams(be));
+  }
+
   /** The backend tensors of the weights, uploaded once per device (again after a device loss). */
   private deviceParams(be: Backend): Map<string, BTensor> {
     const gen = this.engine.generation;

@@ -70,6 +70,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
   const h = be.head(req.head.kind, z, req.head.classes, zdot, req.head.scale);
   track(h.value); track(h.g); track(h.gdot);
   result.value = h.value;
+  if (!req.inputGrad && !req.paramGrads) return result; // values only
   let g = h.g, gdot = h.gdot;
   // A Gauss–Newton product is linear in the seed: it takes no second-order terms on the way down.
   const secondOrder = req.head.kind !== 'gaussNewton';

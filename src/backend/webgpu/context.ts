@@ -39,10 +39,16 @@ const READ_USAGE = USAGE.MAP_READ | USAGE.COPY_DST;
 const ARENA_BLOCK = 64 * 1024;
 const MAX_POOLED_BYTES = 512 * 1024 * 1024;
 
-/** Buffers keyed by size class and usage; released buffers return to the pool only once submitted. */
+/**
+ * Buffers keyed by size class and usage. A buffer released while recording may be handed out again in the
+ * same encoder only to a kernel output: dispatches run in recording order, so the GPU sees the old reads
+ * before the new writes. It must not receive an upload before the submit, because queue.writeBuffer lands
+ * before every command of the next submit, earlier readers included; uploads take only submitted buffers.
+ */
 class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
-  private pending: GPUBuffer[] = [];
+  private readonly recycled = new Map<string, GPUBuffer[]>();
+  private pending = new Set<GPUBuffer>();
   private pooledBytes = 0;
 
   constructor(private readonly device: GPUDevice, private readonly track: (c: Check) => void) {}
@@ -53,10 +59,16 @@ class BufferPool {
     return Math.ceil(b / (1 << 20)) * (1 << 20);
   }
 
-  acquire(bytes: number, usage: number, label: string): GPUBuffer {
+  acquire(bytes: number, usage: number, label: string, gpuWritten = false): GPUBuffer {
     const size = BufferPool.sizeClass(bytes);
-    const list = this.free.get(`${usage}:${size}`);
-    const reused = list?.pop();
+    const key = `${usage}:${size}`;
+    const again = gpuWritten ? this.recycled.get(key)?.pop() : undefined;
+    if (again) {
+      this.pending.delete(again); // live again: it must not reach the free list at the submit
+      again.label = label;
+      return again;
+    }
+    const reused = this.free.get(key)?.pop();
     if (reused) {
       this.pooledBytes -= size;
       reused.label = label;
@@ -69,11 +81,15 @@ class BufferPool {
   }
 
   release(buf: GPUBuffer): void {
-    this.pending.push(buf);
+    const key = `${buf.usage}:${buf.size}`;
+    if (!this.recycled.has(key)) this.recycled.set(key, []);
+    this.recycled.get(key)!.push(buf);
+    this.pending.add(buf);
   }
 
-  /** Called after a submit: buffers released while recording it may now be handed out again. */
+  /** Called after a submit: every buffer released while recording it may now be handed out for anything. */
   afterSubmit(): void {
+    this.recycled.clear();
     for (const b of this.pending) {
       if (this.pooledBytes + b.size > MAX_POOLED_BYTES) { b.destroy(); continue; }
       const key = `${b.usage}:${b.size}`;
@@ -81,7 +97,7 @@ class BufferPool {
       this.free.get(key)!.push(b);
       this.pooledBytes += b.size;
     }
-    this.pending = [];
+    this.pending.clear();
   }
 
   destroy(): void {
@@ -141,13 +157,16 @@ export class GpuContext {
 
   get limits(): GPUSupportedLimits { return this.device.limits; }
 
-  /** A storage buffer for a tensor, after checking the device's binding-size limit. */
-  allocate(bytes: number, label: string): GPUBuffer {
+  /**
+   * A storage buffer for a tensor, after checking the device's binding-size limit. `gpuWritten`: the
+   * buffer will be filled by a kernel of the open encoder, not by an upload (see BufferPool).
+   */
+  allocate(bytes: number, label: string, gpuWritten = false): GPUBuffer {
     const max = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
     if (bytes > max) {
       fail('LIMIT_EXCEEDED', `${label} needs ${bytes} bytes, more than this device binds in one storage buffer (${max} bytes); use a smaller batch`);
     }
-    return this.pool.acquire(bytes, STORAGE_USAGE, label);
+    return this.pool.acquire(bytes, STORAGE_USAGE, label, gpuWritten);
   }
 
   write(buffer: GPUBuffer, data: ArrayBufferView): void {

@@ -1,5 +1,5 @@
 import type {
-  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom,
+  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, NoiseKind, PoolGeom, SamplePlan, SampleStats,
 } from '../backend.js';
 import { fail } from '../../errors.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
@@ -11,6 +11,7 @@ import poolSrc from '../../../shaders/pool.wgsl';
 import pointwiseSrc from '../../../shaders/pointwise.wgsl';
 import lossSrc from '../../../shaders/loss.wgsl';
 import reduceSrc from '../../../shaders/reduce.wgsl';
+import philoxSrc from '../../../shaders/philox.wgsl';
 
 export interface AdapterSummary {
   vendor: string;
@@ -31,16 +32,18 @@ class GpuTensor implements BTensor {
 const buf = (t: BTensor): GPUBuffer => (t as GpuTensor).buffer;
 const u32 = (value: number) => ({ type: 'u32' as const, value });
 const f32 = (value: number) => ({ type: 'f32' as const, value });
+const NOISE_KIND: Record<NoiseKind, number> = { none: 0, gaussian: 1, cube: 2, ball: 3, given: 4 };
+const PHILOX = section(philoxSrc, 'philox', 'philox.wgsl') + section(philoxSrc, 'noise', 'philox.wgsl');
 const GATHERED = section(gemmSrc, 'gathered', 'gemm.wgsl');
 const ACTIVATION_KIND: Record<ActivationKind, number> = { relu: 0, softplus: 1, tanh: 2, sigmoid: 3 };
 const HEAD_KIND: Record<HeadKind, number> = { logit: 0, probability: 1, crossEntropy: 2, gaussNewton: 3 };
 
-interface TileConfig { TILE_M: number; TILE_N: number; TILE_K: number; THREAD_M: number; THREAD_N: number }
-/** A 64×64 tile with 4×4 outputs per thread, or a thinner one when a side is short (dense at small batch). */
+interface TileConfig { TILE_M: number; TILE_N: number; TILE_K: number }
+/** Every thread computes a 4×4 block: a 64×64 tile (256 threads), or a thinner one when a side is short. */
 function tileConfig(M: number, N: number): TileConfig {
-  if (M <= 16) return { TILE_M: 16, TILE_N: 64, TILE_K: 32, THREAD_M: 2, THREAD_N: 4 };
-  if (N <= 16) return { TILE_M: 64, TILE_N: 16, TILE_K: 32, THREAD_M: 4, THREAD_N: 2 };
-  return { TILE_M: 64, TILE_N: 64, TILE_K: 16, THREAD_M: 4, THREAD_N: 4 };
+  if (M <= 16) return { TILE_M: 16, TILE_N: 64, TILE_K: 32 };
+  if (N <= 16) return { TILE_M: 64, TILE_N: 16, TILE_K: 32 };
+  return { TILE_M: 64, TILE_N: 64, TILE_K: 16 };
 }
 
 /** How a GEMM variant reads and stores: its WGSL, bindings and geometry uniforms. */
@@ -78,6 +81,9 @@ export class WebGPUBackend implements Backend {
     return `WebGPU adapter ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}${a.software ? ' (software)' : ''}`;
   }
   get device(): GPUDevice { return this.ctx.device; }
+  get maxTensorBytes(): number {
+    return Math.min(this.ctx.limits.maxStorageBufferBindingSize, this.ctx.limits.maxBufferSize);
+  }
 
   /** Replaces a lost device (its buffers and pipelines are gone; models re-upload on the new generation). */
   async ensureDevice(): Promise<void> {
@@ -97,12 +103,12 @@ export class WebGPUBackend implements Backend {
 
   // ---- memory ----
   upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
-    const t = this.alloc(shape, label);
+    const t = this.alloc(shape, label, 'f32', false);
     this.ctx.write(t.buffer, data instanceof Float32Array ? data : Float32Array.from(data));
     return t;
   }
   uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
-    const t = this.alloc(shape, label, 'i32');
+    const t = this.alloc(shape, label, 'i32', false);
     this.ctx.write(t.buffer, Int32Array.from(data));
     return t;
   }
@@ -114,9 +120,10 @@ export class WebGPUBackend implements Backend {
     return raw.map((r) => new Float32Array(r));
   }
 
-  private alloc(shape: readonly number[], label: string, dtype: DType = 'f32'): GpuTensor {
+  /** Kernel outputs (gpuWritten) may reuse buffers released earlier in the same encoder; uploads may not. */
+  private alloc(shape: readonly number[], label: string, dtype: DType = 'f32', gpuWritten = true): GpuTensor {
     const n = sizeOf(shape);
-    return new GpuTensor([...shape], dtype, this.ctx.allocate(n * 4, `${label} ${shapeStr(shape)}`), label);
+    return new GpuTensor([...shape], dtype, this.ctx.allocate(n * 4, `${label} ${shapeStr(shape)}`, gpuWritten), label);
   }
 
   private run(label: string, shapes: string, body: string, bindings: Kernel['bindings'], uniforms: UniformValues,
@@ -306,6 +313,45 @@ export class WebGPUBackend implements Backend {
       { B: u32(B), K: u32(K), scale: f32(scale) }, { KIND: HEAD_KIND[kind], HAS_TANGENT: !!zdot }, [Math.ceil(B / 64), 1, 1]);
     return { value, g, gdot };
   }
+
+  // ---- sampling (shaders/philox.wgsl, reduce.wgsl sample_reduce) ----
+  /** The plan's bindings shared by the sampling kernels; absent ones become private placeholders. */
+  private planBindings(p: SamplePlan, ballFactors: BTensor | null, ballAccess: 'read' | 'read_write' = 'read'): Kernel['bindings'] {
+    return [
+      rd('exampleIds', p.exampleIds, 'i32'), rd('planParams', p.params), opt('given', p.given, 'read'),
+      opt('ballFactors', ballFactors, ballAccess), opt('baseline', p.baseline, 'read'),
+    ];
+  }
+  private planUniforms(p: SamplePlan, B: number, d: number): UniformValues {
+    return { key0: u32(p.key[0]), key1: u32(p.key[1]), B: u32(B), d: u32(d), N: u32(p.noiseSamples), S: u32(p.steps) };
+  }
+  private planConsts(p: SamplePlan): Record<string, number | boolean> {
+    return { NOISE: NOISE_KIND[p.noise], HAS_BASELINE: !!p.baseline, MULTIPLY: p.multiply, ABSOLUTE: p.absolute };
+  }
+
+  ballFactors(plan: SamplePlan, d: number): BTensor {
+    const B = plan.exampleIds.size;
+    const out = this.alloc([B, plan.noiseSamples], 'ball factors');
+    this.run('noise ball factors', `[${B}, ${plan.noiseSamples}] over d = ${d}`, PHILOX + section(philoxSrc, 'ball_factors', 'philox.wgsl'),
+      this.planBindings(plan, out, 'read_write'), this.planUniforms(plan, B, d), this.planConsts(plan), [B * plan.noiseSamples, 1, 1]);
+    return out;
+  }
+
+  sampleInputs(plan: SamplePlan, x: BTensor, q0: number, len: number, ballFactors: BTensor | null): BTensor {
+    const B = x.shape[0], d = x.size / B;
+    const out = this.alloc([B * len, ...x.shape.slice(1)], 'sample inputs');
+    this.run(`sample inputs (${plan.noise})`, `x${shapeStr(x.shape)}, samples ${q0}…${q0 + len - 1}`, PHILOX + section(philoxSrc, 'sample_inputs', 'philox.wgsl'),
+      [...this.planBindings(plan, ballFactors), rd('x', x), rw('out', out)],
+      { ...this.planUniforms(plan, B, d), q0: u32(q0), len: u32(len) }, this.planConsts(plan), this.grid1d(B * len * Math.ceil(d / 4)));
+    return out;
+  }
+
+  sampleReduce(plan: SamplePlan, x: BTensor, grads: BTensor, q0: number, len: number, ballFactors: BTensor | null, st: SampleStats, done: number): void {
+    const B = x.shape[0], d = x.size / B;
+    this.run('sample reduce', `x${shapeStr(x.shape)}, samples ${q0}…${q0 + len - 1}`, PHILOX + section(reduceSrc, 'sample_reduce', 'reduce.wgsl'),
+      [...this.planBindings(plan, ballFactors), rd('x', x), rd('grads', grads), rw('stats', st)],
+      { ...this.planUniforms(plan, B, d), q0: u32(q0), len: u32(len), done: u32(done) }, this.planConsts(plan), this.grid1d(B * d));
+  }
 }
 
 /** elemX(i) and vecX(i) for a dense operand bound as array<f32> or array<vec4f>. */
@@ -315,10 +361,15 @@ function operandReaders(binding: string, X: string, vec4: boolean): string {
     : `fn elem${X}(i: u32) -> f32 { return ${binding}[i]; }\nfn vec${X}(i: u32) -> vec4f { return vec4f(${binding}[i], ${binding}[i + 1u], ${binding}[i + 2u], ${binding}[i + 3u]); }\n`;
 }
 
-const rd = (name: string, t: BTensor, type: 'f32' | 'i32' = 'f32') => ({ name, type, access: 'read' as const, present: true, buffer: buf(t) });
-const rw = (name: string, t: BTensor, type: 'f32' | 'i32' = 'f32') => ({ name, type, access: 'read_write' as const, present: true, buffer: buf(t) });
+/** A binding of a tensor whose dtype must match the shader's element type. */
+function bind(name: string, t: BTensor, type: 'f32' | 'i32', access: 'read' | 'read_write') {
+  if (t.dtype !== type) throw new Error(`binding '${name}' expects ${type} but ${t.label} is ${t.dtype}`);
+  return { name, type, access, present: true, buffer: buf(t) };
+}
+const rd = (name: string, t: BTensor, type: 'f32' | 'i32' = 'f32') => bind(name, t, type, 'read');
+const rw = (name: string, t: BTensor, type: 'f32' | 'i32' = 'f32') => bind(name, t, type, 'read_write');
 const opt = (name: string, t: BTensor | null, access: 'read' | 'read_write') =>
-  ({ name, type: 'f32' as const, access, present: !!t, buffer: t ? buf(t) : null });
+  t ? bind(name, t, 'f32', access) : { name, type: 'f32' as const, access, present: false, buffer: null };
 
 function summarize(info: GPUAdapterInfo, isFallback: boolean): AdapterSummary {
   const s = { vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '', description: info.description ?? '' };

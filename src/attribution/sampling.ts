@@ -1,0 +1,129 @@
+import type { BTensor, NoiseKind, SamplePlan } from '../backend/backend.js';
+import { fail } from '../errors.js';
+import type { Model } from '../graph/model.js';
+import { sweep } from '../graph/sweep.js';
+import { seedKey } from '../noise/philox.js';
+import { sizeOf, type Tensor } from '../tensor.js';
+
+/**
+ * The one engine behind every gradient attribution method. A sample plan says how sample q of example b
+ * is made (noise n = ⌊q/S⌋, path point s = q mod S); samples run in chunks that fit a memory budget, each
+ * chunk as one batched sweep over B·len inputs generated on the device; gradients are folded into running
+ * statistics on the device; the call ends in one readback.
+ */
+export type Statistic = 'mean' | 'meanSquare' | 'variance';
+
+export interface SamplingRequest {
+  x: Tensor;
+  target: number[];
+  output: 'logit' | 'probability';
+  noise: NoiseKind;
+  noiseSamples: number; // N
+  scales?: number[]; // σ or r per example
+  given?: Tensor; // [N, …x.shape[1:]]
+  path?: { alphas: number[]; weights: number[]; baseline: Float32Array | null }; // IG; default one point at α = 1
+  multiply: boolean;
+  absolute: boolean;
+  statistic: Statistic;
+  seed: number;
+  exampleIds: number[];
+  batchSize?: number; // samples per example per chunk
+  maxBytes?: number; // memory budget for one chunk's activations
+  /** Also return f(x) and f(baseline) per example (IG's completeness). */
+  endpointValues?: boolean;
+}
+
+export interface SamplingResult {
+  attributions: Tensor;
+  chunkSize: number;
+  chunks: number;
+  endpoints?: { atX: number[]; atBaseline: number[] };
+}
+
+export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+
+/** Bytes of activations one sample holds during a sweep: every layer's output forward and its gradient backward, with margin. */
+function bytesPerSample(model: Model): number {
+  const sizes = [sizeOf(model.graph.inputShape), ...model.graph.ops.map((o) => sizeOf(o.outShape))];
+  return 3 * 4 * sizes.reduce((a, b) => a + b, 0);
+}
+
+export async function runSampling(model: Model, r: SamplingRequest): Promise<SamplingResult> {
+  const B = r.x.shape[0], d = r.x.data.length / B;
+  const S = r.path?.alphas.length ?? 1, N = r.noiseSamples, Q = N * S;
+  const largest = Math.max(sizeOf(model.graph.inputShape), ...model.graph.ops.map((o) => sizeOf(o.outShape)));
+
+  return model.withDevice(async (be, params) => {
+    let len: number;
+    if (r.batchSize !== undefined) len = Math.min(r.batchSize, Q);
+    else len = Math.max(1, Math.min(Q, Math.floor((r.maxBytes ?? DEFAULT_MAX_BYTES) / (B * bytesPerSample(model)))));
+    // No single activation may outgrow what one buffer holds.
+    const fits = Math.floor(be.maxTensorBytes / (4 * B * largest));
+    if (fits < 1) fail('LIMIT_EXCEEDED', `a batch of ${B} examples does not fit one ${be.maxTensorBytes}-byte buffer even at one sample each; use fewer examples`);
+    len = Math.min(len, fits);
+
+    const uploads: BTensor[] = [];
+    const up = (data: ArrayLike<number>, shape: number[], label: string, indices = false) => {
+      const t = indices ? be.uploadIndices(data, shape, label) : be.upload(data, shape, label);
+      uploads.push(t);
+      return t;
+    };
+    const xT = up(r.x.data, r.x.shape, 'x');
+    const alphas = r.path?.alphas ?? [1], weights = r.path?.weights ?? [1];
+    const plan: SamplePlan = {
+      noise: r.noise, key: seedKey(r.seed), exampleIds: up(r.exampleIds, [B], 'example ids', true),
+      params: up([...(r.scales ?? new Array(B).fill(0)), ...alphas, ...weights], [B + 2 * S], 'plan scales, alphas, weights'),
+      given: r.given ? up(r.given.data, [N, d], 'given noise') : null,
+      noiseSamples: N, steps: S,
+      baseline: r.path?.baseline ? up(r.path.baseline, [B, d], 'baseline') : null,
+      multiply: r.multiply, absolute: r.absolute,
+    };
+    const stats = up(new Float32Array(3 * B * d), [3, B, d], 'attribution statistics');
+    const ball = r.noise === 'ball' ? be.ballFactors(plan, d) : null;
+    const head = r.output === 'probability' ? 'probability' as const : 'logit' as const;
+    const classesFor = new Map<number, BTensor>();
+    const classes = (n: number) => {
+      if (!classesFor.has(n)) classesFor.set(n, up(r.target.flatMap((t) => new Array(n).fill(t)), [B * n], 'sample targets', true));
+      return classesFor.get(n)!;
+    };
+
+    let chunks = 0, done = 0;
+    for (let q0 = 0; q0 < Q; q0 += len) {
+      const n = Math.min(len, Q - q0);
+      const inputs = be.sampleInputs(plan, xT, q0, n, ball);
+      const res = sweep(be, model.graph, { x: inputs, params, head: { kind: head, classes: classes(n), scale: 1 }, inputGrad: true });
+      be.sampleReduce(plan, xT, res.inputGrad!, q0, n, ball, stats, done);
+      res.release();
+      be.release(inputs);
+      done = Math.floor((q0 + n) / S);
+      chunks++;
+    }
+
+    // IG completeness: f(x) and f(baseline) in the same submission.
+    let ends: ReturnType<typeof sweep> | null = null;
+    if (r.endpointValues) {
+      const both = new Float32Array(2 * B * d);
+      both.set(r.x.data);
+      if (r.path?.baseline) both.set(r.path.baseline, B * d);
+      ends = sweep(be, model.graph, { x: up(both, [2 * B, ...r.x.shape.slice(1)], 'x and baseline'), params, head: { kind: head, classes: up([...r.target, ...r.target], [2 * B], 'targets', true), scale: 1 } });
+    }
+
+    try {
+      const got = await be.read([stats, ...(ends ? [ends.value!] : [])]);
+      const mean = got[0].subarray(B * d, 2 * B * d), m2 = got[0].subarray(2 * B * d);
+      const out = new Float32Array(B * d);
+      for (let i = 0; i < out.length; i++) {
+        out[i] = r.statistic === 'mean' ? mean[i] : r.statistic === 'variance' ? m2[i] / N : mean[i] * mean[i] + m2[i] / N;
+      }
+      const result: SamplingResult = { attributions: { shape: [...r.x.shape], data: out }, chunkSize: len, chunks };
+      if (ends) {
+        const v = Array.from(got[got.length - 1]);
+        result.endpoints = { atX: v.slice(0, B), atBaseline: v.slice(B) };
+      }
+      return result;
+    } finally {
+      ends?.release();
+      be.release(ball, ...uploads);
+    }
+  });
+}
