@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import {
+  attributionMap, integratedGradients, inputXGradient, noiseTunnel, saliency, smoothGrad, smoothGradSquared, uniformGradient, varGrad,
+} from '../src/attribution/methods.js';
+import type { Engine } from '../src/engine.js';
+import { SmoothgeoError } from '../src/errors.js';
+import { loadModel, type Model } from '../src/graph/model.js';
+import type { Tensor } from '../src/tensor.js';
+import { cpuEngine, oracleCases, relL2, webgpuEngine } from './helpers.js';
+
+const cases = oracleCases();
+const T = (c: (typeof cases)[number], k: string): Tensor => {
+  const t = c.tensors.get(k);
+  if (!t) throw new Error(`oracle ${c.name} lacks ${k}`);
+  return t;
+};
+const models = new Map<string, Model>();
+async function model(c: (typeof cases)[number], engine: () => Promise<Engine>, backend: string): Promise<Model> {
+  const key = `${c.name}/${backend}`;
+  if (!models.has(key)) models.set(key, await loadModel(await engine(), c.json.model, c.bytes, { prefix: 'param.' }));
+  return models.get(key)!;
+}
+const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+  return ab / Math.sqrt(aa * bb);
+};
+const sqDist = (a: ArrayLike<number>, b: ArrayLike<number>) => { let s = 0; for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2; return s; };
+const backends: [string, () => Promise<Engine>][] = [['cpu', cpuEngine], ['webgpu', webgpuEngine]];
+
+for (const c of cases) {
+  const x = T(c, 'x'), target = c.json.target;
+  for (const [backend, engine] of backends) {
+    describe(`${c.name} on ${backend}`, () => {
+      it('SmoothGrad with the caller\'s noise tensors matches smoothgrad_given_noise (1e-4)', async () => {
+        const r = await smoothGrad(await model(c, engine, backend), x, { target, noise: T(c, 'sg_noise') });
+        expect(relL2(r.attributions.data, T(c, 'smoothgrad_given_noise').data)).toBeLessThan(1e-4);
+        expect(r.samples).toBe(c.json.smoothgrad_samples);
+      });
+
+      it('saliency is the input gradient; inputXGradient is x times it', async () => {
+        const m = await model(c, engine, backend);
+        const g = T(c, 'grad_logit').data;
+        expect(relL2((await saliency(m, x, { target })).attributions.data, g)).toBeLessThan(1e-4);
+        expect(relL2((await saliency(m, x, { target, absolute: true })).attributions.data, g.map(Math.abs))).toBeLessThan(1e-4);
+        expect(relL2((await inputXGradient(m, x, { target })).attributions.data, g.map((v, i) => v * x.data[i]))).toBeLessThan(1e-4);
+      });
+
+      // 256 Gauss–Legendre points on cpu as the issue asks; the software GPU runs LeNet at 32 points, which
+      // already integrates these smooth (softplus) paths to far below 1e-3.
+      const steps = backend === 'webgpu' && c.name === 'lenet' ? 32 : 256;
+      it(`integrated gradients at ${steps} Gauss–Legendre points match ig_zero_baseline (1e-3), completeness delta ≈ 0`, async () => {
+        const r = await integratedGradients(await model(c, engine, backend), x, { target, steps, rule: 'gauss-legendre' });
+        expect(relL2(r.attributions.data, T(c, 'ig_zero_baseline').data)).toBeLessThan(1e-3);
+        const gap: number[] = c.json.ig_completeness; // f(x)[t] − f(0)[t]
+        r.delta.forEach((d, b) => expect(Math.abs(d)).toBeLessThan(1e-3 * Math.abs(gap[b])));
+      });
+
+      it('the same seed gives the same SmoothGrad for chunk sizes 1, 7 and all', async () => {
+        const m = await model(c, engine, backend);
+        const o = { target, sigma: 0.15, samples: 16, seed: 42 };
+        const all = await smoothGrad(m, x, o);
+        expect(all.chunks).toBe(1);
+        for (const batchSize of [1, 7]) {
+          const r = await smoothGrad(m, x, { ...o, batchSize });
+          expect(r.chunks).toBe(Math.ceil(16 / batchSize));
+          // Only the order of float32 sums may differ between chunkings.
+          expect(relL2(r.attributions.data, all.attributions.data)).toBeLessThan(backend === 'cpu' ? 1e-12 : 1e-5);
+        }
+      });
+
+      it('a path that straddles chunks (IG, batchSize 7 of 20 points) gives the same result', async () => {
+        const m = await model(c, engine, backend);
+        const a = await integratedGradients(m, x, { target, steps: 20, rule: 'trapezoid' });
+        const b = await integratedGradients(m, x, { target, steps: 20, rule: 'trapezoid', batchSize: 7 });
+        expect(b.chunks).toBe(3);
+        expect(relL2(b.attributions.data, a.attributions.data)).toBeLessThan(backend === 'cpu' ? 1e-12 : 1e-5);
+      });
+
+      it('noise follows the example id, not its position in the batch', async () => {
+        const m = await model(c, engine, backend);
+        const d = x.data.length / 2;
+        const second: Tensor = { shape: [1, ...x.shape.slice(1)], data: x.data.slice(d) };
+        const both = await uniformGradient(m, x, { target, radius: 0.1, samples: 8, seed: 5 });
+        const alone = await uniformGradient(m, second, { target: [target[1]], radius: 0.1, samples: 8, seed: 5, exampleIds: [1] });
+        expect(relL2(alone.attributions.data, both.attributions.data.slice(d))).toBeLessThan(backend === 'cpu' ? 1e-12 : 1e-5);
+      });
+    });
+  }
+
+  describe(`${c.name}: Monte Carlo expectations`, () => {
+    // 4096 samples on the float64 backend, as the oracle README asks (cosine > 0.99).
+    it('SmoothGrad, SmoothGrad² and Uniform Gradient (cube) at 4096 samples: cosine > 0.99 to the 32768-sample expectation', async () => {
+      const m = await model(c, cpuEngine, 'cpu');
+      const o = { target, sigma: 0.15, samples: 4096, seed: 7 };
+      expect(cosine((await smoothGrad(m, x, o)).attributions.data, T(c, 'smoothgrad_sigma0.15_expect').data)).toBeGreaterThan(0.99);
+      expect(cosine((await smoothGradSquared(m, x, o)).attributions.data, T(c, 'smoothgrad_sq_sigma0.15_expect').data)).toBeGreaterThan(0.99);
+      const ug = await uniformGradient(m, x, { target, radius: 0.1, shape: 'cube', samples: 4096, seed: 8 });
+      expect(cosine(ug.attributions.data, T(c, 'uniform_r0.1_expect').data)).toBeGreaterThan(0.99);
+    });
+
+    // On the software GPU, fewer samples and a bound from their count: E|ĝ − g|² = tr Σ / N for the mean of N
+    // samples (plus the oracle's own tr Σ / 32768), with tr Σ estimated from the same samples (SmoothGrad² −
+    // SmoothGrad² ... i.e. E[g²] − E[g]² summed); Markov's inequality puts the error under 10× that with
+    // probability ≥ 0.9, and the fixed seed makes the outcome reproducible.
+    const N = c.name === 'lenet' ? 32 : 256;
+    it(`SmoothGrad on webgpu at ${N} samples is within the Monte Carlo error its sample count allows`, async () => {
+      const m = await model(c, webgpuEngine, 'webgpu');
+      const o = { target, sigma: 0.15, samples: N, seed: 9 };
+      const [mean, sq] = [await smoothGrad(m, x, o), await smoothGradSquared(m, x, o)];
+      let trace = 0;
+      mean.attributions.data.forEach((g, i) => { trace += sq.attributions.data[i] - g * g; });
+      const err = sqDist(mean.attributions.data, T(c, 'smoothgrad_sigma0.15_expect').data);
+      expect(err).toBeLessThan(10 * trace * (1 / N + 1 / 32768));
+    });
+  });
+}
+
+describe('across backends and methods', () => {
+  const c = cases.find((k) => k.name === 'mlp') ?? cases[0];
+  const x = T(c, 'x'), target = c.json.target;
+
+  it('cpu and webgpu draw the same noise: SmoothGrad, VarGrad, ball and cube Uniform Gradient agree', async () => {
+    const [mc, mg] = [await model(c, cpuEngine, 'cpu'), await model(c, webgpuEngine, 'webgpu')];
+    const runs: [string, (m: Model) => Promise<{ attributions: Tensor }>][] = [
+      ['smoothGrad', (m) => smoothGrad(m, x, { target, relativeSigma: 0.1, samples: 24, seed: 1 })],
+      ['varGrad', (m) => varGrad(m, x, { target, sigma: 0.2, samples: 24, seed: 2 })],
+      ['uniform ball', (m) => uniformGradient(m, x, { target, radius: 2, shape: 'ball', samples: 24, seed: 3 })],
+      ['uniform cube', (m) => uniformGradient(m, x, { target, radius: 0.1, shape: 'cube', samples: 24, seed: 4, output: 'probability' })],
+      ['noise tunnel of IG', (m) => noiseTunnel(m, x, { target, method: 'integratedGradients', steps: 8, sigma: 0.1, samples: 6, seed: 5, statistic: 'meanSquare' })],
+      ['noise tunnel of |saliency|', (m) => noiseTunnel(m, x, { target, method: 'saliency', absolute: true, noiseType: 'cube', radius: 0.1, samples: 6, seed: 6, statistic: 'variance' })],
+    ];
+    for (const [name, run] of runs) {
+      const [a, b] = [await run(mc), await run(mg)];
+      expect(relL2(b.attributions.data, a.attributions.data), name).toBeLessThan(1e-4);
+    }
+  });
+
+  it('relative noise scales are fractions of each example\'s range, and the seed is reported (drawn when omitted)', async () => {
+    const m = await model(c, cpuEngine, 'cpu');
+    const r = await smoothGrad(m, x, { target, relativeSigma: 0.2, samples: 2 });
+    const d = x.data.length / 2;
+    r.noiseScale!.forEach((s, b) => {
+      const part = x.data.slice(b * d, (b + 1) * d);
+      expect(s).toBeCloseTo(0.2 * (Math.max(...part) - Math.min(...part)), 6);
+    });
+    expect(Number.isSafeInteger(r.seed)).toBe(true);
+    const again = await smoothGrad(m, x, { target, relativeSigma: 0.2, samples: 2, seed: r.seed! });
+    expect(Array.from(again.attributions.data)).toEqual(Array.from(r.attributions.data));
+  });
+
+  it('noise tunnel of saliency with Gaussian noise and mean is SmoothGrad', async () => {
+    const m = await model(c, cpuEngine, 'cpu');
+    const a = await smoothGrad(m, x, { target, sigma: 0.1, samples: 5, seed: 11 });
+    const b = await noiseTunnel(m, x, { target, method: 'saliency', sigma: 0.1, samples: 5, seed: 11 });
+    expect(Array.from(b.attributions.data)).toEqual(Array.from(a.attributions.data));
+  });
+
+  it('a memory budget splits the samples into chunks without changing the result', async () => {
+    const m = await model(c, cpuEngine, 'cpu');
+    const a = await smoothGrad(m, x, { target, sigma: 0.1, samples: 12, seed: 3 });
+    const b = await smoothGrad(m, x, { target, sigma: 0.1, samples: 12, seed: 3, maxBytes: 100_000 });
+    expect(b.chunks).toBeGreaterThan(1);
+    expect(relL2(b.attributions.data, a.attributions.data)).toBeLessThan(1e-12);
+  });
+});
+
+describe('bad options', () => {
+  const c = cases[0];
+  const x = T(c, 'x'), target = c.json.target;
+  const rejects = async (p: () => Promise<unknown>, message: RegExp) => {
+    const err = await p().catch((e) => e);
+    expect(err).toBeInstanceOf(SmoothgeoError);
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.message).toMatch(message);
+  };
+  it.each([
+    ['σ = 0', (m: Model) => smoothGrad(m, x, { target, sigma: 0 }), /sigma must be a finite number > 0, got 0/],
+    ['σ < 0', (m: Model) => smoothGrad(m, x, { target, sigma: -1 }), /sigma must be a finite number > 0, got -1/],
+    ['both σ and relative σ', (m: Model) => smoothGrad(m, x, { target, sigma: 0.1, relativeSigma: 0.1 }), /give exactly one of sigma \(in input units\) and relativeSigma/],
+    ['no noise scale', (m: Model) => uniformGradient(m, x, { target }), /give exactly one of radius \(in input units\) and relativeRadius/],
+    ['samples < 1', (m: Model) => smoothGrad(m, x, { target, sigma: 0.1, samples: 0 }), /samples must be an integer >= 1, got 0/],
+    ['target out of range', (m: Model) => smoothGrad(m, x, { target: [0, 10], sigma: 0.1 }), /target\[1\] = 10 is not a class index in \[0, 9\]/],
+    ['baseline of the wrong shape', (m: Model) => integratedGradients(m, x, { target, baseline: { shape: [2, 1, 28, 27], data: new Float32Array(2 * 28 * 27) } }), /baseline has shape \[2, 1, 28, 27\], expected \[2, 1, 28, 28\]/],
+    ['unknown rule', (m: Model) => integratedGradients(m, x, { target, rule: 'simpson' as never }), /rule must be one of left, right, middle, trapezoid, gauss-legendre, got "simpson"/],
+    ['trapezoid with one step', (m: Model) => integratedGradients(m, x, { target, rule: 'trapezoid', steps: 1 }), /the trapezoid rule needs steps >= 2/],
+    ['ball shape typo', (m: Model) => uniformGradient(m, x, { target, radius: 0.1, shape: 'sphere' as never }), /shape must be 'cube' or 'ball', got "sphere"/],
+    ['noise of the wrong shape', (m: Model) => smoothGrad(m, x, { target, noise: { shape: [4, 28, 28], data: new Float32Array(4 * 784) } }), /noise has shape \[4, 28, 28\], expected \[B, 1, 28, 28\]/],
+    ['a seed that is not an integer', (m: Model) => smoothGrad(m, x, { target, sigma: 0.1, seed: 1.5 }), /seed must be an integer in \[0, 2\^53\), got 1.5/],
+  ])('%s', async (_name, call, message) => rejects(async () => call(await model(c, cpuEngine, 'cpu')), message));
+});
+
+describe('attributionMap', () => {
+  it('sums |a| over channels and normalises each map to sum to H·W', () => {
+    const a: Tensor = { shape: [2, 2, 1, 2], data: Float32Array.from([1, -3, 2, 2, 0, 0, 0, 0]) };
+    const m = attributionMap(a);
+    expect(m.shape).toEqual([2, 1, 2]);
+    // example 0: |1|+|2| = 3, |−3|+|2| = 5, total 8 → ×2/8; example 1 is all zero and stays zero.
+    expect(Array.from(m.data)).toEqual([0.75, 1.25, 0, 0]);
+  });
+});
