@@ -44,6 +44,17 @@ export class Engine {
     return this.impl instanceof WebGPUBackend ? this.impl.generation : 0;
   }
 
+  /**
+   * GPU memory held by this engine's buffer pool (bytes now, and the peak since the last reset); null on cpu.
+   * Buffers are pooled and reused across calls, so this is what the engine keeps on the device.
+   */
+  memory(): { allocatedBytes: number; peakBytes: number } | null {
+    return this.impl instanceof WebGPUBackend ? this.impl.memory() : null;
+  }
+  resetPeakMemory(): void {
+    if (this.impl instanceof WebGPUBackend) this.impl.resetPeakMemory();
+  }
+
   /** One line: backend, adapter and why. */
   describe(): string {
     return `backend ${this.backend} — ${this.impl.description} (${this.reason})`;

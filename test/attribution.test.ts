@@ -199,3 +199,19 @@ describe('attributionMap', () => {
     expect(Array.from(m.data)).toEqual([0.75, 1.25, 0, 0]);
   });
 });
+
+describe('memory', () => {
+  it('GPU memory of SmoothGrad does not grow with the number of samples (fixed chunk size)', async () => {
+    const c = cases.find((k) => k.name === 'mlp') ?? cases[0];
+    const engine = await webgpuEngine();
+    const m = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+    const x = T(c, 'x'), target = c.json.target;
+    await smoothGrad(m, x, { target, sigma: 0.1, samples: 8, batchSize: 8, seed: 1 }); // warm the pool
+    engine.resetPeakMemory();
+    await smoothGrad(m, x, { target, sigma: 0.1, samples: 8, batchSize: 8, seed: 1 });
+    const few = engine.memory()!.peakBytes;
+    engine.resetPeakMemory();
+    await smoothGrad(m, x, { target, sigma: 0.1, samples: 96, batchSize: 8, seed: 1 });
+    expect(engine.memory()!.peakBytes).toBe(few);
+  });
+});

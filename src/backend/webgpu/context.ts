@@ -50,6 +50,9 @@ class BufferPool {
   private readonly recycled = new Map<string, GPUBuffer[]>();
   private pending = new Set<GPUBuffer>();
   private pooledBytes = 0;
+  /** Bytes of every buffer this pool created and has not destroyed, and the most it ever held. */
+  allocatedBytes = 0;
+  peakBytes = 0;
 
   constructor(private readonly device: GPUDevice, private readonly track: (c: Check) => void) {}
 
@@ -76,6 +79,8 @@ class BufferPool {
     }
     this.device.pushErrorScope('out-of-memory');
     const buf = this.device.createBuffer({ size, usage, label });
+    this.allocatedBytes += size;
+    this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
     this.track({ scope: this.device.popErrorScope(), what: `allocating ${size} bytes for ${label}`, outOfMemory: true });
     return buf;
   }
@@ -91,7 +96,7 @@ class BufferPool {
   afterSubmit(): void {
     this.recycled.clear();
     for (const b of this.pending) {
-      if (this.pooledBytes + b.size > MAX_POOLED_BYTES) { b.destroy(); continue; }
+      if (this.pooledBytes + b.size > MAX_POOLED_BYTES) { b.destroy(); this.allocatedBytes -= b.size; continue; }
       const key = `${b.usage}:${b.size}`;
       if (!this.free.has(key)) this.free.set(key, []);
       this.free.get(key)!.push(b);
@@ -103,6 +108,7 @@ class BufferPool {
   destroy(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
+    this.allocatedBytes = 0;
   }
 }
 

@@ -81,6 +81,13 @@ export class WebGPUBackend implements Backend {
     return `WebGPU adapter ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}${a.software ? ' (software)' : ''}`;
   }
   get device(): GPUDevice { return this.ctx.device; }
+  /** Device memory held by the buffer pool now and at its peak (storage and staging buffers). */
+  memory(): { allocatedBytes: number; peakBytes: number } {
+    return { allocatedBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakBytes };
+  }
+  resetPeakMemory(): void {
+    this.ctx.pool.peakBytes = this.ctx.pool.allocatedBytes;
+  }
   get maxTensorBytes(): number {
     return Math.min(this.ctx.limits.maxStorageBufferBindingSize, this.ctx.limits.maxBufferSize);
   }
