@@ -31,10 +31,18 @@ export interface SamplingRequest {
   maxBytes?: number; // memory budget for one chunk's activations
   /** Also return f(x) and f(baseline) per example (IG's completeness). */
   endpointValues?: boolean;
+  /**
+   * A direction t [B, d] per example: also fold Σ_s w_s α_s H(sample)·t, averaged over noise samples —
+   * the Hessian half of the vector-Jacobian product of the map (the attack gradient). Each sample's
+   * tangent is α_s·t, since sample = baseline + α_s(x + ε − baseline).
+   */
+  tangent?: Float32Array;
 }
 
 export interface SamplingResult {
   attributions: Tensor;
+  /** With a tangent: mean over noise samples of Σ_s w_s α_s H_s·t, shape of x. */
+  hessianTangent?: Tensor;
   chunkSize: number;
   chunks: number;
   endpoints?: { atX: number[]; atBaseline: number[] };
@@ -79,6 +87,10 @@ export async function runSampling(model: Model, r: SamplingRequest): Promise<Sam
       multiply: r.multiply, absolute: r.absolute,
     };
     const stats = up(new Float32Array(3 * B * d), [3, B, d], 'attribution statistics');
+    // The tangent stream: sample inputs of t with no noise and no baseline are α_s·t; folded without multiplier.
+    const tangentPlan: SamplePlan | null = r.tangent ? { ...plan, noise: 'none', baseline: null, multiply: false, absolute: false } : null;
+    const tT = r.tangent ? up(r.tangent, r.x.shape, 'map cotangent direction') : null;
+    const tStats = r.tangent ? up(new Float32Array(3 * B * d), [3, B, d], 'Hessian-tangent statistics') : null;
     const ball = r.noise === 'ball' ? be.ballFactors(plan, d) : null;
     const head = r.output === 'probability' ? 'probability' as const : 'logit' as const;
     const classesFor = new Map<number, BTensor>();
@@ -91,10 +103,12 @@ export async function runSampling(model: Model, r: SamplingRequest): Promise<Sam
     for (let q0 = 0; q0 < Q; q0 += len) {
       const n = Math.min(len, Q - q0);
       const inputs = be.sampleInputs(plan, xT, q0, n, ball);
-      const res = sweep(be, model.graph, { x: inputs, params, head: { kind: head, classes: classes(n), scale: 1 }, inputGrad: true });
+      const tangents = tangentPlan ? be.sampleInputs(tangentPlan, tT!, q0, n, null) : null;
+      const res = sweep(be, model.graph, { x: inputs, xdot: tangents, params, head: { kind: head, classes: classes(n), scale: 1 }, inputGrad: true });
       be.sampleReduce(plan, xT, res.inputGrad!, q0, n, ball, stats, done);
+      if (tangentPlan) be.sampleReduce(tangentPlan, tT!, res.inputGradDot!, q0, n, null, tStats!, done);
       res.release();
-      be.release(inputs);
+      be.release(inputs, tangents);
       done = Math.floor((q0 + n) / S);
       chunks++;
     }
@@ -109,13 +123,14 @@ export async function runSampling(model: Model, r: SamplingRequest): Promise<Sam
     }
 
     try {
-      const got = await be.read([stats, ...(ends ? [ends.value!] : [])]);
+      const got = await be.read([stats, ...(tStats ? [tStats] : []), ...(ends ? [ends.value!] : [])]);
       const mean = got[0].subarray(B * d, 2 * B * d), m2 = got[0].subarray(2 * B * d);
       const out = new Float32Array(B * d);
       for (let i = 0; i < out.length; i++) {
         out[i] = r.statistic === 'mean' ? mean[i] : r.statistic === 'variance' ? m2[i] / N : mean[i] * mean[i] + m2[i] / N;
       }
       const result: SamplingResult = { attributions: { shape: [...r.x.shape], data: out }, chunkSize: len, chunks };
+      if (tStats) result.hessianTangent = { shape: [...r.x.shape], data: Float32Array.from(got[1].subarray(B * d, 2 * B * d)) };
       if (ends) {
         const v = Array.from(got[got.length - 1]);
         result.endpoints = { atX: v.slice(0, B), atBaseline: v.slice(B) };

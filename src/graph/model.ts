@@ -120,6 +120,13 @@ export class Model {
     return fn(be, this.deviceParams(be));
   }
 
+  /** Jᵀ c per example for a cotangent c [B, classes] on the logits (J the input Jacobian of the logits). */
+  async logitsVjp(x: Tensor, cotangent: Tensor): Promise<Tensor> {
+    checkTensor('cotangent', cotangent, [x.shape[0], this.classes]);
+    const [g] = await this.run(x, { cotangent, inputGrad: true }, (r) => [r.inputGrad!]);
+    return { shape: [...x.shape], data: g };
+  }
+
   /** The backend tensors of the weights, uploaded once per device (again after a device loss). */
   private deviceParams(be: Backend): Map<string, BTensor> {
     const gen = this.engine.generation;
@@ -148,7 +155,7 @@ export class Model {
   private async run(
     x: Tensor,
     o: { objective?: Objective; head?: HeadKind; classes?: number[]; inputGrad?: boolean; paramGrads?: boolean;
-      mean?: boolean; xdot?: Tensor; paramDot?: ParamRecord },
+      mean?: boolean; xdot?: Tensor; paramDot?: ParamRecord; cotangent?: Tensor },
     pick: (r: SweepResult) => BTensor[],
   ): Promise<Float32Array[]> {
     checkTensor('x', x, [-1, ...this.graph.inputShape]);
@@ -163,6 +170,7 @@ export class Model {
       req.paramTangents = new Map([...this.graph.params.keys()].map((k) => [k, be.upload(o.paramDot![k].data, o.paramDot![k].shape, `param tangent ${k}`)]));
       inputs.push(...req.paramTangents.values());
     }
+    if (o.cotangent) inputs.push((req.cotangent = be.upload(o.cotangent.data, o.cotangent.shape, 'logit cotangent')));
     if (head) {
       const classes = be.uploadIndices(head.classes, [B], 'classes');
       inputs.push(classes);

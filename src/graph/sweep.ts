@@ -17,6 +17,8 @@ export interface SweepRequest {
   params: ReadonlyMap<string, BTensor>;
   paramTangents?: ReadonlyMap<string, BTensor> | null;
   head?: { kind: HeadKind; classes: BTensor; scale: number } | null;
+  /** A cotangent on the logits [B, classes] instead of a head: the backward gives its vector-Jacobian product. */
+  cotangent?: BTensor | null;
   inputGrad?: boolean;
   paramGrads?: boolean;
 }
@@ -64,16 +66,21 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
       made.clear();
     },
   };
-  if (!req.head) return result;
+  if (!req.head && !req.cotangent) return result;
 
-  // Head, then backward (+ backward2), last layer first.
-  const h = be.head(req.head.kind, z, req.head.classes, zdot, req.head.scale);
-  track(h.value); track(h.g); track(h.gdot);
-  result.value = h.value;
+  // Head (or the caller's cotangent), then backward (+ backward2), last layer first.
+  let g: BTensor, gdot: BTensor | null = null;
+  if (req.head) {
+    const h = be.head(req.head.kind, z, req.head.classes, zdot, req.head.scale);
+    track(h.value); track(h.g); track(h.gdot);
+    result.value = h.value;
+    g = h.g; gdot = h.gdot;
+  } else {
+    g = req.cotangent!;
+  }
   if (!req.inputGrad && !req.paramGrads) return result; // values only
-  let g = h.g, gdot = h.gdot;
-  // A Gauss–Newton product is linear in the seed: it takes no second-order terms on the way down.
-  const secondOrder = req.head.kind !== 'gaussNewton';
+  // A Gauss–Newton product or a plain vector-Jacobian product is linear in the seed: no second-order terms.
+  const secondOrder = !!req.head && req.head.kind !== 'gaussNewton';
   for (let i = graph.ops.length - 1; i >= 0; i--) {
     const op = graph.ops[i];
     const s = secondOrder ? saved[i] : { ...saved[i], xdot: null };

@@ -1,0 +1,215 @@
+import { attributionMap } from '../attribution/methods.js';
+import { fail } from '../errors.js';
+import type { Model } from '../graph/model.js';
+import { checkTensor, type Tensor } from '../tensor.js';
+import { applyMultiplier, explainVjp, gradientMean, prepareExplain, type ExplainSpec, type PreparedExplain } from './explain.js';
+import { argmaxRows, drawSeed, project, type Norm } from './project.js';
+
+/**
+ * Attacks on explanations: move the attribution map while the prediction stays.
+ *   'topk'          Ghorbani et al. 2019: drain the attribution mass of the clean map's top-k pixels.
+ *   'centerOfMass'  Ghorbani et al. 2019: push the map's centre of mass away from the clean one.
+ *   'targeted'      Dombrowski et al. 2019: make the map match a target map, keeping the logits
+ *                   (loss 1e11·MSE(map, target) + 1e6·MSE(logits, clean logits), their weights).
+ * Maps are post-processed as in the paper (Σ_c |M|, normalised to sum to H·W; the targeted loss compares
+ * maps normalised to sum to 1, as Dombrowski et al. do). Iterates take sign-gradient steps (L∞) or
+ * normalised-gradient steps (L2), are projected onto the ε-ball around x and clipped to the valid range;
+ * only iterates that keep the model's predicted label count, and the best by the attack's measure is
+ * returned, not the last. Gradients are exact (Jᵀu of the map through HVPs) and taken on `surrogate`
+ * (e.g. the softplus surrogate of a ReLU model); the effect is measured on `model`. SmoothGrad and
+ * Uniform Gradient draw fresh noise every iteration (an expectation over the noise).
+ */
+export type ExplanationAttack = 'topk' | 'centerOfMass' | 'targeted';
+
+export interface ExplanationAttackOptions {
+  attack: ExplanationAttack;
+  explain: ExplainSpec;
+  epsilon: number;
+  norm?: Norm; // default 'linf'
+  stepSize?: number; // default epsilon / 10 (linf), epsilon / 5 (l2)
+  iterations?: number; // default 50
+  range?: [number, number]; // default [0, 1]
+  k?: number; // topk: pixels (default 10% of H·W)
+  targetMap?: Tensor; // targeted: [B, H, W] or [H, W]
+  surrogate?: Model;
+  seed?: number;
+  /** Seed of the noise with which maps are measured on `model` (fixed across iterations so they compare). */
+  measureSeed?: number;
+}
+
+export interface ExplanationAttackResult {
+  adversarial: Tensor;
+  originalMap: Tensor; // [B, H, W], post-processed
+  attackedMap: Tensor; // [B, H, W] at the returned iterate
+  measure: { name: 'topKIntersection' | 'centerOfMassDislocation' | 'targetMse'; before: number[]; after: number[] };
+  labelPreserved: boolean[];
+  /** Iteration of the returned iterate per example (0: the clean input, no label-preserving iterate improved). */
+  bestIteration: number[];
+  seed: number;
+}
+
+export async function attackExplanation(model: Model, x: Tensor, o: ExplanationAttackOptions): Promise<ExplanationAttackResult> {
+  checkTensor('x', x, [-1, ...model.inputShape]);
+  if (model.inputShape.length !== 3) fail('INVALID_ARGUMENT', `explanation attacks need image inputs [C, H, W], the model takes [${model.inputShape}]`);
+  if (!['topk', 'centerOfMass', 'targeted'].includes(o?.attack)) fail('INVALID_ARGUMENT', `attack must be 'topk', 'centerOfMass' or 'targeted', got ${JSON.stringify(o?.attack)}`);
+  const norm = o.norm ?? 'linf';
+  if (norm !== 'linf' && norm !== 'l2') fail('INVALID_ARGUMENT', `norm must be 'linf' or 'l2', got ${JSON.stringify(norm)}`);
+  if (!(o.epsilon > 0) || !Number.isFinite(o.epsilon)) fail('INVALID_ARGUMENT', `epsilon must be a finite number > 0, got ${o.epsilon}`);
+  const iterations = o.iterations ?? 50;
+  if (!Number.isInteger(iterations) || iterations < 1) fail('INVALID_ARGUMENT', `iterations must be an integer >= 1, got ${iterations}`);
+  const step = o.stepSize ?? (norm === 'linf' ? o.epsilon / 10 : o.epsilon / 5);
+  if (!(step > 0)) fail('INVALID_ARGUMENT', `stepSize must be > 0, got ${step}`);
+  const range = o.range ?? [0, 1];
+  const surrogate = o.surrogate ?? model;
+  if (surrogate.classes !== model.classes || surrogate.inputShape.join() !== model.inputShape.join()) {
+    fail('INVALID_ARGUMENT', 'surrogate must take the same input and give the same classes as the model');
+  }
+  const seed = drawSeed(o.seed);
+  const measureSeed = o.measureSeed ?? seed;
+  const [B, C, H, W] = x.shape, hw = H * W, d = C * hw;
+
+  const logits0 = await model.forward(x);
+  const labels = argmaxRows(logits0.data, B, model.classes);
+  const target = o.explain.target ?? labels;
+  const onModel = prepareExplain(model, x, o.explain, target);
+  const onSurrogate = prepareExplain(surrogate, x, o.explain, target);
+  const post = async (m: Model, p: PreparedExplain, at: Tensor, s: number) => {
+    const G = (await gradientMean(m, p, at, s)).attributions.data;
+    const M = applyMultiplier(p, at, G);
+    return { G, M, P: attributionMap({ shape: [B, C, H, W], data: M }).data };
+  };
+  const P0 = (await post(model, onModel, x, measureSeed)).P;
+
+  // The attack's loss on a post-processed map P (per example) and ∂loss/∂P; the measure to keep the best by.
+  const k = o.k ?? Math.max(1, Math.round(0.1 * hw));
+  if (!Number.isInteger(k) || k < 1 || k > hw) fail('INVALID_ARGUMENT', `k must be an integer in [1, ${hw}], got ${k}`);
+  const topk0 = Array.from({ length: B }, (_, b) => topIndices(P0.subarray(b * hw, (b + 1) * hw), k));
+  const com0 = Array.from({ length: B }, (_, b) => centerOf(P0.subarray(b * hw, (b + 1) * hw), W));
+  let targetMap: Float32Array | null = null;
+  if (o.attack === 'targeted') {
+    if (!o.targetMap) fail('INVALID_ARGUMENT', "the 'targeted' attack needs targetMap ([B, H, W] or [H, W])");
+    const one = o.targetMap.shape?.length === 2;
+    const t = checkTensor('targetMap', o.targetMap, one ? [H, W] : [B, H, W]);
+    targetMap = new Float32Array(B * hw);
+    for (let b = 0; b < B; b++) {
+      const src = one ? t.data : t.data.subarray(b * hw, (b + 1) * hw);
+      const s = src.reduce((a, v) => a + Math.abs(v), 0);
+      if (!(s > 0)) fail('INVALID_ARGUMENT', `targetMap for example ${b} is all zero`);
+      for (let i = 0; i < hw; i++) targetMap[b * hw + i] = Math.abs(src[i]) / s;
+    }
+  }
+  const measureName = o.attack === 'topk' ? 'topKIntersection' : o.attack === 'centerOfMass' ? 'centerOfMassDislocation' : 'targetMse';
+  const measure = (P: Float32Array, b: number): number => {
+    const p = P.subarray(b * hw, (b + 1) * hw);
+    if (o.attack === 'topk') {
+      const now = new Set(topIndices(p, k));
+      return topk0[b].filter((i) => now.has(i)).length / k;
+    }
+    if (o.attack === 'centerOfMass') {
+      const c = centerOf(p, W);
+      return Math.hypot(c[0] - com0[b][0], c[1] - com0[b][1]);
+    }
+    let s = 0;
+    for (let i = 0; i < hw; i++) s += (p[i] / hw - targetMap![b * hw + i]) ** 2;
+    return s / hw;
+  };
+  const better = (a: number, b: number) => (o.attack === 'centerOfMass' ? a > b : a < b);
+
+  // ∂loss/∂P for the loss being minimised.
+  const mapCotangent = (P: Float32Array, it: number): Float32Array => {
+    const v = new Float32Array(B * hw);
+    for (let b = 0; b < B; b++) {
+      const p = P.subarray(b * hw, (b + 1) * hw);
+      if (o.attack === 'topk') {
+        for (const i of topk0[b]) v[b * hw + i] = 1; // minimise the mass left on the clean top-k
+      } else if (o.attack === 'centerOfMass') {
+        // minimise −|C(P) − C0|; C(P) = Σ_p P_p·(row, col)/(H·W) since P sums to H·W.
+        const c = centerOf(p, W);
+        let dr = c[0] - com0[b][0], dc = c[1] - com0[b][1], n = Math.hypot(dr, dc);
+        if (n < 1e-9) { // no direction yet: a seeded one
+          const a = 2 * Math.PI * (((seed + 7919 * (it + 1) + 104729 * b) % 1000) / 1000);
+          dr = Math.cos(a); dc = Math.sin(a); n = 1;
+        }
+        for (let i = 0; i < hw; i++) v[b * hw + i] = -((dr / n) * Math.floor(i / W) + (dc / n) * (i % W)) / hw;
+      } else {
+        // 1e11·mean((P/HW − T)²) on maps normalised to sum to 1.
+        for (let i = 0; i < hw; i++) v[b * hw + i] = (1e11 * 2 * (p[i] / hw - targetMap![b * hw + i])) / hw / hw;
+      }
+    }
+    return v;
+  };
+
+  let xAdv: Tensor = { shape: [...x.shape], data: Float32Array.from(x.data) };
+  const best = { x: Float32Array.from(x.data), value: Array.from({ length: B }, (_, b) => measure(P0, b)), iteration: new Array(B).fill(0), P: Float32Array.from(P0) };
+  const preserved = new Array(B).fill(true);
+  for (let it = 1; it <= iterations; it++) {
+    const s = seed + it; // fresh noise every iteration (SmoothGrad, Uniform Gradient)
+    const { G, M, P } = await post(surrogate, onSurrogate, xAdv, s);
+    const u = mapToRawCotangent(mapCotangent(P, it), M, P, B, C, hw);
+    const grad = await explainVjp(surrogate, onSurrogate, xAdv, s, G, u);
+    if (o.attack === 'targeted') {
+      // + 1e6·mean((z − z0)²): its gradient is the logits' vector-Jacobian product with 2·1e6·(z − z0)/K.
+      const z = (await surrogate.forward(xAdv)).data, K = model.classes;
+      const cot = z.map((zi, i) => (2e6 * (zi - logits0.data[i])) / K);
+      const gz = (await surrogate.logitsVjp(xAdv, { shape: [B, K], data: cot })).data;
+      for (let i = 0; i < grad.length; i++) grad[i] += gz[i];
+    }
+    // Descend: x ← proj(x − step·direction(∇)).
+    xAdv = { shape: x.shape, data: project(xAdv.data, grad, x.data, -step, o.epsilon, norm, range, B, d) };
+    // Measure on the model itself: the label must stay, and the map is judged with the fixed measure seed.
+    const now = argmaxRows((await model.forward(xAdv)).data, B, model.classes);
+    const Pm = (await post(model, onModel, xAdv, measureSeed)).P;
+    for (let b = 0; b < B; b++) {
+      if (now[b] !== labels[b]) continue;
+      const value = measure(Pm, b);
+      if (better(value, best.value[b])) {
+        best.value[b] = value; best.iteration[b] = it;
+        best.x.set(xAdv.data.subarray(b * d, (b + 1) * d), b * d);
+        best.P.set(Pm.subarray(b * hw, (b + 1) * hw), b * hw);
+      }
+    }
+  }
+  const finalLabels = argmaxRows((await model.forward({ shape: x.shape, data: best.x })).data, B, model.classes);
+  finalLabels.forEach((l, b) => { preserved[b] = l === labels[b]; });
+  return {
+    adversarial: { shape: [...x.shape], data: best.x },
+    originalMap: { shape: [B, H, W], data: P0 },
+    attackedMap: { shape: [B, H, W], data: best.P },
+    measure: { name: measureName, before: Array.from({ length: B }, (_, b) => measure(P0, b)), after: best.value },
+    labelPreserved: preserved,
+    bestIteration: best.iteration,
+    seed,
+  };
+}
+
+/**
+ * ∂loss/∂M from ∂loss/∂P for P = H·W·Σ_c|M| / Σ|M|: with S = Σ|M| and v = ∂loss/∂P,
+ * ∂loss/∂M_{c,q} = sign(M_{c,q})·(H·W/S)·(v_q − Σ_p v_p P_p / (H·W)).
+ */
+export function mapToRawCotangent(v: Float32Array, M: Float32Array, P: Float32Array, B: number, C: number, hw: number): Float32Array {
+  const u = new Float32Array(B * C * hw);
+  for (let b = 0; b < B; b++) {
+    let S = 0, vp = 0;
+    for (let i = 0; i < C * hw; i++) S += Math.abs(M[b * C * hw + i]);
+    if (S === 0) continue;
+    for (let q = 0; q < hw; q++) vp += v[b * hw + q] * P[b * hw + q];
+    vp /= hw;
+    for (let c = 0; c < C; c++) for (let q = 0; q < hw; q++) {
+      const i = b * C * hw + c * hw + q;
+      u[i] = Math.sign(M[i]) * (hw / S) * (v[b * hw + q] - vp);
+    }
+  }
+  return u;
+}
+
+/** Indices of the k largest values (ties: lower index first). */
+function topIndices(p: ArrayLike<number>, k: number): number[] {
+  return Array.from({ length: p.length }, (_, i) => i).sort((a, b) => p[b] - p[a] || a - b).slice(0, k);
+}
+
+/** Centre of mass (row, col) of a non-negative map of width W. */
+function centerOf(p: ArrayLike<number>, W: number): [number, number] {
+  let s = 0, r = 0, c = 0;
+  for (let i = 0; i < p.length; i++) { s += p[i]; r += p[i] * Math.floor(i / W); c += p[i] * (i % W); }
+  return s > 0 ? [r / s, c / s] : [NaN, NaN];
+}

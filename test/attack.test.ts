@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { attackExplanation, mapToRawCotangent } from '../src/attack/explanation-attack.js';
+import { explainMap, explainVjp, gradientMean, prepareExplain, type ExplainSpec } from '../src/attack/explain.js';
+import { fgsm, pgd } from '../src/attack/pgd.js';
+import { attributionMap } from '../src/attribution/methods.js';
+import { SmoothgeoError } from '../src/errors.js';
+import { loadModel, type Model } from '../src/graph/model.js';
+import { encodeSafetensors } from '../src/io/safetensors.js';
+import type { Tensor } from '../src/tensor.js';
+import { cpuEngine, oracleCases, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
+
+/** A small softplus CNN on 8×8 images with random weights: curved everywhere, fast on the float64 backend. */
+async function smallCnn(): Promise<Model> {
+  const r = rng(21);
+  const spec = { input: [2, 8, 8], layers: [
+    { type: 'conv2d', name: 'c1', out: 3, kernel: 3, padding: 1 }, { type: 'softplus', beta: 4 },
+    { type: 'maxpool2d', kernel: 2 }, { type: 'flatten' }, { type: 'dense', name: 'fc', out: 4 },
+  ] };
+  const w = { 'c1.weight': randomTensor([3, 2, 3, 3], r), 'c1.bias': randomTensor([3], r), 'fc.weight': randomTensor([4, 48], r), 'fc.bias': randomTensor([4], r) };
+  return loadModel(await cpuEngine(), spec, encodeSafetensors(w));
+}
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i] * b[i]; return s; };
+
+describe('the attack gradient is exact', () => {
+  const specs: ExplainSpec[] = [
+    { method: 'saliency' }, { method: 'saliency', absolute: true }, { method: 'inputXGradient' },
+    { method: 'smoothGrad', sigma: 0.1, samples: 6 }, { method: 'uniformGradient', radius: 0.1, shape: 'ball', samples: 6 },
+    { method: 'integratedGradients', steps: 8, baseline: { shape: [2, 2, 8, 8], data: new Float32Array(256).fill(0.2) } },
+  ];
+  it.each(specs.map((s) => [`${s.method}${s.absolute ? ' |·|' : ''}`, s] as const))('%s: ⟨Jᵀu, δ⟩ equals the central difference of ⟨u, M(x + hδ)⟩', async (_name, spec) => {
+    const model = await smallCnn(), r = rng(4);
+    const x = randomTensor([2, 2, 8, 8], r, 0, 1), u = randomTensor([2, 2, 8, 8], r).data, delta = randomTensor([2, 2, 8, 8], r).data;
+    const p = prepareExplain(model, x, spec, [1, 3]);
+    const seed = 17; // the same noise for the map and its derivative
+    const G = (await gradientMean(model, p, x, seed)).attributions.data;
+    const vjp = await explainVjp(model, p, x, seed, G, u);
+    const h = 1e-3;
+    const at = async (s: number) => dot(u, (await explainMap(model, p, { shape: x.shape, data: x.data.map((v, i) => v + s * delta[i]) }, seed)).data);
+    const fd = ((await at(h)) - (await at(-h))) / (2 * h);
+    // float64 internally, results rounded to float32 (≈1e-7 relative) and divided by 2h: ≈1e-4 relative.
+    expect(Math.abs(dot(vjp, delta) - fd)).toBeLessThan(2e-3 * Math.max(1e-3, Math.abs(fd)));
+  });
+
+  it('the chain through the post-processing Σ_c|M| / Σ|M| is the derivative of that map', () => {
+    const r = rng(6), B = 2, C = 2, hw = 12;
+    const M = randomTensor([B, C, 3, 4], r), v = randomTensor([B, hw], r).data, delta = randomTensor([B, C, 3, 4], r).data;
+    const P = attributionMap(M).data;
+    const u = mapToRawCotangent(v, M.data, P, B, C, hw);
+    const h = 1e-3;
+    const L = (s: number) => dot(v, attributionMap({ shape: M.shape, data: M.data.map((m, i) => m + s * delta[i]) }).data);
+    expect(Math.abs(dot(u, delta) - (L(h) - L(-h)) / (2 * h))).toBeLessThan(1e-3);
+  });
+});
+
+describe('attacks on explanations', () => {
+  it('top-k: lowers the top-k intersection, keeps the label, stays in the ε-ball and the pixel range, returns the best iterate', async () => {
+    const model = await smallCnn();
+    const x = randomTensor([2, 2, 8, 8], rng(8), 0.2, 0.8);
+    const eps = 0.05;
+    const r = await attackExplanation(model, x, { attack: 'topk', explain: { method: 'saliency' }, epsilon: eps, iterations: 12, k: 8, seed: 3 });
+    expect(r.measure.name).toBe('topKIntersection');
+    expect(r.measure.before).toEqual([1, 1]);
+    r.measure.after.forEach((m) => expect(m).toBeLessThan(1));
+    expect(r.labelPreserved).toEqual([true, true]);
+    let worst = 0;
+    r.adversarial.data.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - x.data[i])); expect(v).toBeGreaterThanOrEqual(0); expect(v).toBeLessThanOrEqual(1); });
+    expect(worst).toBeLessThanOrEqual(eps + 1e-6);
+    // The reported map is the model's map at the returned input.
+    const again = await attackExplanation(model, r.adversarial, { attack: 'topk', explain: { method: 'saliency' }, epsilon: eps, iterations: 1, k: 8, seed: 3 });
+    expect(relL2(again.originalMap.data, r.attackedMap.data)).toBeLessThan(1e-6);
+  });
+
+  it('centre of mass: moves the centre of the SmoothGrad map with fresh noise per iteration', async () => {
+    const model = await smallCnn();
+    const x = randomTensor([1, 2, 8, 8], rng(9), 0.2, 0.8);
+    const r = await attackExplanation(model, x, { attack: 'centerOfMass', explain: { method: 'smoothGrad', sigma: 0.05, samples: 8 }, epsilon: 0.05, iterations: 8, seed: 4 });
+    expect(r.measure.before).toEqual([0]);
+    expect(r.measure.after[0]).toBeGreaterThan(0.1);
+    expect(r.labelPreserved).toEqual([true]);
+  });
+
+  it('targeted (Dombrowski): brings the map closer to the target map', async () => {
+    const model = await smallCnn();
+    const x = randomTensor([1, 2, 8, 8], rng(10), 0.2, 0.8);
+    const targetMap = { shape: [8, 8], data: Float32Array.from({ length: 64 }, (_, i) => (Math.floor(i / 8) < 4 ? 1 : 0)) };
+    const r = await attackExplanation(model, x, { attack: 'targeted', explain: { method: 'integratedGradients', steps: 8 }, targetMap, epsilon: 0.1, iterations: 10, seed: 5 });
+    expect(r.measure.after[0]).toBeLessThan(r.measure.before[0]);
+  });
+
+  it('runs on webgpu: top-k on the oracle LeNet, gradients on the model itself (softplus)', async () => {
+    const c = oracleCases().find((k) => k.name === 'lenet') ?? oracleCases()[0];
+    const model = await loadModel(await webgpuEngine(), c.json.model, c.bytes, { prefix: 'param.' });
+    const x = c.tensors.get('x')!;
+    const r = await attackExplanation(model, x, { attack: 'topk', explain: { method: 'saliency' }, epsilon: 0.03, iterations: 3, k: 78, seed: 1 });
+    r.measure.after.forEach((m, b) => expect(m).toBeLessThanOrEqual(r.measure.before[b]));
+    expect(r.labelPreserved).toEqual([true, true]);
+  });
+});
+
+describe('attacks on predictions', () => {
+  it('PGD (L∞ and L2) raises the loss, stays in the ball and the range; FGSM takes one ε step', async () => {
+    const model = await smallCnn();
+    const x = randomTensor([2, 2, 8, 8], rng(12), 0.1, 0.9);
+    const logits = (await model.forward(x)).data;
+    const labels = [0, 1].map((b) => { const row = Array.from(logits.slice(b * 4, b * 4 + 4)); return row.indexOf(Math.max(...row)); });
+    const ce = async (t: Tensor) => (await model.evaluate(t, { kind: 'crossEntropy', labels })).reduce((a, v) => a + v, 0);
+    for (const norm of ['linf', 'l2'] as const) {
+      const eps = norm === 'linf' ? 0.05 : 0.5;
+      const r = await pgd(model, x, { labels, epsilon: eps, norm, iterations: 10, seed: 2 });
+      expect(await ce(r.adversarial)).toBeGreaterThan(await ce(x));
+      for (let b = 0; b < 2; b++) {
+        const dlt = r.adversarial.data.slice(b * 128, (b + 1) * 128).map((v, i) => v - x.data[b * 128 + i]);
+        const size = norm === 'linf' ? Math.max(...dlt.map(Math.abs)) : Math.hypot(...dlt);
+        expect(size).toBeLessThanOrEqual(eps * (1 + 1e-6));
+      }
+      r.adversarial.data.forEach((v) => { expect(v).toBeGreaterThanOrEqual(0); expect(v).toBeLessThanOrEqual(1); });
+    }
+    const f = await fgsm(model, x, { labels, epsilon: 0.02 });
+    const g = (await model.inputGradient(x, { kind: 'crossEntropy', labels })).data;
+    f.adversarial.data.forEach((v, i) => expect(v).toBeCloseTo(Math.min(1, Math.max(0, x.data[i] + 0.02 * Math.sign(g[i]))), 6));
+  });
+});
+
+describe('bad options', () => {
+  it.each([
+    [{ attack: 'move' }, /attack must be 'topk', 'centerOfMass' or 'targeted'/],
+    [{ attack: 'topk', epsilon: 0 }, /epsilon must be a finite number > 0, got 0/],
+    [{ attack: 'topk', epsilon: 0.1, norm: 'l1' }, /norm must be 'linf' or 'l2', got "l1"/],
+    [{ attack: 'targeted', epsilon: 0.1 }, /'targeted' attack needs targetMap/],
+    [{ attack: 'topk', epsilon: 0.1, k: 65 }, /k must be an integer in \[1, 64\], got 65/],
+    [{ attack: 'topk', epsilon: 0.1, explain: { method: 'lime' } }, /method must be one of saliency, inputXGradient, smoothGrad, uniformGradient, integratedGradients/],
+  ])('%j', async (o, message) => {
+    const model = await smallCnn();
+    const x = randomTensor([1, 2, 8, 8], rng(1), 0, 1);
+    const err = await attackExplanation(model, x, { explain: { method: 'saliency' }, iterations: 1, ...o } as never).catch((e) => e);
+    expect(err).toBeInstanceOf(SmoothgeoError);
+    expect(err.message).toMatch(message);
+  });
+});
