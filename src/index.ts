@@ -22,3 +22,4 @@ export { topKIntersection, kendallTau, spearman, centerOfMass, centerOfMassDislo
 export { attackExplanation, type ExplanationAttack, type ExplanationAttackOptions, type ExplanationAttackResult } from './attack/explanation-attack.js';
 export type { ExplainSpec, ExplainMethod } from './attack/explain.js';
 export { pgd, fgsm, type PgdOptions, type PgdResult } from './attack/pgd.js';
+export * from './curvature/index.js';

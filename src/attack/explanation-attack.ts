@@ -1,9 +1,10 @@
+import { resolveSeed } from '../noise/seed.js';
 import { attributionMap } from '../attribution/methods.js';
 import { fail } from '../errors.js';
 import type { Model } from '../graph/model.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { applyMultiplier, explainVjp, gradientMean, prepareExplain, type ExplainSpec, type PreparedExplain } from './explain.js';
-import { argmaxRows, drawSeed, project, type Norm } from './project.js';
+import { argmaxRows, project, type Norm } from './project.js';
 
 /**
  * Attacks on explanations: move the attribution map while the prediction stays.
@@ -64,7 +65,7 @@ export async function attackExplanation(model: Model, x: Tensor, o: ExplanationA
   if (surrogate.classes !== model.classes || surrogate.inputShape.join() !== model.inputShape.join()) {
     fail('INVALID_ARGUMENT', 'surrogate must take the same input and give the same classes as the model');
   }
-  const seed = drawSeed(o.seed);
+  const seed = resolveSeed(o.seed);
   const measureSeed = o.measureSeed ?? seed;
   const [B, C, H, W] = x.shape, hw = H * W, d = C * hw;
 

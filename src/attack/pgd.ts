@@ -1,9 +1,10 @@
+import { resolveSeed } from '../noise/seed.js';
 import { fail } from '../errors.js';
 import type { Model } from '../graph/model.js';
 import { checkClasses } from '../graph/objective.js';
 import { philox4x32, seedKey, uniform01, normalFromUniform } from '../noise/philox.js';
 import { checkTensor, type Tensor } from '../tensor.js';
-import { argmaxRows, drawSeed, project, type Norm } from './project.js';
+import { argmaxRows, project, type Norm } from './project.js';
 
 export interface PgdOptions {
   labels: number[];
@@ -38,7 +39,7 @@ export async function pgd(model: Model, x: Tensor, o: PgdOptions): Promise<PgdRe
   if (!Number.isInteger(iterations) || iterations < 1) fail('INVALID_ARGUMENT', `iterations must be an integer >= 1, got ${iterations}`);
   const step = o.stepSize ?? (2.5 * o.epsilon) / iterations;
   const range = o.range ?? [0, 1];
-  const seed = drawSeed(o.seed);
+  const seed = resolveSeed(o.seed);
   let adv: Float32Array = Float32Array.from(x.data);
   if (o.randomStart ?? true) {
     // Uniform in the L∞ cube, or uniform in the L2 ball (Gaussian direction, radius ε·U^(1/d)); then clipped.

@@ -1,4 +1,3 @@
-import { fail } from '../errors.js';
 
 export type Norm = 'linf' | 'l2';
 
@@ -35,12 +34,3 @@ export function argmaxRows(z: ArrayLike<number>, B: number, K: number): number[]
   });
 }
 
-export function drawSeed(seed: unknown): number {
-  if (seed === undefined) {
-    const w = new Uint32Array(1);
-    globalThis.crypto.getRandomValues(w);
-    return w[0];
-  }
-  if (!Number.isSafeInteger(seed) || (seed as number) < 0) fail('INVALID_ARGUMENT', `seed must be an integer in [0, 2^53), got ${JSON.stringify(seed)}`);
-  return seed as number;
-}

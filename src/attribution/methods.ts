@@ -3,6 +3,7 @@ import { fail } from '../errors.js';
 import type { Model } from '../graph/model.js';
 import { checkClasses } from '../graph/objective.js';
 import { checkTensor, type Tensor } from '../tensor.js';
+import { resolveSeed } from '../noise/seed.js';
 import { quadrature, type QuadratureRule } from './quadrature.js';
 import { runSampling, type SamplingRequest, type Statistic } from './sampling.js';
 
@@ -92,15 +93,6 @@ function checkSamples(n: unknown, name = 'samples'): number {
   return n as number;
 }
 
-function checkSeed(seed: unknown): number {
-  if (seed === undefined) {
-    const words = new Uint32Array(2);
-    globalThis.crypto.getRandomValues(words);
-    return words[0] + (words[1] & 0x1fffff) * 2 ** 32;
-  }
-  if (!Number.isSafeInteger(seed) || (seed as number) < 0) fail('INVALID_ARGUMENT', `seed must be an integer in [0, 2^53), got ${JSON.stringify(seed)}`);
-  return seed as number;
-}
 
 /** σ or r per example from an absolute or a relative scale; exactly one of the two. */
 function noiseScales(x: Tensor, absolute: number | undefined, relative: number | undefined, names: [string, string]): number[] {
@@ -142,7 +134,7 @@ function uniformPlan(x: Tensor, o: UniformNoise & SamplingOptions): NoisePlan {
 async function smooth(model: Model, x: Tensor, o: TargetOptions & SamplingOptions, plan: NoisePlan, statistic: Statistic,
   extra: { multiply?: boolean; absolute?: boolean; path?: SamplingRequest['path'] } = {}): Promise<AttributionResult> {
   const base = checkBase(model, x, o);
-  const seed = checkSeed(o.seed);
+  const seed = resolveSeed(o.seed);
   const r = await runSampling(model, { ...base, ...plan, statistic, seed, multiply: !!extra.multiply, absolute: !!extra.absolute, path: extra.path });
   return { attributions: r.attributions, seed: plan.noise === 'given' ? null : seed, noiseScale: plan.scales, samples: plan.noiseSamples, chunkSize: r.chunkSize, chunks: r.chunks };
 }

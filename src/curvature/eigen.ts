@@ -1,4 +1,3 @@
-import { fail } from '../errors.js';
 import type { Model } from '../graph/model.js';
 import type { Objective } from '../graph/objective.js';
 import { seedKey } from '../noise/philox.js';
@@ -136,11 +135,8 @@ async function lanczosEigen(
     active.forEach((b, i) => {
       const run = runs[b];
       run.step(W.subarray(i * d, (i + 1) * d));
-      if (run.steps < k) {
-        // Cannot happen before k steps unless the space is exhausted, which needs d ≥ k steps.
-        return;
-      }
-      if (run.exhausted) return finish(b, true);
+      if (run.exhausted) return finish(b, true); // T spans an invariant subspace: its Ritz values are exact
+      if (run.steps < k) return;
       const { values, vectors } = run.ritz();
       const beta = run.residualNorm;
       const floor = 2 ** -23 * Math.max(...Array.from(values, Math.abs)); // what float32 products resolve
@@ -162,77 +158,60 @@ async function powerEigen(
   start: (example: number) => (sample: number) => Float64Array, wantVectors: boolean,
 ): Promise<EigenRun> {
   const B = op.batch, d = op.dim;
+  const draw = op.examples.map((ex) => start(ex));
   const iterations = new Array<number>(B).fill(0);
   const converged = new Array<boolean>(B).fill(true);
   const found: Float64Array[][] = Array.from({ length: B }, () => []);
   const values: number[][] = Array.from({ length: B }, () => []);
   let sample = 0;
+  const normalize = (v: Float64Array) => { const n = norm(v); if (n > 0) for (let i = 0; i < v.length; i++) v[i] /= n; };
 
-  /** One eigenpair per example of H + shift_b·I, deflated against `found`. Returns the shifted eigenvalues. */
-  const one = async (shift: number[], deflate: boolean): Promise<{ lambda: number[]; v: Float64Array[] }> => {
+  /** One eigenpair per example of H + shift_b·I, deflated against `found`; returns the shifted eigenvalues. */
+  const one = async (shift: number[]): Promise<{ lambda: number[]; v: Float64Array[] }> => {
     const s = sample++;
-    const v = op.examples.map((ex) => gaussianVector(startKeyHolder.key, ex, s, STREAM.start, d));
+    const v = draw.map((g) => g(s));
     const lambda = new Array<number>(B).fill(NaN);
     const done = new Array<boolean>(B).fill(false);
     for (let it = 0; it < maxIter && done.some((x) => !x); it++) {
       const active = done.flatMap((x, b) => (x ? [] : [b]));
-      for (const b of active) {
-        if (deflate) orthogonalize(v[b], found[b]);
-        const n = norm(v[b]);
-        if (n > 0) for (let i = 0; i < d; i++) v[b][i] /= n;
-      }
+      for (const b of active) { orthogonalize(v[b], found[b]); normalize(v[b]); }
       const W = await applyRows(op, active, active.map((b) => v[b]));
       active.forEach((b, i) => {
         const hv = Float64Array.from(W.subarray(i * d, (i + 1) * d));
         if (shift[b] !== 0) axpy(shift[b], v[b], hv);
+        iterations[b]++;
         const l = dot(hv, v[b]);
         const n = norm(hv);
-        iterations[b]++;
-        if (n > 0) for (let j = 0; j < d; j++) v[b][j] = hv[j] / n;
-        if (n === 0) { lambda[b] = 0; done[b] = true; return; }
         const prev = lambda[b];
         lambda[b] = l;
+        if (n === 0) { done[b] = true; return; } // v is in the null space: λ = 0 exactly
+        for (let j = 0; j < d; j++) v[b][j] = hv[j] / n;
         if (!Number.isNaN(prev) && Math.abs(l - prev) / (Math.abs(prev) + 1e-6) < tol) done[b] = true;
       });
     }
     done.forEach((x, b) => { if (!x) converged[b] = false; });
-    if (deflate) for (let b = 0; b < B; b++) { orthogonalize(v[b], found[b]); const n = norm(v[b]); if (n > 0) for (let i = 0; i < d; i++) v[b][i] /= n; }
+    for (let b = 0; b < B; b++) { orthogonalize(v[b], found[b]); normalize(v[b]); }
     return { lambda, v };
   };
 
-  const startKeyHolder = { key: [0, 0] as [number, number] };
-  // The start vectors come from the caller's generator through the example's closure; recover the key by
-  // drawing through `start` instead (keeps one source of randomness).
-  const draw = op.examples.map((ex) => start(ex));
-  const oneFrom = async (shift: number[], deflate: boolean) => {
-    const s = sample;
-    const saved = gaussianVectorOverride;
-    gaussianVectorOverride = (b: number) => draw[b](s);
-    try { return await one(shift, deflate); } finally { gaussianVectorOverride = saved; }
-  };
-  void oneFrom;
-
   let shift = new Array<number>(B).fill(0);
   if (which !== 'magnitude') {
-    const dom = await one(shift, false);
+    const dom = await one(shift);
     shift = dom.lambda.map((l) => (which === 'largest' ? 1 : -1) * Math.abs(l));
   }
   for (let i = 0; i < k; i++) {
-    const r = await one(shift, true);
+    const r = await one(shift);
     for (let b = 0; b < B; b++) {
       values[b].push(r.lambda[b] - shift[b]);
       found[b].push(r.v[b]);
     }
   }
   // Report in the order of `which` (deflation finds them in that order up to convergence noise).
-  const order = (vals: number[]) => pick(Float64Array.from(vals).sort(), vals.length, which).map((i) => [...vals].sort((a, c) => a - c)[i]);
+  const key = (l: number) => (which === 'largest' ? -l : which === 'smallest' ? l : -Math.abs(l));
   const sorted = values.map((vals, b) => {
-    const idx = vals.map((_, i) => i);
-    const key = (i: number) => (which === 'largest' ? -vals[i] : which === 'smallest' ? vals[i] : -Math.abs(vals[i]));
-    idx.sort((a, c) => key(a) - key(c));
+    const idx = vals.map((_, i) => i).sort((a, c) => key(vals[a]) - key(vals[c]));
     return { vals: idx.map((i) => vals[i]), vecs: idx.map((i) => found[b][i]) };
   });
-  void order;
   return {
     values: sorted.map((s) => s.vals),
     vectors: wantVectors ? sorted.map((s) => s.vecs) : undefined,
@@ -240,7 +219,3 @@ async function powerEigen(
     converged,
   };
 }
-
-let gaussianVectorOverride: ((b: number) => Float64Array) | null = null;
-void gaussianVectorOverride;
-void fail;

@@ -12,6 +12,7 @@
  * from the returned seed. The perturbed input is rounded to float32 (what `explain` receives), and every
  * input-space distance below is measured on those float32 values.
  */
+import { resolveSeed } from '../noise/seed.js';
 import { fail } from '../errors.js';
 import { philox4x32, seedKey, uniform01, normalFromUniform } from '../noise/philox.js';
 import { checkFinite, shapeStr, sizeOf, type Tensor } from '../tensor.js';
@@ -119,7 +120,7 @@ async function run(
   if (options === null || typeof options !== 'object') fail('INVALID_ARGUMENT', `options must be an object, got ${options === null ? 'null' : typeof options}`);
   const X = checkBatch('x', x);
   const S = checkInt('samples', options.samples ?? 10);
-  const seed = checkSeed(options.seed);
+  const seed = resolveSeed(options.seed);
   const key = seedKey(seed);
   const { B, n: d } = X;
   const given = options.explanation;
@@ -219,12 +220,3 @@ function checkInt(name: string, v: unknown): number {
   return v as number;
 }
 
-function checkSeed(seed: unknown): number {
-  if (seed === undefined) {
-    const words = new Uint32Array(2);
-    globalThis.crypto.getRandomValues(words);
-    return words[0] + (words[1] & 0x1fffff) * 2 ** 32;
-  }
-  if (!Number.isSafeInteger(seed) || (seed as number) < 0) fail('INVALID_ARGUMENT', `seed must be an integer in [0, 2^53), got ${JSON.stringify(seed)}`);
-  return seed as number;
-}
