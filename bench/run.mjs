@@ -83,7 +83,7 @@ const kernels = await import(pathToFileURL(kernelsOut).href);
 // ---- one GPU for all three ----
 const peerAdapter = await installNodeWebGPU();
 const gpu = /** @type {any} */ (globalThis).navigator.gpu;
-const { createEngine, loadModel } = await import(pathToFileURL(join(ROOT, 'dist', 'smoothgeo.node.mjs')).href);
+const { createEngine, loadModel, attackExplanation } = await import(pathToFileURL(join(ROOT, 'dist', 'smoothgeo.node.mjs')).href);
 const engine = await createEngine({ backend: 'webgpu', gpu, powerPreference: 'high-performance' });
 const tf = await import('@tensorflow/tfjs'); // only now: tfjs-backend-webgpu registers itself if navigator.gpu exists
 const jax = await import('@jax-js/jax');
@@ -339,6 +339,30 @@ for (const n of GEMM_SIZES) {
   results.gemm.push(row);
 }
 
+// ---- attacks on explanations: iterations per second ----
+// One iteration = the map, its exact vector-Jacobian product (HVPs) on the surrogate, and the map and label
+// on the model (the measure): Ghorbani's top-k attack on the oracle LeNet, batch 1. TF.js would need a
+// nested tf.grad through max pooling, which fails (the LeNet hvp row above); jax-js is not given an attack loop.
+results.attacks = [];
+{
+  const c = await loadOracleCase('lenet');
+  const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, 'lenet.safetensors')), { prefix: 'param.' });
+  const x = { shape: [1, 1, 28, 28], data: c.tensors.get('x').data.slice(0, 784) };
+  const explains = quick ? [{ method: 'saliency' }] : [{ method: 'saliency' }, { method: 'smoothGrad', sigma: 0.1, samples: 16 }];
+  log('\n== attacks on explanations (top-k, LeNet, batch 1)');
+  for (const explain of explains) {
+    const run = (iterations) => attackExplanation(model, x, { attack: 'topk', explain, epsilon: 0.03, iterations, k: 78, seed: 1 });
+    await run(1); // compile
+    const iterations = quick ? 3 : 10;
+    const t = performance.now();
+    const r = await run(iterations);
+    const s = (performance.now() - t) / 1000;
+    const row = { method: explain.method, samples: explain.samples ?? 1, iterations, seconds: s, iterationsPerSecond: iterations / s, topkAfter: r.measure.after[0] };
+    results.attacks.push(row);
+    log(`  ${explain.method}${explain.samples ? ` (${explain.samples} samples)` : ''}: ${row.iterationsPerSecond.toFixed(2)} iterations/s (top-k intersection after ${iterations}: ${row.topkAfter.toFixed(3)})`);
+  }
+}
+
 // ---- summary ----
 /** Plain-text table with right-aligned columns (first `left` columns left-aligned). */
 function table(header, rows, left = 1) {
@@ -373,6 +397,8 @@ const gemmRows = results.gemm.map((g) => {
 });
 log('\n   GEMM n×n·n×n: GFLOP/s over R back-to-back products and one readback; "x sg" = peer time / smoothgeo time\n');
 log(table(['n', 'R', 'smoothgeo GFLOP/s', 'ms each', 'tfjs GFLOP/s', 'x sg', 'jax-js GFLOP/s', 'x sg'], gemmRows, 0));
+log('\n   attacks on explanations, LeNet batch 1 (tfjs cannot: nested tf.grad through max pooling fails)\n');
+log(table(['method', 'samples', 'iterations/s'], results.attacks.map((a) => [a.method, a.samples, a.iterationsPerSecond.toFixed(2)]), 1));
 if (notes.size) {
   log('');
   for (const [text, i] of notes) log(`[${i}] ${text}`);

@@ -3,7 +3,7 @@ import type { Model } from '../graph/model.js';
 import type { Objective } from '../graph/objective.js';
 import type { Tensor } from '../tensor.js';
 import { gaussNewtonOperator, inputHessianOperator, paramHessianOperator, type CurvatureOperator } from './operators.js';
-import { drawSeed } from './random.js';
+import { resolveSeed } from '../noise/seed.js';
 
 /** Which Hessian a curvature call works on. */
 export interface SpaceOptions {
@@ -48,12 +48,8 @@ export function checkBool(name: string, v: unknown, def: boolean): boolean {
   return v;
 }
 
-/** The given seed, or one drawn (and then reported) when omitted. */
-export function checkSeed(seed: unknown): number {
-  if (seed === undefined) return drawSeed();
-  if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) fail('INVALID_ARGUMENT', `seed must be an integer in [0, 2^53), got ${JSON.stringify(seed)}`);
-  return seed;
-}
+/** The given seed, or one drawn (and then reported) when omitted: the library's one seed helper. */
+export const checkSeed = resolveSeed;
 
 /** The operator of a call's options: input Hessian, Gauss–Newton or parameter Hessian. */
 export function operatorFor(fn: string, model: Model, x: Tensor, objective: Objective, o: SpaceOptions): CurvatureOperator {

@@ -36,10 +36,3 @@ export function rademacherVector(key: [number, number], example: number, sample:
   }
   return out;
 }
-
-/** A seed drawn from the platform's CSPRNG when none is given, else the given one checked. */
-export function drawSeed(): number {
-  const words = new Uint32Array(2);
-  globalThis.crypto.getRandomValues(words);
-  return words[0] + (words[1] & 0x1fffff) * 2 ** 32;
-}
