@@ -137,3 +137,20 @@ describe('bad options', () => {
     expect(err.message).toMatch(message);
   });
 });
+
+describe('ReLU models', () => {
+  it('gradients come from the softplus surrogate by default; the effect is measured on the ReLU model', async () => {
+    const r = rng(30);
+    const spec = { input: [1, 6, 6], layers: [{ type: 'conv2d', name: 'c', out: 2, kernel: 3 }, { type: 'relu' }, { type: 'flatten' }, { type: 'dense', name: 'fc', out: 3 }] };
+    const w = { 'c.weight': randomTensor([2, 1, 3, 3], r), 'c.bias': randomTensor([2], r), 'fc.weight': randomTensor([3, 32], r), 'fc.bias': randomTensor([3], r) };
+    const model = await loadModel(await cpuEngine(), spec, encodeSafetensors(w));
+    const x = randomTensor([1, 1, 6, 6], rng(31), 0.2, 0.8);
+    // On the ReLU model itself the saliency map's Jacobian is zero: no step would move the map.
+    const o = { attack: 'topk' as const, explain: { method: 'saliency' as const }, epsilon: 0.3, iterations: 20, k: 4, seed: 2 };
+    const onRelu = await attackExplanation(model, x, { ...o, surrogate: model });
+    expect(onRelu.bestIteration).toEqual([0]);
+    const viaSurrogate = await attackExplanation(model, x, o);
+    expect(viaSurrogate.measure.after[0]).toBeLessThan(1);
+    expect(viaSurrogate.labelPreserved).toEqual([true]);
+  });
+});

@@ -3,6 +3,7 @@ import { attributionMap } from '../attribution/methods.js';
 import { fail } from '../errors.js';
 import type { Model } from '../graph/model.js';
 import { checkTensor, type Tensor } from '../tensor.js';
+import { softplusSurrogate } from '../curvature/surrogate.js';
 import { applyMultiplier, explainVjp, gradientMean, prepareExplain, type ExplainSpec, type PreparedExplain } from './explain.js';
 import { argmaxRows, project, type Norm } from './project.js';
 
@@ -16,8 +17,9 @@ import { argmaxRows, project, type Norm } from './project.js';
  * maps normalised to sum to 1, as Dombrowski et al. do). Iterates take sign-gradient steps (L∞) or
  * normalised-gradient steps (L2), are projected onto the ε-ball around x and clipped to the valid range;
  * only iterates that keep the model's predicted label count, and the best by the attack's measure is
- * returned, not the last. Gradients are exact (Jᵀu of the map through HVPs) and taken on `surrogate`
- * (e.g. the softplus surrogate of a ReLU model); the effect is measured on `model`. SmoothGrad and
+ * returned, not the last. Gradients are exact (Jᵀu of the map through HVPs) and taken on `surrogate`:
+ * by default the model itself if it has no ReLU, else its softplus(β = surrogateBeta, default 10) surrogate,
+ * since a ReLU network's input Hessian is zero almost everywhere; the effect is measured on `model`. SmoothGrad and
  * Uniform Gradient draw fresh noise every iteration (an expectation over the noise).
  */
 export type ExplanationAttack = 'topk' | 'centerOfMass' | 'targeted';
@@ -33,6 +35,8 @@ export interface ExplanationAttackOptions {
   k?: number; // topk: pixels (default 10% of H·W)
   targetMap?: Tensor; // targeted: [B, H, W] or [H, W]
   surrogate?: Model;
+  /** β of the default softplus surrogate of a ReLU model (default 10). */
+  surrogateBeta?: number;
   seed?: number;
   /** Seed of the noise with which maps are measured on `model` (fixed across iterations so they compare). */
   measureSeed?: number;
@@ -61,7 +65,8 @@ export async function attackExplanation(model: Model, x: Tensor, o: ExplanationA
   const step = o.stepSize ?? (norm === 'linf' ? o.epsilon / 10 : o.epsilon / 5);
   if (!(step > 0)) fail('INVALID_ARGUMENT', `stepSize must be > 0, got ${step}`);
   const range = o.range ?? [0, 1];
-  const surrogate = o.surrogate ?? model;
+  const hasRelu = model.graph.ops.some((op) => op.type === 'relu');
+  const surrogate = o.surrogate ?? (hasRelu ? softplusSurrogate(model, o.surrogateBeta ?? 10) : model);
   if (surrogate.classes !== model.classes || surrogate.inputShape.join() !== model.inputShape.join()) {
     fail('INVALID_ARGUMENT', 'surrogate must take the same input and give the same classes as the model');
   }
