@@ -18,7 +18,7 @@ export {
   type IntegratedGradientsOptions, type IntegratedGradientsResult, type NoiseTunnelOptions,
 } from './attribution/methods.js';
 export { quadrature, type QuadratureRule } from './attribution/quadrature.js';
-export { topKIntersection, kendallTau, spearman, centerOfMass, centerOfMassDislocation, cosineDistance, sensitivityMax, averageSensitivity, localLipschitzEstimate, type ExplainFn, type PerturbationMetricResult, type SensitivityMaxOptions, type AverageSensitivityOptions, type LocalLipschitzOptions } from './metrics/index.js';
+export * from './metrics/index.js';
 export { attackExplanation, type ExplanationAttack, type ExplanationAttackOptions, type ExplanationAttackResult } from './attack/explanation-attack.js';
 export type { ExplainSpec, ExplainMethod } from './attack/explain.js';
 export { pgd, fgsm, type PgdOptions, type PgdResult } from './attack/pgd.js';
