@@ -32,6 +32,7 @@ export const ORACLE_DIR = join(HERE, '..', 'test', 'fixtures', 'oracle');
  *   forward(x: HostTensor): Promise<Float32Array>,
  *   inputGradient(x: HostTensor, target: number[]): Promise<Float32Array>,
  *   inputHvp(x: HostTensor, v: HostTensor, target: number[]): Promise<Float32Array>,
+ *   smoothGrad(x: HostTensor, target: number[], sigma: number, N: number, opts?: { seed?: number }): Promise<Float32Array>,
  *   dispose(): void,
  * }} Peer
  */
@@ -341,6 +342,32 @@ export async function makeTfjsPeer(spec, weights, { flags = {} } = {}) {
         return tf.grad((xx) => tf.sum(tf.mul(g(xx), vt)))(tf.tensor(x.data, x.shape));
       })));
     },
+    /**
+     * SmoothGrad, tfjs's usual recipe: one batched noisy input of N·B rows (x tiled N times, sample-major,
+     * plus tf.randomNormal(0, sigma) noise), tf.grad of the sum of the target logits over all N·B rows,
+     * then the mean over the N samples. Everything is materialised at once, so memory grows with N·B.
+     * Note: tf.randomNormal is not a kernel in tfjs 4.22; tfjs-core draws the N·B·d values in JavaScript
+     * (MPRandGauss) and uploads them, so the noise is made on the CPU. `seed` makes the noise repeatable.
+     * `opts.afterGrad(g)` is called with the [N·B, …] gradient tensor before anything is disposed (to
+     * snapshot tf.memory() there).
+     * @param {HostTensor} x [B, C, H, W]
+     * @param {number[]} target
+     * @param {number} sigma
+     * @param {number} N
+     * @param {{ seed?: number, afterGrad?: (g: any) => void }} [opts]
+     */
+    async smoothGrad(x, target, sigma, N, { seed, afterGrad } = {}) {
+      checkBatch(x, target);
+      const mask = maskFor(target);
+      const B = x.shape[0], inner = x.shape.slice(1);
+      return read(inTfGrad(() => tf.tidy(() => {
+        const xt = tf.tensor(x.data, x.shape);
+        const noisy = tf.add(tf.tile(xt, [N, ...inner.map(() => 1)]), tf.randomNormal([N * B, ...inner], 0, sigma, 'float32', seed));
+        const g = tf.grad(objective(tf.tile(mask, [N, 1])))(noisy);
+        afterGrad?.(g);
+        return tf.mean(tf.reshape(g, [N, B, ...inner]), 0);
+      })));
+    },
     dispose() {
       for (const p of params) p.dispose();
       for (const m of masks.values()) m.dispose();
@@ -455,6 +482,41 @@ export async function makeJaxPeer(spec, weights) {
         const [g, hv] = jax.jvp(jax.grad(objective(mask)), [arr(x.data, x.shape)], [arr(v.data, v.shape)]);
         g.dispose();
         return await read(hv);
+      } finally { mask.dispose(); }
+    },
+    /**
+     * SmoothGrad. Noise [N, B, C, H, W] from jax.random.normal (threefry bits and Box–Muller, on the
+     * device) times sigma is added to x (broadcast over N); then either
+     *  - mode 'vmap' (default, the JAX idiom): vmap(grad(objective)) over the leading sample axis, or
+     *  - mode 'batched': one grad of the summed objective over all N·B rows ([N·B, C, H, W], mask tiled),
+     *    as tfjs does it (jax-js 0.1.25 has no vmap rule for `pool`, which reduceWindow uses, so 'vmap'
+     *    fails on models with pooling; 'batched' computes the same thing without vmap),
+     * and the mean over the N samples. All N·B gradients are materialised at once, so memory grows with
+     * N·B. `seed` picks the PRNG key.
+     * @param {HostTensor} x
+     * @param {number[]} target
+     * @param {number} sigma
+     * @param {number} N
+     * @param {{ seed?: number, mode?: 'vmap' | 'batched' }} [opts]
+     */
+    async smoothGrad(x, target, sigma, N, { seed = 0, mode = 'vmap' } = {}) {
+      checkBatch(x, target);
+      const B = x.shape[0], inner = x.shape.slice(1);
+      const mask = arr(oneHot(target, nOut), [B, nOut]);
+      try {
+        // Every op consumes its arguments: the key by normal, noise and x by add, noisy by the grad.
+        const noise = jax.random.normal(jax.random.key(seed), [N, ...x.shape]).mul(sigma);
+        const noisy = noise.add(arr(x.data, x.shape));
+        if (mode === 'vmap') {
+          const g = jax.vmap(jax.grad(objective(mask)))(noisy); // [N, B, C, H, W]
+          return await read(np.mean(g, 0));
+        }
+        if (mode !== 'batched') throw new Error(`smoothGrad: unknown mode ${mode}`);
+        const tiled = np.tile(mask.ref, [N, 1]);
+        try {
+          const g = jax.grad(objective(tiled))(noisy.reshape([N * B, ...inner])); // [N·B, C, H, W]
+          return await read(np.mean(g.reshape([N, B, ...inner]), 0));
+        } finally { tiled.dispose(); }
       } finally { mask.dispose(); }
     },
     dispose() {

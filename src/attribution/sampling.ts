@@ -48,7 +48,12 @@ export interface SamplingResult {
   endpoints?: { atX: number[]; atBaseline: number[] };
 }
 
-export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+/**
+ * Default memory budget of one chunk's activations. Past it, memory stays flat as N grows; below it a chunk
+ * still holds hundreds of LeNet-sized samples (≈75 KB each), enough to fill a GPU, and smaller chunks were
+ * also faster than one huge chunk on the software adapter (bench/smoothgrad.mjs).
+ */
+export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 
 /** Bytes of activations one sample holds during a sweep: every layer's output forward and its gradient backward, with margin. */
 function bytesPerSample(model: Model): number {
