@@ -1,5 +1,6 @@
 //! section main
-// Tiled GEMM C[M,N] = A[M,K]·B[K,N], shared by dense and by the three conv2d passes (implicit GEMM).
+// Tiled GEMM C[M,N] = A[M,K]·B[K,N], shared by dense and by the three conv2d passes (implicit GEMM); the
+// `direct` section below is its barrier-free sibling for thin or small products (webgpu.ts gemmPlan picks).
 // The variant supplies loadA(m, k) and loadB(k, n) (called only inside the matrix), their four-wide
 // loadA4/loadB4 (four neighbours along the operand's fast dimension), storeC(m, n, value), and the
 // constants TILE_M, TILE_N, TILE_K, A_K_FAST, B_K_FAST, VEC_A, VEC_B, SPLIT_K.
@@ -133,6 +134,152 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   storeRow(m + 1u, n, wid.z, acc1);
   storeRow(m + 2u, n, wid.z, acc2);
   storeRow(m + 3u, n, wid.z, acc3);
+}
+
+//! section direct
+// Register-tiled GEMM without workgroup memory or barriers, for the shapes where staging tiles buys
+// little (webgpu.ts gemmPlan picks it): thin outputs such as conv backward-input into 1–3 channel images
+// (N ≤ 4) and dense layers at batch 1 (M ≤ 4), and short or narrow products. Same loaders and constants
+// as `main` but for TILE_*, plus R_M, R_N (rows and columns of C each thread owns) and ALONG_M. Each thread reads its
+// operands straight from global memory, where caches give the reuse that workgroup memory would; there
+// is no barrier (very costly on some adapters: software ones switch between all invocations at each) and
+// no idle lane in a 16-wide tile.
+// The thread's block of C is held in vec4 accumulators: with ALONG_M, its R_N ≤ 8 columns (vec4 over 4
+// rows), so a thin block still fills the vectors and each gathered A value serves up to 8 columns;
+// otherwise its R_M ≤ 4 rows (vec4 over 4 columns). K advances four at a time: the blocks of A and B are
+// read (vec4 along K where that is the operand's fast dimension) and added as four rank-1 updates. Rows
+// and columns past the matrix are read clamped to its edge and never stored; rows of B past kEnd read zero.
+struct Block { c0: vec4f, c1: vec4f, c2: vec4f, c3: vec4f, c4: vec4f, c5: vec4f, c6: vec4f, c7: vec4f }
+
+// acc += a ⊗ (b, b2) for a = A[m..m+3, k], b = B[k, n..n+3], b2 = B[k, n+4..n+7], outside the block skipped.
+fn rank1(acc: Block, a: vec4f, b: vec4f, b2: vec4f) -> Block {
+  var r = acc;
+  if (ALONG_M) {
+    r.c0 = fma(a, vec4f(b.x), r.c0);
+    if (R_N > 1u) { r.c1 = fma(a, vec4f(b.y), r.c1); }
+    if (R_N > 2u) { r.c2 = fma(a, vec4f(b.z), r.c2); }
+    if (R_N > 3u) { r.c3 = fma(a, vec4f(b.w), r.c3); }
+    if (R_N > 4u) { r.c4 = fma(a, vec4f(b2.x), r.c4); }
+    if (R_N > 5u) { r.c5 = fma(a, vec4f(b2.y), r.c5); }
+    if (R_N > 6u) { r.c6 = fma(a, vec4f(b2.z), r.c6); }
+    if (R_N > 7u) { r.c7 = fma(a, vec4f(b2.w), r.c7); }
+  } else {
+    r.c0 = fma(vec4f(a.x), b, r.c0);
+    if (R_M > 1u) { r.c1 = fma(vec4f(a.y), b, r.c1); }
+    if (R_M > 2u) { r.c2 = fma(vec4f(a.z), b, r.c2); }
+    if (R_M > 3u) { r.c3 = fma(vec4f(a.w), b, r.c3); }
+  }
+  return r;
+}
+
+// A[m..m+3, k] (k inside the matrix), one gathered value per row.
+fn colA(m: u32, k: u32) -> vec4f {
+  let last = u.M - 1u;
+  var v = vec4f(loadA(m, k), 0.0, 0.0, 0.0);
+  if (R_M > 1u) { v.y = loadA(min(m + 1u, last), k); }
+  if (R_M > 2u) { v.z = loadA(min(m + 2u, last), k); }
+  if (R_M > 3u) { v.w = loadA(min(m + 3u, last), k); }
+  return v;
+}
+
+// B[k, n..n+cols−1] (cols ≤ 4, the rest zero), zero when k is past the thread's K range.
+fn rowB(k: u32, n: u32, cols: u32, kEnd: u32) -> vec4f {
+  if (k >= kEnd) { return vec4f(0.0); }
+  let last = u.N - 1u;
+  var v = vec4f(loadB(k, min(n, last)), 0.0, 0.0, 0.0);
+  if (cols > 1u) { v.y = loadB(k, min(n + 1u, last)); }
+  if (cols > 2u) { v.z = loadB(k, min(n + 2u, last)); }
+  if (cols > 3u) { v.w = loadB(k, min(n + 3u, last)); }
+  return v;
+}
+
+// Column kk of the result is A[m..m+3, k+kk]. With VEC_A along K, K and kEnd are multiples of 4.
+fn blockA(m: u32, k: u32, kEnd: u32) -> mat4x4f {
+  if (VEC_A && A_K_FAST) {
+    let last = u.M - 1u;
+    let r0 = loadA4(m, k);
+    var r1 = vec4f(0.0); var r2 = vec4f(0.0); var r3 = vec4f(0.0);
+    if (R_M > 1u) { r1 = loadA4(min(m + 1u, last), k); }
+    if (R_M > 2u) { r2 = loadA4(min(m + 2u, last), k); }
+    if (R_M > 3u) { r3 = loadA4(min(m + 3u, last), k); }
+    return transpose(mat4x4f(r0, r1, r2, r3));
+  }
+  let kLast = kEnd - 1u;
+  if (VEC_A) { // along M, M % 4 == 0: m..m+3 lie inside the matrix
+    return mat4x4f(loadA4(m, k), loadA4(m, min(k + 1u, kLast)), loadA4(m, min(k + 2u, kLast)), loadA4(m, min(k + 3u, kLast)));
+  }
+  return mat4x4f(colA(m, k), colA(m, min(k + 1u, kLast)), colA(m, min(k + 2u, kLast)), colA(m, min(k + 3u, kLast)));
+}
+
+// Column kk of the result is B[k+kk, n..n+cols−1], zero past kEnd.
+fn blockB(k: u32, n: u32, cols: u32, kEnd: u32) -> mat4x4f {
+  if (VEC_B && B_K_FAST) { // along K, K % 4 == 0
+    let last = u.N - 1u;
+    let c0 = loadB4(k, min(n, last));
+    var c1 = vec4f(0.0); var c2 = vec4f(0.0); var c3 = vec4f(0.0);
+    if (cols > 1u) { c1 = loadB4(k, min(n + 1u, last)); }
+    if (cols > 2u) { c2 = loadB4(k, min(n + 2u, last)); }
+    if (cols > 3u) { c3 = loadB4(k, min(n + 3u, last)); }
+    return transpose(mat4x4f(c0, c1, c2, c3));
+  }
+  if (VEC_B) { // along N, N % 4 == 0 and n % 4 == 0: clamped, the vector lies inside the matrix
+    let nn = min(n, u.N - 4u);
+    var b = mat4x4f(loadB4(k, nn), vec4f(0.0), vec4f(0.0), vec4f(0.0));
+    if (k + 1u < kEnd) { b[1] = loadB4(k + 1u, nn); }
+    if (k + 2u < kEnd) { b[2] = loadB4(k + 2u, nn); }
+    if (k + 3u < kEnd) { b[3] = loadB4(k + 3u, nn); }
+    return b;
+  }
+  return mat4x4f(rowB(k, n, cols, kEnd), rowB(k + 1u, n, cols, kEnd), rowB(k + 2u, n, cols, kEnd), rowB(k + 3u, n, cols, kEnd));
+}
+
+// Stores four values of C from (m, n) on, along M or along N, inside the matrix only.
+fn storeVec(m: u32, n: u32, z: u32, v: vec4f, alongM: bool) {
+  for (var j = 0u; j < 4u; j++) {
+    var mj = m; var nj = n + j;
+    if (alongM) { mj = m + j; nj = n; }
+    if (mj < u.M && nj < u.N) {
+      if (SPLIT_K) { partial[(z * u.M + mj) * u.N + nj] = v[j]; } else { storeC(mj, nj, v[j]); }
+    }
+  }
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let groupsN = (u.N + R_N - 1u) / R_N;
+  let t = gid.x + gid.y * nwg.x * 64u;
+  if (t >= groupsN * ((u.M + R_M - 1u) / R_M)) { return; }
+  let n = (t % groupsN) * R_N;
+  let m = (t / groupsN) * R_M;
+  let kBegin = gid.z * u.kChunk;
+  let kEnd = min(u.K, kBegin + u.kChunk);
+  let zero = vec4f(0.0);
+  var acc = Block(zero, zero, zero, zero, zero, zero, zero, zero);
+  for (var k = kBegin; k < kEnd; k += 4u) {
+    let a = blockA(m, k, kEnd);
+    let b = blockB(k, n, min(R_N, 4u), kEnd);
+    var b2 = mat4x4f();
+    if (R_N > 4u) { b2 = blockB(k, n + 4u, max(R_N, 4u) - 4u, kEnd); }
+    acc = rank1(acc, a[0], b[0], b2[0]);
+    acc = rank1(acc, a[1], b[1], b2[1]);
+    acc = rank1(acc, a[2], b[2], b2[2]);
+    acc = rank1(acc, a[3], b[3], b2[3]);
+  }
+  if (ALONG_M) {
+    storeVec(m, n, gid.z, acc.c0, true);
+    if (R_N > 1u) { storeVec(m, n + 1u, gid.z, acc.c1, true); }
+    if (R_N > 2u) { storeVec(m, n + 2u, gid.z, acc.c2, true); }
+    if (R_N > 3u) { storeVec(m, n + 3u, gid.z, acc.c3, true); }
+    if (R_N > 4u) { storeVec(m, n + 4u, gid.z, acc.c4, true); }
+    if (R_N > 5u) { storeVec(m, n + 5u, gid.z, acc.c5, true); }
+    if (R_N > 6u) { storeVec(m, n + 6u, gid.z, acc.c6, true); }
+    if (R_N > 7u) { storeVec(m, n + 7u, gid.z, acc.c7, true); }
+  } else {
+    storeVec(m, n, gid.z, acc.c0, false);
+    if (R_M > 1u) { storeVec(m + 1u, n, gid.z, acc.c1, false); }
+    if (R_M > 2u) { storeVec(m + 2u, n, gid.z, acc.c2, false); }
+    if (R_M > 3u) { storeVec(m + 3u, n, gid.z, acc.c3, false); }
+  }
 }
 
 //! section epilogue

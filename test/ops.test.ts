@@ -8,17 +8,26 @@ import { relL2, rng, webgpuEngine } from './helpers.js';
 /**
  * Every op × every pass, on webgpu against the float64 reference, and the float64 passes against central
  * finite differences. Shapes are small (software adapters are slow) but cover stride 2, padding,
- * rectangular kernels, odd sizes, overlapping windows, batch > 1, both GEMM tile shapes and split-K.
+ * rectangular kernels, odd sizes, overlapping windows, batch 1 and > 1, and every GEMM plan (webgpu.ts gemmPlan):
+ * the tiled kernel with and without split-K, and the direct kernel's thread blocks (M ≤ 4 rows; 1–8 columns
+ * along M in one or two groups; 4×4), with and without vec4 loads and split-K.
  */
 interface Case { name: string; layer: LayerSpec; inShape: number[]; batch: number }
 const CASES: Case[] = [
   { name: 'conv2d 3×3 stride 2 pad 1, odd sizes', layer: { type: 'conv2d', name: 'c', out: 3, kernel: 3, stride: 2, padding: 1 }, inShape: [2, 7, 6], batch: 3 },
   { name: 'conv2d 3×2 kernel, stride [1,2], pad [0,1], no bias', layer: { type: 'conv2d', name: 'c', out: 4, kernel: [3, 2], stride: [1, 2], padding: [0, 1], bias: false }, inShape: [3, 5, 7], batch: 2 },
-  { name: 'conv2d with a long filter-gradient K (split-K)', layer: { type: 'conv2d', name: 'c', out: 2, kernel: 3 }, inShape: [1, 20, 20], batch: 2 },
+  { name: 'conv2d with a long filter-gradient K (direct split-K), one input channel', layer: { type: 'conv2d', name: 'c', out: 2, kernel: 3 }, inShape: [1, 48, 48], batch: 2 },
+  { name: 'conv2d, 6 output channels (one 6-wide column group)', layer: { type: 'conv2d', name: 'c', out: 6, kernel: 3, padding: 1 }, inShape: [2, 5, 5], batch: 2 },
+  { name: 'conv2d, 11 output channels (two column groups)', layer: { type: 'conv2d', name: 'c', out: 11, kernel: [2, 3], stride: 2 }, inShape: [3, 7, 8], batch: 2 },
+  { name: 'conv2d, 64×64 tiles (forward and filter gradient)', layer: { type: 'conv2d', name: 'c', out: 64, kernel: 3 }, inShape: [8, 10, 10], batch: 1 },
   { name: 'dense, small batch', layer: { type: 'dense', name: 'fc', out: 5 }, inShape: [13], batch: 3 },
+  { name: 'dense, batch 1 (GEMV-like blocks)', layer: { type: 'dense', name: 'fc', out: 9 }, inShape: [20], batch: 1 },
   { name: 'dense with vec4 loads (sizes divisible by 4)', layer: { type: 'dense', name: 'fc', out: 8 }, inShape: [12], batch: 5 },
-  { name: 'dense, 64×64 tiles, vec4 loads', layer: { type: 'dense', name: 'fc', out: 68 }, inShape: [36], batch: 24 },
-  { name: 'dense, 64×64 tiles, no bias', layer: { type: 'dense', name: 'fc', out: 70, bias: false }, inShape: [37], batch: 20 },
+  { name: 'dense, wide, vec4 loads', layer: { type: 'dense', name: 'fc', out: 68 }, inShape: [36], batch: 24 },
+  { name: 'dense, wide, no bias', layer: { type: 'dense', name: 'fc', out: 70, bias: false }, inShape: [37], batch: 20 },
+  { name: 'dense, 64×64 tiles, vec4 loads', layer: { type: 'dense', name: 'fc', out: 68 }, inShape: [72], batch: 64 },
+  { name: 'dense, 64×64 tiles, odd sizes', layer: { type: 'dense', name: 'fc', out: 65 }, inShape: [67], batch: 66 },
+  { name: 'dense, 64×64 tiles with split-K', layer: { type: 'dense', name: 'fc', out: 64 }, inShape: [520], batch: 64 },
   { name: 'maxpool2d 3×3 stride 2 (overlapping)', layer: { type: 'maxpool2d', kernel: 3, stride: 2 }, inShape: [2, 7, 7], batch: 2 },
   { name: 'maxpool2d 2×2', layer: { type: 'maxpool2d', kernel: 2 }, inShape: [3, 6, 8], batch: 2 },
   { name: 'avgpool2d 3×3 stride 2 (overlapping)', layer: { type: 'avgpool2d', kernel: 3, stride: 2 }, inShape: [2, 7, 7], batch: 2 },
