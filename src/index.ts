@@ -23,3 +23,4 @@ export { attackExplanation, type ExplanationAttack, type ExplanationAttackOption
 export type { ExplainSpec, ExplainMethod } from './attack/explain.js';
 export { pgd, fgsm, type PgdOptions, type PgdResult } from './attack/pgd.js';
 export * from './curvature/index.js';
+export { ssrCurvature, type SsrCurvatureOptions, type SsrCurvatureResult } from './train/ssr.js';

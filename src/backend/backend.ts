@@ -133,3 +133,55 @@ export interface Backend {
   /** Folds those samples' gradients [B·len, d] into `stats`; `done` noise samples were folded before. */
   sampleReduce(plan: SamplePlan, x: BTensor, grads: BTensor, q0: number, len: number, ballFactors: BTensor | null, stats: SampleStats, done: number): void;
 }
+
+/** One term of a parameter gradient: the optimiser steps along Σ scale·grad over its terms (at most two). */
+export interface GradTerm {
+  grad: BTensor;
+  scale: number;
+}
+
+export interface SgdHyper {
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+}
+
+export interface AdamHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step number, for the bias corrections 1 − β^t. */
+  step: number;
+}
+
+/**
+ * Training primitives (shaders/train.wgsl; float64 twin in src/backend/cpu-train.ts). Optimiser steps update
+ * the parameter and its state in place, so a training step records kernels and never reads back.
+ */
+export interface TrainPrimitives {
+  /** PyTorch SGD: g = Σ terms + wd·θ; v ← μ·v + g; θ ← θ − lr·(nesterov ? g + μ·v : v). */
+  sgd(param: BTensor, velocity: BTensor, grads: readonly GradTerm[], h: SgdHyper): void;
+  /** PyTorch Adam (L2 weight decay): m, v moments; θ ← θ − lr·m̂/(√v̂ + eps). */
+  adam(param: BTensor, m: BTensor, v: BTensor, grads: readonly GradTerm[], h: AdamHyper): void;
+  /**
+   * SSR seeds on logits z [B, K] and their tangent ż along a unit w: λ = żᵀ A ż (A = diag(p) − ppᵀ),
+   * g = scale·∂λ/∂ż = 2·scale·A ż and gdot = scale·∂λ/∂z, with ∂λ/∂z_k = p_k((ż_k − pᵀż)² − λ).
+   */
+  ssrSeeds(z: BTensor, zdot: BTensor, scale: number): { g: BTensor; gdot: BTensor; lambda: BTensor };
+  /** Each of `rows` rows of v divided by its L2 norm (a zero row stays zero). */
+  normalizeRows(v: BTensor, rows: number): BTensor;
+  /** One L∞ PGD step: clip(Π_{‖·−x‖∞≤ε}(xadv + step·sign(grad)), lo, hi). */
+  pgdStep(xadv: BTensor, x: BTensor, grad: BTensor, epsilon: number, step: number, lo: number, hi: number): BTensor;
+  /**
+   * stats [4] += [Σ cross-entropy, Σ correct (argmax = label, first maximum), B, Σ λ] over the B rows of the
+   * logits z [B, K]; `lambda` [B] may be null (adds 0).
+   */
+  accumulateMetrics(z: BTensor, classes: BTensor, lambda: BTensor | null, stats: BTensor): void;
+}
+
+export interface Backend {
+  readonly train: TrainPrimitives;
+}

@@ -3,6 +3,7 @@ import type {
 } from './backend.js';
 import { sizeOf } from '../tensor.js';
 import { activationDerivatives } from '../ops/activation-math.js';
+import { cpuTrainPrimitives } from './cpu-train.js';
 import { normalFromUniform, philox4x32, uniform01 } from '../noise/philox.js';
 
 /** The float64 reference backend: plain loops, written for clarity. It defines correctness. */
@@ -43,6 +44,7 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly description = 'float64 reference (TypeScript)';
   readonly maxTensorBytes = 2 ** 31;
+  readonly train = cpuTrainPrimitives(make);
 
   upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
     return new CpuTensor([...shape], 'f32', Float64Array.from(data), label);

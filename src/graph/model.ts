@@ -30,7 +30,7 @@ export async function loadModel(engine: Engine, spec: unknown, weights: Uint8Arr
 /** A model bound to an engine. Each call validates its input, runs one sweep over the whole batch and reads back once. */
 export class Model {
   readonly graph: Graph;
-  private readonly weights: ReadonlyMap<string, Tensor>;
+  private weights: ReadonlyMap<string, Tensor>;
   private device: { backend: Backend; generation: number; params: Map<string, BTensor> } | null = null;
 
   constructor(readonly engine: Engine, graph: Graph, weights: ReadonlyMap<string, Tensor>) {
@@ -59,6 +59,17 @@ export class Model {
   /** A copy of the weights. */
   getWeights(): ParamRecord {
     return Object.fromEntries([...this.weights].map(([k, t]) => [k, { shape: [...t.shape], data: t.data.slice() }]));
+  }
+
+  /**
+   * Replaces every weight (training writes its result here). Validated like the constructor's; the device
+   * copy is dropped and uploaded again from these float32 values on the next call.
+   */
+  setWeights(w: ParamRecord): void {
+    this.checkParamRecord('weights', w);
+    this.weights = new Map([...this.graph.params.keys()].map((k) => [k, { shape: [...w[k].shape], data: Float32Array.from(w[k].data) }]));
+    if (this.device) this.device.backend.release(...this.device.params.values());
+    this.device = null;
   }
 
   /** Logits [B, classes]. */

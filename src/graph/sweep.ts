@@ -19,6 +19,12 @@ export interface SweepRequest {
   head?: { kind: HeadKind; classes: BTensor; scale: number } | null;
   /** A cotangent on the logits [B, classes] instead of a head: the backward gives its vector-Jacobian product. */
   cotangent?: BTensor | null;
+  /**
+   * Seeds computed from the logits and their tangent, recorded after the forward pass (SSR, src/train/ssr.ts).
+   * With a `gdot` the backward is a backward2 along ẋ: the parameter gradients' tangents are then the VJP of
+   * the map θ ↦ (z, ż) with cotangents (gdot on z, g on ż). The sweep releases what the callback returns.
+   */
+  logitSeed?: ((z: BTensor, zdot: BTensor | null) => { g: BTensor; gdot: BTensor | null }) | null;
   inputGrad?: boolean;
   paramGrads?: boolean;
 }
@@ -66,7 +72,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
       made.clear();
     },
   };
-  if (!req.head && !req.cotangent) return result;
+  if (!req.head && !req.cotangent && !req.logitSeed) return result;
 
   // Head (or the caller's cotangent), then backward (+ backward2), last layer first.
   let g: BTensor, gdot: BTensor | null = null;
@@ -75,12 +81,16 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     track(h.value); track(h.g); track(h.gdot);
     result.value = h.value;
     g = h.g; gdot = h.gdot;
+  } else if (req.logitSeed) {
+    const sd = req.logitSeed(z, zdot);
+    track(sd.g); track(sd.gdot);
+    g = sd.g; gdot = sd.gdot;
   } else {
     g = req.cotangent!;
   }
   if (!req.inputGrad && !req.paramGrads) return result; // values only
   // A Gauss–Newton product or a plain vector-Jacobian product is linear in the seed: no second-order terms.
-  const secondOrder = !!req.head && req.head.kind !== 'gaussNewton';
+  const secondOrder = (!!req.head && req.head.kind !== 'gaussNewton') || !!gdot;
   for (let i = graph.ops.length - 1; i >= 0; i--) {
     const op = graph.ops[i];
     const s = secondOrder ? saved[i] : { ...saved[i], xdot: null };

@@ -12,6 +12,7 @@ import pointwiseSrc from '../../../shaders/pointwise.wgsl';
 import lossSrc from '../../../shaders/loss.wgsl';
 import reduceSrc from '../../../shaders/reduce.wgsl';
 import philoxSrc from '../../../shaders/philox.wgsl';
+import { webgpuTrainPrimitives } from './train.js';
 
 export interface AdapterSummary {
   vendor: string;
@@ -116,6 +117,13 @@ export class WebGPUBackend implements Backend {
   generation = 0;
   private ctx: GpuContext;
   private disposed = false;
+  /** Training kernels (shaders/train.wgsl), wired in ./train.ts. */
+  readonly train = webgpuTrainPrimitives({
+    run: (...a) => this.run(...a),
+    alloc: (shape, label) => this.alloc(shape, label),
+    buffer: (t) => buf(t),
+    grid1d: (total, size) => this.grid1d(total, size),
+  });
 
   constructor(private gpu: GPU, private adapterInfo: AdapterSummary, device: GPUDevice, private readonly powerPreference?: GPUPowerPreference) {
     this.ctx = new GpuContext(device);
