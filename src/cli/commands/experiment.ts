@@ -1,0 +1,2 @@
+import { Command } from "commander";
+export function experimentCommand(): Command { return new Command("experiment").description("not yet"); }
