@@ -24,14 +24,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 
 //! section adam
-// bc1 = 1 − β1^t and bc2 = 1 − β2^t come from the host (the step count lives there, not on the device).
+// bc1 = 1 − β1^t and bc2 = 1 − β2^t come from the host (the step count lives there, not on the device), and
+// so do omb1 = 1 − β1 and omb2 = 1 − β2: in float32, 1.0 − 0.999 loses 1e-5 of its value to the rounding of 0.999.
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= u.total) { return; }
   let g = gradAt(i) + u.weightDecay * param[i];
-  let m = u.beta1 * state1[i] + (1.0 - u.beta1) * g;
-  let v = u.beta2 * state2[i] + (1.0 - u.beta2) * g * g;
+  let m = u.beta1 * state1[i] + u.omb1 * g;
+  let v = u.beta2 * state2[i] + u.omb2 * g * g;
   state1[i] = m;
   state2[i] = v;
   param[i] = param[i] - u.lr * (m / u.bc1) / (sqrt(v / u.bc2) + u.eps);

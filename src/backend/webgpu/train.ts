@@ -49,7 +49,7 @@ export function webgpuTrainPrimitives(w: TrainWiring): TrainPrimitives {
       w.run(`adam step ${param.label}`, shapeStr(param.shape), src('grad') + src('adam'),
         [bind('param', param, 'read_write'), bind('state1', m, 'read_write'), bind('state2', v, 'read_write'), ...t.bindings],
         {
-          total: u32(param.size), ...t.uniforms, lr: f32(h.lr), beta1: f32(h.beta1), beta2: f32(h.beta2), eps: f32(h.eps),
+          total: u32(param.size), ...t.uniforms, lr: f32(h.lr), beta1: f32(h.beta1), beta2: f32(h.beta2), omb1: f32(1 - h.beta1), omb2: f32(1 - h.beta2), eps: f32(h.eps),
           weightDecay: f32(h.weightDecay), bc1: f32(1 - h.beta1 ** h.step), bc2: f32(1 - h.beta2 ** h.step),
         },
         t.consts, w.grid1d(param.size));
