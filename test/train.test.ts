@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine.js';
 import { loadMnist, subset, type Dataset } from '../src/data/mnist.js';
 import { loadModel } from '../src/graph/model.js';
@@ -24,11 +24,11 @@ const SPEC = {
 };
 
 let mnist: Awaited<ReturnType<typeof loadMnist>>;
+beforeAll(async () => { mnist = await loadMnist({ seed: 3 }); });
 const small = (): Dataset => subset(mnist.train, Array.from({ length: 256 }, (_, i) => i));
 
 describe('loadMnist', () => {
   it('a stratified 8,000 / 2,000 split of the 10,000 real digits, in [0, 1], deterministic from the seed', async () => {
-    mnist = await loadMnist({ seed: 3 });
     expect(mnist.train.x.shape).toEqual([8000, 1, 28, 28]);
     expect(mnist.test.x.shape).toEqual([2000, 1, 28, 28]);
     expect(mnist.train.labels.length).toBe(8000);
