@@ -28,6 +28,7 @@ export function experimentCommand(): Command {
     .option('--radius <r>', 'Uniform Gradient cube radius (√3·σ has the same variance)', numArg('--radius', 0), 0.26)
     .option('--ig-steps <n>', 'Integrated Gradients quadrature points', intArg('--ig-steps', 1), 8)
     .option('--curve-epsilons <list>', 'extra ε values for the top-k-against-ε figure', listArg('--curve-epsilons', numArg('ε', 0)), [0.1])
+    .option('--lipschitz-samples <n>', 'SmoothGrad samples of the Theorem 2 estimate', intArg('--lipschitz-samples', 1), 64)
     .option('--split-seed <n>', 'seed of the MNIST split the models were trained on', intArg('--split-seed'), 1)
     .option('--seed <n>', 'seed of the attacks and the noise', intArg('--seed'), 1)
     .option('--out <dir>', 'output folder', 'out/experiment')
@@ -39,7 +40,7 @@ export function experimentCommand(): Command {
       const options = {
         modelsDir: o.modelsDir, spec: o.spec ?? join(o.modelsDir, 'lenet-relu.json'), models: String(o.models).split(',').map((s: string) => s.trim()).filter(Boolean),
         digits: o.digits, epsilon: o.epsilon, step: o.step, steps: o.steps, k: o.k, samples: o.samples, sigma: o.sigma, radius: o.radius,
-        igSteps: o.igSteps, curveEpsilons: o.curveEpsilons, splitSeed: o.splitSeed, seed: o.seed,
+        igSteps: o.igSteps, curveEpsilons: o.curveEpsilons, lipschitzSamples: o.lipschitzSamples, splitSeed: o.splitSeed, seed: o.seed,
       };
       const out = await runExperiment(engine, options, (s) => console.error(s));
       const seconds = (performance.now() - t0) / 1000;

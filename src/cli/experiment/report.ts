@@ -27,6 +27,7 @@ export function experimentMarkdown(out: ExperimentOutput['results'], meta: { com
     `| method | ${out.models.map((m) => m.name).join(' | ')} |`, `|---|${out.models.map(() => '---').join('|')}|`);
   for (const method of ['smoothGrad', 'uniformGradient', 'integratedGradients']) lines.push(`| ${method} | ${out.models.map((m) => pm(m.transfer[method])).join(' | ')} |`);
   lines.push('', '## Theorem 2: SmoothGrad of the softmax probability (F = 1) is Lipschitz with constant ≤ 2F/σ²', '',
+    `SmoothGrad with σ = ${o.sigma} and ${o.lipschitzSamples} samples, the same noise at both points of a pair.`, '',
     '| model | worst ‖SG(x) − SG(x′)‖₂ / ‖x − x′‖₂ | bound 2/σ² | pairs (attack iterate, random in the ε-box, other digit) |', '|---|---|---|---|');
   for (const m of out.models) lines.push(`| ${m.name} | ${m.theorem2.worstRatio.toFixed(4)} | ${m.theorem2.bound.toFixed(1)} | ${m.theorem2.pairs} |`);
   lines.push('', '## Top-k intersection against ε', '', `ε: ${out.models[0].curve.epsilons.join(', ')}. Figures \`topk-vs-epsilon-<model>.png\`: x = ε, y = top-k intersection in [0, 1]; red saliency, orange grad × input, blue SmoothGrad, green Uniform Gradient, purple IG.`, '');

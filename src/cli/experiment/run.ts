@@ -29,6 +29,8 @@ export interface ExperimentOptions {
   radius: number;
   igSteps: number;
   curveEpsilons: number[];
+  /** SmoothGrad samples of the Theorem 2 estimate (the same noise at both points of a pair). */
+  lipschitzSamples: number;
   splitSeed: number;
   seed: number;
 }
@@ -184,7 +186,7 @@ export async function runExperiment(engine: Engine, o: ExperimentOptions, log: (
 
     // Theorem 2: SmoothGrad of the softmax probability (F = 1) is Lipschitz with constant ≤ 2F/σ². The same
     // noise at both points of a pair (same seed and example ids), many samples to keep Monte Carlo error small.
-    const sgSamples = Math.max(64, o.samples);
+    const sgSamples = o.lipschitzSamples;
     const sgp = async (at: Tensor) => (await smoothGrad(m.model, at, { target, output: 'probability', sigma: o.sigma, samples: sgSamples, seed: o.seed + 11, exampleIds: digits.ids })).attributions.data;
     const g0 = await sgp(x);
     const ratios = async (other: Tensor) => {
