@@ -40,7 +40,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 //! section ssr_seeds
 // One thread per example: softmax p of z, m = pᵀż, λ = Σ p_k (ż_k − m)² = żᵀ(diag(p) − ppᵀ)ż,
-// g = 2·scale·p ⊙ (ż − m), gdot = scale·p ⊙ ((ż − m)² − λ).
+// g = 2·scale·p ⊙ (ż − m), gdot = scale·p ⊙ ((ż − m)² − λ). HAS_CE adds ceScale·(p − e_label) to gdot: on the
+// tangent stream of backward2 it comes out as ceScale·∂CE/∂θ (Jθᵀ is linear), so one sweep gives SSR's whole
+// training gradient.
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let b = gid.x;
@@ -63,8 +65,34 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     let p = exp(z[row + k] - mx) / sum;
     let e = zdot[row + k] - m;
     g[row + k] = 2.0 * u.scale * p * e;
-    gdot[row + k] = u.scale * p * (e * e - lam);
+    var ce = 0.0;
+    if (HAS_CE) {
+      var onehot = 0.0;
+      if (k == u32(classes[b])) { onehot = 1.0; }
+      ce = u.ceScale * (p - onehot);
+    }
+    gdot[row + k] = u.scale * p * (e * e - lam) + ce;
   }
+}
+
+//! section gather_rows
+// out[b, :] = store[index[b], :] (warm starts of power iteration, one row per example).
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= u.total) { return; }
+  let b = i / u.d;
+  out[i] = store[u32(index[b]) * u.d + i % u.d];
+}
+
+//! section scatter_rows
+// store[index[b], :] = rows[b, :]; the indices of one call are distinct, so no two threads write one value.
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= u.total) { return; }
+  let b = i / u.d;
+  store[u32(index[b]) * u.d + i % u.d] = rows[i];
 }
 
 //! section normalize_rows

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../src/graph/model.js';
 import type { Engine } from '../src/engine.js';
 import { ssrCurvature, recordPowerIteration, recordSsrGradient, ssrStartVectors } from '../src/train/ssr.js';
@@ -21,9 +21,9 @@ for (const c of oracleCases()) {
       let model: Model;
       const x = t('x');
       const labels: number[] = c.json.labels;
+      beforeAll(async () => { model = await loadModel(await engine(), c.json.model, c.bytes, { prefix: 'param.' }); });
 
       it('λ_max and its parameter gradient match PyTorch', async () => {
-        model = await loadModel(await engine(), c.json.model, c.bytes, { prefix: 'param.' });
         const r = await ssrCurvature(model, x, { labels, seed: 7, tol: 1e-5 });
         expect(r.converged).toBe(true);
         const want: number[] = c.json.gn_lambda_max;
@@ -85,6 +85,24 @@ for (const c of oracleCases()) {
         const want: number[] = c.json.gn_lambda_max;
         Array.from(out[0]).forEach((l, b) => expect(Math.abs(l - want[b]) / want[b]).toBeLessThan(LAMBDA_TOL));
         names.forEach((n, i) => expect(relL2(out[i + 1], t(`ssrgrad.${n}`).data), n).toBeLessThan(GRAD_TOL));
+      });
+
+      it('with the cross-entropy seed on the tangent stream, one sweep gives (1 − α)·∂CE/∂θ + α·s·∂λ/∂θ', async () => {
+        const B = x.shape[0], d = x.data.length / B, alpha = 0.3, s = 2;
+        const names = Object.keys(model.parameters);
+        const out = await model.withDevice(async (be, params) => {
+          const xs = be.upload(x.data, x.shape, 'x'), cls = be.uploadIndices(labels, [B], 'labels');
+          const w0 = be.upload(ssrStartVectors(5, [0, 1].slice(0, B), 0, d), x.shape, 'w0');
+          const w = recordPowerIteration(be, model.graph, params, xs, cls, w0, 200);
+          const r = recordSsrGradient(be, model.graph, params, xs, w, (alpha * s) / B, { classes: cls, scale: (1 - alpha) / B });
+          const data = await be.read(names.map((n) => r.grads.get(n)!));
+          r.release(); be.release(xs, cls, w0, w);
+          return data;
+        });
+        names.forEach((n, i) => {
+          const ce = t(`pgrad_ce.${n}`).data, ssr = t(`ssrgrad.${n}`).data;
+          expect(relL2(out[i], Array.from(ce, (v, j) => (1 - alpha) * v + alpha * s * ssr[j])), n).toBeLessThan(GRAD_TOL);
+        });
       });
     });
   }

@@ -72,16 +72,23 @@ for (const [name, engine, tol] of backends) {
       expect(relL2(v, V)).toBeLessThan(tol);
     });
 
-    it('SSR seeds: λ = żᵀ(diag p − ppᵀ)ż, 2·s·Aż and s·∂λ/∂z (checked by central differences of λ in z)', async () => {
-      const B = 3, K = 10, scale = 0.25;
+    it('SSR seeds: λ = żᵀ(diag p − ppᵀ)ż, 2·s·Aż and s·∂λ/∂z (checked by central differences of λ in z), + the CE seed', async () => {
+      const B = 3, K = 10, scale = 0.25, ceScale = 0.6, labels = [2, 0, 9];
       const z = randomTensor([B, K], r, -3, 3), zd = randomTensor([B, K], r);
-      const [g, gdot, lambda] = await withBackend(await engine(), async (be) => {
-        const Z = be.upload(z.data, [B, K], 'z'), Zd = be.upload(zd.data, [B, K], 'zdot');
+      const [g, gdot, lambda, gdotCe] = await withBackend(await engine(), async (be) => {
+        const Z = be.upload(z.data, [B, K], 'z'), Zd = be.upload(zd.data, [B, K], 'zdot'), C = be.uploadIndices(labels, [B], 'labels');
         const s = be.train.ssrSeeds(Z, Zd, scale);
-        const out = await be.read([s.g, s.gdot, s.lambda]);
-        be.release(Z, Zd, s.g, s.gdot, s.lambda);
+        const t = be.train.ssrSeeds(Z, Zd, scale, { classes: C, scale: ceScale });
+        const out = await be.read([s.g, s.gdot, s.lambda, t.gdot]);
+        be.release(Z, Zd, C, s.g, s.gdot, s.lambda, t.g, t.gdot, t.lambda);
         return out;
       });
+      // With the CE seed: gdot + ceScale·(softmax(z) − e_label).
+      for (let b = 0; b < B; b++) {
+        const zz = Array.from(z.data.subarray(b * K, (b + 1) * K)), mx = Math.max(...zz), e = zz.map((q) => Math.exp(q - mx)), S = e.reduce((a, q) => a + q, 0);
+        const want = e.map((q, k) => gdot[b * K + k] + ceScale * (q / S - (k === labels[b] ? 1 : 0)));
+        expect(relL2(gdotCe.subarray(b * K, (b + 1) * K), want)).toBeLessThan(Math.max(tol, 1e-6));
+      }
       const lam = (zz: number[], zdd: number[]) => {
         const mx = Math.max(...zz), e = zz.map((q) => Math.exp(q - mx)), S = e.reduce((a, q) => a + q, 0), p = e.map((q) => q / S);
         const pz = p.reduce((a, q, k) => a + q * zdd[k], 0);
@@ -96,6 +103,24 @@ for (const [name, engine, tol] of backends) {
         expect(relL2(gdot.subarray(b * K, (b + 1) * K), fdZ.map((q) => scale * q))).toBeLessThan(1e-5);
         expect(relL2(g.subarray(b * K, (b + 1) * K), fdZd.map((q) => scale * q))).toBeLessThan(1e-5);
       }
+    });
+
+    it('gather and scatter of rows (the eigenvector store of SSR training)', async () => {
+      const N = 5, d = 13;
+      const store = randomTensor([N, d], r), rowsT = randomTensor([2, d], r);
+      const [gathered, after] = await withBackend(await engine(), async (be) => {
+        const S = be.upload(store.data, [N, d], 'store'), I = be.uploadIndices([3, 0], [2], 'index'), R = be.upload(rowsT.data, [2, d], 'rows');
+        const G = be.train.gatherRows(S, I, d);
+        be.train.scatterRows(S, I, R, d);
+        const out = await be.read([G, S]);
+        be.release(S, I, R, G);
+        return out;
+      });
+      expect(Array.from(gathered)).toEqual([...store.data.subarray(3 * d, 4 * d), ...store.data.subarray(0, d)].map((v) => Math.fround(v)));
+      const want = Float32Array.from(store.data);
+      want.set(rowsT.data.subarray(0, d), 3 * d);
+      want.set(rowsT.data.subarray(d, 2 * d), 0);
+      expect(Array.from(after)).toEqual(Array.from(want));
     });
 
     it('row normalisation, the PGD step and the training metrics', async () => {

@@ -168,9 +168,14 @@ export interface TrainPrimitives {
   adam(param: BTensor, m: BTensor, v: BTensor, grads: readonly GradTerm[], h: AdamHyper): void;
   /**
    * SSR seeds on logits z [B, K] and their tangent ż along a unit w: λ = żᵀ A ż (A = diag(p) − ppᵀ),
-   * g = scale·∂λ/∂ż = 2·scale·A ż and gdot = scale·∂λ/∂z, with ∂λ/∂z_k = p_k((ż_k − pᵀż)² − λ).
+   * g = scale·∂λ/∂ż = 2·scale·A ż and gdot = scale·∂λ/∂z, with ∂λ/∂z_k = p_k((ż_k − pᵀż)² − λ). With `ce`,
+   * gdot also gets ce.scale·(p − e_label), the cross-entropy's seed (see shaders/train.wgsl).
    */
-  ssrSeeds(z: BTensor, zdot: BTensor, scale: number): { g: BTensor; gdot: BTensor; lambda: BTensor };
+  ssrSeeds(z: BTensor, zdot: BTensor, scale: number, ce?: { classes: BTensor; scale: number } | null): { g: BTensor; gdot: BTensor; lambda: BTensor };
+  /** out[b, :] = store[index[b], :] for a store [N, d] and i32 indices [B]. */
+  gatherRows(store: BTensor, index: BTensor, d: number): BTensor;
+  /** store[index[b], :] = rows[b, :] in place (distinct indices). */
+  scatterRows(store: BTensor, index: BTensor, rows: BTensor, d: number): void;
   /** Each of `rows` rows of v divided by its L2 norm (a zero row stays zero). */
   normalizeRows(v: BTensor, rows: number): BTensor;
   /** One L∞ PGD step: clip(Π_{‖·−x‖∞≤ε}(xadv + step·sign(grad)), lo, hi). */

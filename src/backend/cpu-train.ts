@@ -54,9 +54,9 @@ export function cpuTrainPrimitives(make: (shape: readonly number[], label: strin
       }
     },
 
-    ssrSeeds(z: BTensor, zdot: BTensor, scale: number) {
+    ssrSeeds(z: BTensor, zdot: BTensor, scale: number, ce?: { classes: BTensor; scale: number } | null) {
       const [B, K] = z.shape;
-      const Z = f64(z), Zd = f64(zdot);
+      const Z = f64(z), Zd = f64(zdot), C = ce ? i32(ce.classes) : null;
       const g = make([B, K], 'ssr seed'), gdot = make([B, K], 'ssr seed tangent'), lambda = make([B], 'ssr lambda');
       const G = f64(g), Gd = f64(gdot), L = f64(lambda);
       for (let b = 0; b < B; b++) {
@@ -74,10 +74,22 @@ export function cpuTrainPrimitives(make: (shape: readonly number[], label: strin
         for (let k = 0; k < K; k++) {
           const e = Zd[row + k] - m;
           G[row + k] = 2 * scale * p(k) * e;
-          Gd[row + k] = scale * p(k) * (e * e - lam);
+          Gd[row + k] = scale * p(k) * (e * e - lam) + (C ? ce!.scale * (p(k) - (k === C[b] ? 1 : 0)) : 0);
         }
       }
       return { g, gdot, lambda };
+    },
+
+    gatherRows(store: BTensor, index: BTensor, d: number): BTensor {
+      const S = f64(store), I = i32(index);
+      const out = make([I.length, d], 'gathered rows'), O = f64(out);
+      for (let b = 0; b < I.length; b++) for (let i = 0; i < d; i++) O[b * d + i] = S[I[b] * d + i];
+      return out;
+    },
+
+    scatterRows(store: BTensor, index: BTensor, rows: BTensor, d: number): void {
+      const S = f64(store), I = i32(index), R = f64(rows);
+      for (let b = 0; b < I.length; b++) for (let i = 0; i < d; i++) S[I[b] * d + i] = R[b * d + i];
     },
 
     normalizeRows(v: BTensor, rows: number): BTensor {

@@ -38,15 +38,18 @@ export function recordPowerIteration(be: Backend, graph: Graph, params: Readonly
 
 /**
  * The sweep that gives λ(w) per example [B] and scale·∂(Σ_b λ_b)/∂θ for unit rows w: forward+tangent along
- * w, SSR seeds on the logits, backward2. The caller releases the returned tensors.
+ * w, SSR seeds on the logits, backward2. With `ce`, the gradients also hold ce.scale·∂(Σ_b CE_b)/∂θ: the
+ * cross-entropy's seed rides on the tangent stream, so SSR's training loss needs this one sweep and no
+ * separate cross-entropy pass. The caller releases the returned tensors.
  */
-export function recordSsrGradient(be: Backend, graph: Graph, params: ReadonlyMap<string, BTensor>, x: BTensor, w: BTensor, scale: number):
+export function recordSsrGradient(be: Backend, graph: Graph, params: ReadonlyMap<string, BTensor>, x: BTensor, w: BTensor, scale: number,
+  ce: { classes: BTensor; scale: number } | null = null):
   { lambda: BTensor; grads: Map<string, BTensor>; logits: BTensor; release(): void } {
   let lambda: BTensor | null = null;
   const r = sweep(be, graph, {
     x, xdot: w, params, paramGrads: true,
     logitSeed: (z, zdot) => {
-      const s = be.train.ssrSeeds(z, zdot!, scale);
+      const s = be.train.ssrSeeds(z, zdot!, scale, ce);
       lambda = s.lambda;
       return { g: s.g, gdot: s.gdot };
     },

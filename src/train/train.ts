@@ -13,7 +13,11 @@ import { recordPowerIteration, recordSsrGradient, ssrStartVectors } from './ssr.
 
 export type Regularizer =
   | { kind: 'none' }
-  /** SSR: loss (1 − α)·CE + α·scale·mean λ_max, λ_max by `iterations` power iterations from a fresh random start. */
+  /**
+   * SSR: loss (1 − α)·CE + α·scale·mean λ_max. λ_max by `iterations` power iterations per step (default 1),
+   * warm-started from each example's eigenvector of its previous visit (kept on the device; seeded Gaussian
+   * vectors before the first).
+   */
   | { kind: 'ssr'; alpha: number; scale?: number; iterations?: number }
   /** Madry: cross-entropy at an L∞ PGD adversary (random start in the ε-box, `iterations` steps of size `step`). */
   | { kind: 'madry'; epsilon: number; step?: number; iterations?: number; randomStart?: boolean };
@@ -77,7 +81,7 @@ function checkRegularizer(r: unknown): CheckedReg {
   };
   const int = (k: string, def: number) => num(k, def, (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
   if (o.kind === 'ssr') {
-    return { kind: 'ssr', alpha: num('alpha', undefined, (v) => v >= 0 && v <= 1, 'a number in [0, 1]'), scale: num('scale', 1, (v) => v > 0, 'a number > 0'), iterations: int('iterations', 5) };
+    return { kind: 'ssr', alpha: num('alpha', undefined, (v) => v >= 0 && v <= 1, 'a number in [0, 1]'), scale: num('scale', 1, (v) => v > 0, 'a number > 0'), iterations: int('iterations', 1) };
   }
   if (o.kind === 'madry') {
     const epsilon = num('epsilon', undefined, (v) => v > 0, 'a number > 0');
@@ -132,6 +136,8 @@ export async function train(model: Model, data: Dataset, options: TrainOptions =
   let step = 0;
   await model.withDevice(async (be, params) => {
     const optimizer = new DeviceOptimizer(be, opt, params);
+    // SSR's warm starts: one unit vector per training example, [N, d], updated after every visit.
+    const eigenvectors = reg.kind === 'ssr' ? be.upload(ssrStartVectors(seed, ids, 0, d), [N, d], 'ssr eigenvector store') : null;
     let stats = be.upload(new Float32Array(4), [4], 'training metrics');
     try {
       for (let epoch = 0; epoch < epochs && step < totalSteps; epoch++) {
@@ -142,7 +148,7 @@ export async function train(model: Model, data: Dataset, options: TrainOptions =
         for (let s = 0; s < stepsPerEpoch && step < totalSteps; s++, step++) {
           const rows = order.slice(s * batchSize, (s + 1) * batchSize);
           lr = scheduledLr(opt.lr, schedule, epoch, step, totalSteps);
-          trainStep(be, model.graph, params, optimizer, stats, data, rows, ids, d, reg, seed, epoch, lr, [lo, hi]);
+          trainStep(be, model.graph, params, optimizer, stats, eigenvectors, data, rows, ids, d, reg, seed, epoch, lr, [lo, hi]);
           done++;
           if (done % reportEvery === 0 || s === stepsPerEpoch - 1 || step === totalSteps - 1) {
             last = Array.from((await be.read([stats]))[0]);
@@ -165,7 +171,7 @@ export async function train(model: Model, data: Dataset, options: TrainOptions =
       model.setWeights(Object.fromEntries(names.map((n, i) => [n, { shape: [...params.get(n)!.shape], data: Float32Array.from(out[i]) }])));
     } finally {
       optimizer.release();
-      be.release(stats);
+      be.release(stats, eigenvectors);
     }
   });
   return { history, seed, steps: step, backend: model.engine.backend };
@@ -173,8 +179,8 @@ export async function train(model: Model, data: Dataset, options: TrainOptions =
 
 /** Records one training step: the loss's parameter gradients, then the optimiser update in place. */
 function trainStep(be: Backend, graph: Graph, params: ReadonlyMap<string, BTensor>, optimizer: DeviceOptimizer, stats: BTensor,
-  data: Dataset, rows: number[], ids: readonly number[], d: number, reg: CheckedReg, seed: number, epoch: number, lr: number,
-  range: [number, number]): void {
+  eigenvectors: BTensor | null, data: Dataset, rows: number[], ids: readonly number[], d: number, reg: CheckedReg, seed: number,
+  epoch: number, lr: number, range: [number, number]): void {
   const B = rows.length;
   const xData = new Float32Array(B * d);
   rows.forEach((r, i) => xData.set(data.x.data.subarray(r * d, (r + 1) * d), i * d));
@@ -184,6 +190,20 @@ function trainStep(be: Backend, graph: Graph, params: ReadonlyMap<string, BTenso
   const toRelease: (BTensor | null)[] = [x, classes];
   const releasers: (() => void)[] = [];
   try {
+    if (reg.kind === 'ssr') {
+      // Power iteration from the warm starts, then one backward2 sweep whose parameter tangents are the whole
+      // gradient of (1 − α)·CE + α·s·mean λ (the cross-entropy seed rides on the tangent stream).
+      const index = be.uploadIndices(rows, [B], 'ssr store rows');
+      const w0 = be.train.gatherRows(eigenvectors!, index, d);
+      const w = recordPowerIteration(be, graph, params, x, classes, w0, reg.iterations);
+      toRelease.push(index, w0, w);
+      const s = recordSsrGradient(be, graph, params, x, w, (reg.alpha * reg.scale) / B, { classes, scale: (1 - reg.alpha) / B });
+      releasers.push(() => s.release());
+      be.train.scatterRows(eigenvectors!, index, w, d);
+      be.train.accumulateMetrics(s.logits, classes, s.lambda, stats);
+      optimizer.step(params, (name) => [{ grad: s.grads.get(name)!, scale: 1 }], lr);
+      return;
+    }
     // The point the cross-entropy is taken at: x, or Madry's PGD adversary.
     let xLoss = x;
     if (reg.kind === 'madry') {
@@ -210,21 +230,8 @@ function trainStep(be: Backend, graph: Graph, params: ReadonlyMap<string, BTenso
     }
     const ce = sweep(be, graph, { x: xLoss, params, head: { kind: 'crossEntropy', classes, scale: 1 / B }, paramGrads: true });
     releasers.push(() => ce.release());
-    let terms = (name: string): GradTerm[] => [{ grad: ce.paramGrads.get(name)!.grad, scale: 1 }];
-    let lambda: BTensor | null = null;
-    if (reg.kind === 'ssr') {
-      const w0 = be.upload(ssrStartVectors(seed, batchIds, epoch, d), x.shape, 'ssr start vectors');
-      toRelease.push(w0);
-      const w = recordPowerIteration(be, graph, params, x, classes, w0, reg.iterations);
-      toRelease.push(w);
-      const s = recordSsrGradient(be, graph, params, x, w, 1 / B);
-      releasers.push(() => s.release());
-      lambda = s.lambda;
-      const a = reg.alpha, sc = reg.scale;
-      terms = (name) => [{ grad: ce.paramGrads.get(name)!.grad, scale: 1 - a }, { grad: s.grads.get(name)!, scale: a * sc }];
-    }
-    be.train.accumulateMetrics(ce.logits, classes, lambda, stats);
-    optimizer.step(params, terms, lr);
+    be.train.accumulateMetrics(ce.logits, classes, null, stats);
+    optimizer.step(params, (name) => [{ grad: ce.paramGrads.get(name)!.grad, scale: 1 }], lr);
   } finally {
     for (const f of releasers) f();
     be.release(...toRelease);

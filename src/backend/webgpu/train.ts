@@ -55,13 +55,28 @@ export function webgpuTrainPrimitives(w: TrainWiring): TrainPrimitives {
         t.consts, w.grid1d(param.size));
     },
 
-    ssrSeeds(z: BTensor, zdot: BTensor, scale: number) {
+    ssrSeeds(z: BTensor, zdot: BTensor, scale: number, ce?: { classes: BTensor; scale: number } | null) {
       const [B, K] = z.shape;
       const g = w.alloc([B, K], 'ssr seed'), gdot = w.alloc([B, K], 'ssr seed tangent'), lambda = w.alloc([B], 'ssr lambda');
-      w.run('ssr seeds', shapeStr(z.shape), src('ssr_seeds'),
-        [bind('z', z, 'read'), bind('zdot', zdot, 'read'), bind('g', g, 'read_write'), bind('gdot', gdot, 'read_write'), bind('lambda', lambda, 'read_write')],
-        { B: u32(B), K: u32(K), scale: f32(scale) }, {}, [Math.ceil(B / 64), 1, 1]);
+      w.run(`ssr seeds${ce ? ' + cross-entropy' : ''}`, shapeStr(z.shape), src('ssr_seeds'),
+        [bind('z', z, 'read'), bind('zdot', zdot, 'read'), bind('classes', ce?.classes ?? null, 'read', 'i32'),
+          bind('g', g, 'read_write'), bind('gdot', gdot, 'read_write'), bind('lambda', lambda, 'read_write')],
+        { B: u32(B), K: u32(K), scale: f32(scale), ceScale: f32(ce?.scale ?? 0) }, { HAS_CE: !!ce }, [Math.ceil(B / 64), 1, 1]);
       return { g, gdot, lambda };
+    },
+
+    gatherRows(store: BTensor, index: BTensor, d: number): BTensor {
+      const out = w.alloc([index.size, d], 'gathered rows');
+      w.run('gather rows', `${shapeStr(store.shape)} at ${index.size} rows`, src('gather_rows'),
+        [bind('store', store, 'read'), bind('index', index, 'read', 'i32'), bind('out', out, 'read_write')],
+        { total: u32(out.size), d: u32(d) }, {}, w.grid1d(out.size));
+      return out;
+    },
+
+    scatterRows(store: BTensor, index: BTensor, rows: BTensor, d: number): void {
+      w.run('scatter rows', `${shapeStr(rows.shape)} into ${shapeStr(store.shape)}`, src('scatter_rows'),
+        [bind('store', store, 'read_write'), bind('index', index, 'read', 'i32'), bind('rows', rows, 'read')],
+        { total: u32(rows.size), d: u32(d) }, {}, w.grid1d(rows.size));
     },
 
     normalizeRows(v: BTensor, rows: number): BTensor {
