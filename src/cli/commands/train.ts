@@ -19,7 +19,7 @@ export function trainCommand(): Command {
     .addOption(new Option('--regularizer <kind>', 'none (NAT), ssr or madry').choices(['none', 'ssr', 'madry']).default('none'))
     .option('--alpha <a>', 'SSR: weight of the curvature term', numArg('--alpha', 0, 1), 0.3)
     .option('--ssr-scale <s>', 'SSR: scale s of mean λ_max in (1 − α)·CE + α·s·λ', numArg('--ssr-scale', 0), 1)
-    .option('--power-iterations <n>', 'SSR: power iterations per step', intArg('--power-iterations', 1), 3)
+    .option('--power-iterations <n>', 'SSR: power iterations per step (warm-started)', intArg('--power-iterations', 1), 1)
     .option('--epsilon <e>', 'Madry: L∞ radius', numArg('--epsilon', 0), 0.3)
     .option('--pgd-step <s>', 'Madry: PGD step size', numArg('--pgd-step', 0), 0.1)
     .option('--pgd-iterations <n>', 'Madry: PGD steps', intArg('--pgd-iterations', 1), 7)
