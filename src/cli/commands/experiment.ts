@@ -18,7 +18,7 @@ export function experimentCommand(): Command {
     .option('--models-dir <dir>', 'folder with lenet-<model>.safetensors (+ .json training records)', defaultModelsDir())
     .option('--spec <file>', 'model spec (default <models-dir>/lenet-relu.json)')
     .option('--models <names>', 'comma-separated model names', 'nat,ssr,madry')
-    .option('--digits <n>', 'correctly classified test digits to attack', intArg('--digits', 1), 4)
+    .option('--digits <n>', 'correctly classified test digits to attack', intArg('--digits', 1), 8)
     .option('--epsilon <e>', 'L∞ radius of the attack', numArg('--epsilon', 0), 0.3)
     .option('--step <s>', 'attack step size', numArg('--step', 0), 0.01)
     .option('--steps <n>', 'attack iterations (the full setting: 100)', intArg('--steps', 1), 15)
