@@ -2,6 +2,7 @@ import type { Backend, BackendName } from './backend/backend.js';
 import { CpuBackend } from './backend/cpu.js';
 import { WebGPUBackend, requestWebGPU, type AdapterSummary } from './backend/webgpu/webgpu.js';
 import { fail, SmoothgeoError } from './errors.js';
+import { show } from './validate.js';
 
 export interface EngineOptions {
   /** 'auto' tries webgpu and says why it did not take it. Default 'auto'. */
@@ -25,7 +26,7 @@ export class Engine {
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const want = options.backend ?? 'auto';
     if (want !== 'auto' && want !== 'webgpu' && want !== 'cpu') {
-      fail('INVALID_ARGUMENT', `backend must be 'auto', 'webgpu' or 'cpu', got ${JSON.stringify(want)}`);
+      fail('INVALID_ARGUMENT', `backend must be 'auto', 'webgpu' or 'cpu', got ${show(want)}`);
     }
     if (want === 'cpu') return new Engine(new CpuBackend(), 'requested', null);
     try {

@@ -1,4 +1,5 @@
 import { fail } from './errors.js';
+import { show } from './validate.js';
 
 /** The public tensor: row-major, NCHW for images, float32. */
 export interface Tensor {
@@ -12,8 +13,17 @@ export function sizeOf(shape: readonly number[]): number {
   return n;
 }
 
-export function shapeStr(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
+/** A shape for messages; a hostile shape may have 100,000 entries, so only the first few are listed. */
+export function shapeStr(shape: readonly unknown[]): string {
+  if (!Array.isArray(shape)) return show(shape);
+  const head = shape.slice(0, 8).map((d) => (typeof d === 'number' ? String(d) : show(d)));
+  return `[${head.join(', ')}${shape.length > 8 ? `, … (${shape.length} dimensions)` : ''}]`;
+}
+
+/** A list of names for messages, cut to the first few. */
+export function listStr(names: readonly string[], max = 8): string {
+  const head = names.slice(0, max).map((n) => (n.length > 40 ? `${n.slice(0, 37)}...` : n));
+  return `${head.join(', ')}${names.length > max ? `, … (${names.length} in all)` : ''}`;
 }
 
 export function tensor(data: Float32Array, shape: number[]): Tensor {

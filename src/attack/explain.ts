@@ -2,6 +2,7 @@ import { attributionMap } from '../attribution/methods.js';
 import { quadrature, type QuadratureRule } from '../attribution/quadrature.js';
 import { runSampling, type SamplingRequest } from '../attribution/sampling.js';
 import { fail } from '../errors.js';
+import { show } from '../validate.js';
 import type { Model } from '../graph/model.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 
@@ -41,7 +42,7 @@ export interface PreparedExplain {
 }
 
 export function prepareExplain(model: Model, x: Tensor, spec: ExplainSpec, target: number[]): PreparedExplain {
-  if (!EXPLAIN_METHODS.includes(spec?.method)) fail('INVALID_ARGUMENT', `method must be one of ${EXPLAIN_METHODS.join(', ')}, got ${JSON.stringify(spec?.method)}`);
+  if (!EXPLAIN_METHODS.includes(spec?.method)) fail('INVALID_ARGUMENT', `method must be one of ${EXPLAIN_METHODS.join(', ')}, got ${show(spec?.method)}`);
   const B = x.shape[0], d = x.data.length / B;
   const scalesFrom = (abs: number | undefined, rel: number | undefined, names: [string, string]) => {
     if ((abs === undefined) === (rel === undefined)) fail('INVALID_ARGUMENT', `${spec.method}: give exactly one of ${names[0]} and ${names[1]}`);
@@ -68,7 +69,7 @@ export function prepareExplain(model: Model, x: Tensor, spec: ExplainSpec, targe
       return { spec, target, base: { ...common, noise: 'gaussian', noiseSamples: samples, scales: scalesFrom(spec.sigma, spec.relativeSigma, ['sigma', 'relativeSigma']) }, multiply: false, absolute: false, baseline };
     case 'uniformGradient': {
       const shape = spec.shape ?? 'cube';
-      if (shape !== 'cube' && shape !== 'ball') fail('INVALID_ARGUMENT', `shape must be 'cube' or 'ball', got ${JSON.stringify(shape)}`);
+      if (shape !== 'cube' && shape !== 'ball') fail('INVALID_ARGUMENT', `shape must be 'cube' or 'ball', got ${show(shape)}`);
       return { spec, target, base: { ...common, noise: shape, noiseSamples: samples, scales: scalesFrom(spec.radius, spec.relativeRadius, ['radius', 'relativeRadius']) }, multiply: false, absolute: false, baseline };
     }
     case 'integratedGradients': {

@@ -1,6 +1,7 @@
 import { resolveSeed } from '../noise/seed.js';
 import { attributionMap } from '../attribution/methods.js';
 import { fail } from '../errors.js';
+import { show } from '../validate.js';
 import type { Model } from '../graph/model.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { softplusSurrogate } from '../curvature/surrogate.js';
@@ -56,9 +57,9 @@ export interface ExplanationAttackResult {
 export async function attackExplanation(model: Model, x: Tensor, o: ExplanationAttackOptions): Promise<ExplanationAttackResult> {
   checkTensor('x', x, [-1, ...model.inputShape]);
   if (model.inputShape.length !== 3) fail('INVALID_ARGUMENT', `explanation attacks need image inputs [C, H, W], the model takes [${model.inputShape}]`);
-  if (!['topk', 'centerOfMass', 'targeted'].includes(o?.attack)) fail('INVALID_ARGUMENT', `attack must be 'topk', 'centerOfMass' or 'targeted', got ${JSON.stringify(o?.attack)}`);
+  if (!['topk', 'centerOfMass', 'targeted'].includes(o?.attack)) fail('INVALID_ARGUMENT', `attack must be 'topk', 'centerOfMass' or 'targeted', got ${show(o?.attack)}`);
   const norm = o.norm ?? 'linf';
-  if (norm !== 'linf' && norm !== 'l2') fail('INVALID_ARGUMENT', `norm must be 'linf' or 'l2', got ${JSON.stringify(norm)}`);
+  if (norm !== 'linf' && norm !== 'l2') fail('INVALID_ARGUMENT', `norm must be 'linf' or 'l2', got ${show(norm)}`);
   if (!(o.epsilon > 0) || !Number.isFinite(o.epsilon)) fail('INVALID_ARGUMENT', `epsilon must be a finite number > 0, got ${o.epsilon}`);
   const iterations = o.iterations ?? 50;
   if (!Number.isInteger(iterations) || iterations < 1) fail('INVALID_ARGUMENT', `iterations must be an integer >= 1, got ${iterations}`);

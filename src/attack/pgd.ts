@@ -1,5 +1,6 @@
 import { resolveSeed } from '../noise/seed.js';
 import { fail } from '../errors.js';
+import { show } from '../validate.js';
 import type { Model } from '../graph/model.js';
 import { checkClasses } from '../graph/objective.js';
 import { philox4x32, seedKey, uniform01, normalFromUniform } from '../noise/philox.js';
@@ -33,7 +34,7 @@ export async function pgd(model: Model, x: Tensor, o: PgdOptions): Promise<PgdRe
   const B = x.shape[0], d = x.data.length / B;
   const labels = checkClasses('labels', o?.labels, B, model.classes);
   const norm = o.norm ?? 'linf';
-  if (norm !== 'linf' && norm !== 'l2') fail('INVALID_ARGUMENT', `norm must be 'linf' or 'l2', got ${JSON.stringify(norm)}`);
+  if (norm !== 'linf' && norm !== 'l2') fail('INVALID_ARGUMENT', `norm must be 'linf' or 'l2', got ${show(norm)}`);
   if (!(o.epsilon > 0) || !Number.isFinite(o.epsilon)) fail('INVALID_ARGUMENT', `epsilon must be a finite number > 0, got ${o.epsilon}`);
   const iterations = o.iterations ?? 10;
   if (!Number.isInteger(iterations) || iterations < 1) fail('INVALID_ARGUMENT', `iterations must be an integer >= 1, got ${iterations}`);

@@ -1,5 +1,6 @@
 import type { NoiseKind } from '../backend/backend.js';
 import { fail } from '../errors.js';
+import { show } from '../validate.js';
 import type { Model } from '../graph/model.js';
 import { checkClasses } from '../graph/objective.js';
 import { checkTensor, type Tensor } from '../tensor.js';
@@ -72,7 +73,7 @@ function checkBase(model: Model, x: Tensor, o: TargetOptions & SamplingOptions):
   checkTensor('x', x, [-1, ...model.inputShape]);
   const B = x.shape[0];
   if (o.output !== undefined && o.output !== 'logit' && o.output !== 'probability') {
-    fail('INVALID_ARGUMENT', `output must be 'logit' or 'probability', got ${JSON.stringify(o.output)}`);
+    fail('INVALID_ARGUMENT', `output must be 'logit' or 'probability', got ${show(o.output)}`);
   }
   const ids = o.exampleIds ?? Array.from({ length: B }, (_, i) => i);
   if (!Array.isArray(ids) || ids.length !== B || !ids.every((v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32)) {
@@ -89,7 +90,7 @@ function checkBase(model: Model, x: Tensor, o: TargetOptions & SamplingOptions):
 }
 
 function checkSamples(n: unknown, name = 'samples'): number {
-  if (!Number.isInteger(n) || (n as number) < 1) fail('INVALID_ARGUMENT', `${name} must be an integer >= 1, got ${JSON.stringify(n)}`);
+  if (!Number.isInteger(n) || (n as number) < 1) fail('INVALID_ARGUMENT', `${name} must be an integer >= 1, got ${show(n)}`);
   return n as number;
 }
 
@@ -101,7 +102,7 @@ function noiseScales(x: Tensor, absolute: number | undefined, relative: number |
   }
   const v = (absolute ?? relative)!;
   const name = absolute !== undefined ? names[0] : names[1];
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail('INVALID_ARGUMENT', `${name} must be a finite number > 0, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail('INVALID_ARGUMENT', `${name} must be a finite number > 0, got ${show(v)}`);
   const B = x.shape[0], d = x.data.length / B;
   return Array.from({ length: B }, (_, b) => {
     if (absolute !== undefined) return v;
@@ -127,7 +128,7 @@ function gaussianPlan(model: Model, x: Tensor, o: GaussianNoise & SamplingOption
 
 function uniformPlan(x: Tensor, o: UniformNoise & SamplingOptions): NoisePlan {
   const shape = o.shape ?? 'cube';
-  if (shape !== 'cube' && shape !== 'ball') fail('INVALID_ARGUMENT', `shape must be 'cube' or 'ball', got ${JSON.stringify(shape)}`);
+  if (shape !== 'cube' && shape !== 'ball') fail('INVALID_ARGUMENT', `shape must be 'cube' or 'ball', got ${show(shape)}`);
   return { noise: shape, noiseSamples: checkSamples(o.samples ?? 50), scales: noiseScales(x, o.radius, o.relativeRadius, ['radius', 'relativeRadius']) };
 }
 
@@ -224,12 +225,12 @@ export interface NoiseTunnelOptions extends TargetOptions, SamplingOptions {
 /** Smooths any method: its attribution at x + ε averaged (or squared, or its variance) over noise samples. */
 export async function noiseTunnel(model: Model, x: Tensor, o: NoiseTunnelOptions): Promise<AttributionResult> {
   const methods = ['saliency', 'inputXGradient', 'integratedGradients'];
-  if (!methods.includes(o?.method)) fail('INVALID_ARGUMENT', `method must be one of ${methods.join(', ')}, got ${JSON.stringify(o?.method)}`);
+  if (!methods.includes(o?.method)) fail('INVALID_ARGUMENT', `method must be one of ${methods.join(', ')}, got ${show(o?.method)}`);
   const statistic = o.statistic ?? 'mean';
-  if (!['mean', 'meanSquare', 'variance'].includes(statistic)) fail('INVALID_ARGUMENT', `statistic must be 'mean', 'meanSquare' or 'variance', got ${JSON.stringify(statistic)}`);
+  if (!['mean', 'meanSquare', 'variance'].includes(statistic)) fail('INVALID_ARGUMENT', `statistic must be 'mean', 'meanSquare' or 'variance', got ${show(statistic)}`);
   const type = o.noiseType ?? 'gaussian';
   const plan = type === 'gaussian' ? gaussianPlan(model, x, o) : type === 'cube' || type === 'ball' ? uniformPlan(x, { ...o, shape: type })
-    : fail('INVALID_ARGUMENT', `noiseType must be 'gaussian', 'cube' or 'ball', got ${JSON.stringify(type)}`);
+    : fail('INVALID_ARGUMENT', `noiseType must be 'gaussian', 'cube' or 'ball', got ${show(type)}`);
   const ig = o.method === 'integratedGradients' ? igPath(model, x, o) : null;
   return smooth(model, x, o, plan, statistic, {
     multiply: o.method !== 'saliency', absolute: o.method === 'saliency' && !!o.absolute, path: ig?.path,
@@ -241,7 +242,7 @@ export async function noiseTunnel(model: Model, x: Tensor, o: NoiseTunnelOptions
  * H·W (a map of zeros stays zero). [B, C, H, W] → [B, H, W].
  */
 export function attributionMap(a: Tensor): Tensor {
-  if (a?.shape?.length !== 4) fail('INVALID_ARGUMENT', `attributionMap needs [B, C, H, W], got ${JSON.stringify(a?.shape)}`);
+  if (a?.shape?.length !== 4) fail('INVALID_ARGUMENT', `attributionMap needs [B, C, H, W], got ${show(a?.shape)}`);
   const [B, C, H, W] = a.shape, hw = H * W;
   const out = new Float32Array(B * hw);
   for (let b = 0; b < B; b++) {

@@ -1,4 +1,5 @@
 import { fail } from '../errors.js';
+import { show } from '../validate.js';
 
 /** Path points α_s ∈ [0, 1] and weights w_s (summing to 1) for integrated gradients' ∫₀¹ ∂f(base + α(x − base)) dα. */
 export type QuadratureRule = 'left' | 'right' | 'middle' | 'trapezoid' | 'gauss-legendre';
@@ -18,7 +19,7 @@ export function quadrature(rule: QuadratureRule, steps: number): { alphas: numbe
       return { alphas, weights };
     }
     case 'gauss-legendre': return gaussLegendre(S);
-    default: return fail('INVALID_ARGUMENT', `rule must be one of ${QUADRATURE_RULES.join(', ')}, got ${JSON.stringify(rule)}`);
+    default: return fail('INVALID_ARGUMENT', `rule must be one of ${QUADRATURE_RULES.join(', ')}, got ${show(rule)}`);
   }
 }
 

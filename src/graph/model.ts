@@ -2,7 +2,7 @@ import type { Backend, BTensor, HeadKind } from '../backend/backend.js';
 import type { Engine } from '../engine.js';
 import { fail } from '../errors.js';
 import { parseSafetensors, type SafetensorsOptions } from '../io/safetensors.js';
-import { checkTensor, shapeStr, type Tensor } from '../tensor.js';
+import { checkTensor, listStr, shapeStr, type Tensor } from '../tensor.js';
 import { checkClasses, checkObjective, type Objective } from './objective.js';
 import { buildGraph, type Graph } from './spec.js';
 import { sweep, type SweepRequest, type SweepResult } from './sweep.js';
@@ -45,7 +45,7 @@ export class Model {
     }
     const extra = [...weights.keys()].filter((k) => !graph.params.has(k));
     if (extra.length) {
-      fail('INVALID_SPEC', `weights hold tensors the spec does not use: ${extra.join(', ')}; expected exactly: ${[...graph.params.keys()].join(', ')}`);
+      fail('INVALID_SPEC', `weights hold ${extra.length} tensor(s) the spec does not use: ${listStr(extra)}; expected exactly: ${listStr([...graph.params.keys()])}`);
     }
     this.weights = new Map([...graph.params.keys()].map((k) => [k, weights.get(k)!]));
   }
@@ -141,11 +141,11 @@ export class Model {
   private checkParamRecord(name: string, v: ParamRecord): void {
     if (v === null || typeof v !== 'object') fail('INVALID_ARGUMENT', `${name} must be a record from parameter name to tensor`);
     for (const [k, shape] of this.graph.params) {
-      if (!(k in v)) fail('INVALID_ARGUMENT', `${name} is missing parameter '${k}' (shape ${shapeStr(shape)}); give every parameter, zeros for none`);
+      if (!Object.hasOwn(v, k)) fail('INVALID_ARGUMENT', `${name} is missing parameter '${k}' (shape ${shapeStr(shape)}); give every parameter, zeros for none`);
       checkTensor(`${name}['${k}']`, v[k], shape);
     }
     const extra = Object.keys(v).filter((k) => !this.graph.params.has(k));
-    if (extra.length) fail('INVALID_ARGUMENT', `${name} has unknown parameters: ${extra.join(', ')}`);
+    if (extra.length) fail('INVALID_ARGUMENT', `${name} has unknown parameters: ${listStr(extra)}; expected: ${listStr([...this.graph.params.keys()])}`);
   }
 
   private record(names: string[], data: Float32Array[]): ParamRecord {

@@ -1,4 +1,5 @@
 import { fail } from '../errors.js';
+import { show } from '../validate.js';
 import { opFromSpec, type Op } from '../ops/index.js';
 import type { LayerSpec } from '../ops/op.js';
 import { sizeOf } from '../tensor.js';
@@ -20,7 +21,7 @@ export interface Graph {
 /** Validates a spec and infers every layer's shape. Errors name the layer (index and type) and the field. */
 export function buildGraph(spec: unknown): Graph {
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
-    fail('INVALID_SPEC', `model spec must be an object { input: [C, H, W], layers: [...] }, got ${JSON.stringify(spec)?.slice(0, 80)}`);
+    fail('INVALID_SPEC', `model spec must be an object { input: [C, H, W], layers: [...] }, got ${show(spec)}`);
   }
   const s = spec as Record<string, unknown>;
   for (const k of Object.keys(s)) {
@@ -28,7 +29,7 @@ export function buildGraph(spec: unknown): Graph {
   }
   const input = s.input;
   if (!Array.isArray(input) || !(input.length === 1 || input.length === 3) || !input.every((d) => Number.isInteger(d) && d > 0)) {
-    fail('INVALID_SPEC', `model spec: 'input' must be [C, H, W] or [features] with positive integers, got ${JSON.stringify(input)}`);
+    fail('INVALID_SPEC', `model spec: 'input' must be [C, H, W] or [features] with positive integers, got ${show(input)}`);
   }
   if (!Array.isArray(s.layers) || s.layers.length === 0) fail('INVALID_SPEC', `model spec: 'layers' must be a non-empty array`);
 
@@ -37,7 +38,7 @@ export function buildGraph(spec: unknown): Graph {
   let shape: readonly number[] = input;
   s.layers.forEach((layer: unknown, i: number) => {
     if (layer === null || typeof layer !== 'object' || typeof (layer as LayerSpec).type !== 'string') {
-      fail('INVALID_SPEC', `layers[${i}]: must be an object with a string 'type', got ${JSON.stringify(layer)}`);
+      fail('INVALID_SPEC', `layers[${i}]: must be an object with a string 'type', got ${show(layer)}`);
     }
     const where = `layers[${i}] (${(layer as LayerSpec).type})`;
     const op = opFromSpec(layer as LayerSpec, shape, where);

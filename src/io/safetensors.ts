@@ -1,5 +1,6 @@
 import { fail, type ErrorCode } from '../errors.js';
 import { shapeStr, sizeOf, type Tensor } from '../tensor.js';
+import { show } from '../validate.js';
 
 /**
  * Reads and writes the safetensors format (https://github.com/huggingface/safetensors): an 8-byte
@@ -189,11 +190,4 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function kind(v: unknown): string {
   if (v === null) return 'null';
   return Array.isArray(v) ? 'array' : typeof v;
-}
-
-/** A short rendering of a found value for messages; headers can be large, so it is truncated. */
-function show(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = typeof v === 'object' || typeof v === 'string' ? JSON.stringify(v) : String(v);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }

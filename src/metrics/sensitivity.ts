@@ -14,6 +14,7 @@
  */
 import { resolveSeed } from '../noise/seed.js';
 import { fail } from '../errors.js';
+import { show } from '../validate.js';
 import { philox4x32, seedKey, uniform01, normalFromUniform } from '../noise/philox.js';
 import { checkFinite, shapeStr, sizeOf, type Tensor } from '../tensor.js';
 import { checkBatch } from './common.js';
@@ -73,7 +74,7 @@ export async function sensitivityMax(explain: ExplainFn, x: Tensor, options: Sen
   const radius = checkScale('radius', options.radius ?? 0.02);
   const norm = options.norm ?? 'fro';
   if (norm !== 'fro' && norm !== 1 && norm !== 2 && norm !== 'inf') {
-    fail('INVALID_ARGUMENT', `norm must be 'fro', 1, 2 or 'inf', got ${JSON.stringify(norm)}`);
+    fail('INVALID_ARGUMENT', `norm must be 'fro', 1, 2 or 'inf', got ${show(norm)}`);
   }
   const p = norm === 'inf' ? Infinity : norm === 1 ? 1 : 2;
   return run(explain, x, options, 'uniform', radius, 'max', (e0, e1) => pNorm(e0, e1, p) / nonzero(pNorm(e0, null, p)));
@@ -211,12 +212,12 @@ function pNorm(a: Float32Array, b: Float32Array | null, p: number): number {
 const nonzero = (v: number) => (v === 0 ? 1 : v);
 
 function checkScale(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail('INVALID_ARGUMENT', `${name} must be a finite number > 0, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail('INVALID_ARGUMENT', `${name} must be a finite number > 0, got ${show(v)}`);
   return v;
 }
 
 function checkInt(name: string, v: unknown): number {
-  if (!Number.isInteger(v) || (v as number) < 1) fail('INVALID_ARGUMENT', `${name} must be an integer >= 1, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(v) || (v as number) < 1) fail('INVALID_ARGUMENT', `${name} must be an integer >= 1, got ${show(v)}`);
   return v as number;
 }
 

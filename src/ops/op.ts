@@ -1,5 +1,6 @@
 import type { Backend, BTensor } from '../backend/backend.js';
 import { fail } from '../errors.js';
+import { show } from '../validate.js';
 
 /**
  * An op holds its four passes (DESIGN.md):
@@ -77,7 +78,7 @@ export class LayerFields {
     const v = this.layer[key] ?? def;
     if (v === undefined) fail('INVALID_SPEC', `${this.where}: missing field '${key}' (an integer >= ${min})`);
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+      fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min}, got ${show(v)}`);
     }
     return v;
   }
@@ -87,7 +88,7 @@ export class LayerFields {
     const v = this.layer[key];
     if (Array.isArray(v)) {
       if (v.length !== 2 || !v.every((e) => Number.isInteger(e) && e >= min)) {
-        fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min} or a pair [h, w] of them, got ${JSON.stringify(v)}`);
+        fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min} or a pair [h, w] of them, got ${show(v)}`);
       }
       return [v[0], v[1]];
     }
@@ -98,21 +99,21 @@ export class LayerFields {
   positive(key: string, def: number): number {
     const v = this.layer[key] ?? def;
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-      fail('INVALID_SPEC', `${this.where}: field '${key}' must be a finite number > 0, got ${JSON.stringify(v)}`);
+      fail('INVALID_SPEC', `${this.where}: field '${key}' must be a finite number > 0, got ${show(v)}`);
     }
     return v;
   }
 
   bool(key: string, def: boolean): boolean {
     const v = this.layer[key] ?? def;
-    if (typeof v !== 'boolean') fail('INVALID_SPEC', `${this.where}: field '${key}' must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') fail('INVALID_SPEC', `${this.where}: field '${key}' must be true or false, got ${show(v)}`);
     return v;
   }
 
   name(): string {
     const v = this.layer.name;
     if (typeof v !== 'string' || !/^[A-Za-z_][\w.]*$/.test(v)) {
-      fail('INVALID_SPEC', `${this.where}: a ${this.layer.type} layer needs a 'name' (its PyTorch module name, e.g. "fc1"), got ${JSON.stringify(v)}`);
+      fail('INVALID_SPEC', `${this.where}: a ${this.layer.type} layer needs a 'name' (its PyTorch module name, e.g. "fc1"), got ${show(v)}`);
     }
     return v;
   }
