@@ -43,7 +43,7 @@ function render(v: unknown, top: boolean): string {
     const items: string[] = [];
     for (let i = 0; i < Math.min(n, SHOWN_ITEMS); i++) items.push(render(v[i], false));
     const more = n > SHOWN_ITEMS ? `, … (${n} elements)` : '';
-    return `[${items.join(', ')}${more}]`;
+    return `[${items.join(',')}${more}]`;
   }
   let keys: string[];
   try {
