@@ -27,6 +27,10 @@ export function listStr(names: readonly string[], max = 8): string {
 }
 
 export function tensor(data: Float32Array, shape: number[]): Tensor {
+  if (!(data instanceof Float32Array)) fail('INVALID_ARGUMENT', `tensor: data must be a Float32Array, got ${show(data)}`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    fail('INVALID_ARGUMENT', `tensor: shape must be an array of non-negative integers, got ${shapeStr(shape)}`);
+  }
   if (data.length !== sizeOf(shape)) {
     fail('INVALID_ARGUMENT', `tensor data has ${data.length} values but shape ${shapeStr(shape)} needs ${sizeOf(shape)}`);
   }
@@ -42,7 +46,7 @@ export function checkTensor(name: string, t: unknown, expected: readonly number[
   if (!(data instanceof Float32Array)) {
     fail('INVALID_ARGUMENT', `${name}.data must be a Float32Array, got ${describe(data)}`);
   }
-  const ok = shape.length === expected.length && shape.every((d, i) => expected[i] === -1 ? Number.isInteger(d) && d > 0 : d === expected[i]);
+  const ok = shape.length === expected.length && shape.every((d, i) => expected[i] === -1 ? Number.isSafeInteger(d) && d > 0 : d === expected[i]);
   if (!ok) {
     const want = expected.map((d) => (d === -1 ? 'B' : String(d))).join(', ');
     fail('INVALID_ARGUMENT', `${name} has shape ${shapeStr(shape)}, expected [${want}]`);

@@ -1,9 +1,10 @@
 import type { Backend, BTensor, HeadKind } from '../backend/backend.js';
-import type { Engine } from '../engine.js';
+import { Engine } from '../engine.js';
 import { fail } from '../errors.js';
 import { parseSafetensors, type SafetensorsOptions } from '../io/safetensors.js';
 import { checkTensor, listStr, shapeStr, type Tensor } from '../tensor.js';
 import { checkClasses, checkObjective, type Objective } from './objective.js';
+import { options as validateOptions, show } from '../validate.js';
 import { buildGraph, type Graph } from './spec.js';
 import { sweep, type SweepRequest, type SweepResult } from './sweep.js';
 
@@ -19,9 +20,13 @@ export interface LoadOptions extends SafetensorsOptions {
  * spec implies must be in the file under the prefix with its exact shape, and nothing else may be there.
  */
 export async function loadModel(engine: Engine, spec: unknown, weights: Uint8Array | ArrayBuffer, options: LoadOptions = {}): Promise<Model> {
+  if (!(engine instanceof Engine)) fail('INVALID_ARGUMENT', `loadModel: engine must be an Engine from createEngine(), got ${show(engine)}`);
+  const o = validateOptions('loadModel', options, ['prefix', 'maxHeaderBytes', 'maxEntries']);
+  if (o.prefix !== undefined && typeof o.prefix !== 'string') fail('INVALID_ARGUMENT', `loadModel: prefix must be a string, got ${show(o.prefix)}`);
   const graph = buildGraph(spec);
-  const { tensors } = parseSafetensors(weights, options);
-  const prefix = options.prefix ?? '';
+  if (weights === null || weights === undefined) fail('INVALID_ARGUMENT', `loadModel: weights must be the safetensors bytes (Uint8Array or ArrayBuffer), got ${show(weights)}`);
+  const { tensors } = parseSafetensors(weights, { maxHeaderBytes: o.maxHeaderBytes as number | undefined, maxEntries: o.maxEntries as number | undefined });
+  const prefix = (o.prefix as string | undefined) ?? '';
   const params = new Map<string, Tensor>();
   for (const [name, t] of tensors) if (name.startsWith(prefix)) params.set(name.slice(prefix.length), t);
   return new Model(engine, graph, params);
@@ -88,6 +93,7 @@ export class Model {
 
   /** Input Hessian of each example's objective times v (forward-over-reverse; no dense Hessian). */
   async inputHvp(x: Tensor, v: Tensor, objective: Objective): Promise<Tensor> {
+    this.checkX(x);
     checkTensor('v', v, x.shape);
     const [hv] = await this.run(x, { objective, inputGrad: true, xdot: v }, (r) => [r.inputGradDot!]);
     return { shape: [...x.shape], data: hv };
@@ -95,6 +101,7 @@ export class Model {
 
   /** Parameter Hessian of the batch-mean objective times the direction v (a record over every parameter). */
   async paramHvp(x: Tensor, v: ParamRecord, objective: Objective): Promise<ParamRecord> {
+    this.checkX(x);
     const names = [...this.graph.params.keys()];
     this.checkParamRecord('v', v);
     const out = await this.run(x, { objective, paramGrads: true, mean: true, paramDot: v },
@@ -104,6 +111,7 @@ export class Model {
 
   /** Jᵀ (diag(p) − ppᵀ) J v per example, J the input Jacobian of the logits: the cross-entropy's Gauss–Newton product. */
   async gaussNewtonProduct(x: Tensor, v: Tensor, labels: number[]): Promise<Tensor> {
+    this.checkX(x);
     checkTensor('v', v, x.shape);
     const B = x.shape[0];
     checkClasses('labels', labels, B, this.classes);
@@ -122,6 +130,7 @@ export class Model {
 
   /** Jᵀ c per example for a cotangent c [B, classes] on the logits (J the input Jacobian of the logits). */
   async logitsVjp(x: Tensor, cotangent: Tensor): Promise<Tensor> {
+    this.checkX(x);
     checkTensor('cotangent', cotangent, [x.shape[0], this.classes]);
     const [g] = await this.run(x, { cotangent, inputGrad: true }, (r) => [r.inputGrad!]);
     return { shape: [...x.shape], data: g };
@@ -138,8 +147,12 @@ export class Model {
     return this.device.params;
   }
 
+  private checkX(x: unknown): void {
+    checkTensor('x', x, [-1, ...this.graph.inputShape]);
+  }
+
   private checkParamRecord(name: string, v: ParamRecord): void {
-    if (v === null || typeof v !== 'object') fail('INVALID_ARGUMENT', `${name} must be a record from parameter name to tensor`);
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) fail('INVALID_ARGUMENT', `${name} must be a record from parameter name to tensor`);
     for (const [k, shape] of this.graph.params) {
       if (!Object.hasOwn(v, k)) fail('INVALID_ARGUMENT', `${name} is missing parameter '${k}' (shape ${shapeStr(shape)}); give every parameter, zeros for none`);
       checkTensor(`${name}['${k}']`, v[k], shape);
@@ -158,10 +171,11 @@ export class Model {
       mean?: boolean; xdot?: Tensor; paramDot?: ParamRecord; cotangent?: Tensor },
     pick: (r: SweepResult) => BTensor[],
   ): Promise<Float32Array[]> {
-    checkTensor('x', x, [-1, ...this.graph.inputShape]);
+    this.checkX(x);
     const B = x.shape[0];
+    // 'objective' in o, not its truthiness: a null objective is an error, never "no objective".
+    const head = 'objective' in o ? checkObjective(o.objective, B, this.classes) : o.head ? { kind: o.head, classes: o.classes! } : null;
     const be = await this.engine.backendForCall();
-    const head = o.objective ? checkObjective(o.objective, B, this.classes) : o.head ? { kind: o.head, classes: o.classes! } : null;
     const params = this.deviceParams(be);
     const inputs: BTensor[] = [be.upload(x.data, x.shape, 'x')];
     const req: SweepRequest = { x: inputs[0], params, inputGrad: o.inputGrad, paramGrads: o.paramGrads };

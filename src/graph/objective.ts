@@ -1,6 +1,6 @@
 import type { HeadKind } from '../backend/backend.js';
 import { fail } from '../errors.js';
-import { show } from '../validate.js';
+import { options, show } from '../validate.js';
 
 /** What a gradient or HVP differentiates, per example. */
 export type Objective =
@@ -9,14 +9,15 @@ export type Objective =
   | { kind: 'crossEntropy'; labels: number[] }; // softmax cross-entropy with the labels
 
 export function checkObjective(o: unknown, batch: number, classes: number): { kind: HeadKind; classes: number[] } {
-  if (o === null || typeof o !== 'object') {
-    fail('INVALID_ARGUMENT', `objective must be { kind: 'logit' | 'probability', target: number[] } or { kind: 'crossEntropy', labels: number[] }`);
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) {
+    fail('INVALID_ARGUMENT', `objective must be { kind: 'logit' | 'probability', target: number[] } or { kind: 'crossEntropy', labels: number[] }, got ${show(o)}`);
   }
   const obj = o as Record<string, unknown>;
   const field = obj.kind === 'crossEntropy' ? 'labels' : 'target';
   if (obj.kind !== 'logit' && obj.kind !== 'probability' && obj.kind !== 'crossEntropy') {
     fail('INVALID_ARGUMENT', `objective.kind must be 'logit', 'probability' or 'crossEntropy', got ${show(obj.kind)}`);
   }
+  options('objective', o, ['kind', field]);
   return { kind: obj.kind, classes: checkClasses(`objective.${field}`, obj[field], batch, classes) };
 }
 

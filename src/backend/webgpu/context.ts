@@ -105,6 +105,16 @@ class BufferPool {
     this.pending.clear();
   }
 
+  /** Destroys every idle buffer (live and just-released ones stay); returns the bytes freed. */
+  trim(): number {
+    let freed = 0;
+    for (const list of this.free.values()) for (const b of list) { b.destroy(); freed += b.size; }
+    this.free.clear();
+    this.pooledBytes = 0;
+    this.allocatedBytes -= freed;
+    return freed;
+  }
+
   destroy(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
@@ -227,6 +237,8 @@ export class GpuContext {
     const first = errors.find((e) => e.error);
     if (first || mapError) {
       if (staging && !mapError) staging.unmap();
+      // Out of memory is the device's word on memory pressure: give back the idle buffers so a retry has room.
+      if (first?.outOfMemory) this.pool.trim();
       const msg = first ? `${first.what}: ${first.error!.message}` : `reading results back: ${String(mapError)}`;
       throw new SmoothgeoError(first?.outOfMemory ? 'LIMIT_EXCEEDED' : 'GPU_ERROR', `WebGPU error in ${msg}`);
     }

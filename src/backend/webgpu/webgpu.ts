@@ -116,6 +116,7 @@ export class WebGPUBackend implements Backend {
   generation = 0;
   private ctx: GpuContext;
   private disposed = false;
+  private recovering: Promise<void> | null = null;
 
   constructor(private gpu: GPU, private adapterInfo: AdapterSummary, device: GPUDevice, private readonly powerPreference?: GPUPowerPreference) {
     this.ctx = new GpuContext(device);
@@ -142,11 +143,23 @@ export class WebGPUBackend implements Backend {
   async ensureDevice(): Promise<void> {
     if (this.disposed) fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one');
     if (!this.ctx.lost) return;
-    const { adapter, device, info } = await openDevice(this.gpu, this.powerPreference);
-    void adapter;
+    // One recovery for every call that sees the loss: concurrent calls await the same new device.
+    this.recovering ??= this.recover().finally(() => { this.recovering = null; });
+    await this.recovering;
+  }
+
+  private async recover(): Promise<void> {
+    const { device, info } = await openDevice(this.gpu, this.powerPreference);
+    if (this.disposed) { device.destroy(); fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one'); }
+    this.ctx.destroy(); // the lost device's pool and arena: free whatever the driver still tracks
     this.adapterInfo = info;
     this.ctx = new GpuContext(device);
     this.generation++;
+  }
+
+  /** Frees the pool's idle buffers; returns the bytes freed. */
+  trim(): number {
+    return this.ctx.pool.trim();
   }
 
   destroy(): void {
