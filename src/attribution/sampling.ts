@@ -2,8 +2,8 @@ import type { BTensor, NoiseKind, SamplePlan } from '../backend/backend.js';
 import { fail } from '../errors.js';
 import { checkWork } from '../limits.js';
 import { throwIfAborted } from '../validate.js';
-import type { Model } from '../graph/model.js';
-import { sweep } from '../graph/sweep.js';
+import { checkFiniteFlag, type Model } from '../graph/model.js';
+import { STAGE_REDUCE, sweep } from '../graph/sweep.js';
 import { seedKey } from '../noise/philox.js';
 import { sizeOf, type Tensor } from '../tensor.js';
 
@@ -111,6 +111,7 @@ export async function runSampling(model: Model, r: SamplingRequest): Promise<Sam
       return classesFor.get(n)!;
     };
 
+    const finite = up([0], [1], 'non-finite flag', true);
     let chunks = 0, done = 0;
     let ends: ReturnType<typeof sweep> | null = null;
     try {
@@ -118,7 +119,7 @@ export async function runSampling(model: Model, r: SamplingRequest): Promise<Sam
         const n = Math.min(len, Q - q0);
         const inputs = be.sampleInputs(plan, xT, q0, n, ball);
         const tangents = tangentPlan ? be.sampleInputs(tangentPlan, tT!, q0, n, null) : null;
-        const res = sweep(be, model.graph, { x: inputs, xdot: tangents, params, head: { kind: head, classes: classes(n), scale: 1 }, inputGrad: true });
+        const res = sweep(be, model.graph, { x: inputs, xdot: tangents, params, head: { kind: head, classes: classes(n), scale: 1 }, inputGrad: true, finite });
         be.sampleReduce(plan, xT, res.inputGrad!, q0, n, ball, stats, done);
         if (tangentPlan) be.sampleReduce(tangentPlan, tT!, res.inputGradDot!, q0, n, null, tStats!, done);
         res.release();
@@ -137,10 +138,13 @@ export async function runSampling(model: Model, r: SamplingRequest): Promise<Sam
         const both = new Float32Array(2 * B * d);
         both.set(r.x.data);
         if (r.path?.baseline) both.set(r.path.baseline, B * d);
-        ends = sweep(be, model.graph, { x: up(both, [2 * B, ...r.x.shape.slice(1)], 'x and baseline'), params, head: { kind: head, classes: up([...r.target, ...r.target], [2 * B], 'targets', true), scale: 1 } });
+        ends = sweep(be, model.graph, { x: up(both, [2 * B, ...r.x.shape.slice(1)], 'x and baseline'), params, head: { kind: head, classes: up([...r.target, ...r.target], [2 * B], 'targets', true), scale: 1 }, finite });
       }
+      be.checkFinite(stats, finite, STAGE_REDUCE);
+      if (tStats) be.checkFinite(tStats, finite, STAGE_REDUCE);
 
-      const got = await be.read([stats, ...(tStats ? [tStats] : []), ...(ends ? [ends.value!] : [])]);
+      const got = await be.read([stats, ...(tStats ? [tStats] : []), ...(ends ? [ends.value!] : []), finite]);
+      checkFiniteFlag(model.graph, got.pop()![0]);
       const mean = got[0].subarray(B * d, 2 * B * d), m2 = got[0].subarray(2 * B * d);
       const out = new Float32Array(B * d);
       for (let i = 0; i < out.length; i++) {

@@ -92,6 +92,14 @@ export interface Backend {
     { value: BTensor | null; g: BTensor; gdot: BTensor | null };
 }
 
+export interface Backend {
+  /**
+   * Sets flags[0] (an i32 [1] tensor) to `stage` if it is still 0 and t holds a value that is not finite
+   * in float32: how a call learns, in its one readback, where an Infinity or NaN first appeared.
+   */
+  checkFinite(t: BTensor, flags: BTensor, stage: number): void;
+}
+
 export type NoiseKind = 'none' | 'gaussian' | 'cube' | 'ball' | 'given';
 
 /**

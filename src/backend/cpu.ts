@@ -79,6 +79,14 @@ export class CpuBackend implements Backend {
     return ts.map((t) => Float64Array.from((t as CpuTensor).data));
   }
 
+  checkFinite(t: BTensor, flags: BTensor, stage: number): void {
+    const F = i32(flags);
+    if (F[0] !== 0) return;
+    const T = (t as CpuTensor).data;
+    // Math.fround: a float64 value past the float32 range is what webgpu would hold as Infinity.
+    for (let i = 0; i < T.length; i++) if (!Number.isFinite(Math.fround(T[i]))) { F[0] = stage; return; }
+  }
+
   matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor {
     const [ar, ac] = a.shape.length === 2 ? a.shape : [a.shape[0], a.size / a.shape[0]];
     const [br, bc] = b.shape.length === 2 ? b.shape : [b.shape[0], b.size / b.shape[0]];

@@ -6,7 +6,7 @@ import { checkTensor, listStr, shapeStr, type Tensor } from '../tensor.js';
 import { checkClasses, checkObjective, type Objective } from './objective.js';
 import { options as validateOptions, show } from '../validate.js';
 import { buildGraph, type Graph } from './spec.js';
-import { sweep, type SweepRequest, type SweepResult } from './sweep.js';
+import { stageName, sweep, type SweepRequest, type SweepResult } from './sweep.js';
 
 export type ParamRecord = Record<string, Tensor>;
 
@@ -190,15 +190,30 @@ export class Model {
       inputs.push(classes);
       req.head = { kind: head.kind, classes, scale: o.mean ? 1 / B : 1 };
     }
+    const finite = be.uploadIndices([0], [1], 'non-finite flag');
+    inputs.push(finite);
+    req.finite = finite;
     let result: SweepResult | null = null;
     try {
       result = sweep(be, this.graph, req);
       const outs = pick(result);
-      const data = await be.read(outs);
+      const data = await be.read([...outs, finite]);
+      checkFiniteFlag(this.graph, data.pop()![0]);
       return data.map((d) => (d instanceof Float32Array ? d : Float32Array.from(d)));
     } finally {
       result?.release();
       be.release(...inputs);
     }
+  }
+}
+
+/**
+ * The error for a call whose result would hold Infinity or NaN: finite but absurd weights (3e38) or layer
+ * parameters (softplus β = 5e-324) overflow somewhere, and the flag says where it first happened.
+ */
+export function checkFiniteFlag(graph: Graph, flag: number): void {
+  if (flag !== 0) {
+    fail('NON_FINITE', `the result is not finite: Infinity or NaN first appeared in ${stageName(graph, flag)}; `
+      + 'check the weights, the spec\'s layer parameters and the input scale (values must stay within float32 range)');
   }
 }

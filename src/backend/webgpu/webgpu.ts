@@ -12,6 +12,7 @@ import pointwiseSrc from '../../../shaders/pointwise.wgsl';
 import lossSrc from '../../../shaders/loss.wgsl';
 import reduceSrc from '../../../shaders/reduce.wgsl';
 import philoxSrc from '../../../shaders/philox.wgsl';
+import finiteSrc from '../../../shaders/finite.wgsl';
 
 export interface AdapterSummary {
   vendor: string;
@@ -326,6 +327,11 @@ export class WebGPUBackend implements Backend {
     this.poolKernel('max_forward', g, y.size, [rd('x', x), rw('y', y), rw('argmax', argmax, 'i32')]);
     return { y, argmax };
   }
+  checkFinite(t: BTensor, flags: BTensor, stage: number): void {
+    this.run('check finite', `${t.label} ${shapeStr(t.shape)}`, section(finiteSrc, 'check', 'finite.wgsl'),
+      [rd('t', t, t.dtype), rw('flags', flags, 'i32')], { total: u32(t.size), stage: u32(stage) }, {}, this.grid1d(t.size));
+  }
+
   gather(src: BTensor, index: BTensor, label: string): BTensor {
     const y = this.alloc(index.shape, label);
     this.run('gather', `${shapeStr(src.shape)} at ${shapeStr(index.shape)}`, section(poolSrc, 'common', 'pool.wgsl') + section(poolSrc, 'gather', 'pool.wgsl'),
