@@ -12,6 +12,8 @@ export const LIMITS = Object.freeze({
   gradientEvaluations: 2 ** 22,
   /** Hessian-vector products (examples × products per example) in one curvature call. */
   hessianProducts: 2 ** 20,
+  /** Float64 values a curvature call keeps on the host (Lanczos bases: examples × probes × steps × dimension). */
+  hostVectorValues: 2 ** 27,
   /** Iterations of an attack (pgd, fgsm, attackExplanation). */
   attackIterations: 100_000,
   /** Gradient evaluations of a whole explanation attack (iterations × the map's samples × examples × 3). */

@@ -1,8 +1,8 @@
 import { attributionMap } from '../attribution/methods.js';
-import { quadrature, type QuadratureRule } from '../attribution/quadrature.js';
+import { quadrature, QUADRATURE_RULES, type QuadratureRule } from '../attribution/quadrature.js';
 import { runSampling, type SamplingRequest } from '../attribution/sampling.js';
 import { fail } from '../errors.js';
-import { show } from '../validate.js';
+import { bool, choice, int, options as validateOptions, positive, show } from '../validate.js';
 import type { Model } from '../graph/model.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 
@@ -41,13 +41,46 @@ export interface PreparedExplain {
   baseline: Float32Array | null;
 }
 
+/** The options each method takes, besides the common ones. */
+const COMMON_KEYS = ['method', 'target', 'output', 'batchSize', 'maxBytes'];
+const METHOD_KEYS: Record<ExplainMethod, string[]> = {
+  saliency: ['absolute'],
+  inputXGradient: [],
+  smoothGrad: ['sigma', 'relativeSigma', 'samples'],
+  uniformGradient: ['radius', 'relativeRadius', 'shape', 'samples'],
+  integratedGradients: ['steps', 'rule', 'baseline'],
+};
+
+/**
+ * Checks an explain spec's keys and scalar options for its method (so a misspelled option is an error);
+ * returns the gradient evaluations one map costs per example (samples, or path steps), for the work limit.
+ */
+export function checkExplainSpec(name: string, spec: unknown): number {
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
+    fail('INVALID_ARGUMENT', `${name} must be an object { method, ... } with method one of ${EXPLAIN_METHODS.join(', ')}, got ${show(spec)}`);
+  }
+  const method = choice(`${name}.method`, (spec as ExplainSpec).method, EXPLAIN_METHODS, undefined as never);
+  if (method === undefined) fail('INVALID_ARGUMENT', `${name}.method is required: one of ${EXPLAIN_METHODS.join(', ')}`);
+  const o = validateOptions(`${name} (method '${method}')`, spec, [...COMMON_KEYS, ...METHOD_KEYS[method]]);
+  choice(`${name}.output`, o.output, ['logit', 'probability'] as const, 'logit');
+  if (o.batchSize !== undefined) int(`${name}.batchSize`, o.batchSize, undefined, 1);
+  if (o.maxBytes !== undefined) int(`${name}.maxBytes`, o.maxBytes, undefined, 1);
+  if (method === 'saliency') bool(`${name}.absolute`, o.absolute, false);
+  if (method === 'uniformGradient') choice(`${name}.shape`, o.shape, ['cube', 'ball'] as const, 'cube');
+  if (method === 'integratedGradients') {
+    choice(`${name}.rule`, o.rule, QUADRATURE_RULES, 'gauss-legendre');
+    return int(`${name}.steps`, o.steps, 32, 1);
+  }
+  if (method === 'smoothGrad' || method === 'uniformGradient') return int(`${name}.samples`, o.samples, 32, 1);
+  return 1;
+}
+
 export function prepareExplain(model: Model, x: Tensor, spec: ExplainSpec, target: number[]): PreparedExplain {
-  if (!EXPLAIN_METHODS.includes(spec?.method)) fail('INVALID_ARGUMENT', `method must be one of ${EXPLAIN_METHODS.join(', ')}, got ${show(spec?.method)}`);
+  checkExplainSpec('explain', spec);
   const B = x.shape[0], d = x.data.length / B;
   const scalesFrom = (abs: number | undefined, rel: number | undefined, names: [string, string]) => {
     if ((abs === undefined) === (rel === undefined)) fail('INVALID_ARGUMENT', `${spec.method}: give exactly one of ${names[0]} and ${names[1]}`);
-    const v = (abs ?? rel)!;
-    if (!(v > 0) || !Number.isFinite(v)) fail('INVALID_ARGUMENT', `${abs !== undefined ? names[0] : names[1]} must be a finite number > 0, got ${v}`);
+    const v = positive(`explain.${abs !== undefined ? names[0] : names[1]}`, abs ?? rel);
     return Array.from({ length: B }, (_, b) => {
       if (abs !== undefined) return v;
       const part = x.data.subarray(b * d, (b + 1) * d);

@@ -5,7 +5,7 @@ import type { Objective } from '../graph/objective.js';
 import { seedKey } from '../noise/philox.js';
 import type { Tensor } from '../tensor.js';
 import { LanczosRun } from './lanczos.js';
-import { checkChoice, checkInt, checkOptions, checkPositive, checkSeed, operatorFor, type SpaceOptions } from './options.js';
+import { checkChoice, checkInt, checkOptions, checkPositive, checkHostVectors, checkProducts, checkSeed, operatorFor, type SpaceOptions } from './options.js';
 import { rademacherVector, STREAM } from './random.js';
 
 export interface HessianDensityOptions extends SpaceOptions {
@@ -13,6 +13,8 @@ export interface HessianDensityOptions extends SpaceOptions {
   iterations?: number;
   /** Independent probes per example (default 8); all run in lockstep, one batched call per step. */
   probes?: number;
+  /** Stops the call (an ABORTED error) when it fires; checked before every batched product. */
+  signal?: AbortSignal;
   /** Seed of the Rademacher probes (Philox); drawn and reported when omitted. */
   seed?: number;
 }
@@ -31,7 +33,7 @@ export interface HessianDensityResult {
   seed: number;
 }
 
-const OPTIONS = ['iterations', 'probes', 'seed', 'space', 'gaussNewton'];
+const OPTIONS = ['iterations', 'probes', 'seed', 'space', 'gaussNewton', 'signal'];
 
 /**
  * The spectral density of the Hessian by stochastic Lanczos quadrature (Ghorbani, Krishnan & Xiao 2019;
@@ -45,6 +47,8 @@ export async function hessianDensity(model: Model, x: Tensor, objective: Objecti
   const B = op.batch, d = op.dim;
   const iterations = Math.min(d, checkInt('hessianDensity: iterations', o.iterations, 64, 1));
   const probes = checkInt('hessianDensity: probes', o.probes, 8, 1);
+  checkProducts('hessianDensity', B * probes * iterations);
+  checkHostVectors('hessianDensity', B * probes * (iterations + 1) * d);
   const seed = checkSeed(o.seed);
   const key = seedKey(seed);
   // Run j·B + b is probe j of example b: the layout of applyBlock.
