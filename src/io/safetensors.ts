@@ -73,6 +73,9 @@ export function encodeSafetensors(
   tensors: Record<string, Tensor> | Map<string, Tensor>,
   metadata?: Record<string, string>,
 ): Uint8Array {
+  if (tensors === null || typeof tensors !== 'object' || Array.isArray(tensors)) {
+    fail('INVALID_ARGUMENT', `encodeSafetensors: tensors must be a record or Map from name to tensor, got ${show(tensors)}`);
+  }
   const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))];
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
