@@ -72,7 +72,7 @@ export function options(fn: string, o: unknown, allowed: readonly string[], mand
     fail('INVALID_ARGUMENT', `${fn}: options must be an object, got ${show(o)}; allowed options: ${allowed.join(', ')}`);
   }
   for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) fail('INVALID_ARGUMENT', `${fn}: unknown option ${cut(JSON.stringify(k))}; allowed: ${allowed.join(', ')}`);
+    if (!allowed.includes(k)) fail('INVALID_ARGUMENT', `${fn}: unknown option '${k.length > 40 ? `${k.slice(0, 37)}...` : k}'; allowed: ${allowed.join(', ')}`);
   }
   return o as Record<string, unknown>;
 }
@@ -83,13 +83,14 @@ function nullOption(name: string): never {
 
 /** An integer in [min, max] (max may be Infinity); `def` when undefined (required when def is undefined). */
 export function int(name: string, v: unknown, def: number | undefined, min: number, max = Infinity): number {
+  const accepted = max === Infinity ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
   if (v === null) nullOption(name);
   if (v === undefined) {
-    if (def === undefined) fail('INVALID_ARGUMENT', `${name} is required: an integer in [${min}, ${max === Infinity ? '∞' : max}]`);
+    if (def === undefined) fail('INVALID_ARGUMENT', `${name} is required: ${accepted}`);
     return def;
   }
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    fail('INVALID_ARGUMENT', `${name} must be an integer in [${min}, ${max === Infinity ? '∞' : max}], got ${show(v)}`);
+    fail('INVALID_ARGUMENT', `${name} must be ${accepted}, got ${show(v)}`);
   }
   return v;
 }
@@ -158,4 +159,15 @@ export function throwIfAborted(s: AbortSignal | undefined, what: string): void {
     const reason = s.reason instanceof Error ? s.reason.message : s.reason === undefined ? 'no reason given' : show(s.reason);
     fail('ABORTED', `${what} was aborted by its signal (${reason})`);
   }
+}
+
+/**
+ * A point where a long-running call may stop: with a signal, it first lets the event loop run (a timer
+ * turn; microtasks alone would never let an abort() from a timer or an event in), then throws ABORTED if
+ * the signal has fired. Without a signal it costs nothing.
+ */
+export async function checkpoint(s: AbortSignal | undefined, what: string): Promise<void> {
+  if (!s) return;
+  await new Promise<void>((resolve) => setTimeout(resolve, 0));
+  throwIfAborted(s, what);
 }

@@ -1,7 +1,7 @@
 import { resolveSeed } from '../noise/seed.js';
 import { attributionMap } from '../attribution/methods.js';
 import { fail } from '../errors.js';
-import { choice, int, options as validateOptions, positive, range as rangeOption, show, signal, throwIfAborted } from '../validate.js';
+import { choice, int, options as validateOptions, positive, range as rangeOption, checkpoint, show, signal, throwIfAborted } from '../validate.js';
 import { Model } from '../graph/model.js';
 import { checkClasses } from '../graph/objective.js';
 import { checkWork } from '../limits.js';
@@ -172,7 +172,7 @@ export async function attackExplanation(model: Model, x: Tensor, options: Explan
   const best = { x: Float32Array.from(x.data), value: Array.from({ length: B }, (_, b) => measure(P0, b)), iteration: new Array(B).fill(0), P: Float32Array.from(P0) };
   const preserved = new Array(B).fill(true);
   for (let it = 1; it <= iterations; it++) {
-    throwIfAborted(abort, `${fn} (after ${it - 1} of ${iterations} iterations)`);
+    await checkpoint(abort, `${fn} (after ${it - 1} of ${iterations} iterations)`);
     const s = seed + it; // fresh noise every iteration (SmoothGrad, Uniform Gradient)
     const { G, M, P } = await post(surrogate, onSurrogate, xAdv, s);
     const u = mapToRawCotangent(mapCotangent(P, it), M, P, B, C, hw);

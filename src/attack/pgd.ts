@@ -1,6 +1,6 @@
 import { resolveSeed } from '../noise/seed.js';
 import { fail } from '../errors.js';
-import { bool, choice, int, options as validateOptions, positive, range as rangeOption, show, signal, throwIfAborted } from '../validate.js';
+import { bool, choice, int, options as validateOptions, positive, range as rangeOption, checkpoint, show, signal, throwIfAborted } from '../validate.js';
 import { Model } from '../graph/model.js';
 import { checkWork } from '../limits.js';
 import { checkClasses } from '../graph/objective.js';
@@ -67,7 +67,7 @@ async function run(fn: 'pgd' | 'fgsm', model: Model, x: Tensor, options: unknown
   for (let it = 0; it < iterations; it++) {
     const g = await model.inputGradient({ shape: x.shape, data: adv }, { kind: 'crossEntropy', labels });
     adv = project(adv, g.data, x.data, step, epsilon, norm, range, B, d);
-    throwIfAborted(abort, `${fn} (after ${it + 1} of ${iterations} iterations)`);
+    if (it + 1 < iterations) await checkpoint(abort, `${fn} (after ${it + 1} of ${iterations} iterations)`);
   }
   const pred = argmaxRows((await model.forward({ shape: x.shape, data: adv })).data, B, model.classes);
   return { adversarial: { shape: [...x.shape], data: adv }, fooled: pred.map((p, b) => p !== labels[b]), seed };

@@ -1,7 +1,7 @@
 import type { BTensor, NoiseKind, SamplePlan } from '../backend/backend.js';
 import { fail } from '../errors.js';
 import { checkWork } from '../limits.js';
-import { throwIfAborted } from '../validate.js';
+import { checkpoint, throwIfAborted } from '../validate.js';
 import { checkFiniteFlag, type Model } from '../graph/model.js';
 import { STAGE_REDUCE, sweep } from '../graph/sweep.js';
 import { seedKey } from '../noise/philox.js';
@@ -129,7 +129,7 @@ export async function runSampling(model: Model, r: SamplingRequest): Promise<Sam
         if (r.signal && q0 + n < Q) {
           // Abortable: run this chunk now (reading back the few example ids is the wait) and look at the signal.
           await be.read([plan.exampleIds]);
-          throwIfAborted(r.signal, `the attribution call (after ${done} of ${N} samples)`);
+          await checkpoint(r.signal, `the attribution call (after ${done} of ${N} samples)`);
         }
       }
 
@@ -144,7 +144,7 @@ export async function runSampling(model: Model, r: SamplingRequest): Promise<Sam
       if (tStats) be.checkFinite(tStats, finite, STAGE_REDUCE);
 
       const got = await be.read([stats, ...(tStats ? [tStats] : []), ...(ends ? [ends.value!] : []), finite]);
-      checkFiniteFlag(model.graph, got.pop()![0]);
+      checkFiniteFlag(model.graph, got.pop()!);
       const mean = got[0].subarray(B * d, 2 * B * d), m2 = got[0].subarray(2 * B * d);
       const out = new Float32Array(B * d);
       for (let i = 0; i < out.length; i++) {

@@ -1,5 +1,5 @@
 import { fail } from '../errors.js';
-import { bool, choice, int, options, positive, show, signal, throwIfAborted } from '../validate.js';
+import { bool, choice, int, options, positive, checkpoint, show, signal, throwIfAborted } from '../validate.js';
 import { Model } from '../graph/model.js';
 import { checkWork } from '../limits.js';
 import type { Objective } from '../graph/objective.js';
@@ -52,8 +52,8 @@ export function operatorFor(fn: string, model: Model, x: Tensor, objective: Obje
 function abortable(op: CurvatureOperator, abort: AbortSignal, fn: string): CurvatureOperator {
   return {
     batch: op.batch, dim: op.dim, space: op.space, examples: op.examples,
-    apply: (V) => { throwIfAborted(abort, fn); return op.apply(V); },
-    applyBlock: (V, k) => { throwIfAborted(abort, fn); return op.applyBlock(V, k); },
+    apply: async (V) => { await checkpoint(abort, fn); return op.apply(V); },
+    applyBlock: async (V, k) => { await checkpoint(abort, fn); return op.applyBlock(V, k); },
     restrict: (rows) => abortable(op.restrict(rows), abort, fn),
   };
 }

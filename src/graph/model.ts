@@ -198,7 +198,7 @@ export class Model {
       result = sweep(be, this.graph, req);
       const outs = pick(result);
       const data = await be.read([...outs, finite]);
-      checkFiniteFlag(this.graph, data.pop()![0]);
+      checkFiniteFlag(this.graph, data.pop()!);
       return data.map((d) => (d instanceof Float32Array ? d : Float32Array.from(d)));
     } finally {
       result?.release();
@@ -211,7 +211,9 @@ export class Model {
  * The error for a call whose result would hold Infinity or NaN: finite but absurd weights (3e38) or layer
  * parameters (softplus β = 5e-324) overflow somewhere, and the flag says where it first happened.
  */
-export function checkFiniteFlag(graph: Graph, flag: number): void {
+export function checkFiniteFlag(graph: Graph, read: Float32Array | Float64Array): void {
+  // The flag is an i32: webgpu reads back its raw bits (as float32), cpu its value (as float64).
+  const flag = read instanceof Float32Array ? new Int32Array(read.buffer, read.byteOffset, 1)[0] : read[0];
   if (flag !== 0) {
     fail('NON_FINITE', `the result is not finite: Infinity or NaN first appeared in ${stageName(graph, flag)}; `
       + 'check the weights, the spec\'s layer parameters and the input scale (values must stay within float32 range)');

@@ -14,7 +14,7 @@
  */
 import { resolveSeed } from '../noise/seed.js';
 import { fail } from '../errors.js';
-import { choice, int, options as validateOptions, positive, signal, throwIfAborted } from '../validate.js';
+import { choice, int, options as validateOptions, positive, checkpoint, signal, throwIfAborted } from '../validate.js';
 import { checkWork } from '../limits.js';
 import { philox4x32, seedKey, uniform01, normalFromUniform } from '../noise/philox.js';
 import { checkFinite, shapeStr, sizeOf, type Tensor } from '../tensor.js';
@@ -165,7 +165,7 @@ async function run(
       dx[r] = pNorm(x0, xr, 2);
     }
     const out = await explain({ shape: [R, ...rowShape], data: input });
-    throwIfAborted(abort, `the perturbation metric (after ${start + R} of ${rows} rows)`);
+    if (start + R < rows) await checkpoint(abort, `the perturbation metric (after ${start + R} of ${rows} rows)`);
     const data = checkExplained(out, R, m);
     m = data.length / R;
     if (e0 === null) e0 = new Float32Array(B * m);
