@@ -42,6 +42,15 @@ function checkParsed(bytes: Uint8Array, r: ReturnType<typeof parseSafetensors>):
   expect(total).toBeLessThanOrEqual(bytes.length);
 }
 
+/** A spec gives a SmoothgeoError or a graph whose every size is a positive exact integer. */
+function checkGraph(s: unknown): void {
+  const g = refusedOr(() => buildGraph(s));
+  if (!g) return;
+  expect(Number.isSafeInteger(g.classes) && g.classes >= 1).toBe(true);
+  for (const op of g.ops) expect(op.outShape.every((d) => Number.isSafeInteger(d) && d >= 1)).toBe(true);
+  for (const shape of g.params.values()) expect(shape.every((d) => Number.isSafeInteger(d) && d >= 1)).toBe(true);
+}
+
 const prototypeKeys = () => Object.getOwnPropertyNames(Object.prototype).sort().join();
 
 describe('fuzz: safetensors parser', () => {
@@ -113,14 +122,16 @@ describe('fuzz: spec builder', () => {
   const before = prototypeKeys();
   const layerTypes = fc.constantFrom('dense', 'conv2d', 'maxpool2d', 'avgpool2d', 'relu', 'softplus', 'tanh', 'sigmoid', 'flatten',
     'constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', '');
-  const field = fc.oneof(fc.integer({ min: -2, max: 9 }), fc.array(fc.integer({ min: -1, max: 6 }), { maxLength: 3 }), fc.anything({ maxDepth: 2 }),
-    fc.constantFrom(1e300, 5e-324, NaN, Infinity, 2 ** 31));
+  const big = fc.constantFrom(2 ** 31 - 1, 2 ** 31, 65_536, 1e300);
+  const field = fc.oneof(fc.integer({ min: -2, max: 9 }), fc.array(fc.oneof(fc.integer({ min: -1, max: 6 }), big), { maxLength: 3 }),
+    fc.anything({ maxDepth: 2 }), fc.double({ min: -2, max: 12 }), big, fc.constantFrom(5e-324, NaN, Infinity));
   const layer = fc.oneof(
     fc.record({ type: layerTypes, name: fc.constantFrom('a', 'b', 'fc', '1x', '__proto__', 'a.b'), out: field, kernel: field, stride: field, padding: field, bias: field, beta: field },
       { requiredKeys: ['type'] }),
     fc.anything({ maxDepth: 2 }),
   );
-  const input = fc.oneof(fc.array(fc.integer({ min: -1, max: 9 }), { maxLength: 4 }), fc.anything({ maxDepth: 2 }));
+  const input = fc.oneof(fc.array(fc.integer({ min: -1, max: 9 }), { maxLength: 4 }), fc.array(fc.oneof(fc.integer({ min: 1, max: 12 }), big), { minLength: 3, maxLength: 3 }),
+    fc.anything({ maxDepth: 2 }));
 
   it('generated and mutated specs give a SmoothgeoError or a consistent graph', () => {
     const specs = fc.oneof(
@@ -128,13 +139,36 @@ describe('fuzz: spec builder', () => {
       fc.record({ input, layers: fc.array(layer, { maxLength: 6 }), extra: fc.anything() }, { requiredKeys: ['input', 'layers'] }),
       fc.anything({ maxDepth: 3 }),
     );
-    fc.assert(fc.property(specs, (s) => {
-      const g = refusedOr(() => buildGraph(s));
-      if (!g) return;
-      expect(Number.isSafeInteger(g.classes) && g.classes >= 1).toBe(true);
-      for (const op of g.ops) expect(op.outShape.every((d) => Number.isSafeInteger(d) && d >= 1)).toBe(true);
-      for (const shape of g.params.values()) expect(shape.every((d) => Number.isSafeInteger(d) && d >= 1)).toBe(true);
-    }), { numRuns: 4000, seed: 1304 });
+    fc.assert(fc.property(specs, (s) => checkGraph(s)), { numRuns: 2000, seed: 1304 });
+    expect(prototypeKeys()).toBe(before);
+  });
+
+  it('mutations of a valid CNN spec: one field, type or input replaced, layers dropped or repeated', () => {
+    const cnn = () => ({ input: [2, 9, 9], layers: [
+      { type: 'conv2d', name: 'c1', out: 3, kernel: 3, stride: 1, padding: 1, bias: true }, { type: 'softplus', beta: 2 },
+      { type: 'maxpool2d', kernel: 2, stride: 2 }, { type: 'avgpool2d', kernel: [2, 1] }, { type: 'flatten' },
+      { type: 'dense', name: 'fc', out: 4, bias: false }, { type: 'tanh' },
+    ] as Record<string, unknown>[] });
+    const keys = fc.constantFrom('type', 'name', 'out', 'kernel', 'stride', 'padding', 'bias', 'beta', '__proto__', 'constructor');
+    const mutation = fc.oneof(
+      fc.record({ kind: fc.constant('field' as const), layer: fc.nat({ max: 6 }), key: keys, value: field }),
+      fc.record({ kind: fc.constant('type' as const), layer: fc.nat({ max: 6 }), value: layerTypes }),
+      fc.record({ kind: fc.constant('input' as const), value: input }),
+      fc.record({ kind: fc.constant('drop' as const), layer: fc.nat({ max: 6 }) }),
+      fc.record({ kind: fc.constant('repeat' as const), layer: fc.nat({ max: 6 }) }),
+    );
+    fc.assert(fc.property(fc.array(mutation, { minLength: 1, maxLength: 3 }), (ms) => {
+      const s = cnn();
+      for (const m of ms) {
+        const layer = 'layer' in m ? s.layers[m.layer % s.layers.length] : undefined;
+        if (m.kind === 'field' && layer) Object.defineProperty(layer, m.key, { value: m.value, enumerable: true, configurable: true, writable: true });
+        else if (m.kind === 'type' && layer) layer.type = m.value;
+        else if (m.kind === 'input') (s as Record<string, unknown>).input = m.value;
+        else if (m.kind === 'drop' && s.layers.length > 1) s.layers.splice(m.layer % s.layers.length, 1);
+        else if (m.kind === 'repeat') s.layers.splice(m.layer % s.layers.length, 0, { ...s.layers[m.layer % s.layers.length] });
+      }
+      checkGraph(s);
+    }), { numRuns: 3000, seed: 1305 });
     expect(prototypeKeys()).toBe(before);
   });
 });

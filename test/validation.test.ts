@@ -32,7 +32,7 @@ describe('spec validation', () => {
     ['dense without a name', { input: [4], layers: [{ type: 'dense', out: 2 }] }, /layers\[0\] \(dense\): a dense layer needs a 'name'/],
     ['dense on an image', { input: [1, 4, 4], layers: [{ type: 'dense', name: 'fc', out: 2 }] }, /dense expects a flat input but gets \[1, 4, 4\]; add a flatten layer/],
     ['kernel larger than the input', { input: [1, 4, 4], layers: [{ type: 'conv2d', name: 'c', out: 2, kernel: 5 }, { type: 'flatten' }] }, /layers\[0\] \(conv2d\): kernel 5 does not fit the input height 4/],
-    ['non-integer out', { input: [4], layers: [{ type: 'dense', name: 'fc', out: 2.5 }] }, /field 'out' must be an integer >= 1, got 2.5/],
+    ['non-integer out', { input: [4], layers: [{ type: 'dense', name: 'fc', out: 2.5 }] }, /field 'out' must be an integer in \[1, 2147483647\], got 2.5/],
     ['negative beta', { input: [4], layers: [{ type: 'softplus', beta: -1 }] }, /field 'beta' must be a finite number > 0, got -1/],
     ['image output', { input: [1, 4, 4], layers: [{ type: 'relu' }] }, /last layer must output flat logits \[classes\], but it outputs \[1, 4, 4\]/],
     ['duplicate parameter names', { input: [4], layers: [{ type: 'dense', name: 'fc', out: 4 }, { type: 'dense', name: 'fc', out: 2 }] }, /parameter name 'fc.weight' is used by an earlier layer/],

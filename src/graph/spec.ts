@@ -1,8 +1,8 @@
 import { fail } from '../errors.js';
 import { show } from '../validate.js';
 import { opFromSpec, type Op } from '../ops/index.js';
-import type { LayerSpec } from '../ops/op.js';
-import { sizeOf } from '../tensor.js';
+import { MAX_SPEC_INT, type LayerSpec } from '../ops/op.js';
+import { shapeStr, sizeOf } from '../tensor.js';
 
 /** The JSON model format: an input shape (per example, CHW or flat) and a list of layers. */
 export interface ModelSpec {
@@ -28,7 +28,7 @@ export function buildGraph(spec: unknown): Graph {
     if (k !== 'input' && k !== 'layers') fail('INVALID_SPEC', `model spec: unknown field '${k}'; expected only 'input' and 'layers'`);
   }
   const input = s.input;
-  if (!Array.isArray(input) || !(input.length === 1 || input.length === 3) || !input.every((d) => Number.isInteger(d) && d > 0)) {
+  if (!Array.isArray(input) || !(input.length === 1 || input.length === 3) || !input.every((d) => Number.isInteger(d) && d > 0 && d <= MAX_SPEC_INT)) {
     fail('INVALID_SPEC', `model spec: 'input' must be [C, H, W] or [features] with positive integers, got ${show(input)}`);
   }
   if (!Array.isArray(s.layers) || s.layers.length === 0) fail('INVALID_SPEC', `model spec: 'layers' must be a non-empty array`);
@@ -42,6 +42,10 @@ export function buildGraph(spec: unknown): Graph {
     }
     const where = `layers[${i}] (${(layer as LayerSpec).type})`;
     const op = opFromSpec(layer as LayerSpec, shape, where);
+    // Sizes multiply: each must stay an exact integer (and indexable), whatever the spec's numbers.
+    for (const [what, s] of [['output', op.outShape], ...op.params.map((p) => [`parameter '${p.key}'`, p.shape] as const)] as const) {
+      if (!(sizeOf(s) <= MAX_SPEC_INT)) fail('INVALID_SPEC', `${where}: its ${what} ${shapeStr(s)} has more than ${MAX_SPEC_INT} values`);
+    }
     for (const p of op.params) {
       const full = `${op.name}.${p.key}`;
       if (params.has(full)) fail('INVALID_SPEC', `${where}: parameter name '${full}' is used by an earlier layer`);

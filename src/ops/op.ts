@@ -62,6 +62,9 @@ export interface Op {
 /** A spec layer: a JSON object with a `type`. Each op's factory validates its own fields. */
 export type LayerSpec = Record<string, unknown> & { type: string };
 
+/** Largest size a spec may give (an int32, as the kernels index with 32-bit integers). */
+export const MAX_SPEC_INT = 2 ** 31 - 1;
+
 export class LayerFields {
   constructor(private readonly layer: LayerSpec, readonly where: string) {}
 
@@ -77,8 +80,8 @@ export class LayerFields {
   int(key: string, def: number | undefined, min: number): number {
     const v = this.layer[key] ?? def;
     if (v === undefined) fail('INVALID_SPEC', `${this.where}: missing field '${key}' (an integer >= ${min})`);
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min}, got ${show(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > MAX_SPEC_INT) {
+      fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer in [${min}, ${MAX_SPEC_INT}], got ${show(v)}`);
     }
     return v;
   }
@@ -87,7 +90,7 @@ export class LayerFields {
   pair(key: string, def: number | undefined, min: number): [number, number] {
     const v = this.layer[key];
     if (Array.isArray(v)) {
-      if (v.length !== 2 || !v.every((e) => Number.isInteger(e) && e >= min)) {
+      if (v.length !== 2 || !v.every((e) => Number.isInteger(e) && e >= min && e <= MAX_SPEC_INT)) {
         fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min} or a pair [h, w] of them, got ${show(v)}`);
       }
       return [v[0], v[1]];
