@@ -24,6 +24,8 @@ export const LIMITS = Object.freeze({
   metricBatchValues: 2 ** 26,
   /** Pixels of a rendered PNG (width × height). */
   imagePixels: 2 ** 26,
+  /** Kernel terms of a density plot (nodes × bins). */
+  plotTerms: 2 ** 30,
   /** Largest tensor on the cpu backend, in bytes of float32 values (the float64 reference holds twice that). */
   cpuTensorBytes: 2 ** 28,
   /** Multiply-adds of one cpu-backend kernel (a GEMM or convolution). */

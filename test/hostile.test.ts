@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  attackExplanation, averageSensitivity, createEngine, encodeSafetensors, fgsm, heatmapPng, hessianDensity, hessianEigen,
+  attackExplanation, averageSensitivity, createEngine, densityPlotPng, encodeSafetensors, fgsm, heatmapPng, hessianDensity, hessianEigen,
   hessianTrace, inputXGradient, integratedGradients, LIMITS, loadModel, localLipschitzEstimate, noiseTunnel, pgd, saliency,
   sensitivityMax, smoothGrad, smoothGradSquared, tensor, uniformGradient, varGrad, type Engine, type Model, type Tensor,
 } from '../src/index.js';
@@ -240,6 +240,7 @@ describe('7. unbounded work is refused before it starts; long calls stop on thei
     await rejects(() => attackExplanation(cnn, img, { attack: 'topk', explain: { method: 'saliency' }, epsilon: 0.1, iterations: 1e9 }), 'LIMIT_EXCEEDED', /LIMITS.attackIterations/);
     await rejects(() => attackExplanation(cnn, img, { attack: 'topk', explain: { method: 'smoothGrad', sigma: 0.1, samples: 1e6 }, epsilon: 0.1, iterations: 100 }), 'LIMIT_EXCEEDED', /LIMITS.attackEvaluations/);
     await rejects(() => heatmapPng(fill([2048, 2048], () => 1), { scale: 64 }), 'LIMIT_EXCEEDED', /heatmapPng: the image pixels .* past the limit of 67,108,864 \(LIMITS.imagePixels\)/);
+    await rejects(() => densityPlotPng({ nodes: new Array(100_000).fill(0), weights: new Array(100_000).fill(1e-5) }, { bins: 1 << 20 }), 'LIMIT_EXCEEDED', /LIMITS.plotTerms/);
     const explain = async (t: Tensor) => t;
     await rejects(() => sensitivityMax(explain, x4, { samples: 1e9 }), 'LIMIT_EXCEEDED', /LIMITS.metricRows/);
     await rejects(() => averageSensitivity(explain, fill([1, 1000], () => 0), { samples: 100_000 }), 'LIMIT_EXCEEDED', /one explain call .*LIMITS.metricBatchValues/);

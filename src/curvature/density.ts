@@ -5,6 +5,7 @@ import type { Objective } from '../graph/objective.js';
 import { seedKey } from '../noise/philox.js';
 import type { Tensor } from '../tensor.js';
 import { LanczosRun } from './lanczos.js';
+import { checkWork } from '../limits.js';
 import { checkChoice, checkInt, checkOptions, checkPositive, checkHostVectors, checkProducts, checkSeed, operatorFor, type SpaceOptions } from './options.js';
 import { rademacherVector, STREAM } from './random.js';
 
@@ -114,6 +115,7 @@ export function densityPlotPng(density: SpectralDensity, options: DensityPlotOpt
   const plotW = width - 2 * margin, plotH = height - 2 * margin;
   const bins = checkInt('densityPlotPng: bins', o.bins, plotW, 2, 1 << 20);
   const scale = checkChoice('densityPlotPng: scale', o.scale, ['linear', 'log'] as const, 'linear');
+  checkWork('plotTerms', nodes.length * bins, 'densityPlotPng: the kernel terms (nodes × bins)', 'use fewer bins');
   const lo0 = Math.min(...nodes), hi0 = Math.max(...nodes);
   const sigma = checkPositive('densityPlotPng: sigma', o.sigma, hi0 > lo0 ? (hi0 - lo0) / 100 : Math.max(1e-3, Math.abs(hi0) * 1e-3));
   const lo = lo0 - 4 * sigma, hi = hi0 + 4 * sigma;

@@ -19,11 +19,12 @@ export function heatmapPng(map: Tensor, options: HeatmapOptions = {}): Uint8Arra
   if (map === null || typeof map !== 'object' || !Array.isArray(map.shape) || map.shape.length < 2 || map.shape.length > 3) {
     fail('INVALID_ARGUMENT', `heatmapPng: map must be a tensor of shape [H, W] or [C, H, W], got ${map === null || typeof map !== 'object' ? show(map) : shapeStr(map.shape)}`);
   }
-  checkTensor('heatmapPng: map', map, map.shape.map(() => -1));
   const o = validateOptions('heatmapPng', options, ['palette', 'scale']);
   const [h, w] = map.shape.slice(-2);
   const s = int('heatmapPng: scale', o.scale, 8, 1, 64);
-  checkWork('imagePixels', h * s * w * s, `heatmapPng: the image pixels ((H·scale) × (W·scale) for a ${h}×${w} map at scale ${s})`, 'use a smaller scale or map');
+  // The size is refused before the values are even scanned.
+  checkWork('imagePixels', h * s * w * s, `heatmapPng: the image pixels ((H·scale) × (W·scale) for a ${shapeStr([h, w])} map at scale ${s})`, 'use a smaller scale or map');
+  checkTensor('heatmapPng: map', map, map.shape.map(() => -1));
   const chosen = o.palette === undefined ? undefined : choice('heatmapPng: palette', o.palette, ['diverging', 'sequential'] as const, 'diverging');
   const plane = new Float64Array(h * w);
   for (let i = 0; i < map.data.length; i++) plane[i % (h * w)] += map.data[i];
