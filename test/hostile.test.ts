@@ -89,7 +89,7 @@ describe('3. a non-finite result is an error naming the layer where it first app
   for (const backend of ['cpu', 'webgpu'] as const) {
     const engine = () => (backend === 'cpu' ? cpuEngine() : webgpuEngine());
     it(`${backend}: weights of 3e38 overflow in the first dense layer`, async () => {
-      const model = await mlp(await engine(), mlpSpec, mlpWeights(3e38));
+      const model = await mlp(await engine(), mlpSpec, { ...mlpWeights(), 'fc1.weight': fill([3, 4], () => 3e38) });
       await rejects(() => model.forward(x4), 'NON_FINITE', /Infinity or NaN first appeared in the forward pass of layers\[0\] \(dense fc1\)/);
       await rejects(() => model.inputGradient(x4, { kind: 'logit', target: [0, 1] }), 'NON_FINITE', /forward pass of layers\[0\] \(dense fc1\)/);
       await rejects(() => smoothGrad(model, x4, { target: [0, 1], sigma: 0.1, samples: 4, seed: 1 }), 'NON_FINITE', /forward pass of layers\[0\] \(dense fc1\)/);

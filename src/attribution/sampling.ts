@@ -66,6 +66,16 @@ function bytesPerSample(model: Model): number {
 }
 
 export async function runSampling(model: Model, r: SamplingRequest): Promise<SamplingResult> {
+  const out = await samplingPass(model, r, false);
+  const values = [out.attributions.data, out.hessianTangent?.data ?? [], out.endpoints?.atX ?? [], out.endpoints?.atBaseline ?? []];
+  if (values.every((v) => Array.prototype.every.call(v, Number.isFinite))) return out;
+  // A non-finite result: the same call (same seed, same samples) again with every tensor checked on the
+  // device, which names the layer and pass where Infinity or NaN first appeared. Only failing calls pay.
+  await samplingPass(model, r, true);
+  return fail('NON_FINITE', 'the result is not finite (Infinity or NaN) although every intermediate was: it overflowed float32 when it was read back');
+}
+
+async function samplingPass(model: Model, r: SamplingRequest, locate: boolean): Promise<SamplingResult> {
   const B = r.x.shape[0], d = r.x.data.length / B;
   const S = r.path?.alphas.length ?? 1, N = r.noiseSamples, Q = N * S;
   const largest = Math.max(sizeOf(model.graph.inputShape), ...model.graph.ops.map((o) => sizeOf(o.outShape)));
@@ -111,7 +121,7 @@ export async function runSampling(model: Model, r: SamplingRequest): Promise<Sam
       return classesFor.get(n)!;
     };
 
-    const finite = up([0], [1], 'non-finite flag', true);
+    const finite = locate ? up([0], [1], 'non-finite flag', true) : null;
     let chunks = 0, done = 0;
     let ends: ReturnType<typeof sweep> | null = null;
     try {
@@ -140,11 +150,11 @@ export async function runSampling(model: Model, r: SamplingRequest): Promise<Sam
         if (r.path?.baseline) both.set(r.path.baseline, B * d);
         ends = sweep(be, model.graph, { x: up(both, [2 * B, ...r.x.shape.slice(1)], 'x and baseline'), params, head: { kind: head, classes: up([...r.target, ...r.target], [2 * B], 'targets', true), scale: 1 }, finite });
       }
-      be.checkFinite(stats, finite, STAGE_REDUCE);
-      if (tStats) be.checkFinite(tStats, finite, STAGE_REDUCE);
+      if (finite) be.checkFinite(stats, finite, STAGE_REDUCE);
+      if (finite && tStats) be.checkFinite(tStats, finite, STAGE_REDUCE);
 
-      const got = await be.read([stats, ...(tStats ? [tStats] : []), ...(ends ? [ends.value!] : []), finite]);
-      checkFiniteFlag(model.graph, got.pop()!);
+      const got = await be.read([stats, ...(tStats ? [tStats] : []), ...(ends ? [ends.value!] : []), ...(finite ? [finite] : [])]);
+      if (finite) checkFiniteFlag(model.graph, got.pop()!);
       const mean = got[0].subarray(B * d, 2 * B * d), m2 = got[0].subarray(2 * B * d);
       const out = new Float32Array(B * d);
       for (let i = 0; i < out.length; i++) {

@@ -10,6 +10,16 @@ import { stageName, sweep, type SweepRequest, type SweepResult } from './sweep.j
 
 export type ParamRecord = Record<string, Tensor>;
 
+interface RunOptions {
+  objective?: Objective; head?: HeadKind; classes?: number[]; inputGrad?: boolean; paramGrads?: boolean;
+  mean?: boolean; xdot?: Tensor; paramDot?: ParamRecord; cotangent?: Tensor;
+}
+
+function allFinite(d: Float32Array): boolean {
+  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return false;
+  return true;
+}
+
 export interface LoadOptions extends SafetensorsOptions {
   /** Prefix of the parameter tensors in the file (the oracle stores them under 'param.'); others are ignored. */
   prefix?: string;
@@ -165,17 +175,24 @@ export class Model {
     return Object.fromEntries(names.map((n, i) => [n, { shape: [...this.graph.params.get(n)!], data: data[i] }]));
   }
 
-  private async run(
-    x: Tensor,
-    o: { objective?: Objective; head?: HeadKind; classes?: number[]; inputGrad?: boolean; paramGrads?: boolean;
-      mean?: boolean; xdot?: Tensor; paramDot?: ParamRecord; cotangent?: Tensor },
-    pick: (r: SweepResult) => BTensor[],
-  ): Promise<Float32Array[]> {
+  private async run(x: Tensor, o: RunOptions, pick: (r: SweepResult) => BTensor[]): Promise<Float32Array[]> {
     this.checkX(x);
     const B = x.shape[0];
     // 'objective' in o, not its truthiness: a null objective is an error, never "no objective".
     const head = 'objective' in o ? checkObjective(o.objective, B, this.classes) : o.head ? { kind: o.head, classes: o.classes! } : null;
     const be = await this.engine.backendForCall();
+    const out = await this.sweepOnce(be, x, o, head, pick, false);
+    if (out.every(allFinite)) return out;
+    // A non-finite result: the same call again with every tensor checked on the device, which names the
+    // layer and pass where Infinity or NaN first appeared. Only failing calls pay for those checks.
+    await this.sweepOnce(be, x, o, head, pick, true);
+    return fail('NON_FINITE', 'the result is not finite (Infinity or NaN) although every intermediate was: it overflowed float32 when it was read back');
+  }
+
+  /** Uploads the call's inputs, records one sweep and reads `pick` back (with `locate`, checked for non-finite values). */
+  private async sweepOnce(be: Backend, x: Tensor, o: RunOptions, head: { kind: HeadKind; classes: number[] } | null,
+    pick: (r: SweepResult) => BTensor[], locate: boolean): Promise<Float32Array[]> {
+    const B = x.shape[0];
     const params = this.deviceParams(be);
     const inputs: BTensor[] = [be.upload(x.data, x.shape, 'x')];
     const req: SweepRequest = { x: inputs[0], params, inputGrad: o.inputGrad, paramGrads: o.paramGrads };
@@ -190,15 +207,14 @@ export class Model {
       inputs.push(classes);
       req.head = { kind: head.kind, classes, scale: o.mean ? 1 / B : 1 };
     }
-    const finite = be.uploadIndices([0], [1], 'non-finite flag');
-    inputs.push(finite);
-    req.finite = finite;
+    const finite = locate ? be.uploadIndices([0], [1], 'non-finite flag') : null;
+    if (finite) inputs.push((req.finite = finite));
     let result: SweepResult | null = null;
     try {
       result = sweep(be, this.graph, req);
       const outs = pick(result);
-      const data = await be.read([...outs, finite]);
-      checkFiniteFlag(this.graph, data.pop()!);
+      const data = await be.read(finite ? [...outs, finite] : outs);
+      if (finite) checkFiniteFlag(this.graph, data.pop()!);
       return data.map((d) => (d instanceof Float32Array ? d : Float32Array.from(d)));
     } finally {
       result?.release();
