@@ -385,8 +385,10 @@ export class WebGPUBackend implements Backend {
   ballFactors(plan: SamplePlan, d: number): BTensor {
     const B = plan.exampleIds.size;
     const out = this.alloc([B, plan.noiseSamples], 'ball factors');
-    this.run('noise ball factors', `[${B}, ${plan.noiseSamples}] over d = ${d}`, PHILOX + section(philoxSrc, 'ball_factors', 'philox.wgsl'),
-      this.planBindings(plan, out, 'read_write'), this.planUniforms(plan, B, d), this.planConsts(plan), [B * plan.noiseSamples, 1, 1]);
+    // Short inputs: one thread per (example, sample); long ones: a workgroup per pair reduces |z|² in parallel.
+    const serial = d <= 1024;
+    this.run('noise ball factors', `[${B}, ${plan.noiseSamples}] over d = ${d}`, PHILOX + section(philoxSrc, serial ? 'ball_factors_serial' : 'ball_factors', 'philox.wgsl'),
+      this.planBindings(plan, out, 'read_write'), this.planUniforms(plan, B, d), this.planConsts(plan), this.grid1d(B * plan.noiseSamples, serial ? 64 : 1));
     return out;
   }
 
