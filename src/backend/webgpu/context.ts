@@ -220,14 +220,21 @@ export class GpuContext {
     this.checks = [];
     let mapError: unknown = null;
     if (staging) await staging.mapAsync(MAP_MODE_READ).catch((e) => { mapError = e; });
-    const errors = await Promise.all(checks.map(async (c) => ({ ...c, error: await c.scope.catch(() => null) })));
+    // A scope that rejects (instead of resolving to an error or null) means the device could not say whether
+    // that work succeeded: the results cannot be trusted, so it is an error too, naming the work it covered.
+    const errors = await Promise.all(checks.map(async (c) => {
+      try { return { ...c, error: await c.scope, rejected: null }; } catch (e) { return { ...c, error: null, rejected: e }; }
+    }));
     if (this.lost) {
       fail('DEVICE_LOST', `the GPU device was lost (${this.lost.reason}: ${this.lost.message || 'no message'}); the call failed and the next call makes a fresh device`);
     }
     const first = errors.find((e) => e.error);
-    if (first || mapError) {
+    const rejected = errors.find((e) => e.rejected);
+    if (first || rejected || mapError) {
       if (staging && !mapError) staging.unmap();
-      const msg = first ? `${first.what}: ${first.error!.message}` : `reading results back: ${String(mapError)}`;
+      const msg = first ? `${first.what}: ${first.error!.message}`
+        : rejected ? `${rejected.what}: its error scope was rejected (${(rejected.rejected as Error)?.message ?? String(rejected.rejected)}), so whether it ran is unknown`
+          : `reading results back: ${String(mapError)}`;
       throw new SmoothgeoError(first?.outOfMemory ? 'LIMIT_EXCEEDED' : 'GPU_ERROR', `WebGPU error in ${msg}`);
     }
     if (!staging) return buffers.map(() => new ArrayBuffer(0));
