@@ -129,11 +129,29 @@ describe('bad options', () => {
     [{ attack: 'targeted', epsilon: 0.1 }, /'targeted' attack needs targetMap/],
     [{ attack: 'topk', epsilon: 0.1, k: 65 }, /k must be an integer in \[1, 64\], got 65/],
     [{ attack: 'topk', epsilon: 0.1, explain: { method: 'lime' } }, /method must be one of saliency, inputXGradient, smoothGrad, uniformGradient, integratedGradients/],
+    [{ attack: 'topk', epsilon: 0.1, explain: { method: 'smoothGrad' } }, /give exactly one of sigma \(in input units\) and relativeSigma/],
+    [{ attack: 'topk', epsilon: 0.1, explain: { method: 'uniformGradient', radius: -1 } }, /radius must be a finite number > 0, got -1/],
   ])('%j', async (o, message) => {
     const model = await smallCnn();
     const x = randomTensor([1, 2, 8, 8], rng(1), 0, 1);
     const err = await attackExplanation(model, x, { explain: { method: 'saliency' }, iterations: 1, ...o } as never).catch((e) => e);
     expect(err).toBeInstanceOf(SmoothgeoError);
+    expect(err.message).toMatch(message);
+  });
+});
+
+describe('noise scales of the attacked method', () => {
+  // The attribution methods reject a relative scale on a constant input (its range is 0, so σ would be 0);
+  // the attacks resolve sigma/relativeSigma/radius/relativeRadius with the same function and reject it too.
+  it.each([
+    ['smoothGrad', { method: 'smoothGrad', relativeSigma: 0.1, samples: 2 }, /relativeSigma: example 0 has a constant input \(range 0\), so a relative scale is 0; give sigma instead/],
+    ['uniformGradient', { method: 'uniformGradient', relativeRadius: 0.1, samples: 2 }, /relativeRadius: example 0 has a constant input \(range 0\), so a relative scale is 0; give radius instead/],
+  ] as const)('%s with a relative scale on a constant input is rejected as by the method itself', async (_name, explain, message) => {
+    const model = await smallCnn();
+    const x = { shape: [1, 2, 8, 8], data: new Float32Array(128).fill(0.5) };
+    const err = await attackExplanation(model, x, { attack: 'topk', explain, epsilon: 0.05, iterations: 1, seed: 1 }).catch((e) => e);
+    expect(err).toBeInstanceOf(SmoothgeoError);
+    expect(err.code).toBe('INVALID_ARGUMENT');
     expect(err.message).toMatch(message);
   });
 });

@@ -94,8 +94,12 @@ function checkSamples(n: unknown, name = 'samples'): number {
 }
 
 
-/** σ or r per example from an absolute or a relative scale; exactly one of the two. */
-function noiseScales(x: Tensor, absolute: number | undefined, relative: number | undefined, names: [string, string]): number[] {
+/**
+ * σ or r per example from an absolute or a relative scale; exactly one of the two. The one resolution of
+ * sigma/relativeSigma/radius/relativeRadius: the attribution methods and the attacks (attack/explain.ts) both
+ * call it, so both reject what one rejects (a relative scale of a constant input would silently be 0).
+ */
+export function noiseScales(x: Tensor, absolute: number | undefined, relative: number | undefined, names: [string, string]): number[] {
   if ((absolute === undefined) === (relative === undefined)) {
     fail('INVALID_ARGUMENT', `give exactly one of ${names[0]} (in input units) and ${names[1]} (a fraction of each example's range max − min)`);
   }
