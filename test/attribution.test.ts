@@ -7,6 +7,9 @@ import { SmoothgeoError } from '../src/errors.js';
 import { loadModel, type Model } from '../src/graph/model.js';
 import type { Tensor } from '../src/tensor.js';
 import { cpuEngine, oracleCases, relL2, webgpuEngine } from './helpers.js';
+import { ARENA_MAX_BLOCKS } from '../src/backend/webgpu/context.js';
+import { encodeSafetensors } from '../src/io/safetensors.js';
+import { explainVjp, gradientMean, prepareExplain } from '../src/attack/explain.js';
 
 const cases = oracleCases();
 const T = (c: (typeof cases)[number], k: string): Tensor => {
@@ -222,5 +225,53 @@ describe('memory', () => {
     engine.resetPeakMemory();
     await smoothGrad(m, x, { target, sigma: 0.1, samples: 96, batchSize: 8, seed: 1 });
     expect(engine.memory()!.peakBytes).toBe(few);
+  });
+
+  it('the uniform arena is counted in engine.memory() and bounded: thousands of dispatches in one call do not grow it', async () => {
+    // ~9 dispatches a chunk of one sample: 96 chunks fill the arena's two 64 KiB blocks (512 slots of 256 B);
+    // 192 chunks would need 7 blocks unbounded. Past the bound the work recorded so far is submitted and the
+    // blocks are reused, so both peaks are equal; the result is the same as in one chunk.
+    const c = cases.find((k) => k.name === 'mlp') ?? cases[0];
+    const engine = await webgpuEngine();
+    const m = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+    const x = T(c, 'x'), target = c.json.target;
+    const o = { target, sigma: 0.1, batchSize: 1, seed: 2 };
+    await smoothGrad(m, x, { ...o, samples: 96 }); // warm the pool and the arena
+    engine.resetPeakMemory();
+    await smoothGrad(m, x, { ...o, samples: 96 });
+    const some = engine.memory()!;
+    engine.resetPeakMemory();
+    const many = await smoothGrad(m, x, { ...o, samples: 192 });
+    expect(many.chunks).toBe(192);
+    expect(some.uniformBytes).toBe(ARENA_MAX_BLOCKS * 64 * 1024); // at the bound already
+    expect(some.allocatedBytes).toBeGreaterThan(some.uniformBytes); // counted with the pool
+    expect(engine.memory()!.uniformBytes).toBeLessThanOrEqual(ARENA_MAX_BLOCKS * 64 * 1024);
+    expect(engine.memory()!.peakBytes).toBe(some.peakBytes);
+    const once = await smoothGrad(m, x, { ...o, samples: 192, batchSize: 192 });
+    expect(relL2(many.attributions.data, once.attributions.data)).toBeLessThan(1e-5);
+  });
+
+  it('the tangent stream on a model without curvature makes its zero tangents on the device: memory does not grow with N', async () => {
+    // A linear model: the input Hessian is zero, so every chunk's Hessian-tangent is a zero tensor. Uploaded, each
+    // would need a fresh buffer (uploads cannot reuse buffers released in the same submission).
+    const engine = await webgpuEngine();
+    const w = new Float32Array(3 * 16).map((_, i) => Math.sin(i));
+    const linear = await loadModel(engine, { input: [1, 4, 4], layers: [{ type: 'flatten' }, { type: 'dense', name: 'fc', out: 3 }] },
+      encodeSafetensors({ 'fc.weight': { shape: [3, 16], data: w }, 'fc.bias': { shape: [3], data: new Float32Array(3) } }));
+    const xs: Tensor = { shape: [2, 1, 4, 4], data: new Float32Array(32).map((_, i) => (i % 7) / 7) };
+    const u = new Float32Array(32).fill(1);
+    const vjp = async (samples: number) => {
+      const p = prepareExplain(linear, xs, { method: 'smoothGrad', sigma: 0.1, samples, batchSize: 1 }, [0, 2]);
+      const G = (await gradientMean(linear, p, xs, 3)).attributions.data;
+      return explainVjp(linear, p, xs, 3, G, u);
+    };
+    await vjp(4);
+    engine.resetPeakMemory();
+    await vjp(4);
+    const few = engine.memory()!.peakBytes;
+    engine.resetPeakMemory();
+    const out = await vjp(24);
+    expect(engine.memory()!.peakBytes).toBe(few);
+    expect(Array.from(out)).toEqual(new Array(32).fill(0)); // Jᵀu of a linear model's gradient map is 0
   });
 });

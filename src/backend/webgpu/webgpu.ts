@@ -127,9 +127,12 @@ export class WebGPUBackend implements Backend {
     return `WebGPU adapter ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}${a.software ? ' (software)' : ''}`;
   }
   get device(): GPUDevice { return this.ctx.device; }
-  /** Device memory held by the buffer pool now and at its peak (storage and staging buffers). */
-  memory(): { allocatedBytes: number; peakBytes: number } {
-    return { allocatedBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakBytes };
+  /**
+   * Device memory held now and at its peak: the buffer pool (storage and staging buffers) and the uniform
+   * arena; `uniformBytes` is the arena's part (bounded: see ARENA_MAX_BLOCKS).
+   */
+  memory(): { allocatedBytes: number; peakBytes: number; uniformBytes: number } {
+    return { allocatedBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakBytes, uniformBytes: this.ctx.uniformBytes };
   }
   resetPeakMemory(): void {
     this.ctx.pool.peakBytes = this.ctx.pool.allocatedBytes;
@@ -163,6 +166,12 @@ export class WebGPUBackend implements Backend {
   uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
     const t = this.alloc(shape, label, 'i32', false);
     this.ctx.write(t.buffer, Int32Array.from(data));
+    return t;
+  }
+  zeros(shape: readonly number[], label: string): BTensor {
+    const t = this.alloc(shape, label);
+    this.run('fill zeros', shapeStr(shape), section(pointwiseSrc, 'fill', 'pointwise.wgsl'),
+      [rw('out', t)], { total: u32(t.size) }, {}, this.grid1d(t.size));
     return t;
   }
   release(...ts: (BTensor | null | undefined)[]): void {
