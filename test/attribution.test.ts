@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
 import {
   attributionMap, integratedGradients, inputXGradient, noiseTunnel, saliency, smoothGrad, smoothGradSquared, uniformGradient, varGrad,
 } from '../src/attribution/methods.js';
@@ -6,7 +7,7 @@ import type { Engine } from '../src/engine.js';
 import { SmoothgeoError } from '../src/errors.js';
 import { loadModel, type Model } from '../src/graph/model.js';
 import type { Tensor } from '../src/tensor.js';
-import { cpuEngine, oracleCases, relL2, webgpuEngine } from './helpers.js';
+import { cpuEngine, oracleCases, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
 import { ARENA_MAX_BLOCKS } from '../src/backend/webgpu/context.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import { explainVjp, gradientMean, prepareExplain } from '../src/attack/explain.js';
@@ -200,6 +201,46 @@ describe('bad options', () => {
     ['noise of the wrong shape', (m: Model) => smoothGrad(m, x, { target, noise: { shape: [4, 28, 28], data: new Float32Array(4 * 784) } }), /noise has shape \[4, 28, 28\], expected \[B, 1, 28, 28\]/],
     ['a seed that is not an integer', (m: Model) => smoothGrad(m, x, { target, sigma: 0.1, seed: 1.5 }), /seed must be an integer in \[0, 2\^53\), got 1.5/],
   ])('%s', async (_name, call, message) => rejects(async () => call(await model(c, cpuEngine, 'cpu')), message));
+});
+
+describe('Integrated Gradients on a ReLU network (cpu)', () => {
+  // The path gradient of a ReLU network is piecewise constant: quadrature error falls slowly with the steps.
+  async function reluCnn(): Promise<{ m: Model; x: Tensor }> {
+    const r = rng(1);
+    const spec = { input: [1, 12, 12], layers: [
+      { type: 'conv2d', name: 'c1', out: 4, kernel: 3 }, { type: 'relu' }, { type: 'maxpool2d', kernel: 2 },
+      { type: 'conv2d', name: 'c2', out: 6, kernel: 3 }, { type: 'relu' }, { type: 'flatten' }, { type: 'dense', name: 'fc', out: 5 },
+    ] };
+    const w = {
+      'c1.weight': randomTensor([4, 1, 3, 3], r, -0.6, 0.6), 'c1.bias': randomTensor([4], r, -0.3, 0.3),
+      'c2.weight': randomTensor([6, 4, 3, 3], r, -0.4, 0.4), 'c2.bias': randomTensor([6], r, -0.3, 0.3),
+      'fc.weight': randomTensor([5, 54], r, -0.3, 0.3), 'fc.bias': randomTensor([5], r, -0.1, 0.1),
+    };
+    return { m: await loadModel(await cpuEngine(), spec, encodeSafetensors(w)), x: randomTensor([4, 1, 12, 12], r, 0, 1) };
+  }
+  afterEach(() => { vi.restoreAllMocks(); });
+
+  it('warns when |delta| exceeds 1% of f(x) − f(baseline), naming the examples; enough steps silence it', async () => {
+    const { m, x } = await reluCnn();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const coarse = await integratedGradients(m, x, { target: [0, 1, 2, 3], steps: 64 });
+    const gap = coarse.delta.map((d, b) => d + coarse.attributions.data.slice(b * 144, (b + 1) * 144).reduce((a, v) => a + v, 0));
+    const over = coarse.delta.map((d, b) => Math.abs(d) > 0.01 * Math.abs(gap[b]));
+    // IG_TABLE=1 prints |delta| / |gap| per rule and step count (the README's numbers).
+    if (process.env.IG_TABLE) for (const [rule, steps] of [['gauss-legendre', 64], ['gauss-legendre', 256], ['gauss-legendre', 1024], ['trapezoid', 256], ['trapezoid', 1024], ['middle', 256], ['middle', 1024]] as const) {
+      const t = await integratedGradients(m, x, { target: [0, 1, 2, 3], steps, rule });
+      console.log(rule, steps, t.delta.map((d, b) => (100 * Math.abs(d / gap[b])).toFixed(2) + '%').join(' '));
+    }
+    expect(over.some(Boolean)).toBe(true);
+    expect(warn).toHaveBeenCalledTimes(1);
+    const first = over.indexOf(true);
+    expect(warn.mock.calls[0][0]).toMatch(new RegExp(`64 gauss-legendre points miss completeness by more than 1% .*example ${first}: `));
+    expect(warn.mock.calls[0][0]).toMatch(/ReLU networks .* raise steps/);
+    warn.mockClear();
+    const fine = await integratedGradients(m, x, { target: [0, 1, 2, 3], steps: 1024 });
+    fine.delta.forEach((d, b) => expect(Math.abs(d)).toBeLessThanOrEqual(0.01 * Math.abs(gap[b])));
+    expect(warn).not.toHaveBeenCalled();
+  });
 });
 
 describe('attributionMap', () => {
