@@ -19,9 +19,15 @@ export interface Kernel {
 
 /** An error scope to await at the next readback, with what it covered. */
 interface Check {
-  scope: Promise<GPUError | null>;
+  /** The scope's outcome, settled at once: a rejection is held here, never left unhandled until the readback. */
+  outcome: Promise<{ error: GPUError | null; rejected: unknown }>;
   what: string;
   outOfMemory?: boolean;
+}
+
+function check(scope: Promise<GPUError | null>, what: string, outOfMemory = false): Check {
+  const outcome = scope.then((error) => ({ error, rejected: null }), (rejected: unknown) => ({ error: null, rejected: rejected ?? 'rejected' }));
+  return { outcome, what, outOfMemory };
 }
 
 interface Cached {
@@ -86,7 +92,7 @@ class BufferPool {
     const buf = this.device.createBuffer({ size, usage, label });
     this.allocatedBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
-    this.track({ scope: this.device.popErrorScope(), what: `allocating ${size} bytes for ${label}`, outOfMemory: true });
+    this.track(check(this.device.popErrorScope(), `allocating ${size} bytes for ${label}`, true));
     return buf;
   }
 
@@ -228,7 +234,7 @@ export class GpuContext {
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(...k.workgroups);
-    this.checks.push({ scope: this.device.popErrorScope(), what: `kernel ${k.label} on ${k.shapes}` });
+    this.checks.push(check(this.device.popErrorScope(), `kernel ${k.label} on ${k.shapes}`));
   }
 
   /** Submits everything recorded and reads `buffers` (byte lengths given) back through one staging buffer. */
@@ -249,9 +255,7 @@ export class GpuContext {
     if (staging) await staging.mapAsync(MAP_MODE_READ).catch((e) => { mapError = e; });
     // A scope that rejects (instead of resolving to an error or null) means the device could not say whether
     // that work succeeded: the results cannot be trusted, so it is an error too, naming the work it covered.
-    const errors = await Promise.all(checks.map(async (c) => {
-      try { return { ...c, error: await c.scope, rejected: null }; } catch (e) { return { ...c, error: null, rejected: e }; }
-    }));
+    const errors = await Promise.all(checks.map(async (c) => ({ ...c, ...(await c.outcome) })));
     if (this.lost) {
       fail('DEVICE_LOST', `the GPU device was lost (${this.lost.reason}: ${this.lost.message || 'no message'}); the call failed and the next call makes a fresh device`);
     }
@@ -296,7 +300,7 @@ export class GpuContext {
       layout: this.device.createPipelineLayout({ label: k.label, bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: 'main' },
     });
-    this.checks.push({ scope: this.device.popErrorScope(), what: `compiling kernel ${k.label}` });
+    this.checks.push(check(this.device.popErrorScope(), `compiling kernel ${k.label}`));
     c = { pipeline, layout };
     this.cache.set(code, c);
     return c;
@@ -307,7 +311,7 @@ export class GpuContext {
     this.device.pushErrorScope('validation');
     this.arena.flush(this.device.queue);
     this.device.queue.submit([encoder.finish({ label: `smoothgeo call ${this.calls}` })]);
-    this.checks.push({ scope: this.device.popErrorScope(), what: `submitting call ${this.calls}` });
+    this.checks.push(check(this.device.popErrorScope(), `submitting call ${this.calls}`));
     this.encoder = null;
     this.pool.afterSubmit();
   }
