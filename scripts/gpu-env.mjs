@@ -63,13 +63,16 @@ const uid = env.SMOOTHGEO_UID !== undefined ? Number(env.SMOOTHGEO_UID) : proces
 const onPath = (name) => (env.PATH ?? '').split(':').some((dir) => dir && existsSync(`${dir}/${name}`));
 
 /** Stops at once with one message: what is missing and the exact command that fixes it. */
-function stop(missing) {
-  const fix = debianLike()
+function stop(missing, fix = defaultFix()) {
+  say(`cannot run ${cmd}: ${missing}; nothing was run.\n[gpu-env] to fix it, run: ${fix}`);
+  process.exit(1);
+}
+
+function defaultFix() {
+  return debianLike()
     ? `${uid === 0 ? '' : 'sudo '}apt-get install -y --no-install-recommends ${PACKAGES.join(' ')}`
     : 'install Chromium (it ships SwiftShader: vk_swiftshader_icd.json) and the Vulkan loader (libvulkan.so.1), then set '
       + 'SMOOTHGEO_SWIFTSHADER_ICD to that vk_swiftshader_icd.json, or run on a machine with a GPU';
-  say(`cannot run: ${missing}. Nothing was run.\n[gpu-env] to fix it, run: ${fix}`);
-  process.exit(1);
 }
 
 /** Installs the packages as root on Debian/Ubuntu; says why not otherwise (false). */
@@ -109,7 +112,10 @@ function setUp() {
       say(`${missing} (${uid === 0 ? '' : 'sudo '}apt-get install -y ${PACKAGES.join(' ')}); running without WebGPU`);
       return null;
     }
-    if (installed) stop(`${missing}, even after installing ${PACKAGES.join(' ')}`);
+    if (installed) {
+      stop(`${missing}, even after installing ${PACKAGES.join(' ')}`,
+        `SMOOTHGEO_SWIFTSHADER_ICD=/path/to/vk_swiftshader_icd.json npm test (where this system's chromium keeps SwiftShader: \`dpkg -L chromium | grep vk_swiftshader\`)`);
+    }
     if (!install(missing)) stop(missing);
   }
 }

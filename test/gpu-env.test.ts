@@ -54,7 +54,7 @@ describe('npm test sets up its WebGPU adapter (scripts/gpu-env.mjs)', () => {
     expect(m.apt()).toEqual(['apt-get update -qq', 'apt-get install -y --no-install-recommends chromium libvulkan1']);
     expect(r.status).toBe(1);
     expect(r.stdout).not.toMatch(/THE COMMAND RAN/);
-    expect(r.stderr).toMatch(/cannot run: no hardware WebGPU adapter, and no SwiftShader at .*, even after installing chromium libvulkan1/);
+    expect(r.stderr).toMatch(/cannot run .*: no hardware WebGPU adapter, and no SwiftShader at .*, even after installing chromium libvulkan1/);
   });
 
   it('not root: installs nothing, stops at once with the exact command to run', () => {
