@@ -100,7 +100,7 @@ for (const c of cases) {
       expect(cosine((await smoothGradSquared(m, x, o)).attributions.data, T(c, 'smoothgrad_sq_sigma0.15_expect').data)).toBeGreaterThan(0.99);
       const ug = await uniformGradient(m, x, { target, radius: 0.1, shape: 'cube', samples: 4096, seed: 8 });
       expect(cosine(ug.attributions.data, T(c, 'uniform_r0.1_expect').data)).toBeGreaterThan(0.99);
-    });
+    }, 600_000); // 3 × 4096 float64 LeNet gradients per example: 86 s alone, 136 s on a loaded 2-core machine
 
     // The GPU's correctness check: the same seed draws the same noise on both backends (Philox), so webgpu
     // must give the float64 result up to float32 rounding, sample by sample; a wrong σ, a wrong draw or a
