@@ -49,10 +49,11 @@ export class Engine {
   }
 
   /**
-   * GPU memory held by this engine's buffer pool (bytes now, and the peak since the last reset); null on cpu.
-   * Buffers are pooled and reused across calls, so this is what the engine keeps on the device.
+   * GPU memory held by this engine (bytes now, and the peak since the last reset): its buffer pool and its
+   * uniform arena (`uniformBytes`, at most 128 KiB); null on cpu. Buffers are pooled and reused across calls,
+   * so this is what the engine keeps on the device.
    */
-  memory(): { allocatedBytes: number; peakBytes: number } | null {
+  memory(): { allocatedBytes: number; peakBytes: number; uniformBytes: number } | null {
     return this.impl instanceof WebGPUBackend ? this.impl.memory() : null;
   }
   resetPeakMemory(): void {

@@ -50,6 +50,8 @@ export interface Backend {
 
   upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor;
   uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor;
+  /** A tensor of zeros made on the device (nothing is uploaded). */
+  zeros(shape: readonly number[], label: string): BTensor;
   /** Returns tensors to the pool; on webgpu their reuse waits until the work that uses them is submitted. */
   release(...ts: (BTensor | null | undefined)[]): void;
   /** Runs everything recorded so far and reads `ts` back (one submission, one mapping on webgpu). */

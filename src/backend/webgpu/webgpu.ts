@@ -129,9 +129,12 @@ export class WebGPUBackend implements Backend {
     return `WebGPU adapter ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}${a.software ? ' (software)' : ''}`;
   }
   get device(): GPUDevice { return this.ctx.device; }
-  /** Device memory held by the buffer pool now and at its peak (storage and staging buffers). */
-  memory(): { allocatedBytes: number; peakBytes: number } {
-    return { allocatedBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakBytes };
+  /**
+   * Device memory held now and at its peak: the buffer pool (storage and staging buffers) and the uniform
+   * arena; `uniformBytes` is the arena's part (bounded: see ARENA_MAX_BLOCKS).
+   */
+  memory(): { allocatedBytes: number; peakBytes: number; uniformBytes: number } {
+    return { allocatedBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakBytes, uniformBytes: this.ctx.uniformBytes };
   }
   resetPeakMemory(): void {
     this.ctx.pool.peakBytes = this.ctx.pool.allocatedBytes;
@@ -177,6 +180,12 @@ export class WebGPUBackend implements Backend {
   uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
     const t = this.alloc(shape, label, 'i32', false);
     this.ctx.write(t.buffer, Int32Array.from(data));
+    return t;
+  }
+  zeros(shape: readonly number[], label: string): BTensor {
+    const t = this.alloc(shape, label);
+    this.run('fill zeros', shapeStr(shape), section(pointwiseSrc, 'fill', 'pointwise.wgsl'),
+      [rw('out', t)], { total: u32(t.size) }, {}, this.grid1d(t.size));
     return t;
   }
   release(...ts: (BTensor | null | undefined)[]): void {
@@ -404,8 +413,10 @@ export class WebGPUBackend implements Backend {
   ballFactors(plan: SamplePlan, d: number): BTensor {
     const B = plan.exampleIds.size;
     const out = this.alloc([B, plan.noiseSamples], 'ball factors');
-    this.run('noise ball factors', `[${B}, ${plan.noiseSamples}] over d = ${d}`, PHILOX + section(philoxSrc, 'ball_factors', 'philox.wgsl'),
-      this.planBindings(plan, out, 'read_write'), this.planUniforms(plan, B, d), this.planConsts(plan), [B * plan.noiseSamples, 1, 1]);
+    // Short inputs: one thread per (example, sample); long ones: a workgroup per pair reduces |z|² in parallel.
+    const serial = d <= 1024;
+    this.run('noise ball factors', `[${B}, ${plan.noiseSamples}] over d = ${d}`, PHILOX + section(philoxSrc, serial ? 'ball_factors_serial' : 'ball_factors', 'philox.wgsl'),
+      this.planBindings(plan, out, 'read_write'), this.planUniforms(plan, B, d), this.planConsts(plan), this.grid1d(B * plan.noiseSamples, serial ? 64 : 1));
     return out;
   }
 
