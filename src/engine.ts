@@ -2,6 +2,7 @@ import type { Backend, BackendName } from './backend/backend.js';
 import { CpuBackend } from './backend/cpu.js';
 import { WebGPUBackend, requestWebGPU, type AdapterSummary } from './backend/webgpu/webgpu.js';
 import { fail, SmoothgeoError } from './errors.js';
+import { choice, options as validateOptions, show } from './validate.js';
 
 export interface EngineOptions {
   /** 'auto' tries webgpu and says why it did not take it. Default 'auto'. */
@@ -23,10 +24,13 @@ export class Engine {
   ) {}
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
-    const want = options.backend ?? 'auto';
-    if (want !== 'auto' && want !== 'webgpu' && want !== 'cpu') {
-      fail('INVALID_ARGUMENT', `backend must be 'auto', 'webgpu' or 'cpu', got ${JSON.stringify(want)}`);
+    const o = validateOptions('createEngine', options, ['backend', 'gpu', 'powerPreference']) as EngineOptions;
+    const want = choice('createEngine: backend', o.backend, ['auto', 'webgpu', 'cpu'] as const, 'auto');
+    choice('createEngine: powerPreference', o.powerPreference, ['low-power', 'high-performance'] as const, 'high-performance');
+    if (o.gpu === null || (o.gpu !== undefined && typeof (o.gpu as GPU).requestAdapter !== 'function')) {
+      fail('INVALID_ARGUMENT', `createEngine: gpu must be a WebGPU entry point (navigator.gpu) with requestAdapter(), got ${show(o.gpu)}`);
     }
+    options = o;
     if (want === 'cpu') return new Engine(new CpuBackend(), 'requested', null);
     try {
       const gpu = await requestWebGPU(options.gpu, options.powerPreference);
@@ -45,14 +49,24 @@ export class Engine {
   }
 
   /**
-   * GPU memory held by this engine's buffer pool (bytes now, and the peak since the last reset); null on cpu.
-   * Buffers are pooled and reused across calls, so this is what the engine keeps on the device.
+   * GPU memory held by this engine (bytes now, and the peak since the last reset): its buffer pool and its
+   * uniform arena (`uniformBytes`, at most 128 KiB); null on cpu. Buffers are pooled and reused across calls,
+   * so this is what the engine keeps on the device.
    */
-  memory(): { allocatedBytes: number; peakBytes: number } | null {
+  memory(): { allocatedBytes: number; peakBytes: number; uniformBytes: number } | null {
     return this.impl instanceof WebGPUBackend ? this.impl.memory() : null;
   }
   resetPeakMemory(): void {
     if (this.impl instanceof WebGPUBackend) this.impl.resetPeakMemory();
+  }
+
+  /**
+   * Returns the buffer pool's idle device buffers to the driver now; they are otherwise kept for reuse
+   * (up to 512 MiB) until dispose(). Returns the bytes freed (0 on cpu). The pool also trims itself when
+   * the device reports running out of memory.
+   */
+  trim(): number {
+    return this.impl instanceof WebGPUBackend ? this.impl.trim() : 0;
   }
 
   /** One line: backend, adapter and why. */
@@ -72,6 +86,6 @@ export class Engine {
   }
 }
 
-export function createEngine(options: EngineOptions = {}): Promise<Engine> {
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   return Engine.create(options);
 }

@@ -50,6 +50,8 @@ export interface Backend {
 
   upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor;
   uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor;
+  /** A tensor of zeros made on the device (nothing is uploaded). */
+  zeros(shape: readonly number[], label: string): BTensor;
   /** Returns tensors to the pool; on webgpu their reuse waits until the work that uses them is submitted. */
   release(...ts: (BTensor | null | undefined)[]): void;
   /** Runs everything recorded so far and reads `ts` back (one submission, one mapping on webgpu). */
@@ -90,6 +92,14 @@ export interface Backend {
    */
   head(kind: HeadKind, z: BTensor, classes: BTensor, zdot: BTensor | null, scale: number):
     { value: BTensor | null; g: BTensor; gdot: BTensor | null };
+}
+
+export interface Backend {
+  /**
+   * Sets flags[0] (an i32 [1] tensor) to `stage` if it is still 0 and t holds a value that is not finite
+   * in float32: how a call learns, in its one readback, where an Infinity or NaN first appeared.
+   */
+  checkFinite(t: BTensor, flags: BTensor, stage: number): void;
 }
 
 export type NoiseKind = 'none' | 'gaussian' | 'cube' | 'ball' | 'given';

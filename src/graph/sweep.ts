@@ -27,6 +27,27 @@ export interface SweepRequest {
   logitSeed?: ((z: BTensor, zdot: BTensor | null) => { g: BTensor; gdot: BTensor | null }) | null;
   inputGrad?: boolean;
   paramGrads?: boolean;
+  /** An i32 [1] flag: every tensor the sweep makes is checked for Infinity/NaN on the device (see `stageName`). */
+  finite?: BTensor | null;
+}
+
+/**
+ * Stage numbers written into the finite flag, in the order tensors are made, so the flag names where a
+ * non-finite value first appeared: 1 the call's inputs, 2 + i the forward of layer i, 2 + n the loss head,
+ * 3 + n + (n − 1 − i) the backward of layer i, STAGE_REDUCE the statistics folded over samples.
+ */
+export const STAGE_INPUT = 1;
+export const STAGE_REDUCE = 1 << 30;
+
+export function stageName(graph: Graph, stage: number): string {
+  const n = graph.ops.length;
+  const layer = (i: number) => `layers[${i}] (${graph.ops[i].type}${graph.ops[i].name ? ` ${graph.ops[i].name}` : ''})`;
+  if (stage === STAGE_INPUT) return 'the inputs of the call (x, or the noisy samples made from it)';
+  if (stage === STAGE_REDUCE) return 'the statistics folded over the samples';
+  if (stage >= 2 && stage < 2 + n) return `the forward pass of ${layer(stage - 2)}`;
+  if (stage === 2 + n) return 'the loss head on the logits';
+  if (stage > 2 + n && stage < 3 + 2 * n) return `the backward pass of ${layer(n - 1 - (stage - 3 - n))}`;
+  return `stage ${stage}`;
 }
 
 export interface SweepResult {
@@ -56,11 +77,18 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     return out;
   };
 
+  const n = graph.ops.length;
+  const check = (stage: number, ...ts: (BTensor | null | undefined)[]) => {
+    if (req.finite) for (const t of ts) if (t) be.checkFinite(t, req.finite, stage);
+  };
+  check(STAGE_INPUT, req.x, req.xdot);
+
   // Forward (+ tangent).
   const saved: Saved[] = [];
   let z = req.x, zdot = req.xdot ?? null;
-  for (const op of graph.ops) {
+  for (const [i, op] of graph.ops.entries()) {
     const r = op.forward(be, batch, z, zdot, paramsOf(op));
+    check(2 + i, r.y, r.ydot);
     track(r.y); track(r.ydot); track(r.saved.argmax);
     saved.push(r.saved);
     z = r.y; zdot = r.ydot;
@@ -78,6 +106,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
   let g: BTensor, gdot: BTensor | null = null;
   if (req.head) {
     const h = be.head(req.head.kind, z, req.head.classes, zdot, req.head.scale);
+    check(2 + n, h.value, h.g, h.gdot);
     track(h.value); track(h.g); track(h.gdot);
     result.value = h.value;
     g = h.g; gdot = h.gdot;
@@ -98,6 +127,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     if (!secondOrder) for (const k in p) p[k].tangent = null;
     const want = { input: i > 0 || !!req.inputGrad, params: !!req.paramGrads };
     const r = op.backward(be, batch, s, g, secondOrder ? gdot : null, p, want);
+    check(3 + n + (n - 1 - i), r.gx, r.gxdot, ...Object.values(r.params).flatMap((pg) => [pg.grad, pg.gradDot]));
     track(r.gx); track(r.gxdot);
     for (const [key, pg] of Object.entries(r.params)) {
       track(pg.grad); track(pg.gradDot);
@@ -108,7 +138,9 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
   }
   // Inside the sweep a null tangent stands for zero; callers get real zeros (e.g. the HVP of a linear model).
   if (secondOrder && (req.xdot || req.paramTangents)) {
-    const zeros = (t: BTensor) => track(be.upload(new Float32Array(t.size), t.shape, `${t.label} (zero tangent)`));
+    // Made on the device: an upload would need a fresh buffer per call (uploads cannot take buffers released
+    // in the same submission), so a sampling call would grow the pool with its number of chunks.
+    const zeros = (t: BTensor) => track(be.zeros(t.shape, `${t.label} (zero tangent)`));
     if (result.inputGrad && !result.inputGradDot) result.inputGradDot = zeros(result.inputGrad);
     for (const pg of result.paramGrads.values()) if (!pg.gradDot) pg.gradDot = zeros(pg.grad);
   }

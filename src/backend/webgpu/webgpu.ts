@@ -13,6 +13,7 @@ import lossSrc from '../../../shaders/loss.wgsl';
 import reduceSrc from '../../../shaders/reduce.wgsl';
 import philoxSrc from '../../../shaders/philox.wgsl';
 import { webgpuTrainPrimitives } from './train.js';
+import finiteSrc from '../../../shaders/finite.wgsl';
 
 export interface AdapterSummary {
   vendor: string;
@@ -124,6 +125,7 @@ export class WebGPUBackend implements Backend {
     buffer: (t) => buf(t),
     grid1d: (total, size) => this.grid1d(total, size),
   });
+  private recovering: Promise<void> | null = null;
 
   constructor(private gpu: GPU, private adapterInfo: AdapterSummary, device: GPUDevice, private readonly powerPreference?: GPUPowerPreference) {
     this.ctx = new GpuContext(device);
@@ -135,9 +137,12 @@ export class WebGPUBackend implements Backend {
     return `WebGPU adapter ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}${a.software ? ' (software)' : ''}`;
   }
   get device(): GPUDevice { return this.ctx.device; }
-  /** Device memory held by the buffer pool now and at its peak (storage and staging buffers). */
-  memory(): { allocatedBytes: number; peakBytes: number } {
-    return { allocatedBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakBytes };
+  /**
+   * Device memory held now and at its peak: the buffer pool (storage and staging buffers) and the uniform
+   * arena; `uniformBytes` is the arena's part (bounded: see ARENA_MAX_BLOCKS).
+   */
+  memory(): { allocatedBytes: number; peakBytes: number; uniformBytes: number } {
+    return { allocatedBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakBytes, uniformBytes: this.ctx.uniformBytes };
   }
   resetPeakMemory(): void {
     this.ctx.pool.peakBytes = this.ctx.pool.allocatedBytes;
@@ -150,11 +155,23 @@ export class WebGPUBackend implements Backend {
   async ensureDevice(): Promise<void> {
     if (this.disposed) fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one');
     if (!this.ctx.lost) return;
-    const { adapter, device, info } = await openDevice(this.gpu, this.powerPreference);
-    void adapter;
+    // One recovery for every call that sees the loss: concurrent calls await the same new device.
+    this.recovering ??= this.recover().finally(() => { this.recovering = null; });
+    await this.recovering;
+  }
+
+  private async recover(): Promise<void> {
+    const { device, info } = await openDevice(this.gpu, this.powerPreference);
+    if (this.disposed) { device.destroy(); fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one'); }
+    this.ctx.destroy(); // the lost device's pool and arena: free whatever the driver still tracks
     this.adapterInfo = info;
     this.ctx = new GpuContext(device);
     this.generation++;
+  }
+
+  /** Frees the pool's idle buffers; returns the bytes freed. */
+  trim(): number {
+    return this.ctx.pool.trim();
   }
 
   destroy(): void {
@@ -171,6 +188,12 @@ export class WebGPUBackend implements Backend {
   uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
     const t = this.alloc(shape, label, 'i32', false);
     this.ctx.write(t.buffer, Int32Array.from(data));
+    return t;
+  }
+  zeros(shape: readonly number[], label: string): BTensor {
+    const t = this.alloc(shape, label);
+    this.run('fill zeros', shapeStr(shape), section(pointwiseSrc, 'fill', 'pointwise.wgsl'),
+      [rw('out', t)], { total: u32(t.size) }, {}, this.grid1d(t.size));
     return t;
   }
   release(...ts: (BTensor | null | undefined)[]): void {
@@ -321,6 +344,11 @@ export class WebGPUBackend implements Backend {
     this.poolKernel('max_forward', g, y.size, [rd('x', x), rw('y', y), rw('argmax', argmax, 'i32')]);
     return { y, argmax };
   }
+  checkFinite(t: BTensor, flags: BTensor, stage: number): void {
+    this.run('check finite', `${t.label} ${shapeStr(t.shape)}`, section(finiteSrc, 'check', 'finite.wgsl'),
+      [rd('t', t, t.dtype), rw('flags', flags, 'i32')], { total: u32(t.size), stage: u32(stage) }, {}, this.grid1d(t.size));
+  }
+
   gather(src: BTensor, index: BTensor, label: string): BTensor {
     const y = this.alloc(index.shape, label);
     this.run('gather', `${shapeStr(src.shape)} at ${shapeStr(index.shape)}`, section(poolSrc, 'common', 'pool.wgsl') + section(poolSrc, 'gather', 'pool.wgsl'),
@@ -393,8 +421,10 @@ export class WebGPUBackend implements Backend {
   ballFactors(plan: SamplePlan, d: number): BTensor {
     const B = plan.exampleIds.size;
     const out = this.alloc([B, plan.noiseSamples], 'ball factors');
-    this.run('noise ball factors', `[${B}, ${plan.noiseSamples}] over d = ${d}`, PHILOX + section(philoxSrc, 'ball_factors', 'philox.wgsl'),
-      this.planBindings(plan, out, 'read_write'), this.planUniforms(plan, B, d), this.planConsts(plan), [B * plan.noiseSamples, 1, 1]);
+    // Short inputs: one thread per (example, sample); long ones: a workgroup per pair reduces |z|² in parallel.
+    const serial = d <= 1024;
+    this.run('noise ball factors', `[${B}, ${plan.noiseSamples}] over d = ${d}`, PHILOX + section(philoxSrc, serial ? 'ball_factors_serial' : 'ball_factors', 'philox.wgsl'),
+      this.planBindings(plan, out, 'read_write'), this.planUniforms(plan, B, d), this.planConsts(plan), this.grid1d(B * plan.noiseSamples, serial ? 64 : 1));
     return out;
   }
 
