@@ -112,6 +112,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     g = h.g; gdot = h.gdot;
   } else if (req.logitSeed) {
     const sd = req.logitSeed(z, zdot);
+    check(2 + n, sd.g, sd.gdot);
     track(sd.g); track(sd.gdot);
     g = sd.g; gdot = sd.gdot;
   } else {
