@@ -24,6 +24,7 @@ describe('smoothgeo experiment (tiny settings, end to end)', () => {
 
     const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     expect(r.backend).toBe('cpu');
+    expect(r.command).toMatch(/^smoothgeo experiment --models-dir /);
     expect(r.seeds).toEqual({ attack: 1, split: 1 });
     expect(r.versions.smoothgeo).toMatch(/^\d+\.\d+\.\d+$/);
     expect(r.digits.ids.length).toBe(2);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { createEngine, type Engine } from '../engine.js';
 
 /** Option parsers shared by the commands: each rejects bad text with a message naming what was expected. */
@@ -34,9 +34,14 @@ export function readJson(path: string): unknown {
   return JSON.parse(readFileSync(path, 'utf8'));
 }
 
-/** The command line as typed, for the records a command writes. */
-export function commandLine(): string {
-  return ['smoothgeo', ...process.argv.slice(2)].join(' ');
+/**
+ * The command line as typed, for the records a command writes: from the program's argv when run as the bin,
+ * or from the arguments given to the command itself when it is parsed directly (tests, scripts).
+ */
+export function commandLine(cmd: Command): string {
+  const parentArgs = (cmd.parent as (Command & { rawArgs?: string[] }) | null)?.rawArgs;
+  const args = parentArgs ? parentArgs.slice(2) : [cmd.name(), ...((cmd as Command & { rawArgs?: string[] }).rawArgs ?? [])];
+  return ['smoothgeo', ...args].join(' ');
 }
 
 export const VERSION = '0.1.0';

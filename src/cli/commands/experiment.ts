@@ -33,7 +33,7 @@ export function experimentCommand(): Command {
     .option('--seed <n>', 'seed of the attacks and the noise', intArg('--seed'), 1)
     .option('--out <dir>', 'output folder', 'out/experiment')
     .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
       const engine = await engineFor(o.backend);
       console.error(`engine: ${engine.describe()}`);
       const t0 = performance.now();
@@ -45,7 +45,7 @@ export function experimentCommand(): Command {
       const out = await runExperiment(engine, options, (s) => console.error(s));
       const seconds = (performance.now() - t0) / 1000;
       mkdirSync(join(o.out, 'maps'), { recursive: true });
-      const command = commandLine();
+      const command = commandLine(cmd);
       const json = { command, versions: { smoothgeo: VERSION, node: process.versions.node }, seconds, seeds: { attack: o.seed, split: o.splitSeed }, ...out.results };
       writeFileSync(join(o.out, 'results.json'), JSON.stringify(json, null, 2) + '\n');
       writeFileSync(join(o.out, 'results.md'), experimentMarkdown(out.results, { command, seconds }));

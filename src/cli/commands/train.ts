@@ -34,7 +34,7 @@ export function trainCommand(): Command {
     .option('--max-steps <n>', 'stop after this many steps (smoke runs)', intArg('--max-steps', 1))
     .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
     .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
       const engine = await engineFor(o.backend);
       const spec = readJson(o.model);
       const model = o.init
@@ -61,7 +61,7 @@ export function trainCommand(): Command {
       const seconds = (performance.now() - t0) / 1000;
       const { accuracy } = await evaluateAccuracy(model, test);
       const record = {
-        command: commandLine(), version: VERSION, backend: engine.backend, adapter: engine.describe(), seed: o.seed, spec: o.model, init: o.init ?? null,
+        command: commandLine(cmd), version: VERSION, backend: engine.backend, adapter: engine.describe(), seed: o.seed, spec: o.model, init: o.init ?? null,
         regularizer, optimizer, schedule, epochs: o.epochs, batchSize: o.batchSize, steps: result.steps,
         trainSeconds: seconds, secondsPerEpoch: result.history.map((h) => h.seconds), history: result.history,
         testAccuracy: accuracy, testDigits: test.labels.length,
