@@ -11,8 +11,9 @@ const common = {
   target: 'es2022',
   sourcemap: true,
   loader: { '.wgsl': 'text' },
-  // Dawn for Node is a native addon: loaded at run time in Node, never reached in browsers.
-  external: ['webgpu'],
+  // Dawn for Node is a native addon, and node:fs/node:path serve only the shader dump to a directory: loaded
+  // at run time in Node, never reached in browsers.
+  external: ['webgpu', 'node:fs', 'node:path'],
   logLevel: 'warning',
 };
 await Promise.all([

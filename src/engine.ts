@@ -1,7 +1,12 @@
-import type { Backend, BackendName } from './backend/backend.js';
+// The engine: picks a backend (webgpu or the float64 cpu reference), says why, and fronts its lifecycle
+// (memory, device generation and recovery, profiling, dispose) through the Backend contract alone.
+import type { Backend, BackendName, MemoryUsage, Profile } from './backend/backend.js';
 import { CpuBackend } from './backend/cpu.js';
-import { WebGPUBackend, requestWebGPU, type AdapterSummary } from './backend/webgpu/webgpu.js';
+import type { DumpShaders } from './backend/webgpu/debug.js';
+import { requestWebGPU, type AdapterSummary } from './backend/webgpu/webgpu.js';
 import { fail, SmoothgeoError } from './errors.js';
+
+export type { DumpShaders } from './backend/webgpu/debug.js';
 
 export interface EngineOptions {
   /** 'auto' tries webgpu and says why it did not take it. Default 'auto'. */
@@ -9,6 +14,14 @@ export interface EngineOptions {
   /** The WebGPU entry point: navigator.gpu in browsers; in Node, `create([])` of npm `webgpu` (loaded when omitted). */
   gpu?: GPU;
   powerPreference?: GPUPowerPreference;
+  debug?: {
+    /**
+     * Dump every WGSL shader the engine composes, with its pipeline key: true to stderr (the console in
+     * browsers), a directory path (Node) for one .wgsl file each, or a function called with (key, label,
+     * code). Without this option, the environment variable SMOOTHGEO_DUMP_SHADERS (1, or a directory) asks.
+     */
+    dumpShaders?: DumpShaders;
+  };
 }
 
 /**
@@ -29,7 +42,7 @@ export class Engine {
     }
     if (want === 'cpu') return new Engine(new CpuBackend(), 'requested', null);
     try {
-      const gpu = await requestWebGPU(options.gpu, options.powerPreference);
+      const gpu = await requestWebGPU(options.gpu, { powerPreference: options.powerPreference, dumpShaders: options.debug?.dumpShaders });
       return new Engine(gpu, want === 'auto' ? 'auto: WebGPU adapter found' : 'requested', gpu.adapter);
     } catch (e) {
       if (want === 'webgpu' || !(e instanceof SmoothgeoError) || e.code !== 'BACKEND_UNAVAILABLE') throw e;
@@ -41,18 +54,28 @@ export class Engine {
 
   /** Bumps when the GPU device is replaced after a loss, so models upload their weights again. */
   get generation(): number {
-    return this.impl instanceof WebGPUBackend ? this.impl.generation : 0;
+    return this.impl.generation;
   }
 
   /**
    * GPU memory held by this engine's buffer pool (bytes now, and the peak since the last reset); null on cpu.
    * Buffers are pooled and reused across calls, so this is what the engine keeps on the device.
    */
-  memory(): { allocatedBytes: number; peakBytes: number } | null {
-    return this.impl instanceof WebGPUBackend ? this.impl.memory() : null;
+  memory(): MemoryUsage | null {
+    return this.impl.memory();
   }
   resetPeakMemory(): void {
-    if (this.impl instanceof WebGPUBackend) this.impl.resetPeakMemory();
+    this.impl.resetPeakMemory();
+  }
+
+  /**
+   * Runs `fn` (any calls on models of this engine) and returns its result with the GPU time of every kernel
+   * it dispatched, from timestamp queries: `{ result, supported: true, kernels: [{ label, shapes, ms }],
+   * totalMs }`. Where the adapter has no 'timestamp-query' (or on cpu) it says so: `{ result, supported:
+   * false, reason }`. Profiled calls give each dispatch a compute pass of its own, so they run a little slower.
+   */
+  async profile<T>(fn: () => Promise<T>): Promise<Profile<T>> {
+    return this.impl.profile(fn);
   }
 
   /** One line: backend, adapter and why. */
@@ -60,15 +83,15 @@ export class Engine {
     return `backend ${this.backend} — ${this.impl.description} (${this.reason})`;
   }
 
-  /** @internal The backend for the next call; on webgpu a lost device is replaced here. */
+  /** @internal The backend for the next call; a lost GPU device is replaced here. */
   async backendForCall(): Promise<Backend> {
-    if (this.impl instanceof WebGPUBackend) await this.impl.ensureDevice();
+    await this.impl.prepare();
     return this.impl;
   }
 
   /** Frees the GPU device; the engine cannot be used afterwards. */
   dispose(): void {
-    if (this.impl instanceof WebGPUBackend) this.impl.destroy();
+    this.impl.dispose();
   }
 }
 

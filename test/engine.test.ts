@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { WebGPUBackend } from '../src/backend/webgpu/webgpu.js';
 import { GpuContext } from '../src/backend/webgpu/context.js';
+import { FamilySources } from '../src/backend/webgpu/program.js';
 import { createEngine } from '../src/engine.js';
 import { SmoothgeoError } from '../src/errors.js';
 import { loadModel } from '../src/graph/model.js';
@@ -60,19 +61,25 @@ describe('engine', () => {
     engine.dispose();
   });
 
-  it('GPU validation errors are thrown and name the kernel and its shapes', async () => {
+  it('GPU validation errors are thrown and name the kernel and its shapes, with the compiler\'s messages on numbered source lines', async () => {
     const engine = await createEngine({ backend: 'webgpu' });
     const ctx = new GpuContext((await engine.backendForCall() as WebGPUBackend).device);
     const out = ctx.allocate(16, 'out');
+    const program = new FamilySources().add('broken', '//! section main\n@compute @workgroup_size(1) fn main() {\n  y[0] = undefined_name;\n}\n').program({
+      family: 'broken', sections: ['main'], uniforms: [{ name: 'n', type: 'u32' }],
+      bindings: [{ name: 'y', access: 'read_write', types: ['f32'] }], consts: [], workgroupSize: 1,
+    });
     ctx.dispatch({
-      label: 'deliberately broken', shapes: '[4]', uniforms: { n: { type: 'u32', value: 4 } }, consts: {},
-      bindings: [{ name: 'y', type: 'f32', access: 'read_write', present: true, buffer: out }],
-      body: '@compute @workgroup_size(1) fn main() { y[0] = undefined_name; }', workgroups: [1, 1, 1],
+      program, label: 'deliberately broken', shapes: '[4]', uniforms: { n: 4 }, consts: {},
+      bindings: [{ buffer: out, type: 'f32' }], workgroups: [1, 1, 1],
     });
     const err = await ctx.read([{ buffer: out, bytes: 16 }]).catch((e) => e);
     expect(err).toBeInstanceOf(SmoothgeoError);
     expect(err.code).toBe('GPU_ERROR');
     expect(err.message).toMatch(/kernel deliberately broken/);
+    // The compiler's message, then the offending line with its number and a caret under the column.
+    expect(err.message).toMatch(/error at line \d+:\d+: .*undefined_name/);
+    expect(err.message).toMatch(/> +\d+ \|   y\[0\] = undefined_name;\n +\| +\^/);
     engine.dispose();
   });
 

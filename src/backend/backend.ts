@@ -1,12 +1,12 @@
-/**
- * The kernel primitives every backend implements. Ops (src/ops) compose their four passes from these,
- * so an op's math is written once and each backend supplies only kernels: WGSL on webgpu, float64 loops
- * on cpu (the reference that defines correctness).
- *
- * Calls are recorded, not awaited: on webgpu they append dispatches to one command encoder, and nothing
- * reaches the device until `read`, which submits everything and reads all results back in one mapping.
- * Every tensor carries the batch as its leading dimension, so each call covers all examples at once.
- */
+// The backend contract: what every backend (webgpu, cpu) implements, in three named parts — its lifecycle
+// (memory, device generation and recovery, profiling, dispose), the kernel primitives that ops (src/ops)
+// compose their four passes from, and the sampling kernels of the batched attribution engine. An op's math is
+// written once; each backend supplies only kernels: WGSL on webgpu, float64 loops on cpu (the reference that
+// defines correctness). Nothing outside src/backend/ needs to know which backend it holds.
+//
+// Calls are recorded, not awaited: on webgpu they append dispatches to one command encoder, and nothing
+// reaches the device until `read`, which submits everything and reads all results back in one mapping.
+// Every tensor carries the batch as its leading dimension, so each call covers all examples at once.
 export type BackendName = 'webgpu' | 'cpu';
 export type DType = 'f32' | 'i32';
 
@@ -43,11 +43,49 @@ export interface MatmulOptions {
   label: string;
 }
 
-export interface Backend {
+/** Device memory held by a backend: bytes now, and the most since the last reset. */
+export interface MemoryUsage {
+  allocatedBytes: number;
+  peakBytes: number;
+}
+
+/** The GPU time of one kernel dispatch. */
+export interface KernelTiming {
+  label: string;
+  shapes: string;
+  ms: number;
+}
+
+/** What `profile(fn)` found: fn's result and, where the backend can time kernels, every dispatch's GPU time. */
+export type Profile<T> =
+  | { result: T; supported: true; kernels: KernelTiming[]; totalMs: number }
+  | { result: T; supported: false; reason: string; kernels: []; totalMs: null };
+
+/** The lifecycle part of the contract: identity, limits, memory, device generation, profiling, disposal. */
+export interface BackendLifecycle {
   readonly name: BackendName;
   /** Human-readable description of the device (adapter for webgpu). */
   readonly description: string;
+  /** Largest tensor this backend can hold in one buffer, in bytes. */
+  readonly maxTensorBytes: number;
+  /** Bumps when the device is replaced after a loss: tensors of an older generation are gone (re-upload). */
+  readonly generation: number;
+  /** Device memory held now and at its peak; null for a backend that holds none (cpu: host arrays only). */
+  memory(): MemoryUsage | null;
+  resetPeakMemory(): void;
+  /** Makes the backend ready for the next call: replaces a lost device. Throws once disposed. */
+  prepare(): Promise<void>;
+  /**
+   * Runs `fn` (which records and reads back through this backend) and returns the GPU time of each dispatch
+   * it made, or `supported: false` with the reason where the backend cannot time kernels.
+   */
+  profile<T>(fn: () => Promise<T>): Promise<Profile<T>>;
+  /** Frees the device; the backend cannot be used afterwards. */
+  dispose(): void;
+}
 
+/** The kernel primitives part of the contract: memory transfers, GEMM/conv, pooling, pointwise, loss heads. */
+export interface KernelPrimitives {
   upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor;
   uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor;
   /** Returns tensors to the pool; on webgpu their reuse waits until the work that uses them is submitted. */
@@ -123,9 +161,8 @@ export interface SamplePlan {
  */
 export type SampleStats = BTensor;
 
-export interface Backend {
-  /** Largest tensor this backend can hold in one buffer, in bytes. */
-  readonly maxTensorBytes: number;
+/** The sampling part of the contract: noise, sample inputs and the fold of their gradients (src/attribution/sampling.ts). */
+export interface SamplingKernels {
   /** For the L2 ball: r·U^(1/d)/|z| per (example, noise sample) [B, N]. */
   ballFactors(plan: SamplePlan, d: number): BTensor;
   /** Network inputs of samples q0 … q0+len−1 of every example: [B·len, …x.shape[1:]], row b·len + j. */
@@ -133,3 +170,6 @@ export interface Backend {
   /** Folds those samples' gradients [B·len, d] into `stats`; `done` noise samples were folded before. */
   sampleReduce(plan: SamplePlan, x: BTensor, grads: BTensor, q0: number, len: number, ballFactors: BTensor | null, stats: SampleStats, done: number): void;
 }
+
+/** A backend: its lifecycle, its kernel primitives and its sampling kernels. */
+export interface Backend extends BackendLifecycle, KernelPrimitives, SamplingKernels {}

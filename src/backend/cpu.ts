@@ -1,8 +1,9 @@
 import type {
-  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom, SamplePlan, SampleStats,
+  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom, Profile, SamplePlan, SampleStats,
 } from './backend.js';
 import { sizeOf } from '../tensor.js';
-import { activationDerivatives } from '../ops/activation-math.js';
+import { fail } from '../errors.js';
+import { activationDerivatives } from './activation-math.js';
 import { normalFromUniform, philox4x32, uniform01 } from '../noise/philox.js';
 
 /** The float64 reference backend: plain loops, written for clarity. It defines correctness. */
@@ -43,6 +44,27 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly description = 'float64 reference (TypeScript)';
   readonly maxTensorBytes = 2 ** 31;
+  /** No device to lose: the generation never changes. */
+  readonly generation = 0;
+  private disposed = false;
+
+  /** Host arrays only, garbage-collected: no device memory to account. */
+  memory(): null {
+    return null;
+  }
+  resetPeakMemory(): void {
+    // Nothing is accounted (see memory()).
+  }
+  async prepare(): Promise<void> {
+    if (this.disposed) fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one');
+  }
+  async profile<T>(fn: () => Promise<T>): Promise<Profile<T>> {
+    const result = await fn();
+    return { result, supported: false, reason: 'the cpu backend runs no GPU kernels to time', kernels: [], totalMs: null };
+  }
+  dispose(): void {
+    this.disposed = true;
+  }
 
   upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
     return new CpuTensor([...shape], 'f32', Float64Array.from(data), label);
