@@ -20,8 +20,12 @@ const TABLE: [number, number, number, boolean, string, 'main' | 'direct', Record
   [63, 64, 64, false, 'M = 63: just below the tiled kernel', 'direct', direct(4, 4, false), [16, 16], 1, 64],
   [256, 32, 20000, false, 'long K but 512 threads: no split', 'direct', direct(4, 4, false), [8, 64], 1, 20000],
   [2, 11, 8100, false, 'direct split-K: 3 threads, K ≥ 4096, chunks of ≥ 1024 rounded to 4', 'direct', direct(2, 4, false), [3, 1], 7, 1160],
+  [40, 100, 8192, false, 'direct split-K at 250 threads (just under 256): two chunks', 'direct', direct(4, 4, false), [25, 10], 2, 4096],
+  [40, 100, 4092, false, 'the same with K just under 4096: no split', 'direct', direct(4, 4, false), [25, 10], 1, 4092],
   [64, 64, 64, false, 'smallest tiled GEMM', 'main', tiled, [1, 1], 1, 64],
   [64, 64, 520, false, 'tiled split-K: one tile, K ≥ 512, chunks of ≥ 256 rounded to 16', 'main', tiled, [1, 1], 2, 272],
+  [512, 640, 1024, false, 'tiled split-K at 80 tiles (under 128): two chunks', 'main', tiled, [10, 8], 2, 512],
+  [512, 1024, 1024, false, 'tiled at 128 tiles: no split', 'main', tiled, [16, 8], 1, 1024],
   [1024, 1024, 1024, true, 'square 1024: 256 tiles, no split', 'main', tiled, [16, 16], 1, 1024],
   [4096, 4096, 4096, true, 'square 4096', 'main', tiled, [64, 64], 1, 4096],
 ];
