@@ -79,7 +79,7 @@ describe('engine', () => {
     expect(err.message).toMatch(/kernel deliberately broken/);
     // The compiler's message, then the offending line with its number and a caret under the column.
     expect(err.message).toMatch(/error at line \d+:\d+: .*undefined_name/);
-    expect(err.message).toMatch(/> +\d+ \|   y\[0\] = undefined_name;\n +\| +\^/);
+    expect(err.message).toMatch(/> +\d+ \| {3}y\[0\] = undefined_name;\n +\| +\^/);
     engine.dispose();
   });
 
