@@ -83,6 +83,39 @@ describe('engine', () => {
     engine.dispose();
   });
 
+  it('engine.profile returns the GPU time of every dispatch of a call from timestamp queries, and the unchanged result', async () => {
+    const c = oracleCases()[0];
+    const composed: string[] = [];
+    const engine = await createEngine({ backend: 'webgpu', debug: { dumpShaders: (key) => composed.push(key) } });
+    const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+    const x = c.tensors.get('x')!;
+    const plain = await model.forward(x);
+    // This adapter (SwiftShader, as any with the feature) has timestamp-query; the engine asked for it.
+    expect(engine.adapter!.timestamps).toBe(true);
+    const p = await engine.profile(() => model.forward(x));
+    if (!p.supported) throw new Error(`profile unsupported: ${p.reason}`);
+    expect(p.result.data).toEqual(plain.data); // timing changes passes, never results
+    // One entry per dispatch of the forward pass: a GEMM or pooling or activation per layer, labelled.
+    const layers = (c.json.model as { layers: unknown[] }).layers.filter((l) => (l as { type: string }).type !== 'flatten').length;
+    expect(p.kernels.length).toBeGreaterThanOrEqual(layers);
+    expect(p.kernels.map((k) => k.label)).toEqual(expect.arrayContaining([expect.stringMatching(/^conv2d forward/), expect.stringMatching(/^gemm /)]));
+    for (const k of p.kernels) expect(k.ms).toBeGreaterThanOrEqual(0);
+    expect(p.kernels.some((k) => k.ms > 0)).toBe(true);
+    expect(p.totalMs).toBeCloseTo(p.kernels.reduce((s, k) => s + k.ms, 0), 9);
+    expect(p.untimed).toBe(0);
+    // Profiling is off again afterwards: the next call is not timed (and composes nothing new).
+    const before = composed.length;
+    await model.forward(x);
+    expect(composed.length).toBe(before);
+    engine.dispose();
+  });
+
+  it('engine.profile on cpu runs the call and says why it cannot time kernels', async () => {
+    const engine = await createEngine({ backend: 'cpu' });
+    const p = await engine.profile(async () => 42);
+    expect(p).toEqual({ result: 42, supported: false, reason: expect.stringMatching(/cpu backend runs no GPU kernels/), kernels: [], totalMs: null });
+  });
+
   it('sizes past the device limits are refused with the limit named', async () => {
     const engine = await createEngine({ backend: 'webgpu' });
     const ctx = new GpuContext((await engine.backendForCall() as WebGPUBackend).device);

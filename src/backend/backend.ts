@@ -58,7 +58,8 @@ export interface KernelTiming {
 
 /** What `profile(fn)` found: fn's result and, where the backend can time kernels, every dispatch's GPU time. */
 export type Profile<T> =
-  | { result: T; supported: true; kernels: KernelTiming[]; totalMs: number }
+  /** `untimed`: dispatches past the 2048 a call can time (never more than that many are timed per call). */
+  | { result: T; supported: true; kernels: KernelTiming[]; totalMs: number; untimed: number }
   | { result: T; supported: false; reason: string; kernels: []; totalMs: null };
 
 /** The lifecycle part of the contract: identity, limits, memory, device generation, profiling, disposal. */

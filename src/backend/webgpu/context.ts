@@ -217,12 +217,12 @@ export class GpuContext {
     this.profiler = new Profiler(this.device, QUERY_RESOLVE | USAGE.COPY_SRC);
   }
 
-  stopProfiling(): KernelTime[] {
+  stopProfiling(): { times: KernelTime[]; untimed: number } {
     const p = this.profiler;
     this.profiler = null;
-    if (!p) return [];
+    if (!p) return { times: [], untimed: 0 };
     p.destroy();
-    return p.times;
+    return { times: p.times, untimed: p.untimed };
   }
 
   /** Submits everything recorded and reads `buffers` (byte lengths given) back through one staging buffer. */

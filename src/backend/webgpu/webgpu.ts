@@ -85,8 +85,9 @@ export class WebGPUBackend implements Backend, Recorder {
       ctx.stopProfiling();
       throw e;
     }
-    const kernels = ctx.stopProfiling().map((t) => ({ label: t.label, shapes: t.shapes, ms: t.ns / 1e6 }));
-    return { result, supported: true, kernels, totalMs: kernels.reduce((s, k) => s + k.ms, 0) };
+    const { times, untimed } = ctx.stopProfiling();
+    const kernels = times.map((t) => ({ label: t.label, shapes: t.shapes, ms: t.ns / 1e6 }));
+    return { result, supported: true, kernels, totalMs: kernels.reduce((s, k) => s + k.ms, 0), untimed };
   }
 
   dispose(): void {
