@@ -81,6 +81,7 @@ if (tf.getBackend() !== 'webgpu') {
   await tf.setBackend('webgpu').catch(() => {});
 }
 const jax = await import('@jax-js/jax');
+await jax.init('webgpu'); // the GEMM below runs before any jax-js peer model (which would init it)
 const device = await kernels.deviceInfo(engine);
 const a = engine.adapter;
 log(`smoothgeo GPU bench (${quick ? 'quick: small sizes, a check that the script runs' : 'full'}) — node ${process.versions.node}, ` +

@@ -1,6 +1,5 @@
-/**
- * smoothgeo — robust gradient attribution on WebGPU. The public API; everything else is internal.
- */
+// smoothgeo — robust gradient attribution on WebGPU. The public API; everything else is internal.
+
 export { createEngine, Engine, type EngineOptions, type DumpShaders } from './engine.js';
 export type { KernelTiming, MemoryUsage, Profile } from './backend/backend.js';
 export type { AdapterSummary } from './backend/webgpu/device.js';

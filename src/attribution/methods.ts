@@ -7,11 +7,10 @@ import { resolveSeed } from '../noise/seed.js';
 import { quadrature, type QuadratureRule } from './quadrature.js';
 import { runSampling, type SamplingRequest, type Statistic } from './sampling.js';
 
-/**
- * Gradient attribution methods. All of them are one batched-gradient engine (sampling.ts) with different
- * sample plans; the stochastic ones take a `seed` (drawn and reported when omitted) and give the same
- * result for the same seed on every backend and chunk size.
- */
+// Gradient attribution methods. All of them are one batched-gradient engine (sampling.ts) with different
+// sample plans; the stochastic ones take a `seed` (drawn and reported when omitted) and give the same
+// result for the same seed on every backend and chunk size.
+
 export interface TargetOptions {
   /** Class per example whose output is explained. */
   target: number[];

@@ -2,15 +2,14 @@ import type { Backend, BTensor, HeadKind } from '../backend/backend.js';
 import type { ParamGrad, ParamValue, Saved } from '../ops/op.js';
 import type { Graph } from './spec.js';
 
-/**
- * One sweep through the graph: forward (with tangents when seeded), a loss head, then backward (backward2
- * when tangents flow). Every derivative the library offers is one sweep:
- *   gradient       head + backward
- *   input HVP      ẋ = v, head with ∇²φ·ż, backward2 → tangent of the input gradient
- *   parameter HVP  θ̇ = v, the same → tangents of the parameter gradients
- *   Gauss–Newton   ẋ = v, 'gaussNewton' head seeds A·ż, plain backward → Jᵀ A J v
- * All of it is recorded into the backend as one stream of dispatches over the whole batch.
- */
+// One sweep through the graph: forward (with tangents when seeded), a loss head, then backward (backward2
+// when tangents flow). Every derivative the library offers is one sweep:
+//   gradient       head + backward
+//   input HVP      ẋ = v, head with ∇²φ·ż, backward2 → tangent of the input gradient
+//   parameter HVP  θ̇ = v, the same → tangents of the parameter gradients
+//   Gauss–Newton   ẋ = v, 'gaussNewton' head seeds A·ż, plain backward → Jᵀ A J v
+// All of it is recorded into the backend as one stream of dispatches over the whole batch.
+
 export interface SweepRequest {
   x: BTensor;
   xdot?: BTensor | null;

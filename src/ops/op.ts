@@ -1,16 +1,15 @@
 import type { Backend, BTensor } from '../backend/backend.js';
 import { fail } from '../errors.js';
 
-/**
- * An op holds its four passes (DESIGN.md):
- *   forward   y = f(x)                          forward(..., xdot = null, tangents null)
- *   tangent   ẏ = J ẋ (+ ∂f/∂θ θ̇), alongside y  forward(..., xdot or parameter tangents given)
- *   backward  x̄ = Jᵀ ȳ and θ̄                    backward(..., gydot = null, no tangents saved)
- *   backward2 the tangent of backward            backward(..., with gydot and/or saved tangents)
- * Forward and tangent share one call (and, for pointwise ops, one dispatch), as do backward and backward2.
- * A null tangent means zero, so an input HVP never touches weight tangents and a parameter HVP never
- * builds an input tangent. Shapes exclude the batch, which leads every tensor.
- */
+// An op holds its four passes (DESIGN.md):
+//   forward   y = f(x)                          forward(..., xdot = null, tangents null)
+//   tangent   ẏ = J ẋ (+ ∂f/∂θ θ̇), alongside y  forward(..., xdot or parameter tangents given)
+//   backward  x̄ = Jᵀ ȳ and θ̄                    backward(..., gydot = null, no tangents saved)
+//   backward2 the tangent of backward            backward(..., with gydot and/or saved tangents)
+// Forward and tangent share one call (and, for pointwise ops, one dispatch), as do backward and backward2.
+// A null tangent means zero, so an input HVP never touches weight tangents and a parameter HVP never
+// builds an input tangent. Shapes exclude the batch, which leads every tensor.
+
 export interface ParamSpec {
   key: string; // 'weight' | 'bias'
   shape: number[]; // PyTorch layout

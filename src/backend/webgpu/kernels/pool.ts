@@ -13,11 +13,14 @@ const i32In = (name: string): BindingDecl => ({ name, access: 'read', types: ['i
 const f32Out = (name: string): BindingDecl => ({ name, access: 'read_write', types: ['f32'] });
 const pool = (entry: string, bindings: BindingDecl[]): Program =>
   SOURCES.program({ family: 'pool', sections: ['common', entry], uniforms: GEOMETRY, bindings, consts: [], workgroupSize: WORKGROUP.elementwise });
+/** What each program is called in labels (GPU objects, errors, profiles). */
+const LABELS = new Map<Program, string>();
 
 const MAX_FORWARD = pool('max_forward', [f32In('x'), f32Out('y'), { name: 'argmax', access: 'read_write', types: ['i32'] }]);
 const MAX_BACKWARD = pool('max_backward', [f32In('gy'), i32In('argmax'), f32Out('gx')]);
 const AVG_FORWARD = pool('avg_forward', [f32In('x'), f32Out('y')]);
 const AVG_BACKWARD = pool('avg_backward', [f32In('gy'), f32Out('gx')]);
+LABELS.set(MAX_FORWARD, 'maxpool forward').set(MAX_BACKWARD, 'maxpool backward').set(AVG_FORWARD, 'avgpool forward').set(AVG_BACKWARD, 'avgpool backward');
 const GATHER = SOURCES.program({
   family: 'pool', sections: ['common', 'gather'], uniforms: [{ name: 'total', type: 'u32' }],
   bindings: [f32In('x'), i32In('index'), f32Out('y')], consts: [], workgroupSize: WORKGROUP.elementwise,
@@ -25,7 +28,7 @@ const GATHER = SOURCES.program({
 
 function run(r: Recorder, p: Program, g: PoolGeom, total: number, bindings: Bound[]): void {
   r.run({
-    program: p, label: p.id, shapes: `[${g.n}, ${g.c}, ${g.h}, ${g.w}] window ${g.kh}×${g.kw} stride ${g.sh}×${g.sw}`,
+    program: p, label: LABELS.get(p) ?? p.id, shapes: `[${g.n}, ${g.c}, ${g.h}, ${g.w}] window ${g.kh}×${g.kw} stride ${g.sh}×${g.sw}`,
     consts: {}, bindings, uniforms: { total, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, oh: g.oh, ow: g.ow },
     workgroups: r.grid1d(total, p.workgroupSize),
   });
