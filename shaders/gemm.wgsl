@@ -293,6 +293,20 @@ fn epilogue(idx: u32, col: u32, v: f32) {
   out[idx] = r;
 }
 
+//! section epilogue_fused
+// The store with the activation that follows the layer (pointwise.wgsl's act, ACT): `out` gets the GEMM's
+// result r (bias and accumulation included), act_out gets σ(r) (FUSE_VALUE) or σ′(z)·r with z the value
+// stream's pre-activation read from act_z (FUSE_TANGENT). The layer's output is never read back by a
+// separate pointwise pass. Only the last of the GEMMs that accumulate into one output is fused.
+fn epilogue(idx: u32, col: u32, v: f32) {
+  var r = v;
+  if (HAS_BIAS) { r += bias[col]; }
+  if (ACCUMULATE) { r += out[idx]; }
+  out[idx] = r;
+  if (FUSE == FUSE_VALUE) { act_out[idx] = act(r).x; }
+  if (FUSE == FUSE_TANGENT) { act_out[idx] = act(act_z[idx]).y * r; }
+}
+
 //! section splitk
 // Adds the K-slices that the split-K GEMM left in `partial` and stores through the variant's storeC.
 @compute @workgroup_size(WORKGROUP_SIZE)

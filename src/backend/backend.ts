@@ -35,6 +35,17 @@ export interface PoolGeom {
 export type ActivationKind = 'relu' | 'softplus' | 'tanh' | 'sigmoid';
 export type HeadKind = 'logit' | 'probability' | 'crossEntropy' | 'gaussNewton';
 
+/**
+ * The activation that follows a dense or conv layer, applied in the GEMM's store (its epilogue) so that no
+ * separate pass reads the layer's output back. `z` null: the value stream, a = σ(result). `z` given (the
+ * value stream's pre-activation): the tangent stream, a = σ′(z)·result.
+ */
+export interface EpilogueActivation {
+  kind: ActivationKind;
+  beta: number;
+  z: BTensor | null;
+}
+
 export interface MatmulOptions {
   transA?: boolean; // use Aᵀ: A is stored [K, M]
   transB?: boolean; // use Bᵀ: B is stored [N, K]
@@ -98,6 +109,12 @@ export interface KernelPrimitives {
   matmul(a: BTensor, b: BTensor, opts: MatmulOptions): BTensor;
   /** y = conv(x, w) + bias (+ into). */
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor;
+  /** matmul with the following activation in its store: z = what matmul returns, a = the activation of it. */
+  matmulActivated(a: BTensor, b: BTensor, opts: MatmulOptions, act: EpilogueActivation): { z: BTensor; a: BTensor };
+  /** conv2d with the following activation in its store: z = what conv2d returns, a = the activation of it. */
+  conv2dActivated(
+    x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, act: EpilogueActivation, into?: BTensor | null,
+  ): { z: BTensor; a: BTensor };
   /** x̄ = conv_transpose(ȳ, w) (+ into). */
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor;
   /** w̄[o,c,r,s] = Σ_{n,p,q} ȳ[n,o,p,q]·x[n,c,p·sh+r−ph,q·sw+s−pw] (+ into). */

@@ -1,5 +1,5 @@
 import type {
-  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom, Profile, SamplePlan, SampleStats,
+  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, EpilogueActivation, MatmulOptions, PoolGeom, Profile, SamplePlan, SampleStats,
 } from './backend.js';
 import { sizeOf } from '../tensor.js';
 import { fail } from '../errors.js';
@@ -201,6 +201,22 @@ export class CpuBackend implements Backend {
       for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) GX[plane + (h0 + r) * g.w + (w0 + t)] += GY[o] * inv;
     });
     return out;
+  }
+
+  matmulActivated(a: BTensor, b: BTensor, opts: MatmulOptions, act: EpilogueActivation) {
+    return this.activated(this.matmul(a, b, opts), act);
+  }
+  conv2dActivated(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, act: EpilogueActivation, into?: BTensor | null) {
+    return this.activated(this.conv2d(x, w, bias, g, into), act);
+  }
+  /** The epilogue's activation of a GEMM result: σ(z), or σ′(act.z)·z on the tangent stream. */
+  private activated(z: BTensor, act: EpilogueActivation): { z: BTensor; a: BTensor } {
+    const Z = f64(z), S = act.z ? f64(act.z) : null;
+    const a = make(z.shape, act.kind), A = a.data as Float64Array;
+    for (let i = 0; i < Z.length; i++) {
+      A[i] = S ? activationDerivatives(act.kind, act.beta, S[i]).d1 * Z[i] : activationDerivatives(act.kind, act.beta, Z[i]).f;
+    }
+    return { z, a };
   }
 
   activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {

@@ -20,6 +20,8 @@ export interface SweepRequest {
   cotangent?: BTensor | null;
   inputGrad?: boolean;
   paramGrads?: boolean;
+  /** Apply activations in the preceding dense/conv GEMM's store (default true; false records them as their own pass). */
+  fuseActivations?: boolean;
 }
 
 export interface SweepResult {
@@ -49,13 +51,24 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     return out;
   };
 
-  // Forward (+ tangent).
+  // Forward (+ tangent). A dense or conv op followed by an activation applies it in its GEMMs' store (the
+  // activation's own pass would read the layer's output back from memory); the activation's backward still
+  // gets its saved (z, ż).
   const saved: Saved[] = [];
   let z = req.x, zdot = req.xdot ?? null;
-  for (const op of graph.ops) {
-    const r = op.forward(be, batch, z, zdot, paramsOf(op));
+  const fuse = req.fuseActivations ?? true;
+  for (let i = 0; i < graph.ops.length; i++) {
+    const op = graph.ops[i], next = graph.ops[i + 1];
+    const then = fuse && op.fusesActivation ? next?.epilogue : undefined;
+    const r = op.forward(be, batch, z, zdot, paramsOf(op), then);
     track(r.y); track(r.ydot); track(r.saved.argmax);
     saved.push(r.saved);
+    if (then) {
+      if (!r.pre) throw new Error(`${op.type} ${op.name}: a fused forward must return the layer's own output`);
+      track(r.pre.z); track(r.pre.zdot);
+      saved.push({ x: r.pre.z, xdot: r.pre.zdot });
+      i++; // the activation ran in the epilogue
+    }
     z = r.y; zdot = r.ydot;
   }
   const result: SweepResult = {

@@ -19,11 +19,14 @@ export const WORKGROUP = {
 export const ACTIVATION_CODE: Record<ActivationKind, number> = { relu: 0, softplus: 1, tanh: 2, sigmoid: 3 };
 export const HEAD_CODE: Record<HeadKind, number> = { logit: 0, probability: 1, crossEntropy: 2, gaussNewton: 3 };
 export const NOISE_CODE: Record<NoiseKind, number> = { none: 0, gaussian: 1, cube: 2, ball: 3, given: 4 };
+/** Which stream a GEMM epilogue activates (gemm.wgsl epilogue_fused). */
+export const FUSE_CODE = { value: 1, tangent: 2 } as const;
 
 const ENUMS: [prefix: string, codes: Record<string, number>][] = [
   ['ACT', ACTIVATION_CODE],
   ['HEAD', HEAD_CODE],
   ['NOISE', NOISE_CODE],
+  ['FUSE', FUSE_CODE],
 ];
 
 /** crossEntropy → CROSS_ENTROPY. */

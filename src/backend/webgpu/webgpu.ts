@@ -1,7 +1,7 @@
 // The WebGPU backend: the Backend contract wired to a device context (context.ts) and the kernel families
 // (kernels/). Each primitive records one or two dispatches into the context's open pass.
 import type {
-  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, MemoryUsage, PoolGeom, Profile, SamplePlan, SampleStats,
+  ActivationKind, Backend, BTensor, ConvGeom, DType, EpilogueActivation, HeadKind, MatmulOptions, MemoryUsage, PoolGeom, Profile, SamplePlan, SampleStats,
 } from '../backend.js';
 import { fail } from '../../errors.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
@@ -140,9 +140,17 @@ export class WebGPUBackend implements Backend, Recorder {
   }
 
   // ---- kernel primitives (kernels/*.ts) ----
-  matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor { return gemm.matmul(this, a, b, o); }
+  matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor { return gemm.matmul(this, a, b, o).z; }
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
-    return gemm.conv2d(this, x, w, bias, g, into);
+    return gemm.conv2d(this, x, w, bias, g, into).z;
+  }
+  matmulActivated(a: BTensor, b: BTensor, o: MatmulOptions, act: EpilogueActivation) {
+    const r = gemm.matmul(this, a, b, o, act);
+    return { z: r.z, a: r.a! };
+  }
+  conv2dActivated(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, act: EpilogueActivation, into?: BTensor | null) {
+    const r = gemm.conv2d(this, x, w, bias, g, into, act);
+    return { z: r.z, a: r.a! };
   }
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
     return gemm.conv2dBackwardInput(this, gy, w, g, into);

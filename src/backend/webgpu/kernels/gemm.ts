@@ -1,10 +1,10 @@
 // The GEMM family (shaders/gemm.wgsl): dense matmul and the three conv2d passes as implicit GEMMs (loaders
 // from shaders/conv2d.wgsl), each run by the kernel that gemm-plan.ts picks for its shape, plus the bias
 // gradients' channel sums (shaders/reduce.wgsl).
-import type { BTensor, ConvGeom, MatmulOptions } from '../../backend.js';
+import type { BTensor, ConvGeom, EpilogueActivation, MatmulOptions } from '../../backend.js';
 import { shapeStr } from '../../../tensor.js';
 import { gemmPlan } from '../gemm-plan.js';
-import { WORKGROUP } from '../prelude.js';
+import { ACTIVATION_CODE, FUSE_CODE, WORKGROUP } from '../prelude.js';
 import type { Bound, ConstValue, ElemType, Program, UniformDecl } from '../program.js';
 import { bind, opt, type GpuTensor, type Recorder } from './recorder.js';
 import { SOURCES } from './sources.js';
@@ -25,6 +25,8 @@ const GEMM_UNIFORMS = u32('M', 'N', 'K', 'kChunk', 'splits');
 const CONV_UNIFORMS = u32('n', 'c', 'h', 'w', 'o', 'oh', 'ow');
 const CONV_CONSTS = ['KH', 'KW', 'SH', 'SW', 'PH', 'PW'];
 const EPILOGUE_CONSTS = ['HAS_BIAS', 'ACCUMULATE'];
+/** A fused epilogue adds the activation (ACT, FUSE), its β, its output and the saved pre-activation. */
+const FUSED_CONSTS = ['ACT', 'FUSE'];
 const KERNEL_CONSTS = {
   main: ['TILE_M', 'TILE_N', 'TILE_K', 'A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
   direct: ['R_M', 'R_N', 'ALONG_M', 'A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
@@ -59,23 +61,27 @@ const BODIES = {
 
 type KernelName = keyof typeof KERNEL_CONSTS;
 const programs = new Map<string, Program>();
-/** The program of a kernel on a body, made once. */
-function program(kernel: KernelName, body: Body, workgroupSize: number): Program {
-  const id = `${kernel}:${body.name}:${workgroupSize}`;
+/** The program of a kernel on a body (with or without the fused activation epilogue), made once. */
+function program(kernel: KernelName, body: Body, workgroupSize: number, fused: boolean): Program {
+  const id = `${kernel}:${body.name}:${workgroupSize}:${fused}`;
   let p = programs.get(id);
   if (!p) {
     p = SOURCES.program({
       family: 'gemm',
-      sections: [kernel, 'epilogue', ...body.sections],
-      uniforms: [...GEMM_UNIFORMS, ...body.uniforms],
+      sections: [kernel, ...(fused ? ['pointwise.common', 'epilogue_fused'] : ['epilogue']), ...body.sections],
+      uniforms: [...GEMM_UNIFORMS, ...body.uniforms, ...(fused ? [{ name: 'beta', type: 'f32' as const }] : [])],
       bindings: [
         { name: body.operands[0], access: 'read', types: [body.operandTypes[0]] },
         { name: body.operands[1], access: 'read', types: [body.operandTypes[1]] },
         { name: 'bias', access: 'read', types: ['f32'] },
         { name: 'out', access: 'read_write', types: ['f32'] },
         { name: 'partial', access: 'read_write', types: ['f32'] },
+        ...(fused ? ([
+          { name: 'act_out', access: 'read_write', types: ['f32'] },
+          { name: 'act_z', access: 'read', types: ['f32'] },
+        ] as const) : []),
       ],
-      consts: [...KERNEL_CONSTS[kernel], ...EPILOGUE_CONSTS, ...body.consts],
+      consts: [...KERNEL_CONSTS[kernel], ...EPILOGUE_CONSTS, ...(fused ? FUSED_CONSTS : []), ...body.consts],
       workgroupSize,
     });
     programs.set(id, p);
@@ -101,34 +107,46 @@ interface Gemm {
   M: number;
   N: number;
   K: number;
+  /** The activation fused into the store, and its output (the same shape as `out`). */
+  act?: { spec: EpilogueActivation; out: GpuTensor } | null;
 }
 
-function gemm(r: Recorder, v: Gemm): GpuTensor {
+/** Records the GEMM; returns its output and, when an activation is fused, the activation's output. */
+function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
   const plan = gemmPlan(v.M, v.N, v.K, v.vecB && !v.bKFast);
   const { splits, kChunk } = plan;
-  const uniforms = { M: v.M, N: v.N, K: v.K, kChunk, splits, ...v.geometry };
+  const act = v.act ?? null, fused = !!act;
+  const uniforms = { M: v.M, N: v.N, K: v.K, kChunk, splits, ...v.geometry, ...(act ? { beta: act.spec.beta } : {}) };
   const partial = splits > 1 ? r.alloc([splits, v.M, v.N], `${v.label} split-K partials`) : null;
-  const bindings = [...v.operands, opt('bias', v.bias), bind('out', v.out), opt('partial', partial)];
-  const common = { ...v.consts, HAS_BIAS: !!v.bias, ACCUMULATE: v.accumulate };
+  const bindings = [
+    ...v.operands, opt('bias', v.bias), bind('out', v.out), opt('partial', partial),
+    ...(act ? [bind('act_out', act.out), opt('act_z', act.spec.z)] : []),
+  ];
+  const common = {
+    ...v.consts, HAS_BIAS: !!v.bias, ACCUMULATE: v.accumulate,
+    ...(act ? { ACT: ACTIVATION_CODE[act.spec.kind], FUSE: act.spec.z ? FUSE_CODE.tangent : FUSE_CODE.value } : {}),
+  };
   const consts = { ...plan.consts, ...common, A_K_FAST: v.aKFast, B_K_FAST: v.bKFast, VEC_A: v.vecA, VEC_B: v.vecB, SPLIT_K: splits > 1 };
   // Tiled: one workgroup per 64×64 tile. Direct: one thread per block of C.
   const [bn, bm] = plan.blocks;
   const [x, y] = plan.kernel === 'main' ? [bn, bm] : r.grid1d(bn * bm, plan.workgroupSize);
   r.run({
-    program: program(plan.kernel, v.body, plan.workgroupSize), label: splits > 1 ? `${v.label} (split-K ${splits})` : v.label,
+    program: program(plan.kernel, v.body, plan.workgroupSize, fused),
+    label: `${v.label}${act ? ` + ${act.spec.kind}${act.spec.z ? ' tangent' : ''}` : ''}${splits > 1 ? ` (split-K ${splits})` : ''}`,
     shapes: v.shapes, consts, bindings, uniforms, workgroups: [x, y, splits],
   });
   if (partial) {
     r.run({
-      program: program('splitk', v.body, WORKGROUP.elementwise), label: `${v.label} split-K sum`, shapes: v.shapes,
+      program: program('splitk', v.body, WORKGROUP.elementwise, fused), label: `${v.label} split-K sum`, shapes: v.shapes,
       consts: common, bindings, uniforms, workgroups: r.grid1d(v.M * v.N, WORKGROUP.elementwise),
     });
     r.release(partial);
   }
-  return v.out;
+  return { z: v.out, a: act?.out ?? null };
 }
 
-export function matmul(r: Recorder, a: BTensor, b: BTensor, o: MatmulOptions): BTensor {
+/** C = op(A)·op(B) (+ bias) (+ into), and the fused activation's output when `act` is given. */
+export function matmul(r: Recorder, a: BTensor, b: BTensor, o: MatmulOptions, act: EpilogueActivation | null = null) {
   const [ar, ac] = [a.shape[0], a.size / a.shape[0]];
   const [br, bc] = [b.shape[0], b.size / b.shape[0]];
   const [M, K] = o.transA ? [ac, ar] : [ar, ac];
@@ -142,8 +160,15 @@ export function matmul(r: Recorder, a: BTensor, b: BTensor, o: MatmulOptions): B
     label: `gemm ${o.label}`, shapes: `${o.transA ? 'Aᵀ' : 'A'}${shapeStr(a.shape)}·${o.transB ? 'Bᵀ' : 'B'}${shapeStr(b.shape)}`,
     body, operands: [bind('a', a, vecA ? 'vec4f' : 'f32'), bind('b', b, vecB ? 'vec4f' : 'f32')],
     consts: { TRANS_A: !!o.transA, TRANS_B: !!o.transB }, bias: o.bias ?? null, out, accumulate,
-    aKFast: !o.transA, bKFast: !!o.transB, vecA, vecB, geometry: {}, M, N, K,
+    aKFast: !o.transA, bKFast: !!o.transB, vecA, vecB, geometry: {}, M, N, K, act: activated(r, act, [M, N]),
   });
+}
+
+/** The fused activation's output tensor, or null. */
+function activated(r: Recorder, act: EpilogueActivation | null, shape: number[]): Gemm['act'] {
+  if (!act) return null;
+  if (act.z && act.z.size !== shape.reduce((x, y) => x * y, 1)) throw new Error(`fused ${act.kind} tangent: z has ${act.z.size} values, expected ${shape.join('×')}`);
+  return { spec: act, out: r.alloc(shape, act.z ? `${act.kind} tangent` : act.kind) };
 }
 
 const convUniforms = (g: ConvGeom) => ({ n: g.n, c: g.c, h: g.h, w: g.w, o: g.o, oh: g.oh, ow: g.ow });
@@ -154,11 +179,15 @@ const convShapes = (g: ConvGeom) =>
 /** Gathered operands: element loads only, never vec4 (conv2d.wgsl). */
 const gathered = { vecA: false, vecB: false };
 
-export function conv2d(r: Recorder, x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
-  const { out, accumulate } = r.output(into, [g.n, g.o, g.oh, g.ow], 'conv2d');
+/** y = conv(x, w) + bias (+ into), and the fused activation's output when `act` is given. */
+export function conv2d(
+  r: Recorder, x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null, act: EpilogueActivation | null = null,
+) {
+  const shape = [g.n, g.o, g.oh, g.ow];
+  const { out, accumulate } = r.output(into, shape, 'conv2d');
   return gemm(r, {
     label: 'conv2d forward', shapes: convShapes(g), body: BODIES.convForward, operands: [bind('x', x), bind('wt', w)],
-    bias, out, accumulate, aKFast: false, bKFast: true, ...gathered,
+    bias, out, accumulate, aKFast: false, bKFast: true, ...gathered, act: activated(r, act, shape),
     consts: convConsts(g), geometry: convUniforms(g), M: g.n * g.oh * g.ow, N: g.o, K: g.c * g.kh * g.kw,
   });
 }
@@ -169,7 +198,7 @@ export function conv2dBackwardInput(r: Recorder, gy: BTensor, w: BTensor, g: Con
     label: 'conv2d backward input', shapes: convShapes(g), body: BODIES.convBackwardInput, operands: [bind('gy', gy), bind('wt', w)],
     bias: null, out, accumulate, aKFast: false, bKFast: true, ...gathered,
     consts: convConsts(g), geometry: convUniforms(g), M: g.n * g.h * g.w, N: g.c, K: g.o * g.kh * g.kw,
-  });
+  }).z;
 }
 
 export function conv2dBackwardFilter(r: Recorder, gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
@@ -178,7 +207,7 @@ export function conv2dBackwardFilter(r: Recorder, gy: BTensor, x: BTensor, g: Co
     label: 'conv2d backward filter', shapes: convShapes(g), body: BODIES.convBackwardFilter, operands: [bind('gy', gy), bind('x', x)],
     bias: null, out, accumulate, aKFast: true, bKFast: true, ...gathered,
     consts: convConsts(g), geometry: convUniforms(g), M: g.o, N: g.c * g.kh * g.kw, K: g.n * g.oh * g.ow,
-  });
+  }).z;
 }
 
 const CHANNEL_SUM = SOURCES.program({
