@@ -28,7 +28,15 @@ const SAMPLE_REDUCE = program('reduce.sample_reduce', ['q0', 'len', 'done'], 're
 const bound = (p: SamplePlan, ballFactors: BTensor | null): Bound[] => [
   bind('exampleIds', p.exampleIds, 'i32'), bind('planParams', p.params), opt('given', p.given), opt('ballFactors', ballFactors), opt('baseline', p.baseline),
 ];
-const uniforms = (p: SamplePlan, B: number, d: number) => ({ key0: p.key[0], key1: p.key[1], B, d, N: p.noiseSamples, S: p.steps });
+// Built by assignment, never by spreading (a spread-built object is a slow dictionary; see gemm.ts).
+const uniforms = (p: SamplePlan, B: number, d: number): Record<string, number> =>
+  ({ key0: p.key[0], key1: p.key[1], B, d, N: p.noiseSamples, S: p.steps });
+const withChunk = (u: Record<string, number>, q0: number, len: number, done?: number) => {
+  u.q0 = q0;
+  u.len = len;
+  if (done !== undefined) u.done = done;
+  return u;
+};
 const consts = (p: SamplePlan) => ({ NOISE: NOISE_CODE[p.noise], HAS_BASELINE: !!p.baseline, MULTIPLY: p.multiply, ABSOLUTE: p.absolute });
 
 /** For the L2 ball: r·U^(1/d)/|z| per (example, noise sample) [B, N], one workgroup each. */
@@ -48,7 +56,7 @@ export function sampleInputs(r: Recorder, plan: SamplePlan, x: BTensor, q0: numb
   r.run({
     program: SAMPLE_INPUTS, label: `sample inputs (${plan.noise})`, shapes: `x${shapeStr(x.shape)}, samples ${q0}…${q0 + len - 1}`,
     consts: consts(plan), bindings: [...bound(plan, ballFactors), bind('x', x), bind('out', out)],
-    uniforms: { ...uniforms(plan, B, d), q0, len }, workgroups: r.grid1d(B * len * Math.ceil(d / 4), SAMPLE_INPUTS.workgroupSize),
+    uniforms: withChunk(uniforms(plan, B, d), q0, len), workgroups: r.grid1d(B * len * Math.ceil(d / 4), SAMPLE_INPUTS.workgroupSize),
   });
   return out;
 }
@@ -60,6 +68,6 @@ export function sampleReduce(
   r.run({
     program: SAMPLE_REDUCE, label: 'sample reduce', shapes: `x${shapeStr(x.shape)}, samples ${q0}…${q0 + len - 1}`,
     consts: consts(plan), bindings: [...bound(plan, ballFactors), bind('x', x), bind('grads', grads), bind('stats', st)],
-    uniforms: { ...uniforms(plan, B, d), q0, len, done }, workgroups: r.grid1d(B * d, SAMPLE_REDUCE.workgroupSize),
+    uniforms: withChunk(uniforms(plan, B, d), q0, len, done), workgroups: r.grid1d(B * d, SAMPLE_REDUCE.workgroupSize),
   });
 }
