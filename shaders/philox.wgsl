@@ -88,14 +88,18 @@ fn noiseValue(b: u32, n: u32, i: u32, words: vec4u) -> f32 {
 
 //! section ball_factors
 // One workgroup per (example, sample): |z| over all d normals, then r·U^(1/d)/|z| (U from stream 1), so that
-// ε = factor·z is uniform in the L2 ball of radius r.
+// ε = factor·z is uniform in the L2 ball of radius r. The B·N workgroups are folded into x and y like every
+// other grid (65,535 per dimension); the surplus workgroups of the last row return at once (uniformly, so
+// the barriers below stay in uniform control flow).
 // The tree below halves WORKGROUP_SIZE down to 1.
 const_assert (WORKGROUP_SIZE & (WORKGROUP_SIZE - 1u)) == 0u;
 var<workgroup> partials: array<f32, WORKGROUP_SIZE>;
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let b = wid.x / u.N;
-  let n = wid.x % u.N;
+fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let pair = wid.x + wid.y * nwg.x; // a workgroup per pair: the workgroup's own linear index
+  if (pair >= u.B * u.N) { return; }
+  let b = pair / u.N;
+  let n = pair % u.N;
   var s = 0.0;
   for (var g = lid.x; g * 4u < u.d; g += WORKGROUP_SIZE) {
     let words = drawWords(b, n, g);
@@ -113,6 +117,27 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
     let radiusU = uniform01(philox(vec4u(0u, n, u32(exampleIds[b]), 1u), vec2u(u.key0, u.key1)).x);
     ballFactors[b * u.N + n] = exampleScale(b) * pow(radiusU, 1.0 / f32(u.d)) / sqrt(partials[0]);
   }
+}
+
+//! section ball_factors_serial
+// The same factors with one thread per (example, sample), for short inputs (d ≤ 1024): a workgroup per pair
+// would spend its time in barriers, which software adapters pay dearly (SwiftShader: 65,600 pairs at d = 3
+// took a minute). Threads are folded into x and y like every 1-D grid.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let pair = linearId(gid, nwg);
+  if (pair >= u.B * u.N) { return; }
+  let b = pair / u.N;
+  let n = pair % u.N;
+  var s = 0.0;
+  for (var g = 0u; g * 4u < u.d; g++) {
+    let words = drawWords(b, n, g);
+    for (var lane = 0u; lane < 4u; lane++) {
+      if (g * 4u + lane < u.d) { let z = unitDraw(words[lane]); s += z * z; }
+    }
+  }
+  let radiusU = uniform01(philox(vec4u(0u, n, u32(exampleIds[b]), 1u), vec2u(u.key0, u.key1)).x);
+  ballFactors[b * u.N + n] = exampleScale(b) * pow(radiusU, 1.0 / f32(u.d)) / sqrt(s);
 }
 
 //! section sample_inputs

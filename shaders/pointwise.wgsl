@@ -63,3 +63,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     gzdot[i] = t;
   }
 }
+
+//! section fill
+// out[i] = 0: zeros made on the device (a zero tangent), so nothing of that size is uploaded.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linearId(gid, nwg);
+  if (i >= u.total) { return; }
+  out[i] = 0.0;
+}

@@ -58,8 +58,9 @@ export class Engine {
   }
 
   /**
-   * GPU memory held by this engine's buffer pool (bytes now, and the peak since the last reset); null on cpu.
-   * Buffers are pooled and reused across calls, so this is what the engine keeps on the device.
+   * GPU memory held by this engine (bytes now, and the peak since the last reset): its buffer pool and its
+   * uniform arena (`uniformBytes`, at most 128 KiB); null on cpu. Buffers are pooled and reused across calls,
+   * so this is what the engine keeps on the device.
    */
   memory(): MemoryUsage | null {
     return this.impl.memory();

@@ -121,6 +121,36 @@ describe('engine', () => {
     expect(p).toEqual({ result: 42, supported: false, reason: expect.stringMatching(/cpu backend runs no GPU kernels/), kernels: [], totalMs: null });
   });
 
+  it('an error scope that rejects is a GPU_ERROR naming the kernel, not a silent success', async () => {
+    const engine = await createEngine({ backend: 'webgpu' });
+    const real = (await engine.backendForCall() as WebGPUBackend).device;
+    // The real device, except that once armed every error scope rejects (as Dawn does for an unbalanced pop).
+    let armed = false;
+    const device = new Proxy(real, {
+      get(target, prop) {
+        if (prop === 'popErrorScope' && armed) return () => { void target.popErrorScope(); return Promise.reject(new Error('no error scope to pop')); };
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const ctx = new GpuContext(device);
+    const out = ctx.allocate(16, 'out');
+    armed = true;
+    const program = new FamilySources().add('fill', '//! section main\n@compute @workgroup_size(1) fn main() { y[0] = 1.0; }\n').program({
+      family: 'fill', sections: ['main'], uniforms: [{ name: 'n', type: 'u32' }],
+      bindings: [{ name: 'y', access: 'read_write', types: ['f32'] }], consts: [], workgroupSize: 1,
+    });
+    ctx.dispatch({
+      program, label: 'fill four', shapes: '[4]', uniforms: { n: 4 }, consts: {},
+      bindings: [{ buffer: out, type: 'f32' }], workgroups: [1, 1, 1],
+    });
+    const err = await ctx.read([{ buffer: out, bytes: 16 }]).catch((e) => e);
+    expect(err).toBeInstanceOf(SmoothgeoError);
+    expect(err.code).toBe('GPU_ERROR');
+    expect(err.message).toMatch(/WebGPU error in (compiling )?kernel fill four.*: its error scope was rejected \(no error scope to pop\)/);
+    engine.dispose();
+  });
+
   it('sizes past the device limits are refused with the limit named', async () => {
     const engine = await createEngine({ backend: 'webgpu' });
     const ctx = new GpuContext((await engine.backendForCall() as WebGPUBackend).device);

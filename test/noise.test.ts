@@ -113,6 +113,25 @@ describe('the same noise on every backend', () => {
     }
   });
 
+  it('ball noise past 65,535 (example, sample) pairs: the ball-factor grid is folded like every other grid', async () => {
+    // One workgroup per pair; 2 × 32,800 = 65,600 pairs exceed the 65,535 workgroups a dimension allows.
+    const gpu = await (await webgpuEngine()).backendForCall(), cpu = new CpuBackend();
+    const [B, N, d] = [2, 32_800, 3];
+    const [zc, zg] = [await draws(cpu, 'ball', B, N, d, 0.5, 79), await draws(gpu, 'ball', B, N, d, 0.5, 79)];
+    let worst = 0;
+    zc.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - zg[i])); });
+    expect(worst).toBeLessThan(1e-5); // as above: float32 rounding of the same draws, in every pair up to the last
+  });
+
+  it('ball noise on long inputs (d > 1024: a workgroup per pair reduces |z|²) agrees with cpu', async () => {
+    const gpu = await (await webgpuEngine()).backendForCall(), cpu = new CpuBackend();
+    const [B, N, d] = [2, 3, 1100];
+    const [zc, zg] = [await draws(cpu, 'ball', B, N, d, 0.5, 80), await draws(gpu, 'ball', B, N, d, 0.5, 80)];
+    let worst = 0;
+    zc.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - zg[i])); });
+    expect(worst).toBeLessThan(1e-5);
+  });
+
   it("the inverse-CDF transform is monotone with tails at the 23-bit limits", () => {
     expect(normalFromUniform(2 ** -24)).toBeLessThan(-5.2);
     expect(normalFromUniform(1 - 2 ** -24)).toBeGreaterThan(5.2);

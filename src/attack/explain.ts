@@ -1,4 +1,4 @@
-import { attributionMap } from '../attribution/methods.js';
+import { attributionMap, noiseScales } from '../attribution/methods.js';
 import { quadrature, type QuadratureRule } from '../attribution/quadrature.js';
 import { runSampling, type SamplingRequest } from '../attribution/sampling.js';
 import { fail } from '../errors.js';
@@ -41,19 +41,7 @@ export interface PreparedExplain {
 
 export function prepareExplain(model: Model, x: Tensor, spec: ExplainSpec, target: number[]): PreparedExplain {
   if (!EXPLAIN_METHODS.includes(spec?.method)) fail('INVALID_ARGUMENT', `method must be one of ${EXPLAIN_METHODS.join(', ')}, got ${JSON.stringify(spec?.method)}`);
-  const B = x.shape[0], d = x.data.length / B;
-  const scalesFrom = (abs: number | undefined, rel: number | undefined, names: [string, string]) => {
-    if ((abs === undefined) === (rel === undefined)) fail('INVALID_ARGUMENT', `${spec.method}: give exactly one of ${names[0]} and ${names[1]}`);
-    const v = (abs ?? rel)!;
-    if (!(v > 0) || !Number.isFinite(v)) fail('INVALID_ARGUMENT', `${abs !== undefined ? names[0] : names[1]} must be a finite number > 0, got ${v}`);
-    return Array.from({ length: B }, (_, b) => {
-      if (abs !== undefined) return v;
-      const part = x.data.subarray(b * d, (b + 1) * d);
-      let lo = Infinity, hi = -Infinity;
-      for (const p of part) { lo = Math.min(lo, p); hi = Math.max(hi, p); }
-      return v * (hi - lo);
-    });
-  };
+  const B = x.shape[0];
   const samples = spec.samples ?? 32;
   if (!Number.isInteger(samples) || samples < 1) fail('INVALID_ARGUMENT', `samples must be an integer >= 1, got ${samples}`);
   const common = { target, output: spec.output ?? 'logit', exampleIds: Array.from({ length: B }, (_, i) => i), batchSize: spec.batchSize, maxBytes: spec.maxBytes } as const;
@@ -64,11 +52,11 @@ export function prepareExplain(model: Model, x: Tensor, spec: ExplainSpec, targe
     case 'inputXGradient':
       return { spec, target, base: { ...common, noise: 'none', noiseSamples: 1 }, multiply: true, absolute: false, baseline };
     case 'smoothGrad':
-      return { spec, target, base: { ...common, noise: 'gaussian', noiseSamples: samples, scales: scalesFrom(spec.sigma, spec.relativeSigma, ['sigma', 'relativeSigma']) }, multiply: false, absolute: false, baseline };
+      return { spec, target, base: { ...common, noise: 'gaussian', noiseSamples: samples, scales: noiseScales(x, spec.sigma, spec.relativeSigma, ['sigma', 'relativeSigma']) }, multiply: false, absolute: false, baseline };
     case 'uniformGradient': {
       const shape = spec.shape ?? 'cube';
       if (shape !== 'cube' && shape !== 'ball') fail('INVALID_ARGUMENT', `shape must be 'cube' or 'ball', got ${JSON.stringify(shape)}`);
-      return { spec, target, base: { ...common, noise: shape, noiseSamples: samples, scales: scalesFrom(spec.radius, spec.relativeRadius, ['radius', 'relativeRadius']) }, multiply: false, absolute: false, baseline };
+      return { spec, target, base: { ...common, noise: shape, noiseSamples: samples, scales: noiseScales(x, spec.radius, spec.relativeRadius, ['radius', 'relativeRadius']) }, multiply: false, absolute: false, baseline };
     }
     case 'integratedGradients': {
       const { alphas, weights } = quadrature(spec.rule ?? 'gauss-legendre', spec.steps ?? 32);

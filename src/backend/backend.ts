@@ -54,10 +54,12 @@ export interface MatmulOptions {
   label: string;
 }
 
-/** Device memory held by a backend: bytes now, and the most since the last reset. */
+/** Device memory held by a backend: bytes now, and the most since the last reset (pool and uniform arena). */
 export interface MemoryUsage {
   allocatedBytes: number;
   peakBytes: number;
+  /** Of allocatedBytes, the uniform arena's part (webgpu: bounded, see ARENA_MAX_BLOCKS in webgpu/context.ts). */
+  uniformBytes: number;
 }
 
 /** The GPU time of one kernel dispatch. */
@@ -100,6 +102,8 @@ export interface BackendLifecycle {
 export interface KernelPrimitives {
   upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor;
   uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor;
+  /** A tensor of zeros made on the device (nothing is uploaded). */
+  zeros(shape: readonly number[], label: string): BTensor;
   /** Returns tensors to the pool; on webgpu their reuse waits until the work that uses them is submitted. */
   release(...ts: (BTensor | null | undefined)[]): void;
   /** Runs everything recorded so far and reads `ts` back (one submission, one mapping on webgpu). */

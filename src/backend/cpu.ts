@@ -72,6 +72,9 @@ export class CpuBackend implements Backend {
   uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
     return new CpuTensor([...shape], 'i32', Int32Array.from(data), label);
   }
+  zeros(shape: readonly number[], label: string): BTensor {
+    return new CpuTensor([...shape], 'f32', new Float64Array(sizeOf(shape)), label);
+  }
   release(): void {
     // Garbage-collected.
   }

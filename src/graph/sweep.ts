@@ -110,7 +110,9 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
   }
   // Inside the sweep a null tangent stands for zero; callers get real zeros (e.g. the HVP of a linear model).
   if (secondOrder && (req.xdot || req.paramTangents)) {
-    const zeros = (t: BTensor) => track(be.upload(new Float32Array(t.size), t.shape, `${t.label} (zero tangent)`));
+    // Made on the device: an upload would need a fresh buffer per call (uploads cannot take buffers released
+    // in the same submission), so a sampling call would grow the pool with its number of chunks.
+    const zeros = (t: BTensor) => track(be.zeros(t.shape, `${t.label} (zero tangent)`));
     if (result.inputGrad && !result.inputGradDot) result.inputGradDot = zeros(result.inputGrad);
     for (const pg of result.paramGrads.values()) if (!pg.gradDot) pg.gradDot = zeros(pg.grad);
   }

@@ -22,11 +22,17 @@ export type ShaderDump = (key: string, label: string, code: string) => void;
 
 /** An error scope to await at the next readback, with what it covered. */
 interface Check {
-  scope: Promise<GPUError | null>;
+  /** The scope's outcome, settled at once: a rejection is held here, never left unhandled until the readback. */
+  outcome: Promise<{ error: GPUError | null; rejected: unknown }>;
   what: string;
   outOfMemory?: boolean;
   /** A shader compilation: its module and text, to show the compiler's messages against the source lines. */
   shader?: { module: GPUShaderModule; code: string };
+}
+
+function check(scope: Promise<GPUError | null>, what: string, outOfMemory = false): Check {
+  const outcome = scope.then((error) => ({ error, rejected: null }), (rejected: unknown) => ({ error: null, rejected: rejected ?? 'rejected' }));
+  return { outcome, what, outOfMemory };
 }
 
 interface Cached {
@@ -43,6 +49,11 @@ const QUERY_RESOLVE = 0x200;
 const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
 const READ_USAGE = USAGE.MAP_READ | USAGE.COPY_DST;
 const ARENA_BLOCK = 64 * 1024;
+/**
+ * Uniform blocks one submission may fill (512 dispatches at 256-byte slots). Past it, the recorded work is
+ * submitted and the blocks are reused, so the arena stays at this size however many chunks a call runs.
+ */
+export const ARENA_MAX_BLOCKS = 2;
 const MAX_POOLED_BYTES = 512 * 1024 * 1024;
 
 /**
@@ -87,7 +98,7 @@ class BufferPool {
     const buf = this.device.createBuffer({ size, usage, label });
     this.allocatedBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
-    this.track({ scope: this.device.popErrorScope(), what: `allocating ${size} bytes for ${label}`, outOfMemory: true });
+    this.track(check(this.device.popErrorScope(), `allocating ${size} bytes for ${label}`, true));
     return buf;
   }
 
@@ -111,6 +122,12 @@ class BufferPool {
     this.pending.clear();
   }
 
+  /** Counts device memory held outside the pool (the uniform arena) in the same totals. */
+  account(bytes: number): void {
+    this.allocatedBytes += bytes;
+    this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
+  }
+
   destroy(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
@@ -118,18 +135,33 @@ class BufferPool {
   }
 }
 
-/** Per-dispatch uniforms packed into 64 KiB blocks, written with one writeBuffer per block at submit. */
+/**
+ * Per-dispatch uniforms packed into 64 KiB blocks, written with one writeBuffer per block at submit. At most
+ * ARENA_MAX_BLOCKS blocks exist (the context submits before a submission would need more); their bytes are
+ * counted in the pool's totals (engine.memory()).
+ */
 class UniformArena {
   private blocks: { buffer: GPUBuffer; bytes: Uint8Array; used: number }[] = [];
   private spare: GPUBuffer[] = [];
-  constructor(private readonly device: GPUDevice, private readonly align: number) {}
+  /** Bytes of the blocks created and not destroyed. */
+  bytes = 0;
+  constructor(private readonly device: GPUDevice, private readonly align: number, private readonly account: (bytes: number) => void) {}
+
+  /** Whether `bytes` more would need a block beyond the ARENA_MAX_BLOCKS of this submission. */
+  full(bytes: number): boolean {
+    const last = this.blocks[this.blocks.length - 1];
+    return this.blocks.length >= ARENA_MAX_BLOCKS && last.used + bytes > ARENA_BLOCK;
+  }
 
   alloc(data: ArrayBuffer): { buffer: GPUBuffer; offset: number; size: number } {
     let block = this.blocks[this.blocks.length - 1];
     if (!block || block.used + data.byteLength > ARENA_BLOCK) {
-      const buffer = this.spare.pop() ?? this.device.createBuffer({
-        size: ARENA_BLOCK, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: 'uniform arena',
-      });
+      let buffer = this.spare.pop();
+      if (!buffer) {
+        buffer = this.device.createBuffer({ size: ARENA_BLOCK, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: 'uniform arena' });
+        this.bytes += ARENA_BLOCK;
+        this.account(ARENA_BLOCK);
+      }
       block = { buffer, bytes: new Uint8Array(ARENA_BLOCK), used: 0 };
       this.blocks.push(block);
     }
@@ -148,6 +180,8 @@ class UniformArena {
 
   destroy(): void {
     for (const b of [...this.spare, ...this.blocks.map((x) => x.buffer)]) b.destroy();
+    this.account(-this.bytes);
+    this.bytes = 0;
   }
 }
 
@@ -166,7 +200,7 @@ export class GpuContext {
 
   constructor(readonly device: GPUDevice, private readonly dumpShader: ShaderDump | null = null) {
     this.pool = new BufferPool(device, (c) => this.checks.push(c));
-    this.arena = new UniformArena(device, device.limits.minUniformBufferOffsetAlignment);
+    this.arena = new UniformArena(device, device.limits.minUniformBufferOffsetAlignment, (bytes) => this.pool.account(bytes));
     device.lost.then((info) => { this.lost = info; });
   }
 
@@ -194,7 +228,11 @@ export class GpuContext {
       fail('LIMIT_EXCEEDED', `kernel ${k.label} on ${k.shapes} needs workgroups [${k.workgroups.join(', ')}], past the device's ${maxGroups} per dimension; use a smaller batch`);
     }
     const { pipeline, layout } = this.pipelineFor(k);
-    const slot = this.arena.alloc(packUniforms(k.program, k.uniforms));
+    const uniforms = packUniforms(k.program, k.uniforms);
+    // A long call (thousands of chunks) would otherwise grow the arena by a slot per dispatch until its one
+    // submit: submit what is recorded so far and reuse the blocks. Results are still read back once, at `read`.
+    if (this.arena.full(uniforms.byteLength)) this.submitRecorded();
+    const slot = this.arena.alloc(uniforms);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: slot.buffer, offset: slot.offset, size: slot.size } }];
     let binding = 1;
     for (const b of k.bindings) if (b) entries.push({ binding: binding++, resource: { buffer: b.buffer } });
@@ -208,7 +246,7 @@ export class GpuContext {
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(...k.workgroups);
     if (timed) pass.end();
-    this.checks.push({ scope: this.device.popErrorScope(), what: `kernel ${k.label} on ${k.shapes}` });
+    this.checks.push(check(this.device.popErrorScope(), `kernel ${k.label} on ${k.shapes}`));
   }
 
   /** Per-kernel GPU times of every dispatch until `stopProfiling` (needs the device feature 'timestamp-query'). */
@@ -237,25 +275,25 @@ export class GpuContext {
     const staging = total > 0 ? this.pool.acquire(total, READ_USAGE, 'readback staging') : null;
     buffers.forEach((b, i) => { if (b.bytes) encoder.copyBufferToBuffer(b.buffer, 0, staging!, offsets[i], Math.ceil(b.bytes / 4) * 4); });
 
-    this.device.pushErrorScope('validation');
-    this.arena.flush(this.device.queue);
-    this.device.queue.submit([encoder.finish({ label: `smoothgeo call ${this.calls}` })]);
-    this.checks.push({ scope: this.device.popErrorScope(), what: `submitting call ${this.calls}` });
-    this.encoder = null;
-    this.pool.afterSubmit();
+    this.submit(encoder);
 
     const checks = this.checks;
     this.checks = [];
     let mapError: unknown = null;
     if (staging) await staging.mapAsync(MAP_MODE_READ).catch((e) => { mapError = e; });
-    const errors = await Promise.all(checks.map(async (c) => ({ ...c, error: await c.scope.catch(() => null) })));
+    // A scope that rejects (instead of resolving to an error or null) means the device could not say whether
+    // that work succeeded: the results cannot be trusted, so it is an error too, naming the work it covered.
+    const errors = await Promise.all(checks.map(async (c) => ({ ...c, ...(await c.outcome) })));
     if (this.lost) {
       fail('DEVICE_LOST', `the GPU device was lost (${this.lost.reason}: ${this.lost.message || 'no message'}); the call failed and the next call makes a fresh device`);
     }
     const first = errors.find((e) => e.error);
-    if (first || mapError) {
+    const rejected = errors.find((e) => e.rejected);
+    if (first || rejected || mapError) {
       if (staging && !mapError) staging.unmap();
-      let msg = first ? `${first.what}: ${first.error!.message}` : `reading results back: ${String(mapError)}`;
+      let msg = first ? `${first.what}: ${first.error!.message}`
+        : rejected ? `${rejected.what}: its error scope was rejected (${(rejected.rejected as Error)?.message ?? String(rejected.rejected)}), so whether it ran is unknown`
+          : `reading results back: ${String(mapError)}`;
       if (first?.shader) msg += `\n${await compilerMessages(first.shader.module, first.shader.code)}`;
       throw new SmoothgeoError(first?.outOfMemory ? 'LIMIT_EXCEEDED' : 'GPU_ERROR', `WebGPU error in ${msg}`);
     }
@@ -297,11 +335,33 @@ export class GpuContext {
       layout: this.device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: 'main' },
     });
-    this.checks.push({ scope: this.device.popErrorScope(), what: `compiling kernel ${k.label} (key ${key})`, shader: { module, code } });
+    this.checks.push({ ...check(this.device.popErrorScope(), `compiling kernel ${k.label} (key ${key})`), shader: { module, code } });
     const c = { pipeline, layout };
     this.cache.set(key, c);
     return c;
   }
+
+  /** Writes the uniforms, submits `encoder`, and lets the pool hand out what was released while recording. */
+  private submit(encoder: GPUCommandEncoder): void {
+    this.device.pushErrorScope('validation');
+    this.arena.flush(this.device.queue);
+    this.device.queue.submit([encoder.finish({ label: `smoothgeo call ${this.calls}` })]);
+    this.checks.push(check(this.device.popErrorScope(), `submitting call ${this.calls}`));
+    this.encoder = null;
+    this.pool.afterSubmit();
+  }
+
+  /** Submits the work recorded so far in the middle of a call; the call goes on in a new encoder (same call number). */
+  private submitRecorded(): void {
+    if (!this.encoder) return;
+    this.closePass();
+    const encoder = this.encoder;
+    this.submit(encoder);
+    this.encoder = this.device.createCommandEncoder({ label: `smoothgeo call ${this.calls} (continued)` });
+  }
+
+  /** Uniform arena bytes now (counted in the pool's totals too). */
+  get uniformBytes(): number { return this.arena.bytes; }
 
   private openEncoder(): GPUCommandEncoder {
     this.encoder ??= this.device.createCommandEncoder({ label: `smoothgeo call ${++this.calls}` });

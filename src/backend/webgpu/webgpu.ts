@@ -49,9 +49,12 @@ export class WebGPUBackend implements Backend, Recorder {
   get context(): GpuContext { return this.ctx; }
 
   // ---- lifecycle ----
-  /** Device memory held by the buffer pool now and at its peak (storage and staging buffers). */
+  /**
+   * Device memory held now and at its peak: the buffer pool (storage and staging buffers) and the uniform
+   * arena; `uniformBytes` is the arena's part (bounded: see ARENA_MAX_BLOCKS in context.ts).
+   */
   memory(): MemoryUsage {
-    return { allocatedBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakBytes };
+    return { allocatedBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakBytes, uniformBytes: this.ctx.uniformBytes };
   }
   resetPeakMemory(): void {
     this.ctx.pool.peakBytes = this.ctx.pool.allocatedBytes;
@@ -105,6 +108,9 @@ export class WebGPUBackend implements Backend, Recorder {
     const t = this.allocTensor(shape, label, 'i32', false);
     this.ctx.write(t.buffer, Int32Array.from(data));
     return t;
+  }
+  zeros(shape: readonly number[], label: string): BTensor {
+    return pointwise.zeros(this, shape, label);
   }
   release(...ts: (BTensor | null | undefined)[]): void {
     for (const t of ts) if (t) this.ctx.pool.release(buf(t));

@@ -21,6 +21,21 @@ const BACKWARD = SOURCES.program({
   consts: ['ACT', 'HAS_ZDOT', 'HAS_GYDOT'], workgroupSize: WORKGROUP.elementwise,
 });
 
+const FILL = SOURCES.program({
+  family: 'pointwise', sections: ['fill'], uniforms: [{ name: 'total', type: 'u32' }], bindings: [out('out')], consts: [],
+  workgroupSize: WORKGROUP.elementwise,
+});
+
+/** A tensor of zeros made on the device (a zero tangent), so nothing of its size is uploaded. */
+export function zeros(r: Recorder, shape: readonly number[], label: string): BTensor {
+  const t = r.alloc(shape, label);
+  r.run({
+    program: FILL, label: 'fill zeros', shapes: shapeStr(shape), consts: {}, bindings: [bind('out', t)],
+    uniforms: { total: t.size }, workgroups: r.grid1d(t.size, FILL.workgroupSize),
+  });
+  return t;
+}
+
 export function activation(r: Recorder, kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {
   const y = r.alloc(z.shape, kind), ydot = zdot ? r.alloc(z.shape, `${kind} tangent`) : null;
   r.run({

@@ -22,6 +22,8 @@ const program = (entry: string, uniforms: string[], ballAccess: Access, more: Bi
   });
 
 const BALL_FACTORS = program('ball_factors', [], 'read_write', []);
+/** One thread per (example, sample): short inputs, where a workgroup per pair would wait on its barriers. */
+const BALL_FACTORS_SERIAL = SOURCES.program({ ...BALL_FACTORS, sections: ['philox', 'noise', 'ball_factors_serial'], workgroupSize: WORKGROUP.row });
 const SAMPLE_INPUTS = program('sample_inputs', ['q0', 'len'], 'read', [f32('x'), f32('out', 'read_write')]);
 const SAMPLE_REDUCE = program('reduce.sample_reduce', ['q0', 'len', 'done'], 'read', [f32('x'), f32('grads'), f32('stats', 'read_write')]);
 
@@ -39,13 +41,18 @@ const withChunk = (u: Record<string, number>, q0: number, len: number, done?: nu
 };
 const consts = (p: SamplePlan) => ({ NOISE: NOISE_CODE[p.noise], HAS_BASELINE: !!p.baseline, MULTIPLY: p.multiply, ABSOLUTE: p.absolute });
 
-/** For the L2 ball: r·U^(1/d)/|z| per (example, noise sample) [B, N], one workgroup each. */
+/**
+ * For the L2 ball: r·U^(1/d)/|z| per (example, noise sample) [B, N]. Short inputs (d ≤ 1024): one thread per
+ * pair; long ones: a workgroup per pair reduces |z|² in parallel. Either grid is folded past 65,535.
+ */
 export function ballFactors(r: Recorder, plan: SamplePlan, d: number): BTensor {
-  const B = plan.exampleIds.size;
+  const B = plan.exampleIds.size, pairs = B * plan.noiseSamples;
   const out = r.alloc([B, plan.noiseSamples], 'ball factors');
+  const serial = d <= 1024;
   r.run({
-    program: BALL_FACTORS, label: 'noise ball factors', shapes: `[${B}, ${plan.noiseSamples}] over d = ${d}`, consts: consts(plan),
-    bindings: bound(plan, out), uniforms: uniforms(plan, B, d), workgroups: [B * plan.noiseSamples, 1, 1],
+    program: serial ? BALL_FACTORS_SERIAL : BALL_FACTORS, label: 'noise ball factors', shapes: `[${B}, ${plan.noiseSamples}] over d = ${d}`,
+    consts: consts(plan), bindings: bound(plan, out), uniforms: uniforms(plan, B, d),
+    workgroups: serial ? r.grid1d(pairs, WORKGROUP.row) : r.grid1d(pairs, 1), // a workgroup per pair: 1 pair per group
   });
   return out;
 }
