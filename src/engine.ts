@@ -5,6 +5,7 @@ import { CpuBackend } from './backend/cpu.js';
 import type { DumpShaders } from './backend/webgpu/debug.js';
 import { requestWebGPU, type AdapterSummary } from './backend/webgpu/webgpu.js';
 import { fail, SmoothgeoError } from './errors.js';
+import { choice, options as validateOptions, show } from './validate.js';
 
 export type { DumpShaders } from './backend/webgpu/debug.js';
 
@@ -36,10 +37,20 @@ export class Engine {
   ) {}
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
-    const want = options.backend ?? 'auto';
-    if (want !== 'auto' && want !== 'webgpu' && want !== 'cpu') {
-      fail('INVALID_ARGUMENT', `backend must be 'auto', 'webgpu' or 'cpu', got ${JSON.stringify(want)}`);
+    const o = validateOptions('createEngine', options, ['backend', 'gpu', 'powerPreference', 'debug']) as EngineOptions;
+    if (o.debug !== undefined) {
+      const d = validateOptions('createEngine: debug', o.debug, ['dumpShaders']) as NonNullable<EngineOptions['debug']>;
+      const dump = d.dumpShaders;
+      if (dump !== undefined && typeof dump !== 'boolean' && typeof dump !== 'string' && typeof dump !== 'function') {
+        fail('INVALID_ARGUMENT', `createEngine: debug.dumpShaders must be true/false, a directory path or a function (key, label, code), got ${show(dump)}`);
+      }
     }
+    const want = choice('createEngine: backend', o.backend, ['auto', 'webgpu', 'cpu'] as const, 'auto');
+    choice('createEngine: powerPreference', o.powerPreference, ['low-power', 'high-performance'] as const, 'high-performance');
+    if (o.gpu === null || (o.gpu !== undefined && typeof (o.gpu as GPU).requestAdapter !== 'function')) {
+      fail('INVALID_ARGUMENT', `createEngine: gpu must be a WebGPU entry point (navigator.gpu) with requestAdapter(), got ${show(o.gpu)}`);
+    }
+    options = o;
     if (want === 'cpu') return new Engine(new CpuBackend(), 'requested', null);
     try {
       const gpu = await requestWebGPU(options.gpu, { powerPreference: options.powerPreference, dumpShaders: options.debug?.dumpShaders });
@@ -79,6 +90,15 @@ export class Engine {
     return this.impl.profile(fn);
   }
 
+  /**
+   * Returns the buffer pool's idle device buffers to the driver now; they are otherwise kept for reuse
+   * (up to 512 MiB) until dispose(). Returns the bytes freed (0 on cpu). The pool also trims itself when
+   * the device reports running out of memory.
+   */
+  trim(): number {
+    return this.impl.trim();
+  }
+
   /** One line: backend, adapter and why. */
   describe(): string {
     return `backend ${this.backend} — ${this.impl.description} (${this.reason})`;
@@ -96,6 +116,6 @@ export class Engine {
   }
 }
 
-export function createEngine(options: EngineOptions = {}): Promise<Engine> {
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   return Engine.create(options);
 }

@@ -8,7 +8,9 @@ export type ErrorCode =
   | 'BACKEND_UNAVAILABLE' // the requested backend cannot run here
   | 'GPU_ERROR' // a validation or out-of-memory error raised by the GPU, naming the kernel
   | 'DEVICE_LOST' // the GPU device was lost; the next call makes a fresh one
-  | 'LIMIT_EXCEEDED'; // a size past a device limit or a safety limit
+  | 'LIMIT_EXCEEDED' // a size past a device limit, or work past a documented limit (src/limits.ts)
+  | 'NON_FINITE' // a result came out Infinity or NaN; the message names the layer where it first appeared
+  | 'ABORTED'; // the call's AbortSignal fired
 
 export class SmoothgeoError extends Error {
   readonly code: ErrorCode;

@@ -9,6 +9,7 @@ export type { ModelSpec } from './graph/spec.js';
 export type { Objective } from './graph/objective.js';
 export { parseSafetensors, encodeSafetensors, type SafetensorsOptions } from './io/safetensors.js';
 export { SmoothgeoError, type ErrorCode } from './errors.js';
+export { LIMITS, type LimitName } from './limits.js';
 export { tensor, type Tensor } from './tensor.js';
 export { heatmapPng, type HeatmapOptions } from './io/png.js';
 export {

@@ -1,4 +1,5 @@
 import { fail } from './errors.js';
+import { show } from './validate.js';
 
 /** The public tensor: row-major, NCHW for images, float32. */
 export interface Tensor {
@@ -12,11 +13,24 @@ export function sizeOf(shape: readonly number[]): number {
   return n;
 }
 
-export function shapeStr(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
+/** A shape for messages; a hostile shape may have 100,000 entries, so only the first few are listed. */
+export function shapeStr(shape: readonly unknown[]): string {
+  if (!Array.isArray(shape)) return show(shape);
+  const head = shape.slice(0, 8).map((d) => (typeof d === 'number' ? String(d) : show(d)));
+  return `[${head.join(', ')}${shape.length > 8 ? `, … (${shape.length} dimensions)` : ''}]`;
+}
+
+/** A list of names for messages, cut to the first few. */
+export function listStr(names: readonly string[], max = 8): string {
+  const head = names.slice(0, max).map((n) => (n.length > 40 ? `${n.slice(0, 37)}...` : n));
+  return `${head.join(', ')}${names.length > max ? `, … (${names.length} in all)` : ''}`;
 }
 
 export function tensor(data: Float32Array, shape: number[]): Tensor {
+  if (!(data instanceof Float32Array)) fail('INVALID_ARGUMENT', `tensor: data must be a Float32Array, got ${show(data)}`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    fail('INVALID_ARGUMENT', `tensor: shape must be an array of non-negative integers, got ${shapeStr(shape)}`);
+  }
   if (data.length !== sizeOf(shape)) {
     fail('INVALID_ARGUMENT', `tensor data has ${data.length} values but shape ${shapeStr(shape)} needs ${sizeOf(shape)}`);
   }
@@ -32,7 +46,7 @@ export function checkTensor(name: string, t: unknown, expected: readonly number[
   if (!(data instanceof Float32Array)) {
     fail('INVALID_ARGUMENT', `${name}.data must be a Float32Array, got ${describe(data)}`);
   }
-  const ok = shape.length === expected.length && shape.every((d, i) => expected[i] === -1 ? Number.isInteger(d) && d > 0 : d === expected[i]);
+  const ok = shape.length === expected.length && shape.every((d, i) => expected[i] === -1 ? Number.isSafeInteger(d) && d > 0 : d === expected[i]);
   if (!ok) {
     const want = expected.map((d) => (d === -1 ? 'B' : String(d))).join(', ');
     fail('INVALID_ARGUMENT', `${name} has shape ${shapeStr(shape)}, expected [${want}]`);

@@ -151,12 +151,12 @@ describe('attacks on predictions', () => {
 
 describe('bad options', () => {
   it.each([
-    [{ attack: 'move' }, /attack must be 'topk', 'centerOfMass' or 'targeted'/],
+    [{ attack: 'move' }, /attack must be 'topk' or 'centerOfMass' or 'targeted'/],
     [{ attack: 'topk', epsilon: 0 }, /epsilon must be a finite number > 0, got 0/],
     [{ attack: 'topk', epsilon: 0.1, norm: 'l1' }, /norm must be 'linf' or 'l2', got "l1"/],
     [{ attack: 'targeted', epsilon: 0.1 }, /'targeted' attack needs targetMap/],
     [{ attack: 'topk', epsilon: 0.1, k: 65 }, /k must be an integer in \[1, 64\], got 65/],
-    [{ attack: 'topk', epsilon: 0.1, explain: { method: 'lime' } }, /method must be one of saliency, inputXGradient, smoothGrad, uniformGradient, integratedGradients/],
+    [{ attack: 'topk', epsilon: 0.1, explain: { method: 'lime' } }, /explain.method must be 'saliency' or 'inputXGradient' or 'smoothGrad' or 'uniformGradient' or 'integratedGradients', got "lime"/],
     [{ attack: 'topk', epsilon: 0.1, explain: { method: 'smoothGrad' } }, /give exactly one of sigma \(in input units\) and relativeSigma/],
     [{ attack: 'topk', epsilon: 0.1, explain: { method: 'uniformGradient', radius: -1 } }, /radius must be a finite number > 0, got -1/],
   ])('%j', async (o, message) => {

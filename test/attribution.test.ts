@@ -194,7 +194,7 @@ describe('bad options', () => {
     ['samples < 1', (m: Model) => smoothGrad(m, x, { target, sigma: 0.1, samples: 0 }), /samples must be an integer >= 1, got 0/],
     ['target out of range', (m: Model) => smoothGrad(m, x, { target: [0, 10], sigma: 0.1 }), /target\[1\] = 10 is not a class index in \[0, 9\]/],
     ['baseline of the wrong shape', (m: Model) => integratedGradients(m, x, { target, baseline: { shape: [2, 1, 28, 27], data: new Float32Array(2 * 28 * 27) } }), /baseline has shape \[2, 1, 28, 27\], expected \[2, 1, 28, 28\]/],
-    ['unknown rule', (m: Model) => integratedGradients(m, x, { target, rule: 'simpson' as never }), /rule must be one of left, right, middle, trapezoid, gauss-legendre, got "simpson"/],
+    ['unknown rule', (m: Model) => integratedGradients(m, x, { target, rule: 'simpson' as never }), /integratedGradients: rule must be 'left' or 'right' or 'middle' or 'trapezoid' or 'gauss-legendre', got "simpson"/],
     ['trapezoid with one step', (m: Model) => integratedGradients(m, x, { target, rule: 'trapezoid', steps: 1 }), /the trapezoid rule needs steps >= 2/],
     ['ball shape typo', (m: Model) => uniformGradient(m, x, { target, radius: 0.1, shape: 'sphere' as never }), /shape must be 'cube' or 'ball', got "sphere"/],
     ['noise of the wrong shape', (m: Model) => smoothGrad(m, x, { target, noise: { shape: [4, 28, 28], data: new Float32Array(4 * 784) } }), /noise has shape \[4, 28, 28\], expected \[B, 1, 28, 28\]/],

@@ -454,7 +454,7 @@ describe('validation', () => {
     await expectInvalidAsync(sensitivityMax(identity, x, { samples: 2.5 }), /samples must be an integer >= 1/);
     await expectInvalidAsync(sensitivityMax(identity, x, { seed: -1 }), /seed must be an integer in \[0, 2\^53\)/);
     await expectInvalidAsync(sensitivityMax(identity, x, { batchSize: 0 }), /batchSize must be an integer >= 1/);
-    await expectInvalidAsync(sensitivityMax(identity, x, { norm: 3 as unknown as 'fro' }), /norm must be 'fro', 1, 2 or 'inf'/);
+    await expectInvalidAsync(sensitivityMax(identity, x, { norm: 3 as unknown as 'fro' }), /norm must be 'fro' or 1 or 2 or 'inf', got 3/);
     await expectInvalidAsync(sensitivityMax(identity, T([0.1, NaN], [1, 2])), /x has a non-finite value/);
     await expectInvalidAsync(sensitivityMax(identity, T([0.1, 0.2], [2])), /x has shape \[2\], expected a batch/);
     await expectInvalidAsync(sensitivityMax(null as unknown as ExplainFn, x), /explain must be a function/);

@@ -143,10 +143,10 @@ describe('parseSafetensors rejects malformed files', () => {
   });
 
   it.each([
-    ['[1, 2]', /must be a JSON object, found array/],
-    ['7', /must be a JSON object, found number/],
-    ['null', /must be a JSON object, found null/],
-  ])('a header that is %s instead of an object', (header, message) => {
+    ['[1, 2]', /header must start with '\{' \(a JSON object\), found "\[1, 2\]"/],
+    ['7', /header must start with '\{' \(a JSON object\), found "7"/],
+    [' {}', /header must start with '\{' \(a JSON object\), found " \{\}"/],
+  ])('a header that is %s instead of an object starting with {', (header, message) => {
     expectFailure(() => parseSafetensors(file(header)), 'INVALID_SAFETENSORS', message);
   });
 
@@ -162,7 +162,7 @@ describe('parseSafetensors rejects malformed files', () => {
   });
 
   it('a dtype other than F32', () => {
-    expectFailure(() => parseSafetensors(file({ w: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } }, 4)), 'INVALID_SAFETENSORS', /"w" has dtype F16; only F32 is supported/);
+    expectFailure(() => parseSafetensors(file({ w: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } }, 4)), 'INVALID_SAFETENSORS', /"w" has dtype "F16"; only F32 is supported/);
   });
 
   it.each([

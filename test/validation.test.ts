@@ -32,7 +32,7 @@ describe('spec validation', () => {
     ['dense without a name', { input: [4], layers: [{ type: 'dense', out: 2 }] }, /layers\[0\] \(dense\): a dense layer needs a 'name'/],
     ['dense on an image', { input: [1, 4, 4], layers: [{ type: 'dense', name: 'fc', out: 2 }] }, /dense expects a flat input but gets \[1, 4, 4\]; add a flatten layer/],
     ['kernel larger than the input', { input: [1, 4, 4], layers: [{ type: 'conv2d', name: 'c', out: 2, kernel: 5 }, { type: 'flatten' }] }, /layers\[0\] \(conv2d\): kernel 5 does not fit the input height 4/],
-    ['non-integer out', { input: [4], layers: [{ type: 'dense', name: 'fc', out: 2.5 }] }, /field 'out' must be an integer >= 1, got 2.5/],
+    ['non-integer out', { input: [4], layers: [{ type: 'dense', name: 'fc', out: 2.5 }] }, /field 'out' must be an integer in \[1, 2147483647\], got 2.5/],
     ['negative beta', { input: [4], layers: [{ type: 'softplus', beta: -1 }] }, /field 'beta' must be a finite number > 0, got -1/],
     ['image output', { input: [1, 4, 4], layers: [{ type: 'relu' }] }, /last layer must output flat logits \[classes\], but it outputs \[1, 4, 4\]/],
     ['duplicate parameter names', { input: [4], layers: [{ type: 'dense', name: 'fc', out: 4 }, { type: 'dense', name: 'fc', out: 2 }] }, /parameter name 'fc.weight' is used by an earlier layer/],
@@ -48,7 +48,7 @@ describe('weights validation', () => {
     const w = mlpWeights(); delete w['fc2.bias'];
     await rejects(() => load(w), 'INVALID_SPEC', /missing tensor 'fc2.bias' \(shape \[2\]\)/);
   });
-  it('extra tensor', async () => rejects(() => load({ ...mlpWeights(), 'fc3.weight': t([1]) }), 'INVALID_SPEC', /tensors the spec does not use: fc3.weight/));
+  it('extra tensor', async () => rejects(() => load({ ...mlpWeights(), 'fc3.weight': t([1]) }), 'INVALID_SPEC', /weights hold 1 tensor\(s\) the spec does not use: fc3.weight; expected exactly: fc1.weight, fc1.bias, fc2.weight, fc2.bias/));
   it('wrong shape', async () => rejects(() => load({ ...mlpWeights(), 'fc1.weight': t([4, 3]) }), 'INVALID_SPEC', /'fc1.weight' has shape \[4, 3\] but the spec needs \[3, 4\]/));
   it('NaN in a weight', async () => {
     const w = mlpWeights(); w['fc1.bias'].data[1] = NaN;
@@ -82,5 +82,5 @@ describe('call validation', async () => {
     return rejects(() => model.paramHvp(x, v, logit), 'INVALID_ARGUMENT', /v is missing parameter 'fc1.bias' \(shape \[3\]\)/);
   });
   it('Gauss–Newton labels', () => rejects(() => model.gaussNewtonProduct(x, x, [0, 5]), 'INVALID_ARGUMENT', /labels\[1\] = 5 is not a class index in \[0, 1\]/));
-  it('unknown backend', () => rejects(() => createEngine({ backend: 'cuda' as never }), 'INVALID_ARGUMENT', /backend must be 'auto', 'webgpu' or 'cpu', got "cuda"/));
+  it('unknown backend', () => rejects(() => createEngine({ backend: 'cuda' as never }), 'INVALID_ARGUMENT', /createEngine: backend must be 'auto' or 'webgpu' or 'cpu', got "cuda"/));
 });

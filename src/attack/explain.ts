@@ -1,7 +1,8 @@
 import { attributionMap, noiseScales } from '../attribution/methods.js';
-import { quadrature, type QuadratureRule } from '../attribution/quadrature.js';
+import { quadrature, QUADRATURE_RULES, type QuadratureRule } from '../attribution/quadrature.js';
 import { runSampling, type SamplingRequest } from '../attribution/sampling.js';
 import { fail } from '../errors.js';
+import { bool, choice, int, options as validateOptions, show } from '../validate.js';
 import type { Model } from '../graph/model.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 
@@ -39,8 +40,42 @@ export interface PreparedExplain {
   baseline: Float32Array | null;
 }
 
+/** The options each method takes, besides the common ones. */
+const COMMON_KEYS = ['method', 'target', 'output', 'batchSize', 'maxBytes'];
+const METHOD_KEYS: Record<ExplainMethod, string[]> = {
+  saliency: ['absolute'],
+  inputXGradient: [],
+  smoothGrad: ['sigma', 'relativeSigma', 'samples'],
+  uniformGradient: ['radius', 'relativeRadius', 'shape', 'samples'],
+  integratedGradients: ['steps', 'rule', 'baseline'],
+};
+
+/**
+ * Checks an explain spec's keys and scalar options for its method (so a misspelled option is an error);
+ * returns the gradient evaluations one map costs per example (samples, or path steps), for the work limit.
+ */
+export function checkExplainSpec(name: string, spec: unknown): number {
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
+    fail('INVALID_ARGUMENT', `${name} must be an object { method, ... } with method one of ${EXPLAIN_METHODS.join(', ')}, got ${show(spec)}`);
+  }
+  const method = choice(`${name}.method`, (spec as ExplainSpec).method, EXPLAIN_METHODS, undefined as never);
+  if (method === undefined) fail('INVALID_ARGUMENT', `${name}.method is required: one of ${EXPLAIN_METHODS.join(', ')}`);
+  const o = validateOptions(`${name} (method '${method}')`, spec, [...COMMON_KEYS, ...METHOD_KEYS[method]]);
+  choice(`${name}.output`, o.output, ['logit', 'probability'] as const, 'logit');
+  if (o.batchSize !== undefined) int(`${name}.batchSize`, o.batchSize, undefined, 1);
+  if (o.maxBytes !== undefined) int(`${name}.maxBytes`, o.maxBytes, undefined, 1);
+  if (method === 'saliency') bool(`${name}.absolute`, o.absolute, false);
+  if (method === 'uniformGradient') choice(`${name}.shape`, o.shape, ['cube', 'ball'] as const, 'cube');
+  if (method === 'integratedGradients') {
+    choice(`${name}.rule`, o.rule, QUADRATURE_RULES, 'gauss-legendre');
+    return int(`${name}.steps`, o.steps, 32, 1);
+  }
+  if (method === 'smoothGrad' || method === 'uniformGradient') return int(`${name}.samples`, o.samples, 32, 1);
+  return 1;
+}
+
 export function prepareExplain(model: Model, x: Tensor, spec: ExplainSpec, target: number[]): PreparedExplain {
-  if (!EXPLAIN_METHODS.includes(spec?.method)) fail('INVALID_ARGUMENT', `method must be one of ${EXPLAIN_METHODS.join(', ')}, got ${JSON.stringify(spec?.method)}`);
+  checkExplainSpec('explain', spec);
   const B = x.shape[0];
   const samples = spec.samples ?? 32;
   if (!Number.isInteger(samples) || samples < 1) fail('INVALID_ARGUMENT', `samples must be an integer >= 1, got ${samples}`);
@@ -52,11 +87,11 @@ export function prepareExplain(model: Model, x: Tensor, spec: ExplainSpec, targe
     case 'inputXGradient':
       return { spec, target, base: { ...common, noise: 'none', noiseSamples: 1 }, multiply: true, absolute: false, baseline };
     case 'smoothGrad':
-      return { spec, target, base: { ...common, noise: 'gaussian', noiseSamples: samples, scales: noiseScales(x, spec.sigma, spec.relativeSigma, ['sigma', 'relativeSigma']) }, multiply: false, absolute: false, baseline };
+      return { spec, target, base: { ...common, noise: 'gaussian', noiseSamples: samples, scales: noiseScales(x, spec.sigma, spec.relativeSigma, ['sigma', 'relativeSigma'], 'explain') }, multiply: false, absolute: false, baseline };
     case 'uniformGradient': {
       const shape = spec.shape ?? 'cube';
-      if (shape !== 'cube' && shape !== 'ball') fail('INVALID_ARGUMENT', `shape must be 'cube' or 'ball', got ${JSON.stringify(shape)}`);
-      return { spec, target, base: { ...common, noise: shape, noiseSamples: samples, scales: noiseScales(x, spec.radius, spec.relativeRadius, ['radius', 'relativeRadius']) }, multiply: false, absolute: false, baseline };
+      if (shape !== 'cube' && shape !== 'ball') fail('INVALID_ARGUMENT', `shape must be 'cube' or 'ball', got ${show(shape)}`);
+      return { spec, target, base: { ...common, noise: shape, noiseSamples: samples, scales: noiseScales(x, spec.radius, spec.relativeRadius, ['radius', 'relativeRadius'], 'explain') }, multiply: false, absolute: false, baseline };
     }
     case 'integratedGradients': {
       const { alphas, weights } = quadrature(spec.rule ?? 'gauss-legendre', spec.steps ?? 32);

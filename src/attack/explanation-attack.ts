@@ -1,10 +1,13 @@
 import { resolveSeed } from '../noise/seed.js';
 import { attributionMap } from '../attribution/methods.js';
 import { fail } from '../errors.js';
-import type { Model } from '../graph/model.js';
+import { choice, int, options as validateOptions, positive, range as rangeOption, checkpoint, show, signal, throwIfAborted } from '../validate.js';
+import { Model } from '../graph/model.js';
+import { checkClasses } from '../graph/objective.js';
+import { checkWork } from '../limits.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { softplusSurrogate } from '../curvature/surrogate.js';
-import { applyMultiplier, explainVjp, gradientMean, prepareExplain, type ExplainSpec, type PreparedExplain } from './explain.js';
+import { applyMultiplier, checkExplainSpec, explainVjp, gradientMean, prepareExplain, type ExplainSpec, type PreparedExplain } from './explain.js';
 import { argmaxRows, project, type Norm } from './project.js';
 
 // Attacks on explanations: move the attribution map while the prediction stays.
@@ -39,6 +42,8 @@ export interface ExplanationAttackOptions {
   seed?: number;
   /** Seed of the noise with which maps are measured on `model` (fixed across iterations so they compare). */
   measureSeed?: number;
+  /** Stops the attack (an ABORTED error) when it fires; checked before every iteration. */
+  signal?: AbortSignal;
 }
 
 export interface ExplanationAttackResult {
@@ -52,32 +57,51 @@ export interface ExplanationAttackResult {
   seed: number;
 }
 
-export async function attackExplanation(model: Model, x: Tensor, o: ExplanationAttackOptions): Promise<ExplanationAttackResult> {
+const OPTIONS = ['attack', 'explain', 'epsilon', 'norm', 'stepSize', 'iterations', 'range', 'k', 'targetMap', 'surrogate',
+  'surrogateBeta', 'seed', 'measureSeed', 'signal'];
+
+export async function attackExplanation(model: Model, x: Tensor, options: ExplanationAttackOptions): Promise<ExplanationAttackResult> {
+  const fn = 'attackExplanation';
+  if (!(model instanceof Model)) fail('INVALID_ARGUMENT', `${fn}: model must be a Model from loadModel(), got ${show(model)}`);
   checkTensor('x', x, [-1, ...model.inputShape]);
   if (model.inputShape.length !== 3) fail('INVALID_ARGUMENT', `explanation attacks need image inputs [C, H, W], the model takes [${model.inputShape}]`);
-  if (!['topk', 'centerOfMass', 'targeted'].includes(o?.attack)) fail('INVALID_ARGUMENT', `attack must be 'topk', 'centerOfMass' or 'targeted', got ${JSON.stringify(o?.attack)}`);
-  const norm = o.norm ?? 'linf';
-  if (norm !== 'linf' && norm !== 'l2') fail('INVALID_ARGUMENT', `norm must be 'linf' or 'l2', got ${JSON.stringify(norm)}`);
-  if (!(o.epsilon > 0) || !Number.isFinite(o.epsilon)) fail('INVALID_ARGUMENT', `epsilon must be a finite number > 0, got ${o.epsilon}`);
-  const iterations = o.iterations ?? 50;
-  if (!Number.isInteger(iterations) || iterations < 1) fail('INVALID_ARGUMENT', `iterations must be an integer >= 1, got ${iterations}`);
-  const step = o.stepSize ?? (norm === 'linf' ? o.epsilon / 10 : o.epsilon / 5);
-  if (!(step > 0)) fail('INVALID_ARGUMENT', `stepSize must be > 0, got ${step}`);
-  const range = o.range ?? [0, 1];
+  const o = validateOptions(fn, options, OPTIONS, true) as unknown as ExplanationAttackOptions;
+  const attack = choice(`${fn}: attack`, o.attack, ['topk', 'centerOfMass', 'targeted'] as const, undefined as never);
+  if (attack === undefined) fail('INVALID_ARGUMENT', `${fn}: attack is required: 'topk', 'centerOfMass' or 'targeted'`);
+  const norm = choice(`${fn}: norm`, o.norm, ['linf', 'l2'] as const, 'linf');
+  const epsilon = positive(`${fn}: epsilon`, o.epsilon);
+  const iterations = int(`${fn}: iterations`, o.iterations, 50, 1);
+  const step = positive(`${fn}: stepSize`, o.stepSize, norm === 'linf' ? epsilon / 10 : epsilon / 5);
+  const range = rangeOption(`${fn}: range`, o.range, [0, 1]);
+  if (o.surrogate !== undefined && !(o.surrogate instanceof Model)) fail('INVALID_ARGUMENT', `${fn}: surrogate must be a Model, got ${show(o.surrogate)}`);
+  const surrogateBeta = positive(`${fn}: surrogateBeta`, o.surrogateBeta, 10);
+  const abort = signal(`${fn}: signal`, o.signal);
+  const B0 = x.shape[0];
+  // The explained class: given (checked against the model's classes) or, below, the clean prediction.
+  const givenTarget = o.explain?.target === undefined ? undefined : checkClasses(`${fn}: explain.target`, o.explain.target, B0, model.classes);
+  const evaluations = checkExplainSpec(`${fn}: explain`, o.explain);
+  checkWork('attackIterations', iterations, `${fn}: the iterations`, 'use fewer iterations');
+  checkWork('attackEvaluations', 3 * iterations * evaluations * B0, `${fn}: the gradient evaluations (3 × iterations × the map's samples × examples)`,
+    'use fewer iterations, samples or examples');
+  if (attack === 'targeted' && (o.targetMap === undefined || o.targetMap === null)) fail('INVALID_ARGUMENT', `${fn}: the 'targeted' attack needs targetMap ([B, H, W] or [H, W])`);
+  if (attack !== 'targeted' && o.targetMap !== undefined) fail('INVALID_ARGUMENT', `${fn}: targetMap applies to the 'targeted' attack only`);
+  throwIfAborted(abort, fn);
   const hasRelu = model.graph.ops.some((op) => op.type === 'relu');
-  const surrogate = o.surrogate ?? (hasRelu ? softplusSurrogate(model, o.surrogateBeta ?? 10) : model);
+  const surrogate = o.surrogate ?? (hasRelu ? softplusSurrogate(model, surrogateBeta) : model);
   if (surrogate.classes !== model.classes || surrogate.inputShape.join() !== model.inputShape.join()) {
     fail('INVALID_ARGUMENT', 'surrogate must take the same input and give the same classes as the model');
   }
   const seed = resolveSeed(o.seed);
-  const measureSeed = o.measureSeed ?? seed;
+  const measureSeed = o.measureSeed === undefined ? seed : resolveSeed(o.measureSeed);
   const [B, C, H, W] = x.shape, hw = H * W, d = C * hw;
 
   const logits0 = await model.forward(x);
   const labels = argmaxRows(logits0.data, B, model.classes);
-  const target = o.explain.target ?? labels;
+  const target = givenTarget ?? labels;
   const onModel = prepareExplain(model, x, o.explain, target);
   const onSurrogate = prepareExplain(surrogate, x, o.explain, target);
+  onModel.base.signal = abort; // the maps' sampling stops between chunks too
+  onSurrogate.base.signal = abort;
   const post = async (m: Model, p: PreparedExplain, at: Tensor, s: number) => {
     const G = (await gradientMean(m, p, at, s)).attributions.data;
     const M = applyMultiplier(p, at, G);
@@ -86,8 +110,7 @@ export async function attackExplanation(model: Model, x: Tensor, o: ExplanationA
   const P0 = (await post(model, onModel, x, measureSeed)).P;
 
   // The attack's loss on a post-processed map P (per example) and ∂loss/∂P; the measure to keep the best by.
-  const k = o.k ?? Math.max(1, Math.round(0.1 * hw));
-  if (!Number.isInteger(k) || k < 1 || k > hw) fail('INVALID_ARGUMENT', `k must be an integer in [1, ${hw}], got ${k}`);
+  const k = int(`${fn}: k`, o.k, Math.max(1, Math.round(0.1 * hw)), 1, hw);
   const topk0 = Array.from({ length: B }, (_, b) => topIndices(P0.subarray(b * hw, (b + 1) * hw), k));
   const com0 = Array.from({ length: B }, (_, b) => centerOf(P0.subarray(b * hw, (b + 1) * hw), W));
   let targetMap: Float32Array | null = null;
@@ -148,6 +171,7 @@ export async function attackExplanation(model: Model, x: Tensor, o: ExplanationA
   const best = { x: Float32Array.from(x.data), value: Array.from({ length: B }, (_, b) => measure(P0, b)), iteration: new Array(B).fill(0), P: Float32Array.from(P0) };
   const preserved = new Array(B).fill(true);
   for (let it = 1; it <= iterations; it++) {
+    await checkpoint(abort, `${fn} (after ${it - 1} of ${iterations} iterations)`);
     const s = seed + it; // fresh noise every iteration (SmoothGrad, Uniform Gradient)
     const { G, M, P } = await post(surrogate, onSurrogate, xAdv, s);
     const u = mapToRawCotangent(mapCotangent(P, it), M, P, B, C, hw);

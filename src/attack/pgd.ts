@@ -1,6 +1,8 @@
 import { resolveSeed } from '../noise/seed.js';
 import { fail } from '../errors.js';
-import type { Model } from '../graph/model.js';
+import { bool, choice, int, options as validateOptions, positive, range as rangeOption, checkpoint, show, signal, throwIfAborted } from '../validate.js';
+import { Model } from '../graph/model.js';
+import { checkWork } from '../limits.js';
 import { checkClasses } from '../graph/objective.js';
 import { philox4x32, seedKey, uniform01, normalFromUniform } from '../noise/philox.js';
 import { checkTensor, type Tensor } from '../tensor.js';
@@ -15,6 +17,8 @@ export interface PgdOptions {
   randomStart?: boolean; // default true
   range?: [number, number]; // default [0, 1]
   seed?: number;
+  /** Stops the attack (an ABORTED error) when it fires; checked after every iteration. */
+  signal?: AbortSignal;
 }
 
 export interface PgdResult {
@@ -28,39 +32,49 @@ export interface PgdResult {
  * Projected gradient ascent on the cross-entropy of the true labels (Madry et al. 2018), L∞ or L2,
  * with a seeded uniform random start in the ε-ball; each step is one batched input gradient.
  */
-export async function pgd(model: Model, x: Tensor, o: PgdOptions): Promise<PgdResult> {
+export async function pgd(model: Model, x: Tensor, options: PgdOptions): Promise<PgdResult> {
+  return run('pgd', model, x, options, ['labels', 'epsilon', 'norm', 'stepSize', 'iterations', 'randomStart', 'range', 'seed', 'signal']);
+}
+
+/** FGSM (Goodfellow et al. 2015): one full step of size ε from the clean input. */
+export async function fgsm(model: Model, x: Tensor, options: Omit<PgdOptions, 'iterations' | 'stepSize' | 'randomStart'>): Promise<PgdResult> {
+  return run('fgsm', model, x, options, ['labels', 'epsilon', 'norm', 'range', 'seed', 'signal']);
+}
+
+async function run(fn: 'pgd' | 'fgsm', model: Model, x: Tensor, options: unknown, keys: string[]): Promise<PgdResult> {
+  if (!(model instanceof Model)) fail('INVALID_ARGUMENT', `${fn}: model must be a Model from loadModel(), got ${show(model)}`);
   checkTensor('x', x, [-1, ...model.inputShape]);
+  const o = validateOptions(fn, options, keys, true);
   const B = x.shape[0], d = x.data.length / B;
-  const labels = checkClasses('labels', o?.labels, B, model.classes);
-  const norm = o.norm ?? 'linf';
-  if (norm !== 'linf' && norm !== 'l2') fail('INVALID_ARGUMENT', `norm must be 'linf' or 'l2', got ${JSON.stringify(norm)}`);
-  if (!(o.epsilon > 0) || !Number.isFinite(o.epsilon)) fail('INVALID_ARGUMENT', `epsilon must be a finite number > 0, got ${o.epsilon}`);
-  const iterations = o.iterations ?? 10;
-  if (!Number.isInteger(iterations) || iterations < 1) fail('INVALID_ARGUMENT', `iterations must be an integer >= 1, got ${iterations}`);
-  const step = o.stepSize ?? (2.5 * o.epsilon) / iterations;
-  const range = o.range ?? [0, 1];
-  const seed = resolveSeed(o.seed);
+  const labels = checkClasses(`${fn}: labels`, o.labels, B, model.classes);
+  const norm = choice(`${fn}: norm`, o.norm, ['linf', 'l2'] as const, 'linf');
+  const epsilon = positive(`${fn}: epsilon`, o.epsilon);
+  const iterations = fn === 'fgsm' ? 1 : int(`${fn}: iterations`, o.iterations, 10, 1);
+  checkWork('attackIterations', iterations * B, `${fn}: the iterations × examples`, 'use fewer iterations or examples');
+  // A step must move up the loss: a negative step would silently run gradient descent.
+  const step = fn === 'fgsm' ? epsilon : positive(`${fn}: stepSize`, o.stepSize, (2.5 * epsilon) / iterations);
+  const range = rangeOption(`${fn}: range`, o.range, [0, 1]);
+  const randomStart = fn === 'fgsm' ? false : bool(`${fn}: randomStart`, o.randomStart, true);
+  const seed = fn === 'fgsm' && o.seed === undefined ? 0 : resolveSeed(o.seed);
+  const abort = signal(`${fn}: signal`, o.signal);
+  throwIfAborted(abort, fn);
   let adv: Float32Array = Float32Array.from(x.data);
-  if (o.randomStart ?? true) {
+  if (randomStart) {
     // Uniform in the L∞ cube, or uniform in the L2 ball (Gaussian direction, radius ε·U^(1/d)); then clipped.
-    const delta = randomStart(seed, B, d, norm);
-    adv = project(adv.map((v, i) => v + o.epsilon * delta[i]), new Float32Array(B * d), x.data, 0, o.epsilon, norm, range, B, d);
+    const delta = randomStart_(seed, B, d, norm);
+    adv = project(adv.map((v, i) => v + epsilon * delta[i]), new Float32Array(B * d), x.data, 0, epsilon, norm, range, B, d);
   }
   for (let it = 0; it < iterations; it++) {
     const g = await model.inputGradient({ shape: x.shape, data: adv }, { kind: 'crossEntropy', labels });
-    adv = project(adv, g.data, x.data, step, o.epsilon, norm, range, B, d);
+    adv = project(adv, g.data, x.data, step, epsilon, norm, range, B, d);
+    if (it + 1 < iterations) await checkpoint(abort, `${fn} (after ${it + 1} of ${iterations} iterations)`);
   }
   const pred = argmaxRows((await model.forward({ shape: x.shape, data: adv })).data, B, model.classes);
   return { adversarial: { shape: [...x.shape], data: adv }, fooled: pred.map((p, b) => p !== labels[b]), seed };
 }
 
-/** FGSM (Goodfellow et al. 2015): one full step of size ε from the clean input. */
-export function fgsm(model: Model, x: Tensor, o: Omit<PgdOptions, 'iterations' | 'stepSize' | 'randomStart'>): Promise<PgdResult> {
-  return pgd(model, x, { ...o, iterations: 1, stepSize: o.epsilon, randomStart: false, seed: o.seed ?? 0 });
-}
-
 /** A point of the unit ball (per example) from Philox: uniform in the L∞ cube, or uniform in the L2 ball. */
-function randomStart(seed: number, B: number, d: number, norm: Norm): Float32Array {
+function randomStart_(seed: number, B: number, d: number, norm: Norm): Float32Array {
   const key = seedKey(seed), out = new Float32Array(B * d);
   for (let b = 0; b < B; b++) {
     let n2 = 0;

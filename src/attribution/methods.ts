@@ -1,10 +1,12 @@
 import type { NoiseKind } from '../backend/backend.js';
 import { fail } from '../errors.js';
-import type { Model } from '../graph/model.js';
+import { bool, choice, int, options as validateOptions, positive, show, signal } from '../validate.js';
+import { Model } from '../graph/model.js';
 import { checkClasses } from '../graph/objective.js';
-import { checkTensor, type Tensor } from '../tensor.js';
+import { checkTensor, shapeStr, type Tensor } from '../tensor.js';
+import { checkWork } from '../limits.js';
 import { resolveSeed } from '../noise/seed.js';
-import { quadrature, type QuadratureRule } from './quadrature.js';
+import { quadrature, QUADRATURE_RULES, type QuadratureRule } from './quadrature.js';
 import { runSampling, type SamplingRequest, type Statistic } from './sampling.js';
 
 // Gradient attribution methods. All of them are one batched-gradient engine (sampling.ts) with different
@@ -28,6 +30,8 @@ export interface SamplingOptions {
   maxBytes?: number;
   /** Noise counter per example (default 0…B−1): the same id draws the same noise in any batch. */
   exampleIds?: number[];
+  /** Stops the call (an ABORTED error) when it fires; checked between chunks of samples. */
+  signal?: AbortSignal;
 }
 
 /** Gaussian noise: `sigma` in input units, or `relativeSigma` times each example's range (max − min); or given draws. */
@@ -64,53 +68,59 @@ export interface IntegratedGradientsResult extends AttributionResult {
   rule: QuadratureRule;
 }
 
-type Base = Pick<SamplingRequest, 'x' | 'target' | 'output' | 'exampleIds' | 'batchSize' | 'maxBytes'>;
+type Base = Pick<SamplingRequest, 'x' | 'target' | 'output' | 'exampleIds' | 'batchSize' | 'maxBytes' | 'signal'>;
 
-function checkBase(model: Model, x: Tensor, o: TargetOptions & SamplingOptions): Base {
-  if (o === null || typeof o !== 'object') fail('INVALID_ARGUMENT', 'options must be an object with at least { target }');
+/** Options every method takes, and those of each noise family (for the unknown-key check). */
+const BASE_KEYS = ['target', 'output', 'exampleIds', 'batchSize', 'maxBytes', 'signal'];
+const SAMPLING_KEYS = ['samples', 'seed'];
+const GAUSSIAN_KEYS = ['sigma', 'relativeSigma', 'noise'];
+const UNIFORM_KEYS = ['radius', 'relativeRadius', 'shape'];
+const IG_KEYS = ['steps', 'rule', 'baseline'];
+
+/** The model and x of a call, checked before anything else reads them. */
+function checkModelAndX(fn: string, model: Model, x: Tensor): void {
+  if (!(model instanceof Model)) fail('INVALID_ARGUMENT', `${fn}: model must be a Model from loadModel(), got ${show(model)}`);
   checkTensor('x', x, [-1, ...model.inputShape]);
+}
+
+function checkBase(fn: string, model: Model, x: Tensor, o: TargetOptions & SamplingOptions): Base {
   const B = x.shape[0];
-  if (o.output !== undefined && o.output !== 'logit' && o.output !== 'probability') {
-    fail('INVALID_ARGUMENT', `output must be 'logit' or 'probability', got ${JSON.stringify(o.output)}`);
-  }
+  const output = choice(`${fn}: output`, o.output, ['logit', 'probability'] as const, 'logit');
+  if (o.exampleIds === null) fail('INVALID_ARGUMENT', `${fn}: exampleIds is null; omit it for the default or give ${B} integers`);
   const ids = o.exampleIds ?? Array.from({ length: B }, (_, i) => i);
   if (!Array.isArray(ids) || ids.length !== B || !ids.every((v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32)) {
-    fail('INVALID_ARGUMENT', `exampleIds must be ${B} integers in [0, 2^32), one per example`);
+    fail('INVALID_ARGUMENT', `${fn}: exampleIds must be ${B} integers in [0, 2^32), one per example, got ${show(ids)}`);
   }
-  for (const k of ['batchSize', 'maxBytes'] as const) {
-    const v = o[k];
-    if (v !== undefined && (!Number.isInteger(v) || v < 1)) fail('INVALID_ARGUMENT', `${k} must be an integer >= 1, got ${v}`);
-  }
+  const batchSize = o.batchSize === undefined ? undefined : int(`${fn}: batchSize`, o.batchSize, undefined, 1);
+  const maxBytes = o.maxBytes === undefined ? undefined : int(`${fn}: maxBytes`, o.maxBytes, undefined, 1);
   return {
-    x, target: checkClasses('target', o.target, B, model.classes), output: o.output ?? 'logit',
-    exampleIds: ids, batchSize: o.batchSize, maxBytes: o.maxBytes,
+    x, target: checkClasses(`${fn}: target`, o.target, B, model.classes), output,
+    exampleIds: ids, batchSize, maxBytes, signal: signal(`${fn}: signal`, o.signal),
   };
 }
 
-function checkSamples(n: unknown, name = 'samples'): number {
-  if (!Number.isInteger(n) || (n as number) < 1) fail('INVALID_ARGUMENT', `${name} must be an integer >= 1, got ${JSON.stringify(n)}`);
-  return n as number;
+function checkSamples(fn: string, n: unknown): number {
+  return int(`${fn}: samples`, n, 50, 1);
 }
-
 
 /**
  * σ or r per example from an absolute or a relative scale; exactly one of the two. The one resolution of
  * sigma/relativeSigma/radius/relativeRadius: the attribution methods and the attacks (attack/explain.ts) both
  * call it, so both reject what one rejects (a relative scale of a constant input would silently be 0).
+ * `fn` names the calling function in messages.
  */
-export function noiseScales(x: Tensor, absolute: number | undefined, relative: number | undefined, names: [string, string]): number[] {
+export function noiseScales(x: Tensor, absolute: unknown, relative: unknown, names: [string, string], fn = 'noise'): number[] {
   if ((absolute === undefined) === (relative === undefined)) {
-    fail('INVALID_ARGUMENT', `give exactly one of ${names[0]} (in input units) and ${names[1]} (a fraction of each example's range max − min)`);
+    fail('INVALID_ARGUMENT', `${fn}: give exactly one of ${names[0]} (in input units) and ${names[1]} (a fraction of each example's range max − min)`);
   }
-  const v = (absolute ?? relative)!;
   const name = absolute !== undefined ? names[0] : names[1];
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail('INVALID_ARGUMENT', `${name} must be a finite number > 0, got ${JSON.stringify(v)}`);
+  const v = positive(`${fn}: ${name}`, absolute ?? relative);
   const B = x.shape[0], d = x.data.length / B;
   return Array.from({ length: B }, (_, b) => {
     if (absolute !== undefined) return v;
     let lo = Infinity, hi = -Infinity;
     for (let i = b * d; i < (b + 1) * d; i++) { lo = Math.min(lo, x.data[i]); hi = Math.max(hi, x.data[i]); }
-    if (hi === lo) fail('INVALID_ARGUMENT', `${name}: example ${b} has a constant input (range 0), so a relative scale is 0; give ${names[0]} instead`);
+    if (hi === lo) fail('INVALID_ARGUMENT', `${fn}: ${name}: example ${b} has a constant input (range 0), so a relative scale is 0; give ${names[0]} instead`);
     return v * (hi - lo);
   });
 }
@@ -118,62 +128,74 @@ export function noiseScales(x: Tensor, absolute: number | undefined, relative: n
 /** The noise part of a plan, from Gaussian or uniform options. */
 interface NoisePlan { noise: NoiseKind; noiseSamples: number; scales?: number[]; given?: Tensor }
 
-function gaussianPlan(model: Model, x: Tensor, o: GaussianNoise & SamplingOptions): NoisePlan {
+function gaussianPlan(fn: string, model: Model, x: Tensor, o: GaussianNoise & SamplingOptions): NoisePlan {
   if (o.noise !== undefined) {
-    if (o.sigma !== undefined || o.relativeSigma !== undefined) fail('INVALID_ARGUMENT', 'give either noise tensors or sigma/relativeSigma, not both');
+    if (o.sigma !== undefined || o.relativeSigma !== undefined) fail('INVALID_ARGUMENT', `${fn}: give either noise tensors or sigma/relativeSigma, not both`);
     const t = checkTensor('noise', o.noise, [-1, ...model.inputShape]);
-    if (o.samples !== undefined && o.samples !== t.shape[0]) fail('INVALID_ARGUMENT', `samples (${o.samples}) must equal the number of noise tensors (${t.shape[0]})`);
+    if (o.samples !== undefined && o.samples !== t.shape[0]) fail('INVALID_ARGUMENT', `${fn}: samples (${show(o.samples)}) must equal the number of noise tensors (${t.shape[0]})`);
     return { noise: 'given', noiseSamples: t.shape[0], given: t };
   }
-  return { noise: 'gaussian', noiseSamples: checkSamples(o.samples ?? 50), scales: noiseScales(x, o.sigma, o.relativeSigma, ['sigma', 'relativeSigma']) };
+  return { noise: 'gaussian', noiseSamples: checkSamples(fn, o.samples), scales: noiseScales(x, o.sigma, o.relativeSigma, ['sigma', 'relativeSigma'], fn) };
 }
 
-function uniformPlan(x: Tensor, o: UniformNoise & SamplingOptions): NoisePlan {
-  const shape = o.shape ?? 'cube';
-  if (shape !== 'cube' && shape !== 'ball') fail('INVALID_ARGUMENT', `shape must be 'cube' or 'ball', got ${JSON.stringify(shape)}`);
-  return { noise: shape, noiseSamples: checkSamples(o.samples ?? 50), scales: noiseScales(x, o.radius, o.relativeRadius, ['radius', 'relativeRadius']) };
+function uniformPlan(fn: string, x: Tensor, o: UniformNoise & SamplingOptions): NoisePlan {
+  const shape = choice(`${fn}: shape`, o.shape, ['cube', 'ball'] as const, 'cube');
+  return { noise: shape, noiseSamples: checkSamples(fn, o.samples), scales: noiseScales(x, o.radius, o.relativeRadius, ['radius', 'relativeRadius'], fn) };
 }
 
-async function smooth(model: Model, x: Tensor, o: TargetOptions & SamplingOptions, plan: NoisePlan, statistic: Statistic,
-  extra: { multiply?: boolean; absolute?: boolean; path?: SamplingRequest['path'] } = {}): Promise<AttributionResult> {
-  const base = checkBase(model, x, o);
+/** Checks a call's arguments and options (every error through the returned promise), then runs its plan. */
+// The options are checked against `keys` before each method's callbacks read their own fields from them, so
+// `any` stands for "one of the methods' option types" here (typing each call is issue 13's to refine).
+/* eslint-disable @typescript-eslint/no-explicit-any */
+async function smooth(fn: string, model: Model, x: Tensor, options: unknown, keys: string[],
+  plan: (o: any) => NoisePlan, statistic: (o: any) => Statistic,
+  extra: (o: any) => { multiply?: boolean; absolute?: boolean; path?: SamplingRequest['path'] } = () => ({})): Promise<AttributionResult> {
+  checkModelAndX(fn, model, x);
+  const o = validateOptions(fn, options, keys, true) as any;
+  /* eslint-enable @typescript-eslint/no-explicit-any */
+  const base = checkBase(fn, model, x, o);
+  const p = plan(o), st = statistic(o), e = extra(o);
   const seed = resolveSeed(o.seed);
-  const r = await runSampling(model, { ...base, ...plan, statistic, seed, multiply: !!extra.multiply, absolute: !!extra.absolute, path: extra.path });
-  return { attributions: r.attributions, seed: plan.noise === 'given' ? null : seed, noiseScale: plan.scales, samples: plan.noiseSamples, chunkSize: r.chunkSize, chunks: r.chunks };
+  const r = await runSampling(model, { ...base, ...p, statistic: st, seed, multiply: !!e.multiply, absolute: !!e.absolute, path: e.path });
+  return { attributions: r.attributions, seed: p.noise === 'given' ? null : seed, noiseScale: p.scales, samples: p.noiseSamples, chunkSize: r.chunkSize, chunks: r.chunks };
 }
 
-const NO_NOISE: NoisePlan = { noise: 'none', noiseSamples: 1 };
+const NO_NOISE = (): NoisePlan => ({ noise: 'none', noiseSamples: 1 });
+const MEAN = (): Statistic => 'mean';
 
 /** The gradient map ∂f/∂x (signed, or its absolute value). */
-export async function saliency(model: Model, x: Tensor, o: TargetOptions & { absolute?: boolean }): Promise<AttributionResult> {
-  const r = await smooth(model, x, o, NO_NOISE, 'mean', { absolute: !!o.absolute });
+export async function saliency(model: Model, x: Tensor, o: TargetOptions & { absolute?: boolean; signal?: AbortSignal }): Promise<AttributionResult> {
+  const r = await smooth('saliency', model, x, o, [...BASE_KEYS, 'absolute'], NO_NOISE, MEAN,
+    (v) => ({ absolute: bool('saliency: absolute', v.absolute, false) }));
   return { attributions: r.attributions, seed: null };
 }
 
 /** x ⊙ ∂f/∂x. */
-export async function inputXGradient(model: Model, x: Tensor, o: TargetOptions): Promise<AttributionResult> {
-  const r = await smooth(model, x, o, NO_NOISE, 'mean', { multiply: true });
+export async function inputXGradient(model: Model, x: Tensor, o: TargetOptions & { signal?: AbortSignal }): Promise<AttributionResult> {
+  const r = await smooth('inputXGradient', model, x, o, BASE_KEYS, NO_NOISE, MEAN, () => ({ multiply: true }));
   return { attributions: r.attributions, seed: null };
 }
 
+const GAUSSIAN_OPTIONS = [...BASE_KEYS, ...SAMPLING_KEYS, ...GAUSSIAN_KEYS];
+
 /** SmoothGrad (Smilkov et al. 2017): E[∂f(x + ε)/∂x], ε ~ N(0, σ²I), or the mean over given noise tensors. */
-export function smoothGrad(model: Model, x: Tensor, o: TargetOptions & SamplingOptions & GaussianNoise): Promise<AttributionResult> {
-  return smooth(model, x, o, gaussianPlan(model, x, o), 'mean');
+export async function smoothGrad(model: Model, x: Tensor, o: TargetOptions & SamplingOptions & GaussianNoise): Promise<AttributionResult> {
+  return smooth('smoothGrad', model, x, o, GAUSSIAN_OPTIONS, (v) => gaussianPlan('smoothGrad', model, x, v), MEAN);
 }
 
 /** SmoothGrad²: E[(∂f(x + ε)/∂x)²]. */
-export function smoothGradSquared(model: Model, x: Tensor, o: TargetOptions & SamplingOptions & GaussianNoise): Promise<AttributionResult> {
-  return smooth(model, x, o, gaussianPlan(model, x, o), 'meanSquare');
+export async function smoothGradSquared(model: Model, x: Tensor, o: TargetOptions & SamplingOptions & GaussianNoise): Promise<AttributionResult> {
+  return smooth('smoothGradSquared', model, x, o, GAUSSIAN_OPTIONS, (v) => gaussianPlan('smoothGradSquared', model, x, v), () => 'meanSquare');
 }
 
 /** VarGrad (Adebayo et al. 2018): Var[∂f(x + ε)/∂x] (population variance over the samples). */
-export function varGrad(model: Model, x: Tensor, o: TargetOptions & SamplingOptions & GaussianNoise): Promise<AttributionResult> {
-  return smooth(model, x, o, gaussianPlan(model, x, o), 'variance');
+export async function varGrad(model: Model, x: Tensor, o: TargetOptions & SamplingOptions & GaussianNoise): Promise<AttributionResult> {
+  return smooth('varGrad', model, x, o, GAUSSIAN_OPTIONS, (v) => gaussianPlan('varGrad', model, x, v), () => 'variance');
 }
 
 /** Uniform Gradient (Wang et al. 2020): E[∂f(x + ε)/∂x], ε uniform in the L∞ cube or L2 ball of radius r. */
-export function uniformGradient(model: Model, x: Tensor, o: TargetOptions & SamplingOptions & UniformNoise): Promise<AttributionResult> {
-  return smooth(model, x, o, uniformPlan(x, o), 'mean');
+export async function uniformGradient(model: Model, x: Tensor, o: TargetOptions & SamplingOptions & UniformNoise): Promise<AttributionResult> {
+  return smooth('uniformGradient', model, x, o, [...BASE_KEYS, ...SAMPLING_KEYS, ...UNIFORM_KEYS], (v) => uniformPlan('uniformGradient', x, v), MEAN);
 }
 
 export interface IntegratedGradientsOptions extends TargetOptions {
@@ -183,10 +205,15 @@ export interface IntegratedGradientsOptions extends TargetOptions {
   baseline?: Tensor;
   batchSize?: number;
   maxBytes?: number;
+  exampleIds?: number[];
+  signal?: AbortSignal;
 }
 
-function igPath(model: Model, x: Tensor, o: IntegratedGradientsOptions) {
-  const steps = o.steps ?? 64, rule = o.rule ?? 'gauss-legendre';
+function igPath(fn: string, model: Model, x: Tensor, o: IntegratedGradientsOptions) {
+  const steps = int(`${fn}: steps`, o.steps, 64, 1);
+  const rule = choice(`${fn}: rule`, o.rule, QUADRATURE_RULES, 'gauss-legendre');
+  // Refused before the quadrature nodes are computed (Gauss–Legendre costs steps² on the host).
+  checkWork('gradientEvaluations', x.shape[0] * steps, `${fn}: the gradient evaluations (examples × steps)`, 'use fewer steps or examples');
   const { alphas, weights } = quadrature(rule, steps);
   let baseline: Float32Array | null = null;
   if (o.baseline !== undefined) {
@@ -198,10 +225,13 @@ function igPath(model: Model, x: Tensor, o: IntegratedGradientsOptions) {
 }
 
 /** Integrated Gradients (Sundararajan et al. 2017) with a quadrature rule; reports the completeness delta. */
-export async function integratedGradients(model: Model, x: Tensor, o: IntegratedGradientsOptions): Promise<IntegratedGradientsResult> {
-  const base = checkBase(model, x, o);
-  const { steps, rule, path } = igPath(model, x, o);
-  const r = await runSampling(model, { ...base, ...NO_NOISE, statistic: 'mean', seed: 0, multiply: true, absolute: false, path, endpointValues: true });
+export async function integratedGradients(model: Model, x: Tensor, options: IntegratedGradientsOptions): Promise<IntegratedGradientsResult> {
+  const fn = 'integratedGradients';
+  checkModelAndX(fn, model, x);
+  const o = validateOptions(fn, options, [...BASE_KEYS, ...IG_KEYS], true) as unknown as IntegratedGradientsOptions;
+  const base = checkBase(fn, model, x, o);
+  const { steps, rule, path } = igPath(fn, model, x, o);
+  const r = await runSampling(model, { ...base, ...NO_NOISE(), statistic: 'mean', seed: 0, multiply: true, absolute: false, path, endpointValues: true });
   const B = x.shape[0], d = x.data.length / B;
   const delta = r.endpoints!.atX.map((fx, b) => {
     let s = 0;
@@ -249,16 +279,25 @@ export interface NoiseTunnelOptions extends TargetOptions, SamplingOptions {
 
 /** Smooths any method: its attribution at x + ε averaged (or squared, or its variance) over noise samples. */
 export async function noiseTunnel(model: Model, x: Tensor, o: NoiseTunnelOptions): Promise<AttributionResult> {
-  const methods = ['saliency', 'inputXGradient', 'integratedGradients'];
-  if (!methods.includes(o?.method)) fail('INVALID_ARGUMENT', `method must be one of ${methods.join(', ')}, got ${JSON.stringify(o?.method)}`);
-  const statistic = o.statistic ?? 'mean';
-  if (!['mean', 'meanSquare', 'variance'].includes(statistic)) fail('INVALID_ARGUMENT', `statistic must be 'mean', 'meanSquare' or 'variance', got ${JSON.stringify(statistic)}`);
-  const type = o.noiseType ?? 'gaussian';
-  const plan = type === 'gaussian' ? gaussianPlan(model, x, o) : type === 'cube' || type === 'ball' ? uniformPlan(x, { ...o, shape: type })
-    : fail('INVALID_ARGUMENT', `noiseType must be 'gaussian', 'cube' or 'ball', got ${JSON.stringify(type)}`);
-  const ig = o.method === 'integratedGradients' ? igPath(model, x, o) : null;
-  return smooth(model, x, o, plan, statistic, {
-    multiply: o.method !== 'saliency', absolute: o.method === 'saliency' && !!o.absolute, path: ig?.path,
+  const fn = 'noiseTunnel';
+  const keys = [...BASE_KEYS, ...SAMPLING_KEYS, 'method', 'noiseType', 'statistic', 'absolute',
+    'sigma', 'relativeSigma', 'noise', 'radius', 'relativeRadius', ...IG_KEYS];
+  return smooth(fn, model, x, o, keys, (v) => {
+    const type = choice(`${fn}: noiseType`, v.noiseType, ['gaussian', 'cube', 'ball'] as const, 'gaussian');
+    for (const k of type === 'gaussian' ? ['radius', 'relativeRadius'] : ['sigma', 'relativeSigma', 'noise']) {
+      if (v[k] !== undefined) fail('INVALID_ARGUMENT', `${fn}: option '${k}' does not apply to noiseType '${type}'`);
+    }
+    return type === 'gaussian' ? gaussianPlan(fn, model, x, v) : uniformPlan(fn, x, { ...v, shape: type });
+  }, (v) => choice(`${fn}: statistic`, v.statistic, ['mean', 'meanSquare', 'variance'] as const, 'mean'), (v) => {
+    const method = choice(`${fn}: method`, v.method, ['saliency', 'inputXGradient', 'integratedGradients'] as const, undefined as never);
+    if (v.method === undefined) fail('INVALID_ARGUMENT', `${fn}: method is required: 'saliency', 'inputXGradient' or 'integratedGradients'`);
+    const absolute = bool(`${fn}: absolute`, v.absolute, false);
+    if (absolute && method !== 'saliency') fail('INVALID_ARGUMENT', `${fn}: absolute applies to method 'saliency' only`);
+    if (method !== 'integratedGradients') {
+      for (const k of IG_KEYS) if (v[k] !== undefined) fail('INVALID_ARGUMENT', `${fn}: option '${k}' applies to method 'integratedGradients' only`);
+    }
+    const ig = method === 'integratedGradients' ? igPath(fn, model, x, v) : null;
+    return { multiply: method !== 'saliency', absolute, path: ig?.path };
   });
 }
 
@@ -267,7 +306,10 @@ export async function noiseTunnel(model: Model, x: Tensor, o: NoiseTunnelOptions
  * H·W (a map of zeros stays zero). [B, C, H, W] → [B, H, W].
  */
 export function attributionMap(a: Tensor): Tensor {
-  if (a?.shape?.length !== 4) fail('INVALID_ARGUMENT', `attributionMap needs [B, C, H, W], got ${JSON.stringify(a?.shape)}`);
+  if (a === null || typeof a !== 'object' || !Array.isArray(a.shape) || a.shape.length !== 4) {
+    fail('INVALID_ARGUMENT', `attributionMap needs a tensor [B, C, H, W], got ${a === null || typeof a !== 'object' ? show(a) : shapeStr(a.shape)}`);
+  }
+  checkTensor('attributionMap: a', a, [-1, -1, -1, -1]);
   const [B, C, H, W] = a.shape, hw = H * W;
   const out = new Float32Array(B * hw);
   for (let b = 0; b < B; b++) {

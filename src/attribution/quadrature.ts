@@ -1,11 +1,15 @@
 import { fail } from '../errors.js';
+import { int, show } from '../validate.js';
+import { checkWork } from '../limits.js';
 
 /** Path points α_s ∈ [0, 1] and weights w_s (summing to 1) for integrated gradients' ∫₀¹ ∂f(base + α(x − base)) dα. */
 export type QuadratureRule = 'left' | 'right' | 'middle' | 'trapezoid' | 'gauss-legendre';
 export const QUADRATURE_RULES: QuadratureRule[] = ['left', 'right', 'middle', 'trapezoid', 'gauss-legendre'];
 
 export function quadrature(rule: QuadratureRule, steps: number): { alphas: number[]; weights: number[] } {
-  if (!Number.isInteger(steps) || steps < 1) fail('INVALID_ARGUMENT', `steps must be an integer >= 1, got ${steps}`);
+  int('quadrature: steps', steps, undefined, 1);
+  // Gauss–Legendre costs steps² on the host: refused past the attribution limit before it starts.
+  checkWork('gradientEvaluations', steps, 'quadrature: the path steps', 'use fewer steps');
   const S = steps;
   switch (rule) {
     case 'left': return riemann(S, 0);
@@ -18,7 +22,7 @@ export function quadrature(rule: QuadratureRule, steps: number): { alphas: numbe
       return { alphas, weights };
     }
     case 'gauss-legendre': return gaussLegendre(S);
-    default: return fail('INVALID_ARGUMENT', `rule must be one of ${QUADRATURE_RULES.join(', ')}, got ${JSON.stringify(rule)}`);
+    default: return fail('INVALID_ARGUMENT', `rule must be one of ${QUADRATURE_RULES.join(', ')}, got ${show(rule)}`);
   }
 }
 

@@ -1,7 +1,9 @@
 import type { BTensor, NoiseKind, SamplePlan } from '../backend/backend.js';
 import { fail } from '../errors.js';
-import type { Model } from '../graph/model.js';
-import { sweep } from '../graph/sweep.js';
+import { checkWork } from '../limits.js';
+import { checkpoint, throwIfAborted } from '../validate.js';
+import { checkFiniteFlag, type Model } from '../graph/model.js';
+import { STAGE_REDUCE, sweep } from '../graph/sweep.js';
 import { seedKey } from '../noise/philox.js';
 import { sizeOf, type Tensor } from '../tensor.js';
 
@@ -36,6 +38,8 @@ export interface SamplingRequest {
    * tangent is α_s·t, since sample = baseline + α_s(x + ε − baseline).
    */
   tangent?: Float32Array;
+  /** Checked before the call and after every chunk; with a signal each chunk is its own submission. */
+  signal?: AbortSignal;
 }
 
 export interface SamplingResult {
@@ -61,9 +65,22 @@ function bytesPerSample(model: Model): number {
 }
 
 export async function runSampling(model: Model, r: SamplingRequest): Promise<SamplingResult> {
+  const out = await samplingPass(model, r, false);
+  const values = [out.attributions.data, out.hessianTangent?.data ?? [], out.endpoints?.atX ?? [], out.endpoints?.atBaseline ?? []];
+  if (values.every((v) => Array.prototype.every.call(v, Number.isFinite))) return out;
+  // A non-finite result: the same call (same seed, same samples) again with every tensor checked on the
+  // device, which names the layer and pass where Infinity or NaN first appeared. Only failing calls pay.
+  await samplingPass(model, r, true);
+  return fail('NON_FINITE', 'the result is not finite (Infinity or NaN) although every intermediate was: it overflowed float32 when it was read back');
+}
+
+async function samplingPass(model: Model, r: SamplingRequest, locate: boolean): Promise<SamplingResult> {
   const B = r.x.shape[0], d = r.x.data.length / B;
   const S = r.path?.alphas.length ?? 1, N = r.noiseSamples, Q = N * S;
   const largest = Math.max(sizeOf(model.graph.inputShape), ...model.graph.ops.map((o) => sizeOf(o.outShape)));
+  checkWork('gradientEvaluations', B * Q * (r.tangent ? 2 : 1), 'the gradient evaluations of this call (examples × samples × path steps)',
+    'use fewer samples, steps or examples');
+  throwIfAborted(r.signal, 'the attribution call');
 
   return model.withDevice(async (be, params) => {
     let len: number;
@@ -103,31 +120,40 @@ export async function runSampling(model: Model, r: SamplingRequest): Promise<Sam
       return classesFor.get(n)!;
     };
 
+    const finite = locate ? up([0], [1], 'non-finite flag', true) : null;
     let chunks = 0, done = 0;
-    for (let q0 = 0; q0 < Q; q0 += len) {
-      const n = Math.min(len, Q - q0);
-      const inputs = be.sampleInputs(plan, xT, q0, n, ball);
-      const tangents = tangentPlan ? be.sampleInputs(tangentPlan, tT!, q0, n, null) : null;
-      const res = sweep(be, model.graph, { x: inputs, xdot: tangents, params, head: { kind: head, classes: classes(n), scale: 1 }, inputGrad: true });
-      be.sampleReduce(plan, xT, res.inputGrad!, q0, n, ball, stats, done);
-      if (tangentPlan) be.sampleReduce(tangentPlan, tT!, res.inputGradDot!, q0, n, null, tStats!, done);
-      res.release();
-      be.release(inputs, tangents);
-      done = Math.floor((q0 + n) / S);
-      chunks++;
-    }
-
-    // IG completeness: f(x) and f(baseline) in the same submission.
     let ends: ReturnType<typeof sweep> | null = null;
-    if (r.endpointValues) {
-      const both = new Float32Array(2 * B * d);
-      both.set(r.x.data);
-      if (r.path?.baseline) both.set(r.path.baseline, B * d);
-      ends = sweep(be, model.graph, { x: up(both, [2 * B, ...r.x.shape.slice(1)], 'x and baseline'), params, head: { kind: head, classes: up([...r.target, ...r.target], [2 * B], 'targets', true), scale: 1 } });
-    }
-
     try {
-      const got = await be.read([stats, ...(tStats ? [tStats] : []), ...(ends ? [ends.value!] : [])]);
+      for (let q0 = 0; q0 < Q; q0 += len) {
+        const n = Math.min(len, Q - q0);
+        const inputs = be.sampleInputs(plan, xT, q0, n, ball);
+        const tangents = tangentPlan ? be.sampleInputs(tangentPlan, tT!, q0, n, null) : null;
+        const res = sweep(be, model.graph, { x: inputs, xdot: tangents, params, head: { kind: head, classes: classes(n), scale: 1 }, inputGrad: true, finite });
+        be.sampleReduce(plan, xT, res.inputGrad!, q0, n, ball, stats, done);
+        if (tangentPlan) be.sampleReduce(tangentPlan, tT!, res.inputGradDot!, q0, n, null, tStats!, done);
+        res.release();
+        be.release(inputs, tangents);
+        done = Math.floor((q0 + n) / S);
+        chunks++;
+        if (r.signal && q0 + n < Q) {
+          // Abortable: run this chunk now (reading back the few example ids is the wait) and look at the signal.
+          await be.read([plan.exampleIds]);
+          await checkpoint(r.signal, `the attribution call (after ${done} of ${N} samples)`);
+        }
+      }
+
+      // IG completeness: f(x) and f(baseline) in the same submission.
+      if (r.endpointValues) {
+        const both = new Float32Array(2 * B * d);
+        both.set(r.x.data);
+        if (r.path?.baseline) both.set(r.path.baseline, B * d);
+        ends = sweep(be, model.graph, { x: up(both, [2 * B, ...r.x.shape.slice(1)], 'x and baseline'), params, head: { kind: head, classes: up([...r.target, ...r.target], [2 * B], 'targets', true), scale: 1 }, finite });
+      }
+      if (finite) be.checkFinite(stats, finite, STAGE_REDUCE);
+      if (finite && tStats) be.checkFinite(tStats, finite, STAGE_REDUCE);
+
+      const got = await be.read([stats, ...(tStats ? [tStats] : []), ...(ends ? [ends.value!] : []), ...(finite ? [finite] : [])]);
+      if (finite) checkFiniteFlag(model.graph, got.pop()!);
       const mean = got[0].subarray(B * d, 2 * B * d), m2 = got[0].subarray(2 * B * d);
       const out = new Float32Array(B * d);
       for (let i = 0; i < out.length; i++) {

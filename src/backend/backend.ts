@@ -87,6 +87,8 @@ export interface BackendLifecycle {
   /** Device memory held now and at its peak; null for a backend that holds none (cpu: host arrays only). */
   memory(): MemoryUsage | null;
   resetPeakMemory(): void;
+  /** Returns idle pooled device memory to the driver now; the bytes freed (0 where nothing is pooled). */
+  trim(): number;
   /** Makes the backend ready for the next call: replaces a lost device. Throws once disposed. */
   prepare(): Promise<void>;
   /**
@@ -141,6 +143,12 @@ export interface KernelPrimitives {
   activationBackward(
     kind: ActivationKind, beta: number, z: BTensor, gy: BTensor, zdot: BTensor | null, gydot: BTensor | null,
   ): { gz: BTensor; gzdot: BTensor | null };
+
+  /**
+   * Sets flags[0] (an i32 [1] tensor) to `stage` if it is still 0 and t holds a value that is not finite
+   * in float32: how a call learns, in its one readback, where an Infinity or NaN first appeared.
+   */
+  checkFinite(t: BTensor, flags: BTensor, stage: number): void;
 
   /**
    * Loss heads on logits z [B, K] with one class index per example. Returns the per-example value [B], the

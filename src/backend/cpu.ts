@@ -1,8 +1,9 @@
 import type {
   ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, EpilogueActivation, MatmulOptions, PoolGeom, Profile, SamplePlan, SampleStats,
 } from './backend.js';
-import { sizeOf } from '../tensor.js';
 import { fail } from '../errors.js';
+import { checkWork, LIMITS } from '../limits.js';
+import { shapeStr, sizeOf } from '../tensor.js';
 import { activationDerivatives } from './activation-math.js';
 import { normalFromUniform, philox4x32, uniform01 } from '../noise/philox.js';
 
@@ -28,8 +29,26 @@ function i32(t: BTensor): Int32Array {
   if (t.dtype !== 'i32') throw new Error(`${t.label}: expected an index tensor, got ${t.dtype}`);
   return (t as CpuTensor).data as Int32Array;
 }
-const make = (shape: readonly number[], label: string): CpuTensor =>
-  new CpuTensor([...shape], 'f32', new Float64Array(sizeOf(shape)), label);
+/**
+ * The cpu backend's size limit (LIMITS.cpuTensorBytes, counted in float32 bytes as on webgpu): checked
+ * before allocating, so an oversized layer fails at once with LIMIT_EXCEEDED instead of running for minutes.
+ */
+function checkSize(shape: readonly number[], label: string): void {
+  const bytes = 4 * sizeOf(shape);
+  if (bytes > LIMITS.cpuTensorBytes) {
+    fail('LIMIT_EXCEEDED', `${label} ${shapeStr(shape)} needs ${bytes} bytes, more than the cpu backend holds in one tensor (${LIMITS.cpuTensorBytes} bytes, LIMITS.cpuTensorBytes); use a smaller batch or model`);
+  }
+}
+
+/** The multiply-adds of one kernel, refused past LIMITS.cpuMultiplyAdds before the loops start. */
+function checkMultiplyAdds(n: number, label: string): void {
+  checkWork('cpuMultiplyAdds', n, `${label} on the cpu backend: its multiply-adds`, 'use a smaller batch or model, or the webgpu backend');
+}
+
+const make = (shape: readonly number[], label: string): CpuTensor => {
+  checkSize(shape, label);
+  return new CpuTensor([...shape], 'f32', new Float64Array(sizeOf(shape)), label);
+};
 
 /** Returns `into` to accumulate in, or a fresh zero tensor. */
 function target(into: BTensor | null | undefined, shape: readonly number[], label: string): CpuTensor {
@@ -43,7 +62,7 @@ function target(into: BTensor | null | undefined, shape: readonly number[], labe
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly description = 'float64 reference (TypeScript)';
-  readonly maxTensorBytes = 2 ** 31;
+  readonly maxTensorBytes = LIMITS.cpuTensorBytes;
   /** No device to lose: the generation never changes. */
   readonly generation = 0;
   private disposed = false;
@@ -54,6 +73,10 @@ export class CpuBackend implements Backend {
   }
   resetPeakMemory(): void {
     // Nothing is accounted (see memory()).
+  }
+  /** Nothing is pooled: no bytes to free. */
+  trim(): number {
+    return 0;
   }
   async prepare(): Promise<void> {
     if (this.disposed) fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one');
@@ -67,9 +90,11 @@ export class CpuBackend implements Backend {
   }
 
   upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
+    checkSize(shape, label);
     return new CpuTensor([...shape], 'f32', Float64Array.from(data), label);
   }
   uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
+    checkSize(shape, label);
     return new CpuTensor([...shape], 'i32', Int32Array.from(data), label);
   }
   zeros(shape: readonly number[], label: string): BTensor {
@@ -82,12 +107,21 @@ export class CpuBackend implements Backend {
     return ts.map((t) => Float64Array.from((t as CpuTensor).data));
   }
 
+  checkFinite(t: BTensor, flags: BTensor, stage: number): void {
+    const F = i32(flags);
+    if (F[0] !== 0) return;
+    const T = (t as CpuTensor).data;
+    // Math.fround: a float64 value past the float32 range is what webgpu would hold as Infinity.
+    for (let i = 0; i < T.length; i++) if (!Number.isFinite(Math.fround(T[i]))) { F[0] = stage; return; }
+  }
+
   matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor {
     const [ar, ac] = a.shape.length === 2 ? a.shape : [a.shape[0], a.size / a.shape[0]];
     const [br, bc] = b.shape.length === 2 ? b.shape : [b.shape[0], b.size / b.shape[0]];
     const [M, K] = o.transA ? [ac, ar] : [ar, ac];
     const [K2, N] = o.transB ? [bc, br] : [br, bc];
     if (K !== K2) throw new Error(`${o.label}: inner dimensions ${K} and ${K2} differ`);
+    checkMultiplyAdds(M * N * K, o.label);
     const A = f64(a), B = f64(b), bias = o.bias ? f64(o.bias) : null;
     const out = target(o.into, [M, N], o.label), C = out.data as Float64Array;
     for (let m = 0; m < M; m++) {
@@ -103,6 +137,7 @@ export class CpuBackend implements Backend {
   }
 
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
+    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw, 'conv2d');
     const X = f64(x), W = f64(w), b = bias ? f64(bias) : null;
     const out = target(into, [g.n, g.o, g.oh, g.ow], 'conv2d'), Y = out.data as Float64Array;
     for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
@@ -119,6 +154,7 @@ export class CpuBackend implements Backend {
   }
 
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
+    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw, 'conv2d backward input');
     const GY = f64(gy), W = f64(w);
     const out = target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput'), GX = out.data as Float64Array;
     for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
@@ -134,6 +170,7 @@ export class CpuBackend implements Backend {
   }
 
   conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
+    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw, 'conv2d backward filter');
     const GY = f64(gy), X = f64(x);
     const out = target(into, [g.o, g.c, g.kh, g.kw], 'conv2d.backwardFilter'), GW = out.data as Float64Array;
     for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {

@@ -5,7 +5,8 @@ import type { Objective } from '../graph/objective.js';
 import { seedKey } from '../noise/philox.js';
 import type { Tensor } from '../tensor.js';
 import { LanczosRun } from './lanczos.js';
-import { checkChoice, checkInt, checkOptions, checkPositive, checkSeed, operatorFor, type SpaceOptions } from './options.js';
+import { checkWork } from '../limits.js';
+import { checkChoice, checkInt, checkOptions, checkPositive, checkHostVectors, checkProducts, checkSeed, operatorFor, type SpaceOptions } from './options.js';
 import { rademacherVector, STREAM } from './random.js';
 
 export interface HessianDensityOptions extends SpaceOptions {
@@ -13,6 +14,8 @@ export interface HessianDensityOptions extends SpaceOptions {
   iterations?: number;
   /** Independent probes per example (default 8); all run in lockstep, one batched call per step. */
   probes?: number;
+  /** Stops the call (an ABORTED error) when it fires; checked before every batched product. */
+  signal?: AbortSignal;
   /** Seed of the Rademacher probes (Philox); drawn and reported when omitted. */
   seed?: number;
 }
@@ -31,7 +34,7 @@ export interface HessianDensityResult {
   seed: number;
 }
 
-const OPTIONS = ['iterations', 'probes', 'seed', 'space', 'gaussNewton'];
+const OPTIONS = ['iterations', 'probes', 'seed', 'space', 'gaussNewton', 'signal'];
 
 /**
  * The spectral density of the Hessian by stochastic Lanczos quadrature (Ghorbani, Krishnan & Xiao 2019;
@@ -45,6 +48,8 @@ export async function hessianDensity(model: Model, x: Tensor, objective: Objecti
   const B = op.batch, d = op.dim;
   const iterations = Math.min(d, checkInt('hessianDensity: iterations', o.iterations, 64, 1));
   const probes = checkInt('hessianDensity: probes', o.probes, 8, 1);
+  checkProducts('hessianDensity', B * probes * iterations);
+  checkHostVectors('hessianDensity', B * probes * (iterations + 1) * d);
   const seed = checkSeed(o.seed);
   const key = seedKey(seed);
   // Run j·B + b is probe j of example b: the layout of applyBlock.
@@ -110,6 +115,7 @@ export function densityPlotPng(density: SpectralDensity, options: DensityPlotOpt
   const plotW = width - 2 * margin, plotH = height - 2 * margin;
   const bins = checkInt('densityPlotPng: bins', o.bins, plotW, 2, 1 << 20);
   const scale = checkChoice('densityPlotPng: scale', o.scale, ['linear', 'log'] as const, 'linear');
+  checkWork('plotTerms', nodes.length * bins, 'densityPlotPng: the kernel terms (nodes × bins)', 'use fewer bins');
   const lo0 = Math.min(...nodes), hi0 = Math.max(...nodes);
   const sigma = checkPositive('densityPlotPng: sigma', o.sigma, hi0 > lo0 ? (hi0 - lo0) / 100 : Math.max(1e-3, Math.abs(hi0) * 1e-3));
   const lo = lo0 - 4 * sigma, hi = hi0 + 4 * sigma;

@@ -5,7 +5,7 @@ import type { Tensor } from '../tensor.js';
 import { LanczosRun } from './lanczos.js';
 import { axpy, dot, norm, orthogonalize } from './linalg.js';
 import type { CurvatureOperator } from './operators.js';
-import { checkBool, checkChoice, checkInt, checkOptions, checkPositive, checkSeed, operatorFor, type SpaceOptions } from './options.js';
+import { checkBool, checkChoice, checkInt, checkOptions, checkPositive, checkHostVectors, checkProducts, checkSeed, operatorFor, type SpaceOptions } from './options.js';
 import { gaussianVector, STREAM } from './random.js';
 import { warnIfZero } from './surrogate.js';
 
@@ -28,6 +28,8 @@ export interface HessianEigenOptions extends SpaceOptions {
   iterations?: number;
   /** Lanczos: relative residual bound (default 1e-5). Power: relative change of the eigenvalue (default 1e-3). */
   tol?: number;
+  /** Stops the call (an ABORTED error) when it fires; checked before every batched product. */
+  signal?: AbortSignal;
   /** Seed of the random start vectors (Philox); drawn and reported when omitted. */
   seed?: number;
   /** Also return the eigenvectors (unit norm). Default false. */
@@ -46,7 +48,7 @@ export interface HessianEigenResult {
   seed: number;
 }
 
-const OPTIONS = ['k', 'which', 'method', 'iterations', 'tol', 'seed', 'vectors', 'space', 'gaussNewton'];
+const OPTIONS = ['k', 'which', 'method', 'iterations', 'tol', 'seed', 'vectors', 'space', 'gaussNewton', 'signal'];
 
 /**
  * The k extreme eigenvalues of the Hessian of the objective: per example of its input (default), of the
@@ -65,6 +67,8 @@ export async function hessianEigen(model: Model, x: Tensor, objective: Objective
     : checkInt('hessianEigen: iterations', o.iterations, 100, 1);
   const tol = checkPositive('hessianEigen: tol', o.tol, method === 'lanczos' ? 1e-5 : 1e-3);
   const wantVectors = checkBool('hessianEigen: vectors', o.vectors, false);
+  if (method === 'lanczos') checkHostVectors('hessianEigen', op.batch * (Math.min(iterations, d) + 1) * d);
+  checkProducts('hessianEigen', op.batch * (method === 'lanczos' ? Math.min(iterations, d) : iterations * (k + (which === 'magnitude' ? 0 : 1))));
   const seed = checkSeed(o.seed);
   const key = seedKey(seed);
   const start = (example: number) => (sample: number) => gaussianVector(key, example, sample, STREAM.start, d);

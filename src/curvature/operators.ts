@@ -1,5 +1,6 @@
 import { fail } from '../errors.js';
-import type { Model, ParamRecord } from '../graph/model.js';
+import { Model, type ParamRecord } from '../graph/model.js';
+import { show } from '../validate.js';
 import { checkClasses, checkObjective, type Objective } from '../graph/objective.js';
 import { checkTensor, sizeOf, type Tensor } from '../tensor.js';
 
@@ -84,6 +85,7 @@ function rowObjective(o: Objective, rows: readonly number[]): Objective {
 }
 
 function checkX(model: Model, x: Tensor): Tensor {
+  if (!(model instanceof Model)) fail('INVALID_ARGUMENT', `model must be a Model from loadModel(), got ${show(model)}`);
   return checkTensor('x', x, [-1, ...model.inputShape]);
 }
 

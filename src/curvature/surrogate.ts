@@ -1,4 +1,5 @@
 import { fail } from '../errors.js';
+import { show } from '../validate.js';
 import { Model } from '../graph/model.js';
 import type { Graph } from '../graph/spec.js';
 import { Activation } from '../ops/activation.js';
@@ -13,7 +14,7 @@ import type { Tensor } from '../tensor.js';
 export function softplusSurrogate(model: Model, beta: number): Model {
   if (!(model instanceof Model)) fail('INVALID_ARGUMENT', 'softplusSurrogate: model must be a Model (from loadModel)');
   if (typeof beta !== 'number' || !Number.isFinite(beta) || beta <= 0) {
-    fail('INVALID_ARGUMENT', `softplusSurrogate: beta must be a finite number > 0, got ${JSON.stringify(beta)}`);
+    fail('INVALID_ARGUMENT', `softplusSurrogate: beta must be a finite number > 0, got ${show(beta)}`);
   }
   const g = model.graph;
   const graph: Graph = {

@@ -4,7 +4,7 @@ import { seedKey } from '../noise/philox.js';
 import type { Tensor } from '../tensor.js';
 import { dot, norm, orthogonalize } from './linalg.js';
 import type { CurvatureOperator } from './operators.js';
-import { checkChoice, checkInt, checkOptions, checkSeed, operatorFor, type SpaceOptions } from './options.js';
+import { checkChoice, checkInt, checkOptions, checkProducts, checkSeed, operatorFor, type SpaceOptions } from './options.js';
 import { rademacherVector, STREAM } from './random.js';
 import { warnIfZero } from './surrogate.js';
 
@@ -20,6 +20,8 @@ export interface HessianTraceOptions extends SpaceOptions {
    * Musco, Musco & Woodruff (2021). 'exact': Σ_i e_iᵀ H e_i by d Hessian-vector products.
    */
   method?: 'hutchinson' | 'hutch++' | 'exact';
+  /** Stops the call (an ABORTED error) when it fires; checked before every batched product. */
+  signal?: AbortSignal;
   /** Seed of the probes (Philox); drawn and reported when omitted ('exact' ignores it). */
   seed?: number;
   /** Probe vectors per example in one batched call (x repeated that many times). Default: up to 128 rows per call. */
@@ -36,7 +38,7 @@ export interface HessianTraceResult {
   seed: number | null;
 }
 
-const OPTIONS = ['samples', 'method', 'seed', 'batchSize', 'space', 'gaussNewton'];
+const OPTIONS = ['samples', 'method', 'seed', 'batchSize', 'space', 'gaussNewton', 'signal'];
 
 /** Applies the operator to `n` vectors per example, `chunk` per call: vecs(j, b) gives vector j of example b. */
 export async function applyMany(
@@ -79,6 +81,7 @@ export async function hessianTrace(model: Model, x: Tensor, objective: Objective
   const B = op.batch, d = op.dim;
   const n = method === 'exact' ? d : samples;
   const chunk = checkInt('hessianTrace: batchSize', o.batchSize, defaultChunk(op, n), 1);
+  checkProducts('hessianTrace', B * n);
   let r: HessianTraceResult;
   if (method === 'exact') {
     const values = new Array<number>(B).fill(0);

@@ -1,13 +1,24 @@
 import type { Backend, BTensor, HeadKind } from '../backend/backend.js';
-import type { Engine } from '../engine.js';
+import { Engine } from '../engine.js';
 import { fail } from '../errors.js';
 import { parseSafetensors, type SafetensorsOptions } from '../io/safetensors.js';
-import { checkTensor, shapeStr, type Tensor } from '../tensor.js';
+import { checkTensor, listStr, shapeStr, type Tensor } from '../tensor.js';
 import { checkClasses, checkObjective, type Objective } from './objective.js';
+import { options as validateOptions, show } from '../validate.js';
 import { buildGraph, type Graph } from './spec.js';
-import { sweep, type SweepRequest, type SweepResult } from './sweep.js';
+import { stageName, sweep, type SweepRequest, type SweepResult } from './sweep.js';
 
 export type ParamRecord = Record<string, Tensor>;
+
+interface RunOptions {
+  objective?: Objective; head?: HeadKind; classes?: number[]; inputGrad?: boolean; paramGrads?: boolean;
+  mean?: boolean; xdot?: Tensor; paramDot?: ParamRecord; cotangent?: Tensor;
+}
+
+function allFinite(d: Float32Array): boolean {
+  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return false;
+  return true;
+}
 
 export interface LoadOptions extends SafetensorsOptions {
   /** Prefix of the parameter tensors in the file (the oracle stores them under 'param.'); others are ignored. */
@@ -19,9 +30,13 @@ export interface LoadOptions extends SafetensorsOptions {
  * spec implies must be in the file under the prefix with its exact shape, and nothing else may be there.
  */
 export async function loadModel(engine: Engine, spec: unknown, weights: Uint8Array | ArrayBuffer, options: LoadOptions = {}): Promise<Model> {
+  if (!(engine instanceof Engine)) fail('INVALID_ARGUMENT', `loadModel: engine must be an Engine from createEngine(), got ${show(engine)}`);
+  const o = validateOptions('loadModel', options, ['prefix', 'maxHeaderBytes', 'maxEntries']);
+  if (o.prefix !== undefined && typeof o.prefix !== 'string') fail('INVALID_ARGUMENT', `loadModel: prefix must be a string, got ${show(o.prefix)}`);
   const graph = buildGraph(spec);
-  const { tensors } = parseSafetensors(weights, options);
-  const prefix = options.prefix ?? '';
+  if (weights === null || weights === undefined) fail('INVALID_ARGUMENT', `loadModel: weights must be the safetensors bytes (Uint8Array or ArrayBuffer), got ${show(weights)}`);
+  const { tensors } = parseSafetensors(weights, { maxHeaderBytes: o.maxHeaderBytes as number | undefined, maxEntries: o.maxEntries as number | undefined });
+  const prefix = (o.prefix as string | undefined) ?? '';
   const params = new Map<string, Tensor>();
   for (const [name, t] of tensors) if (name.startsWith(prefix)) params.set(name.slice(prefix.length), t);
   return new Model(engine, graph, params);
@@ -45,7 +60,7 @@ export class Model {
     }
     const extra = [...weights.keys()].filter((k) => !graph.params.has(k));
     if (extra.length) {
-      fail('INVALID_SPEC', `weights hold tensors the spec does not use: ${extra.join(', ')}; expected exactly: ${[...graph.params.keys()].join(', ')}`);
+      fail('INVALID_SPEC', `weights hold ${extra.length} tensor(s) the spec does not use: ${listStr(extra)}; expected exactly: ${listStr([...graph.params.keys()])}`);
     }
     this.weights = new Map([...graph.params.keys()].map((k) => [k, weights.get(k)!]));
   }
@@ -88,6 +103,7 @@ export class Model {
 
   /** Input Hessian of each example's objective times v (forward-over-reverse; no dense Hessian). */
   async inputHvp(x: Tensor, v: Tensor, objective: Objective): Promise<Tensor> {
+    this.checkX(x);
     checkTensor('v', v, x.shape);
     const [hv] = await this.run(x, { objective, inputGrad: true, xdot: v }, (r) => [r.inputGradDot!]);
     return { shape: [...x.shape], data: hv };
@@ -95,6 +111,7 @@ export class Model {
 
   /** Parameter Hessian of the batch-mean objective times the direction v (a record over every parameter). */
   async paramHvp(x: Tensor, v: ParamRecord, objective: Objective): Promise<ParamRecord> {
+    this.checkX(x);
     const names = [...this.graph.params.keys()];
     this.checkParamRecord('v', v);
     const out = await this.run(x, { objective, paramGrads: true, mean: true, paramDot: v },
@@ -104,6 +121,7 @@ export class Model {
 
   /** Jᵀ (diag(p) − ppᵀ) J v per example, J the input Jacobian of the logits: the cross-entropy's Gauss–Newton product. */
   async gaussNewtonProduct(x: Tensor, v: Tensor, labels: number[]): Promise<Tensor> {
+    this.checkX(x);
     checkTensor('v', v, x.shape);
     const B = x.shape[0];
     checkClasses('labels', labels, B, this.classes);
@@ -122,6 +140,7 @@ export class Model {
 
   /** Jᵀ c per example for a cotangent c [B, classes] on the logits (J the input Jacobian of the logits). */
   async logitsVjp(x: Tensor, cotangent: Tensor): Promise<Tensor> {
+    this.checkX(x);
     checkTensor('cotangent', cotangent, [x.shape[0], this.classes]);
     const [g] = await this.run(x, { cotangent, inputGrad: true }, (r) => [r.inputGrad!]);
     return { shape: [...x.shape], data: g };
@@ -138,30 +157,42 @@ export class Model {
     return this.device.params;
   }
 
+  private checkX(x: unknown): void {
+    checkTensor('x', x, [-1, ...this.graph.inputShape]);
+  }
+
   private checkParamRecord(name: string, v: ParamRecord): void {
-    if (v === null || typeof v !== 'object') fail('INVALID_ARGUMENT', `${name} must be a record from parameter name to tensor`);
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) fail('INVALID_ARGUMENT', `${name} must be a record from parameter name to tensor`);
     for (const [k, shape] of this.graph.params) {
-      if (!(k in v)) fail('INVALID_ARGUMENT', `${name} is missing parameter '${k}' (shape ${shapeStr(shape)}); give every parameter, zeros for none`);
+      if (!Object.hasOwn(v, k)) fail('INVALID_ARGUMENT', `${name} is missing parameter '${k}' (shape ${shapeStr(shape)}); give every parameter, zeros for none`);
       checkTensor(`${name}['${k}']`, v[k], shape);
     }
     const extra = Object.keys(v).filter((k) => !this.graph.params.has(k));
-    if (extra.length) fail('INVALID_ARGUMENT', `${name} has unknown parameters: ${extra.join(', ')}`);
+    if (extra.length) fail('INVALID_ARGUMENT', `${name} has unknown parameters: ${listStr(extra)}; expected: ${listStr([...this.graph.params.keys()])}`);
   }
 
   private record(names: string[], data: Float32Array[]): ParamRecord {
     return Object.fromEntries(names.map((n, i) => [n, { shape: [...this.graph.params.get(n)!], data: data[i] }]));
   }
 
-  private async run(
-    x: Tensor,
-    o: { objective?: Objective; head?: HeadKind; classes?: number[]; inputGrad?: boolean; paramGrads?: boolean;
-      mean?: boolean; xdot?: Tensor; paramDot?: ParamRecord; cotangent?: Tensor },
-    pick: (r: SweepResult) => BTensor[],
-  ): Promise<Float32Array[]> {
-    checkTensor('x', x, [-1, ...this.graph.inputShape]);
+  private async run(x: Tensor, o: RunOptions, pick: (r: SweepResult) => BTensor[]): Promise<Float32Array[]> {
+    this.checkX(x);
     const B = x.shape[0];
+    // 'objective' in o, not its truthiness: a null objective is an error, never "no objective".
+    const head = 'objective' in o ? checkObjective(o.objective, B, this.classes) : o.head ? { kind: o.head, classes: o.classes! } : null;
     const be = await this.engine.backendForCall();
-    const head = o.objective ? checkObjective(o.objective, B, this.classes) : o.head ? { kind: o.head, classes: o.classes! } : null;
+    const out = await this.sweepOnce(be, x, o, head, pick, false);
+    if (out.every(allFinite)) return out;
+    // A non-finite result: the same call again with every tensor checked on the device, which names the
+    // layer and pass where Infinity or NaN first appeared. Only failing calls pay for those checks.
+    await this.sweepOnce(be, x, o, head, pick, true);
+    return fail('NON_FINITE', 'the result is not finite (Infinity or NaN) although every intermediate was: it overflowed float32 when it was read back');
+  }
+
+  /** Uploads the call's inputs, records one sweep and reads `pick` back (with `locate`, checked for non-finite values). */
+  private async sweepOnce(be: Backend, x: Tensor, o: RunOptions, head: { kind: HeadKind; classes: number[] } | null,
+    pick: (r: SweepResult) => BTensor[], locate: boolean): Promise<Float32Array[]> {
+    const B = x.shape[0];
     const params = this.deviceParams(be);
     const inputs: BTensor[] = [be.upload(x.data, x.shape, 'x')];
     const req: SweepRequest = { x: inputs[0], params, inputGrad: o.inputGrad, paramGrads: o.paramGrads };
@@ -176,15 +207,31 @@ export class Model {
       inputs.push(classes);
       req.head = { kind: head.kind, classes, scale: o.mean ? 1 / B : 1 };
     }
+    const finite = locate ? be.uploadIndices([0], [1], 'non-finite flag') : null;
+    if (finite) inputs.push((req.finite = finite));
     let result: SweepResult | null = null;
     try {
       result = sweep(be, this.graph, req);
       const outs = pick(result);
-      const data = await be.read(outs);
+      const data = await be.read(finite ? [...outs, finite] : outs);
+      if (finite) checkFiniteFlag(this.graph, data.pop()!);
       return data.map((d) => (d instanceof Float32Array ? d : Float32Array.from(d)));
     } finally {
       result?.release();
       be.release(...inputs);
     }
+  }
+}
+
+/**
+ * The error for a call whose result would hold Infinity or NaN: finite but absurd weights (3e38) or layer
+ * parameters (softplus β = 5e-324) overflow somewhere, and the flag says where it first happened.
+ */
+export function checkFiniteFlag(graph: Graph, read: Float32Array | Float64Array): void {
+  // The flag is an i32: webgpu reads back its raw bits (as float32), cpu its value (as float64).
+  const flag = read instanceof Float32Array ? new Int32Array(read.buffer, read.byteOffset, 1)[0] : read[0];
+  if (flag !== 0) {
+    fail('NON_FINITE', `the result is not finite: Infinity or NaN first appeared in ${stageName(graph, flag)}; `
+      + 'check the weights, the spec\'s layer parameters and the input scale (values must stay within float32 range)');
   }
 }

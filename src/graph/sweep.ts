@@ -22,6 +22,27 @@ export interface SweepRequest {
   paramGrads?: boolean;
   /** Apply activations in the preceding dense/conv GEMM's store (default true; false records them as their own pass). */
   fuseActivations?: boolean;
+  /** An i32 [1] flag: every tensor the sweep makes is checked for Infinity/NaN on the device (see `stageName`). */
+  finite?: BTensor | null;
+}
+
+/**
+ * Stage numbers written into the finite flag, in the order tensors are made, so the flag names where a
+ * non-finite value first appeared: 1 the call's inputs, 2 + i the forward of layer i, 2 + n the loss head,
+ * 3 + n + (n − 1 − i) the backward of layer i, STAGE_REDUCE the statistics folded over samples.
+ */
+export const STAGE_INPUT = 1;
+export const STAGE_REDUCE = 1 << 30;
+
+export function stageName(graph: Graph, stage: number): string {
+  const n = graph.ops.length;
+  const layer = (i: number) => `layers[${i}] (${graph.ops[i].type}${graph.ops[i].name ? ` ${graph.ops[i].name}` : ''})`;
+  if (stage === STAGE_INPUT) return 'the inputs of the call (x, or the noisy samples made from it)';
+  if (stage === STAGE_REDUCE) return 'the statistics folded over the samples';
+  if (stage >= 2 && stage < 2 + n) return `the forward pass of ${layer(stage - 2)}`;
+  if (stage === 2 + n) return 'the loss head on the logits';
+  if (stage > 2 + n && stage < 3 + 2 * n) return `the backward pass of ${layer(n - 1 - (stage - 3 - n))}`;
+  return `stage ${stage}`;
 }
 
 export interface SweepResult {
@@ -51,13 +72,19 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     return out;
   };
 
+  const n = graph.ops.length;
+  const check = (stage: number, ...ts: (BTensor | null | undefined)[]) => {
+    if (req.finite) for (const t of ts) if (t) be.checkFinite(t, req.finite, stage);
+  };
+  check(STAGE_INPUT, req.x, req.xdot);
+
   // Forward (+ tangent). A dense or conv op followed by an activation applies it in its GEMMs' store (the
   // activation's own pass would read the layer's output back from memory); the activation's backward still
   // gets its saved (z, ż).
   const saved: Saved[] = [];
   let z = req.x, zdot = req.xdot ?? null;
   const fuse = req.fuseActivations ?? true;
-  for (let i = 0; i < graph.ops.length; i++) {
+  for (let i = 0; i < n; i++) {
     const op = graph.ops[i], next = graph.ops[i + 1];
     const then = fuse && op.fusesActivation ? next?.epilogue : undefined;
     const r = op.forward(be, batch, z, zdot, paramsOf(op), then);
@@ -65,10 +92,12 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     saved.push(r.saved);
     if (then) {
       if (!r.pre) throw new Error(`${op.type} ${op.name}: a fused forward must return the layer's own output`);
+      check(2 + i, r.pre.z, r.pre.zdot);
       track(r.pre.z); track(r.pre.zdot);
       saved.push({ x: r.pre.z, xdot: r.pre.zdot });
-      i++; // the activation ran in the epilogue
+      i++; // the activation ran in the epilogue: its stage checks the activated outputs below
     }
+    check(2 + i, r.y, r.ydot);
     z = r.y; zdot = r.ydot;
   }
   const result: SweepResult = {
@@ -84,6 +113,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
   let g: BTensor, gdot: BTensor | null = null;
   if (req.head) {
     const h = be.head(req.head.kind, z, req.head.classes, zdot, req.head.scale);
+    check(2 + n, h.value, h.g, h.gdot);
     track(h.value); track(h.g); track(h.gdot);
     result.value = h.value;
     g = h.g; gdot = h.gdot;
@@ -100,6 +130,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     if (!secondOrder) for (const k in p) p[k].tangent = null;
     const want = { input: i > 0 || !!req.inputGrad, params: !!req.paramGrads };
     const r = op.backward(be, batch, s, g, secondOrder ? gdot : null, p, want);
+    check(3 + n + (n - 1 - i), r.gx, r.gxdot, ...Object.values(r.params).flatMap((pg) => [pg.grad, pg.gradDot]));
     track(r.gx); track(r.gxdot);
     for (const [key, pg] of Object.entries(r.params)) {
       track(pg.grad); track(pg.gradDot);

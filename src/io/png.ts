@@ -1,6 +1,8 @@
 import { encode } from 'fast-png';
 import { fail } from '../errors.js';
-import type { Tensor } from '../tensor.js';
+import { checkTensor, shapeStr, type Tensor } from '../tensor.js';
+import { checkWork } from '../limits.js';
+import { choice, int, options as validateOptions, show } from '../validate.js';
 
 export interface HeatmapOptions {
   /** 'diverging' (blue–white–red around 0, for signed maps) or 'sequential' (black–yellow, for |a|). Default: diverging if the map has both signs. */
@@ -14,17 +16,21 @@ export interface HeatmapOptions {
  * scale is symmetric around 0 for signed maps, so equal colours mean equal magnitudes.
  */
 export function heatmapPng(map: Tensor, options: HeatmapOptions = {}): Uint8Array {
-  const [h, w] = map.shape.slice(-2);
-  if (map.shape.length < 2 || !(h > 0 && w > 0) || map.data.length % (h * w) !== 0) {
-    fail('INVALID_ARGUMENT', `heatmap needs a map of shape [H, W] or [C, H, W], got [${map.shape.join(', ')}]`);
+  if (map === null || typeof map !== 'object' || !Array.isArray(map.shape) || map.shape.length < 2 || map.shape.length > 3) {
+    fail('INVALID_ARGUMENT', `heatmapPng: map must be a tensor of shape [H, W] or [C, H, W], got ${map === null || typeof map !== 'object' ? show(map) : shapeStr(map.shape)}`);
   }
+  const o = validateOptions('heatmapPng', options, ['palette', 'scale']);
+  const [h, w] = map.shape.slice(-2);
+  const s = int('heatmapPng: scale', o.scale, 8, 1, 64);
+  // The size is refused before the values are even scanned.
+  checkWork('imagePixels', h * s * w * s, `heatmapPng: the image pixels ((H·scale) × (W·scale) for a ${shapeStr([h, w])} map at scale ${s})`, 'use a smaller scale or map');
+  checkTensor('heatmapPng: map', map, map.shape.map(() => -1));
+  const chosen = o.palette === undefined ? undefined : choice('heatmapPng: palette', o.palette, ['diverging', 'sequential'] as const, 'diverging');
   const plane = new Float64Array(h * w);
   for (let i = 0; i < map.data.length; i++) plane[i % (h * w)] += map.data[i];
   let lo = Infinity, hi = -Infinity;
   for (const v of plane) { if (!Number.isFinite(v)) fail('INVALID_ARGUMENT', 'heatmap values must be finite'); lo = Math.min(lo, v); hi = Math.max(hi, v); }
-  const palette = options.palette ?? (lo < 0 && hi > 0 ? 'diverging' : 'sequential');
-  const s = options.scale ?? 8;
-  if (!Number.isInteger(s) || s < 1 || s > 64) fail('INVALID_ARGUMENT', `heatmap scale must be an integer in [1, 64], got ${s}`);
+  const palette = chosen ?? (lo < 0 && hi > 0 ? 'diverging' : 'sequential');
   const bound = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
   const rgba = new Uint8Array(h * s * w * s * 4);
   for (let y = 0; y < h * s; y++) {

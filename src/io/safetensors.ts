@@ -1,5 +1,6 @@
 import { fail, type ErrorCode } from '../errors.js';
 import { shapeStr, sizeOf, type Tensor } from '../tensor.js';
+import { int, options as validateOptions, show } from '../validate.js';
 
 // Reads and writes the safetensors format (https://github.com/huggingface/safetensors): an 8-byte
 // little-endian u64 header length N, N bytes of UTF-8 JSON describing each tensor (dtype, shape, byte
@@ -8,20 +9,28 @@ import { shapeStr, sizeOf, type Tensor } from '../tensor.js';
 export interface SafetensorsOptions {
   /** Largest header accepted, in bytes (default 16 MiB); a larger one is rejected before anything is read. */
   maxHeaderBytes?: number;
+  /** Most header entries (tensors plus metadata) accepted (default 65,536); counted before the JSON is parsed. */
+  maxEntries?: number;
 }
 
 const DEFAULT_MAX_HEADER_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_ENTRIES = 65_536;
 const METADATA_KEY = '__metadata__';
 
 export function parseSafetensors(
   bytes: Uint8Array | ArrayBuffer,
   options: SafetensorsOptions = {},
 ): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+  if (!(bytes instanceof Uint8Array) && !(bytes instanceof ArrayBuffer)) {
+    fail('INVALID_ARGUMENT', `safetensors bytes must be a Uint8Array or an ArrayBuffer, got ${show(bytes)}`);
+  }
+  options = validateOptions('parseSafetensors', options, ['maxHeaderBytes', 'maxEntries', 'prefix']) as SafetensorsOptions;
   const buf = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   const maxHeader = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
   if (!Number.isSafeInteger(maxHeader) || maxHeader < 0) {
     fail('INVALID_ARGUMENT', `maxHeaderBytes must be a non-negative integer, found ${show(maxHeader)}`);
   }
+  const maxEntries = int('parseSafetensors: maxEntries', options.maxEntries, DEFAULT_MAX_ENTRIES, 1);
   if (buf.length < 8) {
     fail('INVALID_SAFETENSORS', `safetensors file is ${buf.length} bytes, expected at least 8 (the header length)`);
   }
@@ -36,7 +45,7 @@ export function parseSafetensors(
     fail('INVALID_SAFETENSORS', `safetensors header length ${headerLen} runs past the end of the file (${buf.length} bytes, so at most ${buf.length - 8} header bytes)`);
   }
 
-  const header = parseHeader(buf.subarray(8, 8 + headerLen));
+  const header = parseHeader(buf.subarray(8, 8 + headerLen), maxEntries);
   const data = buf.subarray(8 + headerLen);
   const entries: { name: string; shape: number[]; begin: number; end: number }[] = [];
   let metadata: Record<string, string> = {};
@@ -44,8 +53,8 @@ export function parseSafetensors(
     if (name === METADATA_KEY) metadata = checkMetadata(entry, 'INVALID_SAFETENSORS');
     else entries.push({ name, ...checkEntry(name, entry, data.length) });
   }
-  // Checked before copying: disjoint ranges bound what we allocate by the file's own size.
-  checkNoOverlap(entries);
+  // Checked before copying: contiguous ranges bound what we allocate by the file's own size.
+  checkContiguous(entries, data.length);
 
   const tensors = new Map<string, Tensor>();
   for (const { name, shape, begin, end } of entries) {
@@ -62,6 +71,9 @@ export function encodeSafetensors(
   tensors: Record<string, Tensor> | Map<string, Tensor>,
   metadata?: Record<string, string>,
 ): Uint8Array {
+  if (tensors === null || typeof tensors !== 'object' || Array.isArray(tensors)) {
+    fail('INVALID_ARGUMENT', `encodeSafetensors: tensors must be a record or Map from name to tensor, got ${show(tensors)}`);
+  }
   const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))];
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
@@ -92,13 +104,18 @@ export function encodeSafetensors(
   return out;
 }
 
-function parseHeader(bytes: Uint8Array): Record<string, unknown> {
+function parseHeader(bytes: Uint8Array, maxEntries: number): Record<string, unknown> {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     fail('INVALID_SAFETENSORS', 'safetensors header is not valid UTF-8');
   }
+  // The reference implementation insists on '{' first (no leading whitespace, no other JSON value).
+  if (!text.startsWith('{')) {
+    fail('INVALID_SAFETENSORS', `safetensors header must start with '{' (a JSON object), found ${text.length ? show(text.slice(0, 20)) : 'an empty header'}`);
+  }
+  checkTopLevelKeys(text, maxEntries);
   let header: unknown;
   try {
     header = JSON.parse(text);
@@ -112,22 +129,22 @@ function parseHeader(bytes: Uint8Array): Record<string, unknown> {
 }
 
 function checkEntry(name: string, entry: unknown, dataLen: number): { shape: number[]; begin: number; end: number } {
-  const where = `safetensors tensor "${name}"`;
+  const where = `safetensors tensor ${show(name)}`;
   if (!isPlainObject(entry)) {
     fail('INVALID_SAFETENSORS', `${where}: expected an object { dtype, shape, data_offsets }, found ${kind(entry)}`);
   }
   const { dtype, shape, data_offsets: offsets } = entry;
   if (typeof dtype !== 'string') {
-    fail('INVALID_SAFETENSORS', `${where}: dtype must be a string, found ${show(dtype)}`);
+    fail('INVALID_SAFETENSORS', `${where}: dtype must be a string, found ${found(dtype)}`);
   }
   if (dtype !== 'F32') {
-    fail('INVALID_SAFETENSORS', `${where} has dtype ${dtype}; only F32 is supported`);
+    fail('INVALID_SAFETENSORS', `${where} has dtype ${show(dtype)}; only F32 is supported`);
   }
   if (!Array.isArray(shape) || !shape.every(isCount)) {
-    fail('INVALID_SAFETENSORS', `${where}: shape must be an array of non-negative integers, found ${show(shape)}`);
+    fail('INVALID_SAFETENSORS', `${where}: shape must be an array of non-negative integers, found ${found(shape)}`);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
-    fail('INVALID_SAFETENSORS', `${where}: data_offsets must be two non-negative integers [begin, end] with begin <= end, found ${show(offsets)}`);
+    fail('INVALID_SAFETENSORS', `${where}: data_offsets must be two non-negative integers [begin, end] with begin <= end, found ${found(offsets)}`);
   }
   const [begin, end] = offsets as [number, number];
   if (end > dataLen) {
@@ -140,15 +157,61 @@ function checkEntry(name: string, entry: unknown, dataLen: number): { shape: num
   return { shape: [...shape], begin, end };
 }
 
-/** Two tensors sharing bytes would silently alias; after sorting by begin, an overlap always involves the furthest-reaching range so far. */
-function checkNoOverlap(ranges: { name: string; begin: number; end: number }[]): void {
-  const sorted = ranges.filter((r) => r.end > r.begin).sort((a, b) => a.begin - b.begin);
-  let reach: (typeof sorted)[number] | undefined;
+/**
+ * The data section must be tiled exactly, as the reference implementation requires: sorted by begin, each
+ * tensor starts where the previous one ended, the first at 0 and the last at the end of the file. So no two
+ * tensors alias, no bytes hide between them, and nothing trails the last one.
+ */
+function checkContiguous(ranges: { name: string; begin: number; end: number }[], dataLen: number): void {
+  const sorted = [...ranges].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0, prev: (typeof sorted)[number] | undefined;
   for (const r of sorted) {
-    if (reach && r.begin < reach.end) {
-      fail('INVALID_SAFETENSORS', `safetensors tensors "${reach.name}" [${reach.begin}, ${reach.end}] and "${r.name}" [${r.begin}, ${r.end}] have overlapping byte ranges`);
+    if (r.begin < at) {
+      fail('INVALID_SAFETENSORS', `safetensors tensors ${show(prev!.name)} [${prev!.begin}, ${prev!.end}] and ${show(r.name)} [${r.begin}, ${r.end}] have overlapping byte ranges`);
     }
-    if (!reach || r.end > reach.end) reach = r;
+    if (r.begin > at) {
+      fail('INVALID_SAFETENSORS', `safetensors data has a hole: bytes [${at}, ${r.begin}) before tensor ${show(r.name)} belong to no tensor; tensors must tile the data section`);
+    }
+    at = r.end;
+    prev = r;
+  }
+  if (at !== dataLen) {
+    fail('INVALID_SAFETENSORS', `safetensors data section has ${dataLen - at} trailing bytes after the last tensor (tensors cover [0, ${at}) of ${dataLen} bytes)`);
+  }
+}
+
+/**
+ * Counts and de-duplicates the header's top-level keys before JSON.parse builds anything: JSON.parse keeps
+ * the last of two equal keys silently, and a header of 200,000 empty entries would cost hundreds of MB
+ * before any check ran. One linear pass over the text; strings are skipped with their escapes.
+ */
+function checkTopLevelKeys(text: string, maxEntries: number): void {
+  const seen = new Set<string>();
+  let depth = 0, expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) { // '"': a string; find its end
+      let j = i + 1;
+      while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        let key: string;
+        try { key = JSON.parse(text.slice(i, j + 1)) as string; } catch { return; } // JSON.parse reports it
+        if (seen.has(key)) fail('INVALID_SAFETENSORS', `safetensors header has the key ${show(key)} twice; every tensor name must be unique`);
+        seen.add(key);
+        if (seen.size > maxEntries) {
+          fail('LIMIT_EXCEEDED', `safetensors header has more than ${maxEntries} entries (maxEntries); refused before parsing it`);
+        }
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) { // '{' '['
+      depth++;
+      expectKey = depth === 1;
+    } else if (c === 0x7d || c === 0x5d) { // '}' ']'
+      depth--;
+    } else if (c === 0x2c && depth === 1) { // ','
+      expectKey = true;
+    }
   }
 }
 
@@ -158,7 +221,7 @@ function checkMetadata(value: unknown, code: ErrorCode): Record<string, string> 
   }
   for (const [key, v] of Object.entries(value)) {
     if (typeof v !== 'string') {
-      fail(code, `safetensors ${METADATA_KEY}["${key}"] must be a string, found ${show(v)}`);
+      fail(code, `safetensors ${METADATA_KEY}[${show(key)}] must be a string, found ${show(v)}`);
     }
   }
   return { ...(value as Record<string, string>) };
@@ -166,13 +229,13 @@ function checkMetadata(value: unknown, code: ErrorCode): Record<string, string> 
 
 function checkTensorToWrite(name: string, t: Tensor): void {
   if (!Array.isArray(t?.shape) || !t.shape.every(isCount)) {
-    fail('INVALID_ARGUMENT', `tensor "${name}": shape must be an array of non-negative integers, found ${show(t?.shape)}`);
+    fail('INVALID_ARGUMENT', `tensor ${show(name)}: shape must be an array of non-negative integers, found ${show(t?.shape)}`);
   }
   if (!(t.data instanceof Float32Array)) {
-    fail('INVALID_ARGUMENT', `tensor "${name}": data must be a Float32Array, found ${kind(t.data)}`);
+    fail('INVALID_ARGUMENT', `tensor ${show(name)}: data must be a Float32Array, found ${kind(t.data)}`);
   }
   if (t.data.length !== sizeOf(t.shape)) {
-    fail('INVALID_ARGUMENT', `tensor "${name}" has ${t.data.length} values but its shape ${shapeStr(t.shape)} needs ${sizeOf(t.shape)}`);
+    fail('INVALID_ARGUMENT', `tensor ${show(name)} has ${t.data.length} values but its shape ${shapeStr(t.shape)} needs ${sizeOf(t.shape)}`);
   }
 }
 
@@ -189,9 +252,7 @@ function kind(v: unknown): string {
   return Array.isArray(v) ? 'array' : typeof v;
 }
 
-/** A short rendering of a found value for messages; headers can be large, so it is truncated. */
-function show(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = typeof v === 'object' || typeof v === 'string' ? JSON.stringify(v) : String(v);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+/** The value found in a header field, for messages ('nothing' when the field is absent). */
+function found(v: unknown): string {
+  return v === undefined ? 'nothing' : show(v);
 }

@@ -3,6 +3,7 @@
 // compared with the same example of the other batch. Callers choose what is ranked: pass |map|, a
 // channel-summed map, or any post-processed map.
 import { fail } from '../errors.js';
+import { show } from '../validate.js';
 import type { Tensor } from '../tensor.js';
 import { checkPair, row } from './common.js';
 
@@ -20,7 +21,7 @@ import { checkPair, row } from './common.js';
 export function topKIntersection(a: Tensor, b: Tensor, k: number): number[] {
   const [A, Bm] = checkPair(a, b);
   if (!Number.isInteger(k) || k < 1 || k > A.n) {
-    fail('INVALID_ARGUMENT', `k must be an integer in [1, ${A.n}] (the number of values per example), got ${JSON.stringify(k)}`);
+    fail('INVALID_ARGUMENT', `k must be an integer in [1, ${A.n}] (the number of values per example), got ${show(k)}`);
   }
   const out: number[] = [];
   const inA = new Uint8Array(A.n);

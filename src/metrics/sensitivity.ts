@@ -12,6 +12,8 @@
 // input-space distance below is measured on those float32 values.
 import { resolveSeed } from '../noise/seed.js';
 import { fail } from '../errors.js';
+import { choice, int, options as validateOptions, positive, checkpoint, signal, throwIfAborted } from '../validate.js';
+import { checkWork } from '../limits.js';
 import { philox4x32, seedKey, uniform01, normalFromUniform } from '../noise/philox.js';
 import { checkFinite, shapeStr, sizeOf, type Tensor } from '../tensor.js';
 import { checkBatch } from './common.js';
@@ -35,6 +37,8 @@ interface CommonOptions {
   batchSize?: number;
   /** e(x) when already computed ([B, ...]); otherwise it is computed in the first call. */
   explanation?: Tensor;
+  /** Stops the metric (an ABORTED error) when it fires; checked before every `explain` call. */
+  signal?: AbortSignal;
 }
 
 export interface SensitivityMaxOptions extends CommonOptions {
@@ -67,12 +71,12 @@ export const METRIC_STREAM = 2;
  * convention that ‖e(x)‖ = 0 divides by 1 instead (Captum replaces a zero norm by 1). `norm` 1 / 'inf'
  * use the L1 / L∞ norm in both numerator and denominator, as Captum's norm_ord does.
  */
+const COMMON_KEYS = ['samples', 'seed', 'batchSize', 'explanation', 'signal'];
+
 export async function sensitivityMax(explain: ExplainFn, x: Tensor, options: SensitivityMaxOptions = {}): Promise<PerturbationMetricResult> {
-  const radius = checkScale('radius', options.radius ?? 0.02);
-  const norm = options.norm ?? 'fro';
-  if (norm !== 'fro' && norm !== 1 && norm !== 2 && norm !== 'inf') {
-    fail('INVALID_ARGUMENT', `norm must be 'fro', 1, 2 or 'inf', got ${JSON.stringify(norm)}`);
-  }
+  options = validateOptions('sensitivityMax', options, [...COMMON_KEYS, 'radius', 'norm']) as SensitivityMaxOptions;
+  const radius = positive('sensitivityMax: radius', options.radius, 0.02);
+  const norm = choice('sensitivityMax: norm', options.norm, ['fro', 1, 2, 'inf'] as const, 'fro');
   const p = norm === 'inf' ? Infinity : norm === 1 ? 1 : 2;
   return run(explain, x, options, 'uniform', radius, 'max', (e0, e1) => pNorm(e0, e1, p) / nonzero(pNorm(e0, null, p)));
 }
@@ -88,7 +92,8 @@ export async function sensitivityMax(explain: ExplainFn, x: Tensor, options: Sen
  * normalisation / abs are not applied: do them in `explain`. As in sensitivityMax, ‖e(x)‖ = 0 divides by 1.
  */
 export async function averageSensitivity(explain: ExplainFn, x: Tensor, options: AverageSensitivityOptions = {}): Promise<PerturbationMetricResult> {
-  const radius = checkScale('radius', options.radius ?? 0.2);
+  options = validateOptions('averageSensitivity', options, [...COMMON_KEYS, 'radius']) as AverageSensitivityOptions;
+  const radius = positive('averageSensitivity: radius', options.radius, 0.2);
   return run(explain, x, options, 'uniform', radius, 'mean', (e0, e1) => pNorm(e0, e1, 2) / nonzero(pNorm(e0, null, 2)));
 }
 
@@ -104,7 +109,8 @@ export async function averageSensitivity(explain: ExplainFn, x: Tensor, options:
  * example whose draws are all skipped scores NaN.
  */
 export async function localLipschitzEstimate(explain: ExplainFn, x: Tensor, options: LocalLipschitzOptions = {}): Promise<PerturbationMetricResult> {
-  const sigma = checkScale('sigma', options.sigma ?? 0.1);
+  options = validateOptions('localLipschitzEstimate', options, [...COMMON_KEYS, 'sigma']) as LocalLipschitzOptions;
+  const sigma = positive('localLipschitzEstimate: sigma', options.sigma, 0.1);
   return run(explain, x, options, 'gaussian', sigma, 'max', (e0, e1, dx) => (dx === 0 ? NaN : pNorm(e0, e1, 2) / dx));
 }
 
@@ -115,15 +121,21 @@ async function run(
   explain: ExplainFn, x: Tensor, options: CommonOptions, noise: 'uniform' | 'gaussian', scale: number, reduce: 'max' | 'mean', score: Score,
 ): Promise<PerturbationMetricResult> {
   if (typeof explain !== 'function') fail('INVALID_ARGUMENT', `explain must be a function (x: Tensor) => Promise<Tensor>, got ${typeof explain}`);
-  if (options === null || typeof options !== 'object') fail('INVALID_ARGUMENT', `options must be an object, got ${options === null ? 'null' : typeof options}`);
   const X = checkBatch('x', x);
-  const S = checkInt('samples', options.samples ?? 10);
+  const S = int('samples', options.samples, 10, 1);
   const seed = resolveSeed(options.seed);
   const key = seedKey(seed);
+  const abort = signal('signal', options.signal);
   const { B, n: d } = X;
+  if (options.explanation === null) fail('INVALID_ARGUMENT', 'options.explanation is null; omit it to have e(x) computed');
   const given = options.explanation;
   const rows = B * S + (given === undefined ? B : 0);
-  const batchSize = options.batchSize === undefined ? rows : checkInt('batchSize', options.batchSize);
+  checkWork('metricRows', rows, 'the rows given to explain (examples × (samples + 1))', 'use fewer samples or examples');
+  const batchSize = int('batchSize', options.batchSize, rows, 1);
+  // One call's input is allocated here: refused before it could fail as a RangeError in the allocation.
+  checkWork('metricBatchValues', Math.min(batchSize, rows) * d, 'the input values of one explain call (rows × values per row)',
+    'give a smaller batchSize');
+  throwIfAborted(abort, 'the perturbation metric');
 
   // e(x), one row per example; m = values per explanation row.
   let e0: Float32Array | null = null, m = -1;
@@ -151,6 +163,7 @@ async function run(
       dx[r] = pNorm(x0, xr, 2);
     }
     const out = await explain({ shape: [R, ...rowShape], data: input });
+    if (start + R < rows) await checkpoint(abort, `the perturbation metric (after ${start + R} of ${rows} rows)`);
     const data = checkExplained(out, R, m);
     m = data.length / R;
     if (e0 === null) e0 = new Float32Array(B * m);
@@ -207,14 +220,3 @@ function pNorm(a: Float32Array, b: Float32Array | null, p: number): number {
 }
 
 const nonzero = (v: number) => (v === 0 ? 1 : v);
-
-function checkScale(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail('INVALID_ARGUMENT', `${name} must be a finite number > 0, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function checkInt(name: string, v: unknown): number {
-  if (!Number.isInteger(v) || (v as number) < 1) fail('INVALID_ARGUMENT', `${name} must be an integer >= 1, got ${JSON.stringify(v)}`);
-  return v as number;
-}
-

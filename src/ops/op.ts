@@ -1,5 +1,6 @@
 import type { ActivationKind, Backend, BTensor, EpilogueActivation } from '../backend/backend.js';
 import { fail } from '../errors.js';
+import { show } from '../validate.js';
 
 // An op holds its four passes (DESIGN.md):
 //   forward   y = f(x)                          forward(..., xdot = null, tangents null)
@@ -68,6 +69,9 @@ export interface Op {
 /** A spec layer: a JSON object with a `type`. Each op's factory validates its own fields. */
 export type LayerSpec = Record<string, unknown> & { type: string };
 
+/** Largest size a spec may give (an int32, as the kernels index with 32-bit integers). */
+export const MAX_SPEC_INT = 2 ** 31 - 1;
+
 export class LayerFields {
   constructor(private readonly layer: LayerSpec, readonly where: string) {}
 
@@ -83,8 +87,8 @@ export class LayerFields {
   int(key: string, def: number | undefined, min: number): number {
     const v = this.layer[key] ?? def;
     if (v === undefined) fail('INVALID_SPEC', `${this.where}: missing field '${key}' (an integer >= ${min})`);
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > MAX_SPEC_INT) {
+      fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer in [${min}, ${MAX_SPEC_INT}], got ${show(v)}`);
     }
     return v;
   }
@@ -93,8 +97,8 @@ export class LayerFields {
   pair(key: string, def: number | undefined, min: number): [number, number] {
     const v = this.layer[key];
     if (Array.isArray(v)) {
-      if (v.length !== 2 || !v.every((e) => Number.isInteger(e) && e >= min)) {
-        fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min} or a pair [h, w] of them, got ${JSON.stringify(v)}`);
+      if (v.length !== 2 || !v.every((e) => Number.isInteger(e) && e >= min && e <= MAX_SPEC_INT)) {
+        fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min} or a pair [h, w] of them, got ${show(v)}`);
       }
       return [v[0], v[1]];
     }
@@ -105,21 +109,21 @@ export class LayerFields {
   positive(key: string, def: number): number {
     const v = this.layer[key] ?? def;
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-      fail('INVALID_SPEC', `${this.where}: field '${key}' must be a finite number > 0, got ${JSON.stringify(v)}`);
+      fail('INVALID_SPEC', `${this.where}: field '${key}' must be a finite number > 0, got ${show(v)}`);
     }
     return v;
   }
 
   bool(key: string, def: boolean): boolean {
     const v = this.layer[key] ?? def;
-    if (typeof v !== 'boolean') fail('INVALID_SPEC', `${this.where}: field '${key}' must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') fail('INVALID_SPEC', `${this.where}: field '${key}' must be true or false, got ${show(v)}`);
     return v;
   }
 
   name(): string {
     const v = this.layer.name;
     if (typeof v !== 'string' || !/^[A-Za-z_][\w.]*$/.test(v)) {
-      fail('INVALID_SPEC', `${this.where}: a ${this.layer.type} layer needs a 'name' (its PyTorch module name, e.g. "fc1"), got ${JSON.stringify(v)}`);
+      fail('INVALID_SPEC', `${this.where}: a ${this.layer.type} layer needs a 'name' (its PyTorch module name, e.g. "fc1"), got ${show(v)}`);
     }
     return v;
   }

@@ -122,6 +122,16 @@ class BufferPool {
     this.pending.clear();
   }
 
+  /** Destroys every idle buffer (live and just-released ones stay); returns the bytes freed. */
+  trim(): number {
+    let freed = 0;
+    for (const list of this.free.values()) for (const b of list) { b.destroy(); freed += b.size; }
+    this.free.clear();
+    this.pooledBytes = 0;
+    this.allocatedBytes -= freed;
+    return freed;
+  }
+
   /** Counts device memory held outside the pool (the uniform arena) in the same totals. */
   account(bytes: number): void {
     this.allocatedBytes += bytes;
@@ -291,6 +301,8 @@ export class GpuContext {
     const rejected = errors.find((e) => e.rejected);
     if (first || rejected || mapError) {
       if (staging && !mapError) staging.unmap();
+      // Out of memory is the device's word on memory pressure: give back the idle buffers so a retry has room.
+      if (first?.outOfMemory) this.pool.trim();
       let msg = first ? `${first.what}: ${first.error!.message}`
         : rejected ? `${rejected.what}: its error scope was rejected (${(rejected.rejected as Error)?.message ?? String(rejected.rejected)}), so whether it ran is unknown`
           : `reading results back: ${String(mapError)}`;

@@ -14,6 +14,7 @@ import * as pointwise from './kernels/pointwise.js';
 import * as pool from './kernels/pool.js';
 import { buf, GpuTensor, type Recorder } from './kernels/recorder.js';
 import * as sampling from './kernels/sampling.js';
+import * as finite from './kernels/finite.js';
 
 export type { AdapterSummary } from './device.js';
 
@@ -28,6 +29,7 @@ export class WebGPUBackend implements Backend, Recorder {
   generation = 0;
   private ctx: GpuContext;
   private disposed = false;
+  private recovering: Promise<void> | null = null;
 
   constructor(
     private readonly gpu: GPU,
@@ -67,7 +69,15 @@ export class WebGPUBackend implements Backend, Recorder {
   async prepare(): Promise<void> {
     if (this.disposed) fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one');
     if (!this.ctx.lost) return;
+    // One recovery for every call that sees the loss: concurrent calls await the same new device.
+    this.recovering ??= this.recover().finally(() => { this.recovering = null; });
+    await this.recovering;
+  }
+
+  private async recover(): Promise<void> {
     const { device, info } = await openDevice(this.gpu, this.powerPreference);
+    if (this.disposed) { device.destroy(); fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one'); }
+    this.ctx.destroy(); // the lost device's pool and arena: free whatever the driver still tracks
     this.adapterInfo = info;
     this.ctx = new GpuContext(device, this.dump);
     this.generation++;
@@ -91,6 +101,11 @@ export class WebGPUBackend implements Backend, Recorder {
     const { times, untimed } = ctx.stopProfiling();
     const kernels = times.map((t) => ({ label: t.label, shapes: t.shapes, ms: t.ns / 1e6 }));
     return { result, supported: true, kernels, totalMs: kernels.reduce((s, k) => s + k.ms, 0), untimed };
+  }
+
+  /** Frees the pool's idle buffers; returns the bytes freed. */
+  trim(): number {
+    return this.ctx.pool.trim();
   }
 
   dispose(): void {
@@ -172,6 +187,7 @@ export class WebGPUBackend implements Backend, Recorder {
   maxPoolBackward(gy: BTensor, argmax: BTensor, g: PoolGeom): BTensor { return pool.maxPoolBackward(this, gy, argmax, g); }
   avgPool(x: BTensor, g: PoolGeom): BTensor { return pool.avgPool(this, x, g); }
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor { return pool.avgPoolBackward(this, gy, g); }
+  checkFinite(t: BTensor, flags: BTensor, stage: number): void { finite.checkFinite(this, t, flags, stage); }
   activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {
     return pointwise.activation(this, kind, beta, z, zdot);
   }

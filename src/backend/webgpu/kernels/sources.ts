@@ -7,6 +7,7 @@ import pointwiseSrc from '../../../../shaders/pointwise.wgsl';
 import lossSrc from '../../../../shaders/loss.wgsl';
 import reduceSrc from '../../../../shaders/reduce.wgsl';
 import philoxSrc from '../../../../shaders/philox.wgsl';
+import finiteSrc from '../../../../shaders/finite.wgsl';
 
 export const SOURCES = new FamilySources()
   .add('gemm', gemmSrc)
@@ -15,4 +16,5 @@ export const SOURCES = new FamilySources()
   .add('pointwise', pointwiseSrc)
   .add('loss', lossSrc)
   .add('reduce', reduceSrc)
-  .add('philox', philoxSrc);
+  .add('philox', philoxSrc)
+  .add('finite', finiteSrc);
