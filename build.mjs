@@ -11,7 +11,8 @@ const common = {
   target: 'es2022',
   sourcemap: true,
   loader: { '.wgsl': 'text' },
-  // Dawn for Node is a native addon: loaded at run time in Node, never reached in browsers.
+  // Dawn for Node is a native addon; cli-progress, node:module, node:fs and node:path serve the CLI, the training
+  // progress bar and the shader dump to a directory: loaded at run time in Node, never reached in browsers.
   external: ['webgpu', 'cli-progress', 'node:module', 'node:fs', 'node:path'],
   logLevel: 'warning',
 };

@@ -29,6 +29,7 @@ for (const name of cases) {
   for (const pn of peerNames) {
     const peer = await makers[pn](c.model, c.weights);
     console.log(`-- ${peer.name}: backend=${peer.backend}`);
+    /** @type {[string, () => Promise<Float32Array>, string][]} */
     const checks = [
       ['forward', () => peer.forward(x), 'logits'],
       ['grad', () => peer.inputGradient(x, c.target), 'grad_logit'],

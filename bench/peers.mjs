@@ -530,26 +530,5 @@ export async function makeJaxPeer(spec, weights) {
 // Timing
 // ---------------------------------------------------------------------------------------------------
 
-/**
- * Median wall time per call of an async `fn` (which must read its result back to the CPU, so the GPU
- * work is finished when it resolves). Runs `warmup` untimed calls, then at least `minRuns` timed calls
- * and until `minMs` of timed calls have passed (capped at `maxRuns`).
- * @param {() => Promise<unknown>} fn
- * @param {{warmup?: number, minRuns?: number, minMs?: number, maxRuns?: number}} [opts]
- * @returns {Promise<number>} median ms per call
- */
-export async function timeIt(fn, { warmup = 2, minRuns = 5, minMs = 500, maxRuns = 1000 } = {}) {
-  for (let i = 0; i < warmup; i++) await fn();
-  const times = [];
-  let total = 0;
-  while (times.length < minRuns || (total < minMs && times.length < maxRuns)) {
-    const t0 = performance.now();
-    await fn();
-    const dt = performance.now() - t0;
-    times.push(dt);
-    total += dt;
-  }
-  times.sort((a, b) => a - b);
-  const m = times.length >> 1;
-  return times.length % 2 ? times[m] : (times[m - 1] + times[m]) / 2;
-}
+// timeIt lives in the bench harness; re-exported for the scripts that took it from here.
+export { timeIt } from './harness.mjs';

@@ -46,31 +46,24 @@
 //
 // Options: --full (also N = 1000 × B = 16), --json FILE (also write every number).
 // The exit status is 1 when a smoothgeo call fails or its oracle cosine is below 0.98.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  errText, finish, fmtRate, fmtRatio, importSmoothgeo, ROOT, log, makeBatch as makeOracleBatch, Notes, parseBenchArgs, table,
+  version, writeReport,
+} from './harness.mjs';
 import {
   installNodeWebGPU, releaseNodeWebGPU, loadOracleCase, makeTfjsPeer, makeJaxPeer, timeIt, ORACLE_DIR,
 } from './peers.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..');
-
 // ---- options ----
-const args = process.argv.slice(2);
-const full = args.includes('--full');
-const jsonAt = args.indexOf('--json');
-const jsonPath = jsonAt >= 0 ? args[jsonAt + 1] : null;
-if (jsonAt >= 0 && (!jsonPath || jsonPath.startsWith('--'))) usage('--json needs a file name');
-for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--full') continue;
-  if (args[i] === '--json') { i++; continue; }
-  usage(`unknown argument ${args[i]}`);
-}
-function usage(msg) {
-  console.error(`bench/smoothgrad.mjs: ${msg}\nusage: node bench/smoothgrad.mjs [--full] [--json FILE]`);
-  process.exit(2);
-}
+const { values: opts, command, npmCommand } = parseBenchArgs('bench/smoothgrad.mjs', {
+  full: { type: 'boolean', default: false },
+  json: { type: 'string' },
+});
+const full = opts.full;
+const jsonPath = opts.json;
 
 const SIGMA = 0.15;
 const CHECK_N = 1000;
@@ -82,27 +75,16 @@ const timingFor = (N, B) => (N * B <= 2000
   : { warmup: 1, minRuns: 2, minMs: 0, maxRuns: 2 });
 const SEED = 1234;
 
-const command = `node bench/smoothgrad.mjs${args.length ? ' ' + args.join(' ') : ''}`;
-const npmCommand = `npm run bench:smoothgrad${args.length ? ' -- ' + args.join(' ') : ''}`;
 const t0 = performance.now();
-const log = (...a) => console.log(...a);
 const MiB = (b) => (b == null ? 'n/a' : (b / 2 ** 20).toFixed(1));
-const fmtRate = (r) => (r == null ? '-' : r >= 100 ? r.toFixed(0) : r >= 10 ? r.toFixed(1) : r >= 1 ? r.toFixed(2) : r.toFixed(3));
-const fmtRatio = (r) => (r == null || !Number.isFinite(r) ? '-' : `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}x`);
 const fmtS = (ms) => (ms == null ? '-' : (ms / 1000).toFixed(ms >= 10000 ? 1 : 2));
-const errText = (e) => `${e?.constructor?.name ?? 'Error'}: ${String(e?.message ?? e).split('\n')[0]}`;
-const version = (pkg) => {
-  try { return JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')).version; } catch { return '?'; }
-};
 const cosine = (a, b) => {
   let ab = 0, aa = 0, bb = 0;
   for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
   return ab / Math.sqrt(aa * bb || 1);
 };
 
-// Bail out if something keeps the event loop alive at the end (Dawn can); normal exit happens first.
 let exitCode = 0;
-const finish = () => { process.exitCode = exitCode; setTimeout(() => process.exit(exitCode), 3000).unref(); };
 
 // ---- device-level memory and error tracking (before any library opens a device) ----
 const webgpu = await import('webgpu');
@@ -116,7 +98,7 @@ const bufs = new WeakMap();
 /** @type {WeakMap<any, any>} */
 const recOf = new WeakMap();
 {
-  const { GPUAdapter, GPUDevice, GPUBuffer } = webgpu.globals;
+  const { GPUAdapter, GPUDevice, GPUBuffer } = /** @type {any} */ (webgpu.globals);
   const requestDevice = GPUAdapter.prototype.requestDevice;
   GPUAdapter.prototype.requestDevice = async function (...a) {
     const device = await requestDevice.apply(this, a);
@@ -149,7 +131,7 @@ const recOf = new WeakMap();
 owner = 'peers-probe';
 const peerAdapter = await installNodeWebGPU();
 const gpu = /** @type {any} */ (globalThis).navigator.gpu;
-const { createEngine, loadModel, smoothGrad } = await import(pathToFileURL(join(ROOT, 'dist', 'smoothgeo.node.mjs')).href);
+const { createEngine, loadModel, smoothGrad } = await importSmoothgeo();
 /** A fresh engine and model (one per configuration, so the pool holds only that configuration's buffers). */
 async function freshOurs() {
   owner = 'smoothgeo';
@@ -177,7 +159,7 @@ if (adapterSummary.software) log('WARNING: this is a software (CPU) WebGPU adapt
 const expect = c.tensors.get('smoothgrad_sigma0.15_expect');
 /** @type {Record<string, any>} */
 const peers = {};
-for (const [lib, make] of [['tfjs', makeTfjsPeer], ['jax-js', makeJaxPeer]]) {
+for (const [lib, make] of /** @type {[string, typeof makeTfjsPeer][]} */ ([['tfjs', makeTfjsPeer], ['jax-js', makeJaxPeer]])) {
   owner = lib;
   try { peers[lib] = await make(c.model, c.weights); } catch (e) { peers[lib] = { error: errText(e) }; }
 }
@@ -218,7 +200,7 @@ if (!peers.tfjs.error) {
     const acquire = bm.acquireBuffer.bind(bm);
     bm.acquireBuffer = (...a) => {
       const b = acquire(...a);
-      if (tfPeak.on) tfPeak.peak = Math.max(tfPeak.peak, tf.memory().numBytesInGPU ?? 0);
+      if (tfPeak.on) tfPeak.peak = Math.max(tfPeak.peak, /** @type {any} */ (tf.memory()).numBytesInGPU ?? 0);
       return b;
     };
   }
@@ -262,7 +244,7 @@ async function tracked(lib, fn) {
   const dev = devRec(lib.startsWith('jax-js') ? 'jax-js' : lib);
   if (dev) { dev.peak = dev.held; dev.errors.length = 0; }
   if (lib === 'smoothgeo') ours.engine.resetPeakMemory();
-  if (lib === 'tfjs') { tfPeak.on = true; tfPeak.peak = tf.memory().numBytesInGPU ?? 0; }
+  if (lib === 'tfjs') { tfPeak.on = true; tfPeak.peak = /** @type {any} */ (tf.memory()).numBytesInGPU ?? 0; }
   if (lib.startsWith('jax-js')) jaxMem.peak = jaxMem.live;
   try {
     const out = await fn();
@@ -277,35 +259,14 @@ async function tracked(lib, fn) {
 }
 
 // ---- deterministic batch-B inputs (as bench/run.mjs) ----
-/** xorshift32 in [-1, 1). */
-function rng(seed) {
-  let s = seed >>> 0 || 1;
-  return () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 2 ** 31 - 1; };
-}
-/**
- * Batch B from the oracle's examples: example i is oracle example i mod b0 (b0 = 2), and every tiled copy
- * past the first b0 gets a small deterministic perturbation (±0.02, clamped to [0,1]), so the batch holds B
- * distinct inputs. B ≤ b0 just takes the first B. (bench/run.mjs's makeBatch, x only.)
- */
-function makeBatch(B) {
-  const x = c.tensors.get('x');
-  const b0 = x.shape[0], per = x.data.length / b0;
-  const xs = new Float32Array(B * per), target = [];
-  const r = rng(0x5eed + B);
-  for (let i = 0; i < B; i++) {
-    const src = i % b0, off = src * per;
-    target.push(c.target[src]);
-    for (let j = 0; j < per; j++) {
-      let xv = x.data[off + j];
-      if (i >= b0) { xv = Math.min(1, Math.max(0, xv + 0.02 * r())); r(); } // r() twice per entry: same stream as run.mjs
-      xs[i * per + j] = xv;
-    }
-  }
-  return { x: { shape: [B, ...x.shape.slice(1)], data: xs }, target };
-}
+/** Batch B of the oracle LeNet's inputs (bench/harness.mjs makeBatch, x only). @param {number} B */
+const makeBatch = (B) => {
+  const { x, target } = makeOracleBatch(c, B);
+  return { x, target };
+};
 
 const results = {
-  command, npmCommand, full, date: new Date().toISOString(), node: process.versions.node,
+  command, npmCommand: npmCommand('bench:smoothgrad'), full, date: new Date().toISOString(), node: process.versions.node,
   versions: { tfjs: version('@tensorflow/tfjs'), tfjsWebgpu: version('@tensorflow/tfjs-backend-webgpu'), jaxjs: version('@jax-js/jax') },
   adapter: adapterSummary, describe, peerAdapter, sigma: SIGMA, seed: SEED, jaxMemoryHook: jaxMem.ok ? 'ok' : jaxMem.error,
   timing: { light: timingFor(1, 1), heavy: timingFor(1000, 16), unit: 'median ms per call, upload and readback included' },
@@ -327,7 +288,7 @@ for (const cfg of CONFIGS) {
   if (!ours) ours = await freshOurs();
   let oursMap = null;
   for (const lib of LIBS) {
-    const entry = (row.libs[lib] = { ms: null, perSecond: null, runs: null, firstCallMs: null, error: null });
+    const entry = (row.libs[lib] = /** @type {Record<string, any>} */ ({ ms: null, perSecond: null, runs: null, firstCallMs: null, error: null }));
     const p = peerOf(lib);
     try {
       if (p?.error) throw new Error(`cannot start: ${p.error}`);
@@ -340,7 +301,9 @@ for (const cfg of CONFIGS) {
       if (lib === 'smoothgeo') { oursMap = first.data; entry.chunkSize = first.chunkSize; entry.chunks = first.chunks; }
       else if (oursMap) entry.cosineVsSmoothgeo = cosine(first.data, oursMap);
       // Timed calls; the memory numbers are from the last one (a warm call).
-      let runs = 0, last = null;
+      let runs = 0;
+      /** @type {any} */
+      let last = null;
       entry.ms = await timeIt(async () => { runs++; last = await tracked(lib, fn); }, { ...timing, warmup: Math.max(0, timing.warmup - 1) });
       entry.runs = runs - Math.max(0, timing.warmup - 1);
       entry.perSecond = B / (entry.ms / 1000);
@@ -399,14 +362,8 @@ for (const cfg of CONFIGS) {
 }
 
 // ---- summary ----
-/** Plain-text table with right-aligned columns (first `left` columns left-aligned). */
-function table(header, rows, left = 1) {
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const line = (r) => r.map((cell, i) => (i < left ? String(cell).padEnd(w[i]) : String(cell).padStart(w[i]))).join('  ').trimEnd();
-  return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
-}
-const notes = new Map();
-const note = (text) => { if (!notes.has(text)) notes.set(text, notes.size + 1); return notes.get(text); };
+const notes = new Notes();
+const note = (/** @type {string} */ text) => notes.note(text);
 const rows = [];
 for (const row of results.configs) {
   if (row.skipped) continue;
@@ -441,22 +398,14 @@ if (tfRows.length) {
     log(`  B=${r.B} N=${r.N}: numBytesInGPU ${MiB(m.tfMemoryAfterGrad.numBytesInGPU)}, numBytesAllocatedInGPU ${MiB(m.tfMemoryAfterCall.numBytesAllocatedInGPU)}`);
   }
 }
-if (notes.size) {
-  log('');
-  for (const [text, i] of notes) log(`[${i}] ${text}`);
-}
-results.notes = Object.fromEntries([...notes].map(([t, i]) => [i, t]));
+notes.print();
+results.notes = notes.toJSON();
 results.totalSeconds = (performance.now() - t0) / 1000;
 if (exitCode) log('\nsmoothgeo FAILED a call or its oracle check above (exit status 1)');
-log(`\ncommand: ${command}   (${npmCommand}; ${results.totalSeconds.toFixed(0)} s)`);
-
-if (jsonPath) {
-  mkdirSync(dirname(jsonPath), { recursive: true });
-  writeFileSync(jsonPath, JSON.stringify(results, null, 2) + '\n');
-  log(`wrote ${relative(process.cwd(), jsonPath) || jsonPath}`);
-}
+log(`\ncommand: ${command}   (${results.npmCommand}; ${results.totalSeconds.toFixed(0)} s)`);
+writeReport(jsonPath, results);
 
 for (const lib of ['tfjs', 'jax-js']) if (!peers[lib].error) peers[lib].dispose();
 ours?.engine.dispose();
 await releaseNodeWebGPU();
-finish();
+finish(exitCode);

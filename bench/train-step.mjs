@@ -1,12 +1,17 @@
 // Cost of one training step of the LeNet in examples/models (batch 64, real MNIST digits): natural (NAT),
 // SSR with 1–3 power iterations, Madry with 7 PGD steps; the ratio to a natural step. Steps are timed
 // in rounds that alternate the kinds, so load from other processes hits them alike.
-// Usage: node scripts/gpu-env.mjs node bench/train-step.mjs [--backend cpu|webgpu] [--steps N]
+// Usage: node scripts/gpu-env.mjs node bench/train-step.mjs [--backend cpu|webgpu] [--steps N] [--rounds N]
 import { readFileSync } from 'node:fs';
-import { createEngine, initModel, loadMnist, train } from '../dist/smoothgeo.node.mjs';
+import { importSmoothgeo, median, parseBenchArgs } from './harness.mjs';
 
-const arg = (name, def) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : def; };
-const backend = arg('--backend', 'cpu'), steps = Number(arg('--steps', 4)), rounds = Number(arg('--rounds', 3));
+const { values } = parseBenchArgs('bench/train-step.mjs', {
+  backend: { type: 'string', default: 'cpu' },
+  steps: { type: 'string', default: '4' },
+  rounds: { type: 'string', default: '3' },
+});
+const backend = values.backend, steps = Number(values.steps), rounds = Number(values.rounds);
+const { createEngine, initModel, loadMnist, train } = await importSmoothgeo();
 const engine = await createEngine({ backend });
 console.log(`engine: ${engine.describe()}`);
 const spec = JSON.parse(readFileSync(new URL('../examples/models/lenet-relu.json', import.meta.url), 'utf8'));
@@ -27,7 +32,6 @@ for (let r = 0; r < rounds + 1; r++) {
     if (r > 0) times[name].push((performance.now() - t0) / steps); // round 0 warms up (shader compilation on webgpu)
   }
 }
-const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const nat = median(times.nat);
 for (const [name, v] of Object.entries(times)) console.log(`${name.padEnd(26)} ${median(v).toFixed(0).padStart(6)} ms/step  ${(median(v) / nat).toFixed(2)}× a natural step`);
 engine.dispose();

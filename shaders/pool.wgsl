@@ -2,7 +2,6 @@
 // gathered from the windows that cover it, so no atomics are needed).
 
 //! section common
-fn linearId(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
 // The range of window rows (or columns) whose window covers input row h.
 fn windowsCovering(h: u32, k: u32, s: u32, n: u32) -> vec2u {
   var lo = 0u;
@@ -12,11 +11,11 @@ fn windowsCovering(h: u32, k: u32, s: u32, n: u32) -> vec2u {
 }
 
 //! section max_forward
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
-  let q = i % u.ow; let t = i / u.ow; let p = t % u.oh; let nc = t / u.oh;
+  let o = unravel3(i, u.oh, u.ow); let nc = o.x; let p = o.y; let q = o.z;
   let plane = nc * u.h * u.w;
   var at = plane + p * u.sh * u.w + q * u.sw;
   var best = x[at];
@@ -32,7 +31,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 
 //! section gather
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
@@ -40,11 +39,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 
 //! section max_backward
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let j = linearId(gid, nwg);
   if (j >= u.total) { return; }
-  let w = j % u.w; let t = j / u.w; let h = t % u.h; let nc = t / u.h;
+  let at = unravel3(j, u.h, u.w); let nc = at.x; let h = at.y; let w = at.z;
   let rows = windowsCovering(h, u.kh, u.sh, u.oh);
   let cols = windowsCovering(w, u.kw, u.sw, u.ow);
   var s = 0.0;
@@ -58,11 +57,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 
 //! section avg_forward
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
-  let q = i % u.ow; let t = i / u.ow; let p = t % u.oh; let nc = t / u.oh;
+  let o = unravel3(i, u.oh, u.ow); let nc = o.x; let p = o.y; let q = o.z;
   let base = nc * u.h * u.w + p * u.sh * u.w + q * u.sw;
   var s = 0.0;
   for (var r = 0u; r < u.kh; r++) {
@@ -72,11 +71,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 
 //! section avg_backward
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let j = linearId(gid, nwg);
   if (j >= u.total) { return; }
-  let w = j % u.w; let t = j / u.w; let h = t % u.h; let nc = t / u.h;
+  let at = unravel3(j, u.h, u.w); let nc = at.x; let h = at.y; let w = at.z;
   let rows = windowsCovering(h, u.kh, u.sh, u.oh);
   let cols = windowsCovering(w, u.kw, u.sw, u.ow);
   var s = 0.0;

@@ -11,9 +11,9 @@ fn gradAt(i: u32) -> f32 {
 }
 
 //! section sgd
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
   let g = gradAt(i) + u.weightDecay * param[i];
   let v = u.momentum * state1[i] + g;
@@ -26,9 +26,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 //! section adam
 // bc1 = 1 − β1^t and bc2 = 1 − β2^t come from the host (the step count lives there, not on the device), and
 // so do omb1 = 1 − β1 and omb2 = 1 − β2: in float32, 1.0 − 0.999 loses 1e-5 of its value to the rounding of 0.999.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
   let g = gradAt(i) + u.weightDecay * param[i];
   let m = u.beta1 * state1[i] + u.omb1 * g;
@@ -43,9 +43,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 // g = 2·scale·p ⊙ (ż − m), gdot = scale·p ⊙ ((ż − m)² − λ). HAS_CE adds ceScale·(p − e_label) to gdot: on the
 // tangent stream of backward2 it comes out as ceScale·∂CE/∂θ (Jθᵀ is linear), so one sweep gives SSR's whole
 // training gradient.
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let b = gid.x;
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let b = linearId(gid, nwg);
   if (b >= u.B) { return; }
   let K = u.K;
   let row = b * K;
@@ -77,9 +77,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 //! section gather_rows
 // out[b, :] = store[index[b], :] (warm starts of power iteration, one row per example).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
   let b = i / u.d;
   out[i] = store[u32(index[b]) * u.d + i % u.d];
@@ -87,9 +87,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 //! section scatter_rows
 // store[index[b], :] = rows[b, :]; the indices of one call are distinct, so no two threads write one value.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
   let b = i / u.d;
   store[u32(index[b]) * u.d + i % u.d] = rows[i];
@@ -97,29 +97,29 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 //! section normalize_rows
 // One workgroup per row: a tree reduction of the squares in workgroup memory, then the scaling.
-var<workgroup> partial: array<f32, 64>;
-@compute @workgroup_size(64)
+var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let r = wid.x;
   let base = r * u.d;
   var s = 0.0;
-  for (var i = lid.x; i < u.d; i += 64u) { s += v[base + i] * v[base + i]; }
+  for (var i = lid.x; i < u.d; i += WORKGROUP_SIZE) { s += v[base + i] * v[base + i]; }
   partial[lid.x] = s;
   workgroupBarrier();
-  for (var w = 32u; w > 0u; w = w / 2u) {
+  for (var w = WORKGROUP_SIZE / 2u; w > 0u; w = w / 2u) {
     if (lid.x < w) { partial[lid.x] += partial[lid.x + w]; }
     workgroupBarrier();
   }
   let ss = partial[0];
   var scale = 0.0;
   if (ss > 0.0) { scale = inverseSqrt(ss); }
-  for (var i = lid.x; i < u.d; i += 64u) { out[base + i] = v[base + i] * scale; }
+  for (var i = lid.x; i < u.d; i += WORKGROUP_SIZE) { out[base + i] = v[base + i] * scale; }
 }
 
 //! section pgd_step
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
   let t = xadv[i] + u.step * sign(grad[i]);
   let projected = min(x[i] + u.epsilon, max(x[i] - u.epsilon, t));
@@ -129,7 +129,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 //! section metrics
 // A single thread folds the batch into stats (B is a minibatch: tens to hundreds of rows), so the sums
 // are in a fixed order and the result is deterministic.
-@compute @workgroup_size(1)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main() {
   let K = u.K;
   var ce = 0.0;

@@ -1,8 +1,8 @@
-/**
- * smoothgeo — robust gradient attribution on WebGPU. The public API; everything else is internal.
- */
-export { createEngine, Engine, type EngineOptions } from './engine.js';
-export type { AdapterSummary } from './backend/webgpu/webgpu.js';
+// smoothgeo — robust gradient attribution on WebGPU. The public API; everything else is internal.
+
+export { createEngine, Engine, type EngineOptions, type DumpShaders } from './engine.js';
+export type { KernelTiming, MemoryUsage, Profile } from './backend/backend.js';
+export type { AdapterSummary } from './backend/webgpu/device.js';
 export type { BackendName } from './backend/backend.js';
 export { loadModel, Model, type LoadOptions, type ParamRecord } from './graph/model.js';
 export type { ModelSpec } from './graph/spec.js';

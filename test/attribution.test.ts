@@ -181,10 +181,10 @@ describe('bad options', () => {
   const c = cases[0];
   const x = T(c, 'x'), target = c.json.target;
   const rejects = async (p: () => Promise<unknown>, message: RegExp) => {
-    const err = await p().catch((e) => e);
+    const err = await p().catch((e: SmoothgeoError) => e);
     expect(err).toBeInstanceOf(SmoothgeoError);
-    expect(err.code).toBe('INVALID_ARGUMENT');
-    expect(err.message).toMatch(message);
+    expect((err as SmoothgeoError).code).toBe('INVALID_ARGUMENT');
+    expect((err as SmoothgeoError).message).toMatch(message);
   };
   it.each([
     ['σ = 0', (m: Model) => smoothGrad(m, x, { target, sigma: 0 }), /sigma must be a finite number > 0, got 0/],

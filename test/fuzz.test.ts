@@ -25,7 +25,7 @@ function refusedOr<T>(f: () => T): T | null {
   try {
     return f();
   } catch (e) {
-    if (!(e instanceof SmoothgeoError)) throw new Error(`not a SmoothgeoError: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    if (!(e instanceof SmoothgeoError)) throw new Error(`not a SmoothgeoError: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, { cause: e });
     expect(e.message.length).toBeLessThan(600);
     return null;
   }

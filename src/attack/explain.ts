@@ -2,19 +2,18 @@ import { attributionMap, noiseScales } from '../attribution/methods.js';
 import { quadrature, QUADRATURE_RULES, type QuadratureRule } from '../attribution/quadrature.js';
 import { runSampling, type SamplingRequest } from '../attribution/sampling.js';
 import { fail } from '../errors.js';
-import { bool, choice, int, options as validateOptions, positive, show } from '../validate.js';
+import { bool, choice, int, options as validateOptions, show } from '../validate.js';
 import type { Model } from '../graph/model.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 
-/**
- * An explanation method as a differentiable function of the input, for attacks: its map M(x) and the exact
- * vector-Jacobian product Jᵀu of the map (u = ∂loss/∂M), both through the sampling engine:
- *   saliency        M = g            Jᵀu = H u              (|g|: H (sign g ⊙ u))
- *   inputXGradient  M = x ⊙ g        Jᵀu = g ⊙ u + H (x ⊙ u)
- *   smoothGrad, UG  M = E_ε g(x+ε)   Jᵀu = E_ε H(x+ε) u     (the same ε as the map: same seed)
- *   IG              M = (x−b) ⊙ G    Jᵀu = G ⊙ u + Σ_s w_s α_s H_s ((x−b) ⊙ u),  G = Σ_s w_s g_s
- * H is the input Hessian of the explained output at each sample, applied by forward-over-reverse.
- */
+// An explanation method as a differentiable function of the input, for attacks: its map M(x) and the exact
+// vector-Jacobian product Jᵀu of the map (u = ∂loss/∂M), both through the sampling engine:
+//   saliency        M = g            Jᵀu = H u              (|g|: H (sign g ⊙ u))
+//   inputXGradient  M = x ⊙ g        Jᵀu = g ⊙ u + H (x ⊙ u)
+//   smoothGrad, UG  M = E_ε g(x+ε)   Jᵀu = E_ε H(x+ε) u     (the same ε as the map: same seed)
+//   IG              M = (x−b) ⊙ G    Jᵀu = G ⊙ u + Σ_s w_s α_s H_s ((x−b) ⊙ u),  G = Σ_s w_s g_s
+// H is the input Hessian of the explained output at each sample, applied by forward-over-reverse.
+
 export type ExplainMethod = 'saliency' | 'inputXGradient' | 'smoothGrad' | 'uniformGradient' | 'integratedGradients';
 export const EXPLAIN_METHODS: ExplainMethod[] = ['saliency', 'inputXGradient', 'smoothGrad', 'uniformGradient', 'integratedGradients'];
 

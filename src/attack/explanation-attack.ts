@@ -10,21 +10,20 @@ import { softplusSurrogate } from '../curvature/surrogate.js';
 import { applyMultiplier, checkExplainSpec, explainVjp, gradientMean, prepareExplain, type ExplainSpec, type PreparedExplain } from './explain.js';
 import { argmaxRows, project, type Norm } from './project.js';
 
-/**
- * Attacks on explanations: move the attribution map while the prediction stays.
- *   'topk'          Ghorbani et al. 2019: drain the attribution mass of the clean map's top-k pixels.
- *   'centerOfMass'  Ghorbani et al. 2019: push the map's centre of mass away from the clean one.
- *   'targeted'      Dombrowski et al. 2019: make the map match a target map, keeping the logits
- *                   (loss 1e11·MSE(map, target) + 1e6·MSE(logits, clean logits), their weights).
- * Maps are post-processed as in the paper (Σ_c |M|, normalised to sum to H·W; the targeted loss compares
- * maps normalised to sum to 1, as Dombrowski et al. do). Iterates take sign-gradient steps (L∞) or
- * normalised-gradient steps (L2), are projected onto the ε-ball around x and clipped to the valid range;
- * only iterates that keep the model's predicted label count, and the best by the attack's measure is
- * returned, not the last. Gradients are exact (Jᵀu of the map through HVPs) and taken on `surrogate`:
- * by default the model itself if it has no ReLU, else its softplus(β = surrogateBeta, default 10) surrogate,
- * since a ReLU network's input Hessian is zero almost everywhere; the effect is measured on `model`. SmoothGrad and
- * Uniform Gradient draw fresh noise every iteration (an expectation over the noise).
- */
+// Attacks on explanations: move the attribution map while the prediction stays.
+//   'topk'          Ghorbani et al. 2019: drain the attribution mass of the clean map's top-k pixels.
+//   'centerOfMass'  Ghorbani et al. 2019: push the map's centre of mass away from the clean one.
+//   'targeted'      Dombrowski et al. 2019: make the map match a target map, keeping the logits
+//                   (loss 1e11·MSE(map, target) + 1e6·MSE(logits, clean logits), their weights).
+// Maps are post-processed as in the paper (Σ_c |M|, normalised to sum to H·W; the targeted loss compares
+// maps normalised to sum to 1, as Dombrowski et al. do). Iterates take sign-gradient steps (L∞) or
+// normalised-gradient steps (L2), are projected onto the ε-ball around x and clipped to the valid range;
+// only iterates that keep the model's predicted label count, and the best by the attack's measure is
+// returned, not the last. Gradients are exact (Jᵀu of the map through HVPs) and taken on `surrogate`:
+// by default the model itself if it has no ReLU, else its softplus(β = surrogateBeta, default 10) surrogate,
+// since a ReLU network's input Hessian is zero almost everywhere; the effect is measured on `model`. SmoothGrad and
+// Uniform Gradient draw fresh noise every iteration (an expectation over the noise).
+
 export type ExplanationAttack = 'topk' | 'centerOfMass' | 'targeted';
 
 export interface ExplanationAttackOptions {

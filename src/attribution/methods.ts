@@ -9,11 +9,10 @@ import { resolveSeed } from '../noise/seed.js';
 import { quadrature, QUADRATURE_RULES, type QuadratureRule } from './quadrature.js';
 import { runSampling, type SamplingRequest, type Statistic } from './sampling.js';
 
-/**
- * Gradient attribution methods. All of them are one batched-gradient engine (sampling.ts) with different
- * sample plans; the stochastic ones take a `seed` (drawn and reported when omitted) and give the same
- * result for the same seed on every backend and chunk size.
- */
+// Gradient attribution methods. All of them are one batched-gradient engine (sampling.ts) with different
+// sample plans; the stochastic ones take a `seed` (drawn and reported when omitted) and give the same
+// result for the same seed on every backend and chunk size.
+
 export interface TargetOptions {
   /** Class per example whose output is explained. */
   target: number[];
@@ -145,11 +144,15 @@ function uniformPlan(fn: string, x: Tensor, o: UniformNoise & SamplingOptions): 
 }
 
 /** Checks a call's arguments and options (every error through the returned promise), then runs its plan. */
+// The options are checked against `keys` before each method's callbacks read their own fields from them, so
+// `any` stands for "one of the methods' option types" here (typing each call is issue 13's to refine).
+/* eslint-disable @typescript-eslint/no-explicit-any */
 async function smooth(fn: string, model: Model, x: Tensor, options: unknown, keys: string[],
   plan: (o: any) => NoisePlan, statistic: (o: any) => Statistic,
   extra: (o: any) => { multiply?: boolean; absolute?: boolean; path?: SamplingRequest['path'] } = () => ({})): Promise<AttributionResult> {
   checkModelAndX(fn, model, x);
   const o = validateOptions(fn, options, keys, true) as any;
+  /* eslint-enable @typescript-eslint/no-explicit-any */
   const base = checkBase(fn, model, x, o);
   const p = plan(o), st = statistic(o), e = extra(o);
   const seed = resolveSeed(o.seed);

@@ -7,12 +7,11 @@ import { STAGE_REDUCE, sweep } from '../graph/sweep.js';
 import { seedKey } from '../noise/philox.js';
 import { sizeOf, type Tensor } from '../tensor.js';
 
-/**
- * The one engine behind every gradient attribution method. A sample plan says how sample q of example b
- * is made (noise n = ⌊q/S⌋, path point s = q mod S); samples run in chunks that fit a memory budget, each
- * chunk as one batched sweep over B·len inputs generated on the device; gradients are folded into running
- * statistics on the device; the call ends in one readback.
- */
+// The one engine behind every gradient attribution method. A sample plan says how sample q of example b
+// is made (noise n = ⌊q/S⌋, path point s = q mod S); samples run in chunks that fit a memory budget, each
+// chunk as one batched sweep over B·len inputs generated on the device; gradients are folded into running
+// statistics on the device; the call ends in one readback.
+
 export type Statistic = 'mean' | 'meanSquare' | 'variance';
 
 export interface SamplingRequest {

@@ -1,12 +1,12 @@
-/**
- * The kernel primitives every backend implements. Ops (src/ops) compose their four passes from these,
- * so an op's math is written once and each backend supplies only kernels: WGSL on webgpu, float64 loops
- * on cpu (the reference that defines correctness).
- *
- * Calls are recorded, not awaited: on webgpu they append dispatches to one command encoder, and nothing
- * reaches the device until `read`, which submits everything and reads all results back in one mapping.
- * Every tensor carries the batch as its leading dimension, so each call covers all examples at once.
- */
+// The backend contract: what every backend (webgpu, cpu) implements, in three named parts — its lifecycle
+// (memory, device generation and recovery, profiling, dispose), the kernel primitives that ops (src/ops)
+// compose their four passes from, and the sampling kernels of the batched attribution engine. An op's math is
+// written once; each backend supplies only kernels: WGSL on webgpu, float64 loops on cpu (the reference that
+// defines correctness). Nothing outside src/backend/ needs to know which backend it holds.
+//
+// Calls are recorded, not awaited: on webgpu they append dispatches to one command encoder, and nothing
+// reaches the device until `read`, which submits everything and reads all results back in one mapping.
+// Every tensor carries the batch as its leading dimension, so each call covers all examples at once.
 export type BackendName = 'webgpu' | 'cpu';
 export type DType = 'f32' | 'i32';
 
@@ -35,6 +35,17 @@ export interface PoolGeom {
 export type ActivationKind = 'relu' | 'softplus' | 'tanh' | 'sigmoid';
 export type HeadKind = 'logit' | 'probability' | 'crossEntropy' | 'gaussNewton';
 
+/**
+ * The activation that follows a dense or conv layer, applied in the GEMM's store (its epilogue) so that no
+ * separate pass reads the layer's output back. `z` null: the value stream, a = σ(result). `z` given (the
+ * value stream's pre-activation): the tangent stream, a = σ′(z)·result.
+ */
+export interface EpilogueActivation {
+  kind: ActivationKind;
+  beta: number;
+  z: BTensor | null;
+}
+
 export interface MatmulOptions {
   transA?: boolean; // use Aᵀ: A is stored [K, M]
   transB?: boolean; // use Bᵀ: B is stored [N, K]
@@ -43,11 +54,54 @@ export interface MatmulOptions {
   label: string;
 }
 
-export interface Backend {
+/** Device memory held by a backend: bytes now, and the most since the last reset (pool and uniform arena). */
+export interface MemoryUsage {
+  allocatedBytes: number;
+  peakBytes: number;
+  /** Of allocatedBytes, the uniform arena's part (webgpu: bounded, see ARENA_MAX_BLOCKS in webgpu/context.ts). */
+  uniformBytes: number;
+}
+
+/** The GPU time of one kernel dispatch. */
+export interface KernelTiming {
+  label: string;
+  shapes: string;
+  ms: number;
+}
+
+/** What `profile(fn)` found: fn's result and, where the backend can time kernels, every dispatch's GPU time. */
+export type Profile<T> =
+  /** `untimed`: dispatches past the 2048 a call can time (never more than that many are timed per call). */
+  | { result: T; supported: true; kernels: KernelTiming[]; totalMs: number; untimed: number }
+  | { result: T; supported: false; reason: string; kernels: []; totalMs: null };
+
+/** The lifecycle part of the contract: identity, limits, memory, device generation, profiling, disposal. */
+export interface BackendLifecycle {
   readonly name: BackendName;
   /** Human-readable description of the device (adapter for webgpu). */
   readonly description: string;
+  /** Largest tensor this backend can hold in one buffer, in bytes. */
+  readonly maxTensorBytes: number;
+  /** Bumps when the device is replaced after a loss: tensors of an older generation are gone (re-upload). */
+  readonly generation: number;
+  /** Device memory held now and at its peak; null for a backend that holds none (cpu: host arrays only). */
+  memory(): MemoryUsage | null;
+  resetPeakMemory(): void;
+  /** Returns idle pooled device memory to the driver now; the bytes freed (0 where nothing is pooled). */
+  trim(): number;
+  /** Makes the backend ready for the next call: replaces a lost device. Throws once disposed. */
+  prepare(): Promise<void>;
+  /**
+   * Runs `fn` (which records and reads back through this backend) and returns the GPU time of each dispatch
+   * it made, or `supported: false` with the reason where the backend cannot time kernels.
+   */
+  profile<T>(fn: () => Promise<T>): Promise<Profile<T>>;
+  /** Frees the device; the backend cannot be used afterwards. */
+  dispose(): void;
+}
 
+/** The kernel primitives part of the contract: memory transfers, GEMM/conv, pooling, pointwise, loss heads. */
+export interface KernelPrimitives {
   upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor;
   uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor;
   /** A tensor of zeros made on the device (nothing is uploaded). */
@@ -61,6 +115,12 @@ export interface Backend {
   matmul(a: BTensor, b: BTensor, opts: MatmulOptions): BTensor;
   /** y = conv(x, w) + bias (+ into). */
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor;
+  /** matmul with the following activation in its store: z = what matmul returns, a = the activation of it. */
+  matmulActivated(a: BTensor, b: BTensor, opts: MatmulOptions, act: EpilogueActivation): { z: BTensor; a: BTensor };
+  /** conv2d with the following activation in its store: z = what conv2d returns, a = the activation of it. */
+  conv2dActivated(
+    x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, act: EpilogueActivation, into?: BTensor | null,
+  ): { z: BTensor; a: BTensor };
   /** x̄ = conv_transpose(ȳ, w) (+ into). */
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor;
   /** w̄[o,c,r,s] = Σ_{n,p,q} ȳ[n,o,p,q]·x[n,c,p·sh+r−ph,q·sw+s−pw] (+ into). */
@@ -85,6 +145,12 @@ export interface Backend {
   ): { gz: BTensor; gzdot: BTensor | null };
 
   /**
+   * Sets flags[0] (an i32 [1] tensor) to `stage` if it is still 0 and t holds a value that is not finite
+   * in float32: how a call learns, in its one readback, where an Infinity or NaN first appeared.
+   */
+  checkFinite(t: BTensor, flags: BTensor, stage: number): void;
+
+  /**
    * Loss heads on logits z [B, K] with one class index per example. Returns the per-example value [B], the
    * seed g = scale·∇φ(z) [B, K] and, given ż, gdot = scale·∇²φ(z)·ż (null when the Hessian is zero).
    * 'gaussNewton' returns g = scale·(diag(p) − ppᵀ)·ż, the cross-entropy's logit Hessian applied to ż, and
@@ -92,14 +158,6 @@ export interface Backend {
    */
   head(kind: HeadKind, z: BTensor, classes: BTensor, zdot: BTensor | null, scale: number):
     { value: BTensor | null; g: BTensor; gdot: BTensor | null };
-}
-
-export interface Backend {
-  /**
-   * Sets flags[0] (an i32 [1] tensor) to `stage` if it is still 0 and t holds a value that is not finite
-   * in float32: how a call learns, in its one readback, where an Infinity or NaN first appeared.
-   */
-  checkFinite(t: BTensor, flags: BTensor, stage: number): void;
 }
 
 export type NoiseKind = 'none' | 'gaussian' | 'cube' | 'ball' | 'given';
@@ -133,9 +191,8 @@ export interface SamplePlan {
  */
 export type SampleStats = BTensor;
 
-export interface Backend {
-  /** Largest tensor this backend can hold in one buffer, in bytes. */
-  readonly maxTensorBytes: number;
+/** The sampling part of the contract: noise, sample inputs and the fold of their gradients (src/attribution/sampling.ts). */
+export interface SamplingKernels {
   /** For the L2 ball: r·U^(1/d)/|z| per (example, noise sample) [B, N]. */
   ballFactors(plan: SamplePlan, d: number): BTensor;
   /** Network inputs of samples q0 … q0+len−1 of every example: [B·len, …x.shape[1:]], row b·len + j. */
@@ -197,6 +254,7 @@ export interface TrainPrimitives {
   accumulateMetrics(z: BTensor, classes: BTensor, lambda: BTensor | null, stats: BTensor): void;
 }
 
-export interface Backend {
+/** A backend: its lifecycle, its kernel primitives, its sampling kernels and its training kernels. */
+export interface Backend extends BackendLifecycle, KernelPrimitives, SamplingKernels {
   readonly train: TrainPrimitives;
 }

@@ -1,10 +1,10 @@
 import type {
-  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom, SamplePlan, SampleStats,
+  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, EpilogueActivation, MatmulOptions, PoolGeom, Profile, SamplePlan, SampleStats,
 } from './backend.js';
 import { fail } from '../errors.js';
 import { checkWork, LIMITS } from '../limits.js';
 import { shapeStr, sizeOf } from '../tensor.js';
-import { activationDerivatives } from '../ops/activation-math.js';
+import { activationDerivatives } from './activation-math.js';
 import { cpuTrainPrimitives } from './cpu-train.js';
 import { normalFromUniform, philox4x32, uniform01 } from '../noise/philox.js';
 
@@ -65,6 +65,31 @@ export class CpuBackend implements Backend {
   readonly description = 'float64 reference (TypeScript)';
   readonly maxTensorBytes = LIMITS.cpuTensorBytes;
   readonly train = cpuTrainPrimitives(make);
+  /** No device to lose: the generation never changes. */
+  readonly generation = 0;
+  private disposed = false;
+
+  /** Host arrays only, garbage-collected: no device memory to account. */
+  memory(): null {
+    return null;
+  }
+  resetPeakMemory(): void {
+    // Nothing is accounted (see memory()).
+  }
+  /** Nothing is pooled: no bytes to free. */
+  trim(): number {
+    return 0;
+  }
+  async prepare(): Promise<void> {
+    if (this.disposed) fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one');
+  }
+  async profile<T>(fn: () => Promise<T>): Promise<Profile<T>> {
+    const result = await fn();
+    return { result, supported: false, reason: 'the cpu backend runs no GPU kernels to time', kernels: [], totalMs: null };
+  }
+  dispose(): void {
+    this.disposed = true;
+  }
 
   upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
     checkSize(shape, label);
@@ -218,6 +243,22 @@ export class CpuBackend implements Backend {
       for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) GX[plane + (h0 + r) * g.w + (w0 + t)] += GY[o] * inv;
     });
     return out;
+  }
+
+  matmulActivated(a: BTensor, b: BTensor, opts: MatmulOptions, act: EpilogueActivation) {
+    return this.activated(this.matmul(a, b, opts), act);
+  }
+  conv2dActivated(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, act: EpilogueActivation, into?: BTensor | null) {
+    return this.activated(this.conv2d(x, w, bias, g, into), act);
+  }
+  /** The epilogue's activation of a GEMM result: σ(z), or σ′(act.z)·z on the tangent stream. */
+  private activated(z: BTensor, act: EpilogueActivation): { z: BTensor; a: BTensor } {
+    const Z = f64(z), S = act.z ? f64(act.z) : null;
+    const a = make(z.shape, act.kind), A = a.data as Float64Array;
+    for (let i = 0; i < Z.length; i++) {
+      A[i] = S ? activationDerivatives(act.kind, act.beta, S[i]).d1 * Z[i] : activationDerivatives(act.kind, act.beta, Z[i]).f;
+    }
+    return { z, a };
   }
 
   activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {

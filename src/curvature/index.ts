@@ -1,4 +1,5 @@
-/** Curvature on top of the model's Hessian-vector products: operators, eigenvalues, trace, spectral density. */
+// Curvature on top of the model's Hessian-vector products: operators, eigenvalues, trace, spectral density.
+
 export {
   inputHessianOperator, gaussNewtonOperator, paramHessianOperator, flattenParams, unflattenParams,
   type CurvatureOperator,

@@ -1,4 +1,4 @@
-/** Small float64 helpers on the host: dot products, Gram–Schmidt and the symmetric tridiagonal eigenproblem. */
+// Small float64 helpers on the host: dot products, Gram–Schmidt and the symmetric tridiagonal eigenproblem.
 
 export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;

@@ -1,11 +1,10 @@
 import { normalFromUniform, philox4x32, uniform01 } from '../noise/philox.js';
 
-/**
- * Random vectors of the curvature algorithms, from Philox4x32-10 keyed by the seed. The counter is
- * (block of elements, sample, example, stream), the layout of the noise kernels with streams of their own,
- * so vector `sample` of example `example` is a pure function of the seed: the same on every backend,
- * batch layout and chunking of the probes.
- */
+// Random vectors of the curvature algorithms, from Philox4x32-10 keyed by the seed. The counter is
+// (block of elements, sample, example, stream), the layout of the noise kernels with streams of their own,
+// so vector `sample` of example `example` is a pure function of the seed: the same on every backend,
+// batch layout and chunking of the probes.
+
 export const STREAM = {
   /** Start (and restart) vectors of Lanczos and power iteration: Gaussian. */
   start: 2,

@@ -2,15 +2,14 @@ import type { Backend, BTensor, HeadKind } from '../backend/backend.js';
 import type { ParamGrad, ParamValue, Saved } from '../ops/op.js';
 import type { Graph } from './spec.js';
 
-/**
- * One sweep through the graph: forward (with tangents when seeded), a loss head, then backward (backward2
- * when tangents flow). Every derivative the library offers is one sweep:
- *   gradient       head + backward
- *   input HVP      ẋ = v, head with ∇²φ·ż, backward2 → tangent of the input gradient
- *   parameter HVP  θ̇ = v, the same → tangents of the parameter gradients
- *   Gauss–Newton   ẋ = v, 'gaussNewton' head seeds A·ż, plain backward → Jᵀ A J v
- * All of it is recorded into the backend as one stream of dispatches over the whole batch.
- */
+// One sweep through the graph: forward (with tangents when seeded), a loss head, then backward (backward2
+// when tangents flow). Every derivative the library offers is one sweep:
+//   gradient       head + backward
+//   input HVP      ẋ = v, head with ∇²φ·ż, backward2 → tangent of the input gradient
+//   parameter HVP  θ̇ = v, the same → tangents of the parameter gradients
+//   Gauss–Newton   ẋ = v, 'gaussNewton' head seeds A·ż, plain backward → Jᵀ A J v
+// All of it is recorded into the backend as one stream of dispatches over the whole batch.
+
 export interface SweepRequest {
   x: BTensor;
   xdot?: BTensor | null;
@@ -27,6 +26,8 @@ export interface SweepRequest {
   logitSeed?: ((z: BTensor, zdot: BTensor | null) => { g: BTensor; gdot: BTensor | null }) | null;
   inputGrad?: boolean;
   paramGrads?: boolean;
+  /** Apply activations in the preceding dense/conv GEMM's store (default true; false records them as their own pass). */
+  fuseActivations?: boolean;
   /** An i32 [1] flag: every tensor the sweep makes is checked for Infinity/NaN on the device (see `stageName`). */
   finite?: BTensor | null;
 }
@@ -83,14 +84,26 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
   };
   check(STAGE_INPUT, req.x, req.xdot);
 
-  // Forward (+ tangent).
+  // Forward (+ tangent). A dense or conv op followed by an activation applies it in its GEMMs' store (the
+  // activation's own pass would read the layer's output back from memory); the activation's backward still
+  // gets its saved (z, ż).
   const saved: Saved[] = [];
   let z = req.x, zdot = req.xdot ?? null;
-  for (const [i, op] of graph.ops.entries()) {
-    const r = op.forward(be, batch, z, zdot, paramsOf(op));
-    check(2 + i, r.y, r.ydot);
+  const fuse = req.fuseActivations ?? true;
+  for (let i = 0; i < n; i++) {
+    const op = graph.ops[i], next = graph.ops[i + 1];
+    const then = fuse && op.fusesActivation ? next?.epilogue : undefined;
+    const r = op.forward(be, batch, z, zdot, paramsOf(op), then);
     track(r.y); track(r.ydot); track(r.saved.argmax);
     saved.push(r.saved);
+    if (then) {
+      if (!r.pre) throw new Error(`${op.type} ${op.name}: a fused forward must return the layer's own output`);
+      check(2 + i, r.pre.z, r.pre.zdot);
+      track(r.pre.z); track(r.pre.zdot);
+      saved.push({ x: r.pre.z, xdot: r.pre.zdot });
+      i++; // the activation ran in the epilogue: its stage checks the activated outputs below
+    }
+    check(2 + i, r.y, r.ydot);
     z = r.y; zdot = r.ydot;
   }
   const result: SweepResult = {

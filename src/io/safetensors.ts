@@ -2,11 +2,9 @@ import { fail, type ErrorCode } from '../errors.js';
 import { shapeStr, sizeOf, type Tensor } from '../tensor.js';
 import { int, options as validateOptions, show } from '../validate.js';
 
-/**
- * Reads and writes the safetensors format (https://github.com/huggingface/safetensors): an 8-byte
- * little-endian u64 header length N, N bytes of UTF-8 JSON describing each tensor (dtype, shape, byte
- * offsets into the data section that starts at 8 + N), then the data. Only F32 is supported.
- */
+// Reads and writes the safetensors format (https://github.com/huggingface/safetensors): an 8-byte
+// little-endian u64 header length N, N bytes of UTF-8 JSON describing each tensor (dtype, shape, byte
+// offsets into the data section that starts at 8 + N), then the data. Only F32 is supported.
 
 export interface SafetensorsOptions {
   /** Largest header accepted, in bytes (default 16 MiB); a larger one is rejected before anything is read. */

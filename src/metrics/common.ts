@@ -1,7 +1,5 @@
-/**
- * Shared validation for the metrics: a batch of maps is a Tensor [B, ...] whose example b is the
- * contiguous run data[b·n, (b+1)·n), n = the product of the trailing dimensions.
- */
+// Shared validation for the metrics: a batch of maps is a Tensor [B, ...] whose example b is the
+// contiguous run data[b·n, (b+1)·n), n = the product of the trailing dimensions.
 import { fail } from '../errors.js';
 import { checkTensor, shapeStr, sizeOf, type Tensor } from '../tensor.js';
 

@@ -1,4 +1,5 @@
-/** Robustness metrics of attribution maps (Wang et al. 2020; Captum; Quantus), vectorised over a batch. */
+// Robustness metrics of attribution maps (Wang et al. 2020; Captum; Quantus), vectorised over a batch.
+
 export { topKIntersection, kendallTau, spearman } from './rank.js';
 export { centerOfMass, centerOfMassDislocation, cosineDistance } from './maps.js';
 export {

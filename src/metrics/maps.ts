@@ -1,7 +1,5 @@
-/**
- * Geometric comparisons of attribution maps: centre of mass and its dislocation (Wang et al. 2020,
- * "Smoothed Geometry for Robust Attribution", §5), and cosine distance.
- */
+// Geometric comparisons of attribution maps: centre of mass and its dislocation (Wang et al. 2020,
+// "Smoothed Geometry for Robust Attribution", §5), and cosine distance.
 import { fail } from '../errors.js';
 import { checkTensor, shapeStr, type Tensor } from '../tensor.js';
 import { checkPair, row } from './common.js';

@@ -1,9 +1,7 @@
-/**
- * Rank statistics between two batches of attribution maps (Wang et al. 2020, "Smoothed Geometry for
- * Robust Attribution", §5; Ghorbani et al. 2019): each example's map is flattened to its n values and
- * compared with the same example of the other batch. Callers choose what is ranked: pass |map|, a
- * channel-summed map, or any post-processed map.
- */
+// Rank statistics between two batches of attribution maps (Wang et al. 2020, "Smoothed Geometry for
+// Robust Attribution", §5; Ghorbani et al. 2019): each example's map is flattened to its n values and
+// compared with the same example of the other batch. Callers choose what is ranked: pass |map|, a
+// channel-summed map, or any post-processed map.
 import { fail } from '../errors.js';
 import { show } from '../validate.js';
 import type { Tensor } from '../tensor.js';

@@ -1,17 +1,15 @@
-/**
- * Perturbation-based robustness of an explanation: how much e(x) moves when x does. Model-agnostic:
- * `explain` maps a batch of inputs to a batch of maps (any map shape, one row per input row).
- *
- * Batching: the B original rows (unless `explanation` gives e(x)) and the B·samples perturbed rows are
- * evaluated in order, originals first, then example-major (row B + b·samples + s holds sample s of
- * example b), in calls of at most `batchSize` rows — one call of B·(samples + 1) rows by default.
- *
- * Perturbations are Philox4x32-10 draws keyed by `seed`: element i of sample s of example b uses word
- * i mod 4 of philox4x32(⌊i/4⌋, s, b, 2, key), i.e. the counter layout of src/noise/philox.ts on stream 2
- * (streams 0 and 1 are the smoothing noise), so results do not depend on batchSize and are reproducible
- * from the returned seed. The perturbed input is rounded to float32 (what `explain` receives), and every
- * input-space distance below is measured on those float32 values.
- */
+// Perturbation-based robustness of an explanation: how much e(x) moves when x does. Model-agnostic:
+// `explain` maps a batch of inputs to a batch of maps (any map shape, one row per input row).
+//
+// Batching: the B original rows (unless `explanation` gives e(x)) and the B·samples perturbed rows are
+// evaluated in order, originals first, then example-major (row B + b·samples + s holds sample s of
+// example b), in calls of at most `batchSize` rows — one call of B·(samples + 1) rows by default.
+//
+// Perturbations are Philox4x32-10 draws keyed by `seed`: element i of sample s of example b uses word
+// i mod 4 of philox4x32(⌊i/4⌋, s, b, 2, key), i.e. the counter layout of src/noise/philox.ts on stream 2
+// (streams 0 and 1 are the smoothing noise), so results do not depend on batchSize and are reproducible
+// from the returned seed. The perturbed input is rounded to float32 (what `explain` receives), and every
+// input-space distance below is measured on those float32 values.
 import { resolveSeed } from '../noise/seed.js';
 import { fail } from '../errors.js';
 import { choice, int, options as validateOptions, positive, checkpoint, signal, throwIfAborted } from '../validate.js';

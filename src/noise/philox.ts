@@ -1,9 +1,8 @@
-/**
- * Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011), the exact twin of
- * shaders/philox.wgsl: a counter-based generator, so sample s of example b at element i is a pure function
- * of (seed, b, s, i) and every backend, chunk size and batch layout draws the same numbers. The 32×32→64
- * multiply is done in 16-bit halves, as WGSL must (it has no 64-bit integers).
- */
+// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011), the exact twin of
+// shaders/philox.wgsl: a counter-based generator, so sample s of example b at element i is a pure function
+// of (seed, b, s, i) and every backend, chunk size and batch layout draws the same numbers. The 32×32→64
+// multiply is done in 16-bit halves, as WGSL must (it has no 64-bit integers).
+
 const M0 = 0xd2511f53, M1 = 0xcd9e8d57, W0 = 0x9e3779b9, W1 = 0xbb67ae85;
 
 /** High 32 bits of a·b for unsigned 32-bit a, b. */

@@ -1,6 +1,6 @@
-import type { Backend, BTensor, ConvGeom } from '../backend/backend.js';
+import type { Backend, BTensor, ConvGeom, EpilogueActivation } from '../backend/backend.js';
 import { fail } from '../errors.js';
-import { LayerFields, sumTerms, windowOut, type LayerSpec, type Op, type ParamValue, type Saved, type BackwardWants, type BackwardResult } from './op.js';
+import { fusedForward, LayerFields, sumTerms, type FusedActivation, windowOut, type LayerSpec, type Op, type ParamValue, type Saved, type BackwardWants, type BackwardResult } from './op.js';
 
 /** 2-D convolution (PyTorch nn.Conv2d, groups 1, no dilation), W [out, in, kh, kw], zero padding. */
 export class Conv2d implements Op {
@@ -33,8 +33,20 @@ export class Conv2d implements Op {
       ph: this.padding[0], pw: this.padding[1], oh, ow };
   }
 
-  forward(be: Backend, batch: number, x: BTensor, xdot: BTensor | null, p: Record<string, ParamValue>) {
+  readonly fusesActivation = true;
+
+  forward(be: Backend, batch: number, x: BTensor, xdot: BTensor | null, p: Record<string, ParamValue>, then?: FusedActivation) {
     const g = this.geom(batch), W = p.weight, b = p.bias;
+    if (then) {
+      // The same GEMMs as below, with the activation applied in their store (op.ts fusedForward).
+      const conv = (a: BTensor, w: BTensor, bias: BTensor | null, into: BTensor | null, act: EpilogueActivation | null) =>
+        act ? be.conv2dActivated(a, w, bias, g, act, into) : { z: be.conv2d(a, w, bias, g, into), a: null };
+      const f = fusedForward(then, (act) => be.conv2dActivated(x, W.value, b?.value ?? null, g, act), [
+        xdot && ((into, act) => conv(xdot, W.value, b?.tangent ?? null, into, act)),
+        W.tangent && ((into, act) => conv(x, W.tangent!, into ? null : b?.tangent ?? null, into, act)),
+      ]);
+      return { y: f.y, ydot: f.ydot, saved: { x, xdot }, pre: f.pre };
+    }
     const y = be.conv2d(x, W.value, b?.value ?? null, g);
     const ydot = sumTerms([
       xdot && ((into) => be.conv2d(xdot, W.value, b?.tangent ?? null, g, into)),

@@ -1,6 +1,6 @@
-import type { Backend, BTensor } from '../backend/backend.js';
+import type { Backend, BTensor, EpilogueActivation, MatmulOptions } from '../backend/backend.js';
 import { fail } from '../errors.js';
-import { LayerFields, sumTerms, type LayerSpec, type Op, type ParamValue, type Saved, type BackwardWants, type BackwardResult } from './op.js';
+import { fusedForward, LayerFields, sumTerms, type FusedActivation, type LayerSpec, type Op, type ParamValue, type Saved, type BackwardWants, type BackwardResult } from './op.js';
 
 /** Fully connected layer y = x Wᵀ + b with W [out, in] (PyTorch nn.Linear). Rows of x are examples. */
 export class Dense implements Op {
@@ -22,8 +22,20 @@ export class Dense implements Op {
     return new Dense(f.name(), inShape, f.int('out', undefined, 1), f.bool('bias', true));
   }
 
-  forward(be: Backend, _batch: number, x: BTensor, xdot: BTensor | null, p: Record<string, ParamValue>) {
+  readonly fusesActivation = true;
+
+  forward(be: Backend, _batch: number, x: BTensor, xdot: BTensor | null, p: Record<string, ParamValue>, then?: FusedActivation) {
     const W = p.weight, b = p.bias;
+    if (then) {
+      // The same GEMMs as below, with the activation applied in their store (op.ts fusedForward).
+      const gemm = (a: BTensor, w: BTensor, o: MatmulOptions, act: EpilogueActivation | null) =>
+        act ? be.matmulActivated(a, w, o, act) : { z: be.matmul(a, w, o), a: null };
+      const f = fusedForward(then, (act) => be.matmulActivated(x, W.value, { transB: true, bias: b?.value, label: `${this.name}.forward` }, act), [
+        xdot && ((into, act) => gemm(xdot, W.value, { transB: true, bias: b?.tangent, into, label: `${this.name}.tangent.x` }, act)),
+        W.tangent && ((into, act) => gemm(x, W.tangent!, { transB: true, bias: into ? null : b?.tangent, into, label: `${this.name}.tangent.w` }, act)),
+      ]);
+      return { y: f.y, ydot: f.ydot, saved: { x, xdot }, pre: f.pre };
+    }
     const y = be.matmul(x, W.value, { transB: true, bias: b?.value, label: `${this.name}.forward` });
     const ydot = sumTerms([
       xdot && ((into) => be.matmul(xdot, W.value, { transB: true, bias: b?.tangent, into, label: `${this.name}.tangent.x` })),

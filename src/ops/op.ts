@@ -1,17 +1,16 @@
-import type { Backend, BTensor } from '../backend/backend.js';
+import type { ActivationKind, Backend, BTensor, EpilogueActivation } from '../backend/backend.js';
 import { fail } from '../errors.js';
 import { show } from '../validate.js';
 
-/**
- * An op holds its four passes (DESIGN.md):
- *   forward   y = f(x)                          forward(..., xdot = null, tangents null)
- *   tangent   ẏ = J ẋ (+ ∂f/∂θ θ̇), alongside y  forward(..., xdot or parameter tangents given)
- *   backward  x̄ = Jᵀ ȳ and θ̄                    backward(..., gydot = null, no tangents saved)
- *   backward2 the tangent of backward            backward(..., with gydot and/or saved tangents)
- * Forward and tangent share one call (and, for pointwise ops, one dispatch), as do backward and backward2.
- * A null tangent means zero, so an input HVP never touches weight tangents and a parameter HVP never
- * builds an input tangent. Shapes exclude the batch, which leads every tensor.
- */
+// An op holds its four passes (DESIGN.md):
+//   forward   y = f(x)                          forward(..., xdot = null, tangents null)
+//   tangent   ẏ = J ẋ (+ ∂f/∂θ θ̇), alongside y  forward(..., xdot or parameter tangents given)
+//   backward  x̄ = Jᵀ ȳ and θ̄                    backward(..., gydot = null, no tangents saved)
+//   backward2 the tangent of backward            backward(..., with gydot and/or saved tangents)
+// Forward and tangent share one call (and, for pointwise ops, one dispatch), as do backward and backward2.
+// A null tangent means zero, so an input HVP never touches weight tangents and a parameter HVP never
+// builds an input tangent. Shapes exclude the batch, which leads every tensor.
+
 export interface ParamSpec {
   key: string; // 'weight' | 'bias'
   shape: number[]; // PyTorch layout
@@ -51,8 +50,16 @@ export interface Op {
   readonly inShape: readonly number[];
   readonly outShape: readonly number[];
   readonly params: readonly ParamSpec[];
-  forward(be: Backend, batch: number, x: BTensor, xdot: BTensor | null, p: Record<string, ParamValue>):
-    { y: BTensor; ydot: BTensor | null; saved: Saved };
+  /** An activation op: what a preceding dense or conv op may apply in its store instead (sweep.ts fuses them). */
+  readonly epilogue?: FusedActivation;
+  /** Dense and conv: `forward` takes the following activation (`then`) and applies it in the GEMM's store. */
+  readonly fusesActivation?: boolean;
+  /**
+   * With `then` (fusesActivation ops only), y and ẏ are the activation's outputs and `pre` holds the layer's
+   * own (z, ż), which the activation's backward needs.
+   */
+  forward(be: Backend, batch: number, x: BTensor, xdot: BTensor | null, p: Record<string, ParamValue>, then?: FusedActivation):
+    { y: BTensor; ydot: BTensor | null; saved: Saved; pre?: { z: BTensor; zdot: BTensor | null } };
   backward(
     be: Backend, batch: number, saved: Saved, gy: BTensor, gydot: BTensor | null,
     p: Record<string, ParamValue>, want: BackwardWants,
@@ -132,6 +139,31 @@ export function windowOut(where: string, size: number, kernel: number, stride: n
 }
 
 /** Accumulates terms into one tensor: the first term allocates it, the rest add into it. */
+/** An activation kind and its β: what a GEMM epilogue applies (backend EpilogueActivation without z). */
+export interface FusedActivation {
+  kind: ActivationKind;
+  beta: number;
+}
+
+/**
+ * A layer's value and tangent with the following activation fused into the GEMMs: the value GEMM applies σ,
+ * and of the tangent's accumulating GEMM terms the last applies σ′(z) (the earlier ones only accumulate).
+ * `value(act)` records the value GEMM; each term `(into, act)` one tangent GEMM, act null except on the last.
+ */
+export function fusedForward(
+  then: FusedActivation,
+  value: (act: EpilogueActivation) => { z: BTensor; a: BTensor },
+  terms: Array<((into: BTensor | null, act: EpilogueActivation | null) => { z: BTensor; a: BTensor | null }) | null | false>,
+) {
+  const v = value({ ...then, z: null });
+  type Term = (into: BTensor | null, act: EpilogueActivation | null) => { z: BTensor; a: BTensor | null };
+  const live = terms.filter((t): t is Term => !!t);
+  let acc: { z: BTensor; a: BTensor | null } | null = null;
+  live.forEach((t, i) => { acc = t(acc?.z ?? null, i === live.length - 1 ? { ...then, z: v.z } : null); });
+  const tangent = acc as { z: BTensor; a: BTensor | null } | null;
+  return { y: v.a, ydot: tangent?.a ?? null, pre: { z: v.z, zdot: tangent?.z ?? null } };
+}
+
 export function sumTerms(terms: Array<((into: BTensor | null) => BTensor) | null | false>): BTensor | null {
   let acc: BTensor | null = null;
   for (const t of terms) if (t) acc = t(acc);

@@ -1,4 +1,4 @@
-import type { Backend, BTensor, GradTerm } from '../backend/backend.js';
+import type { Backend, BTensor } from '../backend/backend.js';
 import { DATA_STREAM, permutation, uniformAt } from '../data/random.js';
 import type { Dataset } from '../data/mnist.js';
 import { fail } from '../errors.js';

@@ -1,4 +1,4 @@
-import type { ActivationKind } from '../backend/backend.js';
+import type { ActivationKind } from './backend.js';
 
 /**
  * f, f′ and f″ of each pointwise activation in float64: the reference for the WGSL in
