@@ -20,7 +20,16 @@ await Promise.all([
   build({ ...common, platform: 'node', outfile: 'dist/smoothgeo.node.mjs' }),
   build({ ...common, platform: 'browser', outfile: 'dist/smoothgeo.browser.mjs' }),
   // The `smoothgeo` bin: Node only, every npm dependency loaded at run time.
-  build({ ...common, entryPoints: ['src/cli/main.ts'], platform: 'node', packages: 'external', outfile: 'dist/cli.mjs', banner: { js: '#!/usr/bin/env node' } }),
+  build({
+    ...common,
+    entryPoints: ['src/cli/main.ts'],
+    platform: 'node',
+    packages: 'external',
+    outfile: 'dist/cli.mjs',
+    banner: { js: '#!/usr/bin/env node' },
+  }),
 ]);
-execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.', '--emitDeclarationOnly'], { stdio: 'inherit' });
+execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.', '--emitDeclarationOnly'], {
+  stdio: 'inherit',
+});
 console.log('built dist/smoothgeo.node.mjs, dist/smoothgeo.browser.mjs, dist/cli.mjs, dist/types/');

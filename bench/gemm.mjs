@@ -6,7 +6,9 @@ import { relL2 } from './peers.mjs';
 
 /** Inputs with O(1) results. @param {number} n */
 function gemmInputs(n) {
-  const r = rng(0xabc + n), a = new Float32Array(n * n), b = new Float32Array(n * n);
+  const r = rng(0xabc + n),
+    a = new Float32Array(n * n),
+    b = new Float32Array(n * n);
   const s = 1 / Math.sqrt(n);
   for (let i = 0; i < n * n; i++) {
     a[i] = r();
@@ -23,8 +25,10 @@ export function spotCheck(n, a, b, got) {
   const r = rng(0x777 + n);
   let worst = 0;
   for (let k = 0; k < 256; k++) {
-    const i = Math.floor(((r() + 1) / 2) * n), j = Math.floor(((r() + 1) / 2) * n);
-    let s = 0, scale = 0;
+    const i = Math.floor(((r() + 1) / 2) * n),
+      j = Math.floor(((r() + 1) / 2) * n);
+    let s = 0,
+      scale = 0;
     for (let t = 0; t < n; t++) {
       s += a[i * n + t] * b[t * n + j];
       scale += Math.abs(a[i * n + t] * b[t * n + j]);
@@ -41,7 +45,8 @@ function peerGemms(tf, jax) {
   return {
     /** @param {number} n @param {Float32Array} a @param {Float32Array} b @returns {GemmRunner} */
     tfjs: (n, a, b) => {
-      const A = tf.tensor2d(a, [n, n]), Bt = tf.tensor2d(b, [n, n]);
+      const A = tf.tensor2d(a, [n, n]),
+        Bt = tf.tensor2d(b, [n, n]);
       return {
         async run(R) {
           const outs = [];
@@ -61,7 +66,8 @@ function peerGemms(tf, jax) {
     /** @param {number} n @param {Float32Array} a @param {Float32Array} b @returns {GemmRunner} */
     'jax-js': (n, a, b) => {
       const np = jax.numpy;
-      const A = np.array(a, { shape: [n, n], device: 'webgpu' }), Bj = np.array(b, { shape: [n, n], device: 'webgpu' });
+      const A = np.array(a, { shape: [n, n], device: 'webgpu' }),
+        Bj = np.array(b, { shape: [n, n], device: 'webgpu' });
       return {
         async run(R) {
           // jax-js is lazy: an array that is never realized is never computed, so realize all R, then read one.
@@ -102,8 +108,17 @@ export async function benchGemm(o) {
       await ours.run(1);
       const t1 = performance.now() - t;
       row.R = Math.max(1, Math.min(o.maxR, Math.round(o.targetMs / t1)));
-      const ms = await timeReps((R) => ours.run(R), row.R, { repeats: o.repeats, budgetMs: o.budgetMs, warm: row.R > 1 });
-      row.libs.smoothgeo = { ms, msPerMatmul: ms / row.R, gflops: (flops * row.R) / (ms * 1e6), spotErr: spotCheck(n, a, b, ref) };
+      const ms = await timeReps((R) => ours.run(R), row.R, {
+        repeats: o.repeats,
+        budgetMs: o.budgetMs,
+        warm: row.R > 1,
+      });
+      row.libs.smoothgeo = {
+        ms,
+        msPerMatmul: ms / row.R,
+        gflops: (flops * row.R) / (ms * 1e6),
+        spotErr: spotCheck(n, a, b, ref),
+      };
     } catch (e) {
       row.libs.smoothgeo = { error: errText(e) };
     } finally {
@@ -117,13 +132,19 @@ export async function benchGemm(o) {
         const runner = (p = make(n, a, b));
         const got = await runner.run(1); // compiles; untimed
         const ms = await timeReps((r) => runner.run(r), R, { repeats: o.repeats, budgetMs: o.budgetMs, warm: R > 1 });
-        row.libs[lib] = { ms, msPerMatmul: ms / R, gflops: (flops * R) / (ms * 1e6), relL2VsSmoothgeo: ref ? relL2(got, ref) : null };
+        row.libs[lib] = {
+          ms,
+          msPerMatmul: ms / R,
+          gflops: (flops * R) / (ms * 1e6),
+          relL2VsSmoothgeo: ref ? relL2(got, ref) : null,
+        };
       } catch (e) {
         row.libs[lib] = { error: errText(e) };
       } finally {
         p?.release();
       }
-      const L = row.libs[lib], S = row.libs.smoothgeo;
+      const L = row.libs[lib],
+        S = row.libs.smoothgeo;
       if (L?.ms && S?.ms) L.peerOverSmoothgeo = L.msPerMatmul / S.msPerMatmul;
     }
     rows.push(row);

@@ -108,7 +108,11 @@ export const errText = (e) => `${e?.constructor?.name ?? 'Error'}: ${String(e?.m
 export function table(header, rows, left = 1) {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
   /** @param {unknown[]} r */
-  const line = (r) => r.map((c, i) => (i < left ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ').trimEnd();
+  const line = (r) =>
+    r
+      .map((c, i) => (i < left ? String(c).padEnd(w[i]) : String(c).padStart(w[i])))
+      .join('  ')
+      .trimEnd();
   return [line(header), w.map((x) => '-'.repeat(x)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -183,14 +187,19 @@ export function rng(seed) {
 export function makeBatch(c, B) {
   const x = /** @type {{ shape: number[], data: Float32Array }} */ (c.tensors.get('x'));
   const v = /** @type {{ shape: number[], data: Float32Array }} */ (c.tensors.get('v'));
-  const b0 = x.shape[0], per = x.data.length / b0;
-  const xs = new Float32Array(B * per), vs = new Float32Array(B * per), target = [];
+  const b0 = x.shape[0],
+    per = x.data.length / b0;
+  const xs = new Float32Array(B * per),
+    vs = new Float32Array(B * per),
+    target = [];
   const r = rng(0x5eed + B);
   for (let i = 0; i < B; i++) {
-    const src = i % b0, off = src * per;
+    const src = i % b0,
+      off = src * per;
     target.push(c.target[src]);
     for (let j = 0; j < per; j++) {
-      let xv = x.data[off + j], vv = v.data[off + j];
+      let xv = x.data[off + j],
+        vv = v.data[off + j];
       if (i >= b0) {
         xv = Math.min(1, Math.max(0, xv + 0.02 * r()));
         vv *= 1 + 0.1 * r();
@@ -212,8 +221,15 @@ export function makeBatch(c, B) {
 export async function importInternal(name) {
   const outfile = join(ROOT, 'dist', `bench-${name}.mjs`);
   await build({
-    entryPoints: [join(BENCH_DIR, `${name}.ts`)], bundle: true, platform: 'node', format: 'esm', target: 'es2022',
-    loader: { '.wgsl': 'text' }, external: ['webgpu'], outfile, logLevel: 'warning',
+    entryPoints: [join(BENCH_DIR, `${name}.ts`)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'es2022',
+    loader: { '.wgsl': 'text' },
+    external: ['webgpu'],
+    outfile,
+    logLevel: 'warning',
   });
   return import(pathToFileURL(outfile).href);
 }

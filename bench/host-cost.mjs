@@ -29,8 +29,11 @@ const result = { commit, date: new Date().toISOString(), adapter: engine.adapter
 result.dispatch = await host.dispatchCosts(engine, 25, quick ? 10 : 40);
 for (const name of ['lenet', 'mlp']) {
   const c = await loadOracleCase(name);
-  const model = await host.loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, `${name}.safetensors`)), { prefix: 'param.' });
-  const x0 = c.tensors.get('x'), v0 = c.tensors.get('v');
+  const model = await host.loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, `${name}.safetensors`)), {
+    prefix: 'param.',
+  });
+  const x0 = c.tensors.get('x'),
+    v0 = c.tensors.get('v');
   const per = x0.data.length / x0.shape[0];
   const x = { shape: [1, ...x0.shape.slice(1)], data: x0.data.slice(0, per) };
   const v = { shape: [1, ...v0.shape.slice(1)], data: v0.data.slice(0, per) };
@@ -42,15 +45,34 @@ engine.dispose();
 const was = before ? `before (${before.commit})` : 'before';
 const us = (x) => (x == null ? '-' : x.toFixed(1));
 log(`\n== host µs per cached dispatch (best block of 25 back-to-back dispatches; WebGPU calls = Dawn's own host work)`);
-log(table(['kernel', `${was} total`, 'own', 'now total', 'WebGPU calls', 'own'], result.dispatch.map((d) => {
-  const b = before?.dispatch.find((e) => e.kernel === d.kernel);
-  return [d.kernel, us(b?.us), us(b?.ownUs), us(d.us), us(d.webgpuUs), us(d.ownUs)];
-})));
+log(
+  table(
+    ['kernel', `${was} total`, 'own', 'now total', 'WebGPU calls', 'own'],
+    result.dispatch.map((d) => {
+      const b = before?.dispatch.find((e) => e.kernel === d.kernel);
+      return [d.kernel, us(b?.us), us(b?.ownUs), us(d.us), us(d.webgpuUs), us(d.ownUs)];
+    }),
+  ),
+);
 log(`\n== per call, batch 1: dispatches and host µs recording it (call start → submit), best of the runs`);
-log(table(['model', 'call', `dispatches ${was}`, 'now', 'encoding µs before', 'now', 'µs/dispatch now'], result.models.map((m) => {
-  const b = before?.models.find((e) => e.model === m.model && e.method === m.method);
-  return [m.model, m.method, b?.dispatches ?? '-', m.dispatches, us(b?.encodeUs), us(m.encodeUs), us(m.encodeUsPerDispatch)];
-}), 2));
+log(
+  table(
+    ['model', 'call', `dispatches ${was}`, 'now', 'encoding µs before', 'now', 'µs/dispatch now'],
+    result.models.map((m) => {
+      const b = before?.models.find((e) => e.model === m.model && e.method === m.method);
+      return [
+        m.model,
+        m.method,
+        b?.dispatches ?? '-',
+        m.dispatches,
+        us(b?.encodeUs),
+        us(m.encodeUs),
+        us(m.encodeUsPerDispatch),
+      ];
+    }),
+    2,
+  ),
+);
 if (opts['save-baseline']) writeFileSync(BASELINE, JSON.stringify(result, null, 2) + '\n');
 writeReport(opts.json, result);
 finish(0);

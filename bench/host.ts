@@ -63,7 +63,8 @@ const best = (xs: number[]): number => Math.min(...xs);
 /** Runs `fn` `warmup` times untimed (compiles pipelines), then `runs` times; one readback per call. */
 export async function measureCall(method: string, fn: () => Promise<unknown>, warmup = 2, runs = 9): Promise<CallCost> {
   for (let i = 0; i < warmup; i++) await fn();
-  const enc: number[] = [], wall: number[] = [];
+  const enc: number[] = [],
+    wall: number[] = [];
   let dispatches = 0;
   for (let i = 0; i < runs; i++) {
     probe.dispatches = 0;
@@ -77,11 +78,24 @@ export async function measureCall(method: string, fn: () => Promise<unknown>, wa
     dispatches = probe.dispatches;
   }
   const encodeUs = best(enc) * 1000;
-  return { method, dispatches, encodeUs, encodeUsPerDispatch: encodeUs / Math.max(1, dispatches), wallUs: median(wall) * 1000 };
+  return {
+    method,
+    dispatches,
+    encodeUs,
+    encodeUsPerDispatch: encodeUs / Math.max(1, dispatches),
+    wallUs: median(wall) * 1000,
+  };
 }
 
 /** Every model method at one batch, and SmoothGrad with `samples` noise samples. */
-export async function modelCosts(model: Model, x: Tensor, v: Tensor, target: number[], samples: number, runs = 9): Promise<CallCost[]> {
+export async function modelCosts(
+  model: Model,
+  x: Tensor,
+  v: Tensor,
+  target: number[],
+  samples: number,
+  runs = 9,
+): Promise<CallCost[]> {
   const objective = { kind: 'logit' as const, target };
   const params = Object.fromEntries(
     [...(model as unknown as { graph: { params: Map<string, number[]> } }).graph.params].map(([k, shape]) => [
@@ -155,7 +169,8 @@ export async function dispatchCosts(engine: Engine, reps = 200, repeats = 7): Pr
   ];
   const out: DispatchCost[] = [];
   for (const [kernel, record] of kernels) {
-    const times: number[] = [], webgpu: number[] = [];
+    const times: number[] = [],
+      webgpu: number[] = [];
     for (let r = 0; r < repeats + 1; r++) {
       const made: unknown[] = [];
       inWebGPU.ms = 0;
@@ -168,7 +183,8 @@ export async function dispatchCosts(engine: Engine, reps = 200, repeats = 7): Pr
       if (r > 0) times.push((dt / reps) * 1000); // block 0 compiles the pipeline
     }
     const i = times.indexOf(best(times));
-    const us = times[i], webgpuUs = webgpu[i];
+    const us = times[i],
+      webgpuUs = webgpu[i];
     out.push({ kernel, us, webgpuUs, ownUs: us - webgpuUs });
   }
   be.release(x, w, b, z);

@@ -62,8 +62,23 @@ export interface ConvCase {
 export async function prepareConv(engine: Engine, s: ConvShape): Promise<ConvCase> {
   const be: Backend = await engine.backendForCall();
   const oh = Math.floor((s.hw + 2 * s.pad - s.k) / s.stride) + 1;
-  const g = { n: s.n, c: s.c, h: s.hw, w: s.hw, o: s.o, kh: s.k, kw: s.k, sh: s.stride, sw: s.stride, ph: s.pad, pw: s.pad, oh, ow: oh };
-  const fill = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
+  const g = {
+    n: s.n,
+    c: s.c,
+    h: s.hw,
+    w: s.hw,
+    o: s.o,
+    kh: s.k,
+    kw: s.k,
+    sh: s.stride,
+    sw: s.stride,
+    ph: s.pad,
+    pw: s.pad,
+    oh,
+    ow: oh,
+  };
+  const fill = (n: number, seed: number) =>
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
   const x = be.upload(fill(s.n * s.c * s.hw * s.hw, 1), [s.n, s.c, s.hw, s.hw], 'bench conv x');
   const w = be.upload(fill(s.o * s.c * s.k * s.k, 2), [s.o, s.c, s.k, s.k], 'bench conv w');
   const gy = be.upload(fill(s.n * s.o * oh * oh, 3), [s.n, s.o, oh, oh], 'bench conv gy');
@@ -98,8 +113,14 @@ export async function deviceInfo(engine: Engine): Promise<{ limits: Record<strin
   if (!be.device) return { limits: {}, features: [] };
   const limits: Record<string, number> = {};
   for (const k of [
-    'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupStorageSize',
-    'maxStorageBufferBindingSize', 'maxBufferSize', 'maxStorageBuffersPerShaderStage', 'minUniformBufferOffsetAlignment',
-  ] as const) limits[k] = be.device.limits[k];
+    'maxComputeWorkgroupsPerDimension',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupStorageSize',
+    'maxStorageBufferBindingSize',
+    'maxBufferSize',
+    'maxStorageBuffersPerShaderStage',
+    'minUniformBufferOffsetAlignment',
+  ] as const)
+    limits[k] = be.device.limits[k];
   return { limits, features: [...be.device.features].map(String).sort() };
 }

@@ -17,14 +17,39 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  errText, finish, fmtErr as fmtErrTol, fmtMs, fmtRatio, importInternal, importSmoothgeo, log, makeBatch, Notes,
-  parseBenchArgs, table, timeIt, version, writeReport,
+  errText,
+  finish,
+  fmtErr as fmtErrTol,
+  fmtMs,
+  fmtRatio,
+  importInternal,
+  importSmoothgeo,
+  log,
+  makeBatch,
+  Notes,
+  parseBenchArgs,
+  table,
+  timeIt,
+  version,
+  writeReport,
 } from './harness.mjs';
 import { benchGemm } from './gemm.mjs';
-import { installNodeWebGPU, releaseNodeWebGPU, loadOracleCase, makeTfjsPeer, makeJaxPeer, relL2, ORACLE_DIR } from './peers.mjs';
+import {
+  installNodeWebGPU,
+  releaseNodeWebGPU,
+  loadOracleCase,
+  makeTfjsPeer,
+  makeJaxPeer,
+  relL2,
+  ORACLE_DIR,
+} from './peers.mjs';
 
 // ---- options ----
-const { values: opts, command, npmCommand } = parseBenchArgs('bench/run.mjs', {
+const {
+  values: opts,
+  command,
+  npmCommand,
+} = parseBenchArgs('bench/run.mjs', {
   quick: { type: 'boolean', default: false },
   json: { type: 'string' },
 });
@@ -35,7 +60,9 @@ const CASES = ['lenet', 'mlp'];
 const BATCHES = quick ? [1] : [1, 32];
 const GEMM_SIZES = quick ? [256] : [256, 512, 1024];
 /** timeIt settings for the model calls. */
-const TIMING = quick ? { warmup: 1, minRuns: 3, minMs: 200, maxRuns: 50 } : { warmup: 2, minRuns: 5, minMs: 1000, maxRuns: 200 };
+const TIMING = quick
+  ? { warmup: 1, minRuns: 3, minMs: 200, maxRuns: 50 }
+  : { warmup: 2, minRuns: 5, minMs: 1000, maxRuns: 200 };
 /** jax-js leaks GPU buffers in every HVP call (see peers.mjs): fewer runs there. */
 const JAX_HVP_MAX_RUNS = quick ? 10 : 40;
 /** GEMM: R is picked so one timed batch of R products takes about this long (on our GEMM); repeats of it. */
@@ -63,21 +90,36 @@ const engine = await createEngine({ backend: 'webgpu', gpu, powerPreference: 'hi
 const tf = await import('@tensorflow/tfjs'); // only now: tfjs-backend-webgpu registers itself if navigator.gpu exists
 const jax = await import('@jax-js/jax');
 
-log(`smoothgeo bench (${quick ? 'quick' : 'full'}) — node ${process.versions.node}, tfjs ${version('@tensorflow/tfjs')}, ` +
-  `tfjs-backend-webgpu ${version('@tensorflow/tfjs-backend-webgpu')}, jax-js ${version('@jax-js/jax')}`);
+log(
+  `smoothgeo bench (${quick ? 'quick' : 'full'}) — node ${process.versions.node}, tfjs ${version('@tensorflow/tfjs')}, ` +
+    `tfjs-backend-webgpu ${version('@tensorflow/tfjs-backend-webgpu')}, jax-js ${version('@jax-js/jax')}`,
+);
 log(`adapter: ${engine.describe()}`);
-const same = [peerAdapter.vendor, peerAdapter.architecture, peerAdapter.description].join('/') ===
+const same =
+  [peerAdapter.vendor, peerAdapter.architecture, peerAdapter.description].join('/') ===
   [engine.adapter.vendor, engine.adapter.architecture, engine.adapter.description].join('/');
-log(`peers' adapter (navigator.gpu, same GPU object): ${peerAdapter.vendor} / ${peerAdapter.architecture} / ${peerAdapter.description}` +
-  (same ? '' : '  <-- DIFFERENT from ours'));
+log(
+  `peers' adapter (navigator.gpu, same GPU object): ${peerAdapter.vendor} / ${peerAdapter.architecture} / ${peerAdapter.description}` +
+    (same ? '' : '  <-- DIFFERENT from ours'),
+);
 if (engine.adapter.software) {
   log('WARNING: this is a software (CPU) WebGPU adapter: the numbers below say little about real GPUs.');
 }
 
 const results = {
-  command, npmCommand: npmCommand('bench'), quick, date: new Date().toISOString(), node: process.versions.node,
-  versions: { tfjs: version('@tensorflow/tfjs'), tfjsWebgpu: version('@tensorflow/tfjs-backend-webgpu'), jaxjs: version('@jax-js/jax') },
-  adapter: engine.adapter, describe: engine.describe(), peerAdapter,
+  command,
+  npmCommand: npmCommand('bench'),
+  quick,
+  date: new Date().toISOString(),
+  node: process.versions.node,
+  versions: {
+    tfjs: version('@tensorflow/tfjs'),
+    tfjsWebgpu: version('@tensorflow/tfjs-backend-webgpu'),
+    jaxjs: version('@jax-js/jax'),
+  },
+  adapter: engine.adapter,
+  describe: engine.describe(),
+  peerAdapter,
   timing: { ...TIMING, jaxHvpMaxRuns: JAX_HVP_MAX_RUNS, unit: 'median ms per call, upload and readback included' },
   models: /** @type {any[]} */ ([]),
   gemm: /** @type {any[]} */ ([]),
@@ -95,10 +137,19 @@ const note = (/** @type {string} */ text) => notes.note(text);
 
 for (const name of CASES) {
   const c = await loadOracleCase(name);
-  const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, `${name}.safetensors`)), { prefix: 'param.' });
+  const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, `${name}.safetensors`)), {
+    prefix: 'param.',
+  });
   const peers = {};
-  for (const [lib, make] of /** @type {[string, typeof makeTfjsPeer][]} */ ([['tfjs', makeTfjsPeer], ['jax-js', makeJaxPeer]])) {
-    try { peers[lib] = await make(c.model, c.weights); } catch (e) { peers[lib] = { error: errText(e) }; }
+  for (const [lib, make] of /** @type {[string, typeof makeTfjsPeer][]} */ ([
+    ['tfjs', makeTfjsPeer],
+    ['jax-js', makeJaxPeer],
+  ])) {
+    try {
+      peers[lib] = await make(c.model, c.weights);
+    } catch (e) {
+      peers[lib] = { error: errText(e) };
+    }
   }
   for (const B of BATCHES) {
     const { x, v, target } = makeBatch(c, B);
@@ -111,9 +162,13 @@ for (const name of CASES) {
     };
     for (const lib of ['tfjs', 'jax-js']) {
       const p = peers[lib];
-      impl[lib] = p.error ? null : {
-        forward: () => p.forward(x), grad: () => p.inputGradient(x, target), hvp: () => p.inputHvp(x, v, target),
-      };
+      impl[lib] = p.error
+        ? null
+        : {
+            forward: () => p.forward(x),
+            grad: () => p.inputGradient(x, target),
+            hvp: () => p.inputHvp(x, v, target),
+          };
     }
     const row = { model: name, batch: B, input: x.shape, target, ops: {} };
     log(`\n== ${name} batch ${B} (input [${x.shape.join(', ')}])`);
@@ -121,8 +176,17 @@ for (const name of CASES) {
     for (const op of OPS) {
       row.ops[op] = {};
       for (const lib of LIBS) {
-        const entry = (row.ops[op][lib] = /** @type {Record<string, any>} */ ({ ms: null, error: null, relL2VsSmoothgeo: null, runs: null }));
-        if (!impl[lib]) { entry.error = peers[lib].error; log(`  ${op.padEnd(7)} ${lib.padEnd(9)} cannot start: ${entry.error}`); continue; }
+        const entry = (row.ops[op][lib] = /** @type {Record<string, any>} */ ({
+          ms: null,
+          error: null,
+          relL2VsSmoothgeo: null,
+          runs: null,
+        }));
+        if (!impl[lib]) {
+          entry.error = peers[lib].error;
+          log(`  ${op.padEnd(7)} ${lib.padEnd(9)} cannot start: ${entry.error}`);
+          continue;
+        }
         const fn = impl[lib][op];
         try {
           const tFirst = performance.now();
@@ -136,14 +200,26 @@ for (const name of CASES) {
             }
           } else if (ours[op]) entry.relL2VsSmoothgeo = relL2(got, ours[op]);
           let runs = 0;
-          const maxRuns = lib === 'jax-js' && op === 'hvp' ? Math.min(JAX_HVP_MAX_RUNS, TIMING.maxRuns) : TIMING.maxRuns;
-          entry.ms = await timeIt(async () => { runs++; await fn(); }, { ...TIMING, maxRuns });
+          const maxRuns =
+            lib === 'jax-js' && op === 'hvp' ? Math.min(JAX_HVP_MAX_RUNS, TIMING.maxRuns) : TIMING.maxRuns;
+          entry.ms = await timeIt(
+            async () => {
+              runs++;
+              await fn();
+            },
+            { ...TIMING, maxRuns },
+          );
           entry.runs = runs - TIMING.warmup;
           entry.firstCallMs = first;
-          const check = lib === 'smoothgeo'
-            ? (entry.relL2VsOracle != null ? `relL2 vs oracle ${fmtErr(entry.relL2VsOracle)}` : '')
-            : `relL2 vs smoothgeo ${fmtErr(entry.relL2VsSmoothgeo)}`;
-          log(`  ${op.padEnd(7)} ${lib.padEnd(9)} ${fmtMs(entry.ms).padStart(8)} ms  (${entry.runs} runs, first call ${fmtMs(first)} ms)  ${check}`);
+          const check =
+            lib === 'smoothgeo'
+              ? entry.relL2VsOracle != null
+                ? `relL2 vs oracle ${fmtErr(entry.relL2VsOracle)}`
+                : ''
+              : `relL2 vs smoothgeo ${fmtErr(entry.relL2VsSmoothgeo)}`;
+          log(
+            `  ${op.padEnd(7)} ${lib.padEnd(9)} ${fmtMs(entry.ms).padStart(8)} ms  (${entry.runs} runs, first call ${fmtMs(first)} ms)  ${check}`,
+          );
           if ((entry.relL2VsOracle ?? 0) > TOL || (entry.relL2VsSmoothgeo ?? 0) > TOL) exitCode = 1;
         } catch (e) {
           entry.error = errText(e);
@@ -154,7 +230,8 @@ for (const name of CASES) {
     }
     row.hvpOverGrad = {};
     for (const lib of LIBS) {
-      const g = row.ops.grad[lib].ms, h = row.ops.hvp[lib].ms;
+      const g = row.ops.grad[lib].ms,
+        h = row.ops.hvp[lib].ms;
       row.hvpOverGrad[lib] = g && h ? h / g : null;
     }
     for (const op of OPS) {
@@ -173,11 +250,23 @@ for (const name of CASES) {
 log('\n== GEMM (square n×n·n×n, 2n³ flops; R products back to back, one readback of the last)');
 if (tf.getBackend() !== 'webgpu') {
   await import('@tensorflow/tfjs-backend-webgpu');
-  try { await tf.setBackend('webgpu'); } catch { /* reported below */ }
+  try {
+    await tf.setBackend('webgpu');
+  } catch {
+    /* reported below */
+  }
   if (tf.getBackend() !== 'webgpu') log(`  (tfjs backend is ${tf.getBackend()}, not webgpu)`);
 }
 results.gemm = await benchGemm({
-  engine, kernels, tf, jax, sizes: GEMM_SIZES, targetMs: GEMM_TARGET_MS, maxR: GEMM_MAX_R, repeats: GEMM_REPEATS, budgetMs: GEMM_BUDGET_MS,
+  engine,
+  kernels,
+  tf,
+  jax,
+  sizes: GEMM_SIZES,
+  targetMs: GEMM_TARGET_MS,
+  maxR: GEMM_MAX_R,
+  repeats: GEMM_REPEATS,
+  budgetMs: GEMM_BUDGET_MS,
 });
 for (const row of results.gemm) {
   if (row.libs.smoothgeo.error || row.libs.smoothgeo.spotErr > TOL) exitCode = 1;
@@ -196,20 +285,34 @@ for (const row of results.gemm) {
 // nested tf.grad through max pooling, which fails (the LeNet hvp row above); jax-js is not given an attack loop.
 {
   const c = await loadOracleCase('lenet');
-  const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, 'lenet.safetensors')), { prefix: 'param.' });
+  const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, 'lenet.safetensors')), {
+    prefix: 'param.',
+  });
   const x = { shape: [1, 1, 28, 28], data: c.tensors.get('x').data.slice(0, 784) };
-  const explains = quick ? [{ method: 'saliency' }] : [{ method: 'saliency' }, { method: 'smoothGrad', sigma: 0.1, samples: 16 }];
+  const explains = quick
+    ? [{ method: 'saliency' }]
+    : [{ method: 'saliency' }, { method: 'smoothGrad', sigma: 0.1, samples: 16 }];
   log('\n== attacks on explanations (top-k, LeNet, batch 1)');
   for (const explain of explains) {
-    const run = (iterations) => attackExplanation(model, x, { attack: 'topk', explain, epsilon: 0.03, iterations, k: 78, seed: 1 });
+    const run = (iterations) =>
+      attackExplanation(model, x, { attack: 'topk', explain, epsilon: 0.03, iterations, k: 78, seed: 1 });
     await run(1); // compile
     const iterations = quick ? 3 : 10;
     const t = performance.now();
     const r = await run(iterations);
     const s = (performance.now() - t) / 1000;
-    const row = { method: explain.method, samples: explain.samples ?? 1, iterations, seconds: s, iterationsPerSecond: iterations / s, topkAfter: r.measure.after[0] };
+    const row = {
+      method: explain.method,
+      samples: explain.samples ?? 1,
+      iterations,
+      seconds: s,
+      iterationsPerSecond: iterations / s,
+      topkAfter: r.measure.after[0],
+    };
     results.attacks.push(row);
-    log(`  ${explain.method}${explain.samples ? ` (${explain.samples} samples)` : ''}: ${row.iterationsPerSecond.toFixed(2)} iterations/s (top-k intersection after ${iterations}: ${row.topkAfter.toFixed(3)})`);
+    log(
+      `  ${explain.method}${explain.samples ? ` (${explain.samples} samples)` : ''}: ${row.iterationsPerSecond.toFixed(2)} iterations/s (top-k intersection after ${iterations}: ${row.topkAfter.toFixed(3)})`,
+    );
   }
 }
 
@@ -219,30 +322,73 @@ const modelRows = [];
 for (const r of results.models) {
   for (const op of OPS) {
     const o = r.ops[op];
-    modelRows.push([r.model, r.batch, op, cell(o.smoothgeo), fmtErr(o.smoothgeo.relL2VsOracle),
-      cell(o.tfjs), fmtRatio(o.tfjs.peerOverSmoothgeo), fmtErr(o.tfjs.relL2VsSmoothgeo),
-      cell(o['jax-js']), fmtRatio(o['jax-js'].peerOverSmoothgeo), fmtErr(o['jax-js'].relL2VsSmoothgeo)]);
+    modelRows.push([
+      r.model,
+      r.batch,
+      op,
+      cell(o.smoothgeo),
+      fmtErr(o.smoothgeo.relL2VsOracle),
+      cell(o.tfjs),
+      fmtRatio(o.tfjs.peerOverSmoothgeo),
+      fmtErr(o.tfjs.relL2VsSmoothgeo),
+      cell(o['jax-js']),
+      fmtRatio(o['jax-js'].peerOverSmoothgeo),
+      fmtErr(o['jax-js'].relL2VsSmoothgeo),
+    ]);
   }
   const h = r.hvpOverGrad;
-  modelRows.push([r.model, r.batch, 'hvp/grad', fmtRatio(h.smoothgeo), '', fmtRatio(h.tfjs), '', '', fmtRatio(h['jax-js']), '', '']);
+  modelRows.push([
+    r.model,
+    r.batch,
+    'hvp/grad',
+    fmtRatio(h.smoothgeo),
+    '',
+    fmtRatio(h.tfjs),
+    '',
+    '',
+    fmtRatio(h['jax-js']),
+    '',
+    '',
+  ]);
 }
 log(`\n== Summary: ${engine.describe()}`);
 if (engine.adapter.software) log('   (software adapter: numbers say little about real GPUs)');
-log('   median ms per call (upload + readback included); "x sg" = peer time / smoothgeo time (above 1: smoothgeo faster);');
-log(`   relL2: smoothgeo vs the PyTorch oracle (batch 1), each peer vs smoothgeo on the same inputs ("!": above ${TOL})\n`);
-log(table(['model', 'batch', 'op', 'smoothgeo ms', 'relL2 oracle', 'tfjs ms', 'x sg', 'relL2', 'jax-js ms', 'x sg', 'relL2'],
-  modelRows, 3));
+log(
+  '   median ms per call (upload + readback included); "x sg" = peer time / smoothgeo time (above 1: smoothgeo faster);',
+);
+log(
+  `   relL2: smoothgeo vs the PyTorch oracle (batch 1), each peer vs smoothgeo on the same inputs ("!": above ${TOL})\n`,
+);
+log(
+  table(
+    ['model', 'batch', 'op', 'smoothgeo ms', 'relL2 oracle', 'tfjs ms', 'x sg', 'relL2', 'jax-js ms', 'x sg', 'relL2'],
+    modelRows,
+    3,
+  ),
+);
 const gemmRows = results.gemm.map((g) => {
   const c = (lib, f) => (g.libs[lib]?.error ? `FAIL[${note(g.libs[lib].error)}]` : f(g.libs[lib]));
-  return [g.n, g.R ?? '-',
-    c('smoothgeo', (L) => L.gflops.toFixed(2)), c('smoothgeo', (L) => fmtMs(L.msPerMatmul)),
-    c('tfjs', (L) => L.gflops.toFixed(2)), c('tfjs', (L) => fmtRatio(L.peerOverSmoothgeo)),
-    c('jax-js', (L) => L.gflops.toFixed(2)), c('jax-js', (L) => fmtRatio(L.peerOverSmoothgeo))];
+  return [
+    g.n,
+    g.R ?? '-',
+    c('smoothgeo', (L) => L.gflops.toFixed(2)),
+    c('smoothgeo', (L) => fmtMs(L.msPerMatmul)),
+    c('tfjs', (L) => L.gflops.toFixed(2)),
+    c('tfjs', (L) => fmtRatio(L.peerOverSmoothgeo)),
+    c('jax-js', (L) => L.gflops.toFixed(2)),
+    c('jax-js', (L) => fmtRatio(L.peerOverSmoothgeo)),
+  ];
 });
 log('\n   GEMM n×n·n×n: GFLOP/s over R back-to-back products and one readback; "x sg" = peer time / smoothgeo time\n');
 log(table(['n', 'R', 'smoothgeo GFLOP/s', 'ms each', 'tfjs GFLOP/s', 'x sg', 'jax-js GFLOP/s', 'x sg'], gemmRows, 0));
 log('\n   attacks on explanations, LeNet batch 1 (tfjs cannot: nested tf.grad through max pooling fails)\n');
-log(table(['method', 'samples', 'iterations/s'], results.attacks.map((a) => [a.method, a.samples, a.iterationsPerSecond.toFixed(2)]), 1));
+log(
+  table(
+    ['method', 'samples', 'iterations/s'],
+    results.attacks.map((a) => [a.method, a.samples, a.iterationsPerSecond.toFixed(2)]),
+    1,
+  ),
+);
 notes.print();
 results.notes = notes.toJSON();
 results.totalSeconds = (performance.now() - t0) / 1000;

@@ -10,7 +10,9 @@ const { values } = parseBenchArgs('bench/train-step.mjs', {
   steps: { type: 'string', default: '4' },
   rounds: { type: 'string', default: '3' },
 });
-const backend = values.backend, steps = Number(values.steps), rounds = Number(values.rounds);
+const backend = values.backend,
+  steps = Number(values.steps),
+  rounds = Number(values.rounds);
 const { createEngine, initModel, loadMnist, train } = await importSmoothgeo();
 const engine = await createEngine({ backend });
 console.log(`engine: ${engine.describe()}`);
@@ -28,10 +30,21 @@ for (let r = 0; r < rounds + 1; r++) {
   for (const [name, regularizer] of Object.entries(kinds)) {
     const { model } = initModel(engine, spec, { seed: 1 });
     const t0 = performance.now();
-    await train(model, data, { epochs: 1, batchSize: 64, maxSteps: steps, seed: 1, regularizer, reportEvery: steps, progress: false });
+    await train(model, data, {
+      epochs: 1,
+      batchSize: 64,
+      maxSteps: steps,
+      seed: 1,
+      regularizer,
+      reportEvery: steps,
+      progress: false,
+    });
     if (r > 0) times[name].push((performance.now() - t0) / steps); // round 0 warms up (shader compilation on webgpu)
   }
 }
 const nat = median(times.nat);
-for (const [name, v] of Object.entries(times)) console.log(`${name.padEnd(26)} ${median(v).toFixed(0).padStart(6)} ms/step  ${(median(v) / nat).toFixed(2)}× a natural step`);
+for (const [name, v] of Object.entries(times))
+  console.log(
+    `${name.padEnd(26)} ${median(v).toFixed(0).padStart(6)} ms/step  ${(median(v) / nat).toFixed(2)}× a natural step`,
+  );
 engine.dispose();

@@ -42,26 +42,46 @@ export class Engine {
       const d = validateOptions('createEngine: debug', o.debug, ['dumpShaders']) as NonNullable<EngineOptions['debug']>;
       const dump = d.dumpShaders;
       if (dump !== undefined && typeof dump !== 'boolean' && typeof dump !== 'string' && typeof dump !== 'function') {
-        fail('INVALID_ARGUMENT', `createEngine: debug.dumpShaders must be true/false, a directory path or a function (key, label, code), got ${show(dump)}`);
+        fail(
+          'INVALID_ARGUMENT',
+          `createEngine: debug.dumpShaders must be true/false, a directory path or a function (key, label, code), got ${show(dump)}`,
+        );
       }
     }
     const want = choice('createEngine: backend', o.backend, ['auto', 'webgpu', 'cpu'] as const, 'auto');
-    choice('createEngine: powerPreference', o.powerPreference, ['low-power', 'high-performance'] as const, 'high-performance');
+    choice(
+      'createEngine: powerPreference',
+      o.powerPreference,
+      ['low-power', 'high-performance'] as const,
+      'high-performance',
+    );
     if (o.gpu === null || (o.gpu !== undefined && typeof (o.gpu as GPU).requestAdapter !== 'function')) {
-      fail('INVALID_ARGUMENT', `createEngine: gpu must be a WebGPU entry point (navigator.gpu) with requestAdapter(), got ${show(o.gpu)}`);
+      fail(
+        'INVALID_ARGUMENT',
+        `createEngine: gpu must be a WebGPU entry point (navigator.gpu) with requestAdapter(), got ${show(o.gpu)}`,
+      );
     }
     options = o;
     if (want === 'cpu') return new Engine(new CpuBackend(), 'requested', null);
     try {
-      const gpu = await requestWebGPU(options.gpu, { powerPreference: options.powerPreference, dumpShaders: options.debug?.dumpShaders });
+      const gpu = await requestWebGPU(options.gpu, {
+        powerPreference: options.powerPreference,
+        dumpShaders: options.debug?.dumpShaders,
+      });
       return new Engine(gpu, want === 'auto' ? 'auto: WebGPU adapter found' : 'requested', gpu.adapter);
     } catch (e) {
       if (want === 'webgpu' || !(e instanceof SmoothgeoError) || e.code !== 'BACKEND_UNAVAILABLE') throw e;
-      return new Engine(new CpuBackend(), `auto: WebGPU unavailable (${e.message}); using the float64 cpu backend`, null);
+      return new Engine(
+        new CpuBackend(),
+        `auto: WebGPU unavailable (${e.message}); using the float64 cpu backend`,
+        null,
+      );
     }
   }
 
-  get backend(): BackendName { return this.impl.name; }
+  get backend(): BackendName {
+    return this.impl.name;
+  }
 
   /** Bumps when the GPU device is replaced after a loss, so models upload their weights again. */
   get generation(): number {

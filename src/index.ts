@@ -13,14 +13,32 @@ export { LIMITS, type LimitName } from './limits.js';
 export { tensor, type Tensor } from './tensor.js';
 export { heatmapPng, type HeatmapOptions } from './io/png.js';
 export {
-  saliency, inputXGradient, smoothGrad, smoothGradSquared, varGrad, uniformGradient, integratedGradients, noiseTunnel,
+  saliency,
+  inputXGradient,
+  smoothGrad,
+  smoothGradSquared,
+  varGrad,
+  uniformGradient,
+  integratedGradients,
+  noiseTunnel,
   attributionMap,
-  type TargetOptions, type SamplingOptions, type GaussianNoise, type UniformNoise, type AttributionResult,
-  type IntegratedGradientsOptions, type IntegratedGradientsResult, type NoiseTunnelOptions,
+  type TargetOptions,
+  type SamplingOptions,
+  type GaussianNoise,
+  type UniformNoise,
+  type AttributionResult,
+  type IntegratedGradientsOptions,
+  type IntegratedGradientsResult,
+  type NoiseTunnelOptions,
 } from './attribution/methods.js';
 export { quadrature, type QuadratureRule } from './attribution/quadrature.js';
 export * from './metrics/index.js';
-export { attackExplanation, type ExplanationAttack, type ExplanationAttackOptions, type ExplanationAttackResult } from './attack/explanation-attack.js';
+export {
+  attackExplanation,
+  type ExplanationAttack,
+  type ExplanationAttackOptions,
+  type ExplanationAttackResult,
+} from './attack/explanation-attack.js';
 export type { ExplainSpec, ExplainMethod } from './attack/explain.js';
 export { pgd, fgsm, type PgdOptions, type PgdResult } from './attack/pgd.js';
 export * from './curvature/index.js';

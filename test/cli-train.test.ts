@@ -14,8 +14,30 @@ describe('smoothgeo train', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'smoothgeo-train-')), 'm.safetensors');
     const cmd = trainCommand();
     cmd.exitOverride();
-    await cmd.parseAsync(['--model', SPEC, '--out', out, '--backend', 'cpu', '--epochs', '1', '--max-steps', '2', '--batch-size', '16',
-      '--regularizer', 'ssr', '--alpha', '0.3', '--seed', '4', '--no-progress'], { from: 'user' });
+    await cmd.parseAsync(
+      [
+        '--model',
+        SPEC,
+        '--out',
+        out,
+        '--backend',
+        'cpu',
+        '--epochs',
+        '1',
+        '--max-steps',
+        '2',
+        '--batch-size',
+        '16',
+        '--regularizer',
+        'ssr',
+        '--alpha',
+        '0.3',
+        '--seed',
+        '4',
+        '--no-progress',
+      ],
+      { from: 'user' },
+    );
     const bytes = readFileSync(out);
     const meta = parseSafetensors(bytes).metadata;
     expect(meta?.seed).toBe('4');
@@ -36,6 +58,8 @@ describe('smoothgeo train', () => {
     const cmd = trainCommand();
     cmd.exitOverride();
     cmd.configureOutput({ writeErr: () => {} });
-    await expect(cmd.parseAsync(['--model', SPEC, '--out', 'x.safetensors', '--alpha', '2'], { from: 'user' })).rejects.toThrow(/--alpha must be a number in \[0, 1\], got '2'/);
+    await expect(
+      cmd.parseAsync(['--model', SPEC, '--out', 'x.safetensors', '--alpha', '2'], { from: 'user' }),
+    ).rejects.toThrow(/--alpha must be a number in \[0, 1\], got '2'/);
   });
 });

@@ -29,7 +29,9 @@ describe('engine', () => {
     const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
     const engine = await createEngine({ gpu: noAdapter });
     expect(engine.backend).toBe('cpu');
-    expect(engine.reason).toMatch(/auto: WebGPU unavailable \(no WebGPU adapter: requestAdapter\(\) returned null.*\); using the float64 cpu backend/);
+    expect(engine.reason).toMatch(
+      /auto: WebGPU unavailable \(no WebGPU adapter: requestAdapter\(\) returned null.*\); using the float64 cpu backend/,
+    );
     await expect(createEngine({ backend: 'webgpu', gpu: noAdapter })).rejects.toThrow(/no WebGPU adapter/);
   });
 
@@ -57,21 +59,35 @@ describe('engine', () => {
     const be = (await engine.backendForCall()) as WebGPUBackend;
     const call = model.inputGradient(x, { kind: 'logit', target: c.json.target });
     be.device.destroy();
-    await expect(call).rejects.toMatchObject({ code: 'DEVICE_LOST', message: expect.stringMatching(/GPU device was lost .*next call makes a fresh device/) });
+    await expect(call).rejects.toMatchObject({
+      code: 'DEVICE_LOST',
+      message: expect.stringMatching(/GPU device was lost .*next call makes a fresh device/),
+    });
     engine.dispose();
   });
 
-  it('GPU validation errors are thrown and name the kernel and its shapes, with the compiler\'s messages on numbered source lines', async () => {
+  it("GPU validation errors are thrown and name the kernel and its shapes, with the compiler's messages on numbered source lines", async () => {
     const engine = await createEngine({ backend: 'webgpu' });
-    const ctx = new GpuContext((await engine.backendForCall() as WebGPUBackend).device);
+    const ctx = new GpuContext(((await engine.backendForCall()) as WebGPUBackend).device);
     const out = ctx.allocate(16, 'out');
-    const program = new FamilySources().add('broken', '//! section main\n@compute @workgroup_size(1) fn main() {\n  y[0] = undefined_name;\n}\n').program({
-      family: 'broken', sections: ['main'], uniforms: [{ name: 'n', type: 'u32' }],
-      bindings: [{ name: 'y', access: 'read_write', types: ['f32'] }], consts: [], workgroupSize: 1,
-    });
+    const program = new FamilySources()
+      .add('broken', '//! section main\n@compute @workgroup_size(1) fn main() {\n  y[0] = undefined_name;\n}\n')
+      .program({
+        family: 'broken',
+        sections: ['main'],
+        uniforms: [{ name: 'n', type: 'u32' }],
+        bindings: [{ name: 'y', access: 'read_write', types: ['f32'] }],
+        consts: [],
+        workgroupSize: 1,
+      });
     ctx.dispatch({
-      program, label: 'deliberately broken', shapes: '[4]', uniforms: { n: 4 }, consts: {},
-      bindings: [{ buffer: out, type: 'f32' }], workgroups: [1, 1, 1],
+      program,
+      label: 'deliberately broken',
+      shapes: '[4]',
+      uniforms: { n: 4 },
+      consts: {},
+      bindings: [{ buffer: out, type: 'f32' }],
+      workgroups: [1, 1, 1],
     });
     const err = await ctx.read([{ buffer: out, bytes: 16 }]).catch((e) => e);
     expect(err).toBeInstanceOf(SmoothgeoError);
@@ -96,17 +112,25 @@ describe('engine', () => {
     const ctx = ((await engine.backendForCall()) as WebGPUBackend).context;
     const dispatch = ctx.dispatch.bind(ctx);
     let dispatches = 0;
-    ctx.dispatch = (d) => { dispatches++; dispatch(d); };
+    ctx.dispatch = (d) => {
+      dispatches++;
+      dispatch(d);
+    };
     const p = await engine.profile(() => model.forward(x));
     if (!p.supported) throw new Error(`profile unsupported: ${p.reason}`);
     expect(p.result.data).toEqual(plain.data); // timing changes passes, never results
     // One labelled entry per dispatch of the call.
     expect(dispatches).toBeGreaterThan(0);
     expect(p.kernels.length).toBe(dispatches);
-    expect(p.kernels.map((k) => k.label)).toEqual(expect.arrayContaining([expect.stringMatching(/^conv2d forward/), expect.stringMatching(/^gemm /)]));
+    expect(p.kernels.map((k) => k.label)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^conv2d forward/), expect.stringMatching(/^gemm /)]),
+    );
     for (const k of p.kernels) expect(k.ms).toBeGreaterThanOrEqual(0);
     expect(p.kernels.some((k) => k.ms > 0)).toBe(true);
-    expect(p.totalMs).toBeCloseTo(p.kernels.reduce((s, k) => s + k.ms, 0), 9);
+    expect(p.totalMs).toBeCloseTo(
+      p.kernels.reduce((s, k) => s + k.ms, 0),
+      9,
+    );
     expect(p.untimed).toBe(0);
     // Profiling is off again afterwards: the next call is not timed (and composes nothing new).
     const before = composed.length;
@@ -118,17 +142,27 @@ describe('engine', () => {
   it('engine.profile on cpu runs the call and says why it cannot time kernels', async () => {
     const engine = await createEngine({ backend: 'cpu' });
     const p = await engine.profile(async () => 42);
-    expect(p).toEqual({ result: 42, supported: false, reason: expect.stringMatching(/cpu backend runs no GPU kernels/), kernels: [], totalMs: null });
+    expect(p).toEqual({
+      result: 42,
+      supported: false,
+      reason: expect.stringMatching(/cpu backend runs no GPU kernels/),
+      kernels: [],
+      totalMs: null,
+    });
   });
 
   it('an error scope that rejects is a GPU_ERROR naming the kernel, not a silent success', async () => {
     const engine = await createEngine({ backend: 'webgpu' });
-    const real = (await engine.backendForCall() as WebGPUBackend).device;
+    const real = ((await engine.backendForCall()) as WebGPUBackend).device;
     // The real device, except that once armed every error scope rejects (as Dawn does for an unbalanced pop).
     let armed = false;
     const device = new Proxy(real, {
       get(target, prop) {
-        if (prop === 'popErrorScope' && armed) return () => { void target.popErrorScope(); return Promise.reject(new Error('no error scope to pop')); };
+        if (prop === 'popErrorScope' && armed)
+          return () => {
+            void target.popErrorScope();
+            return Promise.reject(new Error('no error scope to pop'));
+          };
         const v = Reflect.get(target, prop, target);
         return typeof v === 'function' ? v.bind(target) : v;
       },
@@ -136,25 +170,40 @@ describe('engine', () => {
     const ctx = new GpuContext(device);
     const out = ctx.allocate(16, 'out');
     armed = true;
-    const program = new FamilySources().add('fill', '//! section main\n@compute @workgroup_size(1) fn main() { y[0] = 1.0; }\n').program({
-      family: 'fill', sections: ['main'], uniforms: [{ name: 'n', type: 'u32' }],
-      bindings: [{ name: 'y', access: 'read_write', types: ['f32'] }], consts: [], workgroupSize: 1,
-    });
+    const program = new FamilySources()
+      .add('fill', '//! section main\n@compute @workgroup_size(1) fn main() { y[0] = 1.0; }\n')
+      .program({
+        family: 'fill',
+        sections: ['main'],
+        uniforms: [{ name: 'n', type: 'u32' }],
+        bindings: [{ name: 'y', access: 'read_write', types: ['f32'] }],
+        consts: [],
+        workgroupSize: 1,
+      });
     ctx.dispatch({
-      program, label: 'fill four', shapes: '[4]', uniforms: { n: 4 }, consts: {},
-      bindings: [{ buffer: out, type: 'f32' }], workgroups: [1, 1, 1],
+      program,
+      label: 'fill four',
+      shapes: '[4]',
+      uniforms: { n: 4 },
+      consts: {},
+      bindings: [{ buffer: out, type: 'f32' }],
+      workgroups: [1, 1, 1],
     });
     const err = await ctx.read([{ buffer: out, bytes: 16 }]).catch((e) => e);
     expect(err).toBeInstanceOf(SmoothgeoError);
     expect(err.code).toBe('GPU_ERROR');
-    expect(err.message).toMatch(/WebGPU error in (compiling )?kernel fill four.*: its error scope was rejected \(no error scope to pop\)/);
+    expect(err.message).toMatch(
+      /WebGPU error in (compiling )?kernel fill four.*: its error scope was rejected \(no error scope to pop\)/,
+    );
     engine.dispose();
   });
 
   it('sizes past the device limits are refused with the limit named', async () => {
     const engine = await createEngine({ backend: 'webgpu' });
-    const ctx = new GpuContext((await engine.backendForCall() as WebGPUBackend).device);
-    expect(() => ctx.allocate(2 ** 40, 'activations of a huge batch')).toThrow(/activations of a huge batch needs 1099511627776 bytes, more than this device binds in one storage buffer/);
+    const ctx = new GpuContext(((await engine.backendForCall()) as WebGPUBackend).device);
+    expect(() => ctx.allocate(2 ** 40, 'activations of a huge batch')).toThrow(
+      /activations of a huge batch needs 1099511627776 bytes, more than this device binds in one storage buffer/,
+    );
     engine.dispose();
   });
 

@@ -12,15 +12,40 @@ describe('smoothgeo experiment (tiny settings, end to end)', () => {
     // Two models (the same shipped 6-epoch NAT checkpoint under two names) keep the test small but every
     // table has more than one column.
     const dir = mkdtempSync(join(tmpdir(), 'smoothgeo-exp-'));
-    const models = join(dir, 'models'), out = join(dir, 'out');
+    const models = join(dir, 'models'),
+      out = join(dir, 'out');
     mkdirSync(models);
     copyFileSync(join(MODELS, 'lenet-relu.json'), join(models, 'lenet-relu.json'));
-    for (const n of ['a', 'b']) copyFileSync(join(MODELS, 'init', 'lenet-nat-6ep.safetensors'), join(models, `lenet-${n}.safetensors`));
+    for (const n of ['a', 'b'])
+      copyFileSync(join(MODELS, 'init', 'lenet-nat-6ep.safetensors'), join(models, `lenet-${n}.safetensors`));
     copyFileSync(join(MODELS, 'init', 'lenet-nat-6ep.json'), join(models, 'lenet-a.json'));
     const cmd = experimentCommand();
     cmd.exitOverride();
-    await cmd.parseAsync(['--models-dir', models, '--models', 'a,b', '--digits', '2', '--steps', '2', '--samples', '2', '--ig-steps', '2',
-      '--curve-epsilons', '0.1', '--lipschitz-samples', '4', '--backend', 'cpu', '--out', out], { from: 'user' });
+    await cmd.parseAsync(
+      [
+        '--models-dir',
+        models,
+        '--models',
+        'a,b',
+        '--digits',
+        '2',
+        '--steps',
+        '2',
+        '--samples',
+        '2',
+        '--ig-steps',
+        '2',
+        '--curve-epsilons',
+        '0.1',
+        '--lipschitz-samples',
+        '4',
+        '--backend',
+        'cpu',
+        '--out',
+        out,
+      ],
+      { from: 'user' },
+    );
 
     const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     expect(r.backend).toBe('cpu');
@@ -41,7 +66,8 @@ describe('smoothgeo experiment (tiny settings, end to end)', () => {
         expect(Number.isFinite(q.centerOfMassDislocation.mean)).toBe(true);
         expect(m.curve.topK[method]).toHaveLength(3); // ε = 0, 0.1, 0.3
       }
-      for (const method of ['smoothGrad', 'uniformGradient', 'integratedGradients']) expect(m.transfer[method].n).toBe(2);
+      for (const method of ['smoothGrad', 'uniformGradient', 'integratedGradients'])
+        expect(m.transfer[method].n).toBe(2);
       expect(m.theorem2.bound).toBeCloseTo(2 / 0.15 ** 2, 6);
       expect(m.theorem2.pairs).toBe(6);
       expect(m.theorem2.worstRatio).toBeGreaterThan(0);
@@ -54,7 +80,10 @@ describe('smoothgeo experiment (tiny settings, end to end)', () => {
     expect(md).toMatch(/\| method \| a \| b \|/);
     expect(md).toMatch(/## Theorem 2/);
 
-    const pngs = [...readdirSync(out).filter((f) => f.endsWith('.png')), ...readdirSync(join(out, 'maps')).map((f) => join('maps', f))];
+    const pngs = [
+      ...readdirSync(out).filter((f) => f.endsWith('.png')),
+      ...readdirSync(join(out, 'maps')).map((f) => join('maps', f)),
+    ];
     expect(pngs.length).toBe(1 + 2 + 2 * 5 * 3); // digit, a curve per model, before/after/adversarial per model and method
     for (const f of pngs) {
       const img = decode(readFileSync(join(out, f)));

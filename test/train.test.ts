@@ -24,8 +24,14 @@ const SPEC = {
 };
 
 let mnist: Awaited<ReturnType<typeof loadMnist>>;
-beforeAll(async () => { mnist = await loadMnist({ seed: 3 }); });
-const small = (): Dataset => subset(mnist.train, Array.from({ length: 256 }, (_, i) => i));
+beforeAll(async () => {
+  mnist = await loadMnist({ seed: 3 });
+});
+const small = (): Dataset =>
+  subset(
+    mnist.train,
+    Array.from({ length: 256 }, (_, i) => i),
+  );
 
 describe('loadMnist', () => {
   it('a stratified 8,000 / 2,000 split of the 10,000 real digits, in [0, 1], deterministic from the seed', async () => {
@@ -34,13 +40,18 @@ describe('loadMnist', () => {
     expect(mnist.train.labels.length).toBe(8000);
     const ids = new Set([...mnist.train.ids, ...mnist.test.ids]);
     expect(ids.size).toBe(10000); // disjoint, and every digit used once
-    let min = Infinity, max = -Infinity;
-    for (const v of mnist.train.x.data) { min = Math.min(min, v); max = Math.max(max, v); }
+    let min = Infinity,
+      max = -Infinity;
+    for (const v of mnist.train.x.data) {
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+    }
     expect(min).toBe(0);
     expect(max).toBe(1);
     // Stratified: each class has the same share of its digits in the test set (to one digit of rounding).
     const count = (l: number[]) => Array.from({ length: 10 }, (_, c) => l.filter((q) => q === c).length);
-    const tr = count(mnist.train.labels), te = count(mnist.test.labels);
+    const tr = count(mnist.train.labels),
+      te = count(mnist.test.labels);
     for (let c = 0; c < 10; c++) expect(Math.abs(te[c] - 0.2 * (tr[c] + te[c]))).toBeLessThanOrEqual(1);
     const again = await loadMnist({ seed: 3 });
     expect(again.train.ids).toEqual(mnist.train.ids);
@@ -52,7 +63,10 @@ describe('loadMnist', () => {
   });
 });
 
-const backends: [string, () => Promise<Engine>][] = [['cpu', cpuEngine], ['webgpu', webgpuEngine]];
+const backends: [string, () => Promise<Engine>][] = [
+  ['cpu', cpuEngine],
+  ['webgpu', webgpuEngine],
+];
 const regularizers: Regularizer[] = [
   { kind: 'none' },
   { kind: 'ssr', alpha: 0.3, scale: 10, iterations: 2 },
@@ -66,7 +80,14 @@ for (const [name, engine] of backends) {
         const data = small();
         const run = async () => {
           const { model } = initModel(await engine(), SPEC, { seed: 11 });
-          const r = await train(model, data, { epochs: 3, batchSize: 32, seed: 5, regularizer: reg, optimizer: { kind: 'adam', lr: 3e-3 }, progress: false });
+          const r = await train(model, data, {
+            epochs: 3,
+            batchSize: 32,
+            seed: 5,
+            regularizer: reg,
+            optimizer: { kind: 'adam', lr: 3e-3 },
+            progress: false,
+          });
           return { model, r };
         };
         const a = await run();
@@ -76,17 +97,23 @@ for (const [name, engine] of backends) {
         expect(a.r.history.every((h) => h.seconds > 0 && h.accuracy >= 0 && h.accuracy <= 1)).toBe(true);
         if (reg.kind === 'ssr') expect(a.r.history[0].lambdaMax).toBeGreaterThan(0);
         const b = await run();
-        const wa = a.model.getWeights(), wb = b.model.getWeights();
-        for (const k of Object.keys(wa)) expect(Buffer.from(wb[k].data.buffer).equals(Buffer.from(wa[k].data.buffer)), k).toBe(true);
+        const wa = a.model.getWeights(),
+          wb = b.model.getWeights();
+        for (const k of Object.keys(wa))
+          expect(Buffer.from(wb[k].data.buffer).equals(Buffer.from(wa[k].data.buffer)), k).toBe(true);
         expect(b.r.history.map((h) => h.loss)).toEqual(a.r.history.map((h) => h.loss));
       });
     }
 
-    it('SGD with momentum and a step schedule lowers the loss; the schedule sets each epoch\'s rate', async () => {
+    it("SGD with momentum and a step schedule lowers the loss; the schedule sets each epoch's rate", async () => {
       const { model } = initModel(await engine(), SPEC, { seed: 2 });
       const r = await train(model, small(), {
-        epochs: 3, batchSize: 32, seed: 1, optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 1e-4 },
-        schedule: { kind: 'step', everyEpochs: 1, gamma: 0.5 }, progress: false,
+        epochs: 3,
+        batchSize: 32,
+        seed: 1,
+        optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 1e-4 },
+        schedule: { kind: 'step', everyEpochs: 1, gamma: 0.5 },
+        progress: false,
       });
       expect(r.history.map((h) => h.lr)).toEqual([0.05, 0.025, 0.0125]);
       expect(r.history[2].loss).toBeLessThan(r.history[0].loss);
@@ -100,12 +127,21 @@ describe('saveModel', () => {
     const { model } = initModel(e, SPEC, { seed: 9 });
     const bytes = saveModel(model, { metadata: { note: 'test' } });
     const parsed = parseSafetensors(bytes);
-    expect([...parsed.tensors.keys()].sort()).toEqual(['conv1.bias', 'conv1.weight', 'fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight']);
+    expect([...parsed.tensors.keys()].sort()).toEqual([
+      'conv1.bias',
+      'conv1.weight',
+      'fc1.bias',
+      'fc1.weight',
+      'fc2.bias',
+      'fc2.weight',
+    ]);
     expect(parsed.tensors.get('conv1.weight')!.shape).toEqual([4, 1, 5, 5]);
     expect(parsed.tensors.get('fc1.weight')!.shape).toEqual([32, 144]);
     const back = await loadModel(e, SPEC, bytes);
-    const wa = model.getWeights(), wb = back.getWeights();
-    for (const k of Object.keys(wa)) expect(Buffer.from(wb[k].data.buffer).equals(Buffer.from(wa[k].data.buffer)), k).toBe(true);
+    const wa = model.getWeights(),
+      wb = back.getWeights();
+    for (const k of Object.keys(wa))
+      expect(Buffer.from(wb[k].data.buffer).equals(Buffer.from(wa[k].data.buffer)), k).toBe(true);
     const x = subset(mnist.test, [0, 1]).x;
     expect(Array.from((await back.forward(x)).data)).toEqual(Array.from((await model.forward(x)).data));
   });

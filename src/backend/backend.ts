@@ -19,17 +19,33 @@ export interface BTensor {
 
 /** conv2d geometry (PyTorch semantics, no dilation, groups = 1). */
 export interface ConvGeom {
-  n: number; c: number; h: number; w: number; // input [n, c, h, w]
-  o: number; kh: number; kw: number; // weight [o, c, kh, kw]
-  sh: number; sw: number; ph: number; pw: number; // stride, zero padding
-  oh: number; ow: number; // output [n, o, oh, ow]
+  n: number;
+  c: number;
+  h: number;
+  w: number; // input [n, c, h, w]
+  o: number;
+  kh: number;
+  kw: number; // weight [o, c, kh, kw]
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number; // stride, zero padding
+  oh: number;
+  ow: number; // output [n, o, oh, ow]
 }
 
 /** Pooling geometry, no padding; windows may overlap (stride < kernel). */
 export interface PoolGeom {
-  n: number; c: number; h: number; w: number;
-  kh: number; kw: number; sh: number; sw: number;
-  oh: number; ow: number;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  oh: number;
+  ow: number;
 }
 
 export type ActivationKind = 'relu' | 'softplus' | 'tanh' | 'sigmoid';
@@ -119,7 +135,12 @@ export interface KernelPrimitives {
   matmulActivated(a: BTensor, b: BTensor, opts: MatmulOptions, act: EpilogueActivation): { z: BTensor; a: BTensor };
   /** conv2d with the following activation in its store: z = what conv2d returns, a = the activation of it. */
   conv2dActivated(
-    x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, act: EpilogueActivation, into?: BTensor | null,
+    x: BTensor,
+    w: BTensor,
+    bias: BTensor | null,
+    g: ConvGeom,
+    act: EpilogueActivation,
+    into?: BTensor | null,
   ): { z: BTensor; a: BTensor };
   /** x̄ = conv_transpose(ȳ, w) (+ into). */
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor;
@@ -138,10 +159,20 @@ export interface KernelPrimitives {
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor;
 
   /** y = σ(z) and, with a tangent, ẏ = σ′(z)·ż, in one pass. */
-  activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null): { y: BTensor; ydot: BTensor | null };
+  activation(
+    kind: ActivationKind,
+    beta: number,
+    z: BTensor,
+    zdot: BTensor | null,
+  ): { y: BTensor; ydot: BTensor | null };
   /** z̄ = σ′(z)·ȳ and, with tangents, its tangent σ′(z)·ẏ̄ + σ″(z)·ż·ȳ (a null tangent counts as zero). */
   activationBackward(
-    kind: ActivationKind, beta: number, z: BTensor, gy: BTensor, zdot: BTensor | null, gydot: BTensor | null,
+    kind: ActivationKind,
+    beta: number,
+    z: BTensor,
+    gy: BTensor,
+    zdot: BTensor | null,
+    gydot: BTensor | null,
   ): { gz: BTensor; gzdot: BTensor | null };
 
   /**
@@ -156,8 +187,13 @@ export interface KernelPrimitives {
    * 'gaussNewton' returns g = scale·(diag(p) − ppᵀ)·ż, the cross-entropy's logit Hessian applied to ż, and
    * no value or gdot: seeding a backward pass with it gives the Gauss–Newton product Jᵀ A J v.
    */
-  head(kind: HeadKind, z: BTensor, classes: BTensor, zdot: BTensor | null, scale: number):
-    { value: BTensor | null; g: BTensor; gdot: BTensor | null };
+  head(
+    kind: HeadKind,
+    z: BTensor,
+    classes: BTensor,
+    zdot: BTensor | null,
+    scale: number,
+  ): { value: BTensor | null; g: BTensor; gdot: BTensor | null };
 }
 
 export type NoiseKind = 'none' | 'gaussian' | 'cube' | 'ball' | 'given';
@@ -198,7 +234,16 @@ export interface SamplingKernels {
   /** Network inputs of samples q0 … q0+len−1 of every example: [B·len, …x.shape[1:]], row b·len + j. */
   sampleInputs(plan: SamplePlan, x: BTensor, q0: number, len: number, ballFactors: BTensor | null): BTensor;
   /** Folds those samples' gradients [B·len, d] into `stats`; `done` noise samples were folded before. */
-  sampleReduce(plan: SamplePlan, x: BTensor, grads: BTensor, q0: number, len: number, ballFactors: BTensor | null, stats: SampleStats, done: number): void;
+  sampleReduce(
+    plan: SamplePlan,
+    x: BTensor,
+    grads: BTensor,
+    q0: number,
+    len: number,
+    ballFactors: BTensor | null,
+    stats: SampleStats,
+    done: number,
+  ): void;
 }
 
 /** One term of a parameter gradient: the optimiser steps along Σ scale·grad over its terms (at most two). */
@@ -238,7 +283,12 @@ export interface TrainPrimitives {
    * g = scale·∂λ/∂ż = 2·scale·A ż and gdot = scale·∂λ/∂z, with ∂λ/∂z_k = p_k((ż_k − pᵀż)² − λ). With `ce`,
    * gdot also gets ce.scale·(p − e_label), the cross-entropy's seed (see shaders/train.wgsl).
    */
-  ssrSeeds(z: BTensor, zdot: BTensor, scale: number, ce?: { classes: BTensor; scale: number } | null): { g: BTensor; gdot: BTensor; lambda: BTensor };
+  ssrSeeds(
+    z: BTensor,
+    zdot: BTensor,
+    scale: number,
+    ce?: { classes: BTensor; scale: number } | null,
+  ): { g: BTensor; gdot: BTensor; lambda: BTensor };
   /** out[b, :] = store[index[b], :] for a store [N, d] and i32 indices [B]. */
   gatherRows(store: BTensor, index: BTensor, d: number): BTensor;
   /** store[index[b], :] = rows[b, :] in place (distinct indices). */

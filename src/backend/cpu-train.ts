@@ -8,12 +8,14 @@ import type { AdamHyper, BTensor, GradTerm, SgdHyper, TrainPrimitives } from './
 type Data = { data: Float64Array | Int32Array; dtype: string; label: string };
 function f64(t: BTensor): Float64Array {
   const d = t as unknown as Data;
-  if (d.dtype !== 'f32' || !(d.data instanceof Float64Array)) throw new Error(`${t.label}: expected a float tensor of the cpu backend`);
+  if (d.dtype !== 'f32' || !(d.data instanceof Float64Array))
+    throw new Error(`${t.label}: expected a float tensor of the cpu backend`);
   return d.data;
 }
 function i32(t: BTensor): Int32Array {
   const d = t as unknown as Data;
-  if (d.dtype !== 'i32' || !(d.data instanceof Int32Array)) throw new Error(`${t.label}: expected an index tensor of the cpu backend`);
+  if (d.dtype !== 'i32' || !(d.data instanceof Int32Array))
+    throw new Error(`${t.label}: expected an index tensor of the cpu backend`);
   return d.data;
 }
 
@@ -25,8 +27,13 @@ function gradAt(terms: readonly { g: Float64Array; scale: number }[], i: number)
 }
 
 function checkTerms(param: BTensor, grads: readonly GradTerm[]): { g: Float64Array; scale: number }[] {
-  if (grads.length < 1 || grads.length > 2) throw new Error(`optimiser step on ${param.label}: 1 or 2 gradient terms, got ${grads.length}`);
-  for (const t of grads) if (t.grad.size !== param.size) throw new Error(`optimiser step on ${param.label}: gradient ${t.grad.label} has ${t.grad.size} values, expected ${param.size}`);
+  if (grads.length < 1 || grads.length > 2)
+    throw new Error(`optimiser step on ${param.label}: 1 or 2 gradient terms, got ${grads.length}`);
+  for (const t of grads)
+    if (t.grad.size !== param.size)
+      throw new Error(
+        `optimiser step on ${param.label}: gradient ${t.grad.label} has ${t.grad.size} values, expected ${param.size}`,
+      );
   return grads.map((t) => ({ g: f64(t.grad), scale: t.scale }));
 }
 
@@ -34,7 +41,8 @@ export function cpuTrainPrimitives(make: (shape: readonly number[], label: strin
   return {
     sgd(param: BTensor, velocity: BTensor, grads: readonly GradTerm[], h: SgdHyper): void {
       const terms = checkTerms(param, grads);
-      const p = f64(param), v = f64(velocity);
+      const p = f64(param),
+        v = f64(velocity);
       for (let i = 0; i < p.length; i++) {
         const g = gradAt(terms, i) + h.weightDecay * p[i];
         v[i] = h.momentum * v[i] + g;
@@ -44,8 +52,11 @@ export function cpuTrainPrimitives(make: (shape: readonly number[], label: strin
 
     adam(param: BTensor, m: BTensor, v: BTensor, grads: readonly GradTerm[], h: AdamHyper): void {
       const terms = checkTerms(param, grads);
-      const p = f64(param), M = f64(m), V = f64(v);
-      const bc1 = 1 - h.beta1 ** h.step, bc2 = 1 - h.beta2 ** h.step;
+      const p = f64(param),
+        M = f64(m),
+        V = f64(v);
+      const bc1 = 1 - h.beta1 ** h.step,
+        bc2 = 1 - h.beta2 ** h.step;
       for (let i = 0; i < p.length; i++) {
         const g = gradAt(terms, i) + h.weightDecay * p[i];
         M[i] = h.beta1 * M[i] + (1 - h.beta1) * g;
@@ -56,9 +67,15 @@ export function cpuTrainPrimitives(make: (shape: readonly number[], label: strin
 
     ssrSeeds(z: BTensor, zdot: BTensor, scale: number, ce?: { classes: BTensor; scale: number } | null) {
       const [B, K] = z.shape;
-      const Z = f64(z), Zd = f64(zdot), C = ce ? i32(ce.classes) : null;
-      const g = make([B, K], 'ssr seed'), gdot = make([B, K], 'ssr seed tangent'), lambda = make([B], 'ssr lambda');
-      const G = f64(g), Gd = f64(gdot), L = f64(lambda);
+      const Z = f64(z),
+        Zd = f64(zdot),
+        C = ce ? i32(ce.classes) : null;
+      const g = make([B, K], 'ssr seed'),
+        gdot = make([B, K], 'ssr seed tangent'),
+        lambda = make([B], 'ssr lambda');
+      const G = f64(g),
+        Gd = f64(gdot),
+        L = f64(lambda);
       for (let b = 0; b < B; b++) {
         const row = b * K;
         let mx = -Infinity;
@@ -81,20 +98,26 @@ export function cpuTrainPrimitives(make: (shape: readonly number[], label: strin
     },
 
     gatherRows(store: BTensor, index: BTensor, d: number): BTensor {
-      const S = f64(store), I = i32(index);
-      const out = make([I.length, d], 'gathered rows'), O = f64(out);
+      const S = f64(store),
+        I = i32(index);
+      const out = make([I.length, d], 'gathered rows'),
+        O = f64(out);
       for (let b = 0; b < I.length; b++) for (let i = 0; i < d; i++) O[b * d + i] = S[I[b] * d + i];
       return out;
     },
 
     scatterRows(store: BTensor, index: BTensor, rows: BTensor, d: number): void {
-      const S = f64(store), I = i32(index), R = f64(rows);
+      const S = f64(store),
+        I = i32(index),
+        R = f64(rows);
       for (let b = 0; b < I.length; b++) for (let i = 0; i < d; i++) S[I[b] * d + i] = R[b * d + i];
     },
 
     normalizeRows(v: BTensor, rows: number): BTensor {
-      const V = f64(v), d = v.size / rows;
-      const out = make(v.shape, 'normalized rows'), O = f64(out);
+      const V = f64(v),
+        d = v.size / rows;
+      const out = make(v.shape, 'normalized rows'),
+        O = f64(out);
       for (let r = 0; r < rows; r++) {
         let ss = 0;
         for (let i = 0; i < d; i++) ss += V[r * d + i] ** 2;
@@ -105,8 +128,11 @@ export function cpuTrainPrimitives(make: (shape: readonly number[], label: strin
     },
 
     pgdStep(xadv: BTensor, x: BTensor, grad: BTensor, epsilon: number, step: number, lo: number, hi: number): BTensor {
-      const A = f64(xadv), X = f64(x), G = f64(grad);
-      const out = make(x.shape, 'pgd iterate'), O = f64(out);
+      const A = f64(xadv),
+        X = f64(x),
+        G = f64(grad);
+      const out = make(x.shape, 'pgd iterate'),
+        O = f64(out);
       for (let i = 0; i < O.length; i++) {
         const t = A[i] + step * Math.sign(G[i]);
         O[i] = Math.min(hi, Math.max(lo, Math.min(X[i] + epsilon, Math.max(X[i] - epsilon, t))));
@@ -116,11 +142,19 @@ export function cpuTrainPrimitives(make: (shape: readonly number[], label: strin
 
     accumulateMetrics(z: BTensor, classes: BTensor, lambda: BTensor | null, stats: BTensor): void {
       const [B, K] = z.shape;
-      const Z = f64(z), C = i32(classes), S = f64(stats), L = lambda ? f64(lambda) : null;
+      const Z = f64(z),
+        C = i32(classes),
+        S = f64(stats),
+        L = lambda ? f64(lambda) : null;
       for (let b = 0; b < B; b++) {
         const row = b * K;
-        let mx = Z[row], arg = 0;
-        for (let k = 1; k < K; k++) if (Z[row + k] > mx) { mx = Z[row + k]; arg = k; }
+        let mx = Z[row],
+          arg = 0;
+        for (let k = 1; k < K; k++)
+          if (Z[row + k] > mx) {
+            mx = Z[row + k];
+            arg = k;
+          }
         let sum = 0;
         for (let k = 0; k < K; k++) sum += Math.exp(Z[row + k] - mx);
         S[0] += mx + Math.log(sum) - Z[row + C[b]];

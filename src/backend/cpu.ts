@@ -1,5 +1,16 @@
 import type {
-  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, EpilogueActivation, MatmulOptions, PoolGeom, Profile, SamplePlan, SampleStats,
+  ActivationKind,
+  Backend,
+  BTensor,
+  ConvGeom,
+  DType,
+  HeadKind,
+  EpilogueActivation,
+  MatmulOptions,
+  PoolGeom,
+  Profile,
+  SamplePlan,
+  SampleStats,
 } from './backend.js';
 import { fail } from '../errors.js';
 import { checkWork, LIMITS } from '../limits.js';
@@ -37,13 +48,21 @@ function i32(t: BTensor): Int32Array {
 function checkSize(shape: readonly number[], label: string): void {
   const bytes = 4 * sizeOf(shape);
   if (bytes > LIMITS.cpuTensorBytes) {
-    fail('LIMIT_EXCEEDED', `${label} ${shapeStr(shape)} needs ${bytes} bytes, more than the cpu backend holds in one tensor (${LIMITS.cpuTensorBytes} bytes, LIMITS.cpuTensorBytes); use a smaller batch or model`);
+    fail(
+      'LIMIT_EXCEEDED',
+      `${label} ${shapeStr(shape)} needs ${bytes} bytes, more than the cpu backend holds in one tensor (${LIMITS.cpuTensorBytes} bytes, LIMITS.cpuTensorBytes); use a smaller batch or model`,
+    );
   }
 }
 
 /** The multiply-adds of one kernel, refused past LIMITS.cpuMultiplyAdds before the loops start. */
 function checkMultiplyAdds(n: number, label: string): void {
-  checkWork('cpuMultiplyAdds', n, `${label} on the cpu backend: its multiply-adds`, 'use a smaller batch or model, or the webgpu backend');
+  checkWork(
+    'cpuMultiplyAdds',
+    n,
+    `${label} on the cpu backend: its multiply-adds`,
+    'use a smaller batch or model, or the webgpu backend',
+  );
 }
 
 const make = (shape: readonly number[], label: string): CpuTensor => {
@@ -54,7 +73,8 @@ const make = (shape: readonly number[], label: string): CpuTensor => {
 /** Returns `into` to accumulate in, or a fresh zero tensor. */
 function target(into: BTensor | null | undefined, shape: readonly number[], label: string): CpuTensor {
   if (into) {
-    if (into.size !== sizeOf(shape)) throw new Error(`${label}: accumulator has ${into.size} values, expected ${sizeOf(shape)}`);
+    if (into.size !== sizeOf(shape))
+      throw new Error(`${label}: accumulator has ${into.size} values, expected ${sizeOf(shape)}`);
     return into as CpuTensor;
   }
   return make(shape, label);
@@ -85,7 +105,13 @@ export class CpuBackend implements Backend {
   }
   async profile<T>(fn: () => Promise<T>): Promise<Profile<T>> {
     const result = await fn();
-    return { result, supported: false, reason: 'the cpu backend runs no GPU kernels to time', kernels: [], totalMs: null };
+    return {
+      result,
+      supported: false,
+      reason: 'the cpu backend runs no GPU kernels to time',
+      kernels: [],
+      totalMs: null,
+    };
   }
   dispose(): void {
     this.disposed = true;
@@ -114,7 +140,11 @@ export class CpuBackend implements Backend {
     if (F[0] !== 0) return;
     const T = (t as CpuTensor).data;
     // Math.fround: a float64 value past the float32 range is what webgpu would hold as Infinity.
-    for (let i = 0; i < T.length; i++) if (!Number.isFinite(Math.fround(T[i]))) { F[0] = stage; return; }
+    for (let i = 0; i < T.length; i++)
+      if (!Number.isFinite(Math.fround(T[i]))) {
+        F[0] = stage;
+        return;
+      }
   }
 
   matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor {
@@ -124,8 +154,11 @@ export class CpuBackend implements Backend {
     const [K2, N] = o.transB ? [bc, br] : [br, bc];
     if (K !== K2) throw new Error(`${o.label}: inner dimensions ${K} and ${K2} differ`);
     checkMultiplyAdds(M * N * K, o.label);
-    const A = f64(a), B = f64(b), bias = o.bias ? f64(o.bias) : null;
-    const out = target(o.into, [M, N], o.label), C = out.data as Float64Array;
+    const A = f64(a),
+      B = f64(b),
+      bias = o.bias ? f64(o.bias) : null;
+    const out = target(o.into, [M, N], o.label),
+      C = out.data as Float64Array;
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
         let s = bias ? bias[n] : 0;
@@ -140,94 +173,137 @@ export class CpuBackend implements Backend {
 
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
     checkMultiplyAdds(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw, 'conv2d');
-    const X = f64(x), W = f64(w), b = bias ? f64(bias) : null;
-    const out = target(into, [g.n, g.o, g.oh, g.ow], 'conv2d'), Y = out.data as Float64Array;
-    for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
-      let s = b ? b[o] : 0;
-      for (let c = 0; c < g.c; c++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
-        const h = p * g.sh + r - g.ph, ww = q * g.sw + t - g.pw;
-        if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
-          s += W[((o * g.c + c) * g.kh + r) * g.kw + t] * X[((n * g.c + c) * g.h + h) * g.w + ww];
-        }
-      }
-      Y[((n * g.o + o) * g.oh + p) * g.ow + q] += s;
-    }
+    const X = f64(x),
+      W = f64(w),
+      b = bias ? f64(bias) : null;
+    const out = target(into, [g.n, g.o, g.oh, g.ow], 'conv2d'),
+      Y = out.data as Float64Array;
+    for (let n = 0; n < g.n; n++)
+      for (let o = 0; o < g.o; o++)
+        for (let p = 0; p < g.oh; p++)
+          for (let q = 0; q < g.ow; q++) {
+            let s = b ? b[o] : 0;
+            for (let c = 0; c < g.c; c++)
+              for (let r = 0; r < g.kh; r++)
+                for (let t = 0; t < g.kw; t++) {
+                  const h = p * g.sh + r - g.ph,
+                    ww = q * g.sw + t - g.pw;
+                  if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
+                    s += W[((o * g.c + c) * g.kh + r) * g.kw + t] * X[((n * g.c + c) * g.h + h) * g.w + ww];
+                  }
+                }
+            Y[((n * g.o + o) * g.oh + p) * g.ow + q] += s;
+          }
     return out;
   }
 
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
     checkMultiplyAdds(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw, 'conv2d backward input');
-    const GY = f64(gy), W = f64(w);
-    const out = target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput'), GX = out.data as Float64Array;
-    for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
-      const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
-      for (let c = 0; c < g.c; c++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
-        const h = p * g.sh + r - g.ph, ww = q * g.sw + t - g.pw;
-        if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
-          GX[((n * g.c + c) * g.h + h) * g.w + ww] += v * W[((o * g.c + c) * g.kh + r) * g.kw + t];
-        }
-      }
-    }
+    const GY = f64(gy),
+      W = f64(w);
+    const out = target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput'),
+      GX = out.data as Float64Array;
+    for (let n = 0; n < g.n; n++)
+      for (let o = 0; o < g.o; o++)
+        for (let p = 0; p < g.oh; p++)
+          for (let q = 0; q < g.ow; q++) {
+            const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
+            for (let c = 0; c < g.c; c++)
+              for (let r = 0; r < g.kh; r++)
+                for (let t = 0; t < g.kw; t++) {
+                  const h = p * g.sh + r - g.ph,
+                    ww = q * g.sw + t - g.pw;
+                  if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
+                    GX[((n * g.c + c) * g.h + h) * g.w + ww] += v * W[((o * g.c + c) * g.kh + r) * g.kw + t];
+                  }
+                }
+          }
     return out;
   }
 
   conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
     checkMultiplyAdds(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw, 'conv2d backward filter');
-    const GY = f64(gy), X = f64(x);
-    const out = target(into, [g.o, g.c, g.kh, g.kw], 'conv2d.backwardFilter'), GW = out.data as Float64Array;
-    for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
-      const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
-      for (let c = 0; c < g.c; c++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
-        const h = p * g.sh + r - g.ph, ww = q * g.sw + t - g.pw;
-        if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
-          GW[((o * g.c + c) * g.kh + r) * g.kw + t] += v * X[((n * g.c + c) * g.h + h) * g.w + ww];
-        }
-      }
-    }
+    const GY = f64(gy),
+      X = f64(x);
+    const out = target(into, [g.o, g.c, g.kh, g.kw], 'conv2d.backwardFilter'),
+      GW = out.data as Float64Array;
+    for (let n = 0; n < g.n; n++)
+      for (let o = 0; o < g.o; o++)
+        for (let p = 0; p < g.oh; p++)
+          for (let q = 0; q < g.ow; q++) {
+            const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
+            for (let c = 0; c < g.c; c++)
+              for (let r = 0; r < g.kh; r++)
+                for (let t = 0; t < g.kw; t++) {
+                  const h = p * g.sh + r - g.ph,
+                    ww = q * g.sw + t - g.pw;
+                  if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
+                    GW[((o * g.c + c) * g.kh + r) * g.kw + t] += v * X[((n * g.c + c) * g.h + h) * g.w + ww];
+                  }
+                }
+          }
     return out;
   }
 
   channelSum(t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
-    const T = f64(t), n = t.size / (channels * spatial);
-    const out = target(into, [channels], 'channelSum'), S = out.data as Float64Array;
-    for (let b = 0; b < n; b++) for (let c = 0; c < channels; c++) for (let s = 0; s < spatial; s++) {
-      S[c] += T[(b * channels + c) * spatial + s];
-    }
+    const T = f64(t),
+      n = t.size / (channels * spatial);
+    const out = target(into, [channels], 'channelSum'),
+      S = out.data as Float64Array;
+    for (let b = 0; b < n; b++)
+      for (let c = 0; c < channels; c++)
+        for (let s = 0; s < spatial; s++) {
+          S[c] += T[(b * channels + c) * spatial + s];
+        }
     return out;
   }
 
   maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
     const X = f64(x);
-    const y = make([g.n, g.c, g.oh, g.ow], 'maxpool'), Y = y.data as Float64Array;
-    const argmax = new CpuTensor(y.shape, 'i32', new Int32Array(y.size), 'maxpool.argmax'), A = argmax.data as Int32Array;
+    const y = make([g.n, g.c, g.oh, g.ow], 'maxpool'),
+      Y = y.data as Float64Array;
+    const argmax = new CpuTensor(y.shape, 'i32', new Int32Array(y.size), 'maxpool.argmax'),
+      A = argmax.data as Int32Array;
     forEachWindow(g, (out, plane, h0, w0) => {
-      let best = -Infinity, at = -1;
-      for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
-        const j = plane + (h0 + r) * g.w + (w0 + t);
-        if (X[j] > best) { best = X[j]; at = j; }
-      }
-      Y[out] = best; A[out] = at;
+      let best = -Infinity,
+        at = -1;
+      for (let r = 0; r < g.kh; r++)
+        for (let t = 0; t < g.kw; t++) {
+          const j = plane + (h0 + r) * g.w + (w0 + t);
+          if (X[j] > best) {
+            best = X[j];
+            at = j;
+          }
+        }
+      Y[out] = best;
+      A[out] = at;
     });
     return { y, argmax };
   }
 
   gather(src: BTensor, index: BTensor, label: string): BTensor {
-    const S = f64(src), I = i32(index);
-    const out = make(index.shape, label), O = out.data as Float64Array;
+    const S = f64(src),
+      I = i32(index);
+    const out = make(index.shape, label),
+      O = out.data as Float64Array;
     for (let i = 0; i < O.length; i++) O[i] = S[I[i]];
     return out;
   }
 
   maxPoolBackward(gy: BTensor, argmax: BTensor, g: PoolGeom): BTensor {
-    const GY = f64(gy), A = i32(argmax);
-    const out = make([g.n, g.c, g.h, g.w], 'maxpool.backward'), GX = out.data as Float64Array;
+    const GY = f64(gy),
+      A = i32(argmax);
+    const out = make([g.n, g.c, g.h, g.w], 'maxpool.backward'),
+      GX = out.data as Float64Array;
     for (let i = 0; i < A.length; i++) GX[A[i]] += GY[i];
     return out;
   }
 
   avgPool(x: BTensor, g: PoolGeom): BTensor {
-    const X = f64(x), inv = 1 / (g.kh * g.kw);
-    const y = make([g.n, g.c, g.oh, g.ow], 'avgpool'), Y = y.data as Float64Array;
+    const X = f64(x),
+      inv = 1 / (g.kh * g.kw);
+    const y = make([g.n, g.c, g.oh, g.ow], 'avgpool'),
+      Y = y.data as Float64Array;
     forEachWindow(g, (out, plane, h0, w0) => {
       let s = 0;
       for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) s += X[plane + (h0 + r) * g.w + (w0 + t)];
@@ -237,10 +313,13 @@ export class CpuBackend implements Backend {
   }
 
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
-    const GY = f64(gy), inv = 1 / (g.kh * g.kw);
-    const out = make([g.n, g.c, g.h, g.w], 'avgpool.backward'), GX = out.data as Float64Array;
+    const GY = f64(gy),
+      inv = 1 / (g.kh * g.kw);
+    const out = make([g.n, g.c, g.h, g.w], 'avgpool.backward'),
+      GX = out.data as Float64Array;
     forEachWindow(g, (o, plane, h0, w0) => {
-      for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) GX[plane + (h0 + r) * g.w + (w0 + t)] += GY[o] * inv;
+      for (let r = 0; r < g.kh; r++)
+        for (let t = 0; t < g.kw; t++) GX[plane + (h0 + r) * g.w + (w0 + t)] += GY[o] * inv;
     });
     return out;
   }
@@ -248,23 +327,37 @@ export class CpuBackend implements Backend {
   matmulActivated(a: BTensor, b: BTensor, opts: MatmulOptions, act: EpilogueActivation) {
     return this.activated(this.matmul(a, b, opts), act);
   }
-  conv2dActivated(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, act: EpilogueActivation, into?: BTensor | null) {
+  conv2dActivated(
+    x: BTensor,
+    w: BTensor,
+    bias: BTensor | null,
+    g: ConvGeom,
+    act: EpilogueActivation,
+    into?: BTensor | null,
+  ) {
     return this.activated(this.conv2d(x, w, bias, g, into), act);
   }
   /** The epilogue's activation of a GEMM result: σ(z), or σ′(act.z)·z on the tangent stream. */
   private activated(z: BTensor, act: EpilogueActivation): { z: BTensor; a: BTensor } {
-    const Z = f64(z), S = act.z ? f64(act.z) : null;
-    const a = make(z.shape, act.kind), A = a.data as Float64Array;
+    const Z = f64(z),
+      S = act.z ? f64(act.z) : null;
+    const a = make(z.shape, act.kind),
+      A = a.data as Float64Array;
     for (let i = 0; i < Z.length; i++) {
-      A[i] = S ? activationDerivatives(act.kind, act.beta, S[i]).d1 * Z[i] : activationDerivatives(act.kind, act.beta, Z[i]).f;
+      A[i] = S
+        ? activationDerivatives(act.kind, act.beta, S[i]).d1 * Z[i]
+        : activationDerivatives(act.kind, act.beta, Z[i]).f;
     }
     return { z, a };
   }
 
   activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {
-    const Z = f64(z), ZD = zdot ? f64(zdot) : null;
-    const y = make(z.shape, kind), Y = y.data as Float64Array;
-    const ydot = ZD ? make(z.shape, `${kind}.tangent`) : null, YD = ydot?.data as Float64Array;
+    const Z = f64(z),
+      ZD = zdot ? f64(zdot) : null;
+    const y = make(z.shape, kind),
+      Y = y.data as Float64Array;
+    const ydot = ZD ? make(z.shape, `${kind}.tangent`) : null,
+      YD = ydot?.data as Float64Array;
     for (let i = 0; i < Z.length; i++) {
       const d = activationDerivatives(kind, beta, Z[i]);
       Y[i] = d.f;
@@ -273,10 +366,22 @@ export class CpuBackend implements Backend {
     return { y, ydot };
   }
 
-  activationBackward(kind: ActivationKind, beta: number, z: BTensor, gy: BTensor, zdot: BTensor | null, gydot: BTensor | null) {
-    const Z = f64(z), GY = f64(gy), ZD = zdot ? f64(zdot) : null, GYD = gydot ? f64(gydot) : null;
-    const gz = make(z.shape, `${kind}.backward`), GZ = gz.data as Float64Array;
-    const gzdot = ZD || GYD ? make(z.shape, `${kind}.backward2`) : null, GZD = gzdot?.data as Float64Array;
+  activationBackward(
+    kind: ActivationKind,
+    beta: number,
+    z: BTensor,
+    gy: BTensor,
+    zdot: BTensor | null,
+    gydot: BTensor | null,
+  ) {
+    const Z = f64(z),
+      GY = f64(gy),
+      ZD = zdot ? f64(zdot) : null,
+      GYD = gydot ? f64(gydot) : null;
+    const gz = make(z.shape, `${kind}.backward`),
+      GZ = gz.data as Float64Array;
+    const gzdot = ZD || GYD ? make(z.shape, `${kind}.backward2`) : null,
+      GZD = gzdot?.data as Float64Array;
     for (let i = 0; i < Z.length; i++) {
       const d = activationDerivatives(kind, beta, Z[i]);
       GZ[i] = d.d1 * GY[i];
@@ -286,18 +391,25 @@ export class CpuBackend implements Backend {
   }
 
   head(kind: HeadKind, z: BTensor, classes: BTensor, zdot: BTensor | null, scale: number) {
-    const [B, K] = z.shape, Z = f64(z), C = i32(classes), ZD = zdot ? f64(zdot) : null;
+    const [B, K] = z.shape,
+      Z = f64(z),
+      C = i32(classes),
+      ZD = zdot ? f64(zdot) : null;
     if (kind === 'gaussNewton' && !ZD) throw new Error('gaussNewton head needs a tangent');
     const value = kind === 'gaussNewton' ? null : make([B], `head.${kind}.value`);
-    const g = make([B, K], `head.${kind}.seed`), G = g.data as Float64Array;
+    const g = make([B, K], `head.${kind}.seed`),
+      G = g.data as Float64Array;
     const hasHessian = ZD && (kind === 'probability' || kind === 'crossEntropy');
-    const gdot = hasHessian ? make([B, K], `head.${kind}.seedTangent`) : null, GD = gdot?.data as Float64Array;
+    const gdot = hasHessian ? make([B, K], `head.${kind}.seedTangent`) : null,
+      GD = gdot?.data as Float64Array;
     for (let b = 0; b < B; b++) {
-      const row = Z.subarray(b * K, (b + 1) * K), c = C[b];
+      const row = Z.subarray(b * K, (b + 1) * K),
+        c = C[b];
       const p = softmax(row);
       const zd = ZD ? ZD.subarray(b * K, (b + 1) * K) : null;
       const pzd = zd ? p.reduce((s, pk, k) => s + pk * zd[k], 0) : 0; // pᵀż
-      const out = G.subarray(b * K, (b + 1) * K), outd = GD?.subarray(b * K, (b + 1) * K);
+      const out = G.subarray(b * K, (b + 1) * K),
+        outd = GD?.subarray(b * K, (b + 1) * K);
       if (kind === 'logit') {
         (value!.data as Float64Array)[b] = row[c];
         out[c] = scale;
@@ -326,56 +438,97 @@ export class CpuBackend implements Backend {
 
   // ---- sampling (the float64 twin of shaders/philox.wgsl and the sample_reduce kernel) ----
   ballFactors(plan: SamplePlan, d: number): BTensor {
-    const B = plan.exampleIds.size, N = plan.noiseSamples, ids = i32(plan.exampleIds), scales = f64(plan.params);
-    const out = make([B, N], 'ball factors'), F = out.data as Float64Array;
-    for (let b = 0; b < B; b++) for (let n = 0; n < N; n++) {
-      let ss = 0;
-      for (let i = 0; i < d; i++) { const z = unitDraw(plan, elementWord(plan, ids[b], n, i)); ss += z * z; }
-      const radiusU = uniform01(philox4x32(0, n, ids[b], 1, plan.key[0], plan.key[1])[0]);
-      F[b * N + n] = scales[b] * radiusU ** (1 / d) / Math.sqrt(ss);
-    }
+    const B = plan.exampleIds.size,
+      N = plan.noiseSamples,
+      ids = i32(plan.exampleIds),
+      scales = f64(plan.params);
+    const out = make([B, N], 'ball factors'),
+      F = out.data as Float64Array;
+    for (let b = 0; b < B; b++)
+      for (let n = 0; n < N; n++) {
+        let ss = 0;
+        for (let i = 0; i < d; i++) {
+          const z = unitDraw(plan, elementWord(plan, ids[b], n, i));
+          ss += z * z;
+        }
+        const radiusU = uniform01(philox4x32(0, n, ids[b], 1, plan.key[0], plan.key[1])[0]);
+        F[b * N + n] = (scales[b] * radiusU ** (1 / d)) / Math.sqrt(ss);
+      }
     return out;
   }
 
   sampleInputs(plan: SamplePlan, x: BTensor, q0: number, len: number, ballFactors: BTensor | null): BTensor {
-    const B = x.shape[0], d = x.size / B, X = f64(x), alphas = f64(plan.params).subarray(B), base = plan.baseline ? f64(plan.baseline) : null;
-    const out = make([B * len, ...x.shape.slice(1)], 'sample inputs'), O = out.data as Float64Array;
-    for (let b = 0; b < B; b++) for (let j = 0; j < len; j++) {
-      const q = q0 + j, n = Math.floor(q / plan.steps), alpha = alphas[q % plan.steps];
-      for (let i = 0; i < d; i++) {
-        const xv = X[b * d + i] + noiseValue(plan, ballFactors, b, n, i, d), bv = base ? base[b * d + i] : 0;
-        O[(b * len + j) * d + i] = bv + alpha * (xv - bv);
+    const B = x.shape[0],
+      d = x.size / B,
+      X = f64(x),
+      alphas = f64(plan.params).subarray(B),
+      base = plan.baseline ? f64(plan.baseline) : null;
+    const out = make([B * len, ...x.shape.slice(1)], 'sample inputs'),
+      O = out.data as Float64Array;
+    for (let b = 0; b < B; b++)
+      for (let j = 0; j < len; j++) {
+        const q = q0 + j,
+          n = Math.floor(q / plan.steps),
+          alpha = alphas[q % plan.steps];
+        for (let i = 0; i < d; i++) {
+          const xv = X[b * d + i] + noiseValue(plan, ballFactors, b, n, i, d),
+            bv = base ? base[b * d + i] : 0;
+          O[(b * len + j) * d + i] = bv + alpha * (xv - bv);
+        }
       }
-    }
     return out;
   }
 
-  sampleReduce(plan: SamplePlan, x: BTensor, grads: BTensor, q0: number, len: number, ballFactors: BTensor | null, stats: SampleStats, done: number): void {
-    const B = x.shape[0], d = x.size / B, X = f64(x), G = f64(grads), w = f64(plan.params).subarray(B + plan.steps), base = plan.baseline ? f64(plan.baseline) : null;
-    const state = f64(stats), inner = state.subarray(0, B * d), mean = state.subarray(B * d, 2 * B * d), m2 = state.subarray(2 * B * d);
-    for (let b = 0; b < B; b++) for (let i = 0; i < d; i++) {
-      const t = b * d + i;
-      let acc = inner[t], meanC = 0, m2C = 0, count = 0;
-      for (let j = 0; j < len; j++) {
-        const q = q0 + j, s = q % plan.steps;
-        acc += w[s] * G[(b * len + j) * d + i];
-        if (s !== plan.steps - 1) continue;
-        let a = acc;
-        acc = 0;
-        if (plan.multiply) a *= X[t] + noiseValue(plan, ballFactors, b, Math.floor(q / plan.steps), i, d) - (base ? base[t] : 0);
-        if (plan.absolute) a = Math.abs(a);
-        count++;
-        const delta = a - meanC;
-        meanC += delta / count;
-        m2C += delta * (a - meanC);
+  sampleReduce(
+    plan: SamplePlan,
+    x: BTensor,
+    grads: BTensor,
+    q0: number,
+    len: number,
+    ballFactors: BTensor | null,
+    stats: SampleStats,
+    done: number,
+  ): void {
+    const B = x.shape[0],
+      d = x.size / B,
+      X = f64(x),
+      G = f64(grads),
+      w = f64(plan.params).subarray(B + plan.steps),
+      base = plan.baseline ? f64(plan.baseline) : null;
+    const state = f64(stats),
+      inner = state.subarray(0, B * d),
+      mean = state.subarray(B * d, 2 * B * d),
+      m2 = state.subarray(2 * B * d);
+    for (let b = 0; b < B; b++)
+      for (let i = 0; i < d; i++) {
+        const t = b * d + i;
+        let acc = inner[t],
+          meanC = 0,
+          m2C = 0,
+          count = 0;
+        for (let j = 0; j < len; j++) {
+          const q = q0 + j,
+            s = q % plan.steps;
+          acc += w[s] * G[(b * len + j) * d + i];
+          if (s !== plan.steps - 1) continue;
+          let a = acc;
+          acc = 0;
+          if (plan.multiply)
+            a *= X[t] + noiseValue(plan, ballFactors, b, Math.floor(q / plan.steps), i, d) - (base ? base[t] : 0);
+          if (plan.absolute) a = Math.abs(a);
+          count++;
+          const delta = a - meanC;
+          meanC += delta / count;
+          m2C += delta * (a - meanC);
+        }
+        inner[t] = acc;
+        if (count > 0) {
+          const total = done + count,
+            delta = meanC - mean[t];
+          mean[t] += (delta * count) / total;
+          m2[t] += m2C + (delta * delta * done * count) / total;
+        }
       }
-      inner[t] = acc;
-      if (count > 0) {
-        const total = done + count, delta = meanC - mean[t];
-        mean[t] += (delta * count) / total;
-        m2[t] += m2C + (delta * delta * done * count) / total;
-      }
-    }
   }
 }
 

@@ -9,7 +9,9 @@ import { trainCommand } from './commands/train.js';
 import { experimentCommand } from './commands/experiment.js';
 
 const program = new Command('smoothgeo')
-  .description('robust gradient attribution: training with SSR, attacks on explanations, the experiment of Wang et al. 2020')
+  .description(
+    'robust gradient attribution: training with SSR, attacks on explanations, the experiment of Wang et al. 2020',
+  )
   .version(VERSION)
   .showHelpAfterError();
 program.addCommand(trainCommand());

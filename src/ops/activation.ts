@@ -10,7 +10,11 @@ export class Activation implements Op {
   readonly params = [];
   readonly outShape: readonly number[];
   readonly epilogue: FusedActivation;
-  constructor(readonly type: ActivationKind, readonly inShape: readonly number[], readonly beta = 1) {
+  constructor(
+    readonly type: ActivationKind,
+    readonly inShape: readonly number[],
+    readonly beta = 1,
+  ) {
     this.outShape = inShape;
     this.epilogue = { kind: type, beta };
   }

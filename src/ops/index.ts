@@ -27,7 +27,8 @@ export const LAYER_TYPES = [...FACTORIES.keys()];
 
 export function opFromSpec(layer: LayerSpec, inShape: readonly number[], where: string): Op {
   const make = FACTORIES.get(layer.type);
-  if (!make) fail('INVALID_SPEC', `${where}: unknown layer type ${show(layer.type)}; known types: ${LAYER_TYPES.join(', ')}`);
+  if (!make)
+    fail('INVALID_SPEC', `${where}: unknown layer type ${show(layer.type)}; known types: ${LAYER_TYPES.join(', ')}`);
   return make(layer, inShape, where);
 }
 

@@ -58,11 +58,22 @@ export interface Op {
    * With `then` (fusesActivation ops only), y and ẏ are the activation's outputs and `pre` holds the layer's
    * own (z, ż), which the activation's backward needs.
    */
-  forward(be: Backend, batch: number, x: BTensor, xdot: BTensor | null, p: Record<string, ParamValue>, then?: FusedActivation):
-    { y: BTensor; ydot: BTensor | null; saved: Saved; pre?: { z: BTensor; zdot: BTensor | null } };
+  forward(
+    be: Backend,
+    batch: number,
+    x: BTensor,
+    xdot: BTensor | null,
+    p: Record<string, ParamValue>,
+    then?: FusedActivation,
+  ): { y: BTensor; ydot: BTensor | null; saved: Saved; pre?: { z: BTensor; zdot: BTensor | null } };
   backward(
-    be: Backend, batch: number, saved: Saved, gy: BTensor, gydot: BTensor | null,
-    p: Record<string, ParamValue>, want: BackwardWants,
+    be: Backend,
+    batch: number,
+    saved: Saved,
+    gy: BTensor,
+    gydot: BTensor | null,
+    p: Record<string, ParamValue>,
+    want: BackwardWants,
   ): BackwardResult;
 }
 
@@ -73,13 +84,19 @@ export type LayerSpec = Record<string, unknown> & { type: string };
 export const MAX_SPEC_INT = 2 ** 31 - 1;
 
 export class LayerFields {
-  constructor(private readonly layer: LayerSpec, readonly where: string) {}
+  constructor(
+    private readonly layer: LayerSpec,
+    readonly where: string,
+  ) {}
 
   /** Rejects fields the op does not know, so a typo (`strides`) is an error, not a silent default. */
   only(...allowed: string[]): void {
     for (const k of Object.keys(this.layer)) {
       if (k !== 'type' && !allowed.includes(k)) {
-        fail('INVALID_SPEC', `${this.where}: unknown field '${k}' for a ${this.layer.type} layer; allowed: ${allowed.join(', ') || '(none)'}`);
+        fail(
+          'INVALID_SPEC',
+          `${this.where}: unknown field '${k}' for a ${this.layer.type} layer; allowed: ${allowed.join(', ') || '(none)'}`,
+        );
       }
     }
   }
@@ -88,7 +105,10 @@ export class LayerFields {
     const v = this.layer[key] ?? def;
     if (v === undefined) fail('INVALID_SPEC', `${this.where}: missing field '${key}' (an integer >= ${min})`);
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > MAX_SPEC_INT) {
-      fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer in [${min}, ${MAX_SPEC_INT}], got ${show(v)}`);
+      fail(
+        'INVALID_SPEC',
+        `${this.where}: field '${key}' must be an integer in [${min}, ${MAX_SPEC_INT}], got ${show(v)}`,
+      );
     }
     return v;
   }
@@ -98,7 +118,10 @@ export class LayerFields {
     const v = this.layer[key];
     if (Array.isArray(v)) {
       if (v.length !== 2 || !v.every((e) => Number.isInteger(e) && e >= min && e <= MAX_SPEC_INT)) {
-        fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min} or a pair [h, w] of them, got ${show(v)}`);
+        fail(
+          'INVALID_SPEC',
+          `${this.where}: field '${key}' must be an integer >= ${min} or a pair [h, w] of them, got ${show(v)}`,
+        );
       }
       return [v[0], v[1]];
     }
@@ -116,21 +139,32 @@ export class LayerFields {
 
   bool(key: string, def: boolean): boolean {
     const v = this.layer[key] ?? def;
-    if (typeof v !== 'boolean') fail('INVALID_SPEC', `${this.where}: field '${key}' must be true or false, got ${show(v)}`);
+    if (typeof v !== 'boolean')
+      fail('INVALID_SPEC', `${this.where}: field '${key}' must be true or false, got ${show(v)}`);
     return v;
   }
 
   name(): string {
     const v = this.layer.name;
     if (typeof v !== 'string' || !/^[A-Za-z_][\w.]*$/.test(v)) {
-      fail('INVALID_SPEC', `${this.where}: a ${this.layer.type} layer needs a 'name' (its PyTorch module name, e.g. "fc1"), got ${show(v)}`);
+      fail(
+        'INVALID_SPEC',
+        `${this.where}: a ${this.layer.type} layer needs a 'name' (its PyTorch module name, e.g. "fc1"), got ${show(v)}`,
+      );
     }
     return v;
   }
 }
 
 /** Output length of a sliding window; an error when the window does not fit. */
-export function windowOut(where: string, size: number, kernel: number, stride: number, pad: number, axis: string): number {
+export function windowOut(
+  where: string,
+  size: number,
+  kernel: number,
+  stride: number,
+  pad: number,
+  axis: string,
+): number {
   const span = size + 2 * pad - kernel;
   if (span < 0) {
     fail('INVALID_SPEC', `${where}: kernel ${kernel} does not fit the input ${axis} ${size} (padding ${pad})`);
@@ -153,13 +187,17 @@ export interface FusedActivation {
 export function fusedForward(
   then: FusedActivation,
   value: (act: EpilogueActivation) => { z: BTensor; a: BTensor },
-  terms: Array<((into: BTensor | null, act: EpilogueActivation | null) => { z: BTensor; a: BTensor | null }) | null | false>,
+  terms: Array<
+    ((into: BTensor | null, act: EpilogueActivation | null) => { z: BTensor; a: BTensor | null }) | null | false
+  >,
 ) {
   const v = value({ ...then, z: null });
   type Term = (into: BTensor | null, act: EpilogueActivation | null) => { z: BTensor; a: BTensor | null };
   const live = terms.filter((t): t is Term => !!t);
   let acc: { z: BTensor; a: BTensor | null } | null = null;
-  live.forEach((t, i) => { acc = t(acc?.z ?? null, i === live.length - 1 ? { ...then, z: v.z } : null); });
+  live.forEach((t, i) => {
+    acc = t(acc?.z ?? null, i === live.length - 1 ? { ...then, z: v.z } : null);
+  });
   const tangent = acc as { z: BTensor; a: BTensor | null } | null;
   return { y: v.a, ydot: tangent?.a ?? null, pre: { z: v.z, zdot: tangent?.z ?? null } };
 }

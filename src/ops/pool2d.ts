@@ -12,26 +12,57 @@ abstract class Pool2d implements Op {
   readonly name = null;
   readonly params = [];
   readonly outShape: number[];
-  constructor(readonly inShape: readonly number[], readonly kernel: [number, number], readonly stride: [number, number], where: string) {
+  constructor(
+    readonly inShape: readonly number[],
+    readonly kernel: [number, number],
+    readonly stride: [number, number],
+    where: string,
+  ) {
     const [c, h, w] = inShape;
-    this.outShape = [c, windowOut(where, h, kernel[0], stride[0], 0, 'height'), windowOut(where, w, kernel[1], stride[1], 0, 'width')];
+    this.outShape = [
+      c,
+      windowOut(where, h, kernel[0], stride[0], 0, 'height'),
+      windowOut(where, w, kernel[1], stride[1], 0, 'width'),
+    ];
   }
 
-  protected static parse(layer: LayerSpec, inShape: readonly number[], where: string): [[number, number], [number, number]] {
+  protected static parse(
+    layer: LayerSpec,
+    inShape: readonly number[],
+    where: string,
+  ): [[number, number], [number, number]] {
     const f = new LayerFields(layer, where);
     f.only('kernel', 'stride');
-    if (inShape.length !== 3) fail('INVALID_SPEC', `${where}: ${layer.type} expects a [C, H, W] input but gets [${inShape.join(', ')}]`);
+    if (inShape.length !== 3)
+      fail('INVALID_SPEC', `${where}: ${layer.type} expects a [C, H, W] input but gets [${inShape.join(', ')}]`);
     const kernel = f.pair('kernel', undefined, 1);
     // The stride defaults to the kernel, as in PyTorch.
     return [kernel, layer.stride === undefined ? kernel : f.pair('stride', undefined, 1)];
   }
 
   geom(batch: number): PoolGeom {
-    const [c, h, w] = this.inShape, [, oh, ow] = this.outShape;
-    return { n: batch, c, h, w, kh: this.kernel[0], kw: this.kernel[1], sh: this.stride[0], sw: this.stride[1], oh, ow };
+    const [c, h, w] = this.inShape,
+      [, oh, ow] = this.outShape;
+    return {
+      n: batch,
+      c,
+      h,
+      w,
+      kh: this.kernel[0],
+      kw: this.kernel[1],
+      sh: this.stride[0],
+      sw: this.stride[1],
+      oh,
+      ow,
+    };
   }
 
-  abstract forward(be: Backend, batch: number, x: BTensor, xdot: BTensor | null): { y: BTensor; ydot: BTensor | null; saved: Saved };
+  abstract forward(
+    be: Backend,
+    batch: number,
+    x: BTensor,
+    xdot: BTensor | null,
+  ): { y: BTensor; ydot: BTensor | null; saved: Saved };
   abstract backward(be: Backend, batch: number, s: Saved, gy: BTensor, gydot: BTensor | null): BackwardResult;
 }
 
@@ -49,7 +80,11 @@ export class MaxPool2d extends Pool2d {
   }
   backward(be: Backend, batch: number, s: Saved, gy: BTensor, gydot: BTensor | null): BackwardResult {
     const g = this.geom(batch);
-    return { gx: be.maxPoolBackward(gy, s.argmax!, g), gxdot: gydot && be.maxPoolBackward(gydot, s.argmax!, g), params: {} };
+    return {
+      gx: be.maxPoolBackward(gy, s.argmax!, g),
+      gxdot: gydot && be.maxPoolBackward(gydot, s.argmax!, g),
+      params: {},
+    };
   }
 }
 

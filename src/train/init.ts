@@ -10,7 +10,11 @@ import { sizeOf } from '../tensor.js';
  * uniform in ±1/√fan_in, fan_in = in·kh·kw), drawn from Philox keyed by the seed and the parameter's
  * position, so the same seed gives the same model everywhere.
  */
-export function initModel(engine: Engine, spec: unknown, options: { seed?: number } = {}): { model: Model; seed: number } {
+export function initModel(
+  engine: Engine,
+  spec: unknown,
+  options: { seed?: number } = {},
+): { model: Model; seed: number } {
   const graph = buildGraph(spec);
   const seed = resolveSeed(options?.seed);
   const weights = new Map<string, { shape: number[]; data: Float32Array }>();
@@ -21,7 +25,10 @@ export function initModel(engine: Engine, spec: unknown, options: { seed?: numbe
   [...graph.params].forEach(([name, shape], p) => {
     const layer = name.slice(0, name.lastIndexOf('.'));
     const bound = 1 / Math.sqrt(fanIn.get(layer) ?? 1);
-    const data = Float32Array.from({ length: sizeOf(shape) }, (_, i) => (2 * uniformAt(seed, DATA_STREAM.init, p, 0, i) - 1) * bound);
+    const data = Float32Array.from(
+      { length: sizeOf(shape) },
+      (_, i) => (2 * uniformAt(seed, DATA_STREAM.init, p, 0, i) - 1) * bound,
+    );
     weights.set(name, { shape: [...shape], data });
   });
   return { model: new Model(engine, graph, weights), seed };

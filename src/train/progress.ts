@@ -19,14 +19,23 @@ export async function progressReporter(on: boolean, stepsPerEpoch: number): Prom
   let bar: InstanceType<typeof cliProgress.SingleBar> | null = null;
   return {
     start(epoch, epochs) {
-      bar = new cliProgress.SingleBar({
-        format: `epoch ${epoch + 1}/${epochs} {bar} {value}/{total} steps | loss {loss} | acc {acc} {extra}| {duration_formatted} (eta {eta_formatted})`,
-        stream: process.stderr, hideCursor: false, clearOnComplete: false,
-      }, cliProgress.Presets.shades_classic);
+      bar = new cliProgress.SingleBar(
+        {
+          format: `epoch ${epoch + 1}/${epochs} {bar} {value}/{total} steps | loss {loss} | acc {acc} {extra}| {duration_formatted} (eta {eta_formatted})`,
+          stream: process.stderr,
+          hideCursor: false,
+          clearOnComplete: false,
+        },
+        cliProgress.Presets.shades_classic,
+      );
       bar.start(stepsPerEpoch, 0, { loss: '-', acc: '-', extra: '' });
     },
     update(step, loss, accuracy, lambdaMax) {
-      bar?.update(step, { loss: loss.toFixed(4), acc: accuracy.toFixed(4), extra: lambdaMax === undefined ? '' : `| λmax ${lambdaMax.toFixed(4)} ` });
+      bar?.update(step, {
+        loss: loss.toFixed(4),
+        acc: accuracy.toFixed(4),
+        extra: lambdaMax === undefined ? '' : `| λmax ${lambdaMax.toFixed(4)} `,
+      });
     },
     stop() {
       bar?.stop();

@@ -8,6 +8,7 @@ import { fail } from '../errors.js';
  * read it as is. `metadata` (string → string) goes into the header's __metadata__.
  */
 export function saveModel(model: Model, options: { metadata?: Record<string, string> } = {}): Uint8Array {
-  if (!model || typeof (model as Model).getWeights !== 'function') fail('INVALID_ARGUMENT', 'saveModel: expected a Model (from loadModel or initModel)');
+  if (!model || typeof (model as Model).getWeights !== 'function')
+    fail('INVALID_ARGUMENT', 'saveModel: expected a Model (from loadModel or initModel)');
   return encodeSafetensors(model.getWeights(), options.metadata);
 }

@@ -22,12 +22,25 @@ export const SSR_STREAM = 6;
  */
 
 /** Power iteration on the Gauss–Newton products, recorded on the device: w ← G w / ‖G w‖, `iterations` times. */
-export function recordPowerIteration(be: Backend, graph: Graph, params: ReadonlyMap<string, BTensor>, x: BTensor, classes: BTensor,
-  w0: BTensor, iterations: number): BTensor {
+export function recordPowerIteration(
+  be: Backend,
+  graph: Graph,
+  params: ReadonlyMap<string, BTensor>,
+  x: BTensor,
+  classes: BTensor,
+  w0: BTensor,
+  iterations: number,
+): BTensor {
   const B = x.shape[0];
   let w = be.train.normalizeRows(w0, B);
   for (let i = 0; i < iterations; i++) {
-    const r = sweep(be, graph, { x, xdot: w, params, head: { kind: 'gaussNewton', classes, scale: 1 }, inputGrad: true });
+    const r = sweep(be, graph, {
+      x,
+      xdot: w,
+      params,
+      head: { kind: 'gaussNewton', classes, scale: 1 },
+      inputGrad: true,
+    });
     const next = be.train.normalizeRows(r.inputGrad!, B);
     r.release();
     be.release(w);
@@ -42,12 +55,21 @@ export function recordPowerIteration(be: Backend, graph: Graph, params: Readonly
  * cross-entropy's seed rides on the tangent stream, so SSR's training loss needs this one sweep and no
  * separate cross-entropy pass. The caller releases the returned tensors.
  */
-export function recordSsrGradient(be: Backend, graph: Graph, params: ReadonlyMap<string, BTensor>, x: BTensor, w: BTensor, scale: number,
-  ce: { classes: BTensor; scale: number } | null = null):
-  { lambda: BTensor; grads: Map<string, BTensor>; logits: BTensor; release(): void } {
+export function recordSsrGradient(
+  be: Backend,
+  graph: Graph,
+  params: ReadonlyMap<string, BTensor>,
+  x: BTensor,
+  w: BTensor,
+  scale: number,
+  ce: { classes: BTensor; scale: number } | null = null,
+): { lambda: BTensor; grads: Map<string, BTensor>; logits: BTensor; release(): void } {
   let lambda: BTensor | null = null;
   const r = sweep(be, graph, {
-    x, xdot: w, params, paramGrads: true,
+    x,
+    xdot: w,
+    params,
+    paramGrads: true,
     logitSeed: (z, zdot) => {
       const s = be.train.ssrSeeds(z, zdot!, scale, ce);
       lambda = s.lambda;
@@ -58,8 +80,13 @@ export function recordSsrGradient(be: Backend, graph: Graph, params: ReadonlyMap
   for (const [name, pg] of r.paramGrads) grads.set(name, pg.gradDot!);
   // The sweep tracks every tensor it made (logits, gradients and their tangents); λ is the seeds' own.
   return {
-    lambda: lambda!, grads, logits: r.logits,
-    release: () => { r.release(); be.release(lambda!); },
+    lambda: lambda!,
+    grads,
+    logits: r.logits,
+    release: () => {
+      r.release();
+      be.release(lambda!);
+    },
   };
 }
 
@@ -100,15 +127,22 @@ export interface SsrCurvatureResult {
 export async function ssrCurvature(model: Model, x: Tensor, options: SsrCurvatureOptions): Promise<SsrCurvatureResult> {
   const o = checkOptions<SsrCurvatureOptions>('ssrCurvature', options, ['labels', 'iterations', 'tol', 'seed']);
   checkTensor('x', x, [-1, ...model.inputShape]);
-  const B = x.shape[0], d = sizeOf(model.inputShape);
+  const B = x.shape[0],
+    d = sizeOf(model.inputShape);
   const labels = checkClasses('ssrCurvature: labels', o.labels, B, model.classes);
   const maxIter = checkInt('ssrCurvature: iterations', o.iterations, 200, 1);
   const tol = checkPositive('ssrCurvature: tol', o.tol, 1e-4);
   const seed = checkSeed(o.seed);
 
-  let w = ssrStartVectors(seed, labels.map((_, b) => b), 0, d);
+  let w = ssrStartVectors(
+    seed,
+    labels.map((_, b) => b),
+    0,
+    d,
+  );
   normalizeRowsHost(w, B, d);
-  let iterations = 0, converged = false;
+  let iterations = 0,
+    converged = false;
   while (iterations < maxIter) {
     const gw = (await model.gaussNewtonProduct(x, { shape: [...x.shape], data: w }, labels)).data;
     iterations++;
@@ -127,7 +161,8 @@ export async function ssrCurvature(model: Model, x: Tensor, options: SsrCurvatur
   }
   const names = Object.keys(model.parameters);
   const out = await model.withDevice(async (be, params) => {
-    const xs = be.upload(x.data, x.shape, 'x'), ws = be.upload(w, x.shape, 'ssr eigenvectors');
+    const xs = be.upload(x.data, x.shape, 'x'),
+      ws = be.upload(w, x.shape, 'ssr eigenvectors');
     const r = recordSsrGradient(be, model.graph, params, xs, ws, 1 / B);
     try {
       return await be.read([r.lambda, ...names.map((n) => r.grads.get(n)!)]);
@@ -137,7 +172,9 @@ export async function ssrCurvature(model: Model, x: Tensor, options: SsrCurvatur
     }
   });
   const gradient: ParamRecord = {};
-  names.forEach((n, i) => { gradient[n] = { shape: model.parameters[n], data: Float32Array.from(out[i + 1]) }; });
+  names.forEach((n, i) => {
+    gradient[n] = { shape: model.parameters[n], data: Float32Array.from(out[i + 1]) };
+  });
   return { lambdaMax: Array.from(out[0]), gradient, iterations, converged, seed };
 }
 

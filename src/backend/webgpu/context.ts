@@ -31,7 +31,10 @@ interface Check {
 }
 
 function check(scope: Promise<GPUError | null>, what: string, outOfMemory = false): Check {
-  const outcome = scope.then((error) => ({ error, rejected: null }), (rejected: unknown) => ({ error: null, rejected: rejected ?? 'rejected' }));
+  const outcome = scope.then(
+    (error) => ({ error, rejected: null }),
+    (rejected: unknown) => ({ error: null, rejected: rejected ?? 'rejected' }),
+  );
   return { outcome, what, outOfMemory };
 }
 
@@ -71,7 +74,10 @@ class BufferPool {
   allocatedBytes = 0;
   peakBytes = 0;
 
-  constructor(private readonly device: GPUDevice, private readonly track: (c: Check) => void) {}
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly track: (c: Check) => void,
+  ) {}
 
   static sizeClass(bytes: number): number {
     const b = Math.max(16, bytes);
@@ -113,7 +119,11 @@ class BufferPool {
   afterSubmit(): void {
     this.recycled.clear();
     for (const b of this.pending) {
-      if (this.pooledBytes + b.size > MAX_POOLED_BYTES) { b.destroy(); this.allocatedBytes -= b.size; continue; }
+      if (this.pooledBytes + b.size > MAX_POOLED_BYTES) {
+        b.destroy();
+        this.allocatedBytes -= b.size;
+        continue;
+      }
       const key = `${b.usage}:${b.size}`;
       if (!this.free.has(key)) this.free.set(key, []);
       this.free.get(key)!.push(b);
@@ -125,7 +135,11 @@ class BufferPool {
   /** Destroys every idle buffer (live and just-released ones stay); returns the bytes freed. */
   trim(): number {
     let freed = 0;
-    for (const list of this.free.values()) for (const b of list) { b.destroy(); freed += b.size; }
+    for (const list of this.free.values())
+      for (const b of list) {
+        b.destroy();
+        freed += b.size;
+      }
     this.free.clear();
     this.pooledBytes = 0;
     this.allocatedBytes -= freed;
@@ -155,7 +169,11 @@ class UniformArena {
   private spare: GPUBuffer[] = [];
   /** Bytes of the blocks created and not destroyed. */
   bytes = 0;
-  constructor(private readonly device: GPUDevice, private readonly align: number, private readonly account: (bytes: number) => void) {}
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly align: number,
+    private readonly account: (bytes: number) => void,
+  ) {}
 
   /** Whether `bytes` more would need a block beyond the ARENA_MAX_BLOCKS of this submission. */
   full(bytes: number): boolean {
@@ -168,7 +186,11 @@ class UniformArena {
     if (!block || block.used + data.byteLength > ARENA_BLOCK) {
       let buffer = this.spare.pop();
       if (!buffer) {
-        buffer = this.device.createBuffer({ size: ARENA_BLOCK, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: 'uniform arena' });
+        buffer = this.device.createBuffer({
+          size: ARENA_BLOCK,
+          usage: USAGE.UNIFORM | USAGE.COPY_DST,
+          label: 'uniform arena',
+        });
         this.bytes += ARENA_BLOCK;
         this.account(ARENA_BLOCK);
       }
@@ -208,13 +230,22 @@ export class GpuContext {
   /** Pipelines compiled so far (cache misses); a cached dispatch composes no text and compiles nothing. */
   compiled = 0;
 
-  constructor(readonly device: GPUDevice, private readonly dumpShader: ShaderDump | null = null) {
+  constructor(
+    readonly device: GPUDevice,
+    private readonly dumpShader: ShaderDump | null = null,
+  ) {
     this.pool = new BufferPool(device, (c) => this.checks.push(c));
-    this.arena = new UniformArena(device, device.limits.minUniformBufferOffsetAlignment, (bytes) => this.pool.account(bytes));
-    device.lost.then((info) => { this.lost = info; });
+    this.arena = new UniformArena(device, device.limits.minUniformBufferOffsetAlignment, (bytes) =>
+      this.pool.account(bytes),
+    );
+    device.lost.then((info) => {
+      this.lost = info;
+    });
   }
 
-  get limits(): GPUSupportedLimits { return this.device.limits; }
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
 
   /**
    * A storage buffer for a tensor, after checking the device's binding-size limit. `gpuWritten`: the
@@ -223,7 +254,10 @@ export class GpuContext {
   allocate(bytes: number, label: string, gpuWritten = false): GPUBuffer {
     const max = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
     if (bytes > max) {
-      fail('LIMIT_EXCEEDED', `${label} needs ${bytes} bytes, more than this device binds in one storage buffer (${max} bytes); use a smaller batch`);
+      fail(
+        'LIMIT_EXCEEDED',
+        `${label} needs ${bytes} bytes, more than this device binds in one storage buffer (${max} bytes); use a smaller batch`,
+      );
     }
     return this.pool.acquire(bytes, STORAGE_USAGE, label, gpuWritten);
   }
@@ -235,7 +269,10 @@ export class GpuContext {
   dispatch(k: Dispatch): void {
     const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
     if (k.workgroups.some((g) => g > maxGroups)) {
-      fail('LIMIT_EXCEEDED', `kernel ${k.label} on ${k.shapes} needs workgroups [${k.workgroups.join(', ')}], past the device's ${maxGroups} per dimension; use a smaller batch`);
+      fail(
+        'LIMIT_EXCEEDED',
+        `kernel ${k.label} on ${k.shapes} needs workgroups [${k.workgroups.join(', ')}], past the device's ${maxGroups} per dimension; use a smaller batch`,
+      );
     }
     const { pipeline, layout } = this.pipelineFor(k);
     const uniforms = packUniforms(k.program, k.uniforms);
@@ -243,7 +280,9 @@ export class GpuContext {
     // submit: submit what is recorded so far and reuse the blocks. Results are still read back once, at `read`.
     if (this.arena.full(uniforms.byteLength)) this.submitRecorded();
     const slot = this.arena.alloc(uniforms);
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: slot.buffer, offset: slot.offset, size: slot.size } }];
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: slot.buffer, offset: slot.offset, size: slot.size } },
+    ];
     let binding = 1;
     for (const b of k.bindings) if (b) entries.push({ binding: binding++, resource: { buffer: b.buffer } });
 
@@ -251,7 +290,9 @@ export class GpuContext {
     const group = this.device.createBindGroup({ label: k.label, layout, entries });
     // Profiling times each dispatch with the timestamps of a pass of its own; otherwise one pass holds them all.
     const timed = this.profiler?.slot(k.label, k.shapes) ?? null;
-    const pass = timed ? this.openEncoder().beginComputePass({ label: k.label, timestampWrites: timed }) : this.openPass();
+    const pass = timed
+      ? this.openEncoder().beginComputePass({ label: k.label, timestampWrites: timed })
+      : this.openPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(...k.workgroups);
@@ -281,21 +322,32 @@ export class GpuContext {
     if (timestamps) buffers = [...buffers, timestamps];
     const offsets: number[] = [];
     let total = 0;
-    for (const b of buffers) { offsets.push(total); total += Math.ceil(b.bytes / 4) * 4; }
+    for (const b of buffers) {
+      offsets.push(total);
+      total += Math.ceil(b.bytes / 4) * 4;
+    }
     const staging = total > 0 ? this.pool.acquire(total, READ_USAGE, 'readback staging') : null;
-    buffers.forEach((b, i) => { if (b.bytes) encoder.copyBufferToBuffer(b.buffer, 0, staging!, offsets[i], Math.ceil(b.bytes / 4) * 4); });
+    buffers.forEach((b, i) => {
+      if (b.bytes) encoder.copyBufferToBuffer(b.buffer, 0, staging!, offsets[i], Math.ceil(b.bytes / 4) * 4);
+    });
 
     this.submit(encoder);
 
     const checks = this.checks;
     this.checks = [];
     let mapError: unknown = null;
-    if (staging) await staging.mapAsync(MAP_MODE_READ).catch((e) => { mapError = e; });
+    if (staging)
+      await staging.mapAsync(MAP_MODE_READ).catch((e) => {
+        mapError = e;
+      });
     // A scope that rejects (instead of resolving to an error or null) means the device could not say whether
     // that work succeeded: the results cannot be trusted, so it is an error too, naming the work it covered.
     const errors = await Promise.all(checks.map(async (c) => ({ ...c, ...(await c.outcome) })));
     if (this.lost) {
-      fail('DEVICE_LOST', `the GPU device was lost (${this.lost.reason}: ${this.lost.message || 'no message'}); the call failed and the next call makes a fresh device`);
+      fail(
+        'DEVICE_LOST',
+        `the GPU device was lost (${this.lost.reason}: ${this.lost.message || 'no message'}); the call failed and the next call makes a fresh device`,
+      );
     }
     const first = errors.find((e) => e.error);
     const rejected = errors.find((e) => e.rejected);
@@ -303,8 +355,10 @@ export class GpuContext {
       if (staging && !mapError) staging.unmap();
       // Out of memory is the device's word on memory pressure: give back the idle buffers so a retry has room.
       if (first?.outOfMemory) this.pool.trim();
-      let msg = first ? `${first.what}: ${first.error!.message}`
-        : rejected ? `${rejected.what}: its error scope was rejected (${(rejected.rejected as Error)?.message ?? String(rejected.rejected)}), so whether it ran is unknown`
+      let msg = first
+        ? `${first.what}: ${first.error!.message}`
+        : rejected
+          ? `${rejected.what}: its error scope was rejected (${(rejected.rejected as Error)?.message ?? String(rejected.rejected)}), so whether it ran is unknown`
           : `reading results back: ${String(mapError)}`;
       if (first?.shader) msg += `\n${await compilerMessages(first.shader.module, first.shader.code)}`;
       throw new SmoothgeoError(first?.outOfMemory ? 'LIMIT_EXCEEDED' : 'GPU_ERROR', `WebGPU error in ${msg}`);
@@ -337,7 +391,12 @@ export class GpuContext {
     const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform' } }];
     let binding = 1;
     k.program.bindings.forEach((decl, i) => {
-      if (k.bindings[i]) entries.push({ binding: binding++, visibility: STAGE_COMPUTE, buffer: { type: decl.access === 'read' ? 'read-only-storage' : 'storage' } });
+      if (k.bindings[i])
+        entries.push({
+          binding: binding++,
+          visibility: STAGE_COMPUTE,
+          buffer: { type: decl.access === 'read' ? 'read-only-storage' : 'storage' },
+        });
     });
     const label = `${k.label} [${key}]`;
     const layout = this.device.createBindGroupLayout({ label, entries });
@@ -347,7 +406,10 @@ export class GpuContext {
       layout: this.device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: 'main' },
     });
-    this.checks.push({ ...check(this.device.popErrorScope(), `compiling kernel ${k.label} (key ${key})`), shader: { module, code } });
+    this.checks.push({
+      ...check(this.device.popErrorScope(), `compiling kernel ${k.label} (key ${key})`),
+      shader: { module, code },
+    });
     const c = { pipeline, layout };
     this.cache.set(key, c);
     return c;
@@ -373,7 +435,9 @@ export class GpuContext {
   }
 
   /** Uniform arena bytes now (counted in the pool's totals too). */
-  get uniformBytes(): number { return this.arena.bytes; }
+  get uniformBytes(): number {
+    return this.arena.bytes;
+  }
 
   private openEncoder(): GPUCommandEncoder {
     this.encoder ??= this.device.createCommandEncoder({ label: `smoothgeo call ${++this.calls}` });
@@ -403,7 +467,8 @@ export async function compilerMessages(module: GPUShaderModule, code: string, co
   const out: string[] = [];
   for (const m of info.messages) {
     out.push(`${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`);
-    const from = Math.max(1, m.lineNum - context), to = Math.min(lines.length, m.lineNum + context);
+    const from = Math.max(1, m.lineNum - context),
+      to = Math.min(lines.length, m.lineNum + context);
     for (let n = from; n <= to; n++) {
       out.push(`${n === m.lineNum ? '>' : ' '} ${String(n).padStart(width)} | ${lines[n - 1]}`);
       if (n === m.lineNum) out.push(`  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, m.linePos - 1))}^`);

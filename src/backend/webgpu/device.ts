@@ -14,16 +14,27 @@ export interface AdapterSummary {
 }
 
 function summarize(info: GPUAdapterInfo, isFallback: boolean, timestamps: boolean): AdapterSummary {
-  const s = { vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '', description: info.description ?? '' };
+  const s = {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description: info.description ?? '',
+  };
   const software = isFallback || /swiftshader|llvmpipe|lavapipe|warp|software/i.test(Object.values(s).join(' '));
   return { ...s, software, timestamps };
 }
 
 /** Opens a device on the entry point's adapter. */
-export async function openDevice(gpu: GPU, powerPreference?: GPUPowerPreference): Promise<{ device: GPUDevice; info: AdapterSummary }> {
+export async function openDevice(
+  gpu: GPU,
+  powerPreference?: GPUPowerPreference,
+): Promise<{ device: GPUDevice; info: AdapterSummary }> {
   const adapter = await gpu.requestAdapter(powerPreference ? { powerPreference } : undefined);
   if (!adapter) {
-    fail('BACKEND_UNAVAILABLE', 'no WebGPU adapter: requestAdapter() returned null (on a machine without a GPU, install Debian chromium + libvulkan1 and set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json, as scripts/gpu-env.mjs does)');
+    fail(
+      'BACKEND_UNAVAILABLE',
+      'no WebGPU adapter: requestAdapter() returned null (on a machine without a GPU, install Debian chromium + libvulkan1 and set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json, as scripts/gpu-env.mjs does)',
+    );
   }
   // Ask for the adapter's own buffer limits: the defaults (128 MiB bindings) are far below most GPUs'.
   const requiredLimits: Record<string, number> = {};
@@ -33,8 +44,14 @@ export async function openDevice(gpu: GPU, powerPreference?: GPUPowerPreference)
   // Timestamps are asked for where the adapter has them, so that engine.profile can time kernels; nothing
   // else depends on them.
   const timestamps = adapter.features.has('timestamp-query');
-  const device = await adapter.requestDevice({ label: 'smoothgeo', requiredLimits, requiredFeatures: timestamps ? ['timestamp-query'] : [] });
-  const fallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || (adapter.info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  const device = await adapter.requestDevice({
+    label: 'smoothgeo',
+    requiredLimits,
+    requiredFeatures: timestamps ? ['timestamp-query'] : [],
+  });
+  const fallback =
+    (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
+    (adapter.info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
   return { device, info: summarize(adapter.info, fallback, timestamps) };
 }
 
@@ -46,9 +63,16 @@ export async function findWebGPU(gpu?: GPU): Promise<GPU> {
       const mod = await import('webgpu');
       entry = mod.create([]) as GPU;
     } catch (e) {
-      fail('BACKEND_UNAVAILABLE', `no WebGPU in this Node process: loading npm package 'webgpu' (Dawn) failed: ${(e as Error).message}`);
+      fail(
+        'BACKEND_UNAVAILABLE',
+        `no WebGPU in this Node process: loading npm package 'webgpu' (Dawn) failed: ${(e as Error).message}`,
+      );
     }
   }
-  if (!entry) fail('BACKEND_UNAVAILABLE', 'no WebGPU here: navigator.gpu is undefined (a browser without WebGPU, or an insecure context)');
+  if (!entry)
+    fail(
+      'BACKEND_UNAVAILABLE',
+      'no WebGPU here: navigator.gpu is undefined (a browser without WebGPU, or an insecure context)',
+    );
   return entry;
 }

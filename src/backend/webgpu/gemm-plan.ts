@@ -38,7 +38,8 @@ export function gemmPlan(M: number, N: number, K: number, vecBAlongN: boolean): 
   // Split K into chunks of at least `chunkMin` (a multiple of `align`) when fewer than `minBlocks` blocks of C
   // would run a K loop of at least `minK`.
   const split = (blocks: number, minBlocks: number, minK: number, chunkMin: number, align: number) => {
-    const splits = blocks < minBlocks && K >= minK ? Math.min(Math.ceil(minBlocks / blocks), Math.floor(K / chunkMin), 64) : 1;
+    const splits =
+      blocks < minBlocks && K >= minK ? Math.min(Math.ceil(minBlocks / blocks), Math.floor(K / chunkMin), 64) : 1;
     if (splits <= 1) return { splits: 1, kChunk: K };
     const kChunk = Math.ceil(Math.ceil(K / splits) / align) * align;
     return { splits: Math.ceil(K / kChunk), kChunk };
@@ -46,11 +47,16 @@ export function gemmPlan(M: number, N: number, K: number, vecBAlongN: boolean): 
   if (M >= 64 && N >= 64 && K >= 64) {
     const blocks: [number, number] = [Math.ceil(N / 64), Math.ceil(M / 64)];
     return {
-      kernel: 'main', consts: { TILE_M: 64, TILE_N: 64, TILE_K: 16 }, blocks, workgroupSize: (64 / 4) * (64 / 4),
+      kernel: 'main',
+      consts: { TILE_M: 64, TILE_N: 64, TILE_K: 16 },
+      blocks,
+      workgroupSize: (64 / 4) * (64 / 4),
       ...split(blocks[0] * blocks[1], 128, 512, 256, 16),
     };
   }
-  let R_M = 4, R_N = 4, ALONG_M = false;
+  let R_M = 4,
+    R_N = 4,
+    ALONG_M = false;
   if (M <= 4) R_M = M;
   else if (N <= 16) {
     R_N = Math.ceil(N / Math.ceil(N / 8)); // one group of N ≤ 8 columns, or two even ones
@@ -59,8 +65,10 @@ export function gemmPlan(M: number, N: number, K: number, vecBAlongN: boolean): 
   }
   const blocks: [number, number] = [Math.ceil(N / R_N), Math.ceil(M / R_M)];
   return {
-    kernel: 'direct', consts: { R_M, R_N, ALONG_M }, blocks, workgroupSize: WORKGROUP.gemmDirect,
+    kernel: 'direct',
+    consts: { R_M, R_N, ALONG_M },
+    blocks,
+    workgroupSize: WORKGROUP.gemmDirect,
     ...split(blocks[0] * blocks[1], 256, 4096, 1024, 4),
   };
 }
-

@@ -26,9 +26,20 @@ export class Profiler {
   private readonly resolveBuffer: GPUBuffer;
   private pending: { label: string; shapes: string }[] = [];
 
-  constructor(private readonly device: GPUDevice, resolveUsage: number) {
-    this.querySet = device.createQuerySet({ label: 'smoothgeo profiler timestamps', type: 'timestamp', count: CAPACITY * 2 });
-    this.resolveBuffer = device.createBuffer({ label: 'smoothgeo profiler resolve', size: CAPACITY * 2 * 8, usage: resolveUsage });
+  constructor(
+    private readonly device: GPUDevice,
+    resolveUsage: number,
+  ) {
+    this.querySet = device.createQuerySet({
+      label: 'smoothgeo profiler timestamps',
+      type: 'timestamp',
+      count: CAPACITY * 2,
+    });
+    this.resolveBuffer = device.createBuffer({
+      label: 'smoothgeo profiler resolve',
+      size: CAPACITY * 2 * 8,
+      usage: resolveUsage,
+    });
   }
 
   /** The timestamp writes for the next dispatch's pass, or null when this call's slots are used up. */

@@ -107,10 +107,15 @@ export function programKey(p: Program, consts: Readonly<Record<string, ConstValu
  * private arrays, so the family source may name them inside branches that constants switch off), the
  * constants, then the program's sections. Called on a pipeline-cache miss only.
  */
-export function composeProgram(p: Program, consts: Readonly<Record<string, ConstValue>>, bound: readonly Bound[]): string {
+export function composeProgram(
+  p: Program,
+  consts: Readonly<Record<string, ConstValue>>,
+  bound: readonly Bound[],
+): string {
   const extra = Object.keys(consts).filter((k) => !p.consts.includes(k));
   if (extra.length) throw new Error(`kernel ${p.id}: unknown specialisation constants ${extra.join(', ')}`);
-  if (bound.length !== p.bindings.length) throw new Error(`kernel ${p.id}: ${bound.length} bindings given, ${p.bindings.length} declared`);
+  if (bound.length !== p.bindings.length)
+    throw new Error(`kernel ${p.id}: ${bound.length} bindings given, ${p.bindings.length} declared`);
   const lines = [preludeWgsl(p.workgroupSize), 'struct Uniforms {'];
   for (const u of p.uniforms) lines.push(`  ${u.name}: ${u.type},`);
   // An empty struct is not valid WGSL: a padding member keeps the layout of uniform-free kernels legal.
@@ -119,7 +124,8 @@ export function composeProgram(p: Program, consts: Readonly<Record<string, Const
   let slot = 1;
   p.bindings.forEach((decl, i) => {
     const b = bound[i];
-    if (b && !decl.types.includes(b.type)) throw new Error(`kernel ${p.id}: binding ${decl.name} cannot be ${b.type} (allowed: ${decl.types.join(', ')})`);
+    if (b && !decl.types.includes(b.type))
+      throw new Error(`kernel ${p.id}: binding ${decl.name} cannot be ${b.type} (allowed: ${decl.types.join(', ')})`);
     const type = b?.type ?? decl.types[0];
     if (b) lines.push(`@group(0) @binding(${slot++}) var<storage, ${decl.access}> ${decl.name}: array<${type}>;`);
     else lines.push(`var<private> ${decl.name}: array<${type}, 1>;`);
@@ -135,7 +141,8 @@ export function composeProgram(p: Program, consts: Readonly<Record<string, Const
 export function packUniforms(p: Program, values: Readonly<Record<string, number>>): ArrayBuffer {
   const n = p.uniforms.length;
   const buf = new ArrayBuffer(Math.max(16, Math.ceil((n * 4) / 16) * 16));
-  const u32 = new Uint32Array(buf), f32 = new Float32Array(buf);
+  const u32 = new Uint32Array(buf),
+    f32 = new Float32Array(buf);
   for (let i = 0; i < n; i++) {
     const { name, type } = p.uniforms[i];
     const v = values[name];

@@ -1,7 +1,19 @@
 // The WebGPU backend: the Backend contract wired to a device context (context.ts) and the kernel families
 // (kernels/). Each primitive records one or two dispatches into the context's open pass.
 import type {
-  ActivationKind, Backend, BTensor, ConvGeom, DType, EpilogueActivation, HeadKind, MatmulOptions, MemoryUsage, PoolGeom, Profile, SamplePlan, SampleStats,
+  ActivationKind,
+  Backend,
+  BTensor,
+  ConvGeom,
+  DType,
+  EpilogueActivation,
+  HeadKind,
+  MatmulOptions,
+  MemoryUsage,
+  PoolGeom,
+  Profile,
+  SamplePlan,
+  SampleStats,
 } from '../backend.js';
 import { fail } from '../../errors.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
@@ -44,14 +56,20 @@ export class WebGPUBackend implements Backend, Recorder {
     this.ctx = new GpuContext(device, dump);
   }
 
-  get adapter(): AdapterSummary { return this.adapterInfo; }
+  get adapter(): AdapterSummary {
+    return this.adapterInfo;
+  }
   get description(): string {
     const a = this.adapterInfo;
     return `WebGPU adapter ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}${a.software ? ' (software)' : ''}`;
   }
   /** @internal The device and its context, for tests and the bench. */
-  get device(): GPUDevice { return this.ctx.device; }
-  get context(): GpuContext { return this.ctx; }
+  get device(): GPUDevice {
+    return this.ctx.device;
+  }
+  get context(): GpuContext {
+    return this.ctx;
+  }
 
   // ---- lifecycle ----
   /**
@@ -59,7 +77,11 @@ export class WebGPUBackend implements Backend, Recorder {
    * arena; `uniformBytes` is the arena's part (bounded: see ARENA_MAX_BLOCKS in context.ts).
    */
   memory(): MemoryUsage {
-    return { allocatedBytes: this.ctx.pool.allocatedBytes, peakBytes: this.ctx.pool.peakBytes, uniformBytes: this.ctx.uniformBytes };
+    return {
+      allocatedBytes: this.ctx.pool.allocatedBytes,
+      peakBytes: this.ctx.pool.peakBytes,
+      uniformBytes: this.ctx.uniformBytes,
+    };
   }
   resetPeakMemory(): void {
     this.ctx.pool.peakBytes = this.ctx.pool.allocatedBytes;
@@ -73,13 +95,18 @@ export class WebGPUBackend implements Backend, Recorder {
     if (this.disposed) fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one');
     if (!this.ctx.lost) return;
     // One recovery for every call that sees the loss: concurrent calls await the same new device.
-    this.recovering ??= this.recover().finally(() => { this.recovering = null; });
+    this.recovering ??= this.recover().finally(() => {
+      this.recovering = null;
+    });
     await this.recovering;
   }
 
   private async recover(): Promise<void> {
     const { device, info } = await openDevice(this.gpu, this.powerPreference);
-    if (this.disposed) { device.destroy(); fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one'); }
+    if (this.disposed) {
+      device.destroy();
+      fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one');
+    }
     this.ctx.destroy(); // the lost device's pool and arena: free whatever the driver still tracks
     this.adapterInfo = info;
     this.ctx = new GpuContext(device, this.dump);
@@ -90,7 +117,13 @@ export class WebGPUBackend implements Backend, Recorder {
     await this.prepare();
     if (!this.ctx.device.features.has('timestamp-query')) {
       const result = await fn();
-      return { result, supported: false, reason: `the adapter (${this.description}) has no 'timestamp-query' feature`, kernels: [], totalMs: null };
+      return {
+        result,
+        supported: false,
+        reason: `the adapter (${this.description}) has no 'timestamp-query' feature`,
+        kernels: [],
+        totalMs: null,
+      };
     }
     const ctx = this.ctx;
     ctx.startProfiling();
@@ -143,9 +176,14 @@ export class WebGPUBackend implements Backend, Recorder {
   alloc(shape: readonly number[], label: string, dtype: DType = 'f32'): GpuTensor {
     return this.allocTensor(shape, label, dtype, true);
   }
-  output(into: BTensor | null | undefined, shape: readonly number[], label: string): { out: GpuTensor; accumulate: boolean } {
+  output(
+    into: BTensor | null | undefined,
+    shape: readonly number[],
+    label: string,
+  ): { out: GpuTensor; accumulate: boolean } {
     if (into) {
-      if (into.size !== sizeOf(shape)) throw new Error(`${label}: accumulator has ${into.size} values, expected ${sizeOf(shape)}`);
+      if (into.size !== sizeOf(shape))
+        throw new Error(`${label}: accumulator has ${into.size} values, expected ${sizeOf(shape)}`);
       return { out: into as GpuTensor, accumulate: true };
     }
     return { out: this.alloc(shape, label), accumulate: false };
@@ -164,7 +202,9 @@ export class WebGPUBackend implements Backend, Recorder {
   }
 
   // ---- kernel primitives (kernels/*.ts) ----
-  matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor { return gemm.matmul(this, a, b, o).z; }
+  matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor {
+    return gemm.matmul(this, a, b, o).z;
+  }
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
     return gemm.conv2d(this, x, w, bias, g, into).z;
   }
@@ -172,7 +212,14 @@ export class WebGPUBackend implements Backend, Recorder {
     const r = gemm.matmul(this, a, b, o, act);
     return { z: r.z, a: r.a! };
   }
-  conv2dActivated(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, act: EpilogueActivation, into?: BTensor | null) {
+  conv2dActivated(
+    x: BTensor,
+    w: BTensor,
+    bias: BTensor | null,
+    g: ConvGeom,
+    act: EpilogueActivation,
+    into?: BTensor | null,
+  ) {
     const r = gemm.conv2d(this, x, w, bias, g, into, act);
     return { z: r.z, a: r.a! };
   }
@@ -185,16 +232,35 @@ export class WebGPUBackend implements Backend, Recorder {
   channelSum(t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
     return gemm.channelSum(this, t, channels, spatial, into);
   }
-  maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } { return pool.maxPool(this, x, g); }
-  gather(src: BTensor, index: BTensor, label: string): BTensor { return pool.gather(this, src, index, label); }
-  maxPoolBackward(gy: BTensor, argmax: BTensor, g: PoolGeom): BTensor { return pool.maxPoolBackward(this, gy, argmax, g); }
-  avgPool(x: BTensor, g: PoolGeom): BTensor { return pool.avgPool(this, x, g); }
-  avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor { return pool.avgPoolBackward(this, gy, g); }
-  checkFinite(t: BTensor, flags: BTensor, stage: number): void { finite.checkFinite(this, t, flags, stage); }
+  maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
+    return pool.maxPool(this, x, g);
+  }
+  gather(src: BTensor, index: BTensor, label: string): BTensor {
+    return pool.gather(this, src, index, label);
+  }
+  maxPoolBackward(gy: BTensor, argmax: BTensor, g: PoolGeom): BTensor {
+    return pool.maxPoolBackward(this, gy, argmax, g);
+  }
+  avgPool(x: BTensor, g: PoolGeom): BTensor {
+    return pool.avgPool(this, x, g);
+  }
+  avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
+    return pool.avgPoolBackward(this, gy, g);
+  }
+  checkFinite(t: BTensor, flags: BTensor, stage: number): void {
+    finite.checkFinite(this, t, flags, stage);
+  }
   activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {
     return pointwise.activation(this, kind, beta, z, zdot);
   }
-  activationBackward(kind: ActivationKind, beta: number, z: BTensor, gy: BTensor, zdot: BTensor | null, gydot: BTensor | null) {
+  activationBackward(
+    kind: ActivationKind,
+    beta: number,
+    z: BTensor,
+    gy: BTensor,
+    zdot: BTensor | null,
+    gydot: BTensor | null,
+  ) {
     return pointwise.activationBackward(this, kind, beta, z, gy, zdot, gydot);
   }
   head(kind: HeadKind, z: BTensor, classes: BTensor, zdot: BTensor | null, scale: number) {
@@ -202,11 +268,22 @@ export class WebGPUBackend implements Backend, Recorder {
   }
 
   // ---- sampling kernels (kernels/sampling.ts) ----
-  ballFactors(plan: SamplePlan, d: number): BTensor { return sampling.ballFactors(this, plan, d); }
+  ballFactors(plan: SamplePlan, d: number): BTensor {
+    return sampling.ballFactors(this, plan, d);
+  }
   sampleInputs(plan: SamplePlan, x: BTensor, q0: number, len: number, ballFactors: BTensor | null): BTensor {
     return sampling.sampleInputs(this, plan, x, q0, len, ballFactors);
   }
-  sampleReduce(plan: SamplePlan, x: BTensor, grads: BTensor, q0: number, len: number, ballFactors: BTensor | null, st: SampleStats, done: number): void {
+  sampleReduce(
+    plan: SamplePlan,
+    x: BTensor,
+    grads: BTensor,
+    q0: number,
+    len: number,
+    ballFactors: BTensor | null,
+    st: SampleStats,
+    done: number,
+  ): void {
     sampling.sampleReduce(this, plan, x, grads, q0, len, ballFactors, st, done);
   }
 }

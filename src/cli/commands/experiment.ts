@@ -14,8 +14,14 @@ function defaultModelsDir(): string {
 /** `smoothgeo experiment`: the paper's experiment on real MNIST digits; writes results.json, results.md and PNGs. */
 export function experimentCommand(): Command {
   return new Command('experiment')
-    .description('attack the explanations of the NAT, SSR and Madry models on real MNIST test digits (Wang et al. 2020, §5); small defaults')
-    .option('--models-dir <dir>', 'folder with lenet-<model>.safetensors (+ .json training records)', defaultModelsDir())
+    .description(
+      'attack the explanations of the NAT, SSR and Madry models on real MNIST test digits (Wang et al. 2020, §5); small defaults',
+    )
+    .option(
+      '--models-dir <dir>',
+      'folder with lenet-<model>.safetensors (+ .json training records)',
+      defaultModelsDir(),
+    )
     .option('--spec <file>', 'model spec (default <models-dir>/lenet-relu.json)')
     .option('--models <names>', 'comma-separated model names', 'nat,ssr,madry')
     .option('--digits <n>', 'correctly classified test digits to attack', intArg('--digits', 1), 8)
@@ -27,8 +33,18 @@ export function experimentCommand(): Command {
     .option('--sigma <s>', 'SmoothGrad σ', numArg('--sigma', 0), 0.15)
     .option('--radius <r>', 'Uniform Gradient cube radius (√3·σ has the same variance)', numArg('--radius', 0), 0.26)
     .option('--ig-steps <n>', 'Integrated Gradients quadrature points', intArg('--ig-steps', 1), 8)
-    .option('--curve-epsilons <list>', 'extra ε values for the top-k-against-ε figure', listArg('--curve-epsilons', numArg('ε', 0)), [0.1])
-    .option('--lipschitz-samples <n>', 'SmoothGrad samples of the Theorem 2 estimate', intArg('--lipschitz-samples', 1), 64)
+    .option(
+      '--curve-epsilons <list>',
+      'extra ε values for the top-k-against-ε figure',
+      listArg('--curve-epsilons', numArg('ε', 0)),
+      [0.1],
+    )
+    .option(
+      '--lipschitz-samples <n>',
+      'SmoothGrad samples of the Theorem 2 estimate',
+      intArg('--lipschitz-samples', 1),
+      64,
+    )
     .option('--split-seed <n>', 'seed of the MNIST split the models were trained on', intArg('--split-seed'), 1)
     .option('--seed <n>', 'seed of the attacks and the noise', intArg('--seed'), 1)
     .option('--out <dir>', 'output folder', 'out/experiment')
@@ -38,19 +54,43 @@ export function experimentCommand(): Command {
       console.error(`engine: ${engine.describe()}`);
       const t0 = performance.now();
       const options = {
-        modelsDir: o.modelsDir, spec: o.spec ?? join(o.modelsDir, 'lenet-relu.json'), models: String(o.models).split(',').map((s: string) => s.trim()).filter(Boolean),
-        digits: o.digits, epsilon: o.epsilon, step: o.step, steps: o.steps, k: o.k, samples: o.samples, sigma: o.sigma, radius: o.radius,
-        igSteps: o.igSteps, curveEpsilons: o.curveEpsilons, lipschitzSamples: o.lipschitzSamples, splitSeed: o.splitSeed, seed: o.seed,
+        modelsDir: o.modelsDir,
+        spec: o.spec ?? join(o.modelsDir, 'lenet-relu.json'),
+        models: String(o.models)
+          .split(',')
+          .map((s: string) => s.trim())
+          .filter(Boolean),
+        digits: o.digits,
+        epsilon: o.epsilon,
+        step: o.step,
+        steps: o.steps,
+        k: o.k,
+        samples: o.samples,
+        sigma: o.sigma,
+        radius: o.radius,
+        igSteps: o.igSteps,
+        curveEpsilons: o.curveEpsilons,
+        lipschitzSamples: o.lipschitzSamples,
+        splitSeed: o.splitSeed,
+        seed: o.seed,
       };
       const out = await runExperiment(engine, options, (s) => console.error(s));
       const seconds = (performance.now() - t0) / 1000;
       mkdirSync(join(o.out, 'maps'), { recursive: true });
       const command = commandLine(cmd);
-      const json = { command, versions: { smoothgeo: VERSION, node: process.versions.node }, seconds, seeds: { attack: o.seed, split: o.splitSeed }, ...out.results };
+      const json = {
+        command,
+        versions: { smoothgeo: VERSION, node: process.versions.node },
+        seconds,
+        seeds: { attack: o.seed, split: o.splitSeed },
+        ...out.results,
+      };
       writeFileSync(join(o.out, 'results.json'), JSON.stringify(json, null, 2) + '\n');
       writeFileSync(join(o.out, 'results.md'), experimentMarkdown(out.results, { command, seconds }));
       for (const f of out.figures) writeFileSync(join(o.out, f.path), f.bytes);
-      console.log(`wrote ${join(o.out, 'results.json')}, results.md and ${out.figures.length} PNG figures (${seconds.toFixed(0)} s)`);
+      console.log(
+        `wrote ${join(o.out, 'results.json')}, results.md and ${out.figures.length} PNG figures (${seconds.toFixed(0)} s)`,
+      );
       engine.dispose();
     });
 }

@@ -76,10 +76,12 @@ function program(kernel: KernelName, body: Body, workgroupSize: number, fused: b
         { name: 'bias', access: 'read', types: ['f32'] },
         { name: 'out', access: 'read_write', types: ['f32'] },
         { name: 'partial', access: 'read_write', types: ['f32'] },
-        ...(fused ? ([
-          { name: 'act_out', access: 'read_write', types: ['f32'] },
-          { name: 'act_z', access: 'read', types: ['f32'] },
-        ] as const) : []),
+        ...(fused
+          ? ([
+              { name: 'act_out', access: 'read_write', types: ['f32'] },
+              { name: 'act_z', access: 'read', types: ['f32'] },
+            ] as const)
+          : []),
       ],
       consts: [...KERNEL_CONSTS[kernel], ...EPILOGUE_CONSTS, ...(fused ? FUSED_CONSTS : []), ...body.consts],
       workgroupSize,
@@ -115,7 +117,8 @@ interface Gemm {
 function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
   const plan = gemmPlan(v.M, v.N, v.K, v.vecB && !v.bKFast);
   const { splits, kChunk } = plan;
-  const act = v.act ?? null, fused = !!act;
+  const act = v.act ?? null,
+    fused = !!act;
   // Objects built by assignment, not by spreading: V8 makes spread-built objects slow dictionaries, and these
   // are built for every dispatch (object spreads cost ~20 µs per dispatch here; assignments ~0.1 µs).
   const uniforms: Record<string, number> = { M: v.M, N: v.N, K: v.K, kChunk, splits };
@@ -123,7 +126,10 @@ function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
   if (act) uniforms.beta = act.spec.beta;
   const partial = splits > 1 ? r.alloc([splits, v.M, v.N], `${v.label} split-K partials`) : null;
   const bindings = [
-    ...v.operands, opt('bias', v.bias), bind('out', v.out), opt('partial', partial),
+    ...v.operands,
+    opt('bias', v.bias),
+    bind('out', v.out),
+    opt('partial', partial),
     ...(act ? [bind('act_out', act.out), opt('act_z', act.spec.z)] : []),
   ];
   // The split-K sum's constants (body and epilogue), then the GEMM kernel's (those plus the plan's).
@@ -133,7 +139,13 @@ function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
     common.ACT = ACTIVATION_CODE[act.spec.kind];
     common.FUSE = act.spec.z ? FUSE_CODE.tangent : FUSE_CODE.value;
   }
-  const consts: Record<string, ConstValue> = { A_K_FAST: v.aKFast, B_K_FAST: v.bKFast, VEC_A: v.vecA, VEC_B: v.vecB, SPLIT_K: splits > 1 };
+  const consts: Record<string, ConstValue> = {
+    A_K_FAST: v.aKFast,
+    B_K_FAST: v.bKFast,
+    VEC_A: v.vecA,
+    VEC_B: v.vecB,
+    SPLIT_K: splits > 1,
+  };
   for (const k in plan.consts) consts[k] = plan.consts[k];
   for (const k in common) consts[k] = common[k];
   // Tiled: one workgroup per 64×64 tile. Direct: one thread per block of C.
@@ -142,12 +154,21 @@ function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
   r.run({
     program: program(plan.kernel, v.body, plan.workgroupSize, fused),
     label: `${v.label}${act ? ` + ${act.spec.kind}${act.spec.z ? ' tangent' : ''}` : ''}${splits > 1 ? ` (split-K ${splits})` : ''}`,
-    shapes: v.shapes, consts, bindings, uniforms, workgroups: [x, y, splits],
+    shapes: v.shapes,
+    consts,
+    bindings,
+    uniforms,
+    workgroups: [x, y, splits],
   });
   if (partial) {
     r.run({
-      program: program('splitk', v.body, WORKGROUP.elementwise, fused), label: `${v.label} split-K sum`, shapes: v.shapes,
-      consts: common, bindings, uniforms, workgroups: r.grid1d(v.M * v.N, WORKGROUP.elementwise),
+      program: program('splitk', v.body, WORKGROUP.elementwise, fused),
+      label: `${v.label} split-K sum`,
+      shapes: v.shapes,
+      consts: common,
+      bindings,
+      uniforms,
+      workgroups: r.grid1d(v.M * v.N, WORKGROUP.elementwise),
     });
     r.release(partial);
   }
@@ -163,20 +184,35 @@ export function matmul(r: Recorder, a: BTensor, b: BTensor, o: MatmulOptions, ac
   if (K !== K2) throw new Error(`${o.label}: inner dimensions ${K} and ${K2} differ`);
   const { out, accumulate } = r.output(o.into, [M, N], o.label);
   // vec4 loads along each operand's fast dimension when its length is a multiple of 4.
-  const vecA = (o.transA ? M : K) % 4 === 0, vecB = (o.transB ? K : N) % 4 === 0;
+  const vecA = (o.transA ? M : K) % 4 === 0,
+    vecB = (o.transB ? K : N) % 4 === 0;
   const body = BODIES[`dense${vecA ? 4 : 1}${vecB ? 4 : 1}` as 'dense11'];
   return gemm(r, {
-    label: `gemm ${o.label}`, shapes: `${o.transA ? 'Aᵀ' : 'A'}${shapeStr(a.shape)}·${o.transB ? 'Bᵀ' : 'B'}${shapeStr(b.shape)}`,
-    body, operands: [bind('a', a, vecA ? 'vec4f' : 'f32'), bind('b', b, vecB ? 'vec4f' : 'f32')],
-    consts: { TRANS_A: !!o.transA, TRANS_B: !!o.transB }, bias: o.bias ?? null, out, accumulate,
-    aKFast: !o.transA, bKFast: !!o.transB, vecA, vecB, geometry: {}, M, N, K, act: activated(r, act, [M, N]),
+    label: `gemm ${o.label}`,
+    shapes: `${o.transA ? 'Aᵀ' : 'A'}${shapeStr(a.shape)}·${o.transB ? 'Bᵀ' : 'B'}${shapeStr(b.shape)}`,
+    body,
+    operands: [bind('a', a, vecA ? 'vec4f' : 'f32'), bind('b', b, vecB ? 'vec4f' : 'f32')],
+    consts: { TRANS_A: !!o.transA, TRANS_B: !!o.transB },
+    bias: o.bias ?? null,
+    out,
+    accumulate,
+    aKFast: !o.transA,
+    bKFast: !!o.transB,
+    vecA,
+    vecB,
+    geometry: {},
+    M,
+    N,
+    K,
+    act: activated(r, act, [M, N]),
   });
 }
 
 /** The fused activation's output tensor, or null. */
 function activated(r: Recorder, act: EpilogueActivation | null, shape: number[]): Gemm['act'] {
   if (!act) return null;
-  if (act.z && act.z.size !== shape.reduce((x, y) => x * y, 1)) throw new Error(`fused ${act.kind} tangent: z has ${act.z.size} values, expected ${shape.join('×')}`);
+  if (act.z && act.z.size !== shape.reduce((x, y) => x * y, 1))
+    throw new Error(`fused ${act.kind} tangent: z has ${act.z.size} values, expected ${shape.join('×')}`);
   return { spec: act, out: r.alloc(shape, act.z ? `${act.kind} tangent` : act.kind) };
 }
 
@@ -189,48 +225,110 @@ const convShapes = (g: ConvGeom) =>
 
 /** y = conv(x, w) + bias (+ into), and the fused activation's output when `act` is given. */
 export function conv2d(
-  r: Recorder, x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null, act: EpilogueActivation | null = null,
+  r: Recorder,
+  x: BTensor,
+  w: BTensor,
+  bias: BTensor | null,
+  g: ConvGeom,
+  into?: BTensor | null,
+  act: EpilogueActivation | null = null,
 ) {
   const shape = [g.n, g.o, g.oh, g.ow];
   const { out, accumulate } = r.output(into, shape, 'conv2d');
   return gemm(r, {
-    label: 'conv2d forward', shapes: convShapes(g), body: BODIES.convForward, operands: [bind('x', x), bind('wt', w)],
-    bias, out, accumulate, aKFast: false, bKFast: true, vecA: false, vecB: false, act: activated(r, act, shape),
-    consts: convConsts(g), geometry: convUniforms(g), M: g.n * g.oh * g.ow, N: g.o, K: g.c * g.kh * g.kw,
+    label: 'conv2d forward',
+    shapes: convShapes(g),
+    body: BODIES.convForward,
+    operands: [bind('x', x), bind('wt', w)],
+    bias,
+    out,
+    accumulate,
+    aKFast: false,
+    bKFast: true,
+    vecA: false,
+    vecB: false,
+    act: activated(r, act, shape),
+    consts: convConsts(g),
+    geometry: convUniforms(g),
+    M: g.n * g.oh * g.ow,
+    N: g.o,
+    K: g.c * g.kh * g.kw,
   });
 }
 
 export function conv2dBackwardInput(r: Recorder, gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
   const { out, accumulate } = r.output(into, [g.n, g.c, g.h, g.w], 'conv2d backward input');
   return gemm(r, {
-    label: 'conv2d backward input', shapes: convShapes(g), body: BODIES.convBackwardInput, operands: [bind('gy', gy), bind('wt', w)],
-    bias: null, out, accumulate, aKFast: false, bKFast: true, vecA: false, vecB: false,
-    consts: convConsts(g), geometry: convUniforms(g), M: g.n * g.h * g.w, N: g.c, K: g.o * g.kh * g.kw,
+    label: 'conv2d backward input',
+    shapes: convShapes(g),
+    body: BODIES.convBackwardInput,
+    operands: [bind('gy', gy), bind('wt', w)],
+    bias: null,
+    out,
+    accumulate,
+    aKFast: false,
+    bKFast: true,
+    vecA: false,
+    vecB: false,
+    consts: convConsts(g),
+    geometry: convUniforms(g),
+    M: g.n * g.h * g.w,
+    N: g.c,
+    K: g.o * g.kh * g.kw,
   }).z;
 }
 
-export function conv2dBackwardFilter(r: Recorder, gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
+export function conv2dBackwardFilter(
+  r: Recorder,
+  gy: BTensor,
+  x: BTensor,
+  g: ConvGeom,
+  into?: BTensor | null,
+): BTensor {
   const { out, accumulate } = r.output(into, [g.o, g.c, g.kh, g.kw], 'conv2d backward filter');
   return gemm(r, {
-    label: 'conv2d backward filter', shapes: convShapes(g), body: BODIES.convBackwardFilter, operands: [bind('gy', gy), bind('x', x)],
-    bias: null, out, accumulate, aKFast: true, bKFast: true, vecA: false, vecB: false,
-    consts: convConsts(g), geometry: convUniforms(g), M: g.o, N: g.c * g.kh * g.kw, K: g.n * g.oh * g.ow,
+    label: 'conv2d backward filter',
+    shapes: convShapes(g),
+    body: BODIES.convBackwardFilter,
+    operands: [bind('gy', gy), bind('x', x)],
+    bias: null,
+    out,
+    accumulate,
+    aKFast: true,
+    bKFast: true,
+    vecA: false,
+    vecB: false,
+    consts: convConsts(g),
+    geometry: convUniforms(g),
+    M: g.o,
+    N: g.c * g.kh * g.kw,
+    K: g.n * g.oh * g.ow,
   }).z;
 }
 
 const CHANNEL_SUM = SOURCES.program({
-  family: 'reduce', sections: ['channel_sum'], uniforms: u32('n', 'channels', 'spatial'),
-  bindings: [{ name: 't', access: 'read', types: ['f32'] }, { name: 'out', access: 'read_write', types: ['f32'] }],
-  consts: ['ACCUMULATE'], workgroupSize: WORKGROUP.elementwise,
+  family: 'reduce',
+  sections: ['channel_sum'],
+  uniforms: u32('n', 'channels', 'spatial'),
+  bindings: [
+    { name: 't', access: 'read', types: ['f32'] },
+    { name: 'out', access: 'read_write', types: ['f32'] },
+  ],
+  consts: ['ACCUMULATE'],
+  workgroupSize: WORKGROUP.elementwise,
 });
 
 /** out[c] = Σ_{n,s} t[n, c, s]: one workgroup per channel. */
 export function channelSum(r: Recorder, t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
   const { out, accumulate } = r.output(into, [channels], 'channel sum');
   r.run({
-    program: CHANNEL_SUM, label: 'channel sum', shapes: `${shapeStr(t.shape)} over ${channels} channels`,
-    consts: { ACCUMULATE: accumulate }, bindings: [bind('t', t), bind('out', out)],
-    uniforms: { n: t.size / (channels * spatial), channels, spatial }, workgroups: [channels, 1, 1],
+    program: CHANNEL_SUM,
+    label: 'channel sum',
+    shapes: `${shapeStr(t.shape)} over ${channels} channels`,
+    consts: { ACCUMULATE: accumulate },
+    bindings: [bind('t', t), bind('out', out)],
+    uniforms: { n: t.size / (channels * spatial), channels, spatial },
+    workgroups: [channels, 1, 1],
   });
   return out;
 }

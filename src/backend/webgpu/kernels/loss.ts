@@ -7,8 +7,13 @@ import { bind, opt, type Recorder } from './recorder.js';
 import { SOURCES } from './sources.js';
 
 const HEAD = SOURCES.program({
-  family: 'loss', sections: ['head'],
-  uniforms: [{ name: 'B', type: 'u32' }, { name: 'K', type: 'u32' }, { name: 'scale', type: 'f32' }],
+  family: 'loss',
+  sections: ['head'],
+  uniforms: [
+    { name: 'B', type: 'u32' },
+    { name: 'K', type: 'u32' },
+    { name: 'scale', type: 'f32' },
+  ],
   bindings: [
     { name: 'z', access: 'read', types: ['f32'] },
     { name: 'classes', access: 'read', types: ['i32'] },
@@ -17,7 +22,8 @@ const HEAD = SOURCES.program({
     { name: 'g', access: 'read_write', types: ['f32'] },
     { name: 'gdot', access: 'read_write', types: ['f32'] },
   ],
-  consts: ['HEAD', 'HAS_TANGENT'], workgroupSize: WORKGROUP.row,
+  consts: ['HEAD', 'HAS_TANGENT'],
+  workgroupSize: WORKGROUP.row,
 });
 
 export function head(r: Recorder, kind: HeadKind, z: BTensor, classes: BTensor, zdot: BTensor | null, scale: number) {
@@ -25,11 +31,23 @@ export function head(r: Recorder, kind: HeadKind, z: BTensor, classes: BTensor, 
   if (kind === 'gaussNewton' && !zdot) throw new Error('gaussNewton head needs a tangent');
   const value = kind === 'gaussNewton' ? null : r.alloc([B], `head ${kind} value`);
   const g = r.alloc([B, K], `head ${kind} seed`);
-  const gdot = zdot && (kind === 'probability' || kind === 'crossEntropy') ? r.alloc([B, K], `head ${kind} seed tangent`) : null;
+  const gdot =
+    zdot && (kind === 'probability' || kind === 'crossEntropy') ? r.alloc([B, K], `head ${kind} seed tangent`) : null;
   r.run({
-    program: HEAD, label: `head ${kind}`, shapes: shapeStr(z.shape), consts: { HEAD: HEAD_CODE[kind], HAS_TANGENT: !!zdot },
-    bindings: [bind('z', z), bind('classes', classes, 'i32'), opt('zdot', zdot), opt('value', value), bind('g', g), opt('gdot', gdot)],
-    uniforms: { B, K, scale }, workgroups: r.grid1d(B, HEAD.workgroupSize),
+    program: HEAD,
+    label: `head ${kind}`,
+    shapes: shapeStr(z.shape),
+    consts: { HEAD: HEAD_CODE[kind], HAS_TANGENT: !!zdot },
+    bindings: [
+      bind('z', z),
+      bind('classes', classes, 'i32'),
+      opt('zdot', zdot),
+      opt('value', value),
+      bind('g', g),
+      opt('gdot', gdot),
+    ],
+    uniforms: { B, K, scale },
+    workgroups: r.grid1d(B, HEAD.workgroupSize),
   });
   return { value, g, gdot };
 }

@@ -7,22 +7,36 @@ import type { BindingDecl, UniformDecl } from '../program.js';
 import { bind, opt, type Recorder } from './recorder.js';
 import { SOURCES } from './sources.js';
 
-const UNIFORMS: UniformDecl[] = [{ name: 'total', type: 'u32' }, { name: 'beta', type: 'f32' }];
+const UNIFORMS: UniformDecl[] = [
+  { name: 'total', type: 'u32' },
+  { name: 'beta', type: 'f32' },
+];
 const inp = (name: string): BindingDecl => ({ name, access: 'read', types: ['f32'] });
 const out = (name: string): BindingDecl => ({ name, access: 'read_write', types: ['f32'] });
 
 const FORWARD = SOURCES.program({
-  family: 'pointwise', sections: ['common', 'forward'], uniforms: UNIFORMS,
-  bindings: [inp('z'), inp('zdot'), out('y'), out('ydot')], consts: ['ACT', 'HAS_TANGENT'], workgroupSize: WORKGROUP.elementwise,
+  family: 'pointwise',
+  sections: ['common', 'forward'],
+  uniforms: UNIFORMS,
+  bindings: [inp('z'), inp('zdot'), out('y'), out('ydot')],
+  consts: ['ACT', 'HAS_TANGENT'],
+  workgroupSize: WORKGROUP.elementwise,
 });
 const BACKWARD = SOURCES.program({
-  family: 'pointwise', sections: ['common', 'backward'], uniforms: UNIFORMS,
+  family: 'pointwise',
+  sections: ['common', 'backward'],
+  uniforms: UNIFORMS,
   bindings: [inp('z'), inp('gy'), inp('zdot'), inp('gydot'), out('gz'), out('gzdot')],
-  consts: ['ACT', 'HAS_ZDOT', 'HAS_GYDOT'], workgroupSize: WORKGROUP.elementwise,
+  consts: ['ACT', 'HAS_ZDOT', 'HAS_GYDOT'],
+  workgroupSize: WORKGROUP.elementwise,
 });
 
 const FILL = SOURCES.program({
-  family: 'pointwise', sections: ['fill'], uniforms: [{ name: 'total', type: 'u32' }], bindings: [out('out')], consts: [],
+  family: 'pointwise',
+  sections: ['fill'],
+  uniforms: [{ name: 'total', type: 'u32' }],
+  bindings: [out('out')],
+  consts: [],
   workgroupSize: WORKGROUP.elementwise,
 });
 
@@ -30,32 +44,58 @@ const FILL = SOURCES.program({
 export function zeros(r: Recorder, shape: readonly number[], label: string): BTensor {
   const t = r.alloc(shape, label);
   r.run({
-    program: FILL, label: 'fill zeros', shapes: shapeStr(shape), consts: {}, bindings: [bind('out', t)],
-    uniforms: { total: t.size }, workgroups: r.grid1d(t.size, FILL.workgroupSize),
+    program: FILL,
+    label: 'fill zeros',
+    shapes: shapeStr(shape),
+    consts: {},
+    bindings: [bind('out', t)],
+    uniforms: { total: t.size },
+    workgroups: r.grid1d(t.size, FILL.workgroupSize),
   });
   return t;
 }
 
 export function activation(r: Recorder, kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {
-  const y = r.alloc(z.shape, kind), ydot = zdot ? r.alloc(z.shape, `${kind} tangent`) : null;
+  const y = r.alloc(z.shape, kind),
+    ydot = zdot ? r.alloc(z.shape, `${kind} tangent`) : null;
   r.run({
-    program: FORWARD, label: `${kind} forward${zdot ? '+tangent' : ''}`, shapes: shapeStr(z.shape),
+    program: FORWARD,
+    label: `${kind} forward${zdot ? '+tangent' : ''}`,
+    shapes: shapeStr(z.shape),
     consts: { ACT: ACTIVATION_CODE[kind], HAS_TANGENT: !!zdot },
     bindings: [bind('z', z), opt('zdot', zdot), bind('y', y), opt('ydot', ydot)],
-    uniforms: { total: y.size, beta }, workgroups: r.grid1d(y.size, FORWARD.workgroupSize),
+    uniforms: { total: y.size, beta },
+    workgroups: r.grid1d(y.size, FORWARD.workgroupSize),
   });
   return { y, ydot };
 }
 
 export function activationBackward(
-  r: Recorder, kind: ActivationKind, beta: number, z: BTensor, gy: BTensor, zdot: BTensor | null, gydot: BTensor | null,
+  r: Recorder,
+  kind: ActivationKind,
+  beta: number,
+  z: BTensor,
+  gy: BTensor,
+  zdot: BTensor | null,
+  gydot: BTensor | null,
 ) {
-  const gz = r.alloc(z.shape, `${kind} backward`), gzdot = zdot || gydot ? r.alloc(z.shape, `${kind} backward2`) : null;
+  const gz = r.alloc(z.shape, `${kind} backward`),
+    gzdot = zdot || gydot ? r.alloc(z.shape, `${kind} backward2`) : null;
   r.run({
-    program: BACKWARD, label: `${kind} backward${gzdot ? '2' : ''}`, shapes: shapeStr(z.shape),
+    program: BACKWARD,
+    label: `${kind} backward${gzdot ? '2' : ''}`,
+    shapes: shapeStr(z.shape),
     consts: { ACT: ACTIVATION_CODE[kind], HAS_ZDOT: !!zdot, HAS_GYDOT: !!gydot },
-    bindings: [bind('z', z), bind('gy', gy), opt('zdot', zdot), opt('gydot', gydot), bind('gz', gz), opt('gzdot', gzdot)],
-    uniforms: { total: gz.size, beta }, workgroups: r.grid1d(gz.size, BACKWARD.workgroupSize),
+    bindings: [
+      bind('z', z),
+      bind('gy', gy),
+      opt('zdot', zdot),
+      opt('gydot', gydot),
+      bind('gz', gz),
+      opt('gzdot', gzdot),
+    ],
+    uniforms: { total: gz.size, beta },
+    workgroups: r.grid1d(gz.size, BACKWARD.workgroupSize),
   });
   return { gz, gzdot };
 }

@@ -7,36 +7,62 @@ import type { Bound, BindingDecl, Program } from '../program.js';
 import { bind, type Recorder } from './recorder.js';
 import { SOURCES } from './sources.js';
 
-const GEOMETRY = ['total', 'h', 'w', 'kh', 'kw', 'sh', 'sw', 'oh', 'ow'].map((name) => ({ name, type: 'u32' as const }));
+const GEOMETRY = ['total', 'h', 'w', 'kh', 'kw', 'sh', 'sw', 'oh', 'ow'].map((name) => ({
+  name,
+  type: 'u32' as const,
+}));
 const f32In = (name: string): BindingDecl => ({ name, access: 'read', types: ['f32'] });
 const i32In = (name: string): BindingDecl => ({ name, access: 'read', types: ['i32'] });
 const f32Out = (name: string): BindingDecl => ({ name, access: 'read_write', types: ['f32'] });
 const pool = (entry: string, bindings: BindingDecl[]): Program =>
-  SOURCES.program({ family: 'pool', sections: ['common', entry], uniforms: GEOMETRY, bindings, consts: [], workgroupSize: WORKGROUP.elementwise });
+  SOURCES.program({
+    family: 'pool',
+    sections: ['common', entry],
+    uniforms: GEOMETRY,
+    bindings,
+    consts: [],
+    workgroupSize: WORKGROUP.elementwise,
+  });
 /** What each program is called in labels (GPU objects, errors, profiles). */
 const LABELS = new Map<Program, string>();
 
-const MAX_FORWARD = pool('max_forward', [f32In('x'), f32Out('y'), { name: 'argmax', access: 'read_write', types: ['i32'] }]);
+const MAX_FORWARD = pool('max_forward', [
+  f32In('x'),
+  f32Out('y'),
+  { name: 'argmax', access: 'read_write', types: ['i32'] },
+]);
 const MAX_BACKWARD = pool('max_backward', [f32In('gy'), i32In('argmax'), f32Out('gx')]);
 const AVG_FORWARD = pool('avg_forward', [f32In('x'), f32Out('y')]);
 const AVG_BACKWARD = pool('avg_backward', [f32In('gy'), f32Out('gx')]);
-LABELS.set(MAX_FORWARD, 'maxpool forward').set(MAX_BACKWARD, 'maxpool backward').set(AVG_FORWARD, 'avgpool forward').set(AVG_BACKWARD, 'avgpool backward');
+LABELS.set(MAX_FORWARD, 'maxpool forward')
+  .set(MAX_BACKWARD, 'maxpool backward')
+  .set(AVG_FORWARD, 'avgpool forward')
+  .set(AVG_BACKWARD, 'avgpool backward');
 const GATHER = SOURCES.program({
-  family: 'pool', sections: ['common', 'gather'], uniforms: [{ name: 'total', type: 'u32' }],
-  bindings: [f32In('x'), i32In('index'), f32Out('y')], consts: [], workgroupSize: WORKGROUP.elementwise,
+  family: 'pool',
+  sections: ['common', 'gather'],
+  uniforms: [{ name: 'total', type: 'u32' }],
+  bindings: [f32In('x'), i32In('index'), f32Out('y')],
+  consts: [],
+  workgroupSize: WORKGROUP.elementwise,
 });
 
 function run(r: Recorder, p: Program, g: PoolGeom, total: number, bindings: Bound[]): void {
   r.run({
-    program: p, label: LABELS.get(p) ?? p.id, shapes: `[${g.n}, ${g.c}, ${g.h}, ${g.w}] window ${g.kh}×${g.kw} stride ${g.sh}×${g.sw}`,
-    consts: {}, bindings, uniforms: { total, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, oh: g.oh, ow: g.ow },
+    program: p,
+    label: LABELS.get(p) ?? p.id,
+    shapes: `[${g.n}, ${g.c}, ${g.h}, ${g.w}] window ${g.kh}×${g.kw} stride ${g.sh}×${g.sw}`,
+    consts: {},
+    bindings,
+    uniforms: { total, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, oh: g.oh, ow: g.ow },
     workgroups: r.grid1d(total, p.workgroupSize),
   });
 }
 
 export function maxPool(r: Recorder, x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
   const shape = [g.n, g.c, g.oh, g.ow];
-  const y = r.alloc(shape, 'maxpool'), argmax = r.alloc(shape, 'maxpool argmax', 'i32');
+  const y = r.alloc(shape, 'maxpool'),
+    argmax = r.alloc(shape, 'maxpool argmax', 'i32');
   run(r, MAX_FORWARD, g, y.size, [bind('x', x), bind('y', y), bind('argmax', argmax, 'i32')]);
   return { y, argmax };
 }
@@ -44,8 +70,12 @@ export function maxPool(r: Recorder, x: BTensor, g: PoolGeom): { y: BTensor; arg
 export function gather(r: Recorder, src: BTensor, index: BTensor, label: string): BTensor {
   const y = r.alloc(index.shape, label);
   r.run({
-    program: GATHER, label: 'gather', shapes: `${shapeStr(src.shape)} at ${shapeStr(index.shape)}`, consts: {},
-    bindings: [bind('x', src), bind('index', index, 'i32'), bind('y', y)], uniforms: { total: y.size },
+    program: GATHER,
+    label: 'gather',
+    shapes: `${shapeStr(src.shape)} at ${shapeStr(index.shape)}`,
+    consts: {},
+    bindings: [bind('x', src), bind('index', index, 'i32'), bind('y', y)],
+    uniforms: { total: y.size },
     workgroups: r.grid1d(y.size, GATHER.workgroupSize),
   });
   return y;

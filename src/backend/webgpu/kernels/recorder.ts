@@ -22,7 +22,11 @@ export interface Recorder {
   /** A new tensor written by a kernel of the open encoder. */
   alloc(shape: readonly number[], label: string, dtype?: DType): GpuTensor;
   /** `into` (to accumulate into, checked for size) or a new output. */
-  output(into: BTensor | null | undefined, shape: readonly number[], label: string): { out: GpuTensor; accumulate: boolean };
+  output(
+    into: BTensor | null | undefined,
+    shape: readonly number[],
+    label: string,
+  ): { out: GpuTensor; accumulate: boolean };
   release(...ts: (BTensor | null | undefined)[]): void;
   run(d: Dispatch): void;
   /** Workgroups of `size` threads covering `total` items, folded into y past the per-dimension limit. */
