@@ -55,3 +55,46 @@ export function commandLine(cmd: Command): string {
 }
 
 export const VERSION = '0.1.0';
+
+/** The options every model command takes: the model, its examples, the backend, the output form. */
+export function modelCommandOptions(cmd: Command): Command {
+  return cmd
+    .option('--model <nat|ssr|madry|spec.json>', 'a shipped LeNet (trained on MNIST) or a model spec', 'nat')
+    .option('--weights <file.safetensors>', 'the weights of a --model spec')
+    .option('--input <files...>', 'input images (PNG, the model input size)')
+    .option('--mnist <indices>', 'indices into the MNIST test split (e.g. 0,1,2)', listArg('--mnist', intArg('index')))
+    .option(
+      '--split-seed <n>',
+      'seed of the MNIST split (default: the shipped model’s training split, else 1)',
+      intArg('--split-seed'),
+    )
+    .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
+    .option('--json', 'print one JSON object on stdout instead of text')
+    .option('--verbose', 'print the stack trace of an error');
+}
+
+/** Prints a result: its JSON when --json, else the human lines. */
+export function emit(json: boolean | undefined, value: unknown, lines: () => string[]): void {
+  if (json) console.log(JSON.stringify(value, null, 2));
+  else for (const l of lines()) console.log(l);
+}
+
+/** Softmax of each row of logits [B, K]: the predicted class and its probability. */
+export function predictions(logits: { shape: number[]; data: Float32Array }): {
+  predicted: number[];
+  probability: number[];
+} {
+  const [B, K] = logits.shape;
+  const predicted: number[] = [],
+    probability: number[] = [];
+  for (let b = 0; b < B; b++) {
+    const z = Array.from(logits.data.subarray(b * K, (b + 1) * K));
+    const mx = Math.max(...z);
+    const e = z.map((v) => Math.exp(v - mx));
+    const s = e.reduce((a, v) => a + v, 0);
+    const k = z.indexOf(mx);
+    predicted.push(k);
+    probability.push(e[k] / s);
+  }
+  return { predicted, probability };
+}

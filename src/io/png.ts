@@ -76,8 +76,8 @@ function diverging(t: number): [number, number, number] {
   return t >= 0 ? [255, fade, fade] : [fade, fade, 255];
 }
 
-/** t in [0, 1] → black, red, yellow, white (a 'hot' ramp). */
-function sequential(t: number): [number, number, number] {
+/** t in [0, 1] → black, red, yellow, white (a 'hot' ramp). Shared with the CLI's overlays and their legend. */
+export function sequential(t: number): [number, number, number] {
   const c = (x: number) => Math.round(255 * Math.min(1, Math.max(0, x)));
   return [c(3 * t), c(3 * t - 1), c(3 * t - 2)];
 }
