@@ -16,9 +16,22 @@ const common = {
   external: ['webgpu', 'cli-progress', 'node:module', 'node:fs', 'node:path'],
   logLevel: 'warning',
 };
+// In the browser build the Node-only modules become modules that throw on load, naming themselves: their
+// dynamic imports sit behind Node checks and never run in a browser, and a consumer's bundler (esbuild,
+// Vite, webpack) must not try to resolve Dawn, cli-progress or node:fs from them (test/package.test.ts).
+const nodeOnly = {
+  name: 'node-only',
+  setup(b) {
+    b.onResolve({ filter: /^(webgpu|cli-progress|node:.*)$/ }, (a) => ({ path: a.path, namespace: 'node-only' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-only' }, (a) => ({
+      contents: `throw new Error(${JSON.stringify(`'${a.path}' is Node-only; the browser build of smoothgeo does not include it`)});`,
+      loader: 'js',
+    }));
+  },
+};
 await Promise.all([
   build({ ...common, platform: 'node', outfile: 'dist/smoothgeo.node.mjs' }),
-  build({ ...common, platform: 'browser', outfile: 'dist/smoothgeo.browser.mjs' }),
+  build({ ...common, external: [], plugins: [nodeOnly], platform: 'browser', outfile: 'dist/smoothgeo.browser.mjs' }),
   // The `smoothgeo` bin: Node only, every npm dependency loaded at run time.
   build({
     ...common,

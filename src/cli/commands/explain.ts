@@ -203,7 +203,7 @@ export function explainCommand(): Command {
             (n, b) =>
               `${n}: predicted ${predicted[b]} (p = ${probability[b].toFixed(4)})${labels[b] === null ? '' : `, label ${labels[b]}`}; explained class ${target[b]}`,
           ),
-          `wrote ${Object.keys(methods).length * B} heatmaps and explain.json to ${o.out}`,
+          `wrote ${Object.keys(methods).length * B} heatmap PNG(s) and explain.json to ${o.out}`,
         ]);
       } finally {
         engine.dispose();
