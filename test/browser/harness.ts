@@ -13,11 +13,11 @@ export interface BrowserSession {
   close(): Promise<void>;
 }
 
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 // Found by trial on a GPU-less Debian machine (Chromium 156, as root); puppeteer itself adds
 // --headless=new, --no-first-run, --disable-sync, --disable-background-networking and a fresh temp profile.
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   '--no-sandbox', // Chromium refuses to start as root with the sandbox on.
   '--enable-unsafe-webgpu', // WebGPU is not enabled on Linux by default: without it requestAdapter() gives null.
   '--use-vulkan=swiftshader', // Dawn's Vulkan backend on SwiftShader; without it requestAdapter() never settles.
