@@ -74,3 +74,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= u.total) { return; }
   out[i] = 0.0;
 }
+
+//! section add
+// out = a + b: the add layer, and gradients summed where a value feeds several layers.
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= u.total) { return; }
+  out[i] = a[i] + b[i];
+}

@@ -37,6 +37,8 @@ const CASES: Case[] = [
   { name: 'tanh', layer: { type: 'tanh' }, inShape: [31], batch: 3 },
   { name: 'sigmoid', layer: { type: 'sigmoid' }, inShape: [31], batch: 3 },
   { name: 'flatten', layer: { type: 'flatten' }, inShape: [2, 3, 4], batch: 2 },
+  { name: 'globalavgpool2d', layer: { type: 'globalavgpool2d' }, inShape: [3, 5, 4], batch: 2 },
+  { name: 'reshape', layer: { type: 'reshape', shape: [4, 6] }, inShape: [2, 3, 4], batch: 2 },
 ];
 
 type Arr = number[];

@@ -57,6 +57,11 @@ export interface Backend {
   /** Runs everything recorded so far and reads `ts` back (one submission, one mapping on webgpu). */
   read(ts: readonly BTensor[]): Promise<Float64Array[] | Float32Array[]>;
 
+  /**
+   * out = a + b elementwise (same size; out takes a's shape): the `add` layer's passes and the accumulation of gradients and
+   * their tangents where a value feeds several layers.
+   */
+  add(a: BTensor, b: BTensor, label: string): BTensor;
   /** C[M,N] = op(A)·op(B) (+ bias) (+ into). Batched examples are rows of A (dense) or of the implicit A (conv). */
   matmul(a: BTensor, b: BTensor, opts: MatmulOptions): BTensor;
   /** y = conv(x, w) + bias (+ into). */

@@ -198,6 +198,14 @@ export class CpuBackend implements Backend {
     return out;
   }
 
+  add(a: BTensor, b: BTensor, label: string): BTensor {
+    if (a.size !== b.size) throw new Error(`add: sizes differ (${a.shape} vs ${b.shape})`);
+    const A = f64(a), B = f64(b);
+    const out = make(a.shape, label), O = out.data as Float64Array;
+    for (let i = 0; i < A.length; i++) O[i] = A[i] + B[i];
+    return out;
+  }
+
   avgPool(x: BTensor, g: PoolGeom): BTensor {
     const X = f64(x), inv = 1 / (g.kh * g.kw);
     const y = make([g.n, g.c, g.oh, g.ow], 'avgpool'), Y = y.data as Float64Array;

@@ -20,6 +20,7 @@ export function softplusSurrogate(model: Model, beta: number): Model {
   const graph: Graph = {
     inputShape: [...g.inputShape],
     ops: g.ops.map((op) => (op.type === 'relu' ? new Activation('softplus', op.inShape, beta) : op)),
+    ...(g.inputs ? { inputs: g.inputs } : {}),
     classes: g.classes,
     params: new Map(g.params),
   };

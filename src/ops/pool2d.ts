@@ -8,7 +8,7 @@ import { LayerFields, windowOut, type LayerSpec, type Op, type Saved, type Backw
  * stream, and no second-derivative term appears.
  */
 abstract class Pool2d implements Op {
-  abstract readonly type: 'maxpool2d' | 'avgpool2d';
+  abstract readonly type: 'maxpool2d' | 'avgpool2d' | 'globalavgpool2d';
   readonly name = null;
   readonly params = [];
   readonly outShape: number[];
@@ -54,7 +54,7 @@ export class MaxPool2d extends Pool2d {
 }
 
 export class AvgPool2d extends Pool2d {
-  readonly type = 'avgpool2d';
+  readonly type: 'avgpool2d' | 'globalavgpool2d' = 'avgpool2d';
   static fromSpec(layer: LayerSpec, inShape: readonly number[], where: string): AvgPool2d {
     const [k, s] = Pool2d.parse(layer, inShape, where);
     return new AvgPool2d(inShape, k, s, where);
@@ -66,5 +66,18 @@ export class AvgPool2d extends Pool2d {
   backward(be: Backend, batch: number, _s: Saved, gy: BTensor, gydot: BTensor | null): BackwardResult {
     const g = this.geom(batch);
     return { gx: be.avgPoolBackward(gy, g), gxdot: gydot && be.avgPoolBackward(gydot, g), params: {} };
+  }
+}
+
+/**
+ * Global average pooling [C, H, W] → [C, 1, 1] (PyTorch AdaptiveAvgPool2d(1), ONNX GlobalAveragePool):
+ * average pooling whose one window is the whole plane.
+ */
+export class GlobalAvgPool2d extends AvgPool2d {
+  override readonly type = 'globalavgpool2d';
+  static override fromSpec(layer: LayerSpec, inShape: readonly number[], where: string): GlobalAvgPool2d {
+    new LayerFields(layer, where).only();
+    if (inShape.length !== 3) fail('INVALID_SPEC', `${where}: globalavgpool2d expects a [C, H, W] input but gets [${inShape.join(', ')}]`);
+    return new GlobalAvgPool2d(inShape, [inShape[1], inShape[2]], [inShape[1], inShape[2]], where);
   }
 }

@@ -364,6 +364,14 @@ export class WebGPUBackend implements Backend {
   }
 
   // ---- pointwise ----
+  add(a: BTensor, b: BTensor, label: string): BTensor {
+    if (a.size !== b.size) throw new Error(`add: sizes differ (${a.shape} vs ${b.shape})`);
+    const out = this.alloc(a.shape, label);
+    this.run('add', shapeStr(a.shape), section(pointwiseSrc, 'add', 'pointwise.wgsl'),
+      [rd('a', a), rd('b', b), rw('out', out)], { total: u32(out.size) }, {}, this.grid1d(out.size));
+    return out;
+  }
+
   activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {
     const y = this.alloc(z.shape, kind), ydot = zdot ? this.alloc(z.shape, `${kind} tangent`) : null;
     this.run(`${kind} forward${zdot ? '+tangent' : ''}`, shapeStr(z.shape),
