@@ -37,6 +37,10 @@ const CASES: Case[] = [
   { name: 'tanh', layer: { type: 'tanh' }, inShape: [31], batch: 3 },
   { name: 'sigmoid', layer: { type: 'sigmoid' }, inShape: [31], batch: 3 },
   { name: 'flatten', layer: { type: 'flatten' }, inShape: [2, 3, 4], batch: 2 },
+  { name: 'batchnorm2d', layer: { type: 'batchnorm2d', name: 'bn' }, inShape: [3, 4, 5], batch: 2 },
+  { name: 'batchnorm2d, ε = 0.1, one channel', layer: { type: 'batchnorm2d', name: 'bn', eps: 0.1 }, inShape: [1, 3, 3], batch: 3 },
+  { name: 'batchnorm1d [C]', layer: { type: 'batchnorm1d', name: 'bn' }, inShape: [7], batch: 3 },
+  { name: 'batchnorm1d [C, L], many values per channel (strided sums)', layer: { type: 'batchnorm1d', name: 'bn' }, inShape: [2, 300], batch: 2 },
   { name: 'globalavgpool2d', layer: { type: 'globalavgpool2d' }, inShape: [3, 5, 4], batch: 2 },
   { name: 'reshape', layer: { type: 'reshape', shape: [4, 6] }, inShape: [2, 3, 4], batch: 2 },
 ];
@@ -54,7 +58,9 @@ function makeData(op: Op, batch: number, seed: number): Data {
   const params: Record<string, Arr> = {}, tangents: Record<string, Arr> = {};
   for (const p of op.params) {
     const n = p.shape.reduce((a, b) => a * b, 1);
-    params[p.key] = vec(n); tangents[p.key] = vec(n);
+    // A variance is positive; buffers are constants (zero tangent, no gradient).
+    params[p.key] = p.key === 'running_var' ? Array.from({ length: n }, () => r(0.2, 1.5)) : vec(n);
+    tangents[p.key] = p.buffer ? new Array<number>(n).fill(0) : vec(n);
   }
   // Round to float32 so both backends see identical inputs.
   const f = (a: Arr) => Array.from(Float32Array.from(a));
@@ -76,7 +82,7 @@ async function allPasses(be: Backend, op: Op, batch: number, d: Data, seeding: S
   for (const p of op.params) {
     const value = be.upload(d.params[p.key], p.shape, p.key);
     plain[p.key] = { value, tangent: null };
-    seeded[p.key] = { value, tangent: seeding === 'input' ? null : be.upload(d.tangents[p.key], p.shape, `${p.key} tangent`) };
+    seeded[p.key] = { value, tangent: seeding === 'input' || p.buffer ? null : be.upload(d.tangents[p.key], p.shape, `${p.key} tangent`) };
   }
   const want = { input: true, params: true };
   const f = op.forward(be, batch, x, null, plain);
@@ -86,7 +92,7 @@ async function allPasses(be: Backend, op: Op, batch: number, d: Data, seeding: S
   const named: [string, BTensor | null][] = [
     ['forward y', f.y], ['tangent y', ft.y], ['tangent ẏ', ft.ydot], ['backward x̄', b.gx], ['backward2 x̄', b2.gx], ['backward2 ẋ̄', b2.gxdot],
   ];
-  for (const p of op.params) {
+  for (const p of op.params.filter((q) => !q.buffer)) {
     named.push([`backward ${p.key}̄`, b.params[p.key].grad], [`backward2 ${p.key}̄`, b2.params[p.key].grad], [`backward2 ${p.key}̄ tangent`, b2.params[p.key].gradDot]);
   }
   const present = named.filter(([, t]) => t !== null) as [string, BTensor][];
@@ -129,7 +135,7 @@ describe.each(CASES)('op $name', ({ layer, inShape, batch }) => {
     const out = await allPasses(cpu, op, batch, data, 'both');
     const lhs = dot(data.gy, out.get('tangent ẏ')!);
     let rhs = dot(out.get('backward x̄')!, data.xdot);
-    for (const p of op.params) rhs += dot(out.get(`backward ${p.key}̄`)!, data.tangents[p.key]);
+    for (const p of op.params.filter((q) => !q.buffer)) rhs += dot(out.get(`backward ${p.key}̄`)!, data.tangents[p.key]);
     expect(Math.abs(lhs - rhs)).toBeLessThan(1e-10 * Math.max(1, Math.abs(lhs)));
   });
 
@@ -139,7 +145,7 @@ describe.each(CASES)('op $name', ({ layer, inShape, batch }) => {
       ...data, x: axpy(data.x, s, data.xdot), gy: axpy(data.gy, s, data.gydot), params: scaleRecord(data.params, s, data.tangents),
     }, 'both');
     const [plus, minus] = [await at(h), await at(-h)];
-    const pairs: [string, string][] = [['backward x̄', 'backward2 ẋ̄'], ...op.params.map((p) => [`backward ${p.key}̄`, `backward2 ${p.key}̄ tangent`] as [string, string])];
+    const pairs: [string, string][] = [['backward x̄', 'backward2 ẋ̄'], ...op.params.filter((q) => !q.buffer).map((p) => [`backward ${p.key}̄`, `backward2 ${p.key}̄ tangent`] as [string, string])];
     for (const [value, tangent] of pairs) {
       const fd = plus.get(value)!.map((v, i) => (v - minus.get(value)![i]) / (2 * h));
       expect(relL2(out.get(tangent)!, fd), tangent).toBeLessThan(1e-6);

@@ -32,6 +32,9 @@ export interface PoolGeom {
   oh: number; ow: number;
 }
 
+/** A tensor viewed as [n, channels, spatial] (spatial 1 for [n, channels]). */
+export interface ChannelGeom { n: number; channels: number; spatial: number }
+
 export type ActivationKind = 'relu' | 'softplus' | 'tanh' | 'sigmoid';
 export type HeadKind = 'logit' | 'probability' | 'crossEntropy' | 'gaussNewton';
 
@@ -62,6 +65,20 @@ export interface Backend {
    * their tangents where a value feeds several layers.
    */
   add(a: BTensor, b: BTensor, label: string): BTensor;
+  /**
+   * Batch normalization (inference) per channel of a tensor viewed as [n, channels, spatial]. First the
+   * coefficient table coef [6, channels] = (s = k·w, t = b − m·k·w, ṡ = k·ẇ, ṫ = ḃ − m·k·ẇ, m, k) with
+   * k = 1/√(var + ε) (null tangents count as zero); the passes below read only it.
+   */
+  batchNormCoefficients(mean: BTensor, variance: BTensor, weight: BTensor, bias: BTensor,
+    weightDot: BTensor | null, biasDot: BTensor | null, eps: number): BTensor;
+  /** y = x·s + t and, given ẋ or parameter tangents (`paramTangents`), ẏ = ẋ·s + x·ṡ + ṫ. */
+  batchNorm(x: BTensor, xdot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean): { y: BTensor; ydot: BTensor | null };
+  /** x̄ = ȳ·s and, given ẏ̄ or parameter tangents, its tangent ẏ̄·s + ȳ·ṡ. */
+  batchNormBackward(gy: BTensor, gydot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean): { gx: BTensor; gxdot: BTensor | null };
+  /** w̄[c] = Σ ȳ·(x − m)·k and, given ẏ̄ or ẋ, its tangent Σ ẏ̄·(x − m)·k + ȳ·ẋ·k. */
+  batchNormWeightGrad(x: BTensor, xdot: BTensor | null, gy: BTensor, gydot: BTensor | null, coef: BTensor, g: ChannelGeom):
+    { gw: BTensor; gwdot: BTensor | null };
   /** C[M,N] = op(A)·op(B) (+ bias) (+ into). Batched examples are rows of A (dense) or of the implicit A (conv). */
   matmul(a: BTensor, b: BTensor, opts: MatmulOptions): BTensor;
   /** y = conv(x, w) + bias (+ into). */

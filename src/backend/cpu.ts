@@ -1,5 +1,5 @@
 import type {
-  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom, SamplePlan, SampleStats,
+  ActivationKind, Backend, BTensor, ChannelGeom, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom, SamplePlan, SampleStats,
 } from './backend.js';
 import { fail } from '../errors.js';
 import { checkWork, LIMITS } from '../limits.js';
@@ -204,6 +204,55 @@ export class CpuBackend implements Backend {
     const out = make(a.shape, label), O = out.data as Float64Array;
     for (let i = 0; i < A.length; i++) O[i] = A[i] + B[i];
     return out;
+  }
+
+  batchNormCoefficients(mean: BTensor, variance: BTensor, weight: BTensor, bias: BTensor, weightDot: BTensor | null, biasDot: BTensor | null, eps: number): BTensor {
+    const C = mean.size, M = f64(mean), V = f64(variance), W = f64(weight), Bi = f64(bias);
+    const WD = weightDot ? f64(weightDot) : null, BD = biasDot ? f64(biasDot) : null;
+    const out = make([6, C], 'batchnorm coefficients'), O = out.data as Float64Array;
+    for (let c = 0; c < C; c++) {
+      const k = 1 / Math.sqrt(V[c] + eps), sdot = WD ? k * WD[c] : 0;
+      O[c] = k * W[c]; O[C + c] = Bi[c] - M[c] * k * W[c];
+      O[2 * C + c] = sdot; O[3 * C + c] = -M[c] * sdot + (BD ? BD[c] : 0);
+      O[4 * C + c] = M[c]; O[5 * C + c] = k;
+    }
+    return out;
+  }
+
+  batchNorm(x: BTensor, xdot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean) {
+    const X = f64(x), XD = xdot ? f64(xdot) : null, K = f64(coef), C = g.channels;
+    const y = make(x.shape, 'batchnorm'), Y = y.data as Float64Array;
+    const ydot = XD || paramTangents ? make(x.shape, 'batchnorm tangent') : null, YD = ydot?.data as Float64Array;
+    for (let i = 0; i < X.length; i++) {
+      const c = Math.floor(i / g.spatial) % C;
+      Y[i] = X[i] * K[c] + K[C + c];
+      if (YD) YD[i] = (XD ? XD[i] * K[c] : 0) + (paramTangents ? X[i] * K[2 * C + c] + K[3 * C + c] : 0);
+    }
+    return { y, ydot };
+  }
+
+  batchNormBackward(gy: BTensor, gydot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean) {
+    const GY = f64(gy), GYD = gydot ? f64(gydot) : null, K = f64(coef), C = g.channels;
+    const gx = make(gy.shape, 'batchnorm backward'), GX = gx.data as Float64Array;
+    const gxdot = GYD || paramTangents ? make(gy.shape, 'batchnorm backward2') : null, GXD = gxdot?.data as Float64Array;
+    for (let i = 0; i < GY.length; i++) {
+      const c = Math.floor(i / g.spatial) % C;
+      GX[i] = GY[i] * K[c];
+      if (GXD) GXD[i] = (GYD ? GYD[i] * K[c] : 0) + (paramTangents ? GY[i] * K[2 * C + c] : 0);
+    }
+    return { gx, gxdot };
+  }
+
+  batchNormWeightGrad(x: BTensor, xdot: BTensor | null, gy: BTensor, gydot: BTensor | null, coef: BTensor, g: ChannelGeom) {
+    const X = f64(x), XD = xdot ? f64(xdot) : null, GY = f64(gy), GYD = gydot ? f64(gydot) : null, K = f64(coef), C = g.channels;
+    const gw = make([C], 'batchnorm weight gradient'), GW = gw.data as Float64Array;
+    const gwdot = XD || GYD ? make([C], 'batchnorm weight gradient tangent') : null, GWD = gwdot?.data as Float64Array;
+    for (let i = 0; i < X.length; i++) {
+      const c = Math.floor(i / g.spatial) % C, k = K[5 * C + c], xhat = (X[i] - K[4 * C + c]) * k;
+      GW[c] += GY[i] * xhat;
+      if (GWD) GWD[c] += (GYD ? GYD[i] * xhat : 0) + (XD ? GY[i] * XD[i] * k : 0);
+    }
+    return { gw, gwdot };
   }
 
   avgPool(x: BTensor, g: PoolGeom): BTensor {

@@ -21,6 +21,7 @@ export function softplusSurrogate(model: Model, beta: number): Model {
     inputShape: [...g.inputShape],
     ops: g.ops.map((op) => (op.type === 'relu' ? new Activation('softplus', op.inShape, beta) : op)),
     ...(g.inputs ? { inputs: g.inputs } : {}),
+    ...(g.buffers ? { buffers: g.buffers } : {}),
     classes: g.classes,
     params: new Map(g.params),
   };

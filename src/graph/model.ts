@@ -50,7 +50,8 @@ export class Model {
 
   constructor(readonly engine: Engine, graph: Graph, weights: ReadonlyMap<string, Tensor>) {
     this.graph = graph;
-    for (const [name, shape] of graph.params) {
+    const needed = new Map([...graph.params, ...(graph.buffers ?? [])]);
+    for (const [name, shape] of needed) {
       const t = weights.get(name);
       if (!t) fail('INVALID_SPEC', `weights are missing tensor '${name}' (shape ${shapeStr(shape)}) that the spec needs`);
       if (shapeStr(t.shape) !== shapeStr(shape)) {
@@ -58,11 +59,11 @@ export class Model {
       }
       checkTensor(`weight '${name}'`, t, shape);
     }
-    const extra = [...weights.keys()].filter((k) => !graph.params.has(k));
+    const extra = [...weights.keys()].filter((k) => !needed.has(k));
     if (extra.length) {
-      fail('INVALID_SPEC', `weights hold ${extra.length} tensor(s) the spec does not use: ${listStr(extra)}; expected exactly: ${listStr([...graph.params.keys()])}`);
+      fail('INVALID_SPEC', `weights hold ${extra.length} tensor(s) the spec does not use: ${listStr(extra)}; expected exactly: ${listStr([...needed.keys()])}`);
     }
-    this.weights = new Map([...graph.params.keys()].map((k) => [k, weights.get(k)!]));
+    this.weights = new Map([...needed.keys()].map((k) => [k, weights.get(k)!]));
   }
 
   get inputShape(): number[] { return [...this.graph.inputShape]; }

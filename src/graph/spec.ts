@@ -27,6 +27,8 @@ export interface Graph {
   readonly classes: number;
   /** Every parameter by full PyTorch name (`conv1.weight`) with its shape, in layer order. */
   readonly params: ReadonlyMap<string, readonly number[]>;
+  /** Constants loaded with the weights (batch norm's `running_mean`, `running_var`): no gradients. */
+  readonly buffers?: ReadonlyMap<string, readonly number[]>;
 }
 
 /** Validates a spec and infers every layer's shape. Errors name the layer (index and type) and the field. */
@@ -47,6 +49,7 @@ export function buildGraph(spec: unknown): Graph {
   const ops: GraphOp[] = [];
   const inputs: number[][] = [];
   const params = new Map<string, number[]>();
+  const buffers = new Map<string, number[]>();
   // Value shapes (0 the input, i + 1 layer i's output) and ids → value index.
   const shapes: (readonly number[])[] = [input];
   const ids = new Map<string, number>([['input', 0]]);
@@ -74,8 +77,8 @@ export function buildGraph(spec: unknown): Graph {
     }
     for (const p of op.params) {
       const full = `${op.name}.${p.key}`;
-      if (params.has(full)) fail('INVALID_SPEC', `${where}: parameter name '${full}' is used by an earlier layer`);
-      params.set(full, p.shape);
+      if (params.has(full) || buffers.has(full)) fail('INVALID_SPEC', `${where}: parameter name '${full}' is used by an earlier layer`);
+      (p.buffer ? buffers : params).set(full, p.shape);
     }
     ops.push(op);
     shape = op.outShape;
@@ -88,7 +91,7 @@ export function buildGraph(spec: unknown): Graph {
     fail('INVALID_SPEC', `model spec: the last layer must output flat logits [classes], but it outputs [${shape.join(', ')}]`);
   }
   const chain = inputs.every((r, i) => r.length === 1 && r[0] === i);
-  return { inputShape: input, ops, classes: sizeOf(shape), params, ...(chain ? {} : { inputs }) };
+  return { inputShape: input, ops, classes: sizeOf(shape), params, ...(buffers.size ? { buffers } : {}), ...(chain ? {} : { inputs }) };
 }
 
 /** `inputs` of a layer: a non-empty list of ids of earlier layers or 'input', as value indices. */

@@ -87,7 +87,8 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     const out: Record<string, ParamValue> = {};
     for (const p of op.params) {
       const full = `${op.name}.${p.key}`;
-      out[p.key] = { value: req.params.get(full)!, tangent: req.paramTangents?.get(full) ?? null };
+      // Buffers (running statistics) are constants: uploaded with the weights, never given a tangent.
+      out[p.key] = { value: req.params.get(full)!, tangent: p.buffer ? null : req.paramTangents?.get(full) ?? null };
     }
     return out;
   };
@@ -173,6 +174,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
       const r = op.backward(be, batch, s, out.g, out.gdot, p, want);
       check(stage, r.gx, r.gxdot, ...Object.values(r.params).flatMap((pg) => [pg.grad, pg.gradDot]));
       for (const [key, pg] of Object.entries(r.params)) {
+        // Ops return gradients only for parameters, never for buffers.
         track(pg.grad); track(pg.gradDot);
         result.paramGrads.set(`${op.name}.${key}`, pg);
       }

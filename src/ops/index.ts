@@ -8,6 +8,7 @@ import { isJoin, type GraphOp, type JoinOp, type LayerSpec, type Op } from './op
 import { AvgPool2d, GlobalAvgPool2d, MaxPool2d } from './pool2d.js';
 import { Add } from './add.js';
 import { Reshape } from './reshape.js';
+import { BatchNorm } from './batchnorm.js';
 
 type Factory = (layer: LayerSpec, inShape: readonly number[], where: string) => Op;
 type JoinFactory = (layer: LayerSpec, inShapes: readonly (readonly number[])[], where: string) => JoinOp;
@@ -26,6 +27,8 @@ const FACTORIES: ReadonlyMap<string, Factory> = new Map<string, Factory>([
   ['flatten', Flatten.fromSpec],
   ['reshape', Reshape.fromSpec],
   ['globalavgpool2d', GlobalAvgPool2d.fromSpec],
+  ['batchnorm2d', BatchNorm.fromSpec],
+  ['batchnorm1d', BatchNorm.fromSpec],
 ]);
 const JOIN_FACTORIES: ReadonlyMap<string, JoinFactory> = new Map<string, JoinFactory>([
   ['add', Add.fromSpec],

@@ -13,8 +13,13 @@ import { show } from '../validate.js';
  * builds an input tangent. Shapes exclude the batch, which leads every tensor.
  */
 export interface ParamSpec {
-  key: string; // 'weight' | 'bias'
+  key: string; // 'weight' | 'bias' | 'running_mean' …
   shape: number[]; // PyTorch layout
+  /**
+   * A buffer (batch norm's running statistics): loaded with the weights under its PyTorch name but a
+   * constant of the model, not a parameter: no gradient, no tangent, not in parameter records.
+   */
+  buffer?: boolean;
 }
 
 export interface ParamValue {

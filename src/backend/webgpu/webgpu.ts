@@ -1,5 +1,5 @@
 import type {
-  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, NoiseKind, PoolGeom, SamplePlan, SampleStats,
+  ActivationKind, Backend, BTensor, ChannelGeom, ConvGeom, DType, HeadKind, MatmulOptions, NoiseKind, PoolGeom, SamplePlan, SampleStats,
 } from '../backend.js';
 import { fail } from '../../errors.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
@@ -13,6 +13,7 @@ import lossSrc from '../../../shaders/loss.wgsl';
 import reduceSrc from '../../../shaders/reduce.wgsl';
 import philoxSrc from '../../../shaders/philox.wgsl';
 import finiteSrc from '../../../shaders/finite.wgsl';
+import batchNormSrc from '../../../shaders/batchnorm.wgsl';
 
 export interface AdapterSummary {
   vendor: string;
@@ -361,6 +362,43 @@ export class WebGPUBackend implements Backend {
     const gx = this.alloc([g.n, g.c, g.h, g.w], 'avgpool backward');
     this.poolKernel('avg_backward', g, gx.size, [rd('gy', gy), rw('gx', gx)]);
     return gx;
+  }
+
+  // ---- batch normalization (shaders/batchnorm.wgsl) ----
+  batchNormCoefficients(mean: BTensor, variance: BTensor, weight: BTensor, bias: BTensor, weightDot: BTensor | null, biasDot: BTensor | null, eps: number): BTensor {
+    const C = mean.size, coef = this.alloc([6, C], 'batchnorm coefficients');
+    this.run('batchnorm coefficients', `${C} channels`, section(batchNormSrc, 'coefficients', 'batchnorm.wgsl'),
+      [rd('mean', mean), rd('variance', variance), rd('weight', weight), rd('bias', bias), opt('wdot', weightDot, 'read'), opt('bdot', biasDot, 'read'), rw('coef', coef)],
+      { channels: u32(C), eps: f32(eps) }, { HAS_WDOT: !!weightDot, HAS_BDOT: !!biasDot }, [Math.ceil(C / 64), 1, 1]);
+    return coef;
+  }
+  private bnBody(name: string): string {
+    return section(batchNormSrc, 'common', 'batchnorm.wgsl') + section(batchNormSrc, name, 'batchnorm.wgsl');
+  }
+  private bnUniforms(g: ChannelGeom, total: number): UniformValues {
+    return { total: u32(total), n: u32(g.n), channels: u32(g.channels), spatial: u32(g.spatial) };
+  }
+  batchNorm(x: BTensor, xdot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean) {
+    const y = this.alloc(x.shape, 'batchnorm'), ydot = xdot || paramTangents ? this.alloc(x.shape, 'batchnorm tangent') : null;
+    this.run(`batchnorm forward${ydot ? '+tangent' : ''}`, shapeStr(x.shape), this.bnBody('forward'),
+      [rd('x', x), opt('xdot', xdot, 'read'), rd('coef', coef), rw('y', y), opt('ydot', ydot, 'read_write')],
+      this.bnUniforms(g, y.size), { HAS_XDOT: !!xdot, HAS_PDOT: paramTangents }, this.grid1d(y.size));
+    return { y, ydot };
+  }
+  batchNormBackward(gy: BTensor, gydot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean) {
+    const gx = this.alloc(gy.shape, 'batchnorm backward'), gxdot = gydot || paramTangents ? this.alloc(gy.shape, 'batchnorm backward2') : null;
+    this.run(`batchnorm backward${gxdot ? '2' : ''}`, shapeStr(gy.shape), this.bnBody('backward'),
+      [rd('gy', gy), opt('gydot', gydot, 'read'), rd('coef', coef), rw('gx', gx), opt('gxdot', gxdot, 'read_write')],
+      this.bnUniforms(g, gx.size), { HAS_GYDOT: !!gydot, HAS_PDOT: paramTangents }, this.grid1d(gx.size));
+    return { gx, gxdot };
+  }
+  batchNormWeightGrad(x: BTensor, xdot: BTensor | null, gy: BTensor, gydot: BTensor | null, coef: BTensor, g: ChannelGeom) {
+    const gw = this.alloc([g.channels], 'batchnorm weight gradient');
+    const gwdot = xdot || gydot ? this.alloc([g.channels], 'batchnorm weight gradient tangent') : null;
+    this.run('batchnorm weight gradient', shapeStr(x.shape), this.bnBody('weight_grad'),
+      [rd('x', x), opt('xdot', xdot, 'read'), rd('gy', gy), opt('gydot', gydot, 'read'), rd('coef', coef), rw('gw', gw), opt('gwdot', gwdot, 'read_write')],
+      this.bnUniforms(g, x.size), { HAS_XDOT: !!xdot, HAS_GYDOT: !!gydot }, [g.channels, 1, 1]);
+    return { gw, gwdot };
   }
 
   // ---- pointwise ----
