@@ -24,3 +24,4 @@ export { attackExplanation, type ExplanationAttack, type ExplanationAttackOption
 export type { ExplainSpec, ExplainMethod } from './attack/explain.js';
 export { pgd, fgsm, type PgdOptions, type PgdResult } from './attack/pgd.js';
 export * from './curvature/index.js';
+export { loadOnnx, onnxToSpec, SUPPORTED_ONNX_OPS, type OnnxOptions } from './io/onnx.js';
