@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- decoded protobuf objects */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +8,8 @@ import type { Engine } from '../src/engine.js';
 import type { Model } from '../src/graph/model.js';
 import { parseSafetensors } from '../src/io/safetensors.js';
 import { loadOnnx } from '../src/io/onnx.js';
+import { ModelProto } from '../src/io/onnx-schema.js';
+import { SmoothgeoError } from '../src/errors.js';
 import { cpuEngine, relL2, webgpuEngine } from './helpers.js';
 
 /**
@@ -60,3 +63,33 @@ for (const name of ['resnet_small', 'mixed_onnx']) {
     });
   }
 }
+
+describe('bad ONNX files are refused with an error naming what is wrong', () => {
+  const bytes = new Uint8Array(readFileSync(join(DIR, 'mixed_onnx.onnx')));
+  // A decoded copy to edit, then encoded again (protobufjs), so each case breaks exactly one thing.
+  const edit = (f: (m: any) => void): Uint8Array => {
+    const m: any = ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, arrays: true, defaults: true });
+    f(m);
+    return ModelProto.encode(ModelProto.fromObject(m)).finish();
+  };
+  const refuses = async (b: Uint8Array, code: string, re: RegExp, options = {}) => {
+    const e = await loadOnnx(await cpuEngine(), b, options).then(() => null, (err: unknown) => err as SmoothgeoError);
+    expect(e, 'loadOnnx accepted the file').toBeInstanceOf(SmoothgeoError);
+    expect(e!.code).toBe(code);
+    expect(e!.message).toMatch(re);
+  };
+  it('a truncated file', () => refuses(bytes.slice(0, bytes.length - 100), 'INVALID_ONNX', /not a valid ONNX model.*truncated/));
+  it('a file past maxBytes', () => refuses(bytes, 'LIMIT_EXCEEDED', /more than maxBytes = 1000/, { maxBytes: 1000 }));
+  it('an opset outside 11 to 17', () => refuses(edit((m) => { m.opsetImport[0].version = 9; }), 'INVALID_ONNX', /opset is 9; supported: 11 to 17/));
+  it('an unsupported operator, naming the node and the supported list', () => refuses(
+    edit((m) => { m.graph.node[3].opType = 'Gather'; }), 'INVALID_ONNX', /node '\/Sigmoid' \(Gather\): operator Gather is not supported; supported operators: Conv, Gemm/));
+  it('an undefined input name', () => refuses(edit((m) => { m.graph.node[3].input = ['nowhere']; }), 'INVALID_ONNX', /node '\/Sigmoid' \(Sigmoid\): input 'nowhere' is not defined/));
+  it('a cycle', () => refuses(edit((m) => { m.graph.node[1].input[0] = '/Add_output_0'; }), 'INVALID_ONNX', /the graph has a cycle through nodes '\/fc1\/Gemm' \(Gemm\)/));
+  it('external-data tensors', () => refuses(edit((m) => { m.graph.initializer[0].dataLocation = 1; }), 'INVALID_ONNX', /initializer 'fc1.weight': external-data tensors are not supported/));
+  it('non-float32 tensors', () => refuses(edit((m) => { m.graph.initializer[0].dataType = 11; }), 'INVALID_ONNX', /initializer 'fc1.weight': element type 11 is not supported; the model must be float32/));
+  it('training-mode batch norm', () => refuses(edit((m) => { m.graph.node[2].output.push('saved_mean'); }), 'INVALID_ONNX', /BatchNormalization\): training-mode batch normalization/));
+  it('a training graph', () => refuses(edit((m) => { m.trainingInfo = [new Uint8Array([0])]; }), 'INVALID_ONNX', /training graph/));
+  it('a shape mismatch between a layer and its weight', () => refuses(
+    edit((m) => { m.graph.initializer[0].dims = [32, 63]; m.graph.initializer[0].rawData = m.graph.initializer[0].rawData.slice(0, 32 * 63 * 4); }),
+    'INVALID_SPEC', /weight 'fc1.weight' has shape \[32, 63\] but the spec needs \[32, 64\]/));
+});
