@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/backend/cpu.js';
 import { Model } from '../src/graph/model.js';
 import { sweep, type SweepRequest } from '../src/graph/sweep.js';
+import { opFromSpec } from '../src/ops/index.js';
+import type { LayerSpec } from '../src/ops/op.js';
 import { buildGraph } from '../src/graph/spec.js';
 import type { Tensor } from '../src/tensor.js';
 import { cpuEngine, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
@@ -126,5 +128,35 @@ describe('graph with branches (residual block, fan-out, add, globalavgpool2d, re
     expect(bad([{ type: 'dense', name: 'a', out: 4 }, { type: 'dense', name: 'b', out: 2, inputs: ['input'] }])).toThrow(/layers\[0\] \(dense\): its output is read by no later layer/);
     expect(bad([{ type: 'dense', name: 'a', out: 4, inputs: 'input' }])).toThrow(/field 'inputs' must be a non-empty list/);
     expect(bad([{ type: 'reshape', shape: [3] }])).toThrow(/cannot reshape \[4\] \(4 values\) to \[3\] \(3 values\)/);
+  });
+});
+
+describe('pooling with padding and ceil mode follows PyTorch', () => {
+  const run = async (layer: Record<string, unknown>, inShape: number[], x: number[]) => {
+    const op = opFromSpec({ type: 'avgpool2d', ...layer } as LayerSpec, inShape, 'test');
+    const be = new CpuBackend();
+    const { y } = op.forward(be, 1, be.upload(x, [1, ...inShape], 'x'), null, {});
+    return { shape: op.outShape, y: Array.from((await be.read([y]))[0]) };
+  };
+  const ones = (n: number) => new Array<number>(n).fill(1);
+  it('avg pool 3×3 stride 2 pad 1 on ones: 4/9 with padding counted (torch default), 1 without', async () => {
+    expect(await run({ kernel: 3, stride: 2, padding: 1 }, [1, 3, 3], ones(9))).toEqual({ shape: [1, 2, 2], y: [4 / 9, 4 / 9, 4 / 9, 4 / 9] });
+    expect((await run({ kernel: 3, stride: 2, padding: 1, countIncludePad: false }, [1, 3, 3], ones(9))).y).toEqual([1, 1, 1, 1]);
+  });
+  it('ceil mode adds the partial last window (5 → 3 with kernel 2), which averages its cells only', async () => {
+    const r = await run({ kernel: 2, ceilMode: true }, [1, 5, 5], ones(25).map((_, i) => i));
+    expect(r.shape).toEqual([1, 3, 3]);
+    // Last window of the first row: cells (0,4), (1,4) = 4 and 9.
+    expect(r.y[2]).toBeCloseTo(6.5, 12);
+    expect((await run({ kernel: 2 }, [1, 5, 5], ones(25))).shape).toEqual([1, 2, 2]);
+  });
+  it('max pool pads with −∞: a negative input is never beaten by the padding', async () => {
+    const op = opFromSpec({ type: 'maxpool2d', kernel: 3, stride: 2, padding: 1 } as LayerSpec, [1, 3, 3], 'test');
+    const be = new CpuBackend();
+    const { y } = op.forward(be, 1, be.upload(ones(9).map((_, i) => -1 - i), [1, 1, 3, 3], 'x'), null, {});
+    expect(Array.from((await be.read([y]))[0])).toEqual([-1, -2, -4, -5]);
+  });
+  it('refuses padding over half the kernel, as PyTorch', () => {
+    expect(() => opFromSpec({ type: 'maxpool2d', kernel: 2, padding: 2 } as LayerSpec, [1, 5, 5], 'layers[0] (maxpool2d)')).toThrow(/layers\[0\] \(maxpool2d\): padding 2 must be at most half the kernel 2/);
   });
 });

@@ -25,10 +25,15 @@ export interface ConvGeom {
   oh: number; ow: number; // output [n, o, oh, ow]
 }
 
-/** Pooling geometry, no padding; windows may overlap (stride < kernel). */
+/**
+ * Pooling geometry (PyTorch semantics); windows may overlap (stride < kernel). Window (p, q) starts at
+ * (p·sh − ph, q·sw − pw); padding is −∞ for max pooling (never wins) and, for average pooling, counts in
+ * the divisor (clipped to the padded input, as PyTorch) when `countIncludePad`, else only valid cells do.
+ */
 export interface PoolGeom {
   n: number; c: number; h: number; w: number;
   kh: number; kw: number; sh: number; sw: number;
+  ph: number; pw: number; countIncludePad: boolean;
   oh: number; ow: number;
 }
 

@@ -175,10 +175,10 @@ export class CpuBackend implements Backend {
     const argmax = new CpuTensor(y.shape, 'i32', new Int32Array(y.size), 'maxpool.argmax'), A = argmax.data as Int32Array;
     forEachWindow(g, (out, plane, h0, w0) => {
       let best = -Infinity, at = -1;
-      for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
-        const j = plane + (h0 + r) * g.w + (w0 + t);
-        if (X[j] > best) { best = X[j]; at = j; }
-      }
+      forEachCell(g, h0, w0, (hh, ww) => {
+        const j = plane + hh * g.w + ww;
+        if (at < 0 || X[j] > best) { best = X[j]; at = j; }
+      });
       Y[out] = best; A[out] = at;
     });
     return { y, argmax };
@@ -256,21 +256,22 @@ export class CpuBackend implements Backend {
   }
 
   avgPool(x: BTensor, g: PoolGeom): BTensor {
-    const X = f64(x), inv = 1 / (g.kh * g.kw);
+    const X = f64(x);
     const y = make([g.n, g.c, g.oh, g.ow], 'avgpool'), Y = y.data as Float64Array;
     forEachWindow(g, (out, plane, h0, w0) => {
       let s = 0;
-      for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) s += X[plane + (h0 + r) * g.w + (w0 + t)];
-      Y[out] = s * inv;
+      forEachCell(g, h0, w0, (hh, ww) => { s += X[plane + hh * g.w + ww]; });
+      Y[out] = s / avgDivisor(g, h0, w0);
     });
     return y;
   }
 
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
-    const GY = f64(gy), inv = 1 / (g.kh * g.kw);
+    const GY = f64(gy);
     const out = make([g.n, g.c, g.h, g.w], 'avgpool.backward'), GX = out.data as Float64Array;
     forEachWindow(g, (o, plane, h0, w0) => {
-      for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) GX[plane + (h0 + r) * g.w + (w0 + t)] += GY[o] * inv;
+      const share = GY[o] / avgDivisor(g, h0, w0);
+      forEachCell(g, h0, w0, (hh, ww) => { GX[plane + hh * g.w + ww] += share; });
     });
     return out;
   }
@@ -430,6 +431,17 @@ function forEachWindow(g: PoolGeom, fn: (out: number, plane: number, h0: number,
   let out = 0;
   for (let nc = 0; nc < g.n * g.c; nc++) {
     const plane = nc * g.h * g.w;
-    for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) fn(out++, plane, p * g.sh, q * g.sw);
+    for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) fn(out++, plane, p * g.sh - g.ph, q * g.sw - g.pw);
   }
+}
+
+/** The input cells of the window starting at (h0, w0) (which may lie in the padding): padding is skipped. */
+function forEachCell(g: PoolGeom, h0: number, w0: number, fn: (h: number, w: number) => void): void {
+  for (let hh = Math.max(h0, 0); hh < Math.min(h0 + g.kh, g.h); hh++) for (let ww = Math.max(w0, 0); ww < Math.min(w0 + g.kw, g.w); ww++) fn(hh, ww);
+}
+
+/** Average pooling's divisor, as PyTorch: the window clipped to the padded input, or to the input alone. */
+function avgDivisor(g: PoolGeom, h0: number, w0: number): number {
+  const [lo, hi] = g.countIncludePad ? [[-g.ph, -g.pw], [g.h + g.ph, g.w + g.pw]] : [[0, 0], [g.h, g.w]];
+  return (Math.min(h0 + g.kh, hi[0]) - Math.max(h0, lo[0])) * (Math.min(w0 + g.kw, hi[1]) - Math.max(w0, lo[1]));
 }

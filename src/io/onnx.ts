@@ -204,12 +204,15 @@ export function onnxToSpec(bytes: Uint8Array | ArrayBuffer, maxBytes = DEFAULT_M
       }
       case 'MaxPool': case 'AveragePool': {
         autoPad(n, a);
-        if ((a.ceil_mode?.i ?? 0) !== 0) bad(`${where(n)}: ceil_mode = 1 is not supported yet`);
-        const pads = symmetricPads(n, a.pads?.ints ?? [0, 0, 0, 0]);
-        if (pads.some((p) => p !== 0)) bad(`${where(n)}: padded pooling is not supported yet (pads ${show(a.pads.ints)})`);
+        const padding = symmetricPads(n, a.pads?.ints ?? [0, 0, 0, 0]);
         if ((a.dilations?.ints ?? [1, 1]).some((d: number) => d !== 1)) bad(`${where(n)}: dilations are not supported`);
         if (n.output.length > 1 && n.output[1]) bad(`${where(n)}: the Indices output is not supported`);
-        emit(n, { type: n.opType === 'MaxPool' ? 'maxpool2d' : 'avgpool2d', kernel: a.kernel_shape.ints, stride: a.strides?.ints ?? [1, 1] }, [X]);
+        if (!a.kernel_shape || a.kernel_shape.ints.length !== 2) bad(`${where(n)}: needs a 2-D kernel_shape`);
+        const layer: Record<string, unknown> = { type: n.opType === 'MaxPool' ? 'maxpool2d' : 'avgpool2d', kernel: a.kernel_shape.ints,
+          stride: a.strides?.ints ?? [1, 1], padding, ceilMode: (a.ceil_mode?.i ?? 0) === 1 };
+        // ONNX's default is count_include_pad = 0 (PyTorch's is True; torch.onnx.export writes it explicitly).
+        if (n.opType === 'AveragePool') layer.countIncludePad = (a.count_include_pad?.i ?? 0) === 1;
+        emit(n, layer, [X]);
         break;
       }
       case 'Reshape': {

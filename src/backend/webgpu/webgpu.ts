@@ -323,12 +323,13 @@ export class WebGPUBackend implements Backend {
   // ---- pooling ----
   private poolUniforms(g: PoolGeom, total: number): UniformValues {
     const u: UniformValues = { total: u32(total) };
-    for (const k of ['h', 'w', 'kh', 'kw', 'sh', 'sw', 'oh', 'ow'] as const) u[k] = u32(g[k]);
+    for (const k of ['h', 'w', 'kh', 'kw', 'sh', 'sw', 'ph', 'pw', 'oh', 'ow'] as const) u[k] = u32(g[k]);
     return u;
   }
   private poolKernel(name: string, g: PoolGeom, total: number, bindings: Kernel['bindings']): void {
-    this.run(`pool ${name}`, `[${g.n}, ${g.c}, ${g.h}, ${g.w}] window ${g.kh}×${g.kw} stride ${g.sh}×${g.sw}`,
-      section(poolSrc, 'common', 'pool.wgsl') + section(poolSrc, name, 'pool.wgsl'), bindings, this.poolUniforms(g, total), {}, this.grid1d(total));
+    this.run(`pool ${name}`, `[${g.n}, ${g.c}, ${g.h}, ${g.w}] window ${g.kh}×${g.kw} stride ${g.sh}×${g.sw} pad ${g.ph}×${g.pw}`,
+      section(poolSrc, 'ids', 'pool.wgsl') + section(poolSrc, 'common', 'pool.wgsl') + section(poolSrc, name, 'pool.wgsl'), bindings, this.poolUniforms(g, total),
+      { COUNT_PAD: g.countIncludePad }, this.grid1d(total));
   }
 
   maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
@@ -344,7 +345,7 @@ export class WebGPUBackend implements Backend {
 
   gather(src: BTensor, index: BTensor, label: string): BTensor {
     const y = this.alloc(index.shape, label);
-    this.run('gather', `${shapeStr(src.shape)} at ${shapeStr(index.shape)}`, section(poolSrc, 'common', 'pool.wgsl') + section(poolSrc, 'gather', 'pool.wgsl'),
+    this.run('gather', `${shapeStr(src.shape)} at ${shapeStr(index.shape)}`, section(poolSrc, 'ids', 'pool.wgsl') + section(poolSrc, 'gather', 'pool.wgsl'),
       [rd('x', src), rd('index', index, 'i32'), rw('y', y)], { total: u32(y.size) }, {}, this.grid1d(y.size));
     return y;
   }
