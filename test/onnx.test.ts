@@ -5,9 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { smoothGrad } from '../src/attribution/methods.js';
 import { hessianEigen } from '../src/curvature/eigen.js';
 import type { Engine } from '../src/engine.js';
-import type { Model } from '../src/graph/model.js';
 import { parseSafetensors } from '../src/io/safetensors.js';
-import { loadOnnx } from '../src/io/onnx.js';
+import { loadOnnx, onnxToSpec } from '../src/io/onnx.js';
+import { encodeSafetensors } from '../src/io/safetensors.js';
+import { loadModel, type Model } from '../src/graph/model.js';
 import { ModelProto } from '../src/io/onnx-schema.js';
 import { SmoothgeoError } from '../src/errors.js';
 import { cpuEngine, relL2, webgpuEngine } from './helpers.js';
@@ -92,4 +93,26 @@ describe('bad ONNX files are refused with an error naming what is wrong', () => 
   it('a shape mismatch between a layer and its weight', () => refuses(
     edit((m) => { m.graph.initializer[0].dims = [32, 63]; m.graph.initializer[0].rawData = m.graph.initializer[0].rawData.slice(0, 32 * 63 * 4); }),
     'INVALID_SPEC', /weight 'fc1.weight' has shape \[32, 63\] but the spec needs \[32, 64\]/));
+});
+
+describe('a residual network with batch norm written in the JSON spec == its ONNX export', () => {
+  it('resnet_small.spec.json with the ONNX file\'s weights gives the same numbers as loadOnnx (float64)', async () => {
+    const spec = JSON.parse(readFileSync(join(DIR, 'resnet_small.spec.json'), 'utf8'));
+    const onnx = new Uint8Array(readFileSync(join(DIR, 'resnet_small.onnx')));
+    const { weights } = onnxToSpec(onnx);
+    // The weights as a user would save a state_dict: safetensors under the PyTorch names.
+    const file = encodeSafetensors(Object.fromEntries(weights));
+    const engine = await cpuEngine();
+    const [fromSpec, fromOnnx] = [await loadModel(engine, spec, file), await loadOnnx(engine, onnx)];
+    expect(fromSpec.parameters).toEqual(fromOnnx.parameters);
+    const ref = parseSafetensors(new Uint8Array(readFileSync(join(DIR, 'resnet_small.safetensors')))).tensors;
+    const x = ref.get('x')!, v = ref.get('v')!, ce = { kind: 'crossEntropy' as const, labels: [7, 1] };
+    // The same float64 operations in the same order: equal to rounding.
+    expect(relL2((await fromSpec.forward(x)).data, (await fromOnnx.forward(x)).data)).toBeLessThan(1e-12);
+    expect(relL2((await fromSpec.inputHvp(x, v, ce)).data, (await fromOnnx.inputHvp(x, v, ce)).data)).toBeLessThan(1e-12);
+    const [gs, go] = [await fromSpec.paramGradient(x, ce), await fromOnnx.paramGradient(x, ce)];
+    for (const k of Object.keys(go)) expect(relL2(gs[k].data, go[k].data), k).toBeLessThan(1e-12);
+    // And both match PyTorch.
+    expect(relL2((await fromSpec.forward(x)).data, ref.get('logits')!.data)).toBeLessThan(TOL);
+  });
 });
