@@ -220,8 +220,9 @@ export function onnxToSpec(bytes: Uint8Array | ArrayBuffer, maxBytes = DEFAULT_M
         if (!s) bad(`${where(n)}: the shape must be a constant`);
         used.add(n.input[1]);
         const target = Array.from(s.data);
-        if (target.length < 2 || !(target[0] === -1 || target[0] === 0 || target[0] === 1) || target.slice(1).some((d) => !(d > 0))) {
-          bad(`${where(n)}: only a constant shape [batch, sizes…] with explicit sizes is supported, got ${show(target)}`);
+        // The batch must stay free (-1, or 0: "copy the input's"); a literal batch size would break other batches.
+        if (target.length < 2 || !(target[0] === -1 || target[0] === 0) || target.slice(1).some((d) => !(d > 0))) {
+          bad(`${where(n)}: only a constant shape [-1 or 0 (the batch), sizes…] with explicit sizes is supported, got ${show(target)}`);
         }
         emit(n, { type: 'reshape', shape: target.slice(1) }, [X]);
         break;
