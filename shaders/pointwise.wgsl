@@ -83,3 +83,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= u.total) { return; }
   out[i] = a[i] + b[i];
 }
+
+//! section copy_blocks
+// dst[b·dstBlock + dstOffset + j] = src[b·srcBlock + srcOffset + j]: concatenation along channels and its slices.
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= u.total) { return; }
+  let b = i / u.length;
+  let j = i % u.length;
+  dst[b * u.dstBlock + u.dstOffset + j] = src[b * u.srcBlock + u.srcOffset + j];
+}

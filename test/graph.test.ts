@@ -33,14 +33,29 @@ const SPEC = {
 // block.conv2 needs an id to be named: give it one.
 (SPEC.layers[4] as Record<string, unknown>).id = 'block.c2';
 
+/** Concatenation along channels, of a value with itself too (its gradient gathers both slices). */
+const CONCAT_SPEC = {
+  input: [2, 5, 5],
+  layers: [
+    { type: 'conv2d', name: 'a', out: 3, kernel: 3, padding: 1, id: 'a' },
+    { type: 'conv2d', name: 'b', out: 2, kernel: 1, inputs: ['input'], id: 'b' },
+    { type: 'softplus', beta: 2, id: 'sb' },
+    { type: 'concat', inputs: ['a', 'sb', 'a'] },
+    { type: 'tanh' },
+    { type: 'globalavgpool2d' },
+    { type: 'flatten' },
+    { type: 'dense', name: 'fc', out: 4 },
+  ],
+};
+
 const B = 2;
 function weights(seed: number, graph: ReturnType<typeof buildGraph>): Map<string, Tensor> {
   const r = rng(seed);
   return new Map([...graph.params].map(([k, s]) => [k, randomTensor([...s], r, -0.6, 0.6)]));
 }
 
-describe('graph with branches (residual block, fan-out, add, globalavgpool2d, reshape)', () => {
-  const graph = buildGraph(SPEC);
+for (const [title, spec] of [['residual block, fan-out, add, globalavgpool2d, reshape', SPEC], ['concat', CONCAT_SPEC]] as const) describe(`graph with branches (${title})`, () => {
+  const graph = buildGraph(spec);
   const w = weights(3, graph);
   const r = rng(11);
   const x = randomTensor([B, 2, 5, 5], r), v = randomTensor([B, 2, 5, 5], r);
@@ -48,7 +63,7 @@ describe('graph with branches (residual block, fan-out, add, globalavgpool2d, re
   const h = 1e-5;
 
   it('is a DAG: the spec records which values each layer reads', () => {
-    expect(graph.inputs).toEqual([[0], [1], [2], [3], [4], [2, 5], [6, 2], [7], [8], [9], [10]]);
+    expect(graph.inputs).toEqual(spec === SPEC ? [[0], [1], [2], [3], [4], [2, 5], [6, 2], [7], [8], [9], [10]] : [[0], [0], [2], [1, 3, 1], [4], [5], [6], [7]]);
   });
 
   // float64 sweeps on the cpu backend directly: Model takes float32 tensors, and central differences
@@ -116,7 +131,7 @@ describe('graph with branches (residual block, fan-out, add, globalavgpool2d, re
     for (const [name, got, want] of pairs) expect(relL2(got, want), name).toBeLessThan(1e-5);
   });
 
-  it('refuses bad graphs with errors that name the layer and what was expected', () => {
+  if (spec === SPEC) it('refuses bad graphs with errors that name the layer and what was expected', () => {
     const bad = (layers: unknown[]) => () => buildGraph({ input: [4], layers });
     expect(bad([{ type: 'dense', name: 'a', out: 4, id: 'h' }, { type: 'add', inputs: ['h', 'nope'] }])).toThrow(/layers\[1\] \(add\): input 'nope' is not the id of an earlier layer; known ids: input, h/);
     expect(bad([{ type: 'add', inputs: ['later', 'input'] }, { type: 'dense', name: 'a', out: 4, id: 'later' }])).toThrow(/input 'later' is not the id of an earlier layer/);

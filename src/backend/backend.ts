@@ -37,6 +37,9 @@ export interface PoolGeom {
   oh: number; ow: number;
 }
 
+/** One block copy per example (see `copyBlocks`). */
+export interface BlockCopy { n: number; length: number; srcBlock: number; srcOffset: number; dstBlock: number; dstOffset: number }
+
 /** A tensor viewed as [n, channels, spatial] (spatial 1 for [n, channels]). */
 export interface ChannelGeom { n: number; channels: number; spatial: number }
 
@@ -70,6 +73,13 @@ export interface Backend {
    * their tangents where a value feeds several layers.
    */
   add(a: BTensor, b: BTensor, label: string): BTensor;
+  /**
+   * Copies `length` values per example: dst[b·dstBlock + dstOffset + j] = src[b·srcBlock + srcOffset + j] for
+   * b < n, j < length (examples are the leading dimension of both). Into `into` when given (the rest of it is
+   * left as is), else into a new tensor of `shape` that the copy must cover entirely. Concatenation along
+   * channels, and its backward (a slice).
+   */
+  copyBlocks(src: BTensor, g: BlockCopy, into: BTensor | null, shape: readonly number[], label: string): BTensor;
   /**
    * Batch normalization (inference) per channel of a tensor viewed as [n, channels, spatial]. First the
    * coefficient table coef [6, channels] = (s = k·w, t = b − m·k·w, ṡ = k·ẇ, ṫ = ḃ − m·k·ẇ, m, k) with

@@ -1,5 +1,5 @@
 import type {
-  ActivationKind, Backend, BTensor, ChannelGeom, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom, SamplePlan, SampleStats,
+  ActivationKind, Backend, BlockCopy, BTensor, ChannelGeom, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom, SamplePlan, SampleStats,
 } from './backend.js';
 import { fail } from '../errors.js';
 import { checkWork, LIMITS } from '../limits.js';
@@ -203,6 +203,12 @@ export class CpuBackend implements Backend {
     const A = f64(a), B = f64(b);
     const out = make(a.shape, label), O = out.data as Float64Array;
     for (let i = 0; i < A.length; i++) O[i] = A[i] + B[i];
+    return out;
+  }
+
+  copyBlocks(src: BTensor, g: BlockCopy, into: BTensor | null, shape: readonly number[], label: string): BTensor {
+    const S = f64(src), out = (into as CpuTensor | null) ?? make(shape, label), D = out.data as Float64Array;
+    for (let b = 0; b < g.n; b++) for (let j = 0; j < g.length; j++) D[b * g.dstBlock + g.dstOffset + j] = S[b * g.srcBlock + g.srcOffset + j];
     return out;
   }
 

@@ -15,7 +15,7 @@ import { ModelProto } from './onnx-schema.js';
  */
 export const SUPPORTED_ONNX_OPS = [
   'Conv', 'Gemm', 'Add', 'Mul → Softplus → Div (softplus with β)', 'Relu', 'Sigmoid', 'Tanh', 'Softplus', 'MaxPool', 'AveragePool',
-  'GlobalAveragePool', 'BatchNormalization', 'Flatten', 'Reshape', 'Identity', 'Dropout', 'Constant',
+  'GlobalAveragePool', 'BatchNormalization', 'Concat (axis 1)', 'Flatten', 'Reshape', 'Identity', 'Dropout', 'Constant',
 ] as const;
 const OPSETS = [11, 17];
 /** Default cap on the file size: a hostile file cannot make the decoder allocate more than about this. */
@@ -192,6 +192,12 @@ export function onnxToSpec(bytes: Uint8Array | ArrayBuffer, maxBytes = DEFAULT_M
       case 'Add': {
         if (consts.has(n.input[0]) || consts.has(n.input[1])) bad(`${where(n)}: Add of a constant is not supported yet (only of two computed values)`);
         emit(n, { type: 'add' }, [n.input[0], n.input[1]]);
+        break;
+      }
+      case 'Concat': {
+        if ((a.axis?.i ?? 0) !== 1) bad(`${where(n)}: only axis = 1 (channels) is supported, got ${a.axis?.i}`);
+        if (n.input.some((i) => consts.has(i))) bad(`${where(n)}: Concat of a constant is not supported (only of computed values)`);
+        emit(n, { type: 'concat' }, n.input);
         break;
       }
       case 'GlobalAveragePool':

@@ -7,6 +7,7 @@ import { Flatten } from './flatten.js';
 import { isJoin, type GraphOp, type JoinOp, type LayerSpec, type Op } from './op.js';
 import { AvgPool2d, GlobalAvgPool2d, MaxPool2d } from './pool2d.js';
 import { Add } from './add.js';
+import { Concat } from './concat.js';
 import { Reshape } from './reshape.js';
 import { BatchNorm } from './batchnorm.js';
 
@@ -32,6 +33,7 @@ const FACTORIES: ReadonlyMap<string, Factory> = new Map<string, Factory>([
 ]);
 const JOIN_FACTORIES: ReadonlyMap<string, JoinFactory> = new Map<string, JoinFactory>([
   ['add', Add.fromSpec],
+  ['concat', Concat.fromSpec],
 ]);
 
 export const LAYER_TYPES = [...FACTORIES.keys(), ...JOIN_FACTORIES.keys()];

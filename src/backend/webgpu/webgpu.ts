@@ -1,5 +1,5 @@
 import type {
-  ActivationKind, Backend, BTensor, ChannelGeom, ConvGeom, DType, HeadKind, MatmulOptions, NoiseKind, PoolGeom, SamplePlan, SampleStats,
+  ActivationKind, Backend, BlockCopy, BTensor, ChannelGeom, ConvGeom, DType, HeadKind, MatmulOptions, NoiseKind, PoolGeom, SamplePlan, SampleStats,
 } from '../backend.js';
 import { fail } from '../../errors.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
@@ -363,6 +363,16 @@ export class WebGPUBackend implements Backend {
     const gx = this.alloc([g.n, g.c, g.h, g.w], 'avgpool backward');
     this.poolKernel('avg_backward', g, gx.size, [rd('gy', gy), rw('gx', gx)]);
     return gx;
+  }
+
+  copyBlocks(src: BTensor, g: BlockCopy, into: BTensor | null, shape: readonly number[], label: string): BTensor {
+    const out = (into as GpuTensor | null) ?? this.alloc(shape, label);
+    const total = g.n * g.length;
+    this.run('copy blocks', `${g.n}×${g.length} from ${shapeStr(src.shape)} to ${shapeStr(out.shape)}`, section(pointwiseSrc, 'copy_blocks', 'pointwise.wgsl'),
+      [rd('src', src), rw('dst', out)],
+      { total: u32(total), length: u32(g.length), srcBlock: u32(g.srcBlock), srcOffset: u32(g.srcOffset), dstBlock: u32(g.dstBlock), dstOffset: u32(g.dstOffset) },
+      {}, this.grid1d(total));
+    return out;
   }
 
   // ---- batch normalization (shaders/batchnorm.wgsl) ----
