@@ -2,18 +2,18 @@
 // built; loadA/loadB compute its entries from NCHW indices on the fly (zero in the padding). The bounds
 // tests are branch-free (non-short-circuit `&`, a select of the index and of the value): SIMD adapters run
 // both sides of a branch anyway, and chains of early returns, inlined 16 times into the direct kernel, made
-// SwiftShader's compiler take minutes. The kernel size, stride and padding are compile-time constants (KH,
-// KW, SH, SW, PH, PW: few distinct values per model), so their divisions become multiplies and shifts, or
+// SwiftShader's compiler take minutes. The kernel size, stride, padding and dilation are compile-time constants (KH,
+// KW, SH, SW, PH, PW, DH, DW: few distinct values per model), so their divisions become multiplies and shifts, or
 // vanish at stride 1 (20–30% of these kernels' time on SwiftShader); the sizes stay uniforms.
 
 //! section forward
-// y[n,o,p,q] = Σ_{c,r,s} w[o,c,r,s]·x[n,c,p·sh+r−ph,q·sw+s−pw]
+// y[n,o,p,q] = Σ_{c,r,s} w[o,c,r,s]·x[n,c,p·sh+r·dh−ph,q·sw+s·dw−pw] (dh, dw: dilation)
 // M = n·oh·ow (m ↦ n,p,q), N = o, K = c·kh·kw (k ↦ c,r,s).
 fn loadA(m: u32, k: u32) -> f32 {
   let q = m % u.ow; let t = m / u.ow; let p = t % u.oh; let n = t / u.oh;
   let s = k % KW; let t2 = k / KW; let r = t2 % KH; let c = t2 / KH;
-  let h = i32(p * SH + r) - i32(PH);
-  let w = i32(q * SW + s) - i32(PW);
+  let h = i32(p * SH + r * DH) - i32(PH);
+  let w = i32(q * SW + s * DW) - i32(PW);
   let inside = (h >= 0) & (w >= 0) & (h < i32(u.h)) & (w < i32(u.w));
   return select(0.0, x[select(0u, ((n * u.c + c) * u.h + u32(h)) * u.w + u32(w), inside)], inside);
 }
@@ -29,8 +29,8 @@ fn storeC(m: u32, o: u32, v: f32) {
 fn loadA(m: u32, k: u32) -> f32 {
   let w = m % u.w; let t = m / u.w; let h = t % u.h; let n = t / u.h;
   let s = k % KW; let t2 = k / KW; let r = t2 % KH; let o = t2 / KH;
-  let ph = i32(h + PH) - i32(r);
-  let pw = i32(w + PW) - i32(s);
+  let ph = i32(h + PH) - i32(r * DH);
+  let pw = i32(w + PW) - i32(s * DW);
   let p = u32(ph) / SH; let q = u32(pw) / SW;
   let inside = (ph >= 0) & (pw >= 0) & (u32(ph) % SH == 0u) & (u32(pw) % SW == 0u) & (p < u.oh) & (q < u.ow);
   return select(0.0, gy[select(0u, ((n * u.o + o) * u.oh + p) * u.ow + q, inside)], inside);
@@ -54,8 +54,8 @@ fn loadA(o: u32, k: u32) -> f32 {
 fn loadB(k: u32, col: u32) -> f32 {
   let q = k % u.ow; let t = k / u.ow; let p = t % u.oh; let n = t / u.oh;
   let s = col % KW; let t2 = col / KW; let r = t2 % KH; let c = t2 / KH;
-  let h = i32(p * SH + r) - i32(PH);
-  let w = i32(q * SW + s) - i32(PW);
+  let h = i32(p * SH + r * DH) - i32(PH);
+  let w = i32(q * SW + s * DW) - i32(PW);
   let inside = (h >= 0) & (w >= 0) & (h < i32(u.h)) & (w < i32(u.w));
   return select(0.0, x[select(0u, ((n * u.c + c) * u.h + u32(h)) * u.w + u32(w), inside)], inside);
 }

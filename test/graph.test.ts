@@ -175,3 +175,14 @@ describe('pooling with padding and ceil mode follows PyTorch', () => {
     expect(() => opFromSpec({ type: 'maxpool2d', kernel: 2, padding: 2 } as LayerSpec, [1, 5, 5], 'layers[0] (maxpool2d)')).toThrow(/layers\[0\] \(maxpool2d\): padding 2 must be at most half the kernel 2/);
   });
 });
+
+describe('dilated convolution follows PyTorch', () => {
+  it('a 2×2 kernel with dilation 2 on a 3×3 input reads the four corners: 1·0 + 2·2 + 3·6 + 4·8 = 54', async () => {
+    const op = opFromSpec({ type: 'conv2d', name: 'c', out: 1, kernel: 2, dilation: 2, bias: false } as LayerSpec, [1, 3, 3], 'test');
+    expect(op.outShape).toEqual([1, 1, 1]);
+    const be = new CpuBackend();
+    const { y } = op.forward(be, 1, be.upload([0, 1, 2, 3, 4, 5, 6, 7, 8], [1, 1, 3, 3], 'x'), null,
+      { weight: { value: be.upload([1, 2, 3, 4], [1, 1, 2, 2], 'w'), tangent: null } });
+    expect(Array.from((await be.read([y]))[0])).toEqual([54]);
+  });
+});

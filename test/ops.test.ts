@@ -20,6 +20,8 @@ const CASES: Case[] = [
   { name: 'conv2d, 6 output channels (one 6-wide column group)', layer: { type: 'conv2d', name: 'c', out: 6, kernel: 3, padding: 1 }, inShape: [2, 5, 5], batch: 2 },
   { name: 'conv2d, 11 output channels (two column groups)', layer: { type: 'conv2d', name: 'c', out: 11, kernel: [2, 3], stride: 2 }, inShape: [3, 7, 8], batch: 2 },
   { name: 'conv2d, 64×64 tiles (forward and filter gradient)', layer: { type: 'conv2d', name: 'c', out: 64, kernel: 3 }, inShape: [8, 10, 10], batch: 1 },
+  { name: 'conv2d dilation 2, stride 2, pad 2', layer: { type: 'conv2d', name: 'c', out: 3, kernel: 3, stride: 2, padding: 2, dilation: 2 }, inShape: [2, 9, 8], batch: 2 },
+  { name: 'conv2d dilation [2,3], 2×2 kernel, no padding', layer: { type: 'conv2d', name: 'c', out: 2, kernel: 2, dilation: [2, 3] }, inShape: [3, 6, 7], batch: 2 },
   { name: 'dense, small batch', layer: { type: 'dense', name: 'fc', out: 5 }, inShape: [13], batch: 3 },
   { name: 'dense, batch 1 (GEMV-like blocks)', layer: { type: 'dense', name: 'fc', out: 9 }, inShape: [20], batch: 1 },
   { name: 'dense with vec4 loads (sizes divisible by 4)', layer: { type: 'dense', name: 'fc', out: 8 }, inShape: [12], batch: 5 },

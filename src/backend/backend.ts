@@ -17,11 +17,12 @@ export interface BTensor {
   readonly label: string;
 }
 
-/** conv2d geometry (PyTorch semantics, no dilation, groups = 1). */
+/** conv2d geometry (PyTorch semantics, groups = 1): tap (r, s) of output (p, q) reads input row p·sh + r·dh − ph. */
 export interface ConvGeom {
   n: number; c: number; h: number; w: number; // input [n, c, h, w]
   o: number; kh: number; kw: number; // weight [o, c, kh, kw]
   sh: number; sw: number; ph: number; pw: number; // stride, zero padding
+  dh: number; dw: number; // dilation
   oh: number; ow: number; // output [n, o, oh, ow]
 }
 

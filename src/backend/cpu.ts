@@ -118,7 +118,7 @@ export class CpuBackend implements Backend {
     for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
       let s = b ? b[o] : 0;
       for (let c = 0; c < g.c; c++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
-        const h = p * g.sh + r - g.ph, ww = q * g.sw + t - g.pw;
+        const h = p * g.sh + r * g.dh - g.ph, ww = q * g.sw + t * g.dw - g.pw;
         if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
           s += W[((o * g.c + c) * g.kh + r) * g.kw + t] * X[((n * g.c + c) * g.h + h) * g.w + ww];
         }
@@ -135,7 +135,7 @@ export class CpuBackend implements Backend {
     for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
       const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
       for (let c = 0; c < g.c; c++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
-        const h = p * g.sh + r - g.ph, ww = q * g.sw + t - g.pw;
+        const h = p * g.sh + r * g.dh - g.ph, ww = q * g.sw + t * g.dw - g.pw;
         if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
           GX[((n * g.c + c) * g.h + h) * g.w + ww] += v * W[((o * g.c + c) * g.kh + r) * g.kw + t];
         }
@@ -151,7 +151,7 @@ export class CpuBackend implements Backend {
     for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
       const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
       for (let c = 0; c < g.c; c++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
-        const h = p * g.sh + r - g.ph, ww = q * g.sw + t - g.pw;
+        const h = p * g.sh + r * g.dh - g.ph, ww = q * g.sw + t * g.dw - g.pw;
         if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
           GW[((o * g.c + c) * g.kh + r) * g.kw + t] += v * X[((n * g.c + c) * g.h + h) * g.w + ww];
         }

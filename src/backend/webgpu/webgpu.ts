@@ -277,10 +277,10 @@ export class WebGPUBackend implements Backend {
   }
   /** Kernel size, stride and padding are compile-time constants in conv2d.wgsl (cheap divisions). */
   private convConsts(g: ConvGeom): Record<string, number> {
-    return { KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw, PH: g.ph, PW: g.pw };
+    return { KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw, PH: g.ph, PW: g.pw, DH: g.dh, DW: g.dw };
   }
   private convShapes(g: ConvGeom): string {
-    return `x[${g.n}, ${g.c}, ${g.h}, ${g.w}] w[${g.o}, ${g.c}, ${g.kh}, ${g.kw}] stride ${g.sh}×${g.sw} pad ${g.ph}×${g.pw}`;
+    return `x[${g.n}, ${g.c}, ${g.h}, ${g.w}] w[${g.o}, ${g.c}, ${g.kh}, ${g.kw}] stride ${g.sh}×${g.sw} pad ${g.ph}×${g.pw} dilation ${g.dh}×${g.dw}`;
   }
 
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
