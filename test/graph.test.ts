@@ -186,3 +186,16 @@ describe('dilated convolution follows PyTorch', () => {
     expect(Array.from((await be.read([y]))[0])).toEqual([54]);
   });
 });
+
+describe('grouped convolution follows PyTorch', () => {
+  it('depthwise (groups = channels): output channel i sees input channel i only, weight [out, in/groups, kh, kw]', async () => {
+    const op = opFromSpec({ type: 'conv2d', name: 'c', out: 2, kernel: 1, groups: 2, bias: false } as LayerSpec, [2, 1, 2], 'test');
+    expect(op.params[0].shape).toEqual([2, 1, 1, 1]);
+    const be = new CpuBackend();
+    const { y } = op.forward(be, 1, be.upload([1, 1, 10, 10], [1, 2, 1, 2], 'x'), null, { weight: { value: be.upload([2, 3], [2, 1, 1, 1], 'w'), tangent: null } });
+    expect(Array.from((await be.read([y]))[0])).toEqual([2, 2, 30, 30]);
+  });
+  it('refuses groups that do not divide the channels', () => {
+    expect(() => opFromSpec({ type: 'conv2d', name: 'c', out: 4, kernel: 1, groups: 3 } as LayerSpec, [3, 2, 2], 'layers[0] (conv2d)')).toThrow(/groups 3 must divide both the input channels 3 and 'out' 4/);
+  });
+});

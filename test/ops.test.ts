@@ -22,6 +22,8 @@ const CASES: Case[] = [
   { name: 'conv2d, 64×64 tiles (forward and filter gradient)', layer: { type: 'conv2d', name: 'c', out: 64, kernel: 3 }, inShape: [8, 10, 10], batch: 1 },
   { name: 'conv2d dilation 2, stride 2, pad 2', layer: { type: 'conv2d', name: 'c', out: 3, kernel: 3, stride: 2, padding: 2, dilation: 2 }, inShape: [2, 9, 8], batch: 2 },
   { name: 'conv2d dilation [2,3], 2×2 kernel, no padding', layer: { type: 'conv2d', name: 'c', out: 2, kernel: 2, dilation: [2, 3] }, inShape: [3, 6, 7], batch: 2 },
+  { name: 'conv2d groups 2 (4 → 6 channels), stride 2, pad 1', layer: { type: 'conv2d', name: 'c', out: 6, kernel: 3, stride: 2, padding: 1, groups: 2 }, inShape: [4, 7, 6], batch: 2 },
+  { name: 'conv2d depthwise (groups = channels = 3, 2 per group), dilation 2', layer: { type: 'conv2d', name: 'c', out: 6, kernel: 3, padding: 2, dilation: 2, groups: 3 }, inShape: [3, 6, 5], batch: 2 },
   { name: 'dense, small batch', layer: { type: 'dense', name: 'fc', out: 5 }, inShape: [13], batch: 3 },
   { name: 'dense, batch 1 (GEMV-like blocks)', layer: { type: 'dense', name: 'fc', out: 9 }, inShape: [20], batch: 1 },
   { name: 'dense with vec4 loads (sizes divisible by 4)', layer: { type: 'dense', name: 'fc', out: 8 }, inShape: [12], batch: 5 },

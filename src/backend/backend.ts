@@ -17,12 +17,17 @@ export interface BTensor {
   readonly label: string;
 }
 
-/** conv2d geometry (PyTorch semantics, groups = 1): tap (r, s) of output (p, q) reads input row p·sh + r·dh − ph. */
+/**
+ * conv2d geometry (PyTorch semantics): tap (r, s) of output (p, q) reads input row p·sh + r·dh − ph. With
+ * `groups` G, input and output channels split into G groups (c/G and o/G each; depthwise: G = c) and
+ * output group i reads input group i only; the weight is [o, c/G, kh, kw].
+ */
 export interface ConvGeom {
   n: number; c: number; h: number; w: number; // input [n, c, h, w]
   o: number; kh: number; kw: number; // weight [o, c, kh, kw]
   sh: number; sw: number; ph: number; pw: number; // stride, zero padding
   dh: number; dw: number; // dilation
+  groups: number;
   oh: number; ow: number; // output [n, o, oh, ow]
 }
 

@@ -112,15 +112,17 @@ export class CpuBackend implements Backend {
   }
 
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
-    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw, 'conv2d');
+    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * (g.c / g.groups) * g.kh * g.kw, 'conv2d');
     const X = f64(x), W = f64(w), b = bias ? f64(bias) : null;
     const out = target(into, [g.n, g.o, g.oh, g.ow], 'conv2d'), Y = out.data as Float64Array;
+    const cg = g.c / g.groups, og = g.o / g.groups;
     for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
       let s = b ? b[o] : 0;
-      for (let c = 0; c < g.c; c++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
-        const h = p * g.sh + r * g.dh - g.ph, ww = q * g.sw + t * g.dw - g.pw;
+      const c0 = Math.floor(o / og) * cg;
+      for (let ci = 0; ci < cg; ci++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
+        const c = c0 + ci, h = p * g.sh + r * g.dh - g.ph, ww = q * g.sw + t * g.dw - g.pw;
         if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
-          s += W[((o * g.c + c) * g.kh + r) * g.kw + t] * X[((n * g.c + c) * g.h + h) * g.w + ww];
+          s += W[((o * cg + ci) * g.kh + r) * g.kw + t] * X[((n * g.c + c) * g.h + h) * g.w + ww];
         }
       }
       Y[((n * g.o + o) * g.oh + p) * g.ow + q] += s;
@@ -129,15 +131,17 @@ export class CpuBackend implements Backend {
   }
 
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
-    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw, 'conv2d backward input');
+    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * (g.c / g.groups) * g.kh * g.kw, 'conv2d backward input');
     const GY = f64(gy), W = f64(w);
     const out = target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput'), GX = out.data as Float64Array;
+    const cg = g.c / g.groups, og = g.o / g.groups;
     for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
       const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
-      for (let c = 0; c < g.c; c++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
-        const h = p * g.sh + r * g.dh - g.ph, ww = q * g.sw + t * g.dw - g.pw;
+      const c0 = Math.floor(o / og) * cg;
+      for (let ci = 0; ci < cg; ci++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
+        const c = c0 + ci, h = p * g.sh + r * g.dh - g.ph, ww = q * g.sw + t * g.dw - g.pw;
         if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
-          GX[((n * g.c + c) * g.h + h) * g.w + ww] += v * W[((o * g.c + c) * g.kh + r) * g.kw + t];
+          GX[((n * g.c + c) * g.h + h) * g.w + ww] += v * W[((o * cg + ci) * g.kh + r) * g.kw + t];
         }
       }
     }
@@ -145,15 +149,17 @@ export class CpuBackend implements Backend {
   }
 
   conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
-    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw, 'conv2d backward filter');
+    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * (g.c / g.groups) * g.kh * g.kw, 'conv2d backward filter');
     const GY = f64(gy), X = f64(x);
-    const out = target(into, [g.o, g.c, g.kh, g.kw], 'conv2d.backwardFilter'), GW = out.data as Float64Array;
+    const cg = g.c / g.groups, og = g.o / g.groups;
+    const out = target(into, [g.o, cg, g.kh, g.kw], 'conv2d.backwardFilter'), GW = out.data as Float64Array;
     for (let n = 0; n < g.n; n++) for (let o = 0; o < g.o; o++) for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) {
       const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
-      for (let c = 0; c < g.c; c++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
-        const h = p * g.sh + r * g.dh - g.ph, ww = q * g.sw + t * g.dw - g.pw;
+      const c0 = Math.floor(o / og) * cg;
+      for (let ci = 0; ci < cg; ci++) for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) {
+        const c = c0 + ci, h = p * g.sh + r * g.dh - g.ph, ww = q * g.sw + t * g.dw - g.pw;
         if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
-          GW[((o * g.c + c) * g.kh + r) * g.kw + t] += v * X[((n * g.c + c) * g.h + h) * g.w + ww];
+          GW[((o * cg + ci) * g.kh + r) * g.kw + t] += v * X[((n * g.c + c) * g.h + h) * g.w + ww];
         }
       }
     }

@@ -142,12 +142,11 @@ export function onnxToSpec(bytes: Uint8Array | ArrayBuffer, maxBytes = DEFAULT_M
         const W = constOf(n, n.input[1], 'weight');
         const hasBias = n.input.length > 2 && n.input[2] !== '';
         const name = prefixOf(n, hasBias ? [n.input[1], n.input[2]] : [n.input[1]], ['weight', 'bias']);
-        if ((a.group?.i ?? 1) !== 1) bad(`${where(n)}: group ${a.group.i} (grouped or depthwise convolution) is not supported yet`);
         const dilation = a.dilations?.ints ?? [1, 1];
         if (dilation.length !== 2) bad(`${where(n)}: only 2-D convolutions are supported, got dilations ${show(dilation)}`);
         autoPad(n, a);
         const pads = symmetricPads(n, a.pads?.ints ?? [0, 0, 0, 0]);
-        emit(n, { type: 'conv2d', name, out: W.shape[0], kernel: [W.shape[2], W.shape[3]], stride: a.strides?.ints ?? [1, 1], padding: pads, dilation, bias: hasBias }, [X]);
+        emit(n, { type: 'conv2d', name, out: W.shape[0], kernel: [W.shape[2], W.shape[3]], stride: a.strides?.ints ?? [1, 1], padding: pads, dilation, groups: a.group?.i ?? 1, bias: hasBias }, [X]);
         param(n, name, 'weight', n.input[1], W);
         if (hasBias) param(n, name, 'bias', n.input[2], constOf(n, n.input[2], 'bias'));
         break;

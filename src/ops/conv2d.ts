@@ -2,7 +2,7 @@ import type { Backend, BTensor, ConvGeom } from '../backend/backend.js';
 import { fail } from '../errors.js';
 import { LayerFields, sumTerms, windowOut, type LayerSpec, type Op, type ParamValue, type Saved, type BackwardWants, type BackwardResult } from './op.js';
 
-/** 2-D convolution (PyTorch nn.Conv2d, groups 1, with dilation), W [out, in, kh, kw], zero padding. */
+/** 2-D convolution (PyTorch nn.Conv2d: dilation, groups — depthwise when groups = in), W [out, in/groups, kh, kw], zero padding. */
 export class Conv2d implements Op {
   readonly type = 'conv2d';
   readonly outShape: number[];
@@ -10,28 +10,31 @@ export class Conv2d implements Op {
   constructor(
     readonly name: string, readonly inShape: readonly number[], readonly out: number,
     readonly kernel: [number, number], readonly stride: [number, number], readonly padding: [number, number],
-    readonly bias: boolean, where = name, readonly dilation: [number, number] = [1, 1],
+    readonly bias: boolean, where = name, readonly dilation: [number, number] = [1, 1], readonly groups = 1,
   ) {
     const [c, h, w] = inShape;
+    if (c % groups !== 0 || out % groups !== 0) {
+      fail('INVALID_SPEC', `${where}: groups ${groups} must divide both the input channels ${c} and 'out' ${out}`);
+    }
     // A dilated kernel spans (k − 1)·d + 1 input cells.
     const oh = windowOut(where, h, (kernel[0] - 1) * dilation[0] + 1, stride[0], padding[0], 'height');
     const ow = windowOut(where, w, (kernel[1] - 1) * dilation[1] + 1, stride[1], padding[1], 'width');
     this.outShape = [out, oh, ow];
-    this.params = [{ key: 'weight', shape: [out, c, kernel[0], kernel[1]] }, ...(bias ? [{ key: 'bias', shape: [out] }] : [])];
+    this.params = [{ key: 'weight', shape: [out, c / groups, kernel[0], kernel[1]] }, ...(bias ? [{ key: 'bias', shape: [out] }] : [])];
   }
 
   static fromSpec(layer: LayerSpec, inShape: readonly number[], where: string): Conv2d {
     const f = new LayerFields(layer, where);
-    f.only('name', 'out', 'kernel', 'stride', 'padding', 'bias', 'dilation');
+    f.only('name', 'out', 'kernel', 'stride', 'padding', 'bias', 'dilation', 'groups');
     if (inShape.length !== 3) fail('INVALID_SPEC', `${where}: conv2d expects a [C, H, W] input but gets [${inShape.join(', ')}]`);
     return new Conv2d(f.name(), inShape, f.int('out', undefined, 1), f.pair('kernel', undefined, 1), f.pair('stride', 1, 1),
-      f.pair('padding', 0, 0), f.bool('bias', true), where, f.pair('dilation', 1, 1));
+      f.pair('padding', 0, 0), f.bool('bias', true), where, f.pair('dilation', 1, 1), f.int('groups', 1, 1));
   }
 
   geom(batch: number): ConvGeom {
     const [c, h, w] = this.inShape, [o, oh, ow] = this.outShape;
     return { n: batch, c, h, w, o, kh: this.kernel[0], kw: this.kernel[1], sh: this.stride[0], sw: this.stride[1],
-      ph: this.padding[0], pw: this.padding[1], dh: this.dilation[0], dw: this.dilation[1], oh, ow };
+      ph: this.padding[0], pw: this.padding[1], dh: this.dilation[0], dw: this.dilation[1], groups: this.groups, oh, ow };
   }
 
   forward(be: Backend, batch: number, x: BTensor, xdot: BTensor | null, p: Record<string, ParamValue>) {

@@ -280,33 +280,43 @@ export class WebGPUBackend implements Backend {
     return { KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw, PH: g.ph, PW: g.pw, DH: g.dh, DW: g.dw };
   }
   private convShapes(g: ConvGeom): string {
-    return `x[${g.n}, ${g.c}, ${g.h}, ${g.w}] w[${g.o}, ${g.c}, ${g.kh}, ${g.kw}] stride ${g.sh}×${g.sw} pad ${g.ph}×${g.pw} dilation ${g.dh}×${g.dw}`;
+    return `x[${g.n}, ${g.c}, ${g.h}, ${g.w}] w[${g.o}, ${g.c / g.groups}, ${g.kh}, ${g.kw}] stride ${g.sh}×${g.sw} pad ${g.ph}×${g.pw} dilation ${g.dh}×${g.dw}${g.groups > 1 ? ` groups ${g.groups}` : ''}`;
+  }
+
+  /** One GEMM per group (one for groups = 1), each on its group's channels; they write disjoint parts of `out`. */
+  private convGemm(g: ConvGeom, v: Omit<GemmVariant, 'geometry' | 'consts' | 'shapes'>): GpuTensor {
+    const cg = g.c / g.groups, og = g.o / g.groups;
+    for (let grp = 0; grp < g.groups; grp++) {
+      this.gemm({ ...v, shapes: this.convShapes(g), consts: this.convConsts(g),
+        geometry: { ...this.convUniforms(g), grp: u32(grp), cg: u32(cg), og: u32(og) } });
+    }
+    return v.out;
   }
 
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
     const { out, accumulate } = this.output(into, [g.n, g.o, g.oh, g.ow], 'conv2d');
-    return this.gemm({
-      label: 'conv2d forward', shapes: this.convShapes(g), body: section(convSrc, 'forward', 'conv2d.wgsl') + GATHERED,
+    return this.convGemm(g, {
+      label: 'conv2d forward', body: section(convSrc, 'forward', 'conv2d.wgsl') + GATHERED,
       inputs: [{ name: 'x', t: x }, { name: 'wt', t: w }], bias, out, accumulate, aKFast: false, bKFast: true,
-      consts: this.convConsts(g), geometry: this.convUniforms(g), M: g.n * g.oh * g.ow, N: g.o, K: g.c * g.kh * g.kw,
+      M: g.n * g.oh * g.ow, N: g.o / g.groups, K: (g.c / g.groups) * g.kh * g.kw,
     });
   }
 
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
     const { out, accumulate } = this.output(into, [g.n, g.c, g.h, g.w], 'conv2d backward input');
-    return this.gemm({
-      label: 'conv2d backward input', shapes: this.convShapes(g), body: section(convSrc, 'backward_input', 'conv2d.wgsl') + GATHERED,
+    return this.convGemm(g, {
+      label: 'conv2d backward input', body: section(convSrc, 'backward_input', 'conv2d.wgsl') + GATHERED,
       inputs: [{ name: 'gy', t: gy }, { name: 'wt', t: w }], bias: null, out, accumulate, aKFast: false, bKFast: true,
-      consts: this.convConsts(g), geometry: this.convUniforms(g), M: g.n * g.h * g.w, N: g.c, K: g.o * g.kh * g.kw,
+      M: g.n * g.h * g.w, N: g.c / g.groups, K: (g.o / g.groups) * g.kh * g.kw,
     });
   }
 
   conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
-    const { out, accumulate } = this.output(into, [g.o, g.c, g.kh, g.kw], 'conv2d backward filter');
-    return this.gemm({
-      label: 'conv2d backward filter', shapes: this.convShapes(g), body: section(convSrc, 'backward_filter', 'conv2d.wgsl') + GATHERED,
+    const { out, accumulate } = this.output(into, [g.o, g.c / g.groups, g.kh, g.kw], 'conv2d backward filter');
+    return this.convGemm(g, {
+      label: 'conv2d backward filter', body: section(convSrc, 'backward_filter', 'conv2d.wgsl') + GATHERED,
       inputs: [{ name: 'gy', t: gy }, { name: 'x', t: x }], bias: null, out, accumulate, aKFast: true, bKFast: true,
-      consts: this.convConsts(g), geometry: this.convUniforms(g), M: g.o, N: g.c * g.kh * g.kw, K: g.n * g.oh * g.ow,
+      M: g.o / g.groups, N: (g.c / g.groups) * g.kh * g.kw, K: g.n * g.oh * g.ow,
     });
   }
 
