@@ -4,12 +4,15 @@
 // warm-up call first; the median of --repeats) and the engine's peak GPU memory (engine.memory().peakBytes
 // after resetPeakMemory(): buffers its pool holds, weights included) per call.
 //   node build.mjs && node scripts/gpu-env.mjs node bench/resnet18.mjs [--cpu] [--repeats 1] [--size 224]
+//     [--only forward,gradient,hvp,smoothgrad] [--warmup yes|no]
 import { parseArgs } from 'node:util';
 import { createEngine, encodeSafetensors, loadModel, smoothGrad } from '../dist/smoothgeo.node.mjs';
 import { randomWeights, resnet18Spec, weightShapes } from './resnet18-spec.mjs';
 
 const { values: args } = parseArgs({ options: {
   cpu: { type: 'boolean', default: false }, repeats: { type: 'string', default: '1' }, size: { type: 'string', default: '224' },
+  // Which rows (forward,gradient,hvp,smoothgrad) and whether each gets an untimed warm-up call first.
+  only: { type: 'string', default: 'forward,gradient,hvp,smoothgrad' }, warmup: { type: 'string', default: 'yes' },
 } });
 const S = Number(args.size);
 
@@ -26,8 +29,10 @@ const objective = { kind: 'logit', target };
 const MAX_BYTES = 256 * 1024 * 1024;
 
 const rows = [];
-async function time(name, fn) {
-  await fn(); // warm-up: pipelines compiled, buffers pooled
+const wanted = new Set(args.only.split(','));
+async function time(key, name, fn) {
+  if (!wanted.has(key)) return;
+  if (args.warmup === 'yes') await fn(); // warm-up: pipelines compiled, buffers pooled
   const ts = [];
   engine.memory() && engine.resetPeakMemory();
   for (let i = 0; i < Number(args.repeats); i++) {
@@ -41,8 +46,8 @@ async function time(name, fn) {
   console.log(`${name.padEnd(28)} ${rows.at(-1).seconds.toFixed(2).padStart(8)} s   peak ${mem ? `${rows.at(-1).peakMiB.toFixed(1)} MiB` : 'n/a (cpu)'}`);
 }
 console.log(`ResNet-18, 1×3×${S}×${S}, ${Object.keys(model.parameters).length} parameter tensors`);
-await time('forward', () => model.forward(x));
-await time('input gradient (logit)', () => model.inputGradient(x, objective));
-await time('input HVP (logit)', () => model.inputHvp(x, v, objective));
-await time('SmoothGrad, 16 samples', () => smoothGrad(model, x, { target, sigma: 0.1, samples: 16, seed: 1, maxBytes: MAX_BYTES }));
+await time('forward', 'forward', () => model.forward(x));
+await time('gradient', 'input gradient (logit)', () => model.inputGradient(x, objective));
+await time('hvp', 'input HVP (logit)', () => model.inputHvp(x, v, objective));
+await time('smoothgrad', 'SmoothGrad, 16 samples', () => smoothGrad(model, x, { target, sigma: 0.1, samples: 16, seed: 1, maxBytes: MAX_BYTES }));
 engine.dispose();
