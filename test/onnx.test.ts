@@ -116,3 +116,19 @@ describe('a residual network with batch norm written in the JSON spec == its ONN
     expect(relL2((await fromSpec.forward(x)).data, ref.get('logits')!.data)).toBeLessThan(TOL);
   });
 });
+
+describe('constants that torch.onnx.export renamed (folded batch norm: onnx::Conv_193)', () => {
+  it('load under the node\'s name and give the same logits', async () => {
+    const bytes = new Uint8Array(readFileSync(join(DIR, 'mixed_onnx.onnx')));
+    const m: any = ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, arrays: true, defaults: true });
+    for (const [from, to] of [['fc1.weight', 'onnx::Gemm_7'], ['fc1.bias', 'onnx::Gemm_8']]) {
+      m.graph.initializer.find((t: any) => t.name === from).name = to;
+      for (const n of m.graph.node) n.input = n.input.map((i: string) => (i === from ? to : i));
+    }
+    const renamed = await loadOnnx(await cpuEngine(), ModelProto.encode(ModelProto.fromObject(m)).finish());
+    const original = await loadOnnx(await cpuEngine(), bytes);
+    expect(Object.keys(renamed.parameters)).toContain('fc1.Gemm.weight');
+    const x = parseSafetensors(new Uint8Array(readFileSync(join(DIR, 'mixed_onnx.safetensors')))).tensors.get('x')!;
+    expect(relL2((await renamed.forward(x)).data, (await original.forward(x)).data)).toBeLessThan(1e-12);
+  });
+});

@@ -107,17 +107,24 @@ export function onnxToSpec(bytes: Uint8Array | ArrayBuffer, maxBytes = DEFAULT_M
     const t = layer.type as string;
     rank.set(id, t === 'dense' || t === 'flatten' ? 1 : t === 'reshape' ? (layer.shape as number[]).length : rank.get(ins[0])!);
   };
-  const param = (n: Node, layerName: string, key: string, onnxName: string, t: Tensor) => {
-    // Parameters are named `${layer}.${key}`; the layer name is the ONNX name's prefix when it has one.
-    if (`${layerName}.${key}` !== onnxName) bad(`${where(n)}: cannot keep the name of '${onnxName}'`);
-    weights.set(onnxName, t);
-  };
-  const prefixOf = (n: Node, names: string[], keys: string[]): string => {
+  const param = (layerName: string, key: string, t: Tensor) => { weights.set(`${layerName}.${key}`, t); };
+  const taken = new Set<string>();
+  // Parameters are named `${layer}.${key}`. torch.onnx.export keeps a module's names (`layer1.0.conv1.weight`)
+  // unless it folded constants into new tensors (batch norm folded into a convolution: `onnx::Conv_193`);
+  // those get the node's name instead (`/layer1/layer1.0/conv1/Conv` → `layer1.layer1.0.conv1.Conv`).
+  const layerName = (n: Node, names: string[], keys: string[]): string => {
     const p = names[0].endsWith(`.${keys[0]}`) ? names[0].slice(0, -keys[0].length - 1) : '';
-    if (p && /^[A-Za-z_][\w.]*$/.test(p) && names.every((nm, i) => nm === `${p}.${keys[i]}`)) return p;
-    return bad(`${where(n)}: its constants ${names.map((x) => `'${x}'`).join(', ')} are not named <module>.${keys.join('/')} as torch.onnx.export names a module's parameters`);
+    if (p && /^[A-Za-z_][\w.]*$/.test(p) && names.every((nm, i) => nm === `${p}.${keys[i]}`) && !taken.has(p)) {
+      taken.add(p);
+      return p;
+    }
+    let name = n.name.replace(/[^\w.]+/g, '.').replace(/^[.]+|[.]+$/g, '').replace(/\.{2,}/g, '.');
+    if (!/^[A-Za-z_]/.test(name)) name = `node_${name}`;
+    for (let i = 2; taken.has(name) || !/^[A-Za-z_][\w.]*$/.test(name); i++) name = `node_${nodeIndex.get(n)}_${i}`;
+    taken.add(name);
+    return name;
   };
-
+  const nodeIndex = new Map(nodes.map((n, i) => [n, i]));
   const consumers = new Map<string, Node[]>();
   for (const n of nodes) for (const i of n.input) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   const skip = new Set<Node>();
@@ -141,14 +148,14 @@ export function onnxToSpec(bytes: Uint8Array | ArrayBuffer, maxBytes = DEFAULT_M
       case 'Conv': {
         const W = constOf(n, n.input[1], 'weight');
         const hasBias = n.input.length > 2 && n.input[2] !== '';
-        const name = prefixOf(n, hasBias ? [n.input[1], n.input[2]] : [n.input[1]], ['weight', 'bias']);
+        const name = layerName(n, hasBias ? [n.input[1], n.input[2]] : [n.input[1]], ['weight', 'bias']);
         const dilation = a.dilations?.ints ?? [1, 1];
         if (dilation.length !== 2) bad(`${where(n)}: only 2-D convolutions are supported, got dilations ${show(dilation)}`);
         autoPad(n, a);
         const pads = symmetricPads(n, a.pads?.ints ?? [0, 0, 0, 0]);
         emit(n, { type: 'conv2d', name, out: W.shape[0], kernel: [W.shape[2], W.shape[3]], stride: a.strides?.ints ?? [1, 1], padding: pads, dilation, groups: a.group?.i ?? 1, bias: hasBias }, [X]);
-        param(n, name, 'weight', n.input[1], W);
-        if (hasBias) param(n, name, 'bias', n.input[2], constOf(n, n.input[2], 'bias'));
+        param(name, 'weight', W);
+        if (hasBias) param(name, 'bias', constOf(n, n.input[2], 'bias'));
         break;
       }
       case 'Gemm': {
@@ -156,22 +163,22 @@ export function onnxToSpec(bytes: Uint8Array | ArrayBuffer, maxBytes = DEFAULT_M
         if ((a.alpha?.f ?? 1) !== 1 || (a.beta?.f ?? 1) !== 1) bad(`${where(n)}: only alpha = beta = 1 is supported, got ${a.alpha?.f}, ${a.beta?.f}`);
         const W = constOf(n, n.input[1], 'weight');
         const hasBias = n.input.length > 2 && n.input[2] !== '';
-        const name = prefixOf(n, hasBias ? [n.input[1], n.input[2]] : [n.input[1]], ['weight', 'bias']);
+        const name = layerName(n, hasBias ? [n.input[1], n.input[2]] : [n.input[1]], ['weight', 'bias']);
         emit(n, { type: 'dense', name, out: W.shape[0], bias: hasBias }, [X]);
-        param(n, name, 'weight', n.input[1], W);
+        param(name, 'weight', W);
         if (hasBias) {
           const B = constOf(n, n.input[2], 'bias');
           if (B.shape.length !== 1) bad(`${where(n)}: bias must be a vector [${W.shape[0]}], got ${show(B.shape)}`);
-          param(n, name, 'bias', n.input[2], B);
+          param(name, 'bias', B);
         }
         break;
       }
       case 'BatchNormalization': {
         if ((a.training_mode?.i ?? 0) !== 0 || n.output.filter((x) => x).length > 1) bad(`${where(n)}: training-mode batch normalization; export in eval mode`);
         const keys = ['weight', 'bias', 'running_mean', 'running_var'];
-        const name = prefixOf(n, n.input.slice(1, 5), keys);
+        const name = layerName(n, n.input.slice(1, 5), keys);
         emit(n, { type: rank.get(valueOf(n, X)) === 3 ? 'batchnorm2d' : 'batchnorm1d', name, eps: a.epsilon?.f ?? 1e-5 }, [X]);
-        keys.forEach((k, i) => param(n, name, k, n.input[i + 1], constOf(n, n.input[i + 1], k)));
+        keys.forEach((k, i) => param(name, k, constOf(n, n.input[i + 1], k)));
         break;
       }
       case 'Relu': case 'Sigmoid': case 'Tanh': case 'Softplus':
