@@ -5,12 +5,11 @@
 // passes read one small table: coef[6, channels] = (s, t, ṡ = k·ẇ, ṫ = ḃ − m·k·ẇ, m, k).
 
 //! section common
-fn linearId(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
 fn channelOf(i: u32) -> u32 { return (i / u.spatial) % u.channels; }
 fn cf(row: u32, c: u32) -> f32 { return coef[row * u.channels + c]; }
 
 //! section coefficients
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let c = gid.x;
   if (c >= u.channels) { return; }
@@ -30,7 +29,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 //! section forward
 // y = x·s + t and ẏ = ẋ·s + x·ṡ + ṫ (terms of absent tangents dropped).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
@@ -47,7 +46,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 //! section backward
 // x̄ = ȳ·s and its tangent ẏ̄·s + ȳ·ṡ.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
@@ -64,16 +63,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 //! section weight_grad
 // w̄[c] = Σ ȳ·x̂ with x̂ = (x − m)·k, and its tangent Σ ẏ̄·x̂ + ȳ·ẋ·k: one workgroup per channel, a
 // strided sum per thread, then a tree in workgroup memory (as channel_sum).
-var<workgroup> partials: array<vec2f, 256>;
+// The tree below halves WORKGROUP_SIZE down to 1.
+const_assert (WORKGROUP_SIZE & (WORKGROUP_SIZE - 1u)) == 0u;
+var<workgroup> partials: array<vec2f, WORKGROUP_SIZE>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let c = wid.x;
   let m = cf(4u, c);
   let k = cf(5u, c);
   let count = u.n * u.spatial;
   var s = vec2f(0.0, 0.0);
-  for (var j = lid.x; j < count; j += 256u) {
+  for (var j = lid.x; j < count; j += WORKGROUP_SIZE) {
     let i = ((j / u.spatial) * u.channels + c) * u.spatial + j % u.spatial;
     let xhat = (x[i] - m) * k;
     s.x += gy[i] * xhat;
@@ -82,7 +83,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   }
   partials[lid.x] = s;
   workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
+  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
     if (lid.x < stride) { partials[lid.x] += partials[lid.x + stride]; }
     workgroupBarrier();
   }

@@ -4,9 +4,6 @@
 // thread per output (forward) or per input (backward, gathered from the windows that cover it, so no
 // atomics are needed).
 
-//! section ids
-fn linearId(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
-
 //! section common
 // The range of windows whose window covers padded row hp (= input row + padding).
 fn windowsCovering(hp: u32, k: u32, s: u32, n: u32) -> vec2u {
@@ -33,11 +30,11 @@ fn avgDivisor(p: u32, q: u32) -> f32 {
 }
 
 //! section max_forward
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
-  let q = i % u.ow; let t = i / u.ow; let p = t % u.oh; let nc = t / u.oh;
+  let o = unravel3(i, u.oh, u.ow); let nc = o.x; let p = o.y; let q = o.z;
   let plane = nc * u.h * u.w;
   let rows = clipped(i32(p * u.sh) - i32(u.ph), u.kh, u.h);
   let cols = clipped(i32(q * u.sw) - i32(u.pw), u.kw, u.w);
@@ -55,7 +52,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 
 //! section gather
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
@@ -63,11 +60,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 
 //! section max_backward
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let j = linearId(gid, nwg);
   if (j >= u.total) { return; }
-  let w = j % u.w; let t = j / u.w; let h = t % u.h; let nc = t / u.h;
+  let at = unravel3(j, u.h, u.w); let nc = at.x; let h = at.y; let w = at.z;
   let rows = windowsCovering(h + u.ph, u.kh, u.sh, u.oh);
   let cols = windowsCovering(w + u.pw, u.kw, u.sw, u.ow);
   var s = 0.0;
@@ -81,11 +78,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 
 //! section avg_forward
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
-  let q = i % u.ow; let t = i / u.ow; let p = t % u.oh; let nc = t / u.oh;
+  let o = unravel3(i, u.oh, u.ow); let nc = o.x; let p = o.y; let q = o.z;
   let plane = nc * u.h * u.w;
   let rows = clipped(i32(p * u.sh) - i32(u.ph), u.kh, u.h);
   let cols = clipped(i32(q * u.sw) - i32(u.pw), u.kw, u.w);
@@ -97,11 +94,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 
 //! section avg_backward
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let j = linearId(gid, nwg);
   if (j >= u.total) { return; }
-  let w = j % u.w; let t = j / u.w; let h = t % u.h; let nc = t / u.h;
+  let at = unravel3(j, u.h, u.w); let nc = at.x; let h = at.y; let w = at.z;
   let rows = windowsCovering(h + u.ph, u.kh, u.sh, u.oh);
   let cols = windowsCovering(w + u.pw, u.kw, u.sw, u.ow);
   var s = 0.0;

@@ -1,7 +1,6 @@
-/**
- * Every error the library throws on purpose is a SmoothgeoError. `code` is stable (tools may branch on
- * it); the message names what was wrong and what was expected.
- */
+// Every error the library throws on purpose is a SmoothgeoError. `code` is stable (tools may branch on
+// it); the message names what was wrong and what was expected.
+
 export type ErrorCode =
   | 'INVALID_ARGUMENT' // a shape, value or option of a public call
   | 'INVALID_SAFETENSORS' // a malformed or hostile safetensors file

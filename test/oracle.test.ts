@@ -6,7 +6,10 @@ import { cpuEngine, oracleCases, relL2, webgpuEngine } from './helpers.js';
 // README of the oracle: logits, gradients, HVPs within 1e-4 relative L2 error in float32.
 const TOL = 1e-4;
 
-const backends: [string, () => Promise<Engine>][] = [['cpu', cpuEngine], ['webgpu', webgpuEngine]];
+const backends: [string, () => Promise<Engine>][] = [
+  ['cpu', cpuEngine],
+  ['webgpu', webgpuEngine],
+];
 
 for (const c of oracleCases()) {
   for (const [backend, engine] of backends) {
@@ -17,7 +20,8 @@ for (const c of oracleCases()) {
         return v;
       };
       let model: Model;
-      const x = t('x'), v = t('v');
+      const x = t('x'),
+        v = t('v');
       const logit = { kind: 'logit' as const, target: c.json.target };
       const ce = { kind: 'crossEntropy' as const, labels: c.json.labels };
 

@@ -15,13 +15,21 @@ describe('ResNet-18 (torchvision architecture) at 1×3×32×32', () => {
   const spec = resnet18Spec(32, 10);
   const file = encodeSafetensors(randomWeights(weightShapes(spec)));
   const r = rng(3);
-  const x = randomTensor([1, 3, 32, 32], r, 0, 1), v = randomTensor([1, 3, 32, 32], r);
+  const x = randomTensor([1, 3, 32, 32], r, 0, 1),
+    v = randomTensor([1, 3, 32, 32], r);
   const objective = { kind: 'crossEntropy' as const, labels: [3] };
   it('webgpu matches float64: logits, input gradient, input HVP', async () => {
-    const [cpu, gpu] = [await loadModel(await cpuEngine(), spec, file), await loadModel(await webgpuEngine(), spec, file)];
+    const [cpu, gpu] = [
+      await loadModel(await cpuEngine(), spec, file),
+      await loadModel(await webgpuEngine(), spec, file),
+    ];
     expect(Object.keys(gpu.parameters)).toHaveLength(62);
     expect(relL2((await gpu.forward(x)).data, (await cpu.forward(x)).data)).toBeLessThan(1e-4);
-    expect(relL2((await gpu.inputGradient(x, objective)).data, (await cpu.inputGradient(x, objective)).data)).toBeLessThan(1e-4);
-    expect(relL2((await gpu.inputHvp(x, v, objective)).data, (await cpu.inputHvp(x, v, objective)).data)).toBeLessThan(1e-4);
+    expect(
+      relL2((await gpu.inputGradient(x, objective)).data, (await cpu.inputGradient(x, objective)).data),
+    ).toBeLessThan(1e-4);
+    expect(relL2((await gpu.inputHvp(x, v, objective)).data, (await cpu.inputHvp(x, v, objective)).data)).toBeLessThan(
+      1e-4,
+    );
   });
 });

@@ -38,13 +38,22 @@ export function buildGraph(spec: unknown): Graph {
   }
   const s = spec as Record<string, unknown>;
   for (const k of Object.keys(s)) {
-    if (k !== 'input' && k !== 'layers') fail('INVALID_SPEC', `model spec: unknown field '${k}'; expected only 'input' and 'layers'`);
+    if (k !== 'input' && k !== 'layers')
+      fail('INVALID_SPEC', `model spec: unknown field '${k}'; expected only 'input' and 'layers'`);
   }
   const input = s.input;
-  if (!Array.isArray(input) || !(input.length === 1 || input.length === 3) || !input.every((d) => Number.isInteger(d) && d > 0 && d <= MAX_SPEC_INT)) {
-    fail('INVALID_SPEC', `model spec: 'input' must be [C, H, W] or [features] with positive integers, got ${show(input)}`);
+  if (
+    !Array.isArray(input) ||
+    !(input.length === 1 || input.length === 3) ||
+    !input.every((d) => Number.isInteger(d) && d > 0 && d <= MAX_SPEC_INT)
+  ) {
+    fail(
+      'INVALID_SPEC',
+      `model spec: 'input' must be [C, H, W] or [features] with positive integers, got ${show(input)}`,
+    );
   }
-  if (!Array.isArray(s.layers) || s.layers.length === 0) fail('INVALID_SPEC', `model spec: 'layers' must be a non-empty array`);
+  if (!Array.isArray(s.layers) || s.layers.length === 0)
+    fail('INVALID_SPEC', `model spec: 'layers' must be a non-empty array`);
 
   const ops: GraphOp[] = [];
   const inputs: number[][] = [];
@@ -64,20 +73,34 @@ export function buildGraph(spec: unknown): Graph {
     const reads = named === undefined ? [i] : resolveInputs(named, ids, where);
     for (const v of reads) used.add(v);
     if (id !== undefined) {
-      if (typeof id !== 'string' || !/^[A-Za-z_][\w.]*$/.test(id)) fail('INVALID_SPEC', `${where}: field 'id' must be a name like "block1.out", got ${show(id)}`);
-      if (ids.has(id)) fail('INVALID_SPEC', `${where}: id '${id}' is ${id === 'input' ? 'reserved for the model input' : 'used by an earlier layer'}`);
+      if (typeof id !== 'string' || !/^[A-Za-z_][\w.]*$/.test(id))
+        fail('INVALID_SPEC', `${where}: field 'id' must be a name like "block1.out", got ${show(id)}`);
+      if (ids.has(id))
+        fail(
+          'INVALID_SPEC',
+          `${where}: id '${id}' is ${id === 'input' ? 'reserved for the model input' : 'used by an earlier layer'}`,
+        );
       ids.set(id, i + 1);
     }
-    const op = graphOpFromSpec(fields as LayerSpec, reads.map((v) => shapes[v]), where);
+    const op = graphOpFromSpec(
+      fields as LayerSpec,
+      reads.map((v) => shapes[v]),
+      where,
+    );
     inputs.push(reads);
     shapes.push(op.outShape);
     // Sizes multiply: each must stay an exact integer (and indexable), whatever the spec's numbers.
-    for (const [what, s] of [['output', op.outShape], ...op.params.map((p) => [`parameter '${p.key}'`, p.shape] as const)] as const) {
-      if (!(sizeOf(s) <= MAX_SPEC_INT)) fail('INVALID_SPEC', `${where}: its ${what} ${shapeStr(s)} has more than ${MAX_SPEC_INT} values`);
+    for (const [what, s] of [
+      ['output', op.outShape],
+      ...op.params.map((p) => [`parameter '${p.key}'`, p.shape] as const),
+    ] as const) {
+      if (!(sizeOf(s) <= MAX_SPEC_INT))
+        fail('INVALID_SPEC', `${where}: its ${what} ${shapeStr(s)} has more than ${MAX_SPEC_INT} values`);
     }
     for (const p of op.params) {
       const full = `${op.name}.${p.key}`;
-      if (params.has(full) || buffers.has(full)) fail('INVALID_SPEC', `${where}: parameter name '${full}' is used by an earlier layer`);
+      if (params.has(full) || buffers.has(full))
+        fail('INVALID_SPEC', `${where}: parameter name '${full}' is used by an earlier layer`);
       (p.buffer ? buffers : params).set(full, p.shape);
     }
     ops.push(op);
@@ -85,24 +108,44 @@ export function buildGraph(spec: unknown): Graph {
   });
   // A layer whose output nothing reads is a mistake in the spec (a branch never joined), not dead code to skip.
   for (let v = 1; v < shapes.length - 1; v++) {
-    if (!used.has(v)) fail('INVALID_SPEC', `layers[${v - 1}] (${ops[v - 1].type}): its output is read by no later layer; name it in an 'inputs' list or remove it`);
+    if (!used.has(v))
+      fail(
+        'INVALID_SPEC',
+        `layers[${v - 1}] (${ops[v - 1].type}): its output is read by no later layer; name it in an 'inputs' list or remove it`,
+      );
   }
   if (shape.length !== 1) {
-    fail('INVALID_SPEC', `model spec: the last layer must output flat logits [classes], but it outputs [${shape.join(', ')}]`);
+    fail(
+      'INVALID_SPEC',
+      `model spec: the last layer must output flat logits [classes], but it outputs [${shape.join(', ')}]`,
+    );
   }
   const chain = inputs.every((r, i) => r.length === 1 && r[0] === i);
-  return { inputShape: input, ops, classes: sizeOf(shape), params, ...(buffers.size ? { buffers } : {}), ...(chain ? {} : { inputs }) };
+  return {
+    inputShape: input,
+    ops,
+    classes: sizeOf(shape),
+    params,
+    ...(buffers.size ? { buffers } : {}),
+    ...(chain ? {} : { inputs }),
+  };
 }
 
 /** `inputs` of a layer: a non-empty list of ids of earlier layers or 'input', as value indices. */
 function resolveInputs(named: unknown, ids: ReadonlyMap<string, number>, where: string): number[] {
   if (!Array.isArray(named) || named.length === 0 || !named.every((n) => typeof n === 'string')) {
-    fail('INVALID_SPEC', `${where}: field 'inputs' must be a non-empty list of ids of earlier layers (or 'input'), got ${show(named)}`);
+    fail(
+      'INVALID_SPEC',
+      `${where}: field 'inputs' must be a non-empty list of ids of earlier layers (or 'input'), got ${show(named)}`,
+    );
   }
   return named.map((n: string) => {
     const v = ids.get(n);
     if (v === undefined) {
-      fail('INVALID_SPEC', `${where}: input '${n}' is not the id of an earlier layer; known ids: ${[...ids.keys()].join(', ')}`);
+      fail(
+        'INVALID_SPEC',
+        `${where}: input '${n}' is not the id of an earlier layer; known ids: ${[...ids.keys()].join(', ')}`,
+      );
     }
     return v;
   });

@@ -18,10 +18,14 @@ export class Add implements JoinOp {
 
   static fromSpec(layer: LayerSpec, inShapes: readonly (readonly number[])[], where: string): Add {
     new LayerFields(layer, where).only();
-    if (inShapes.length !== 2) fail('INVALID_SPEC', `${where}: an add layer needs exactly 2 'inputs', got ${inShapes.length}`);
+    if (inShapes.length !== 2)
+      fail('INVALID_SPEC', `${where}: an add layer needs exactly 2 'inputs', got ${inShapes.length}`);
     for (const [i, s] of inShapes.entries()) {
       if (shapeStr(s) !== shapeStr(inShapes[0])) {
-        fail('INVALID_SPEC', `${where}: add needs inputs of one shape, but input ${i} is ${shapeStr(s)} and input 0 is ${shapeStr(inShapes[0])}`);
+        fail(
+          'INVALID_SPEC',
+          `${where}: add needs inputs of one shape, but input ${i} is ${shapeStr(s)} and input 0 is ${shapeStr(inShapes[0])}`,
+        );
       }
     }
     return new Add(inShapes);
@@ -31,7 +35,7 @@ export class Add implements JoinOp {
     const y = be.add(xs[0], xs[1], 'add');
     const [a, b] = xdots;
     // A null tangent is zero: with one tangent the output's tangent is that tensor itself (the sweep counts references).
-    const ydot = a && b ? be.add(a, b, 'add tangent') : a ?? b ?? null;
+    const ydot = a && b ? be.add(a, b, 'add tangent') : (a ?? b ?? null);
     return { y, ydot };
   }
 

@@ -24,10 +24,14 @@ export class Concat implements JoinOp {
 
   static fromSpec(layer: LayerSpec, inShapes: readonly (readonly number[])[], where: string): Concat {
     new LayerFields(layer, where).only();
-    if (inShapes.length < 2) fail('INVALID_SPEC', `${where}: a concat layer needs at least 2 'inputs', got ${inShapes.length}`);
+    if (inShapes.length < 2)
+      fail('INVALID_SPEC', `${where}: a concat layer needs at least 2 'inputs', got ${inShapes.length}`);
     for (const [i, s] of inShapes.entries()) {
       if (s.length !== inShapes[0].length || shapeStr(s.slice(1)) !== shapeStr(inShapes[0].slice(1))) {
-        fail('INVALID_SPEC', `${where}: concat joins along channels, so inputs must agree after the first axis, but input ${i} is ${shapeStr(s)} and input 0 is ${shapeStr(inShapes[0])}`);
+        fail(
+          'INVALID_SPEC',
+          `${where}: concat joins along channels, so inputs must agree after the first axis, but input ${i} is ${shapeStr(s)} and input 0 is ${shapeStr(inShapes[0])}`,
+        );
       }
     }
     return new Concat(inShapes);
@@ -40,7 +44,21 @@ export class Concat implements JoinOp {
     let y: BTensor | null = parts.every((p) => p) ? null : be.zeros(shape, `${label} (zeros)`);
     let offset = 0;
     parts.forEach((p, i) => {
-      if (p) y = be.copyBlocks(p, { n: batch, length: this.sizes[i], srcBlock: this.sizes[i], srcOffset: 0, dstBlock: total, dstOffset: offset }, y, shape, label);
+      if (p)
+        y = be.copyBlocks(
+          p,
+          {
+            n: batch,
+            length: this.sizes[i],
+            srcBlock: this.sizes[i],
+            srcOffset: 0,
+            dstBlock: total,
+            dstOffset: offset,
+          },
+          y,
+          shape,
+          label,
+        );
       offset += this.sizes[i];
     });
     return y!;
@@ -50,17 +68,29 @@ export class Concat implements JoinOp {
     const total = sizeOf(this.outShape);
     let offset = 0;
     return this.inShapes.map((s, i) => {
-      const t = be.copyBlocks(g, { n: batch, length: this.sizes[i], srcBlock: total, srcOffset: offset, dstBlock: this.sizes[i], dstOffset: 0 }, null, [batch, ...s], `${label} ${i}`);
+      const t = be.copyBlocks(
+        g,
+        { n: batch, length: this.sizes[i], srcBlock: total, srcOffset: offset, dstBlock: this.sizes[i], dstOffset: 0 },
+        null,
+        [batch, ...s],
+        `${label} ${i}`,
+      );
       offset += this.sizes[i];
       return t;
     });
   }
 
   forwardJoin(be: Backend, batch: number, xs: readonly BTensor[], xdots: readonly (BTensor | null)[]) {
-    return { y: this.place(be, batch, xs, 'concat'), ydot: xdots.some((t) => t) ? this.place(be, batch, xdots, 'concat tangent') : null };
+    return {
+      y: this.place(be, batch, xs, 'concat'),
+      ydot: xdots.some((t) => t) ? this.place(be, batch, xdots, 'concat tangent') : null,
+    };
   }
 
   backwardJoin(be: Backend, batch: number, gy: BTensor, gydot: BTensor | null) {
-    return { gxs: this.slice(be, batch, gy, 'concat backward'), gxdots: gydot ? this.slice(be, batch, gydot, 'concat backward2') : this.inShapes.map(() => null) };
+    return {
+      gxs: this.slice(be, batch, gy, 'concat backward'),
+      gxdots: gydot ? this.slice(be, batch, gydot, 'concat backward2') : this.inShapes.map(() => null),
+    };
   }
 }

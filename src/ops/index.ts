@@ -50,8 +50,10 @@ export function graphOpFromSpec(layer: LayerSpec, inShapes: readonly (readonly n
   const join = JOIN_FACTORIES.get(layer.type);
   if (join) return join(layer, inShapes, where);
   const make = FACTORIES.get(layer.type);
-  if (!make) fail('INVALID_SPEC', `${where}: unknown layer type ${show(layer.type)}; known types: ${LAYER_TYPES.join(', ')}`);
-  if (inShapes.length !== 1) fail('INVALID_SPEC', `${where}: a ${layer.type} layer takes exactly 1 input, got ${inShapes.length} 'inputs'`);
+  if (!make)
+    fail('INVALID_SPEC', `${where}: unknown layer type ${show(layer.type)}; known types: ${LAYER_TYPES.join(', ')}`);
+  if (inShapes.length !== 1)
+    fail('INVALID_SPEC', `${where}: a ${layer.type} layer takes exactly 1 input, got ${inShapes.length} 'inputs'`);
   return make(layer, inShapes[0], where);
 }
 

@@ -32,32 +32,70 @@ abstract class Pool2d implements Op {
   readonly name = null;
   readonly params = [];
   readonly outShape: number[];
-  constructor(readonly inShape: readonly number[], readonly config: PoolConfig, where: string) {
-    const [c, h, w] = inShape, { kernel: k, stride: st, padding: p, ceilMode } = config;
-    this.outShape = [c, poolOut(where, h, k[0], st[0], p[0], ceilMode, 'height'), poolOut(where, w, k[1], st[1], p[1], ceilMode, 'width')];
+  constructor(
+    readonly inShape: readonly number[],
+    readonly config: PoolConfig,
+    where: string,
+  ) {
+    const [c, h, w] = inShape,
+      { kernel: k, stride: st, padding: p, ceilMode } = config;
+    this.outShape = [
+      c,
+      poolOut(where, h, k[0], st[0], p[0], ceilMode, 'height'),
+      poolOut(where, w, k[1], st[1], p[1], ceilMode, 'width'),
+    ];
   }
 
   protected static parse(layer: LayerSpec, inShape: readonly number[], where: string): PoolConfig {
     const f = new LayerFields(layer, where);
     f.only('kernel', 'stride', 'padding', 'ceilMode', ...(layer.type === 'avgpool2d' ? ['countIncludePad'] : []));
-    if (inShape.length !== 3) fail('INVALID_SPEC', `${where}: ${layer.type} expects a [C, H, W] input but gets [${inShape.join(', ')}]`);
+    if (inShape.length !== 3)
+      fail('INVALID_SPEC', `${where}: ${layer.type} expects a [C, H, W] input but gets [${inShape.join(', ')}]`);
     const kernel = f.pair('kernel', undefined, 1);
     const padding = f.pair('padding', 0, 0);
     // As PyTorch: every window must hold at least one input cell.
     for (const a of [0, 1]) {
-      if (padding[a] > kernel[a] / 2) fail('INVALID_SPEC', `${where}: padding ${padding[a]} must be at most half the kernel ${kernel[a]}`);
+      if (padding[a] > kernel[a] / 2)
+        fail('INVALID_SPEC', `${where}: padding ${padding[a]} must be at most half the kernel ${kernel[a]}`);
     }
     // The stride defaults to the kernel, as in PyTorch.
     const stride = layer.stride === undefined ? kernel : f.pair('stride', undefined, 1);
-    return { kernel, stride, padding, ceilMode: f.bool('ceilMode', false), countIncludePad: f.bool('countIncludePad', true) };
+    return {
+      kernel,
+      stride,
+      padding,
+      ceilMode: f.bool('ceilMode', false),
+      countIncludePad: f.bool('countIncludePad', true),
+    };
   }
 
   geom(batch: number): PoolGeom {
-    const [c, h, w] = this.inShape, [, oh, ow] = this.outShape, { kernel: k, stride: s, padding: p } = this.config;
-    return { n: batch, c, h, w, kh: k[0], kw: k[1], sh: s[0], sw: s[1], ph: p[0], pw: p[1], countIncludePad: this.config.countIncludePad, oh, ow };
+    const [c, h, w] = this.inShape,
+      [, oh, ow] = this.outShape,
+      { kernel: k, stride: s, padding: p } = this.config;
+    return {
+      n: batch,
+      c,
+      h,
+      w,
+      kh: k[0],
+      kw: k[1],
+      sh: s[0],
+      sw: s[1],
+      ph: p[0],
+      pw: p[1],
+      countIncludePad: this.config.countIncludePad,
+      oh,
+      ow,
+    };
   }
 
-  abstract forward(be: Backend, batch: number, x: BTensor, xdot: BTensor | null): { y: BTensor; ydot: BTensor | null; saved: Saved };
+  abstract forward(
+    be: Backend,
+    batch: number,
+    x: BTensor,
+    xdot: BTensor | null,
+  ): { y: BTensor; ydot: BTensor | null; saved: Saved };
   abstract backward(be: Backend, batch: number, s: Saved, gy: BTensor, gydot: BTensor | null): BackwardResult;
 }
 
@@ -74,7 +112,11 @@ export class MaxPool2d extends Pool2d {
   }
   backward(be: Backend, batch: number, s: Saved, gy: BTensor, gydot: BTensor | null): BackwardResult {
     const g = this.geom(batch);
-    return { gx: be.maxPoolBackward(gy, s.argmax!, g), gxdot: gydot && be.maxPoolBackward(gydot, s.argmax!, g), params: {} };
+    return {
+      gx: be.maxPoolBackward(gy, s.argmax!, g),
+      gxdot: gydot && be.maxPoolBackward(gydot, s.argmax!, g),
+      params: {},
+    };
   }
 }
 
@@ -101,8 +143,13 @@ export class GlobalAvgPool2d extends AvgPool2d {
   override readonly type = 'globalavgpool2d';
   static override fromSpec(layer: LayerSpec, inShape: readonly number[], where: string): GlobalAvgPool2d {
     new LayerFields(layer, where).only();
-    if (inShape.length !== 3) fail('INVALID_SPEC', `${where}: globalavgpool2d expects a [C, H, W] input but gets [${inShape.join(', ')}]`);
+    if (inShape.length !== 3)
+      fail('INVALID_SPEC', `${where}: globalavgpool2d expects a [C, H, W] input but gets [${inShape.join(', ')}]`);
     const plane: [number, number] = [inShape[1], inShape[2]];
-    return new GlobalAvgPool2d(inShape, { kernel: plane, stride: plane, padding: [0, 0], ceilMode: false, countIncludePad: true }, where);
+    return new GlobalAvgPool2d(
+      inShape,
+      { kernel: plane, stride: plane, padding: [0, 0], ceilMode: false, countIncludePad: true },
+      where,
+    );
   }
 }

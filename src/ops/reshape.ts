@@ -12,16 +12,30 @@ export class Reshape implements Op {
   readonly type = 'reshape';
   readonly name = null;
   readonly params = [];
-  constructor(readonly inShape: readonly number[], readonly outShape: readonly number[]) {}
+  constructor(
+    readonly inShape: readonly number[],
+    readonly outShape: readonly number[],
+  ) {}
 
   static fromSpec(layer: LayerSpec, inShape: readonly number[], where: string): Reshape {
     new LayerFields(layer, where).only('shape');
     const s = layer.shape;
-    if (!Array.isArray(s) || s.length === 0 || s.length > 3 || !s.every((d) => Number.isInteger(d) && d > 0 && d <= MAX_SPEC_INT)) {
-      fail('INVALID_SPEC', `${where}: field 'shape' must be 1 to 3 positive integers (the per-example shape, batch excluded), got ${show(s)}`);
+    if (
+      !Array.isArray(s) ||
+      s.length === 0 ||
+      s.length > 3 ||
+      !s.every((d) => Number.isInteger(d) && d > 0 && d <= MAX_SPEC_INT)
+    ) {
+      fail(
+        'INVALID_SPEC',
+        `${where}: field 'shape' must be 1 to 3 positive integers (the per-example shape, batch excluded), got ${show(s)}`,
+      );
     }
     if (sizeOf(s) !== sizeOf(inShape)) {
-      fail('INVALID_SPEC', `${where}: cannot reshape ${shapeStr(inShape)} (${sizeOf(inShape)} values) to ${shapeStr(s)} (${sizeOf(s)} values)`);
+      fail(
+        'INVALID_SPEC',
+        `${where}: cannot reshape ${shapeStr(inShape)} (${sizeOf(inShape)} values) to ${shapeStr(s)} (${sizeOf(s)} values)`,
+      );
     }
     return new Reshape(inShape, [...s]);
   }
