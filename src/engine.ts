@@ -1,11 +1,16 @@
 import type { Backend, BackendName } from './backend/backend.js';
 import { CpuBackend } from './backend/cpu.js';
+import { WasmBackend } from './backend/wasm/wasm.js';
 import { WebGPUBackend, requestWebGPU, type AdapterSummary } from './backend/webgpu/webgpu.js';
 import { fail, SmoothgeoError } from './errors.js';
 import { choice, options as validateOptions, show } from './validate.js';
 
 export interface EngineOptions {
-  /** 'auto' tries webgpu and says why it did not take it. Default 'auto'. */
+  /**
+   * 'auto': a hardware WebGPU adapter, else the wasm backend (a software adapter such as SwiftShader is
+   * slower than wasm on the same CPU, so it is used only when asked for by name), else the float64 cpu
+   * reference; describe() says which and why. Default 'auto'.
+   */
   backend?: 'auto' | BackendName;
   /** The WebGPU entry point: navigator.gpu in browsers; in Node, `create([])` of npm `webgpu` (loaded when omitted). */
   gpu?: GPU;
@@ -25,19 +30,30 @@ export class Engine {
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const o = validateOptions('createEngine', options, ['backend', 'gpu', 'powerPreference']) as EngineOptions;
-    const want = choice('createEngine: backend', o.backend, ['auto', 'webgpu', 'cpu'] as const, 'auto');
+    const want = choice('createEngine: backend', o.backend, ['auto', 'webgpu', 'wasm', 'cpu'] as const, 'auto');
     choice('createEngine: powerPreference', o.powerPreference, ['low-power', 'high-performance'] as const, 'high-performance');
     if (o.gpu === null || (o.gpu !== undefined && typeof (o.gpu as GPU).requestAdapter !== 'function')) {
       fail('INVALID_ARGUMENT', `createEngine: gpu must be a WebGPU entry point (navigator.gpu) with requestAdapter(), got ${show(o.gpu)}`);
     }
     options = o;
     if (want === 'cpu') return new Engine(new CpuBackend(), 'requested', null);
+    if (want === 'wasm') return new Engine(await WasmBackend.create(), 'requested', null);
+    let why: string;
     try {
       const gpu = await requestWebGPU(options.gpu, options.powerPreference);
-      return new Engine(gpu, want === 'auto' ? 'auto: WebGPU adapter found' : 'requested', gpu.adapter);
+      if (want === 'webgpu') return new Engine(gpu, 'requested', gpu.adapter);
+      if (!gpu.adapter.software) return new Engine(gpu, 'auto: hardware WebGPU adapter found', gpu.adapter);
+      why = `only a software WebGPU adapter (${gpu.description}), slower than wasm on the same CPU; ask for backend 'webgpu' to use it`;
+      gpu.destroy();
     } catch (e) {
       if (want === 'webgpu' || !(e instanceof SmoothgeoError) || e.code !== 'BACKEND_UNAVAILABLE') throw e;
-      return new Engine(new CpuBackend(), `auto: WebGPU unavailable (${e.message}); using the float64 cpu backend`, null);
+      why = `WebGPU unavailable (${e.message})`;
+    }
+    try {
+      return new Engine(await WasmBackend.create(), `auto: ${why}; using the wasm backend`, null);
+    } catch (e) {
+      if (!(e instanceof SmoothgeoError) || e.code !== 'BACKEND_UNAVAILABLE') throw e;
+      return new Engine(new CpuBackend(), `auto: ${why}; wasm unavailable (${e.message}); using the float64 cpu backend`, null);
     }
   }
 
@@ -54,10 +70,15 @@ export class Engine {
    * so this is what the engine keeps on the device.
    */
   memory(): { allocatedBytes: number; peakBytes: number; uniformBytes: number } | null {
+    if (this.impl instanceof WasmBackend) {
+      const m = this.impl.memoryUsage();
+      return { allocatedBytes: m.inUse, peakBytes: m.peak, uniformBytes: 0 };
+    }
     return this.impl instanceof WebGPUBackend ? this.impl.memory() : null;
   }
   resetPeakMemory(): void {
     if (this.impl instanceof WebGPUBackend) this.impl.resetPeakMemory();
+    if (this.impl instanceof WasmBackend) this.impl.resetPeakMemory();
   }
 
   /**

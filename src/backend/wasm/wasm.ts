@@ -1,0 +1,279 @@
+import type {
+  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom, SamplePlan, SampleStats,
+} from '../backend.js';
+import { fail } from '../../errors.js';
+import { LIMITS } from '../../limits.js';
+import { shapeStr, sizeOf } from '../../tensor.js';
+import { Arena } from './arena.js';
+import { instantiateKernels, simdSupported, type KernelExports } from './module.js';
+
+/** A tensor in the backend's linear memory: `offset` bytes from its start, float32 or int32 values. */
+class WasmTensor implements BTensor {
+  readonly size: number;
+  constructor(
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    readonly offset: number,
+    readonly label: string,
+  ) {
+    this.size = sizeOf(shape);
+  }
+}
+
+const ACTIVATIONS: Record<ActivationKind, number> = { relu: 0, softplus: 1, tanh: 2, sigmoid: 3 };
+const HEADS: Record<HeadKind, number> = { logit: 0, probability: 1, crossEntropy: 2, gaussNewton: 3 };
+const NOISE = { none: 0, gaussian: 1, cube: 2, ball: 3, given: 4 } as const;
+const PAGE = 65536;
+
+function wt(t: BTensor, dtype: DType = 'f32'): WasmTensor {
+  if (!(t instanceof WasmTensor)) throw new Error(`${t.label}: not a tensor of the wasm backend`);
+  if (t.dtype !== dtype) throw new Error(`${t.label}: expected ${dtype === 'f32' ? 'a float' : 'an index'} tensor, got ${t.dtype}`);
+  return t;
+}
+const off = (t: BTensor | null | undefined, dtype: DType = 'f32'): number => (t ? wt(t, dtype).offset : 0);
+
+/**
+ * The WebAssembly backend: float32 tensors in one linear memory, kernels from kernels/*.ts (AssemblyScript,
+ * SIMD128). Every primitive is one synchronous call into the module on the whole batch; activations stay in
+ * wasm memory between calls and `read` copies results out once.
+ */
+export class WasmBackend implements Backend {
+  readonly name = 'wasm' as const;
+  readonly description: string;
+  readonly maxTensorBytes = LIMITS.wasmTensorBytes;
+  private f32view: Float32Array;
+  private i32view: Int32Array;
+
+  private constructor(private readonly k: KernelExports, private readonly arena: Arena, private readonly memory: WebAssembly.Memory) {
+    this.description = 'WebAssembly SIMD128 kernels (AssemblyScript), 1 thread';
+    this.f32view = new Float32Array(memory.buffer);
+    this.i32view = new Int32Array(memory.buffer);
+  }
+
+  /** Compiles (once per process) and instantiates the kernels on a fresh memory, then warms them up. */
+  static async create(): Promise<WasmBackend> {
+    if (!simdSupported()) fail('BACKEND_UNAVAILABLE', 'wasm: this JavaScript engine does not validate WebAssembly SIMD128');
+    const maxBytes = LIMITS.wasmMemoryBytes;
+    const memory = new WebAssembly.Memory({ initial: 32, maximum: maxBytes / PAGE });
+    const k = await instantiateKernels(memory);
+    const be = new WasmBackend(k, new Arena(memory, Number(k.HEAP_BASE.value), maxBytes), memory);
+    be.warmUp();
+    return be;
+  }
+
+  /** Runs the hot kernels a few times on small shapes so V8 tiers them up before the first real call. */
+  private warmUp(): void {
+    for (let i = 0; i < 3; i++) {
+      const a = this.upload(new Float32Array(64).fill(0.5), [8, 8], 'warm-up a');
+      const c = this.matmul(a, a, { label: 'warm-up', transB: true });
+      const g: ConvGeom = { n: 1, c: 1, h: 8, w: 8, o: 1, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, oh: 8, ow: 8 };
+      const x = this.upload(new Float32Array(64).fill(0.25), [1, 1, 8, 8], 'warm-up x');
+      const w = this.upload(new Float32Array(9).fill(1), [1, 1, 3, 3], 'warm-up w');
+      const y = this.conv2d(x, w, null, g);
+      const gx = this.conv2dBackwardInput(y, w, g);
+      const gw = this.conv2dBackwardFilter(y, x, g);
+      this.release(a, c, x, w, y, gx, gw);
+    }
+  }
+
+  /** Bytes the arena holds now and at most (the analogue of webgpu's pooled-buffer accounting). */
+  memoryUsage(): { inUse: number; peak: number; reserved: number } {
+    return { inUse: this.arena.inUse, peak: this.arena.peak, reserved: this.arena.reserved };
+  }
+
+  resetPeakMemory(): void {
+    this.arena.peak = this.arena.inUse;
+  }
+
+  private views(): void {
+    if (this.f32view.buffer !== this.memory.buffer) {
+      this.f32view = new Float32Array(this.memory.buffer);
+      this.i32view = new Int32Array(this.memory.buffer);
+    }
+  }
+
+  private alloc(shape: readonly number[], label: string, dtype: DType = 'f32', zero = true): WasmTensor {
+    const bytes = 4 * sizeOf(shape);
+    if (bytes > this.maxTensorBytes) {
+      fail('LIMIT_EXCEEDED', `${label} ${shapeStr(shape)} needs ${bytes} bytes, more than the wasm backend holds in one tensor (${this.maxTensorBytes} bytes, LIMITS.wasmTensorBytes); use a smaller batch or model`);
+    }
+    const t = new WasmTensor([...shape], dtype, this.arena.alloc(bytes, `${label} ${shapeStr(shape)}`), label);
+    this.views();
+    if (zero) this.f32view.fill(0, t.offset >> 2, (t.offset >> 2) + t.size);
+    return t;
+  }
+
+  /** Scratch bytes for one kernel call; freed right after it (calls are synchronous). */
+  private withWorkspace<T>(bytes: number, label: string, fn: (ws: number) => T): T {
+    const at = this.arena.alloc(bytes, `${label} workspace`);
+    try {
+      return fn(at);
+    } finally {
+      this.arena.release(at, bytes);
+    }
+  }
+
+  /** Returns `into` to accumulate in, or a fresh zero tensor. */
+  private target(into: BTensor | null | undefined, shape: readonly number[], label: string): WasmTensor {
+    if (into) {
+      if (into.size !== sizeOf(shape)) throw new Error(`${label}: accumulator has ${into.size} values, expected ${sizeOf(shape)}`);
+      return wt(into);
+    }
+    return this.alloc(shape, label);
+  }
+
+  upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
+    const t = this.alloc(shape, label, 'f32', false);
+    this.f32view.set(data, t.offset >> 2);
+    return t;
+  }
+  uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
+    const t = this.alloc(shape, label, 'i32', false);
+    this.i32view.set(data, t.offset >> 2);
+    return t;
+  }
+  zeros(shape: readonly number[], label: string): BTensor {
+    return this.alloc(shape, label);
+  }
+  release(...ts: (BTensor | null | undefined)[]): void {
+    for (const t of ts) if (t) this.arena.release(wt(t, t.dtype).offset, 4 * t.size);
+  }
+  /** Copies: float tensors as float32, index tensors as their int32 bits in a Float32Array (as webgpu reads them). */
+  async read(ts: readonly BTensor[]): Promise<Float32Array[]> {
+    this.views();
+    return ts.map((t) => this.f32view.slice(wt(t, t.dtype).offset >> 2, (wt(t, t.dtype).offset >> 2) + t.size));
+  }
+
+  checkFinite(t: BTensor, flags: BTensor, stage: number): void {
+    this.k.checkFinite(off(t), t.size, off(flags, 'i32'), stage);
+  }
+
+  matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor {
+    const [ar, ac] = a.shape.length === 2 ? a.shape : [a.shape[0], a.size / a.shape[0]];
+    const [br, bc] = b.shape.length === 2 ? b.shape : [b.shape[0], b.size / b.shape[0]];
+    const [M, K] = o.transA ? [ac, ar] : [ar, ac];
+    const [K2, N] = o.transB ? [bc, br] : [br, bc];
+    if (K !== K2) throw new Error(`${o.label}: inner dimensions ${K} and ${K2} differ`);
+    const out = this.target(o.into, [M, N], o.label);
+    this.withWorkspace(this.k.gemmWorkspaceBytes(M, N, K), o.label, (ws) => {
+      this.k.gemm(off(a), off(b), out.offset, M, N, K, o.transA ? 1 : 0, o.transB ? 1 : 0, off(o.bias), 0, ws);
+    });
+    return out;
+  }
+
+  private conv(g: ConvGeom): number[] {
+    return [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.oh, g.ow];
+  }
+  private convWorkspace(g: ConvGeom): number {
+    return this.k.convWorkspaceBytes(g.c, g.o, g.kh, g.kw, g.oh, g.ow);
+  }
+
+  conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
+    const out = this.target(into, [g.n, g.o, g.oh, g.ow], 'conv2d');
+    this.withWorkspace(this.convWorkspace(g), 'conv2d', (ws) => this.k.conv2dForward(off(x), off(w), off(bias), out.offset, ...this.conv(g), ws));
+    return out;
+  }
+  conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
+    const out = this.target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput');
+    this.withWorkspace(this.convWorkspace(g), 'conv2d.backwardInput', (ws) => this.k.conv2dBackwardInput(off(gy), off(w), out.offset, ...this.conv(g), ws));
+    return out;
+  }
+  conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
+    const out = this.target(into, [g.o, g.c, g.kh, g.kw], 'conv2d.backwardFilter');
+    this.withWorkspace(this.convWorkspace(g), 'conv2d.backwardFilter', (ws) => this.k.conv2dBackwardFilter(off(gy), off(x), out.offset, ...this.conv(g), ws));
+    return out;
+  }
+  channelSum(t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
+    const out = this.target(into, [channels], 'channelSum');
+    this.k.channelSum(off(t), t.size / (channels * spatial), channels, spatial, out.offset);
+    return out;
+  }
+
+  private pool(g: PoolGeom): [number, number, number, number, number, number, number, number, number] {
+    return [g.n * g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.oh, g.ow];
+  }
+  maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
+    const y = this.alloc([g.n, g.c, g.oh, g.ow], 'maxpool', 'f32', false);
+    const argmax = this.alloc(y.shape, 'maxpool.argmax', 'i32', false);
+    this.k.maxPool(off(x), y.offset, argmax.offset, ...this.pool(g));
+    return { y, argmax };
+  }
+  gather(src: BTensor, index: BTensor, label: string): BTensor {
+    const out = this.alloc(index.shape, label, 'f32', false);
+    this.k.gather(off(src), off(index, 'i32'), out.offset, index.size);
+    return out;
+  }
+  maxPoolBackward(gy: BTensor, argmax: BTensor, g: PoolGeom): BTensor {
+    const out = this.alloc([g.n, g.c, g.h, g.w], 'maxpool.backward');
+    this.k.scatterAdd(off(gy), off(argmax, 'i32'), out.offset, argmax.size);
+    return out;
+  }
+  avgPool(x: BTensor, g: PoolGeom): BTensor {
+    const y = this.alloc([g.n, g.c, g.oh, g.ow], 'avgpool', 'f32', false);
+    this.k.avgPool(off(x), y.offset, ...this.pool(g));
+    return y;
+  }
+  avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
+    const out = this.alloc([g.n, g.c, g.h, g.w], 'avgpool.backward');
+    this.k.avgPoolBackward(off(gy), out.offset, ...this.pool(g));
+    return out;
+  }
+
+  activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {
+    const y = this.alloc(z.shape, kind, 'f32', false);
+    const ydot = zdot ? this.alloc(z.shape, `${kind}.tangent`, 'f32', false) : null;
+    this.k.activation(ACTIVATIONS[kind], beta, off(z), off(zdot), y.offset, off(ydot), z.size);
+    return { y, ydot };
+  }
+  activationBackward(kind: ActivationKind, beta: number, z: BTensor, gy: BTensor, zdot: BTensor | null, gydot: BTensor | null) {
+    const gz = this.alloc(z.shape, `${kind}.backward`, 'f32', false);
+    const gzdot = zdot || gydot ? this.alloc(z.shape, `${kind}.backward2`, 'f32', false) : null;
+    this.k.activationBackward(ACTIVATIONS[kind], beta, off(z), off(gy), off(zdot), off(gydot), gz.offset, off(gzdot), z.size);
+    return { gz, gzdot };
+  }
+
+  head(kind: HeadKind, z: BTensor, classes: BTensor, zdot: BTensor | null, scale: number) {
+    const [B, K] = z.shape;
+    if (kind === 'gaussNewton' && !zdot) throw new Error('gaussNewton head needs a tangent');
+    const value = kind === 'gaussNewton' ? null : this.alloc([B], `head.${kind}.value`, 'f32', false);
+    const g = this.alloc([B, K], `head.${kind}.seed`);
+    const gdot = zdot && (kind === 'probability' || kind === 'crossEntropy') ? this.alloc([B, K], `head.${kind}.seedTangent`) : null;
+    this.withWorkspace(8 * K, `head.${kind}`, (ws) => {
+      this.k.head(HEADS[kind], off(z), off(classes, 'i32'), off(zdot), B, K, scale, off(value), g.offset, off(gdot), ws);
+    });
+    return { value, g, gdot };
+  }
+
+  // ---- sampling: Philox in the module, bit-identical to src/noise/philox.ts ----
+  private planArgs(plan: SamplePlan): [number, number, number, number, number, number] {
+    return [NOISE[plan.noise], plan.key[0] >>> 0, plan.key[1] >>> 0, off(plan.exampleIds, 'i32'), off(plan.params), off(plan.given)];
+  }
+  ballFactors(plan: SamplePlan, d: number): BTensor {
+    const B = plan.exampleIds.size, N = plan.noiseSamples;
+    const out = this.alloc([B, N], 'ball factors', 'f32', false);
+    const [noise, k0, k1, ids, params] = this.planArgs(plan);
+    this.k.ballFactors(noise, k0, k1, ids, params, N, B, d, out.offset);
+    return out;
+  }
+  sampleInputs(plan: SamplePlan, x: BTensor, q0: number, len: number, ballFactors: BTensor | null): BTensor {
+    const B = x.shape[0], d = x.size / B;
+    const out = this.alloc([B * len, ...x.shape.slice(1)], 'sample inputs', 'f32', false);
+    this.k.sampleInputs(...this.planArgs(plan), off(ballFactors), off(plan.baseline), plan.noiseSamples, plan.steps, B, d, off(x), q0, len, out.offset);
+    return out;
+  }
+  sampleReduce(plan: SamplePlan, x: BTensor, grads: BTensor, q0: number, len: number, ballFactors: BTensor | null, stats: SampleStats, done: number): void {
+    const B = x.shape[0], d = x.size / B;
+    this.k.sampleReduce(...this.planArgs(plan), off(ballFactors), off(plan.baseline), plan.noiseSamples, plan.steps, B, d, off(x), off(grads), q0, len,
+      off(stats), done, plan.multiply ? 1 : 0, plan.absolute ? 1 : 0);
+  }
+
+  /** Raw Philox words for counters (i/4, c1, c2, c3), word i % 4: the bit-exactness test hook. */
+  philoxWords(c1: number, c2: number, c3: number, key: [number, number], count: number): Uint32Array {
+    const t = this.alloc([count], 'philox words', 'i32', false);
+    this.k.philoxWords(c1, c2, c3, key[0] >>> 0, key[1] >>> 0, t.offset, count);
+    this.views();
+    const words = new Uint32Array(this.memory.buffer, t.offset, count).slice();
+    this.release(t);
+    return words;
+  }
+}
