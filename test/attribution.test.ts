@@ -7,7 +7,7 @@ import type { Engine } from '../src/engine.js';
 import { SmoothgeoError } from '../src/errors.js';
 import { loadModel, type Model } from '../src/graph/model.js';
 import type { Tensor } from '../src/tensor.js';
-import { cpuEngine, oracleCases, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
+import { BACKENDS, cpuEngine, FLOAT32_BACKENDS, oracleCases, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
 import { ARENA_MAX_BLOCKS } from '../src/backend/webgpu/context.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import { explainVjp, gradientMean, prepareExplain } from '../src/attack/explain.js';
@@ -30,7 +30,7 @@ const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return ab / Math.sqrt(aa * bb);
 };
 const sqDist = (a: ArrayLike<number>, b: ArrayLike<number>) => { let s = 0; for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2; return s; };
-const backends: [string, () => Promise<Engine>][] = [['cpu', cpuEngine], ['webgpu', webgpuEngine]];
+const backends = BACKENDS;
 
 for (const c of cases) {
   const x = T(c, 'x'), target = c.json.target;
@@ -105,9 +105,9 @@ for (const c of cases) {
     // The GPU's correctness check: the same seed draws the same noise on both backends (Philox), so webgpu
     // must give the float64 result up to float32 rounding, sample by sample; a wrong σ, a wrong draw or a
     // wrong fold on the GPU moves it by far more than 1e-4. The Monte Carlo bound below is only a smoke test.
-    it('SmoothGrad on webgpu equals cpu with the same seed (σ = 0.15, 32 samples) within 1e-4', async () => {
+    it.each(FLOAT32_BACKENDS)('SmoothGrad on %s equals cpu with the same seed (σ = 0.15, 32 samples) within 1e-4', async (name, engine) => {
       const o = { target, sigma: 0.15, samples: 32, seed: 9 };
-      const [a, b] = [await smoothGrad(await model(c, cpuEngine, 'cpu'), x, o), await smoothGrad(await model(c, webgpuEngine, 'webgpu'), x, o)];
+      const [a, b] = [await smoothGrad(await model(c, cpuEngine, 'cpu'), x, o), await smoothGrad(await model(c, engine, name), x, o)];
       expect(relL2(b.attributions.data, a.attributions.data)).toBeLessThan(1e-4);
     });
 
@@ -132,8 +132,8 @@ describe('across backends and methods', () => {
   const c = cases.find((k) => k.name === 'mlp') ?? cases[0];
   const x = T(c, 'x'), target = c.json.target;
 
-  it('cpu and webgpu draw the same noise: SmoothGrad, VarGrad, ball and cube Uniform Gradient agree', async () => {
-    const [mc, mg] = [await model(c, cpuEngine, 'cpu'), await model(c, webgpuEngine, 'webgpu')];
+  it.each(FLOAT32_BACKENDS)('cpu and %s draw the same noise: SmoothGrad, VarGrad, ball and cube Uniform Gradient agree', async (name, engine) => {
+    const [mc, mg] = [await model(c, cpuEngine, 'cpu'), await model(c, engine, name)];
     const runs: [string, (m: Model) => Promise<{ attributions: Tensor }>][] = [
       ['smoothGrad', (m) => smoothGrad(m, x, { target, relativeSigma: 0.1, samples: 24, seed: 1 })],
       ['varGrad', (m) => varGrad(m, x, { target, sigma: 0.2, samples: 24, seed: 2 })],
@@ -253,9 +253,9 @@ describe('attributionMap', () => {
 });
 
 describe('memory', () => {
-  it('GPU memory of SmoothGrad does not grow with the number of samples (fixed chunk size)', async () => {
+  it.each(FLOAT32_BACKENDS)('%s: memory of SmoothGrad does not grow with the number of samples (fixed chunk size)', async (_name, makeEngine) => {
     const c = cases.find((k) => k.name === 'mlp') ?? cases[0];
-    const engine = await webgpuEngine();
+    const engine = await makeEngine();
     const m = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
     const x = T(c, 'x'), target = c.json.target;
     await smoothGrad(m, x, { target, sigma: 0.1, samples: 8, batchSize: 8, seed: 1 }); // warm the pool
