@@ -82,5 +82,5 @@ describe('call validation', async () => {
     return rejects(() => model.paramHvp(x, v, logit), 'INVALID_ARGUMENT', /v is missing parameter 'fc1.bias' \(shape \[3\]\)/);
   });
   it('Gauss–Newton labels', () => rejects(() => model.gaussNewtonProduct(x, x, [0, 5]), 'INVALID_ARGUMENT', /labels\[1\] = 5 is not a class index in \[0, 1\]/));
-  it('unknown backend', () => rejects(() => createEngine({ backend: 'cuda' as never }), 'INVALID_ARGUMENT', /createEngine: backend must be 'auto' or 'webgpu' or 'cpu', got "cuda"/));
+  it('unknown backend', () => rejects(() => createEngine({ backend: 'cuda' as never }), 'INVALID_ARGUMENT', /createEngine: backend must be 'auto' or 'webgpu' or 'wasm' or 'cpu', got "cuda"/));
 });
