@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import type { Backend, ConvGeom } from '../src/backend/backend.js';
+import { CpuBackend } from '../src/backend/cpu.js';
+import type { WasmBackend } from '../src/backend/wasm/wasm.js';
+import { relL2, rng, wasmEngine } from './helpers.js';
+
+/**
+ * Sweeps of the wasm kernels against the float64 reference at the shapes the LeNet-sized op matrix does not
+ * reach: every row remainder of the 4×8 GEMM micro-kernel (M mod 4) and every column remainder (N mod 8),
+ * transposes, biases and accumulation; convolutions with odd sizes, padding and stride 2; and memory growth
+ * while tensors are live. float32 sums of ≤ 33 O(1) terms: relative error ≲ 1e-6; 1e-5 as in test/ops.test.ts.
+ */
+const wasm = async () => (await (await wasmEngine()).backendForCall()) as WasmBackend;
+const cpu = new CpuBackend();
+const TOL = 1e-5;
+
+async function both<T>(f: (be: Backend) => T, read: (be: Backend, t: T) => Promise<ArrayLike<number>>): Promise<[ArrayLike<number>, ArrayLike<number>]> {
+  const be = await wasm();
+  return [await read(be, f(be)), await read(cpu, f(cpu))];
+}
+
+describe('wasm GEMM: every micro-kernel edge against float64', () => {
+  const sizes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 31, 33];
+  const r = rng(11);
+  const cases: [number, number, number, boolean, boolean][] = [];
+  for (const M of sizes) for (const N of sizes) cases.push([M, N, sizes[(M * 7 + N) % sizes.length], (M + N) % 2 === 0, (M * N) % 3 === 0]);
+  it(`${cases.length} shapes (M, N ∈ {1…9, 31, 33}), transposes, bias and accumulation`, async () => {
+    for (const [M, N, K, transA, transB] of cases) {
+      const a = Array.from({ length: M * K }, () => r()), b = Array.from({ length: K * N }, () => r());
+      const bias = Array.from({ length: N }, () => r()), acc = Array.from({ length: M * N }, () => r());
+      const [got, want] = await both((be) => {
+        const A = be.upload(a, transA ? [K, M] : [M, K], 'a'), B = be.upload(b, transB ? [N, K] : [K, N], 'b');
+        const into = be.upload(acc, [M, N], 'into');
+        return be.matmul(A, B, { transA, transB, bias: be.upload(bias, [N], 'bias'), into, label: 'sweep' });
+      }, async (be, t) => (await be.read([t]))[0]);
+      expect(relL2(got, want), `M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`).toBeLessThan(TOL);
+    }
+  });
+});
+
+describe('wasm convolution passes: odd sizes, padding, stride 2', () => {
+  const geoms: ConvGeom[] = [];
+  for (const [c, h, w, o, kh, kw, sh, sw, ph, pw] of [
+    [1, 7, 9, 3, 3, 3, 1, 1, 0, 0], [2, 9, 7, 5, 3, 2, 2, 1, 1, 0], [3, 8, 8, 9, 5, 5, 2, 2, 2, 2], [4, 5, 11, 1, 1, 3, 1, 2, 0, 1],
+  ]) {
+    const n = 3, oh = Math.floor((h + 2 * ph - kh) / sh) + 1, ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
+    geoms.push({ n, c, h, w, o, kh, kw, sh, sw, ph, pw, oh, ow });
+  }
+  it.each(geoms)('%j', async (g) => {
+    const r = rng(g.c * 100 + g.o);
+    const x = Array.from({ length: g.n * g.c * g.h * g.w }, () => r()), wt = Array.from({ length: g.o * g.c * g.kh * g.kw }, () => r());
+    const gy = Array.from({ length: g.n * g.o * g.oh * g.ow }, () => r()), bias = Array.from({ length: g.o }, () => r());
+    const [got, want] = await both((be) => {
+      const X = be.upload(x, [g.n, g.c, g.h, g.w], 'x'), W = be.upload(wt, [g.o, g.c, g.kh, g.kw], 'w'), GY = be.upload(gy, [g.n, g.o, g.oh, g.ow], 'gy');
+      return [be.conv2d(X, W, be.upload(bias, [g.o], 'b'), g), be.conv2dBackwardInput(GY, W, g), be.conv2dBackwardFilter(GY, X, g)];
+    }, async (be, ts) => (await be.read(ts)).flatMap((t) => Array.from(t)));
+    expect(relL2(got, want)).toBeLessThan(TOL);
+  });
+});
+
+describe('wasm memory', () => {
+  it('grows mid-run without disturbing live tensors, and reuses released ones', async () => {
+    const be = await wasm();
+    const small = be.upload([1, 2, 3, 4], [4], 'small');
+    const before = be.memoryUsage().reserved;
+    const big = be.zeros([16 << 20], 'big'); // 64 MiB: past what the memory held, so it grows
+    expect(be.memoryUsage().reserved).toBeGreaterThan(before + (64 << 20) - 1);
+    expect(Array.from((await be.read([small]))[0])).toEqual([1, 2, 3, 4]);
+    be.release(big);
+    const again = be.zeros([16 << 20], 'again');
+    expect(be.memoryUsage().reserved).toBe(before + (64 << 20)); // the released range, not a new one
+    be.release(again, small);
+  });
+
+  it('a tensor past LIMITS.wasmTensorBytes is refused with LIMIT_EXCEEDED before allocating', async () => {
+    const be = await wasm();
+    expect(() => be.zeros([2 ** 27], 'huge')).toThrow(expect.objectContaining({ code: 'LIMIT_EXCEEDED', message: expect.stringMatching(/huge \[134217728\] needs 536870912 bytes, more than the wasm backend holds in one tensor \(268435456 bytes, LIMITS\.wasmTensorBytes\)/) }));
+  });
+});
