@@ -1,6 +1,8 @@
-// Pointwise activations with value, tangent and second-order streams. Each element is evaluated in
-// float64 (the same overflow-safe forms as src/ops/activation-math.ts) and stored as float32, so the
-// only error is the final rounding. kind: 0 relu, 1 softplus, 2 tanh, 3 sigmoid.
+// Pointwise activations with value, tangent and second-order streams. Softplus, the activation of the
+// smoothed networks and the hot one, runs 4 lanes at a time in float32 SIMD (kernels/simdmath.ts), in the
+// same overflow-safe form as src/ops/activation-math.ts; the others, and the tails of softplus, are
+// evaluated in float64 and stored as float32. kind: 0 relu, 1 softplus, 2 tanh, 3 sigmoid.
+import { expNeg, log1pUnit } from './simdmath';
 
 let D1: f64 = 0, D2: f64 = 0;
 
@@ -28,9 +30,51 @@ function derivatives(kind: i32, beta: f64, z: f64): f64 {
   return s;
 }
 
+/** For softplus at βz: e = exp(−|βz|), s = σ(βz) = 1/(1+e) for βz ≥ 0 else e/(1+e). */
+@inline function sigmoidFromE(bz: v128, e: v128): v128 {
+  const inv = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), e));
+  return v128.bitselect(inv, f32x4.mul(e, inv), f32x4.ge(bz, f32x4.splat(0)));
+}
+
+/** Softplus 4 lanes at a time; returns how many elements it did (a multiple of 4). */
+function softplusSimd(beta: f32, z: usize, zdot: usize, y: usize, ydot: usize, count: i32): i32 {
+  const b = f32x4.splat(beta), invb = f32x4.splat(<f32>1 / beta);
+  const n = count & ~3;
+  for (let i = 0; i < n; i += 4) {
+    const o = <usize>i << 2;
+    const bz = f32x4.mul(b, v128.load(z + o));
+    const e = expNeg(f32x4.neg(f32x4.abs(bz)));
+    const f = f32x4.mul(f32x4.add(f32x4.max(bz, f32x4.splat(0)), log1pUnit(e)), invb);
+    v128.store(y + o, f);
+    if (zdot) v128.store(ydot + o, f32x4.mul(sigmoidFromE(bz, e), v128.load(zdot + o)));
+  }
+  return n;
+}
+
+/** Softplus backward 4 lanes at a time: gz = s·gy, gzdot = s·gydot + β·s·(1 − s)·zdot·gy. */
+function softplusBackwardSimd(beta: f32, z: usize, gy: usize, zdot: usize, gydot: usize, gz: usize, gzdot: usize, count: i32): i32 {
+  const b = f32x4.splat(beta);
+  const n = count & ~3;
+  for (let i = 0; i < n; i += 4) {
+    const o = <usize>i << 2;
+    const bz = f32x4.mul(b, v128.load(z + o));
+    const s = sigmoidFromE(bz, expNeg(f32x4.neg(f32x4.abs(bz))));
+    const g = v128.load(gy + o);
+    v128.store(gz + o, f32x4.mul(s, g));
+    if (gzdot) {
+      let t = f32x4.splat(0);
+      if (gydot) t = f32x4.mul(s, v128.load(gydot + o));
+      if (zdot) t = f32x4.add(t, f32x4.mul(f32x4.mul(f32x4.mul(b, f32x4.mul(s, f32x4.sub(f32x4.splat(1), s))), v128.load(zdot + o)), g));
+      v128.store(gzdot + o, t);
+    }
+  }
+  return n;
+}
+
 /** y = σ(z); ydot = σ′(z)·zdot when zdot ≠ 0. */
 export function activation(kind: i32, beta: f64, z: usize, zdot: usize, y: usize, ydot: usize, count: i32): void {
-  for (let i = 0; i < count; i++) {
+  const start = kind == 1 ? softplusSimd(<f32>beta, z, zdot, y, ydot, count) : 0;
+  for (let i = start; i < count; i++) {
     const o = <usize>i << 2;
     store<f32>(y + o, <f32>derivatives(kind, beta, <f64>load<f32>(z + o)));
     if (zdot) store<f32>(ydot + o, <f32>(D1 * <f64>load<f32>(zdot + o)));
@@ -39,7 +83,8 @@ export function activation(kind: i32, beta: f64, z: usize, zdot: usize, y: usize
 
 /** gz = σ′(z)·gy; gzdot = σ′(z)·gydot + σ″(z)·zdot·gy (absent streams count as zero; gzdot 0 = none). */
 export function activationBackward(kind: i32, beta: f64, z: usize, gy: usize, zdot: usize, gydot: usize, gz: usize, gzdot: usize, count: i32): void {
-  for (let i = 0; i < count; i++) {
+  const start = kind == 1 ? softplusBackwardSimd(<f32>beta, z, gy, zdot, gydot, gz, gzdot, count) : 0;
+  for (let i = start; i < count; i++) {
     const o = <usize>i << 2;
     derivatives(kind, beta, <f64>load<f32>(z + o));
     const g = <f64>load<f32>(gy + o);
