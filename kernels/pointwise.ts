@@ -58,13 +58,16 @@ function softplusBackwardSimd(beta: f32, z: usize, gy: usize, zdot: usize, gydot
   for (let i = 0; i < n; i += 4) {
     const o = <usize>i << 2;
     const bz = f32x4.mul(b, v128.load(z + o));
-    const s = sigmoidFromE(bz, expNeg(f32x4.neg(f32x4.abs(bz))));
+    const e = expNeg(f32x4.neg(f32x4.abs(bz)));
+    const s = sigmoidFromE(bz, e);
     const g = v128.load(gy + o);
     v128.store(gz + o, f32x4.mul(s, g));
     if (gzdot) {
       let t = f32x4.splat(0);
       if (gydot) t = f32x4.mul(s, v128.load(gydot + o));
-      if (zdot) t = f32x4.add(t, f32x4.mul(f32x4.mul(f32x4.mul(b, f32x4.mul(s, f32x4.sub(f32x4.splat(1), s))), v128.load(zdot + o)), g));
+      // s·(1 − s) = e/(1 + e)² for either sign of βz: no cancellation in 1 − s where s ≈ 1.
+      const inv = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), e));
+      if (zdot) t = f32x4.add(t, f32x4.mul(f32x4.mul(f32x4.mul(b, f32x4.mul(e, f32x4.mul(inv, inv))), v128.load(zdot + o)), g));
       v128.store(gzdot + o, t);
     }
   }

@@ -77,3 +77,35 @@ describe('wasm memory', () => {
     expect(() => be.zeros([2 ** 27], 'huge')).toThrow(expect.objectContaining({ code: 'LIMIT_EXCEEDED', message: expect.stringMatching(/huge \[134217728\] needs 536870912 bytes, more than the wasm backend holds in one tensor \(268435456 bytes, LIMITS\.wasmTensorBytes\)/) }));
   });
 });
+
+describe('wasm SIMD softplus (float32 exp and log1p polynomials) against float64', () => {
+  // Per element, not only in norm: the SIMD path must hold float32 accuracy over the whole range, including
+  // the far negative tail where softplus ≈ e^{βz}/β is tiny and a naive log(1 + e) loses every digit.
+  // float32 rounding is 6e-8 relative; exp's polynomial and range reduction, the division and the log add a
+  // few roundings each: 1e-6 relative per element (≈ 16 ulp) bounds them with margin and catches any real mistake.
+  // Below 1e-30 (products of tails near float32's underflow, 1.2e-38) only an absolute bound makes sense.
+  const zs = Array.from({ length: 4001 }, (_, i) => -20 + i * 0.01);
+  it.each([1, 10, 0.5])('β = %s: value, tangent, backward and second-order terms per element within 1e-6 relative', async (beta) => {
+    const be = await wasm();
+    const z = Float32Array.from(zs), zdot = Float32Array.from(zs, (v, i) => Math.cos(i)), gy = Float32Array.from(zs, (v, i) => Math.sin(i) + 2);
+    const Z = be.upload(z, [z.length], 'z'), ZD = be.upload(zdot, [z.length], 'zdot'), GY = be.upload(gy, [z.length], 'gy');
+    const f = be.activation('softplus', beta, Z, ZD), b = be.activationBackward('softplus', beta, Z, GY, ZD, null);
+    const [y, ydot, gz, gzdot] = await be.read([f.y, f.ydot!, b.gz, b.gzdot!]);
+    const { activationDerivatives } = await import('../src/ops/activation-math.js');
+    for (let i = 0; i < z.length; i++) {
+      // activationDerivatives forms f″ = β·s·(1 − s), which loses digits to cancellation in float64 too once
+      // βz ≫ 0 (1 − s ≈ e^{−βz}): the exact twin β·e/(1 + e)² with e = e^{−|βz|} is the reference for f″ here.
+      const e = Math.exp(-Math.abs(beta * z[i]));
+      const d = { ...activationDerivatives('softplus', beta, z[i]), d2: (beta * e) / (1 + e) ** 2 };
+      // βz itself is rounded to float32 (½ ulp = 6e-8 relative), and exp(−|βz|) has condition number |βz|, so
+      // the exp-dependent tails carry 6e-8·|βz| relative on top; twice that is added to the bound.
+      const rel = 1e-6 + 1.2e-7 * Math.abs(beta * z[i]);
+      const close = (got: number, want: number, what: string) => expect(Math.abs(got - want), `${what} at z = ${z[i]}`).toBeLessThanOrEqual(rel * Math.abs(want) + 1e-30);
+      close(y[i], d.f, 'f');
+      close(ydot[i], d.d1 * zdot[i], 'ḟ');
+      close(gz[i], d.d1 * gy[i], 'z̄');
+      close(gzdot[i], d.d2 * zdot[i] * gy[i], 'z̄ tangent');
+    }
+    be.release(Z, ZD, GY, f.y, f.ydot, b.gz, b.gzdot);
+  });
+});
