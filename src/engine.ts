@@ -15,6 +15,8 @@ export interface EngineOptions {
   /** The WebGPU entry point: navigator.gpu in browsers; in Node, `create([])` of npm `webgpu` (loaded when omitted). */
   gpu?: GPU;
   powerPreference?: GPUPowerPreference;
+  /** Threads of the wasm backend (Node only; browsers run it on one). Default: the available cores. */
+  threads?: number;
 }
 
 /**
@@ -29,7 +31,7 @@ export class Engine {
   ) {}
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
-    const o = validateOptions('createEngine', options, ['backend', 'gpu', 'powerPreference']) as EngineOptions;
+    const o = validateOptions('createEngine', options, ['backend', 'gpu', 'powerPreference', 'threads']) as EngineOptions;
     const want = choice('createEngine: backend', o.backend, ['auto', 'webgpu', 'wasm', 'cpu'] as const, 'auto');
     choice('createEngine: powerPreference', o.powerPreference, ['low-power', 'high-performance'] as const, 'high-performance');
     if (o.gpu === null || (o.gpu !== undefined && typeof (o.gpu as GPU).requestAdapter !== 'function')) {
@@ -37,7 +39,10 @@ export class Engine {
     }
     options = o;
     if (want === 'cpu') return new Engine(new CpuBackend(), 'requested', null);
-    if (want === 'wasm') return new Engine(await WasmBackend.create(), 'requested', null);
+    if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= 256)) {
+      fail('INVALID_ARGUMENT', `createEngine: threads must be an integer from 1 to 256, got ${show(o.threads)}`);
+    }
+    if (want === 'wasm') return new Engine(await WasmBackend.create(o.threads), 'requested', null);
     let why: string;
     try {
       const gpu = await requestWebGPU(options.gpu, options.powerPreference);
@@ -50,7 +55,7 @@ export class Engine {
       why = `WebGPU unavailable (${e.message})`;
     }
     try {
-      return new Engine(await WasmBackend.create(), `auto: ${why}; using the wasm backend`, null);
+      return new Engine(await WasmBackend.create(o.threads), `auto: ${why}; using the wasm backend`, null);
     } catch (e) {
       if (!(e instanceof SmoothgeoError) || e.code !== 'BACKEND_UNAVAILABLE') throw e;
       return new Engine(new CpuBackend(), `auto: ${why}; wasm unavailable (${e.message}); using the float64 cpu backend`, null);
@@ -104,6 +109,7 @@ export class Engine {
   /** Frees the GPU device; the engine cannot be used afterwards. */
   dispose(): void {
     if (this.impl instanceof WebGPUBackend) this.impl.destroy();
+    if (this.impl instanceof WasmBackend) this.impl.dispose();
   }
 }
 

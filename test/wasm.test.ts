@@ -109,3 +109,27 @@ describe('wasm SIMD softplus (float32 exp and log1p polynomials) against float64
     be.release(Z, ZD, GY, f.y, f.ydot, b.gz, b.gzdot);
   });
 });
+
+describe('wasm threads', () => {
+  it('2 threads give bitwise the same SmoothGrad, gradient and HVP as 1 thread (work split by examples and element ranges)', async () => {
+    const { createEngine } = await import('../src/engine.js');
+    const { loadModel } = await import('../src/graph/model.js');
+    const { smoothGrad } = await import('../src/attribution/methods.js');
+    const { oracleCases } = await import('./helpers.js');
+    const c = oracleCases().find((k) => k.name === 'lenet')!;
+    const results = [];
+    for (const threads of [1, 2]) {
+      const engine = await createEngine({ backend: 'wasm', threads });
+      expect(engine.describe()).toContain(`${threads} thread`);
+      const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+      const x = c.tensors.get('x')!, v = c.tensors.get('v')!, objective = { kind: 'crossEntropy' as const, labels: c.json.labels };
+      results.push([
+        (await smoothGrad(model, x, { target: c.json.target, sigma: 0.15, samples: 64, seed: 3 })).attributions.data,
+        (await model.inputGradient(x, objective)).data,
+        (await model.inputHvp(x, v, objective)).data,
+      ]);
+      engine.dispose();
+    }
+    for (let i = 0; i < 3; i++) expect(Array.from(results[1][i])).toEqual(Array.from(results[0][i]));
+  });
+});

@@ -1,4 +1,4 @@
-import { KERNELS_WASM_BASE64 } from './kernels.generated.js';
+import { KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels.generated.js';
 
 /** The exports of kernels/index.ts: byte offsets and sizes in, nothing allocated. */
 export interface KernelExports {
@@ -34,12 +34,15 @@ function decodeBase64(s: string): Uint8Array {
   return out;
 }
 
-let compiled: Promise<WebAssembly.Module> | null = null;
+const compiled: { single?: Promise<WebAssembly.Module>; shared?: Promise<WebAssembly.Module> } = {};
 
-/** The kernels compiled once per process (WebAssembly.compile is asynchronous: browsers refuse large sync compiles). */
-export function kernelModule(): Promise<WebAssembly.Module> {
-  compiled ??= WebAssembly.compile(decodeBase64(KERNELS_WASM_BASE64) as BufferSource);
-  return compiled;
+/**
+ * The kernels compiled once per process (WebAssembly.compile is asynchronous: browsers refuse large sync
+ * compiles). `shared`: the build that imports a shared memory, for the thread pool.
+ */
+export function kernelModule(shared = false): Promise<WebAssembly.Module> {
+  if (shared) return (compiled.shared ??= WebAssembly.compile(decodeBase64(KERNELS_SHARED_WASM_BASE64) as BufferSource));
+  return (compiled.single ??= WebAssembly.compile(decodeBase64(KERNELS_WASM_BASE64) as BufferSource));
 }
 
 /** Whether this engine validates WebAssembly SIMD128 (a v128.const probe). */
@@ -50,8 +53,8 @@ export function simdSupported(): boolean {
   return WebAssembly.validate(probe);
 }
 
-export async function instantiateKernels(memory: WebAssembly.Memory): Promise<KernelExports> {
-  const instance = await WebAssembly.instantiate(await kernelModule(), {
+export async function instantiateKernels(memory: WebAssembly.Memory, shared = false): Promise<KernelExports> {
+  const instance = await WebAssembly.instantiate(await kernelModule(shared), {
     env: { memory, abort: () => { throw new Error('smoothgeo wasm kernel aborted'); } },
   });
   return instance.exports as unknown as KernelExports;

@@ -5,7 +5,8 @@ import { fail } from '../../errors.js';
 import { LIMITS } from '../../limits.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
 import { Arena } from './arena.js';
-import { instantiateKernels, simdSupported, type KernelExports } from './module.js';
+import { instantiateKernels, kernelModule, simdSupported, type KernelExports } from './module.js';
+import { defaultThreads, ThreadPool } from './threads.js';
 
 /** A tensor in the backend's linear memory: `offset` bytes from its start, float32 or int32 values. */
 class WasmTensor implements BTensor {
@@ -24,6 +25,10 @@ const ACTIVATIONS: Record<ActivationKind, number> = { relu: 0, softplus: 1, tanh
 const HEADS: Record<HeadKind, number> = { logit: 0, probability: 1, crossEntropy: 2, gaussNewton: 3 };
 const NOISE = { none: 0, gaussian: 1, cube: 2, ball: 3, given: 4 } as const;
 const PAGE = 65536;
+/** Kernels the thread pool may run (by name, the same list in every worker). */
+const PARALLEL_KERNELS = ['conv2dForward', 'conv2dBackwardInput', 'activation', 'activationBackward'] as const;
+/** A fork-join round trip costs ~10 µs; split only work of ≥ ~2·10⁵ multiply-adds (or elements). */
+const MIN_PARALLEL_WORK = 200_000;
 
 function wt(t: BTensor, dtype: DType = 'f32'): WasmTensor {
   if (!(t instanceof WasmTensor)) throw new Error(`${t.label}: not a tensor of the wasm backend`);
@@ -44,21 +49,63 @@ export class WasmBackend implements Backend {
   private f32view: Float32Array;
   private i32view: Int32Array;
 
-  private constructor(private readonly k: KernelExports, private readonly arena: Arena, private readonly memory: WebAssembly.Memory) {
-    this.description = 'WebAssembly SIMD128 kernels (AssemblyScript), 1 thread';
+  private constructor(
+    private readonly k: KernelExports,
+    private readonly arena: Arena,
+    private readonly memory: WebAssembly.Memory,
+    private readonly pool: ThreadPool | null,
+    threadNote: string,
+  ) {
+    const n = pool?.size ?? 1;
+    this.description = `WebAssembly SIMD128 kernels (AssemblyScript), ${n} thread${n > 1 ? 's' : ''}${threadNote}`;
     this.f32view = new Float32Array(memory.buffer);
     this.i32view = new Int32Array(memory.buffer);
   }
 
   /** Compiles (once per process) and instantiates the kernels on a fresh memory, then warms them up. */
-  static async create(): Promise<WasmBackend> {
+  static async create(threads?: number): Promise<WasmBackend> {
     if (!simdSupported()) fail('BACKEND_UNAVAILABLE', 'wasm: this JavaScript engine does not validate WebAssembly SIMD128');
     const maxBytes = LIMITS.wasmMemoryBytes;
-    const memory = new WebAssembly.Memory({ initial: 32, maximum: maxBytes / PAGE });
-    const k = await instantiateKernels(memory);
-    const be = new WasmBackend(k, new Arena(memory, Number(k.HEAP_BASE.value), maxBytes), memory);
+    let want = threads ?? (await defaultThreads());
+    let note = threads === undefined ? ' (the available cores)' : '';
+    const inNode = typeof process !== 'undefined' && !!process.versions?.node;
+    if (want > 1 && !inNode) {
+      // Browsers forbid Atomics.wait on the main thread, which this synchronous pool needs.
+      note = ` (${want} asked for; threads need Node's worker_threads here, so 1)`;
+      want = 1;
+    }
+    const shared = want > 1;
+    const memory = new WebAssembly.Memory({ initial: 32, maximum: maxBytes / PAGE, shared });
+    const k = await instantiateKernels(memory, shared);
+    const pool = shared ? await ThreadPool.create(want, await kernelModule(true), memory, [...PARALLEL_KERNELS]) : null;
+    const be = new WasmBackend(k, new Arena(memory, Number(k.HEAP_BASE.value), maxBytes), memory, pool, note);
     be.warmUp();
     return be;
+  }
+
+  /** Stops the worker threads. */
+  dispose(): void {
+    this.pool?.dispose();
+  }
+
+  /** Threads in use, the caller's included. */
+  get threads(): number {
+    return this.pool?.size ?? 1;
+  }
+
+  /**
+   * Runs `name` over `total` items split into one contiguous range per thread (boundaries multiples of
+   * `align`), when there is a pool and `work` (about the multiply-adds) pays for the fork; else in one call.
+   * `args(lo, hi, t)` gives thread t's arguments.
+   */
+  private parallel(name: (typeof PARALLEL_KERNELS)[number], total: number, work: number, align: number, args: (lo: number, hi: number, t: number) => number[]): void {
+    const fn = (this.k as unknown as Record<string, (...a: number[]) => void>)[name];
+    const threads = this.pool && work >= MIN_PARALLEL_WORK ? Math.min(this.pool.size, Math.floor(total / align)) : 1;
+    if (threads <= 1) { fn(...args(0, total, 0)); return; }
+    const parts: number[][] = [];
+    const per = Math.ceil(total / align / threads) * align;
+    for (let t = 0, lo = 0; t < threads && lo < total; t++, lo += per) parts.push(args(lo, Math.min(total, lo + per), t));
+    this.pool!.run(name, parts, fn);
   }
 
   /** Runs the hot kernels a few times on small shapes so V8 tiers them up before the first real call. */
@@ -164,18 +211,27 @@ export class WasmBackend implements Backend {
   private conv(g: ConvGeom): number[] {
     return [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.oh, g.ow];
   }
+  private macs(g: ConvGeom): number {
+    return g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw;
+  }
   private convWorkspace(g: ConvGeom): number {
     return this.k.convWorkspaceBytes(g.c, g.o, g.kh, g.kw, g.oh, g.ow);
   }
 
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
     const out = this.target(into, [g.n, g.o, g.oh, g.ow], 'conv2d');
-    this.withWorkspace(this.convWorkspace(g), 'conv2d', (ws) => this.k.conv2dForward(off(x), off(w), off(bias), out.offset, ...this.conv(g), ws));
+    const wsBytes = Arena.sizeClass(this.convWorkspace(g));
+    this.withWorkspace(wsBytes * this.threads, 'conv2d', (ws) => this.parallel('conv2dForward', g.n, this.macs(g), 1, (lo, hi, t) => [
+      off(x) + 4 * lo * g.c * g.h * g.w, off(w), off(bias), out.offset + 4 * lo * g.o * g.oh * g.ow, ...this.conv({ ...g, n: hi - lo }), ws + t * wsBytes,
+    ]));
     return out;
   }
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
     const out = this.target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput');
-    this.withWorkspace(this.convWorkspace(g), 'conv2d.backwardInput', (ws) => this.k.conv2dBackwardInput(off(gy), off(w), out.offset, ...this.conv(g), ws));
+    const wsBytes = Arena.sizeClass(this.convWorkspace(g));
+    this.withWorkspace(wsBytes * this.threads, 'conv2d.backwardInput', (ws) => this.parallel('conv2dBackwardInput', g.n, this.macs(g), 1, (lo, hi, t) => [
+      off(gy) + 4 * lo * g.o * g.oh * g.ow, off(w), out.offset + 4 * lo * g.c * g.h * g.w, ...this.conv({ ...g, n: hi - lo }), ws + t * wsBytes,
+    ]));
     return out;
   }
   conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
@@ -189,13 +245,13 @@ export class WasmBackend implements Backend {
     return out;
   }
 
-  private pool(g: PoolGeom): [number, number, number, number, number, number, number, number, number] {
+  private poolArgs(g: PoolGeom): [number, number, number, number, number, number, number, number, number] {
     return [g.n * g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.oh, g.ow];
   }
   maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
     const y = this.alloc([g.n, g.c, g.oh, g.ow], 'maxpool', 'f32', false);
     const argmax = this.alloc(y.shape, 'maxpool.argmax', 'i32', false);
-    this.k.maxPool(off(x), y.offset, argmax.offset, ...this.pool(g));
+    this.k.maxPool(off(x), y.offset, argmax.offset, ...this.poolArgs(g));
     return { y, argmax };
   }
   gather(src: BTensor, index: BTensor, label: string): BTensor {
@@ -210,25 +266,30 @@ export class WasmBackend implements Backend {
   }
   avgPool(x: BTensor, g: PoolGeom): BTensor {
     const y = this.alloc([g.n, g.c, g.oh, g.ow], 'avgpool', 'f32', false);
-    this.k.avgPool(off(x), y.offset, ...this.pool(g));
+    this.k.avgPool(off(x), y.offset, ...this.poolArgs(g));
     return y;
   }
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
     const out = this.alloc([g.n, g.c, g.h, g.w], 'avgpool.backward');
-    this.k.avgPoolBackward(off(gy), out.offset, ...this.pool(g));
+    this.k.avgPoolBackward(off(gy), out.offset, ...this.poolArgs(g));
     return out;
   }
 
   activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {
     const y = this.alloc(z.shape, kind, 'f32', false);
     const ydot = zdot ? this.alloc(z.shape, `${kind}.tangent`, 'f32', false) : null;
-    this.k.activation(ACTIVATIONS[kind], beta, off(z), off(zdot), y.offset, off(ydot), z.size);
+    // Ranges start at multiples of 4, so each element takes the same SIMD or scalar path as in one call.
+    const at = (t: BTensor | null, lo: number) => (t ? off(t) + 4 * lo : 0);
+    this.parallel('activation', z.size, z.size * 8, 4, (lo, hi) => [ACTIVATIONS[kind], beta, at(z, lo), at(zdot, lo), at(y, lo), at(ydot, lo), hi - lo]);
     return { y, ydot };
   }
   activationBackward(kind: ActivationKind, beta: number, z: BTensor, gy: BTensor, zdot: BTensor | null, gydot: BTensor | null) {
     const gz = this.alloc(z.shape, `${kind}.backward`, 'f32', false);
     const gzdot = zdot || gydot ? this.alloc(z.shape, `${kind}.backward2`, 'f32', false) : null;
-    this.k.activationBackward(ACTIVATIONS[kind], beta, off(z), off(gy), off(zdot), off(gydot), gz.offset, off(gzdot), z.size);
+    const at = (t: BTensor | null, lo: number) => (t ? off(t) + 4 * lo : 0);
+    this.parallel('activationBackward', z.size, z.size * 8, 4, (lo, hi) => [
+      ACTIVATIONS[kind], beta, at(z, lo), at(gy, lo), at(zdot, lo), at(gydot, lo), at(gz, lo), at(gzdot, lo), hi - lo,
+    ]);
     return { gz, gzdot };
   }
 
