@@ -83,4 +83,5 @@ describe('call validation', async () => {
   });
   it('Gauss–Newton labels', () => rejects(() => model.gaussNewtonProduct(x, x, [0, 5]), 'INVALID_ARGUMENT', /labels\[1\] = 5 is not a class index in \[0, 1\]/));
   it('unknown backend', () => rejects(() => createEngine({ backend: 'cuda' as never }), 'INVALID_ARGUMENT', /createEngine: backend must be 'auto' or 'webgpu' or 'wasm' or 'cpu', got "cuda"/));
+  it.each([0, 1.5, 257, '2'])('wasm threads %j', (threads) => rejects(() => createEngine({ backend: 'wasm', threads: threads as never }), 'INVALID_ARGUMENT', /createEngine: threads must be an integer from 1 to 256, got /));
 });
