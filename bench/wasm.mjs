@@ -8,9 +8,9 @@
 //    included) as a percentage of that peak: a 256³ GEMM and LeNet's convolutions at 50 rows (SmoothGrad-50, B = 1).
 // 3. Per model: forward, input gradient, input HVP, SmoothGrad-50 at B = 1 and B = 16: median ms per call
 //    (every call uploads x and reads its result back) for both libraries, and the ratio tfjs/smoothgeo (above 1:
-//    smoothgeo faster). tfjs's HVP is reverse-over-reverse tf.grad; it fails through max pooling ("gradient
-//    function not found for MaxPoolGrad"), which is printed as is. Single-threaded: smoothgeo's wasm backend
-//    has no thread pool yet.
+//    smoothgeo faster), both single-threaded (threaded rows are not here yet: with a threaded engine in this
+//    process a worker stopped answering; see src/backend/wasm/threads.ts). tfjs's HVP is reverse-over-reverse
+//    tf.grad; it fails through max pooling ("gradient function not found for MaxPoolGrad"), printed as is.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEngine, loadModel, smoothGrad } from '../dist/smoothgeo.node.mjs';
@@ -47,7 +47,7 @@ const peak = await measurePeak();
 console.log(`wasm SIMD128 peak in this process: ${fmt(peak, 1)} GFLOP/s (bench/wasm-peak)\n`);
 
 // ---- kernels ----
-const engine = await createEngine({ backend: 'wasm' });
+const engine = await createEngine({ backend: 'wasm', threads: 1 });
 console.log(engine.describe());
 const be = await engine.backendForCall();
 const r = rng(7);
@@ -91,6 +91,7 @@ for (const name of ['lenet', 'mlp']) {
   const bytes = new Uint8Array(await readFile(join(ROOT, 'test', 'fixtures', 'oracle', `${name}.safetensors`)));
   const model = await loadModel(engine, c.model, bytes, { prefix: 'param.' });
   tfPeer?.dispose();
+engine.dispose();
   tfPeer = await makeTfjsPeer(c.model, c.weights, { backend: 'wasm' });
   const b1 = makeBatch(c, 1), b2 = makeBatch(c, 2), b16 = makeBatch(c, 16);
   const obj = (b) => ({ kind: 'logit', target: b.target });

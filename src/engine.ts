@@ -15,7 +15,7 @@ export interface EngineOptions {
   /** The WebGPU entry point: navigator.gpu in browsers; in Node, `create([])` of npm `webgpu` (loaded when omitted). */
   gpu?: GPU;
   powerPreference?: GPUPowerPreference;
-  /** Threads of the wasm backend (Node only; browsers run it on one). Default: the available cores. */
+  /** Threads of the wasm backend (Node only; browsers run it on one). Default 1 (see src/backend/wasm/threads.ts). */
   threads?: number;
 }
 

@@ -8,7 +8,8 @@ import { fail } from '../../errors.js';
  * whose outputs are disjoint, so every value is computed by the same instructions as with one thread and
  * results are bitwise identical.
  *
- * Control block (Int32Array over a SharedArrayBuffer): [0] epoch, [1] done count, [2] export index, [3] quit;
+ * Control block (Int32Array over a SharedArrayBuffer): [0] epoch, [1] done count, [2] export index, [3] quit,
+ * [4] the index of a worker whose kernel threw (0: none);
  * arguments as float64s from byte 64, MAX_ARGS per thread.
  */
 const MAX_ARGS = 24;
@@ -29,10 +30,12 @@ WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error('smoo
     if (Atomics.load(ctl, 3)) return;
     const fn = ex[names[Atomics.load(ctl, 2)]];
     const n = args[0];
-    try { if (n >= 0) fn(...Array.from(args.subarray(1, 1 + n))); } finally {
-      Atomics.add(ctl, 1, 1);
-      Atomics.notify(ctl, 1);
+    try { if (n >= 0) fn(...Array.from(args.subarray(1, 1 + n))); } catch (e) {
+      Atomics.store(ctl, 4, index);
+      parentPort.postMessage(String(e && e.stack || e));
     }
+    Atomics.add(ctl, 1, 1);
+    Atomics.notify(ctl, 1);
   }
 });
 `;
@@ -93,8 +96,14 @@ export class ThreadPool {
       error = e;
     }
     const workers = this.size - 1;
-    for (let done = Atomics.load(this.ctl, 1); done < workers; done = Atomics.load(this.ctl, 1)) Atomics.wait(this.ctl, 1, done);
+    for (let done = Atomics.load(this.ctl, 1); done < workers; done = Atomics.load(this.ctl, 1)) {
+      if (Atomics.wait(this.ctl, 1, done, 10_000) === 'timed-out' && Atomics.load(this.ctl, 1) === done) {
+        fail('BACKEND_UNAVAILABLE', `wasm thread pool: ${workers - done} worker(s) did not finish ${name} within 10 s`);
+      }
+    }
+    const failed = Atomics.exchange(this.ctl, 4, 0);
     if (error) throw error;
+    if (failed) fail('BACKEND_UNAVAILABLE', `wasm thread pool: ${name} failed in worker ${failed}`);
   }
 
   dispose(): void {
@@ -105,9 +114,11 @@ export class ThreadPool {
   }
 }
 
-/** Threads to use by default: the available cores in Node, 1 elsewhere (browsers block Atomics.wait on the main thread). */
+/**
+ * Threads to use by default: 1. The pool is opt-in (`createEngine({ threads })`) until a hang seen in
+ * bench/wasm.mjs is understood: there a worker stopped answering (the 10 s guard above turns it into an
+ * error) after the threaded engine sat idle while another engine and TF.js ran in the same process.
+ */
 export async function defaultThreads(): Promise<number> {
-  if (typeof process === 'undefined' || !process.versions?.node) return 1;
-  const os = await import('node:os');
-  return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  return 1;
 }

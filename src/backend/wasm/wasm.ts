@@ -67,7 +67,7 @@ export class WasmBackend implements Backend {
     if (!simdSupported()) fail('BACKEND_UNAVAILABLE', 'wasm: this JavaScript engine does not validate WebAssembly SIMD128');
     const maxBytes = LIMITS.wasmMemoryBytes;
     let want = threads ?? (await defaultThreads());
-    let note = threads === undefined ? ' (the available cores)' : '';
+    let note = '';
     const inNode = typeof process !== 'undefined' && !!process.versions?.node;
     if (want > 1 && !inNode) {
       // Browsers forbid Atomics.wait on the main thread, which this synchronous pool needs.
