@@ -157,7 +157,24 @@ export async function dispatchCosts(engine: Engine, reps = 200, repeats = 7): Pr
   const be: Backend = await engine.backendForCall();
   const device = (be as unknown as { device: GPUDevice }).device;
   timed(device, ['createBuffer', 'createBindGroup', 'pushErrorScope', 'popErrorScope', 'createCommandEncoder']);
-  const geom = { n: 1, c: 1, h: 28, w: 28, o: 6, kh: 5, kw: 5, sh: 1, sw: 1, ph: 0, pw: 0, oh: 24, ow: 24 };
+  const geom = {
+    n: 1,
+    c: 1,
+    h: 28,
+    w: 28,
+    o: 6,
+    kh: 5,
+    kw: 5,
+    sh: 1,
+    sw: 1,
+    ph: 0,
+    pw: 0,
+    dh: 1,
+    dw: 1,
+    groups: 1,
+    oh: 24,
+    ow: 24,
+  };
   const x = be.upload(new Float32Array(784).fill(0.5), [1, 1, 28, 28], 'bench x');
   const w = be.upload(new Float32Array(150).fill(0.1), [6, 1, 5, 5], 'bench w');
   const b = be.upload(new Float32Array(6).fill(0), [6], 'bench b');

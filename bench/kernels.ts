@@ -74,6 +74,9 @@ export async function prepareConv(engine: Engine, s: ConvShape): Promise<ConvCas
     sw: s.stride,
     ph: s.pad,
     pw: s.pad,
+    dh: 1,
+    dw: 1,
+    groups: 1,
     oh,
     ow: oh,
   };

@@ -72,3 +72,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= u.total) { return; }
   out[i] = 0.0;
 }
+
+//! section add
+// out = a + b: the add layer, and gradients summed where a value feeds several layers.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linearId(gid, nwg);
+  if (i >= u.total) { return; }
+  out[i] = a[i] + b[i];
+}
+
+//! section copy_blocks
+// dst[b·dstBlock + dstOffset + j] = src[b·srcBlock + srcOffset + j]: concatenation along channels and its slices.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linearId(gid, nwg);
+  if (i >= u.total) { return; }
+  let b = i / u.length;
+  let j = i % u.length;
+  dst[b * u.dstBlock + u.dstOffset + j] = src[b * u.srcBlock + u.srcOffset + j];
+}

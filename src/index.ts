@@ -42,6 +42,7 @@ export {
 export type { ExplainSpec, ExplainMethod } from './attack/explain.js';
 export { pgd, fgsm, type PgdOptions, type PgdResult } from './attack/pgd.js';
 export * from './curvature/index.js';
+export { loadOnnx, onnxToSpec, SUPPORTED_ONNX_OPS, type OnnxOptions } from './io/onnx.js';
 export { ssrCurvature, type SsrCurvatureOptions, type SsrCurvatureResult } from './train/ssr.js';
 export { train, type TrainOptions, type TrainResult, type EpochRecord, type Regularizer } from './train/train.js';
 export type { OptimizerOptions, ScheduleOptions } from './train/optim.js';

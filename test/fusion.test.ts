@@ -15,6 +15,46 @@ interface Case {
   layers: Record<string, unknown>[];
   batch: number;
 }
+/** The activation after the conv in layer order reads the input, not the conv: nothing to fuse. */
+const DAG_NOT_NEXT_INPUT: Case = {
+  name: 'DAG: the next layer is an activation of another value',
+  input: [2, 5, 5],
+  batch: 2,
+  layers: [
+    { type: 'conv2d', name: 'c', out: 2, kernel: 3, padding: 1, id: 'pre' },
+    { type: 'softplus', beta: 2, inputs: ['input'], id: 'sp' },
+    { type: 'add', inputs: ['pre', 'sp'] },
+    { type: 'flatten' },
+    { type: 'dense', name: 'fc', out: 3 },
+  ],
+};
+/** The pre-activation is read by its activation and by the add: left unfused. */
+const DAG_RESIDUAL: Case = {
+  name: 'DAG: a pre-activation with a second reader',
+  input: [2, 5, 5],
+  batch: 2,
+  layers: [
+    { type: 'conv2d', name: 'c', out: 2, kernel: 3, padding: 1, id: 'pre' },
+    { type: 'tanh', id: 'act' },
+    { type: 'add', inputs: ['pre', 'act'] },
+    { type: 'flatten' },
+    { type: 'dense', name: 'fc', out: 3 },
+  ],
+};
+/** A conv + activation inside a branch, the activation its one reader: fused. */
+const DAG_BRANCH: Case = {
+  name: 'DAG: conv + activation on a branch',
+  input: [2, 5, 5],
+  batch: 2,
+  layers: [
+    { type: 'conv2d', name: 'stem', out: 2, kernel: 3, padding: 1, id: 'stem' },
+    { type: 'conv2d', name: 'b', out: 2, kernel: 3, padding: 1 },
+    { type: 'softplus', beta: 2, id: 'sb' },
+    { type: 'add', inputs: ['stem', 'sb'] },
+    { type: 'flatten' },
+    { type: 'dense', name: 'fc', out: 3 },
+  ],
+};
 const CASES: Case[] = [
   {
     name: 'conv 3×3 stride 2 pad 1 + softplus(β=10), odd sizes',
@@ -67,6 +107,11 @@ const CASES: Case[] = [
     batch: 64,
     layers: [{ type: 'dense', name: 'a', out: 64 }, { type: 'tanh' }, { type: 'dense', name: 'b', out: 3 }],
   },
+  // Graphs (layers name their inputs): a layer's activation is fused only when it is the next layer, reads
+  // that layer's output and is its one reader.
+  DAG_NOT_NEXT_INPUT,
+  DAG_RESIDUAL,
+  DAG_BRANCH,
 ];
 
 function run(be: Backend, c: Case, fuse: boolean, second: boolean) {
@@ -140,6 +185,24 @@ describe('activations fused into the GEMM epilogue', () => {
       });
     }
   }
+
+  it('in a graph, fuses an activation only into the layer whose output it alone reads', async () => {
+    const engine = await createEngine({ backend: 'webgpu' });
+    const be = await engine.backendForCall();
+    const forwardLabels = async (c: Case) => {
+      const p = await engine.profile(async () => {
+        const a = run(be, c, true, false);
+        await be.read([a.outs[0]]);
+        a.release();
+      });
+      if (!p.supported) throw new Error(p.reason);
+      return p.kernels.map((k) => k.label).filter((l) => /forward/.test(l));
+    };
+    expect(await forwardLabels(DAG_NOT_NEXT_INPUT)).toEqual(['conv2d forward', 'softplus forward', 'gemm fc.forward']);
+    expect(await forwardLabels(DAG_RESIDUAL)).toEqual(['conv2d forward', 'tanh forward', 'gemm fc.forward']);
+    expect(await forwardLabels(DAG_BRANCH)).toEqual(['conv2d forward', 'conv2d forward + softplus', 'gemm fc.forward']);
+    engine.dispose();
+  });
 
   it('saves a dispatch per dense/conv + activation pair: LeNet forward is 5 dispatches, its input HVP 21', async () => {
     const c = oracleCases().find((k) => k.name === 'lenet')!;

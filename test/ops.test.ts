@@ -55,6 +55,30 @@ const CASES: Case[] = [
     inShape: [8, 10, 10],
     batch: 1,
   },
+  {
+    name: 'conv2d dilation 2, stride 2, pad 2',
+    layer: { type: 'conv2d', name: 'c', out: 3, kernel: 3, stride: 2, padding: 2, dilation: 2 },
+    inShape: [2, 9, 8],
+    batch: 2,
+  },
+  {
+    name: 'conv2d dilation [2,3], 2×2 kernel, no padding',
+    layer: { type: 'conv2d', name: 'c', out: 2, kernel: 2, dilation: [2, 3] },
+    inShape: [3, 6, 7],
+    batch: 2,
+  },
+  {
+    name: 'conv2d groups 2 (4 → 6 channels), stride 2, pad 1',
+    layer: { type: 'conv2d', name: 'c', out: 6, kernel: 3, stride: 2, padding: 1, groups: 2 },
+    inShape: [4, 7, 6],
+    batch: 2,
+  },
+  {
+    name: 'conv2d depthwise (groups = channels = 3, 2 per group), dilation 2',
+    layer: { type: 'conv2d', name: 'c', out: 6, kernel: 3, padding: 2, dilation: 2, groups: 3 },
+    inShape: [3, 6, 5],
+    batch: 2,
+  },
   { name: 'dense, small batch', layer: { type: 'dense', name: 'fc', out: 5 }, inShape: [13], batch: 3 },
   { name: 'dense, batch 1 (GEMV-like blocks)', layer: { type: 'dense', name: 'fc', out: 9 }, inShape: [20], batch: 1 },
   {
@@ -92,11 +116,51 @@ const CASES: Case[] = [
     inShape: [1, 6, 5],
     batch: 3,
   },
+  {
+    name: 'maxpool2d 3×3 stride 2 pad 1 (ResNet stem)',
+    layer: { type: 'maxpool2d', kernel: 3, stride: 2, padding: 1 },
+    inShape: [2, 7, 6],
+    batch: 2,
+  },
+  {
+    name: 'maxpool2d 2×2 ceilMode (a partial last window)',
+    layer: { type: 'maxpool2d', kernel: 2, ceilMode: true },
+    inShape: [2, 5, 7],
+    batch: 2,
+  },
+  {
+    name: 'avgpool2d 3×3 stride 2 pad 1, padding counted',
+    layer: { type: 'avgpool2d', kernel: 3, stride: 2, padding: 1 },
+    inShape: [2, 6, 7],
+    batch: 2,
+  },
+  {
+    name: 'avgpool2d [3,2] pad [1,1] ceilMode, padding not counted',
+    layer: { type: 'avgpool2d', kernel: [3, 2], stride: 2, padding: [1, 1], ceilMode: true, countIncludePad: false },
+    inShape: [1, 6, 5],
+    batch: 2,
+  },
   { name: 'relu', layer: { type: 'relu' }, inShape: [2, 3, 5], batch: 2 },
   { name: 'softplus β=10', layer: { type: 'softplus', beta: 10 }, inShape: [2, 3, 5], batch: 2 },
   { name: 'tanh', layer: { type: 'tanh' }, inShape: [31], batch: 3 },
   { name: 'sigmoid', layer: { type: 'sigmoid' }, inShape: [31], batch: 3 },
   { name: 'flatten', layer: { type: 'flatten' }, inShape: [2, 3, 4], batch: 2 },
+  { name: 'batchnorm2d', layer: { type: 'batchnorm2d', name: 'bn' }, inShape: [3, 4, 5], batch: 2 },
+  {
+    name: 'batchnorm2d, ε = 0.1, one channel',
+    layer: { type: 'batchnorm2d', name: 'bn', eps: 0.1 },
+    inShape: [1, 3, 3],
+    batch: 3,
+  },
+  { name: 'batchnorm1d [C]', layer: { type: 'batchnorm1d', name: 'bn' }, inShape: [7], batch: 3 },
+  {
+    name: 'batchnorm1d [C, L], many values per channel (strided sums)',
+    layer: { type: 'batchnorm1d', name: 'bn' },
+    inShape: [2, 300],
+    batch: 2,
+  },
+  { name: 'globalavgpool2d', layer: { type: 'globalavgpool2d' }, inShape: [3, 5, 4], batch: 2 },
+  { name: 'reshape', layer: { type: 'reshape', shape: [4, 6] }, inShape: [2, 3, 4], batch: 2 },
 ];
 
 type Arr = number[];
@@ -117,8 +181,9 @@ function makeData(op: Op, batch: number, seed: number): Data {
     tangents: Record<string, Arr> = {};
   for (const p of op.params) {
     const n = p.shape.reduce((a, b) => a * b, 1);
-    params[p.key] = vec(n);
-    tangents[p.key] = vec(n);
+    // A variance is positive; buffers are constants (zero tangent, no gradient).
+    params[p.key] = p.key === 'running_var' ? Array.from({ length: n }, () => r(0.2, 1.5)) : vec(n);
+    tangents[p.key] = p.buffer ? new Array<number>(n).fill(0) : vec(n);
   }
   // Round to float32 so both backends see identical inputs.
   const f = (a: Arr) => Array.from(Float32Array.from(a));
@@ -149,7 +214,7 @@ async function allPasses(be: Backend, op: Op, batch: number, d: Data, seeding: S
     plain[p.key] = { value, tangent: null };
     seeded[p.key] = {
       value,
-      tangent: seeding === 'input' ? null : be.upload(d.tangents[p.key], p.shape, `${p.key} tangent`),
+      tangent: seeding === 'input' || p.buffer ? null : be.upload(d.tangents[p.key], p.shape, `${p.key} tangent`),
     };
   }
   const want = { input: true, params: true };
@@ -165,7 +230,7 @@ async function allPasses(be: Backend, op: Op, batch: number, d: Data, seeding: S
     ['backward2 x̄', b2.gx],
     ['backward2 ẋ̄', b2.gxdot],
   ];
-  for (const p of op.params) {
+  for (const p of op.params.filter((q) => !q.buffer)) {
     named.push(
       [`backward ${p.key}̄`, b.params[p.key].grad],
       [`backward2 ${p.key}̄`, b2.params[p.key].grad],
@@ -229,7 +294,7 @@ describe.each(CASES)('op $name', ({ layer, inShape, batch }) => {
     const out = await allPasses(cpu, op, batch, data, 'both');
     const lhs = dot(data.gy, out.get('tangent ẏ')!);
     let rhs = dot(out.get('backward x̄')!, data.xdot);
-    for (const p of op.params) rhs += dot(out.get(`backward ${p.key}̄`)!, data.tangents[p.key]);
+    for (const p of op.params.filter((q) => !q.buffer)) rhs += dot(out.get(`backward ${p.key}̄`)!, data.tangents[p.key]);
     expect(Math.abs(lhs - rhs)).toBeLessThan(1e-10 * Math.max(1, Math.abs(lhs)));
   });
 
@@ -251,7 +316,9 @@ describe.each(CASES)('op $name', ({ layer, inShape, batch }) => {
     const [plus, minus] = [await at(h), await at(-h)];
     const pairs: [string, string][] = [
       ['backward x̄', 'backward2 ẋ̄'],
-      ...op.params.map((p) => [`backward ${p.key}̄`, `backward2 ${p.key}̄ tangent`] as [string, string]),
+      ...op.params
+        .filter((q) => !q.buffer)
+        .map((p) => [`backward ${p.key}̄`, `backward2 ${p.key}̄ tangent`] as [string, string]),
     ];
     for (const [value, tangent] of pairs) {
       const fd = plus.get(value)!.map((v, i) => (v - minus.get(value)![i]) / (2 * h));

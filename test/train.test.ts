@@ -166,3 +166,47 @@ describe('saveModel', () => {
     expect(err.message).toMatch(/data.labels\[0\] = 10 is not a class in \[0, 9\]/);
   });
 });
+
+describe('batch-norm models in training', () => {
+  const BN_SPEC = {
+    input: [1, 6, 6],
+    layers: [
+      { type: 'conv2d', name: 'c1', out: 2, kernel: 3 },
+      { type: 'batchnorm2d', name: 'bn' },
+      { type: 'relu' },
+      { type: 'flatten' },
+      { type: 'dense', name: 'fc', out: 3 },
+    ],
+  };
+  const values = (t: { data: Float32Array }) => Array.from(t.data);
+
+  it("initModel follows PyTorch's BatchNorm init; setWeights keeps the running statistics unless given", async () => {
+    const { model } = initModel(await cpuEngine(), BN_SPEC, { seed: 4 });
+    const w = model.getWeights();
+    expect(values(w['bn.weight'])).toEqual([1, 1]);
+    expect(values(w['bn.bias'])).toEqual([0, 0]);
+    expect(values(w['bn.running_mean'])).toEqual([0, 0]);
+    expect(values(w['bn.running_var'])).toEqual([1, 1]);
+    const x = { shape: [2, 1, 6, 6], data: Float32Array.from({ length: 72 }, (_, i) => Math.sin(i)) };
+    const before = values(await model.forward(x));
+
+    // Parameters only (what training writes): the running statistics stay.
+    const params = Object.fromEntries(Object.entries(w).filter(([k]) => !k.includes('running')));
+    model.setWeights(params);
+    expect(values(model.getWeights()['bn.running_var'])).toEqual([1, 1]);
+    expect(values(await model.forward(x))).toEqual(before);
+
+    // Everything getWeights gives (buffers included) round-trips, and given statistics replace the old ones
+    // on the device too.
+    const all = model.getWeights();
+    all['bn.running_var'] = { shape: [2], data: Float32Array.from([4, 4]) };
+    model.setWeights(all);
+    expect(values(model.getWeights()['bn.running_var'])).toEqual([4, 4]);
+    const after = values(await model.forward(x));
+    expect(after).not.toEqual(before);
+
+    const bad = { ...all, 'bn.running_var': { shape: [3], data: new Float32Array(3) } };
+    expect(() => model.setWeights(bad)).toThrow(SmoothgeoError);
+    expect(() => model.setWeights(bad)).toThrow(/running_var/);
+  });
+});

@@ -17,7 +17,11 @@ export interface BTensor {
   readonly label: string;
 }
 
-/** conv2d geometry (PyTorch semantics, no dilation, groups = 1). */
+/**
+ * conv2d geometry (PyTorch semantics): tap (r, s) of output (p, q) reads input row p·sh + r·dh − ph. With
+ * `groups` G, input and output channels split into G groups (c/G and o/G each; depthwise: G = c) and
+ * output group i reads input group i only; the weight is [o, c/G, kh, kw].
+ */
 export interface ConvGeom {
   n: number;
   c: number;
@@ -30,11 +34,18 @@ export interface ConvGeom {
   sw: number;
   ph: number;
   pw: number; // stride, zero padding
+  dh: number;
+  dw: number; // dilation
+  groups: number;
   oh: number;
   ow: number; // output [n, o, oh, ow]
 }
 
-/** Pooling geometry, no padding; windows may overlap (stride < kernel). */
+/**
+ * Pooling geometry (PyTorch semantics); windows may overlap (stride < kernel). Window (p, q) starts at
+ * (p·sh − ph, q·sw − pw); padding is −∞ for max pooling (never wins) and, for average pooling, counts in
+ * the divisor (clipped to the padded input, as PyTorch) when `countIncludePad`, else only valid cells do.
+ */
 export interface PoolGeom {
   n: number;
   c: number;
@@ -44,8 +55,28 @@ export interface PoolGeom {
   kw: number;
   sh: number;
   sw: number;
+  ph: number;
+  pw: number;
+  countIncludePad: boolean;
   oh: number;
   ow: number;
+}
+
+/** One block copy per example (see `copyBlocks`). */
+export interface BlockCopy {
+  n: number;
+  length: number;
+  srcBlock: number;
+  srcOffset: number;
+  dstBlock: number;
+  dstOffset: number;
+}
+
+/** A tensor viewed as [n, channels, spatial] (spatial 1 for [n, channels]). */
+export interface ChannelGeom {
+  n: number;
+  channels: number;
+  spatial: number;
 }
 
 export type ActivationKind = 'relu' | 'softplus' | 'tanh' | 'sigmoid';
@@ -127,6 +158,57 @@ export interface KernelPrimitives {
   /** Runs everything recorded so far and reads `ts` back (one submission, one mapping on webgpu). */
   read(ts: readonly BTensor[]): Promise<Float64Array[] | Float32Array[]>;
 
+  /**
+   * out = a + b elementwise (same size; out takes a's shape): the `add` layer's passes and the accumulation of gradients and
+   * their tangents where a value feeds several layers.
+   */
+  add(a: BTensor, b: BTensor, label: string): BTensor;
+  /**
+   * Copies `length` values per example: dst[b·dstBlock + dstOffset + j] = src[b·srcBlock + srcOffset + j] for
+   * b < n, j < length (examples are the leading dimension of both). Into `into` when given (the rest of it is
+   * left as is), else into a new tensor of `shape` that the copy must cover entirely. Concatenation along
+   * channels, and its backward (a slice).
+   */
+  copyBlocks(src: BTensor, g: BlockCopy, into: BTensor | null, shape: readonly number[], label: string): BTensor;
+  /**
+   * Batch normalization (inference) per channel of a tensor viewed as [n, channels, spatial]. First the
+   * coefficient table coef [6, channels] = (s = k·w, t = b − m·k·w, ṡ = k·ẇ, ṫ = ḃ − m·k·ẇ, m, k) with
+   * k = 1/√(var + ε) (null tangents count as zero); the passes below read only it.
+   */
+  batchNormCoefficients(
+    mean: BTensor,
+    variance: BTensor,
+    weight: BTensor,
+    bias: BTensor,
+    weightDot: BTensor | null,
+    biasDot: BTensor | null,
+    eps: number,
+  ): BTensor;
+  /** y = x·s + t and, given ẋ or parameter tangents (`paramTangents`), ẏ = ẋ·s + x·ṡ + ṫ. */
+  batchNorm(
+    x: BTensor,
+    xdot: BTensor | null,
+    coef: BTensor,
+    g: ChannelGeom,
+    paramTangents: boolean,
+  ): { y: BTensor; ydot: BTensor | null };
+  /** x̄ = ȳ·s and, given ẏ̄ or parameter tangents, its tangent ẏ̄·s + ȳ·ṡ. */
+  batchNormBackward(
+    gy: BTensor,
+    gydot: BTensor | null,
+    coef: BTensor,
+    g: ChannelGeom,
+    paramTangents: boolean,
+  ): { gx: BTensor; gxdot: BTensor | null };
+  /** w̄[c] = Σ ȳ·(x − m)·k and, given ẏ̄ or ẋ, its tangent Σ ẏ̄·(x − m)·k + ȳ·ẋ·k. */
+  batchNormWeightGrad(
+    x: BTensor,
+    xdot: BTensor | null,
+    gy: BTensor,
+    gydot: BTensor | null,
+    coef: BTensor,
+    g: ChannelGeom,
+  ): { gw: BTensor; gwdot: BTensor | null };
   /** C[M,N] = op(A)·op(B) (+ bias) (+ into). Batched examples are rows of A (dense) or of the implicit A (conv). */
   matmul(a: BTensor, b: BTensor, opts: MatmulOptions): BTensor;
   /** y = conv(x, w) + bias (+ into). */

@@ -1,7 +1,9 @@
 import type {
   ActivationKind,
   Backend,
+  BlockCopy,
   BTensor,
+  ChannelGeom,
   ConvGeom,
   DType,
   HeadKind,
@@ -172,24 +174,28 @@ export class CpuBackend implements Backend {
   }
 
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
-    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw, 'conv2d');
+    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * (g.c / g.groups) * g.kh * g.kw, 'conv2d');
     const X = f64(x),
       W = f64(w),
       b = bias ? f64(bias) : null;
     const out = target(into, [g.n, g.o, g.oh, g.ow], 'conv2d'),
       Y = out.data as Float64Array;
+    const cg = g.c / g.groups,
+      og = g.o / g.groups;
     for (let n = 0; n < g.n; n++)
       for (let o = 0; o < g.o; o++)
         for (let p = 0; p < g.oh; p++)
           for (let q = 0; q < g.ow; q++) {
             let s = b ? b[o] : 0;
-            for (let c = 0; c < g.c; c++)
+            const c0 = Math.floor(o / og) * cg;
+            for (let ci = 0; ci < cg; ci++)
               for (let r = 0; r < g.kh; r++)
                 for (let t = 0; t < g.kw; t++) {
-                  const h = p * g.sh + r - g.ph,
-                    ww = q * g.sw + t - g.pw;
+                  const c = c0 + ci,
+                    h = p * g.sh + r * g.dh - g.ph,
+                    ww = q * g.sw + t * g.dw - g.pw;
                   if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
-                    s += W[((o * g.c + c) * g.kh + r) * g.kw + t] * X[((n * g.c + c) * g.h + h) * g.w + ww];
+                    s += W[((o * cg + ci) * g.kh + r) * g.kw + t] * X[((n * g.c + c) * g.h + h) * g.w + ww];
                   }
                 }
             Y[((n * g.o + o) * g.oh + p) * g.ow + q] += s;
@@ -198,23 +204,27 @@ export class CpuBackend implements Backend {
   }
 
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
-    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw, 'conv2d backward input');
+    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * (g.c / g.groups) * g.kh * g.kw, 'conv2d backward input');
     const GY = f64(gy),
       W = f64(w);
     const out = target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput'),
       GX = out.data as Float64Array;
+    const cg = g.c / g.groups,
+      og = g.o / g.groups;
     for (let n = 0; n < g.n; n++)
       for (let o = 0; o < g.o; o++)
         for (let p = 0; p < g.oh; p++)
           for (let q = 0; q < g.ow; q++) {
             const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
-            for (let c = 0; c < g.c; c++)
+            const c0 = Math.floor(o / og) * cg;
+            for (let ci = 0; ci < cg; ci++)
               for (let r = 0; r < g.kh; r++)
                 for (let t = 0; t < g.kw; t++) {
-                  const h = p * g.sh + r - g.ph,
-                    ww = q * g.sw + t - g.pw;
+                  const c = c0 + ci,
+                    h = p * g.sh + r * g.dh - g.ph,
+                    ww = q * g.sw + t * g.dw - g.pw;
                   if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
-                    GX[((n * g.c + c) * g.h + h) * g.w + ww] += v * W[((o * g.c + c) * g.kh + r) * g.kw + t];
+                    GX[((n * g.c + c) * g.h + h) * g.w + ww] += v * W[((o * cg + ci) * g.kh + r) * g.kw + t];
                   }
                 }
           }
@@ -222,23 +232,27 @@ export class CpuBackend implements Backend {
   }
 
   conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
-    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw, 'conv2d backward filter');
+    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * (g.c / g.groups) * g.kh * g.kw, 'conv2d backward filter');
     const GY = f64(gy),
       X = f64(x);
-    const out = target(into, [g.o, g.c, g.kh, g.kw], 'conv2d.backwardFilter'),
+    const cg = g.c / g.groups,
+      og = g.o / g.groups;
+    const out = target(into, [g.o, cg, g.kh, g.kw], 'conv2d.backwardFilter'),
       GW = out.data as Float64Array;
     for (let n = 0; n < g.n; n++)
       for (let o = 0; o < g.o; o++)
         for (let p = 0; p < g.oh; p++)
           for (let q = 0; q < g.ow; q++) {
             const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
-            for (let c = 0; c < g.c; c++)
+            const c0 = Math.floor(o / og) * cg;
+            for (let ci = 0; ci < cg; ci++)
               for (let r = 0; r < g.kh; r++)
                 for (let t = 0; t < g.kw; t++) {
-                  const h = p * g.sh + r - g.ph,
-                    ww = q * g.sw + t - g.pw;
+                  const c = c0 + ci,
+                    h = p * g.sh + r * g.dh - g.ph,
+                    ww = q * g.sw + t * g.dw - g.pw;
                   if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
-                    GW[((o * g.c + c) * g.kh + r) * g.kw + t] += v * X[((n * g.c + c) * g.h + h) * g.w + ww];
+                    GW[((o * cg + ci) * g.kh + r) * g.kw + t] += v * X[((n * g.c + c) * g.h + h) * g.w + ww];
                   }
                 }
           }
@@ -267,14 +281,13 @@ export class CpuBackend implements Backend {
     forEachWindow(g, (out, plane, h0, w0) => {
       let best = -Infinity,
         at = -1;
-      for (let r = 0; r < g.kh; r++)
-        for (let t = 0; t < g.kw; t++) {
-          const j = plane + (h0 + r) * g.w + (w0 + t);
-          if (X[j] > best) {
-            best = X[j];
-            at = j;
-          }
+      forEachCell(g, h0, w0, (hh, ww) => {
+        const j = plane + hh * g.w + ww;
+        if (at < 0 || X[j] > best) {
+          best = X[j];
+          at = j;
         }
+      });
       Y[out] = best;
       A[out] = at;
     });
@@ -299,27 +312,141 @@ export class CpuBackend implements Backend {
     return out;
   }
 
-  avgPool(x: BTensor, g: PoolGeom): BTensor {
+  add(a: BTensor, b: BTensor, label: string): BTensor {
+    if (a.size !== b.size) throw new Error(`add: sizes differ (${a.shape} vs ${b.shape})`);
+    const A = f64(a),
+      B = f64(b);
+    const out = make(a.shape, label),
+      O = out.data as Float64Array;
+    for (let i = 0; i < A.length; i++) O[i] = A[i] + B[i];
+    return out;
+  }
+
+  copyBlocks(src: BTensor, g: BlockCopy, into: BTensor | null, shape: readonly number[], label: string): BTensor {
+    const S = f64(src),
+      out = (into as CpuTensor | null) ?? make(shape, label),
+      D = out.data as Float64Array;
+    for (let b = 0; b < g.n; b++)
+      for (let j = 0; j < g.length; j++) D[b * g.dstBlock + g.dstOffset + j] = S[b * g.srcBlock + g.srcOffset + j];
+    return out;
+  }
+
+  batchNormCoefficients(
+    mean: BTensor,
+    variance: BTensor,
+    weight: BTensor,
+    bias: BTensor,
+    weightDot: BTensor | null,
+    biasDot: BTensor | null,
+    eps: number,
+  ): BTensor {
+    const C = mean.size,
+      M = f64(mean),
+      V = f64(variance),
+      W = f64(weight),
+      Bi = f64(bias);
+    const WD = weightDot ? f64(weightDot) : null,
+      BD = biasDot ? f64(biasDot) : null;
+    const out = make([6, C], 'batchnorm coefficients'),
+      O = out.data as Float64Array;
+    for (let c = 0; c < C; c++) {
+      const k = 1 / Math.sqrt(V[c] + eps),
+        sdot = WD ? k * WD[c] : 0;
+      O[c] = k * W[c];
+      O[C + c] = Bi[c] - M[c] * k * W[c];
+      O[2 * C + c] = sdot;
+      O[3 * C + c] = -M[c] * sdot + (BD ? BD[c] : 0);
+      O[4 * C + c] = M[c];
+      O[5 * C + c] = k;
+    }
+    return out;
+  }
+
+  batchNorm(x: BTensor, xdot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean) {
     const X = f64(x),
-      inv = 1 / (g.kh * g.kw);
+      XD = xdot ? f64(xdot) : null,
+      K = f64(coef),
+      C = g.channels;
+    const y = make(x.shape, 'batchnorm'),
+      Y = y.data as Float64Array;
+    const ydot = XD || paramTangents ? make(x.shape, 'batchnorm tangent') : null,
+      YD = ydot?.data as Float64Array;
+    for (let i = 0; i < X.length; i++) {
+      const c = Math.floor(i / g.spatial) % C;
+      Y[i] = X[i] * K[c] + K[C + c];
+      if (YD) YD[i] = (XD ? XD[i] * K[c] : 0) + (paramTangents ? X[i] * K[2 * C + c] + K[3 * C + c] : 0);
+    }
+    return { y, ydot };
+  }
+
+  batchNormBackward(gy: BTensor, gydot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean) {
+    const GY = f64(gy),
+      GYD = gydot ? f64(gydot) : null,
+      K = f64(coef),
+      C = g.channels;
+    const gx = make(gy.shape, 'batchnorm backward'),
+      GX = gx.data as Float64Array;
+    const gxdot = GYD || paramTangents ? make(gy.shape, 'batchnorm backward2') : null,
+      GXD = gxdot?.data as Float64Array;
+    for (let i = 0; i < GY.length; i++) {
+      const c = Math.floor(i / g.spatial) % C;
+      GX[i] = GY[i] * K[c];
+      if (GXD) GXD[i] = (GYD ? GYD[i] * K[c] : 0) + (paramTangents ? GY[i] * K[2 * C + c] : 0);
+    }
+    return { gx, gxdot };
+  }
+
+  batchNormWeightGrad(
+    x: BTensor,
+    xdot: BTensor | null,
+    gy: BTensor,
+    gydot: BTensor | null,
+    coef: BTensor,
+    g: ChannelGeom,
+  ) {
+    const X = f64(x),
+      XD = xdot ? f64(xdot) : null,
+      GY = f64(gy),
+      GYD = gydot ? f64(gydot) : null,
+      K = f64(coef),
+      C = g.channels;
+    const gw = make([C], 'batchnorm weight gradient'),
+      GW = gw.data as Float64Array;
+    const gwdot = XD || GYD ? make([C], 'batchnorm weight gradient tangent') : null,
+      GWD = gwdot?.data as Float64Array;
+    for (let i = 0; i < X.length; i++) {
+      const c = Math.floor(i / g.spatial) % C,
+        k = K[5 * C + c],
+        xhat = (X[i] - K[4 * C + c]) * k;
+      GW[c] += GY[i] * xhat;
+      if (GWD) GWD[c] += (GYD ? GYD[i] * xhat : 0) + (XD ? GY[i] * XD[i] * k : 0);
+    }
+    return { gw, gwdot };
+  }
+
+  avgPool(x: BTensor, g: PoolGeom): BTensor {
+    const X = f64(x);
     const y = make([g.n, g.c, g.oh, g.ow], 'avgpool'),
       Y = y.data as Float64Array;
     forEachWindow(g, (out, plane, h0, w0) => {
       let s = 0;
-      for (let r = 0; r < g.kh; r++) for (let t = 0; t < g.kw; t++) s += X[plane + (h0 + r) * g.w + (w0 + t)];
-      Y[out] = s * inv;
+      forEachCell(g, h0, w0, (hh, ww) => {
+        s += X[plane + hh * g.w + ww];
+      });
+      Y[out] = s / avgDivisor(g, h0, w0);
     });
     return y;
   }
 
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
-    const GY = f64(gy),
-      inv = 1 / (g.kh * g.kw);
+    const GY = f64(gy);
     const out = make([g.n, g.c, g.h, g.w], 'avgpool.backward'),
       GX = out.data as Float64Array;
     forEachWindow(g, (o, plane, h0, w0) => {
-      for (let r = 0; r < g.kh; r++)
-        for (let t = 0; t < g.kw; t++) GX[plane + (h0 + r) * g.w + (w0 + t)] += GY[o] * inv;
+      const share = GY[o] / avgDivisor(g, h0, w0);
+      forEachCell(g, h0, w0, (hh, ww) => {
+        GX[plane + hh * g.w + ww] += share;
+      });
     });
     return out;
   }
@@ -569,6 +696,26 @@ function forEachWindow(g: PoolGeom, fn: (out: number, plane: number, h0: number,
   let out = 0;
   for (let nc = 0; nc < g.n * g.c; nc++) {
     const plane = nc * g.h * g.w;
-    for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) fn(out++, plane, p * g.sh, q * g.sw);
+    for (let p = 0; p < g.oh; p++) for (let q = 0; q < g.ow; q++) fn(out++, plane, p * g.sh - g.ph, q * g.sw - g.pw);
   }
+}
+
+/** The input cells of the window starting at (h0, w0) (which may lie in the padding): padding is skipped. */
+function forEachCell(g: PoolGeom, h0: number, w0: number, fn: (h: number, w: number) => void): void {
+  for (let hh = Math.max(h0, 0); hh < Math.min(h0 + g.kh, g.h); hh++)
+    for (let ww = Math.max(w0, 0); ww < Math.min(w0 + g.kw, g.w); ww++) fn(hh, ww);
+}
+
+/** Average pooling's divisor, as PyTorch: the window clipped to the padded input, or to the input alone. */
+function avgDivisor(g: PoolGeom, h0: number, w0: number): number {
+  const [lo, hi] = g.countIncludePad
+    ? [
+        [-g.ph, -g.pw],
+        [g.h + g.ph, g.w + g.pw],
+      ]
+    : [
+        [0, 0],
+        [g.h, g.w],
+      ];
+  return (Math.min(h0 + g.kh, hi[0]) - Math.max(h0, lo[0])) * (Math.min(w0 + g.kw, hi[1]) - Math.max(w0, lo[1]));
 }

@@ -20,6 +20,8 @@ export function softplusSurrogate(model: Model, beta: number): Model {
   const graph: Graph = {
     inputShape: [...g.inputShape],
     ops: g.ops.map((op) => (op.type === 'relu' ? new Activation('softplus', op.inShape, beta) : op)),
+    ...(g.inputs ? { inputs: g.inputs } : {}),
+    ...(g.buffers ? { buffers: g.buffers } : {}),
     classes: g.classes,
     params: new Map(g.params),
   };

@@ -75,7 +75,8 @@ export class Model {
     weights: ReadonlyMap<string, Tensor>,
   ) {
     this.graph = graph;
-    for (const [name, shape] of graph.params) {
+    const needed = new Map([...graph.params, ...(graph.buffers ?? [])]);
+    for (const [name, shape] of needed) {
       const t = weights.get(name);
       if (!t)
         fail('INVALID_SPEC', `weights are missing tensor '${name}' (shape ${shapeStr(shape)}) that the spec needs`);
@@ -84,14 +85,14 @@ export class Model {
       }
       checkTensor(`weight '${name}'`, t, shape);
     }
-    const extra = [...weights.keys()].filter((k) => !graph.params.has(k));
+    const extra = [...weights.keys()].filter((k) => !needed.has(k));
     if (extra.length) {
       fail(
         'INVALID_SPEC',
-        `weights hold ${extra.length} tensor(s) the spec does not use: ${listStr(extra)}; expected exactly: ${listStr([...graph.params.keys()])}`,
+        `weights hold ${extra.length} tensor(s) the spec does not use: ${listStr(extra)}; expected exactly: ${listStr([...needed.keys()])}`,
       );
     }
-    this.weights = new Map([...graph.params.keys()].map((k) => [k, weights.get(k)!]));
+    this.weights = new Map([...needed.keys()].map((k) => [k, weights.get(k)!]));
   }
 
   get inputShape(): number[] {
@@ -114,10 +115,19 @@ export class Model {
    * copy is dropped and uploaded again from these float32 values on the next call.
    */
   setWeights(w: ParamRecord): void {
-    this.checkParamRecord('weights', w);
-    this.weights = new Map(
-      [...this.graph.params.keys()].map((k) => [k, { shape: [...w[k].shape], data: Float32Array.from(w[k].data) }]),
-    );
+    // Batch-norm buffers (running statistics) are not trained: they may come along (getWeights gives them)
+    // and then replace the current ones, else the current ones stay.
+    const buffers = this.graph.buffers ?? new Map<string, readonly number[]>();
+    const isRecord = w !== null && typeof w === 'object' && !Array.isArray(w);
+    const params = isRecord ? Object.fromEntries(Object.entries(w).filter(([k]) => !buffers.has(k))) : w;
+    this.checkParamRecord('weights', params);
+    const copy = (t: Tensor): Tensor => ({ shape: [...t.shape], data: Float32Array.from(t.data) });
+    const next = new Map([...this.graph.params.keys()].map((k) => [k, copy(w[k])]));
+    for (const [k, shape] of buffers) {
+      if (Object.hasOwn(w, k)) checkTensor(`weights['${k}']`, w[k], shape);
+      next.set(k, Object.hasOwn(w, k) ? copy(w[k]) : this.weights.get(k)!);
+    }
+    this.weights = next;
     if (this.device) this.device.backend.release(...this.device.params.values());
     this.device = null;
   }

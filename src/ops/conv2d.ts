@@ -14,7 +14,7 @@ import {
   type BackwardResult,
 } from './op.js';
 
-/** 2-D convolution (PyTorch nn.Conv2d, groups 1, no dilation), W [out, in, kh, kw], zero padding. */
+/** 2-D convolution (PyTorch nn.Conv2d: dilation, groups — depthwise when groups = in), W [out, in/groups, kh, kw], zero padding. */
 export class Conv2d implements Op {
   readonly type = 'conv2d';
   readonly outShape: number[];
@@ -28,20 +28,26 @@ export class Conv2d implements Op {
     readonly padding: [number, number],
     readonly bias: boolean,
     where = name,
+    readonly dilation: [number, number] = [1, 1],
+    readonly groups = 1,
   ) {
     const [c, h, w] = inShape;
-    const oh = windowOut(where, h, kernel[0], stride[0], padding[0], 'height');
-    const ow = windowOut(where, w, kernel[1], stride[1], padding[1], 'width');
+    if (c % groups !== 0 || out % groups !== 0) {
+      fail('INVALID_SPEC', `${where}: groups ${groups} must divide both the input channels ${c} and 'out' ${out}`);
+    }
+    // A dilated kernel spans (k − 1)·d + 1 input cells.
+    const oh = windowOut(where, h, (kernel[0] - 1) * dilation[0] + 1, stride[0], padding[0], 'height');
+    const ow = windowOut(where, w, (kernel[1] - 1) * dilation[1] + 1, stride[1], padding[1], 'width');
     this.outShape = [out, oh, ow];
     this.params = [
-      { key: 'weight', shape: [out, c, kernel[0], kernel[1]] },
+      { key: 'weight', shape: [out, c / groups, kernel[0], kernel[1]] },
       ...(bias ? [{ key: 'bias', shape: [out] }] : []),
     ];
   }
 
   static fromSpec(layer: LayerSpec, inShape: readonly number[], where: string): Conv2d {
     const f = new LayerFields(layer, where);
-    f.only('name', 'out', 'kernel', 'stride', 'padding', 'bias');
+    f.only('name', 'out', 'kernel', 'stride', 'padding', 'bias', 'dilation', 'groups');
     if (inShape.length !== 3)
       fail('INVALID_SPEC', `${where}: conv2d expects a [C, H, W] input but gets [${inShape.join(', ')}]`);
     return new Conv2d(
@@ -53,6 +59,8 @@ export class Conv2d implements Op {
       f.pair('padding', 0, 0),
       f.bool('bias', true),
       where,
+      f.pair('dilation', 1, 1),
+      f.int('groups', 1, 1),
     );
   }
 
@@ -71,6 +79,9 @@ export class Conv2d implements Op {
       sw: this.stride[1],
       ph: this.padding[0],
       pw: this.padding[1],
+      dh: this.dilation[0],
+      dw: this.dilation[1],
+      groups: this.groups,
       oh,
       ow,
     };

@@ -12,8 +12,13 @@ import { show } from '../validate.js';
 // builds an input tangent. Shapes exclude the batch, which leads every tensor.
 
 export interface ParamSpec {
-  key: string; // 'weight' | 'bias'
+  key: string; // 'weight' | 'bias' | 'running_mean' …
   shape: number[]; // PyTorch layout
+  /**
+   * A buffer (batch norm's running statistics): loaded with the weights under its PyTorch name but a
+   * constant of the model, not a parameter: no gradient, no tangent, not in parameter records.
+   */
+  buffer?: boolean;
 }
 
 export interface ParamValue {
@@ -76,6 +81,38 @@ export interface Op {
     want: BackwardWants,
   ): BackwardResult;
 }
+
+/**
+ * An op of several inputs (all of the same batch): `add`. It has no parameters and is linear, so its
+ * tangent is the same map on the tangents and backward2 is backward on the gradient's tangent. A null
+ * tangent is zero, as for `Op`.
+ */
+export interface JoinOp {
+  readonly type: string;
+  readonly name: null;
+  readonly join: true;
+  readonly inShapes: readonly (readonly number[])[];
+  /** The first input's shape (what code that inspects single-input ops reads). */
+  readonly inShape: readonly number[];
+  readonly outShape: readonly number[];
+  readonly params: readonly ParamSpec[];
+  forwardJoin(
+    be: Backend,
+    batch: number,
+    xs: readonly BTensor[],
+    xdots: readonly (BTensor | null)[],
+  ): { y: BTensor; ydot: BTensor | null };
+  /** x̄ᵢ (and its tangent) for every input i. The results may be `gy` itself; callers must not release them twice. */
+  backwardJoin(
+    be: Backend,
+    batch: number,
+    gy: BTensor,
+    gydot: BTensor | null,
+  ): { gxs: BTensor[]; gxdots: (BTensor | null)[] };
+}
+
+export type GraphOp = Op | JoinOp;
+export const isJoin = (op: GraphOp): op is JoinOp => (op as JoinOp).join === true;
 
 /** A spec layer: a JSON object with a `type`. Each op's factory validates its own fields. */
 export type LayerSpec = Record<string, unknown> & { type: string };

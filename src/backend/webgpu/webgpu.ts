@@ -3,7 +3,9 @@
 import type {
   ActivationKind,
   Backend,
+  BlockCopy,
   BTensor,
+  ChannelGeom,
   ConvGeom,
   DType,
   EpilogueActivation,
@@ -20,6 +22,7 @@ import { shapeStr, sizeOf } from '../../tensor.js';
 import { GpuContext, type Dispatch, type ShaderDump } from './context.js';
 import { shaderDump, type DumpShaders } from './debug.js';
 import { findWebGPU, openDevice, type AdapterSummary } from './device.js';
+import * as batchnorm from './kernels/batchnorm.js';
 import * as gemm from './kernels/gemm.js';
 import * as loss from './kernels/loss.js';
 import * as pointwise from './kernels/pointwise.js';
@@ -246,6 +249,39 @@ export class WebGPUBackend implements Backend, Recorder {
   }
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
     return pool.avgPoolBackward(this, gy, g);
+  }
+  add(a: BTensor, b: BTensor, label: string): BTensor {
+    return pointwise.add(this, a, b, label);
+  }
+  copyBlocks(src: BTensor, g: BlockCopy, into: BTensor | null, shape: readonly number[], label: string): BTensor {
+    return pointwise.copyBlocks(this, src, g, into, shape, label);
+  }
+  batchNormCoefficients(
+    mean: BTensor,
+    variance: BTensor,
+    weight: BTensor,
+    bias: BTensor,
+    weightDot: BTensor | null,
+    biasDot: BTensor | null,
+    eps: number,
+  ): BTensor {
+    return batchnorm.coefficients(this, mean, variance, weight, bias, weightDot, biasDot, eps);
+  }
+  batchNorm(x: BTensor, xdot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean) {
+    return batchnorm.forward(this, x, xdot, coef, g, paramTangents);
+  }
+  batchNormBackward(gy: BTensor, gydot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean) {
+    return batchnorm.backward(this, gy, gydot, coef, g, paramTangents);
+  }
+  batchNormWeightGrad(
+    x: BTensor,
+    xdot: BTensor | null,
+    gy: BTensor,
+    gydot: BTensor | null,
+    coef: BTensor,
+    g: ChannelGeom,
+  ) {
+    return batchnorm.weightGrad(this, x, xdot, gy, gydot, coef, g);
   }
   checkFinite(t: BTensor, flags: BTensor, stage: number): void {
     finite.checkFinite(this, t, flags, stage);

@@ -22,8 +22,9 @@ interface Body {
 
 const u32 = (...names: string[]): UniformDecl[] => names.map((name) => ({ name, type: 'u32' as const }));
 const GEMM_UNIFORMS = u32('M', 'N', 'K', 'kChunk', 'splits');
-const CONV_UNIFORMS = u32('n', 'c', 'h', 'w', 'o', 'oh', 'ow');
-const CONV_CONSTS = ['KH', 'KW', 'SH', 'SW', 'PH', 'PW'];
+// grp: the group this GEMM computes; cg, og: input and output channels per group (conv2d.wgsl).
+const CONV_UNIFORMS = u32('n', 'c', 'h', 'w', 'o', 'oh', 'ow', 'grp', 'cg', 'og');
+const CONV_CONSTS = ['KH', 'KW', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW'];
 const EPILOGUE_CONSTS = ['HAS_BIAS', 'ACCUMULATE'];
 /** A fused epilogue adds the activation (ACT, FUSE), its β, its output and the saved pre-activation. */
 const FUSED_CONSTS = ['ACT', 'FUSE'];
@@ -216,11 +217,47 @@ function activated(r: Recorder, act: EpilogueActivation | null, shape: number[])
   return { spec: act, out: r.alloc(shape, act.z ? `${act.kind} tangent` : act.kind) };
 }
 
-const convUniforms = (g: ConvGeom) => ({ n: g.n, c: g.c, h: g.h, w: g.w, o: g.o, oh: g.oh, ow: g.ow });
-/** Kernel size, stride and padding are compile-time constants in conv2d.wgsl (cheap divisions). */
-const convConsts = (g: ConvGeom) => ({ KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw, PH: g.ph, PW: g.pw });
+const convUniforms = (g: ConvGeom, grp: number) => ({
+  n: g.n,
+  c: g.c,
+  h: g.h,
+  w: g.w,
+  o: g.o,
+  oh: g.oh,
+  ow: g.ow,
+  grp,
+  cg: g.c / g.groups,
+  og: g.o / g.groups,
+});
+/** Kernel size, stride, padding and dilation are compile-time constants in conv2d.wgsl (cheap divisions). */
+const convConsts = (g: ConvGeom) => ({
+  KH: g.kh,
+  KW: g.kw,
+  SH: g.sh,
+  SW: g.sw,
+  PH: g.ph,
+  PW: g.pw,
+  DH: g.dh,
+  DW: g.dw,
+});
 const convShapes = (g: ConvGeom) =>
-  `x[${g.n}, ${g.c}, ${g.h}, ${g.w}] w[${g.o}, ${g.c}, ${g.kh}, ${g.kw}] stride ${g.sh}×${g.sw} pad ${g.ph}×${g.pw}`;
+  `x[${g.n}, ${g.c}, ${g.h}, ${g.w}] w[${g.o}, ${g.c / g.groups}, ${g.kh}, ${g.kw}] stride ${g.sh}×${g.sw} pad ${g.ph}×${g.pw} dilation ${g.dh}×${g.dw}${g.groups > 1 ? ` groups ${g.groups}` : ''}`;
+
+/**
+ * One GEMM per group (one for groups = 1), each on its group's channels and weights; they write disjoint
+ * parts of the output (and of the fused activation's output), so each group's store runs the epilogue on
+ * its own part.
+ */
+function convGemm(r: Recorder, g: ConvGeom, v: Omit<Gemm, 'geometry'>): { z: GpuTensor; a: GpuTensor | null } {
+  // The geometry is assigned, not spread in, per group (see gemm: spread-built objects are slow).
+  const call = v as Gemm;
+  let result: { z: GpuTensor; a: GpuTensor | null } = { z: v.out, a: v.act?.out ?? null };
+  for (let grp = 0; grp < g.groups; grp++) {
+    call.geometry = convUniforms(g, grp);
+    result = gemm(r, call);
+  }
+  return result;
+}
 // Convolution operands are gathered element by element, never as vec4 (conv2d.wgsl): vecA and vecB false.
 
 /** y = conv(x, w) + bias (+ into), and the fused activation's output when `act` is given. */
@@ -235,7 +272,7 @@ export function conv2d(
 ) {
   const shape = [g.n, g.o, g.oh, g.ow];
   const { out, accumulate } = r.output(into, shape, 'conv2d');
-  return gemm(r, {
+  return convGemm(r, g, {
     label: 'conv2d forward',
     shapes: convShapes(g),
     body: BODIES.convForward,
@@ -249,16 +286,15 @@ export function conv2d(
     vecB: false,
     act: activated(r, act, shape),
     consts: convConsts(g),
-    geometry: convUniforms(g),
     M: g.n * g.oh * g.ow,
-    N: g.o,
-    K: g.c * g.kh * g.kw,
+    N: g.o / g.groups,
+    K: (g.c / g.groups) * g.kh * g.kw,
   });
 }
 
 export function conv2dBackwardInput(r: Recorder, gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
   const { out, accumulate } = r.output(into, [g.n, g.c, g.h, g.w], 'conv2d backward input');
-  return gemm(r, {
+  return convGemm(r, g, {
     label: 'conv2d backward input',
     shapes: convShapes(g),
     body: BODIES.convBackwardInput,
@@ -271,10 +307,9 @@ export function conv2dBackwardInput(r: Recorder, gy: BTensor, w: BTensor, g: Con
     vecA: false,
     vecB: false,
     consts: convConsts(g),
-    geometry: convUniforms(g),
     M: g.n * g.h * g.w,
-    N: g.c,
-    K: g.o * g.kh * g.kw,
+    N: g.c / g.groups,
+    K: (g.o / g.groups) * g.kh * g.kw,
   }).z;
 }
 
@@ -285,8 +320,8 @@ export function conv2dBackwardFilter(
   g: ConvGeom,
   into?: BTensor | null,
 ): BTensor {
-  const { out, accumulate } = r.output(into, [g.o, g.c, g.kh, g.kw], 'conv2d backward filter');
-  return gemm(r, {
+  const { out, accumulate } = r.output(into, [g.o, g.c / g.groups, g.kh, g.kw], 'conv2d backward filter');
+  return convGemm(r, g, {
     label: 'conv2d backward filter',
     shapes: convShapes(g),
     body: BODIES.convBackwardFilter,
@@ -299,9 +334,8 @@ export function conv2dBackwardFilter(
     vecA: false,
     vecB: false,
     consts: convConsts(g),
-    geometry: convUniforms(g),
-    M: g.o,
-    N: g.c * g.kh * g.kw,
+    M: g.o / g.groups,
+    N: (g.c / g.groups) * g.kh * g.kw,
     K: g.n * g.oh * g.ow,
   }).z;
 }

@@ -1,10 +1,11 @@
 // The pointwise family (shaders/pointwise.wgsl): activations with their tangent (forward) and their backward
-// with its tangent (backward2), value and tangent streams in one dispatch.
-import type { ActivationKind, BTensor } from '../../backend.js';
+// with its tangent (backward2), value and tangent streams in one dispatch; zeros; the add layer (and
+// gradients summed at fan-out); block copies (concatenation along channels and its slices).
+import type { ActivationKind, BlockCopy, BTensor } from '../../backend.js';
 import { shapeStr } from '../../../tensor.js';
 import { ACTIVATION_CODE, WORKGROUP } from '../prelude.js';
 import type { BindingDecl, UniformDecl } from '../program.js';
-import { bind, opt, type Recorder } from './recorder.js';
+import { bind, opt, type GpuTensor, type Recorder } from './recorder.js';
 import { SOURCES } from './sources.js';
 
 const UNIFORMS: UniformDecl[] = [
@@ -98,4 +99,71 @@ export function activationBackward(
     workgroups: r.grid1d(gz.size, BACKWARD.workgroupSize),
   });
   return { gz, gzdot };
+}
+
+const ADD = SOURCES.program({
+  family: 'pointwise',
+  sections: ['add'],
+  uniforms: [{ name: 'total', type: 'u32' }],
+  bindings: [inp('a'), inp('b'), out('out')],
+  consts: [],
+  workgroupSize: WORKGROUP.elementwise,
+});
+
+/** a + b, elementwise (equal sizes). */
+export function add(r: Recorder, a: BTensor, b: BTensor, label: string): BTensor {
+  if (a.size !== b.size) throw new Error(`add: sizes differ (${shapeStr(a.shape)} vs ${shapeStr(b.shape)})`);
+  const sum = r.alloc(a.shape, label);
+  r.run({
+    program: ADD,
+    label: 'add',
+    shapes: shapeStr(a.shape),
+    consts: {},
+    bindings: [bind('a', a), bind('b', b), bind('out', sum)],
+    uniforms: { total: sum.size },
+    workgroups: r.grid1d(sum.size, ADD.workgroupSize),
+  });
+  return sum;
+}
+
+const COPY_BLOCKS = SOURCES.program({
+  family: 'pointwise',
+  sections: ['copy_blocks'],
+  uniforms: ['total', 'length', 'srcBlock', 'srcOffset', 'dstBlock', 'dstOffset'].map((name) => ({
+    name,
+    type: 'u32' as const,
+  })),
+  bindings: [inp('src'), out('dst')],
+  consts: [],
+  workgroupSize: WORKGROUP.elementwise,
+});
+
+/** Copies `g.length` values per example from `src` into `into` (or a new tensor of `shape`); see BlockCopy. */
+export function copyBlocks(
+  r: Recorder,
+  src: BTensor,
+  g: BlockCopy,
+  into: BTensor | null,
+  shape: readonly number[],
+  label: string,
+): BTensor {
+  const dst = (into as GpuTensor | null) ?? r.alloc(shape, label);
+  const total = g.n * g.length;
+  r.run({
+    program: COPY_BLOCKS,
+    label: 'copy blocks',
+    shapes: `${g.n}×${g.length} from ${shapeStr(src.shape)} to ${shapeStr(dst.shape)}`,
+    consts: {},
+    bindings: [bind('src', src), bind('dst', dst)],
+    uniforms: {
+      total,
+      length: g.length,
+      srcBlock: g.srcBlock,
+      srcOffset: g.srcOffset,
+      dstBlock: g.dstBlock,
+      dstOffset: g.dstOffset,
+    },
+    workgroups: r.grid1d(total, COPY_BLOCKS.workgroupSize),
+  });
+  return dst;
 }

@@ -1,5 +1,6 @@
 // The pooling family (shaders/pool.wgsl): max pooling with its argmax, its gather (the tangent) and scatter-free
-// backward, average pooling and its backward. One thread per output (forward) or per input (backward).
+// backward, average pooling and its backward, all with padding (PyTorch semantics). One thread per output
+// (forward) or per input (backward).
 import type { BTensor, PoolGeom } from '../../backend.js';
 import { shapeStr } from '../../../tensor.js';
 import { WORKGROUP } from '../prelude.js';
@@ -7,7 +8,7 @@ import type { Bound, BindingDecl, Program } from '../program.js';
 import { bind, type Recorder } from './recorder.js';
 import { SOURCES } from './sources.js';
 
-const GEOMETRY = ['total', 'h', 'w', 'kh', 'kw', 'sh', 'sw', 'oh', 'ow'].map((name) => ({
+const GEOMETRY = ['total', 'h', 'w', 'kh', 'kw', 'sh', 'sw', 'ph', 'pw', 'oh', 'ow'].map((name) => ({
   name,
   type: 'u32' as const,
 }));
@@ -20,7 +21,8 @@ const pool = (entry: string, bindings: BindingDecl[]): Program =>
     sections: ['common', entry],
     uniforms: GEOMETRY,
     bindings,
-    consts: [],
+    // COUNT_PAD: whether average pooling's divisor counts padded cells (PyTorch's count_include_pad).
+    consts: ['COUNT_PAD'],
     workgroupSize: WORKGROUP.elementwise,
   });
 /** What each program is called in labels (GPU objects, errors, profiles). */
@@ -40,7 +42,7 @@ LABELS.set(MAX_FORWARD, 'maxpool forward')
   .set(AVG_BACKWARD, 'avgpool backward');
 const GATHER = SOURCES.program({
   family: 'pool',
-  sections: ['common', 'gather'],
+  sections: ['gather'],
   uniforms: [{ name: 'total', type: 'u32' }],
   bindings: [f32In('x'), i32In('index'), f32Out('y')],
   consts: [],
@@ -51,10 +53,10 @@ function run(r: Recorder, p: Program, g: PoolGeom, total: number, bindings: Boun
   r.run({
     program: p,
     label: LABELS.get(p) ?? p.id,
-    shapes: `[${g.n}, ${g.c}, ${g.h}, ${g.w}] window ${g.kh}×${g.kw} stride ${g.sh}×${g.sw}`,
-    consts: {},
+    shapes: `[${g.n}, ${g.c}, ${g.h}, ${g.w}] window ${g.kh}×${g.kw} stride ${g.sh}×${g.sw} pad ${g.ph}×${g.pw}`,
+    consts: { COUNT_PAD: g.countIncludePad },
     bindings,
-    uniforms: { total, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, oh: g.oh, ow: g.ow },
+    uniforms: { total, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, ph: g.ph, pw: g.pw, oh: g.oh, ow: g.ow },
     workgroups: r.grid1d(total, p.workgroupSize),
   });
 }

@@ -9,6 +9,7 @@ import reduceSrc from '../../../../shaders/reduce.wgsl';
 import philoxSrc from '../../../../shaders/philox.wgsl';
 import finiteSrc from '../../../../shaders/finite.wgsl';
 import trainSrc from '../../../../shaders/train.wgsl';
+import batchNormSrc from '../../../../shaders/batchnorm.wgsl';
 
 export const SOURCES = new FamilySources()
   .add('gemm', gemmSrc)
@@ -19,4 +20,5 @@ export const SOURCES = new FamilySources()
   .add('reduce', reduceSrc)
   .add('philox', philoxSrc)
   .add('finite', finiteSrc)
-  .add('train', trainSrc);
+  .add('train', trainSrc)
+  .add('batchnorm', batchNormSrc);
