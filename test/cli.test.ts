@@ -10,6 +10,7 @@ import { attributionMap, saliency } from '../src/attribution/methods.js';
 import { hessianEigen } from '../src/curvature/eigen.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { loadModel } from '../src/graph/model.js';
+import { loadOnnx } from '../src/io/onnx.js';
 import { sequential } from '../src/io/png.js';
 import { cpuEngine } from './helpers.js';
 
@@ -103,6 +104,35 @@ describe('smoothgeo explain', () => {
     const z = Array.from(logits.data);
     expect(rec.examples[0].name).toBe('five');
     expect(rec.examples[0].predicted).toBe(z.indexOf(Math.max(...z)));
+  });
+
+  it('explains an ONNX model given as --model file.onnx, with the prediction loadOnnx gives', async () => {
+    const dir = tmp();
+    const onnx = join(ROOT, 'test', 'fixtures', 'onnx', 'mixed_onnx.onnx');
+    const grey = Uint8Array.from({ length: 64 }, (_, i) => (i * 37) % 256);
+    writeFileSync(join(dir, 'pattern.png'), encode({ width: 8, height: 8, data: grey, channels: 1, depth: 8 }));
+    const r = run(
+      'explain',
+      '--model',
+      onnx,
+      '--input',
+      join(dir, 'pattern.png'),
+      '--backend',
+      'cpu',
+      '--out',
+      dir,
+      '--json',
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const rec = JSON.parse(r.stdout);
+    const model = await loadOnnx(await cpuEngine(), readFileSync(onnx));
+    const logits = await model.forward({ shape: [1, 1, 8, 8], data: Float32Array.from(grey, (v) => v / 255) });
+    const z = Array.from(logits.data);
+    expect(rec.examples[0].predicted).toBe(z.indexOf(Math.max(...z)));
+    const bad = run('explain', '--model', onnx, '--weights', onnx, '--mnist', '0', '--backend', 'cpu', '--out', dir);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/--weights goes with --model <spec.json>, not an ONNX file/);
   });
 
   it('says in one stderr line, with a non-zero status, what was wrong: bad flag, missing file, wrong size, wrong model', () => {

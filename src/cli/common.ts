@@ -59,7 +59,11 @@ export const VERSION = '0.1.0';
 /** The options every model command takes: the model, its examples, the backend, the output form. */
 export function modelCommandOptions(cmd: Command): Command {
   return cmd
-    .option('--model <nat|ssr|madry|spec.json>', 'a shipped LeNet (trained on MNIST) or a model spec', 'nat')
+    .option(
+      '--model <nat|ssr|madry|spec.json|model.onnx>',
+      'a shipped LeNet (trained on MNIST), a model spec, or an ONNX file',
+      'nat',
+    )
     .option('--weights <file.safetensors>', 'the weights of a --model spec')
     .option('--input <files...>', 'input images (PNG, the model input size)')
     .option('--mnist <indices>', 'indices into the MNIST test split (e.g. 0,1,2)', listArg('--mnist', intArg('index')))

@@ -6,6 +6,7 @@ import { loadMnist } from '../data/mnist.js';
 import type { Engine } from '../engine.js';
 import { fail } from '../errors.js';
 import { loadModel, type Model } from '../graph/model.js';
+import { loadOnnx } from '../io/onnx.js';
 import type { Tensor } from '../tensor.js';
 
 /** The checkpoints that ship with the package (examples/models beside dist/). */
@@ -49,10 +50,15 @@ export async function loadCliModel(engine: Engine, model: string, weights: strin
     const m = await loadModel(engine, spec, readFileSync(join(dir, `lenet-${model}.safetensors`)));
     return { model: m, name: model, splitSeed: record.seed ?? null };
   }
+  if (model.toLowerCase().endsWith('.onnx')) {
+    if (weights !== undefined)
+      fail('INVALID_ARGUMENT', `--weights goes with --model <spec.json>, not an ONNX file (${model})`);
+    return { model: await loadOnnx(engine, readUserFile('--model', model)), name: model, splitSeed: null };
+  }
   if (weights === undefined)
     fail(
       'INVALID_ARGUMENT',
-      `--model '${model}' is not one of ${SHIPPED_MODELS.join(', ')}; a model spec needs --weights <file.safetensors>`,
+      `--model '${model}' is not one of ${SHIPPED_MODELS.join(', ')} or an .onnx file; a model spec needs --weights <file.safetensors>`,
     );
   let spec: unknown;
   try {
