@@ -174,7 +174,7 @@ export class CpuBackend implements Backend {
   }
 
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
-    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * (g.c / g.groups) * g.kh * g.kw, 'conv2d');
+    checkMultiplyAdds(convMultiplyAdds(g), 'conv2d');
     const X = f64(x),
       W = f64(w),
       b = bias ? f64(bias) : null;
@@ -204,58 +204,26 @@ export class CpuBackend implements Backend {
   }
 
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
-    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * (g.c / g.groups) * g.kh * g.kw, 'conv2d backward input');
+    checkMultiplyAdds(convMultiplyAdds(g), 'conv2d backward input');
     const GY = f64(gy),
       W = f64(w);
     const out = target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput'),
       GX = out.data as Float64Array;
-    const cg = g.c / g.groups,
-      og = g.o / g.groups;
-    for (let n = 0; n < g.n; n++)
-      for (let o = 0; o < g.o; o++)
-        for (let p = 0; p < g.oh; p++)
-          for (let q = 0; q < g.ow; q++) {
-            const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
-            const c0 = Math.floor(o / og) * cg;
-            for (let ci = 0; ci < cg; ci++)
-              for (let r = 0; r < g.kh; r++)
-                for (let t = 0; t < g.kw; t++) {
-                  const c = c0 + ci,
-                    h = p * g.sh + r * g.dh - g.ph,
-                    ww = q * g.sw + t * g.dw - g.pw;
-                  if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
-                    GX[((n * g.c + c) * g.h + h) * g.w + ww] += v * W[((o * cg + ci) * g.kh + r) * g.kw + t];
-                  }
-                }
-          }
+    forEachConvTap(g, (yi, wi, xi) => {
+      GX[xi] += GY[yi] * W[wi];
+    });
     return out;
   }
 
   conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
-    checkMultiplyAdds(g.n * g.o * g.oh * g.ow * (g.c / g.groups) * g.kh * g.kw, 'conv2d backward filter');
+    checkMultiplyAdds(convMultiplyAdds(g), 'conv2d backward filter');
     const GY = f64(gy),
       X = f64(x);
-    const cg = g.c / g.groups,
-      og = g.o / g.groups;
-    const out = target(into, [g.o, cg, g.kh, g.kw], 'conv2d.backwardFilter'),
+    const out = target(into, [g.o, g.c / g.groups, g.kh, g.kw], 'conv2d.backwardFilter'),
       GW = out.data as Float64Array;
-    for (let n = 0; n < g.n; n++)
-      for (let o = 0; o < g.o; o++)
-        for (let p = 0; p < g.oh; p++)
-          for (let q = 0; q < g.ow; q++) {
-            const v = GY[((n * g.o + o) * g.oh + p) * g.ow + q];
-            const c0 = Math.floor(o / og) * cg;
-            for (let ci = 0; ci < cg; ci++)
-              for (let r = 0; r < g.kh; r++)
-                for (let t = 0; t < g.kw; t++) {
-                  const c = c0 + ci,
-                    h = p * g.sh + r * g.dh - g.ph,
-                    ww = q * g.sw + t * g.dw - g.pw;
-                  if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
-                    GW[((o * cg + ci) * g.kh + r) * g.kw + t] += v * X[((n * g.c + c) * g.h + h) * g.w + ww];
-                  }
-                }
-          }
+    forEachConvTap(g, (yi, wi, xi) => {
+      GW[wi] += GY[yi] * X[xi];
+    });
     return out;
   }
 
@@ -718,4 +686,33 @@ function avgDivisor(g: PoolGeom, h0: number, w0: number): number {
         [g.h, g.w],
       ];
   return (Math.min(h0 + g.kh, hi[0]) - Math.max(h0, lo[0])) * (Math.min(w0 + g.kw, hi[1]) - Math.max(w0, lo[1]));
+}
+
+/** Multiply–adds of one pass of a convolution (each pass visits every tap once). */
+const convMultiplyAdds = (g: ConvGeom): number => g.n * g.o * g.oh * g.ow * (g.c / g.groups) * g.kh * g.kw;
+
+/**
+ * Every in-bounds tap of a convolution as (output, weight, input) flat indices, in one fixed order (example,
+ * output channel, output row, column, input channel of the group, kernel row, column): the backward passes
+ * are the same walk as the forward with the accumulation moved to another operand.
+ */
+function forEachConvTap(g: ConvGeom, visit: (yi: number, wi: number, xi: number) => void): void {
+  const cg = g.c / g.groups,
+    og = g.o / g.groups;
+  for (let n = 0; n < g.n; n++)
+    for (let o = 0; o < g.o; o++)
+      for (let p = 0; p < g.oh; p++)
+        for (let q = 0; q < g.ow; q++) {
+          const yi = ((n * g.o + o) * g.oh + p) * g.ow + q;
+          const c0 = Math.floor(o / og) * cg;
+          for (let ci = 0; ci < cg; ci++)
+            for (let r = 0; r < g.kh; r++)
+              for (let t = 0; t < g.kw; t++) {
+                const h = p * g.sh + r * g.dh - g.ph,
+                  ww = q * g.sw + t * g.dw - g.pw;
+                if (h >= 0 && h < g.h && ww >= 0 && ww < g.w) {
+                  visit(yi, ((o * cg + ci) * g.kh + r) * g.kw + t, ((n * g.c + c0 + ci) * g.h + h) * g.w + ww);
+                }
+              }
+        }
 }
