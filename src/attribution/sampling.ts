@@ -51,13 +51,6 @@ export interface SamplingResult {
   endpoints?: { atX: number[]; atBaseline: number[] };
 }
 
-/**
- * Default memory budget of one chunk's activations. Past it, memory stays flat as N grows; below it a chunk
- * still holds hundreds of LeNet-sized samples (≈75 KB each), enough to fill a GPU, and smaller chunks were
- * also faster than one huge chunk on the software adapter (bench/smoothgrad.mjs).
- */
-export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
-
 /** Bytes of activations one sample holds during a sweep: every layer's output forward and its gradient backward, with margin. */
 function bytesPerSample(model: Model): number {
   const sizes = [sizeOf(model.graph.inputShape), ...model.graph.ops.map((o) => sizeOf(o.outShape))];
@@ -100,7 +93,7 @@ async function samplingPass(model: Model, r: SamplingRequest, locate: boolean): 
   return model.withDevice(async (be, params) => {
     let len: number;
     if (r.batchSize !== undefined) len = Math.min(r.batchSize, Q);
-    else len = Math.max(1, Math.min(Q, Math.floor((r.maxBytes ?? DEFAULT_MAX_BYTES) / (B * bytesPerSample(model)))));
+    else len = Math.max(1, Math.min(Q, Math.floor((r.maxBytes ?? be.chunkBytes) / (B * bytesPerSample(model)))));
     // No single activation may outgrow what one buffer holds.
     const fits = Math.floor(be.maxTensorBytes / (4 * B * largest));
     if (fits < 1)

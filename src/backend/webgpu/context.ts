@@ -1,6 +1,7 @@
 // Owns one GPUDevice and everything that lives on it: the buffer pool, the uniform arena, the pipeline cache
-// and the open command encoder. Kernels are recorded into one compute pass; `read` closes it, copies the
-// results into one staging buffer, submits once and maps once.
+// and the open command encoder. Kernels are recorded into compute passes submitted every SUBMIT_EVERY
+// dispatches (so the GPU runs while the host records); `read` closes the last, copies the results into one
+// staging buffer, submits and maps once.
 import { fail, SmoothgeoError } from '../../errors.js';
 import { composeProgram, packUniforms, programKey, type Bound, type ConstValue, type Program } from './program.js';
 import { Profiler, type KernelTime } from './profiler.js';
@@ -58,6 +59,12 @@ const ARENA_BLOCK = 64 * 1024;
  */
 export const ARENA_MAX_BLOCKS = 2;
 const MAX_POOLED_BYTES = 512 * 1024 * 1024;
+/**
+ * Dispatches recorded between submits inside one call: the GPU starts on the first ones while the host records
+ * the rest (a SmoothGrad call records ~1,000), instead of waiting for the readback's submit. A few dozen keeps
+ * the submits' host cost (~10 µs each) small against the recording of the dispatches they carry.
+ */
+export const SUBMIT_EVERY = 48;
 
 /**
  * Buffers keyed by size class and usage. A buffer released while recording may be handed out again in the
@@ -229,6 +236,11 @@ export class GpuContext {
   lost: GPUDeviceLostInfo | null = null;
   /** Pipelines compiled so far (cache misses); a cached dispatch composes no text and compiles nothing. */
   compiled = 0;
+  /** Queue submits so far (for the bench: submits per call). */
+  submits = 0;
+  /** Dispatches per submit within a call (SUBMIT_EVERY); 0 submits only at the readback (and when the arena fills). */
+  submitEvery = SUBMIT_EVERY;
+  private sinceSubmit = 0;
 
   constructor(
     readonly device: GPUDevice,
@@ -278,7 +290,9 @@ export class GpuContext {
     const uniforms = packUniforms(k.program, k.uniforms);
     // A long call (thousands of chunks) would otherwise grow the arena by a slot per dispatch until its one
     // submit: submit what is recorded so far and reuse the blocks. Results are still read back once, at `read`.
-    if (this.arena.full(uniforms.byteLength)) this.submitRecorded();
+    if (this.arena.full(uniforms.byteLength) || (this.submitEvery > 0 && this.sinceSubmit >= this.submitEvery))
+      this.submitRecorded();
+    this.sinceSubmit++;
     const slot = this.arena.alloc(uniforms);
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: slot.buffer, offset: slot.offset, size: slot.size } },
@@ -425,6 +439,8 @@ export class GpuContext {
     this.device.pushErrorScope('validation');
     this.arena.flush(this.device.queue);
     this.device.queue.submit([encoder.finish({ label: `smoothgeo call ${this.calls}` })]);
+    this.submits++;
+    this.sinceSubmit = 0;
     this.checks.push(check(this.device.popErrorScope(), `submitting call ${this.calls}`));
     this.encoder = null;
     this.pool.afterSubmit();

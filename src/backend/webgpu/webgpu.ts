@@ -17,6 +17,7 @@ import type {
   SamplePlan,
   SampleStats,
 } from '../backend.js';
+import { DEFAULT_CHUNK_BYTES } from '../backend.js';
 import { fail } from '../../errors.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
 import { GpuContext, type Dispatch, type ShaderDump } from './context.js';
@@ -34,6 +35,9 @@ import * as finite from './kernels/finite.js';
 import { trainPrimitives } from './kernels/train.js';
 
 export type { AdapterSummary } from './device.js';
+
+/** The largest default chunk budget on a hardware GPU (WebGPUBackend.chunkBytes). */
+const MAX_GPU_CHUNK_BYTES = 512 * 1024 * 1024;
 
 export interface WebGPUOptions {
   powerPreference?: GPUPowerPreference;
@@ -92,6 +96,15 @@ export class WebGPUBackend implements Backend, Recorder {
   }
   get maxTensorBytes(): number {
     return Math.min(this.ctx.limits.maxStorageBufferBindingSize, this.ctx.limits.maxBufferSize);
+  }
+  /**
+   * Software adapters keep the 32 MiB measured on SwiftShader. A hardware GPU gets an eighth of its largest
+   * buffer, within 32–512 MiB: fewer, larger chunks, so that each of a call's dispatches fills the GPU (not
+   * measured on a GPU: none was at hand; `maxBytes` overrides it per call).
+   */
+  get chunkBytes(): number {
+    if (this.adapterInfo.software) return DEFAULT_CHUNK_BYTES;
+    return Math.min(MAX_GPU_CHUNK_BYTES, Math.max(DEFAULT_CHUNK_BYTES, Math.floor(this.maxTensorBytes / 8)));
   }
 
   /** Replaces a lost device (its buffers and pipelines are gone; models re-upload on the new generation). */
