@@ -287,6 +287,20 @@ async function allPasses(be: Backend, op: Op, batch: number, d: Data, seeding: S
     );
   }
   const present = named.filter(([, t]) => t !== null) as [string, BTensor][];
+  // Every result has its pass's size (a tangent seeded on the parameters alone is still a full [B, …out]).
+  const count = (s: readonly number[]) => s.reduce((a, c) => a * c, 1);
+  const sizes = new Map([
+    ['forward y', count(outShape)],
+    ['tangent y', count(outShape)],
+    ['tangent ẏ', count(outShape)],
+    ['backward x̄', count(inShape)],
+    ['backward2 x̄', count(inShape)],
+    ['backward2 ẋ̄', count(inShape)],
+  ]);
+  for (const [k, t] of present) {
+    const want = sizes.get(k) ?? count(op.params.find((p) => k.includes(` ${p.key}̄`))!.shape);
+    if (t.size !== want) throw new Error(`${k} has ${t.size} values, expected ${want}`);
+  }
   const values = await be.read(present.map(([, t]) => t));
   return new Map(present.map(([k], i) => [k, Array.from(values[i])]));
 }
