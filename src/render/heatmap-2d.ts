@@ -3,7 +3,7 @@
 import { fail } from '../errors.js';
 import { diverging, sequential } from '../io/png.js';
 import type { HeatmapPlane } from './plane.js';
-import type { ViewMatrices } from './view.js';
+import type { ViewMatrices } from './types.js';
 
 export function drawHeatmap2d(
   canvas: HTMLCanvasElement | OffscreenCanvas,

@@ -4,7 +4,7 @@
 import source from '../../shaders/heatmap.wgsl';
 import { fail } from '../errors.js';
 import type { HeatmapPlane } from './plane.js';
-import type { ViewMatrices } from './view.js';
+import type { ViewMatrices } from './types.js';
 
 // WebGPU's flag values, spelled out: Node's Dawn does not install GPUTextureUsage & co. as globals.
 const TEXTURE_COPY_DST = 0x2;

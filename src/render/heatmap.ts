@@ -7,10 +7,11 @@ import { choice, options as validateOptions } from '../validate.js';
 import { drawHeatmap2d } from './heatmap-2d.js';
 import { WebGPUHeatmaps } from './heatmap-webgpu.js';
 import { heatmapPlane, type HeatmapPalette } from './plane.js';
-import { heatmapView, type HeatmapView } from './view.js';
+import type { HeatmapView } from './types.js';
+import { heatmapView } from './view.js';
 
 export type { HeatmapPalette } from './plane.js';
-export type { HeatmapView } from './view.js';
+export type { HeatmapView } from './types.js';
 
 export interface HeatmapRendererOptions {
   /** 'webgpu' (fails when unavailable), '2d', or 'auto' (WebGPU when an adapter is found, else 2D). Default 'auto'. */

@@ -1,23 +1,10 @@
 // The view transform of a heatmap: map cells → canvas pixels (fit the whole map, centred, square cells;
 // then an optional zoom about a cell) and canvas pixels → clip space. Built with wgpu-matrix; the WebGPU
 // renderer uses the product, the 2D-canvas renderer the cells → pixels part, so both place cells alike.
-import { mat4, type Mat4 } from 'wgpu-matrix';
+import { mat4 } from 'wgpu-matrix';
 import { fail } from '../errors.js';
 import { finite } from '../validate.js';
-
-export interface HeatmapView {
-  /** Magnification about `center` (1: the whole map fits the canvas). Default 1. */
-  zoom?: number;
-  /** The map point (x, y in cells) that stays put when zooming. Default: the map's centre. */
-  center?: [number, number];
-}
-
-export interface ViewMatrices {
-  /** Map cells (x right, y down) → canvas pixels. */
-  toCanvas: Mat4;
-  /** Map cells → WebGPU clip space (x right, y up, z 0). */
-  toClip: Mat4;
-}
+import type { HeatmapView, ViewMatrices } from './types.js';
 
 export function heatmapView(
   name: string,
