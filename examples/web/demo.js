@@ -154,7 +154,14 @@ function enableDrawing() {
 }
 
 try {
-  const backend = new URLSearchParams(location.search).get('backend') ?? 'auto';
+  const params = new URLSearchParams(location.search);
+  const backend = params.get('backend') ?? 'auto';
+  // Another backend is another engine and models: the page reloads with ?backend=.
+  $('backend-choice').value = backend;
+  $('backend-choice').addEventListener('change', () => {
+    params.set('backend', $('backend-choice').value);
+    location.search = params.toString();
+  });
   engine = await createEngine({ backend });
   const a = engine.adapter;
   $('backend').textContent =

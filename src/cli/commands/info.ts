@@ -42,7 +42,12 @@ export function infoCommand(): Command {
       const record = {
         version: VERSION,
         node: process.version,
-        backends: { cpu: { available: true }, webgpu },
+        // No wasm backend in this version: said here rather than left out, since the design names one.
+        backends: {
+          cpu: { available: true },
+          webgpu,
+          wasm: { available: false, reason: 'this version of smoothgeo has no wasm backend' },
+        },
         picked: { requested: o.backend, backend: picked.backend, reason: picked.reason, describe: picked.describe() },
         adapter: picked.adapter,
         workLimits: LIMITS,
@@ -50,7 +55,7 @@ export function infoCommand(): Command {
       picked.dispose();
       emit(o.json, record, () => [
         `smoothgeo ${VERSION} on Node ${process.version}`,
-        `backends: cpu (float64 reference, always), webgpu ${webgpu.available ? '(available)' : `(unavailable: ${webgpu.reason})`}`,
+        `backends: cpu (float64 reference, always), webgpu ${webgpu.available ? '(available)' : `(unavailable: ${webgpu.reason})`}, wasm (not in this version)`,
         `--backend ${o.backend} picks ${record.picked.backend}: ${record.picked.reason}`,
         ...(picked.adapter
           ? [
