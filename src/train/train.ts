@@ -388,7 +388,7 @@ function trainStep(
     });
     releasers.push(() => ce.release());
     be.train.accumulateMetrics(ce.logits, classes, null, stats);
-    optimizer.step(params, (name) => [{ grad: ce.paramGrads.get(name)!.grad, scale: 1 }], lr);
+    optimizer.step(params, (name) => [{ grad: ce.paramGrads.get(name)!.grad!, scale: 1 }], lr);
   } finally {
     for (const f of releasers) f();
     be.release(...toRelease);
