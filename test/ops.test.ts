@@ -8,9 +8,10 @@ import { FLOAT32_BACKENDS, relL2, rng } from './helpers.js';
 /**
  * Every op × every pass, on webgpu against the float64 reference, and the float64 passes against central
  * finite differences. Shapes are small (software adapters are slow) but cover stride 2, padding,
- * rectangular kernels, odd sizes, overlapping windows, batch 1 and > 1, and every GEMM plan (webgpu.ts gemmPlan):
- * the tiled kernel with and without split-K, and the direct kernel's thread blocks (M ≤ 4 rows; 1–8 columns
- * along M in one or two groups; 4×4), with and without vec4 loads and split-K.
+ * rectangular kernels, odd sizes, overlapping windows, batch 1 and > 1, and every GEMM plan (gemm-plan.ts):
+ * the tiled kernel with and without split-K, the K-parallel kpar (test/kpar.test.ts has more), and the direct
+ * kernel's thread blocks (M ≤ 4 rows; 1–8 columns along M in one or two groups; 4×4), with and without vec4
+ * loads.
  */
 interface Case {
   name: string;
@@ -32,7 +33,7 @@ const CASES: Case[] = [
     batch: 2,
   },
   {
-    name: 'conv2d with a long filter-gradient K (direct split-K), one input channel',
+    name: 'conv2d with a long filter-gradient K (K-parallel kpar, two chunks), one input channel',
     layer: { type: 'conv2d', name: 'c', out: 2, kernel: 3 },
     inShape: [1, 48, 48],
     batch: 2,
