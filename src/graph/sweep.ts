@@ -1,5 +1,5 @@
 import type { Backend, BTensor, HeadKind } from '../backend/backend.js';
-import { isJoin, type GraphOp, type ParamGrad, type ParamValue, type Saved } from '../ops/op.js';
+import { isJoin, paramName, type GraphOp, type ParamGrad, type ParamValue, type Saved } from '../ops/op.js';
 import type { Graph } from './spec.js';
 
 // One sweep through the graph: forward (with tangents when seeded), a loss head, then backward (backward2
@@ -25,7 +25,8 @@ export interface SweepRequest {
    */
   logitSeed?: ((z: BTensor, zdot: BTensor | null) => { g: BTensor; gdot: BTensor | null }) | null;
   inputGrad?: boolean;
-  paramGrads?: boolean;
+  /** true: parameter gradients (and their tangents in a backward2); 'tangents': their tangents only (grad null). */
+  paramGrads?: boolean | 'tangents';
   /** Apply activations in the preceding dense/conv GEMM's store (default true; false records them as their own pass). */
   fuseActivations?: boolean;
   /** An i32 [1] flag: every tensor the sweep makes is checked for Infinity/NaN on the device (see `stageName`). */
@@ -104,7 +105,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
   const paramsOf = (op: GraphOp): Record<string, ParamValue> => {
     const out: Record<string, ParamValue> = {};
     for (const p of op.params) {
-      const full = `${op.name}.${p.key}`;
+      const full = paramName(op, p.key);
       // Buffers (running statistics) are constants: uploaded with the weights, never given a tangent.
       out[p.key] = { value: req.params.get(full)!, tangent: p.buffer ? null : (req.paramTangents?.get(full) ?? null) };
     }
@@ -251,6 +252,8 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     const stage = 3 + n + (n - 1 - i);
     if (isJoin(op)) {
       const r = op.backwardJoin(be, batch, out.g, out.gdot);
+      // Tracked even where no gradient is wanted (the input's), so that whatever the op made is released.
+      for (const t of [...r.gxs, ...r.gxdots]) track(t);
       check(stage, ...r.gxs, ...r.gxdots);
       reads[i].forEach((v, k) => {
         if (v > 0 || req.inputGrad) accumulate(v, r.gxs[k], r.gxdots[k], `gradient of ${valueName(graph, v)}`);
@@ -260,14 +263,18 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
       const p = paramsOf(op);
       if (!secondOrder) for (const k in p) p[k].tangent = null;
       const v = reads[i][0];
-      const want = { input: v > 0 || !!req.inputGrad, params: !!req.paramGrads };
+      const want = {
+        input: v > 0 || !!req.inputGrad,
+        params: !!req.paramGrads,
+        paramTangentsOnly: req.paramGrads === 'tangents',
+      };
       const r = op.backward(be, batch, s, out.g, out.gdot, p, want);
       check(stage, r.gx, r.gxdot, ...Object.values(r.params).flatMap((pg) => [pg.grad, pg.gradDot]));
       for (const [key, pg] of Object.entries(r.params)) {
         // Ops return gradients only for parameters, never for buffers.
         track(pg.grad);
         track(pg.gradDot);
-        result.paramGrads.set(`${op.name}.${key}`, pg);
+        result.paramGrads.set(paramName(op, key), pg);
       }
       if (want.input) accumulate(v, r.gx, r.gxdot, `gradient of ${valueName(graph, v)}`);
       drop(saved[i]!.argmax);
@@ -289,7 +296,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     // in the same submission), so a sampling call would grow the pool with its number of chunks.
     const zeros = (t: BTensor) => track(be.zeros(t.shape, `${t.label} (zero tangent)`));
     if (result.inputGrad && !result.inputGradDot) result.inputGradDot = zeros(result.inputGrad);
-    for (const pg of result.paramGrads.values()) if (!pg.gradDot) pg.gradDot = zeros(pg.grad);
+    for (const [name, pg] of result.paramGrads) if (!pg.gradDot) pg.gradDot = zeros(pg.grad ?? req.params.get(name)!);
   }
   return result;
 }
