@@ -12,6 +12,9 @@
 //    timed call uploads its inputs and reads its result back; warmup calls (shader compilation) are untimed.
 // 3. GEMM throughput (2·n³ flops per n×n·n×n product): our tiled GEMM (Backend.matmul, via bench/kernels.ts
 //    bundled on the fly), tf.matMul and jax-js np.matmul; R products recorded back to back, one readback.
+// 4. How each LeNet and ResNet-18 call uses the device (bench/host.ts, bundled on the fly, on an engine of its
+//    own): dispatches per call, the largest and smallest threads per dispatch, host µs per dispatch and the
+//    queue submits per call (ResNet-18 at 224×224, --quick: 32×32).
 //
 // Options: --quick (fewer repeats, batch 1 only, GEMM 256 only), --json FILE (also write every number).
 import { readFileSync } from 'node:fs';
@@ -34,6 +37,7 @@ import {
   writeReport,
 } from './harness.mjs';
 import { benchGemm } from './gemm.mjs';
+import { randomWeights, resnet18Spec, weightShapes } from './resnet18-spec.mjs';
 import {
   installNodeWebGPU,
   releaseNodeWebGPU,
@@ -124,6 +128,7 @@ const results = {
   models: /** @type {any[]} */ ([]),
   gemm: /** @type {any[]} */ ([]),
   attacks: /** @type {any[]} */ ([]),
+  calls: /** @type {any[]} */ ([]),
   notes: /** @type {Record<string, string>} */ ({}),
   totalSeconds: 0,
 };
@@ -277,6 +282,54 @@ for (const row of results.gemm) {
     return `${lib} ${L.gflops.toFixed(2)} GFLOP/s (${fmtMs(L.msPerMatmul)} ms each, ${chk})`;
   });
   log(`  n=${row.n} R=${row.R ?? 1}: ${parts.join('; ')}`);
+}
+
+// ---- how each call uses the device: dispatches, threads per dispatch, host µs, submits ----
+{
+  const host = await importInternal('host');
+  const he = await host.createEngine({ backend: 'webgpu' });
+  const S = quick ? 32 : 224;
+  const models = [];
+  {
+    const c = await loadOracleCase('lenet');
+    const m = await host.loadModel(he, c.spec.model, readFileSync(join(ORACLE_DIR, 'lenet.safetensors')), {
+      prefix: 'param.',
+    });
+    for (const B of quick ? [1] : [1, 16]) models.push({ name: 'lenet', B, model: m, ...makeBatch(c, B) });
+  }
+  {
+    const spec = resnet18Spec(S);
+    const m = await host.loadModel(he, spec, host.encodeSafetensors(randomWeights(weightShapes(spec))));
+    const d = 3 * S * S;
+    const x = { shape: [1, 3, S, S], data: Float32Array.from({ length: d }, (_, i) => Math.sin(i) * 0.5 + 0.5) };
+    const v = { shape: [1, 3, S, S], data: Float32Array.from({ length: d }, (_, i) => Math.cos(i) * 0.5) };
+    models.push({ name: `resnet18 ${S}×${S}`, B: 1, model: m, x, v, target: [0] });
+  }
+  for (const { name, B, model, x, v, target } of models) {
+    const resnet = name.startsWith('resnet');
+    const only = resnet ? ['forward', 'inputGradient', 'paramGradient', 'smoothGrad'] : null;
+    const costs = await host.modelCosts(model, x, v, target, resnet ? 4 : 16, quick || resnet ? 3 : 9, only);
+    for (const k of costs) results.calls.push({ model: name, batch: B, ...k });
+  }
+  he.dispose();
+  log('\n== per call: dispatches, threads per dispatch (largest, smallest), host µs per dispatch, queue submits');
+  log(
+    table(
+      ['model', 'batch', 'call', 'dispatches', 'max threads', 'min threads', 'host µs/dispatch', 'submits', 'wall ms'],
+      results.calls.map((k) => [
+        k.model,
+        k.batch,
+        k.method,
+        k.dispatches,
+        k.maxThreads,
+        k.minThreads,
+        k.encodeUsPerDispatch.toFixed(1),
+        k.submits,
+        (k.wallUs / 1000).toFixed(1),
+      ]),
+      3,
+    ),
+  );
 }
 
 // ---- attacks on explanations: iterations per second ----
