@@ -424,13 +424,14 @@ describe('memory', () => {
     // ~9 dispatches a chunk of one sample: 96 chunks fill the arena's two 64 KiB blocks (512 slots of 256 B);
     // 192 chunks would need 7 blocks unbounded. Past the bound the work recorded so far is submitted and the
     // blocks are reused, so both peaks are equal; the result is the same as in one chunk. Submitting every
-    // SUBMIT_EVERY dispatches would never fill the arena: this test turns it off to reach the bound.
+    // SUBMIT_EVERY dispatches (hardware GPUs) would never fill the arena: this test turns it off to reach the bound.
     const c = cases.find((k) => k.name === 'mlp') ?? cases[0];
     const engine = await webgpuEngine();
     const ctx = ((await engine.backendForCall()) as WebGPUBackend).context;
+    const was = ctx.submitEvery;
     ctx.submitEvery = 0;
     onTestFinished(() => {
-      ctx.submitEvery = SUBMIT_EVERY;
+      ctx.submitEvery = was;
     });
     const m = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
     const x = T(c, 'x'),
@@ -455,8 +456,9 @@ describe('memory', () => {
     const c = cases.find((k) => k.name === 'lenet') ?? cases[0];
     const engine = await webgpuEngine();
     const ctx = ((await engine.backendForCall()) as WebGPUBackend).context;
+    const was = ctx.submitEvery;
     onTestFinished(() => {
-      ctx.submitEvery = SUBMIT_EVERY;
+      ctx.submitEvery = was;
     });
     const m = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
     const o = { target: c.json.target, sigma: 0.1, samples: 12, batchSize: 3, seed: 4 };

@@ -23,7 +23,7 @@ const u32 = (...names: string[]): UniformDecl[] => names.map((name) => ({ name, 
 const GEMM_UNIFORMS = u32('M', 'N', 'K', 'kChunk', 'splits');
 // grp: the group this GEMM computes; cg, og: input and output channels per group (conv2d.wgsl).
 const CONV_UNIFORMS = u32('n', 'c', 'h', 'w', 'o', 'oh', 'ow', 'grp', 'cg', 'og');
-const CONV_CONSTS = ['KH', 'KW', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW'];
+const CONV_CONSTS = ['KH', 'KW', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW', 'IH', 'IW', 'OH', 'OW'];
 const EPILOGUE_CONSTS = ['HAS_BIAS', 'ACCUMULATE'];
 /** A fused epilogue adds the activation (ACT, FUSE), its β, its output and the saved pre-activation. */
 const FUSED_CONSTS = ['ACT', 'FUSE'];
@@ -237,8 +237,15 @@ const convUniforms = (g: ConvGeom, grp: number) => ({
   cg: g.c / g.groups,
   og: g.o / g.groups,
 });
-/** Kernel size, stride, padding and dilation are compile-time constants in conv2d.wgsl (cheap divisions). */
+/**
+ * Kernel size, stride, padding, dilation and the spatial sizes are compile-time constants in conv2d.wgsl: its
+ * divisions become multiplies and shifts (one pipeline per layer shape and pass, whatever the batch).
+ */
 const convConsts = (g: ConvGeom) => ({
+  IH: g.h,
+  IW: g.w,
+  OH: g.oh,
+  OW: g.ow,
   KH: g.kh,
   KW: g.kw,
   SH: g.sh,
