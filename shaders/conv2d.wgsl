@@ -51,6 +51,36 @@ fn storeC(m: u32, c: u32, v: f32) {
   epilogue((n * u.c + cc) * IH * IW + hw, cc, v);
 }
 
+//! section backward_input_phase
+// backward_input at stride > 1 (dilation 1) without the zero taps: one GEMM per phase (PHASE_H, PHASE_W) of
+// the input grid, the pixels h = PHASE_H + SH·hh, w = PHASE_W + SW·ww. Only the taps r = R0H + SH·th,
+// s = R0W + SW·tw put a window on such a pixel (r ≡ h + PH mod SH), so K = o·TAPS_H·TAPS_W, a quarter of
+// backward_input's at stride 2, whose other taps multiply zeros. The nonzero terms come in the same order
+// (o, r, s) as there, and fma(0, w, acc) = acc: the sums are the same. M = n·PH_ROWS·PW_COLS, N = c.
+// p = (h + PH − r)/SH = hh + OFF_H − th (OFF_H = (PHASE_H + PH − R0H)/SH, exact), likewise q.
+fn loadA(m: u32, k: u32) -> f32 {
+  let nhw = unravel3(m, PH_ROWS, PW_COLS);
+  let ots = unravel3(k, TAPS_H, TAPS_W);
+  let o = u.grp * u.og + ots.x;
+  let p = i32(nhw.y + OFF_H) - i32(ots.y);
+  let q = i32(nhw.z + OFF_W) - i32(ots.z);
+  let inside = (p >= 0) & (q >= 0) & (p < i32(OH)) & (q < i32(OW));
+  return select(0.0, gy[select(0u, nchw(nhw.x, o, u32(p), u32(q), u.o, OH, OW), inside)], inside);
+}
+fn loadB(k: u32, c: u32) -> f32 {
+  let ots = unravel3(k, TAPS_H, TAPS_W);
+  let r = R0H + SH * ots.y;
+  let s = R0W + SW * ots.z;
+  return wt[((u.grp * u.og + ots.x) * u.cg + c) * KH * KW + r * KW + s];
+}
+fn storeC(m: u32, c: u32, v: f32) {
+  let nhw = unravel3(m, PH_ROWS, PW_COLS);
+  let cc = u.grp * u.cg + c;
+  let h = PHASE_H + SH * nhw.y;
+  let w = PHASE_W + SW * nhw.z;
+  epilogue(nchw(nhw.x, cc, h, w, u.c, IH, IW), cc, v);
+}
+
 //! section backward_filter
 // w̄[o,c,r,s] = Σ_{n,p,q} ȳ[n,o,p,q]·x[n,c,p·sh+r·dh−ph,q·sw+s·dw−pw]
 // M = o, N = c·kh·kw, K = n·oh·ow: a long K, which is what split-K is for.
