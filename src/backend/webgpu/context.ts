@@ -227,8 +227,14 @@ class UniformArena {
     for (const b of this.blocks) queue.writeBuffer(b.buffer, 0, b.bytes, 0, b.used);
     this.spare.push(...this.blocks.map((b) => b.buffer));
     this.blocks = [];
-    // A submission held back for compiling pipelines may have needed more blocks: keep ARENA_MAX_BLOCKS (a
-    // destroyed buffer's memory is freed once the work already submitted with it is done).
+  }
+
+  /**
+   * After the submit that used them: a submission held back for compiling pipelines may have needed more
+   * blocks than ARENA_MAX_BLOCKS; the extra ones are destroyed (their memory is freed once the submitted work
+   * that reads them is done).
+   */
+  trim(): void {
     while (this.spare.length > ARENA_MAX_BLOCKS) {
       this.spare.pop()!.destroy();
       this.bytes -= ARENA_BLOCK;
@@ -504,6 +510,7 @@ export class GpuContext {
     this.device.queue.submit([encoder.finish({ label: `smoothgeo call ${this.calls}` })]);
     this.submits++;
     this.sinceSubmit = 0;
+    this.arena.trim();
     this.checks.push(check(this.device.popErrorScope(), `submitting call ${this.calls}`));
     this.encoder = null;
     this.pool.afterSubmit();
