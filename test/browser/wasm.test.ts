@@ -11,7 +11,7 @@ const c = oracleCases().find((k) => k.name === 'lenet') ?? oracleCases()[0];
 const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
 async function run(query: string, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
-  session = await openPage(ROOT, `test/browser/pages/wasm.html?case=${c.name}&${query}`, headers);
+  session = await openPage(ROOT, `test/browser/pages/wasm.html?case=${c.name}&${query}`, undefined, headers);
   await session.page.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, {
     timeout: 110_000,
   });
