@@ -17,7 +17,11 @@ export interface EngineOptions {
    * reference; describe() says which and why. Default 'auto'.
    */
   backend?: 'auto' | BackendName;
-  /** Threads of the wasm backend (Node only; browsers run it on one). Default 1 (see src/backend/wasm/threads.ts). */
+  /**
+   * Threads of the wasm backend: in Node, worker_threads; in a browser, Web Workers when the page is
+   * cross-origin isolated and the engine runs in a worker, else one (describe() says why). Default 1
+   * (see src/backend/wasm/threads.ts).
+   */
   threads?: number;
   /** The WebGPU entry point: navigator.gpu in browsers; in Node, `create([])` of npm `webgpu` (loaded when omitted). */
   gpu?: GPU;

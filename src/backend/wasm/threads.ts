@@ -15,9 +15,9 @@ import { fail } from '../../errors.js';
 const MAX_ARGS = 24;
 const ARGS_AT = 64;
 
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { module, memory, control, index, names } = workerData;
+// The worker's loop, for Node's worker_threads and for a browser's Web Workers (WEB_WORKER_SOURCE below).
+const WORKER_LOOP = `
+function smoothgeoWorker({ module, memory, control, index, names }, parentPort) {
 const ctl = new Int32Array(control);
 const args = new Float64Array(control, ${ARGS_AT} + index * ${MAX_ARGS} * 8, ${MAX_ARGS});
 WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error('smoothgeo wasm kernel aborted'); } } }).then((inst) => {
@@ -38,6 +38,15 @@ WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error('smoo
     Atomics.notify(ctl, 1);
   }
 });
+}
+`;
+const WORKER_SOURCE = `${WORKER_LOOP}
+const { parentPort, workerData } = require('node:worker_threads');
+smoothgeoWorker(workerData, parentPort);
+`;
+/** A browser worker gets its data in its first message (a shared memory needs a cross-origin isolated page). */
+const WEB_WORKER_SOURCE = `${WORKER_LOOP}
+self.onmessage = (e) => smoothgeoWorker(e.data, { postMessage: (m) => self.postMessage(m) });
 `;
 
 export class ThreadPool {
@@ -45,7 +54,7 @@ export class ThreadPool {
   private readonly args: Float64Array;
 
   private constructor(
-    private readonly workers: { terminate(): Promise<number>; unref(): void }[],
+    private readonly workers: { terminate(): unknown }[],
     private readonly names: string[],
     control: SharedArrayBuffer,
   ) {
@@ -64,8 +73,9 @@ export class ThreadPool {
     memory: WebAssembly.Memory,
     names: string[],
   ): Promise<ThreadPool> {
-    const { Worker } = await import('node:worker_threads');
     const control = new SharedArrayBuffer(ARGS_AT + threads * MAX_ARGS * 8);
+    if (!isNode()) return new ThreadPool(await webWorkers(threads, { module, memory, control, names }), names, control);
+    const { Worker } = await import('node:worker_threads');
     const workers = [];
     for (let i = 0; i < threads - 1; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control, index: i + 1, names } });
@@ -134,4 +144,33 @@ export class ThreadPool {
  */
 export async function defaultThreads(): Promise<number> {
   return 1;
+}
+
+export const isNode = (): boolean => typeof process !== 'undefined' && !!process.versions?.node;
+
+/** threads − 1 browser Web Workers on the same shared memory, each answering 'ready' once instantiated. */
+async function webWorkers(
+  threads: number,
+  data: { module: WebAssembly.Module; memory: WebAssembly.Memory; control: SharedArrayBuffer; names: string[] },
+): Promise<Worker[]> {
+  const url = URL.createObjectURL(new Blob([WEB_WORKER_SOURCE], { type: 'text/javascript' }));
+  const workers: Worker[] = [];
+  try {
+    for (let i = 0; i < threads - 1; i++) {
+      const w = new Worker(url);
+      workers.push(w);
+      await new Promise<void>((resolve, reject) => {
+        w.onmessage = () => resolve();
+        w.onerror = (e) => reject(new Error(`wasm thread pool: a worker failed to start (${e.message})`));
+        w.postMessage({ ...data, index: i + 1 });
+      });
+      w.onmessage = null;
+    }
+  } catch (e) {
+    for (const w of workers) w.terminate();
+    fail('BACKEND_UNAVAILABLE', (e as Error).message);
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  return workers;
 }

@@ -23,8 +23,22 @@ import { shapeStr, sizeOf } from '../../tensor.js';
 import { checkBroadcastGeom, sumToPlan } from '../broadcast.js';
 import { Arena } from './arena.js';
 import { instantiateKernels, kernelModule, simdSupported, type KernelExports } from './module.js';
-import { defaultThreads, ThreadPool } from './threads.js';
+import { defaultThreads, isNode, ThreadPool } from './threads.js';
 import { wasmTrainPrimitives } from './train.js';
+
+/**
+ * Why this JavaScript environment cannot run the thread pool (null: it can). Node can; a browser needs a
+ * cross-origin isolated page (COOP/COEP headers) for shared memory, and the engine in a worker, since
+ * the pool's synchronous join (Atomics.wait) is not allowed on a page's main thread.
+ */
+function noThreadsReason(): string | null {
+  if (isNode()) return null;
+  if (!(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated)
+    return 'the page is not cross-origin isolated (serve it with COOP/COEP headers for shared memory)';
+  if (typeof (globalThis as { document?: unknown }).document !== 'undefined')
+    return "Atomics.wait is not allowed on a page's main thread (create the engine in a worker for threads)";
+  return null;
+}
 
 /** A tensor in the backend's linear memory: `offset` bytes from its start, float32 or int32 values. */
 export class WasmTensor implements BTensor {
@@ -83,6 +97,7 @@ export class WasmBackend implements Backend {
     threadNote: string,
   ) {
     const n = pool?.size ?? 1;
+    // One build runs: plain SIMD128 (no relaxed-SIMD variant is built).
     this.description = `WebAssembly SIMD128 kernels (AssemblyScript), ${n} thread${n > 1 ? 's' : ''}${threadNote}`;
     this.f32view = new Float32Array(mem.buffer);
     this.i32view = new Int32Array(mem.buffer);
@@ -95,10 +110,9 @@ export class WasmBackend implements Backend {
     const maxBytes = LIMITS.wasmMemoryBytes;
     let want = threads ?? (await defaultThreads());
     let note = '';
-    const inNode = typeof process !== 'undefined' && !!process.versions?.node;
-    if (want > 1 && !inNode) {
-      // Browsers forbid Atomics.wait on the main thread, which this synchronous pool needs.
-      note = ` (${want} asked for; threads need Node's worker_threads here, so 1)`;
+    const why = want > 1 ? noThreadsReason() : null;
+    if (why) {
+      note = ` (${want} asked for; ${why}, so 1)`;
       want = 1;
     }
     const shared = want > 1;
