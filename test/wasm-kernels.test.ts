@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import type { Backend, ConvGeom } from '../src/backend/backend.js';
+import { CpuBackend } from '../src/backend/cpu.js';
+import type { WasmBackend } from '../src/backend/wasm/wasm.js';
+import { relL2, rng, wasmEngine } from './helpers.js';
+
+/**
+ * The direct (no im2col) stride-1 convolution kernels of kernels/conv2d.ts against the float64 reference:
+ * every output-channel remainder of the 4-channel tile (O mod 4, where 1 or 2 left-over channels take the
+ * 1-channel × 4-row tile), output widths that are and are not multiples of the 8-pixel tile, heights that are
+ * and are not multiples of 4 rows, padding 0 … k − 1 (so ȳ's padding k − 1 − p runs from k − 1 down to 0),
+ * non-square kernels, bias, and accumulation into an existing tensor. Each output is a float32 sum of
+ * ≤ C·kh·kw ≤ 150 O(1) terms: relative error ≲ 1e-6; 1e-5 as in test/ops.test.ts.
+ */
+const TOL = 1e-5;
+const cpu = new CpuBackend();
+
+function geom(n: number, c: number, h: number, w: number, o: number, kh: number, kw: number, ph: number, pw: number): ConvGeom {
+  return { n, c, h, w, o, kh, kw, sh: 1, sw: 1, ph, pw, oh: h + 2 * ph - kh + 1, ow: w + 2 * pw - kw + 1 };
+}
+
+const GEOMS: ConvGeom[] = [];
+for (const o of [1, 2, 3, 4, 5, 6, 7, 9]) GEOMS.push(geom(2, 1 + (o % 3), 9, 13, o, 3, 3, o % 2, 0)); // channel remainders, ow = 11 or 13
+for (const [c, o] of [[1, 6], [6, 12], [12, 6], [6, 1]]) GEOMS.push(geom(3, c, 12, 12, o, 5, 5, 0, 0)); // LeNet-like: ow = 8, in place
+GEOMS.push(geom(2, 1, 28, 28, 6, 5, 5, 0, 0)); // LeNet conv1: read in place (ow = 24, oh = 24)
+GEOMS.push(geom(2, 3, 7, 10, 5, 3, 2, 2, 1)); // padding = k − 1 (ȳ unpadded), non-square kernel
+GEOMS.push(geom(1, 2, 5, 6, 2, 4, 1, 1, 0)); // tall kernel, oh = 4, ow = 6
+GEOMS.push(geom(2, 4, 3, 17, 8, 1, 1, 0, 0)); // 1×1 convolution, ow = 17 (two whole tiles and one lane)
+
+async function convPasses(be: Backend, g: ConvGeom, seed: number, into: boolean): Promise<number[]> {
+  const r = rng(seed);
+  const vals = (n: number) => Array.from({ length: n }, () => r(-1, 1));
+  const X = be.upload(vals(g.n * g.c * g.h * g.w), [g.n, g.c, g.h, g.w], 'x');
+  const W = be.upload(vals(g.o * g.c * g.kh * g.kw), [g.o, g.c, g.kh, g.kw], 'w');
+  const GY = be.upload(vals(g.n * g.o * g.oh * g.ow), [g.n, g.o, g.oh, g.ow], 'gy');
+  const bias = be.upload(vals(g.o), [g.o], 'b');
+  const yInto = into ? be.upload(vals(g.n * g.o * g.oh * g.ow), [g.n, g.o, g.oh, g.ow], 'y into') : null;
+  const gxInto = into ? be.upload(vals(g.n * g.c * g.h * g.w), [g.n, g.c, g.h, g.w], 'gx into') : null;
+  const y = be.conv2d(X, W, bias, g, yInto);
+  const gx = be.conv2dBackwardInput(GY, W, g, gxInto);
+  const out = (await be.read([y, gx])).flatMap((t) => Array.from(t));
+  be.release(X, W, GY, bias, y, gx);
+  return out;
+}
+
+describe('wasm direct stride-1 convolution (forward and backward input) against float64', () => {
+  it.each(GEOMS.map((g, i) => [i, g] as const))('geometry %i: %j', async (i, g) => {
+    const be = (await (await wasmEngine()).backendForCall()) as WasmBackend;
+    for (const into of [false, true]) {
+      const got = await convPasses(be, g, 100 + i, into), want = await convPasses(cpu, g, 100 + i, into);
+      expect(relL2(got, want), `into = ${into}`).toBeLessThan(TOL);
+    }
+  });
+});
