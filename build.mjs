@@ -13,8 +13,25 @@ rmSync('dist', { recursive: true, force: true });
 async function compileKernels(extra) {
   let bytes;
   const r = await asc.main(
-    ['kernels/index.ts', '-O3', '--noAssert', '--runtime', 'stub', '--enable', 'simd', '--importMemory', '--noExportMemory', '--outFile', 'kernels.wasm', ...extra],
-    { writeFile: (name, contents) => { if (name.endsWith('.wasm')) bytes = contents; } },
+    [
+      'kernels/index.ts',
+      '-O3',
+      '--noAssert',
+      '--runtime',
+      'stub',
+      '--enable',
+      'simd',
+      '--importMemory',
+      '--noExportMemory',
+      '--outFile',
+      'kernels.wasm',
+      ...extra,
+    ],
+    {
+      writeFile: (name, contents) => {
+        if (name.endsWith('.wasm')) bytes = contents;
+      },
+    },
   );
   if (r.error) {
     console.error(r.stderr.toString());
@@ -39,13 +56,38 @@ const common = {
   target: 'es2022',
   sourcemap: true,
   loader: { '.wgsl': 'text' },
-  // Dawn for Node is a native addon: loaded at run time in Node, never reached in browsers.
-  external: ['webgpu', 'node:worker_threads', 'node:os'],
+  // Dawn for Node is a native addon; cli-progress, node:module, node:fs and node:path serve the CLI, the training
+  // progress bar and the shader dump to a directory: loaded at run time in Node, never reached in browsers.
+  external: ['webgpu', 'cli-progress', 'node:module', 'node:fs', 'node:path', 'node:worker_threads', 'node:os'],
   logLevel: 'warning',
+};
+// In the browser build the Node-only modules become modules that throw on load, naming themselves: their
+// dynamic imports sit behind Node checks and never run in a browser, and a consumer's bundler (esbuild,
+// Vite, webpack) must not try to resolve Dawn, cli-progress or node:fs from them (test/package.test.ts).
+const nodeOnly = {
+  name: 'node-only',
+  setup(b) {
+    b.onResolve({ filter: /^(webgpu|cli-progress|node:.*)$/ }, (a) => ({ path: a.path, namespace: 'node-only' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-only' }, (a) => ({
+      contents: `throw new Error(${JSON.stringify(`'${a.path}' is Node-only; the browser build of smoothgeo does not include it`)});`,
+      loader: 'js',
+    }));
+  },
 };
 await Promise.all([
   build({ ...common, platform: 'node', outfile: 'dist/smoothgeo.node.mjs' }),
-  build({ ...common, platform: 'browser', outfile: 'dist/smoothgeo.browser.mjs' }),
+  build({ ...common, external: [], plugins: [nodeOnly], platform: 'browser', outfile: 'dist/smoothgeo.browser.mjs' }),
+  // The `smoothgeo` bin: Node only, every npm dependency loaded at run time.
+  build({
+    ...common,
+    entryPoints: ['src/cli/main.ts'],
+    platform: 'node',
+    packages: 'external',
+    outfile: 'dist/cli.mjs',
+    banner: { js: '#!/usr/bin/env node' },
+  }),
 ]);
-execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.', '--emitDeclarationOnly'], { stdio: 'inherit' });
-console.log('built dist/smoothgeo.node.mjs, dist/smoothgeo.browser.mjs, dist/types/');
+execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.', '--emitDeclarationOnly'], {
+  stdio: 'inherit',
+});
+console.log('built dist/smoothgeo.node.mjs, dist/smoothgeo.browser.mjs, dist/cli.mjs, dist/types/');

@@ -37,3 +37,93 @@ export async function prepareGemm(engine: Engine, n: number, a: Float32Array, b:
     },
   };
 }
+
+/** conv2d geometry of an NCHW batch through a square kernel (PyTorch semantics). */
+export interface ConvShape {
+  n: number;
+  c: number;
+  hw: number;
+  o: number;
+  k: number;
+  stride: number;
+  pad: number;
+}
+
+/** The three conv2d passes prepared on the engine's backend (inputs uploaded once), each timed like GEMM. */
+export interface ConvCase {
+  /** 2·N·O·OH·OW·C·KH·KW: the multiply-adds of each pass, times two. */
+  flops: number;
+  label: string;
+  /** Records `reps` of one pass back to back, submits once and reads the last result back. */
+  run(pass: 'forward' | 'backwardInput' | 'backwardFilter', reps: number): Promise<Float32Array>;
+  release(): void;
+}
+
+export async function prepareConv(engine: Engine, s: ConvShape): Promise<ConvCase> {
+  const be: Backend = await engine.backendForCall();
+  const oh = Math.floor((s.hw + 2 * s.pad - s.k) / s.stride) + 1;
+  const g = {
+    n: s.n,
+    c: s.c,
+    h: s.hw,
+    w: s.hw,
+    o: s.o,
+    kh: s.k,
+    kw: s.k,
+    sh: s.stride,
+    sw: s.stride,
+    ph: s.pad,
+    pw: s.pad,
+    dh: 1,
+    dw: 1,
+    groups: 1,
+    oh,
+    ow: oh,
+  };
+  const fill = (n: number, seed: number) =>
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
+  const x = be.upload(fill(s.n * s.c * s.hw * s.hw, 1), [s.n, s.c, s.hw, s.hw], 'bench conv x');
+  const w = be.upload(fill(s.o * s.c * s.k * s.k, 2), [s.o, s.c, s.k, s.k], 'bench conv w');
+  const gy = be.upload(fill(s.n * s.o * oh * oh, 3), [s.n, s.o, oh, oh], 'bench conv gy');
+  await be.read([]);
+  const record: Record<'forward' | 'backwardInput' | 'backwardFilter', () => BTensor> = {
+    forward: () => be.conv2d(x, w, null, g),
+    backwardInput: () => be.conv2dBackwardInput(gy, w, g),
+    backwardFilter: () => be.conv2dBackwardFilter(gy, x, g),
+  };
+  return {
+    flops: 2 * s.n * s.o * oh * oh * s.c * s.k * s.k,
+    label: `x[${s.n}, ${s.c}, ${s.hw}, ${s.hw}] w[${s.o}, ${s.c}, ${s.k}, ${s.k}] stride ${s.stride} pad ${s.pad}`,
+    async run(pass, reps) {
+      const outs: BTensor[] = [];
+      try {
+        for (let i = 0; i < reps; i++) outs.push(record[pass]());
+        const [c] = await be.read([outs[outs.length - 1]]);
+        return c instanceof Float32Array ? c : Float32Array.from(c);
+      } finally {
+        be.release(...outs);
+      }
+    },
+    release() {
+      be.release(x, w, gy);
+    },
+  };
+}
+
+/** The device's limits and features (what the adapter granted smoothgeo's device). */
+export async function deviceInfo(engine: Engine): Promise<{ limits: Record<string, number>; features: string[] }> {
+  const be = (await engine.backendForCall()) as unknown as { device?: GPUDevice };
+  if (!be.device) return { limits: {}, features: [] };
+  const limits: Record<string, number> = {};
+  for (const k of [
+    'maxComputeWorkgroupsPerDimension',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupStorageSize',
+    'maxStorageBufferBindingSize',
+    'maxBufferSize',
+    'maxStorageBuffersPerShaderStage',
+    'minUniformBufferOffsetAlignment',
+  ] as const)
+    limits[k] = be.device.limits[k];
+  return { limits, features: [...be.device.features].map(String).sort() };
+}

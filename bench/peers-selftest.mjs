@@ -6,10 +6,21 @@
 //   (or: node scripts/gpu-env.mjs node bench/peers-selftest.mjs)
 // Options: --cases lenet,mlp  --peers tfjs,jax  --min-ms 500  --no-time
 //          --tf-flags '{"WEBGPU_MATMUL_PROGRAM_TYPE":3}'  (tfjs env flags; default: tfjs's own defaults)
-import { installNodeWebGPU, releaseNodeWebGPU, loadOracleCase, makeTfjsPeer, makeJaxPeer, relL2, timeIt } from './peers.mjs';
+import {
+  installNodeWebGPU,
+  releaseNodeWebGPU,
+  loadOracleCase,
+  makeTfjsPeer,
+  makeJaxPeer,
+  relL2,
+  timeIt,
+} from './peers.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
 const cases = opt('cases', 'lenet,mlp').split(',');
 const peerNames = opt('peers', 'tfjs,jax').split(',');
 const minMs = Number(opt('min-ms', '500'));
@@ -24,11 +35,13 @@ let failures = 0;
 
 for (const name of cases) {
   const c = await loadOracleCase(name);
-  const x = c.tensors.get('x'), v = c.tensors.get('v');
+  const x = c.tensors.get('x'),
+    v = c.tensors.get('v');
   console.log(`\n== ${name} (batch ${x.shape[0]}, input [${x.shape.slice(1)}], target [${c.target}])`);
   for (const pn of peerNames) {
     const peer = await makers[pn](c.model, c.weights);
     console.log(`-- ${peer.name}: backend=${peer.backend}`);
+    /** @type {[string, () => Promise<Float32Array>, string][]} */
     const checks = [
       ['forward', () => peer.forward(x), 'logits'],
       ['grad', () => peer.inputGradient(x, c.target), 'grad_logit'],

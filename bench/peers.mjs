@@ -59,8 +59,12 @@ export async function installNodeWebGPU(dawnFlags = []) {
   const gpu = create(dawnFlags);
   if (typeof globalThis.navigator === 'undefined') {
     Object.defineProperty(globalThis, 'navigator', {
-      value: { userAgent: `Node.js/${process.versions.node}`, hardwareConcurrency: os.availableParallelism?.() ?? os.cpus().length },
-      configurable: true, writable: true,
+      value: {
+        userAgent: `Node.js/${process.versions.node}`,
+        hardwareConcurrency: os.availableParallelism?.() ?? os.cpus().length,
+      },
+      configurable: true,
+      writable: true,
     });
   }
   Object.defineProperty(globalThis.navigator, 'gpu', { value: gpu, configurable: true, writable: true });
@@ -81,9 +85,15 @@ const peerDevices = new Set();
  * are unusable in this process.
  */
 export async function releaseNodeWebGPU() {
-  for (const d of peerDevices) { try { d.destroy(); } catch { /* already gone */ } }
+  for (const d of peerDevices) {
+    try {
+      d.destroy();
+    } catch {
+      /* already gone */
+    }
+  }
   peerDevices.clear();
-  if (globalThis.navigator && 'gpu' in globalThis.navigator) delete /** @type {any} */ (globalThis.navigator).gpu;
+  if (globalThis.navigator && 'gpu' in globalThis.navigator) delete (/** @type {any} */ (globalThis.navigator).gpu);
   installedGpu = null;
   installedInfo = null;
 }
@@ -127,14 +137,26 @@ export async function loadOracleCase(name, dir = ORACLE_DIR) {
   /** @type {Map<string, HostTensor>} */
   const weights = new Map();
   for (const [k, v] of tensors) if (k.startsWith('param.')) weights.set(k.slice('param.'.length), v);
-  return { name, spec, model: /** @type {ModelSpec} */ (spec.model), target: /** @type {number[]} */ (spec.target), weights, tensors };
+  return {
+    name,
+    spec,
+    model: /** @type {ModelSpec} */ (spec.model),
+    target: /** @type {number[]} */ (spec.target),
+    weights,
+    tensors,
+  };
 }
 
 /** Relative L2 error ||a - b|| / ||b||. */
 export function relL2(a, b) {
   if (a.length !== b.length) throw new Error(`relL2: length ${a.length} vs ${b.length}`);
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { const d = a[i] - b[i]; num += d * d; den += b[i] * b[i]; }
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    num += d * d;
+    den += b[i] * b[i];
+  }
   return Math.sqrt(num / (den || 1));
 }
 
@@ -150,19 +172,29 @@ function inferShapes(spec) {
     shapes.push(s.slice());
     switch (L.type) {
       case 'conv2d': {
-        const p = L.padding ?? 0, st = L.stride ?? 1, k = L.kernel;
+        const p = L.padding ?? 0,
+          st = L.stride ?? 1,
+          k = L.kernel;
         s = [L.out, Math.floor((s[1] + 2 * p - k) / st) + 1, Math.floor((s[2] + 2 * p - k) / st) + 1];
         break;
       }
-      case 'maxpool2d': case 'avgpool2d': {
-        const k = L.kernel, st = L.stride ?? L.kernel;
+      case 'maxpool2d':
+      case 'avgpool2d': {
+        const k = L.kernel,
+          st = L.stride ?? L.kernel;
         s = [s[0], Math.floor((s[1] - k) / st) + 1, Math.floor((s[2] - k) / st) + 1];
         break;
       }
-      case 'flatten': s = [s.reduce((a, b) => a * b, 1)]; break;
-      case 'dense': s = [L.out]; break;
-      case 'softplus': break;
-      default: throw new Error(`unknown layer type ${L.type}`);
+      case 'flatten':
+        s = [s.reduce((a, b) => a * b, 1)];
+        break;
+      case 'dense':
+        s = [L.out];
+        break;
+      case 'softplus':
+        break;
+      default:
+        throw new Error(`unknown layer type ${L.type}`);
     }
   }
   return { shapes, out: s };
@@ -177,7 +209,9 @@ function getW(weights, name, suffix) {
 /** One-hot [B, n] mask for the objective sum_b logit[b, target[b]]. */
 function oneHot(target, n) {
   const m = new Float32Array(target.length * n);
-  target.forEach((t, b) => { m[b * n + t] = 1; });
+  target.forEach((t, b) => {
+    m[b * n + t] = 1;
+  });
   return m;
 }
 
@@ -229,30 +263,53 @@ export async function makeTfjsPeer(spec, weights, { flags = {}, backend: want = 
     const inShape = shapes[i];
     switch (L.type) {
       case 'conv2d': {
-        const w = getW(weights, L.name, 'weight'), b = getW(weights, L.name, 'bias');
+        const w = getW(weights, L.name, 'weight'),
+          b = getW(weights, L.name, 'bias');
         const [O, I, KH, KW] = w.shape;
         const hwio = new Float32Array(w.data.length);
-        for (let o = 0; o < O; o++) for (let c = 0; c < I; c++) for (let y = 0; y < KH; y++) for (let x = 0; x < KW; x++)
-          hwio[((y * KW + x) * I + c) * O + o] = w.data[((o * I + c) * KH + y) * KW + x];
-        const W = tf.tensor4d(hwio, [KH, KW, I, O]), B = tf.tensor1d(b.data);
+        for (let o = 0; o < O; o++)
+          for (let c = 0; c < I; c++)
+            for (let y = 0; y < KH; y++)
+              for (let x = 0; x < KW; x++)
+                hwio[((y * KW + x) * I + c) * O + o] = w.data[((o * I + c) * KH + y) * KW + x];
+        const W = tf.tensor4d(hwio, [KH, KW, I, O]),
+          B = tf.tensor1d(b.data);
         params.push(W, B);
-        const p = L.padding ?? 0, s = L.stride ?? 1;
-        /** @type {any} */ const pad = p === 0 ? 'valid' : [[0, 0], [p, p], [p, p], [0, 0]];
+        const p = L.padding ?? 0,
+          s = L.stride ?? 1;
+        /** @type {any} */ const pad =
+          p === 0
+            ? 'valid'
+            : [
+                [0, 0],
+                [p, p],
+                [p, p],
+                [0, 0],
+              ];
         ops.push((h, st) => {
-          if (st.layout === 'NCHW') { h = tf.transpose(h, [0, 2, 3, 1]); st.layout = 'NHWC'; }
+          if (st.layout === 'NCHW') {
+            h = tf.transpose(h, [0, 2, 3, 1]);
+            st.layout = 'NHWC';
+          }
           return tf.add(tf.conv2d(h, W, s, pad), B);
         });
         break;
       }
       case 'softplus': {
         const beta = L.beta ?? 1;
-        ops.push((h) => beta === 1 ? tf.softplus(h) : tf.div(tf.softplus(tf.mul(h, beta)), beta));
+        ops.push((h) => (beta === 1 ? tf.softplus(h) : tf.div(tf.softplus(tf.mul(h, beta)), beta)));
         break;
       }
-      case 'maxpool2d': case 'avgpool2d': {
-        const k = L.kernel, s = L.stride ?? L.kernel, f = L.type === 'maxpool2d' ? tf.maxPool : tf.avgPool;
+      case 'maxpool2d':
+      case 'avgpool2d': {
+        const k = L.kernel,
+          s = L.stride ?? L.kernel,
+          f = L.type === 'maxpool2d' ? tf.maxPool : tf.avgPool;
         ops.push((h, st) => {
-          if (st.layout === 'NCHW') { h = tf.transpose(h, [0, 2, 3, 1]); st.layout = 'NHWC'; }
+          if (st.layout === 'NCHW') {
+            h = tf.transpose(h, [0, 2, 3, 1]);
+            st.layout = 'NHWC';
+          }
           return f(h, k, s, 'valid');
         });
         break;
@@ -263,32 +320,41 @@ export async function makeTfjsPeer(spec, weights, { flags = {}, backend: want = 
         const [C, H, W] = inShape;
         const nextDense = spec.layers.slice(i + 1).find((l) => l.type !== 'softplus');
         if (nhwc && C > 1 && !(nextDense && nextDense.type === 'dense')) {
-          ops.push((h, st) => { st.layout = 'flat'; return tf.reshape(tf.transpose(h, [0, 3, 1, 2]), [h.shape[0], -1]); });
+          ops.push((h, st) => {
+            st.layout = 'flat';
+            return tf.reshape(tf.transpose(h, [0, 3, 1, 2]), [h.shape[0], -1]);
+          });
         } else {
           if (nhwc && C > 1) pendingPerm = [C, H, W];
-          ops.push((h, st) => { st.layout = 'flat'; return tf.reshape(h, [h.shape[0], -1]); });
+          ops.push((h, st) => {
+            st.layout = 'flat';
+            return tf.reshape(h, [h.shape[0], -1]);
+          });
         }
         break;
       }
       case 'dense': {
-        const w = getW(weights, L.name, 'weight'), b = getW(weights, L.name, 'bias');
+        const w = getW(weights, L.name, 'weight'),
+          b = getW(weights, L.name, 'bias');
         const [O, I] = w.shape;
         // Row r of the [I, O] matrix multiplies input feature r (in the order our activation has).
         const rowOf = new Int32Array(I).map((_, r) => r);
         if (pendingPerm) {
           const [C, H, W] = pendingPerm; // activation order is (h, w, c); PyTorch's is (c, h, w)
-          for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++)
-            rowOf[(y * W + x) * C + c] = (c * H + y) * W + x;
+          for (let y = 0; y < H; y++)
+            for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) rowOf[(y * W + x) * C + c] = (c * H + y) * W + x;
           pendingPerm = null;
         }
         const t = new Float32Array(I * O);
         for (let r = 0; r < I; r++) for (let o = 0; o < O; o++) t[r * O + o] = w.data[o * I + rowOf[r]];
-        const Wt = tf.tensor2d(t, [I, O]), B = tf.tensor1d(b.data);
+        const Wt = tf.tensor2d(t, [I, O]),
+          B = tf.tensor1d(b.data);
         params.push(Wt, B);
         ops.push((h) => tf.add(tf.matMul(h, Wt), B));
         break;
       }
-      default: throw new Error(`unknown layer type ${L.type}`);
+      default:
+        throw new Error(`unknown layer type ${L.type}`);
     }
   });
 
@@ -303,18 +369,29 @@ export async function makeTfjsPeer(spec, weights, { flags = {}, backend: want = 
   const maskFor = (target) => {
     const key = target.join(',');
     let m = masks.get(key);
-    if (!m) { m = tf.tensor2d(oneHot(target, nOut), [target.length, nOut]); masks.set(key, m); }
+    if (!m) {
+      m = tf.tensor2d(oneHot(target, nOut), [target.length, nOut]);
+      masks.set(key, m);
+    }
     return m;
   };
   const objective = (mask) => (x) => tf.sum(tf.mul(model(x), mask));
-  const read = async (t) => { try { return /** @type {Float32Array} */ (await t.data()); } finally { t.dispose(); } };
+  const read = async (t) => {
+    try {
+      return /** @type {Float32Array} */ (await t.data());
+    } finally {
+      t.dispose();
+    }
+  };
   /**
    * tf.grad leaks when its backward pass throws (e.g. "gradient function not found for MaxPoolGrad"):
    * the engine's tape keeps the tensors it saved for backprop (about 60 per call on LeNet), as
    * engine.gradients() frees them only on success. Free them as it would, then rethrow the same error.
    */
   const inTfGrad = (f) => {
-    try { return f(); } catch (e) {
+    try {
+      return f();
+    } catch (e) {
       const st = /** @type {any} */ (tf.engine()).state;
       if (st.gradientDepth === 0 && st.activeTape) {
         for (const node of st.activeTape) for (const t of node.saved ?? []) t.dispose();
@@ -338,11 +415,15 @@ export async function makeTfjsPeer(spec, weights, { flags = {}, backend: want = 
     async inputHvp(x, v, target) {
       checkBatch(x, target);
       const mask = maskFor(target);
-      return read(inTfGrad(() => tf.tidy(() => {
-        const vt = tf.tensor(v.data, v.shape);
-        const g = tf.grad(objective(mask));
-        return tf.grad((xx) => tf.sum(tf.mul(g(xx), vt)))(tf.tensor(x.data, x.shape));
-      })));
+      return read(
+        inTfGrad(() =>
+          tf.tidy(() => {
+            const vt = tf.tensor(v.data, v.shape);
+            const g = tf.grad(objective(mask));
+            return tf.grad((xx) => tf.sum(tf.mul(g(xx), vt)))(tf.tensor(x.data, x.shape));
+          }),
+        ),
+      );
     },
     /**
      * SmoothGrad, tfjs's usual recipe: one batched noisy input of N·B rows (x tiled N times, sample-major,
@@ -361,14 +442,22 @@ export async function makeTfjsPeer(spec, weights, { flags = {}, backend: want = 
     async smoothGrad(x, target, sigma, N, { seed, afterGrad } = {}) {
       checkBatch(x, target);
       const mask = maskFor(target);
-      const B = x.shape[0], inner = x.shape.slice(1);
-      return read(inTfGrad(() => tf.tidy(() => {
-        const xt = tf.tensor(x.data, x.shape);
-        const noisy = tf.add(tf.tile(xt, [N, ...inner.map(() => 1)]), tf.randomNormal([N * B, ...inner], 0, sigma, 'float32', seed));
-        const g = tf.grad(objective(tf.tile(mask, [N, 1])))(noisy);
-        afterGrad?.(g);
-        return tf.mean(tf.reshape(g, [N, B, ...inner]), 0);
-      })));
+      const B = x.shape[0],
+        inner = x.shape.slice(1);
+      return read(
+        inTfGrad(() =>
+          tf.tidy(() => {
+            const xt = tf.tensor(x.data, x.shape);
+            const noisy = tf.add(
+              tf.tile(xt, [N, ...inner.map(() => 1)]),
+              tf.randomNormal([N * B, ...inner], 0, sigma, 'float32', seed),
+            );
+            const g = tf.grad(objective(tf.tile(mask, [N, 1])))(noisy);
+            afterGrad?.(g);
+            return tf.mean(tf.reshape(g, [N, B, ...inner]), 0);
+          }),
+        ),
+      );
     },
     dispose() {
       for (const p of params) p.dispose();
@@ -407,7 +496,8 @@ export async function makeJaxPeer(spec, weights) {
   const jax = await import('@jax-js/jax');
   const { numpy: np, lax, nn } = jax;
   const devs = await jax.init('webgpu');
-  if (!devs.includes('webgpu')) throw new Error(`jax-js could not start its webgpu device (devices: ${devs.join(', ')})`);
+  if (!devs.includes('webgpu'))
+    throw new Error(`jax-js could not start its webgpu device (devices: ${devs.join(', ')})`);
   jax.defaultDevice('webgpu');
   const device = 'webgpu';
   peerDevices.add(jax.getWebGPUDevice());
@@ -420,21 +510,32 @@ export async function makeJaxPeer(spec, weights) {
   for (const L of spec.layers) {
     switch (L.type) {
       case 'conv2d': {
-        const w = getW(weights, L.name, 'weight'), b = getW(weights, L.name, 'bias');
-        const W = arr(w.data, w.shape), B = arr(b.data, [b.shape[0], 1, 1]);
+        const w = getW(weights, L.name, 'weight'),
+          b = getW(weights, L.name, 'bias');
+        const W = arr(w.data, w.shape),
+          B = arr(b.data, [b.shape[0], 1, 1]);
         params.push(W, B);
-        const p = L.padding ?? 0, s = L.stride ?? 1;
-        /** @type {any} */ const pad = p === 0 ? 'VALID' : [[p, p], [p, p]];
+        const p = L.padding ?? 0,
+          s = L.stride ?? 1;
+        /** @type {any} */ const pad =
+          p === 0
+            ? 'VALID'
+            : [
+                [p, p],
+                [p, p],
+              ];
         ops.push((h) => lax.convGeneralDilated(h, W.ref, [s, s], pad).add(B.ref));
         break;
       }
       case 'softplus': {
         const beta = L.beta ?? 1;
-        ops.push((h) => beta === 1 ? nn.softplus(h) : nn.softplus(h.mul(beta)).div(beta));
+        ops.push((h) => (beta === 1 ? nn.softplus(h) : nn.softplus(h.mul(beta)).div(beta)));
         break;
       }
-      case 'maxpool2d': case 'avgpool2d': {
-        const k = L.kernel, s = L.stride ?? L.kernel;
+      case 'maxpool2d':
+      case 'avgpool2d': {
+        const k = L.kernel,
+          s = L.stride ?? L.kernel;
         const reduce = L.type === 'maxpool2d' ? (win) => np.max(win) : (win) => np.mean(win);
         ops.push((h) => lax.reduceWindow(h, reduce, [k, k], [s, s]));
         break;
@@ -443,24 +544,34 @@ export async function makeJaxPeer(spec, weights) {
         ops.push((h) => h.reshape([h.shape[0], h.size / h.shape[0]]));
         break;
       case 'dense': {
-        const w = getW(weights, L.name, 'weight'), b = getW(weights, L.name, 'bias');
+        const w = getW(weights, L.name, 'weight'),
+          b = getW(weights, L.name, 'bias');
         const [O, I] = w.shape;
         const t = new Float32Array(I * O);
         for (let i = 0; i < I; i++) for (let o = 0; o < O; o++) t[i * O + o] = w.data[o * I + i];
-        const Wt = arr(t, [I, O]), B = arr(b.data, [O]);
+        const Wt = arr(t, [I, O]),
+          B = arr(b.data, [O]);
         params.push(Wt, B);
         ops.push((h) => np.matmul(h, Wt.ref).add(B.ref));
         break;
       }
-      default: throw new Error(`unknown layer type ${L.type}`);
+      default:
+        throw new Error(`unknown layer type ${L.type}`);
     }
   }
   /** Consumes x [B,C,H,W]; returns logits [B, nOut]. */
-  const model = (x) => { let h = x; for (const op of ops) h = op(h); return h; };
+  const model = (x) => {
+    let h = x;
+    for (const op of ops) h = op(h);
+    return h;
+  };
   /** Objective sum_b logit[b, target[b]]; consumes x, not the mask. */
   const objective = (mask) => (x) => np.sum(model(x).mul(mask.ref));
   const read = async (a) => {
-    if (a.device !== device) { a.dispose(); throw new Error(`jax-js result is on ${a.device}, not ${device}`); }
+    if (a.device !== device) {
+      a.dispose();
+      throw new Error(`jax-js result is on ${a.device}, not ${device}`);
+    }
     return /** @type {Float32Array} */ (await a.data()); // data() consumes a
   };
 
@@ -475,7 +586,9 @@ export async function makeJaxPeer(spec, weights) {
       const mask = arr(oneHot(target, nOut), [target.length, nOut]);
       try {
         return await read(jax.grad(objective(mask))(arr(x.data, x.shape)));
-      } finally { mask.dispose(); }
+      } finally {
+        mask.dispose();
+      }
     },
     async inputHvp(x, v, target) {
       checkBatch(x, target);
@@ -484,7 +597,9 @@ export async function makeJaxPeer(spec, weights) {
         const [g, hv] = jax.jvp(jax.grad(objective(mask)), [arr(x.data, x.shape)], [arr(v.data, v.shape)]);
         g.dispose();
         return await read(hv);
-      } finally { mask.dispose(); }
+      } finally {
+        mask.dispose();
+      }
     },
     /**
      * SmoothGrad. Noise [N, B, C, H, W] from jax.random.normal (threefry bits and Box–Muller, on the
@@ -503,7 +618,8 @@ export async function makeJaxPeer(spec, weights) {
      */
     async smoothGrad(x, target, sigma, N, { seed = 0, mode = 'vmap' } = {}) {
       checkBatch(x, target);
-      const B = x.shape[0], inner = x.shape.slice(1);
+      const B = x.shape[0],
+        inner = x.shape.slice(1);
       const mask = arr(oneHot(target, nOut), [B, nOut]);
       try {
         // Every op consumes its arguments: the key by normal, noise and x by add, noisy by the grad.
@@ -518,8 +634,12 @@ export async function makeJaxPeer(spec, weights) {
         try {
           const g = jax.grad(objective(tiled))(noisy.reshape([N * B, ...inner])); // [N·B, C, H, W]
           return await read(np.mean(g.reshape([N, B, ...inner]), 0));
-        } finally { tiled.dispose(); }
-      } finally { mask.dispose(); }
+        } finally {
+          tiled.dispose();
+        }
+      } finally {
+        mask.dispose();
+      }
     },
     dispose() {
       for (const p of params) p.dispose();
@@ -532,26 +652,5 @@ export async function makeJaxPeer(spec, weights) {
 // Timing
 // ---------------------------------------------------------------------------------------------------
 
-/**
- * Median wall time per call of an async `fn` (which must read its result back to the CPU, so the GPU
- * work is finished when it resolves). Runs `warmup` untimed calls, then at least `minRuns` timed calls
- * and until `minMs` of timed calls have passed (capped at `maxRuns`).
- * @param {() => Promise<unknown>} fn
- * @param {{warmup?: number, minRuns?: number, minMs?: number, maxRuns?: number}} [opts]
- * @returns {Promise<number>} median ms per call
- */
-export async function timeIt(fn, { warmup = 2, minRuns = 5, minMs = 500, maxRuns = 1000 } = {}) {
-  for (let i = 0; i < warmup; i++) await fn();
-  const times = [];
-  let total = 0;
-  while (times.length < minRuns || (total < minMs && times.length < maxRuns)) {
-    const t0 = performance.now();
-    await fn();
-    const dt = performance.now() - t0;
-    times.push(dt);
-    total += dt;
-  }
-  times.sort((a, b) => a - b);
-  const m = times.length >> 1;
-  return times.length % 2 ? times[m] : (times[m - 1] + times[m]) / 2;
-}
+// timeIt lives in the bench harness; re-exported for the scripts that took it from here.
+export { timeIt } from './harness.mjs';

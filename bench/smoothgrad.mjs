@@ -46,63 +46,76 @@
 //
 // Options: --full (also N = 1000 × B = 16), --json FILE (also write every number).
 // The exit status is 1 when a smoothgeo call fails or its oracle cosine is below 0.98.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
-  installNodeWebGPU, releaseNodeWebGPU, loadOracleCase, makeTfjsPeer, makeJaxPeer, timeIt, ORACLE_DIR,
+  errText,
+  finish,
+  fmtRate,
+  fmtRatio,
+  importSmoothgeo,
+  ROOT,
+  log,
+  makeBatch as makeOracleBatch,
+  Notes,
+  parseBenchArgs,
+  table,
+  version,
+  writeReport,
+} from './harness.mjs';
+import {
+  installNodeWebGPU,
+  releaseNodeWebGPU,
+  loadOracleCase,
+  makeTfjsPeer,
+  makeJaxPeer,
+  timeIt,
+  ORACLE_DIR,
 } from './peers.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..');
-
 // ---- options ----
-const args = process.argv.slice(2);
-const full = args.includes('--full');
-const jsonAt = args.indexOf('--json');
-const jsonPath = jsonAt >= 0 ? args[jsonAt + 1] : null;
-if (jsonAt >= 0 && (!jsonPath || jsonPath.startsWith('--'))) usage('--json needs a file name');
-for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--full') continue;
-  if (args[i] === '--json') { i++; continue; }
-  usage(`unknown argument ${args[i]}`);
-}
-function usage(msg) {
-  console.error(`bench/smoothgrad.mjs: ${msg}\nusage: node bench/smoothgrad.mjs [--full] [--json FILE]`);
-  process.exit(2);
-}
+const {
+  values: opts,
+  command,
+  npmCommand,
+} = parseBenchArgs('bench/smoothgrad.mjs', {
+  full: { type: 'boolean', default: false },
+  json: { type: 'string' },
+});
+const full = opts.full;
+const jsonPath = opts.json;
 
 const SIGMA = 0.15;
 const CHECK_N = 1000;
 const COS_MIN = 0.98; // below this our oracle cosine fails the run (at N = 1000 it is about 0.999)
-const CONFIGS = [[50, 1], [50, 16], [1000, 1], [1000, 16]].map(([N, B]) => ({ N, B, skipped: !full && N === 1000 && B === 16 }));
+const CONFIGS = [
+  [50, 1],
+  [50, 16],
+  [1000, 1],
+  [1000, 16],
+].map(([N, B]) => ({ N, B, skipped: !full && N === 1000 && B === 16 }));
 /** timeIt settings: light calls (N·B ≤ 2000) get at least 3 timed runs; heavy ones 2. One untimed warmup each. */
-const timingFor = (N, B) => (N * B <= 2000
-  ? { warmup: 1, minRuns: 3, minMs: 4000, maxRuns: 15 }
-  : { warmup: 1, minRuns: 2, minMs: 0, maxRuns: 2 });
+const timingFor = (N, B) =>
+  N * B <= 2000 ? { warmup: 1, minRuns: 3, minMs: 4000, maxRuns: 15 } : { warmup: 1, minRuns: 2, minMs: 0, maxRuns: 2 };
 const SEED = 1234;
 
-const command = `node bench/smoothgrad.mjs${args.length ? ' ' + args.join(' ') : ''}`;
-const npmCommand = `npm run bench:smoothgrad${args.length ? ' -- ' + args.join(' ') : ''}`;
 const t0 = performance.now();
-const log = (...a) => console.log(...a);
 const MiB = (b) => (b == null ? 'n/a' : (b / 2 ** 20).toFixed(1));
-const fmtRate = (r) => (r == null ? '-' : r >= 100 ? r.toFixed(0) : r >= 10 ? r.toFixed(1) : r >= 1 ? r.toFixed(2) : r.toFixed(3));
-const fmtRatio = (r) => (r == null || !Number.isFinite(r) ? '-' : `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}x`);
 const fmtS = (ms) => (ms == null ? '-' : (ms / 1000).toFixed(ms >= 10000 ? 1 : 2));
-const errText = (e) => `${e?.constructor?.name ?? 'Error'}: ${String(e?.message ?? e).split('\n')[0]}`;
-const version = (pkg) => {
-  try { return JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')).version; } catch { return '?'; }
-};
 const cosine = (a, b) => {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+  let ab = 0,
+    aa = 0,
+    bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
   return ab / Math.sqrt(aa * bb || 1);
 };
 
-// Bail out if something keeps the event loop alive at the end (Dawn can); normal exit happens first.
 let exitCode = 0;
-const finish = () => { process.exitCode = exitCode; setTimeout(() => process.exit(exitCode), 3000).unref(); };
 
 // ---- device-level memory and error tracking (before any library opens a device) ----
 const webgpu = await import('webgpu');
@@ -116,14 +129,16 @@ const bufs = new WeakMap();
 /** @type {WeakMap<any, any>} */
 const recOf = new WeakMap();
 {
-  const { GPUAdapter, GPUDevice, GPUBuffer } = webgpu.globals;
+  const { GPUAdapter, GPUDevice, GPUBuffer } = /** @type {any} */ (webgpu.globals);
   const requestDevice = GPUAdapter.prototype.requestDevice;
   GPUAdapter.prototype.requestDevice = async function (...a) {
     const device = await requestDevice.apply(this, a);
     const rec = { device, held: 0, peak: 0, errors: [] };
     devs.set(owner, rec); // the latest device of each owner (smoothgeo opens one per configuration)
     recOf.set(device, rec);
-    device.addEventListener('uncapturederror', (ev) => { rec.errors.push(String(ev?.error?.message ?? ev?.error ?? ev).split('\n')[0]); });
+    device.addEventListener('uncapturederror', (ev) => {
+      rec.errors.push(String(ev?.error?.message ?? ev?.error ?? ev).split('\n')[0]);
+    });
     return device;
   };
   const createBuffer = GPUDevice.prototype.createBuffer;
@@ -140,7 +155,10 @@ const recOf = new WeakMap();
   const destroy = GPUBuffer.prototype.destroy;
   GPUBuffer.prototype.destroy = function (...a) {
     const info = bufs.get(this);
-    if (info) { bufs.delete(this); info.rec.held -= info.size; }
+    if (info) {
+      bufs.delete(this);
+      info.rec.held -= info.size;
+    }
     return destroy.apply(this, a);
   };
 }
@@ -149,37 +167,53 @@ const recOf = new WeakMap();
 owner = 'peers-probe';
 const peerAdapter = await installNodeWebGPU();
 const gpu = /** @type {any} */ (globalThis).navigator.gpu;
-const { createEngine, loadModel, smoothGrad } = await import(pathToFileURL(join(ROOT, 'dist', 'smoothgeo.node.mjs')).href);
+const { createEngine, loadModel, smoothGrad } = await importSmoothgeo();
 /** A fresh engine and model (one per configuration, so the pool holds only that configuration's buffers). */
 async function freshOurs() {
   owner = 'smoothgeo';
   const engine = await createEngine({ backend: 'webgpu', gpu, powerPreference: 'high-performance' });
   owner = '?';
-  const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, 'lenet.safetensors')), { prefix: 'param.' });
+  const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, 'lenet.safetensors')), {
+    prefix: 'param.',
+  });
   return { engine, model };
 }
 const c = await loadOracleCase('lenet');
 let ours = await freshOurs();
 const engine = ours.engine; // for the adapter description only (disposed with the first configuration)
-const adapterSummary = engine.adapter, describe = engine.describe();
+const adapterSummary = engine.adapter,
+  describe = engine.describe();
 const tf = await import('@tensorflow/tfjs'); // only now: tfjs-backend-webgpu registers itself if navigator.gpu exists
 
-log(`smoothgeo SmoothGrad bench (${full ? 'full' : 'default'}) — node ${process.versions.node}, tfjs ${version('@tensorflow/tfjs')}, ` +
-  `tfjs-backend-webgpu ${version('@tensorflow/tfjs-backend-webgpu')}, jax-js ${version('@jax-js/jax')}`);
+log(
+  `smoothgeo SmoothGrad bench (${full ? 'full' : 'default'}) — node ${process.versions.node}, tfjs ${version('@tensorflow/tfjs')}, ` +
+    `tfjs-backend-webgpu ${version('@tensorflow/tfjs-backend-webgpu')}, jax-js ${version('@jax-js/jax')}`,
+);
 log(`adapter: ${describe}`);
-const same = [peerAdapter.vendor, peerAdapter.architecture, peerAdapter.description].join('/') ===
+const same =
+  [peerAdapter.vendor, peerAdapter.architecture, peerAdapter.description].join('/') ===
   [adapterSummary.vendor, adapterSummary.architecture, adapterSummary.description].join('/');
-log(`peers' adapter (navigator.gpu, same GPU object): ${peerAdapter.vendor} / ${peerAdapter.architecture} / ${peerAdapter.description}` +
-  (same ? '' : '  <-- DIFFERENT from ours'));
-if (adapterSummary.software) log('WARNING: this is a software (CPU) WebGPU adapter: the numbers below say little about real GPUs.');
+log(
+  `peers' adapter (navigator.gpu, same GPU object): ${peerAdapter.vendor} / ${peerAdapter.architecture} / ${peerAdapter.description}` +
+    (same ? '' : '  <-- DIFFERENT from ours'),
+);
+if (adapterSummary.software)
+  log('WARNING: this is a software (CPU) WebGPU adapter: the numbers below say little about real GPUs.');
 
 // ---- model, peers ----
 const expect = c.tensors.get('smoothgrad_sigma0.15_expect');
 /** @type {Record<string, any>} */
 const peers = {};
-for (const [lib, make] of [['tfjs', makeTfjsPeer], ['jax-js', makeJaxPeer]]) {
+for (const [lib, make] of /** @type {[string, typeof makeTfjsPeer][]} */ ([
+  ['tfjs', makeTfjsPeer],
+  ['jax-js', makeJaxPeer],
+])) {
   owner = lib;
-  try { peers[lib] = await make(c.model, c.weights); } catch (e) { peers[lib] = { error: errText(e) }; }
+  try {
+    peers[lib] = await make(c.model, c.weights);
+  } catch (e) {
+    peers[lib] = { error: errText(e) };
+  }
 }
 owner = '?';
 const devRec = (lib) => devs.get(lib) ?? null;
@@ -192,12 +226,17 @@ if (!peers['jax-js'].error) {
     const file = readdirSync(dir).find((n) => /^webgpu-[\w-]+\.js$/.test(n));
     if (!file) throw new Error('no webgpu-*.js chunk in @jax-js/jax/dist');
     const P = (await import(pathToFileURL(join(dir, file)).href)).WebGPUBackend?.prototype;
-    if (typeof P?.malloc !== 'function' || typeof P?.decRef !== 'function') throw new Error('WebGPUBackend.malloc/decRef not found');
-    const malloc = P.malloc, decRef = P.decRef;
+    if (typeof P?.malloc !== 'function' || typeof P?.decRef !== 'function')
+      throw new Error('WebGPUBackend.malloc/decRef not found');
+    const malloc = P.malloc,
+      decRef = P.decRef;
     P.malloc = function (size, ...rest) {
       const slot = malloc.call(this, size, ...rest);
       const e = size > 0 ? this.buffers?.get(slot) : null;
-      if (e) { jaxMem.live += e.allocatedSize; jaxMem.peak = Math.max(jaxMem.peak, jaxMem.live); }
+      if (e) {
+        jaxMem.live += e.allocatedSize;
+        jaxMem.peak = Math.max(jaxMem.peak, jaxMem.live);
+      }
       return slot;
     };
     P.decRef = function (slot, ...rest) {
@@ -207,7 +246,9 @@ if (!peers['jax-js'].error) {
       return r;
     };
     jaxMem.ok = true;
-  } catch (e) { jaxMem.error = errText(e); }
+  } catch (e) {
+    jaxMem.error = errText(e);
+  }
 }
 
 /** tfjs: peak numBytesInGPU during a call, sampled at every buffer acquisition of its buffer manager. */
@@ -218,7 +259,7 @@ if (!peers.tfjs.error) {
     const acquire = bm.acquireBuffer.bind(bm);
     bm.acquireBuffer = (...a) => {
       const b = acquire(...a);
-      if (tfPeak.on) tfPeak.peak = Math.max(tfPeak.peak, tf.memory().numBytesInGPU ?? 0);
+      if (tfPeak.on) tfPeak.peak = Math.max(tfPeak.peak, /** @type {any} */ (tf.memory()).numBytesInGPU ?? 0);
       return b;
     };
   }
@@ -244,7 +285,12 @@ function caller(lib, x, target, N) {
     const p = peers.tfjs;
     return async () => {
       let afterGrad = null;
-      const data = await p.smoothGrad(x, target, SIGMA, N, { seed: SEED, afterGrad: () => { afterGrad = tf.memory(); } });
+      const data = await p.smoothGrad(x, target, SIGMA, N, {
+        seed: SEED,
+        afterGrad: () => {
+          afterGrad = tf.memory();
+        },
+      });
       return { data, tf: { afterGrad, after: tf.memory() } };
     };
   }
@@ -260,56 +306,73 @@ const peerOf = (lib) => (lib.startsWith('jax-js') ? peers['jax-js'] : lib === 't
  */
 async function tracked(lib, fn) {
   const dev = devRec(lib.startsWith('jax-js') ? 'jax-js' : lib);
-  if (dev) { dev.peak = dev.held; dev.errors.length = 0; }
+  if (dev) {
+    dev.peak = dev.held;
+    dev.errors.length = 0;
+  }
   if (lib === 'smoothgeo') ours.engine.resetPeakMemory();
-  if (lib === 'tfjs') { tfPeak.on = true; tfPeak.peak = tf.memory().numBytesInGPU ?? 0; }
+  if (lib === 'tfjs') {
+    tfPeak.on = true;
+    tfPeak.peak = /** @type {any} */ (tf.memory()).numBytesInGPU ?? 0;
+  }
   if (lib.startsWith('jax-js')) jaxMem.peak = jaxMem.live;
   try {
     const out = await fn();
-    if (dev?.errors.length) throw new Error(`WebGPU error on ${lib}'s device: ${dev.errors[0]}${dev.errors.length > 1 ? ` (+${dev.errors.length - 1} more)` : ''}`);
+    if (dev?.errors.length)
+      throw new Error(
+        `WebGPU error on ${lib}'s device: ${dev.errors[0]}${dev.errors.length > 1 ? ` (+${dev.errors.length - 1} more)` : ''}`,
+      );
     const nonFinite = out.data.findIndex((v) => !Number.isFinite(v));
     if (nonFinite >= 0) throw new Error(`${lib} returned a non-finite value at index ${nonFinite}`);
     out.devicePeak = dev ? dev.peak : null;
-    out.libPeak = lib === 'smoothgeo' ? ours.engine.memory()?.peakBytes ?? null : lib === 'tfjs' ? tfPeak.peak
-      : jaxMem.ok ? jaxMem.peak : null;
+    out.libPeak =
+      lib === 'smoothgeo'
+        ? (ours.engine.memory()?.peakBytes ?? null)
+        : lib === 'tfjs'
+          ? tfPeak.peak
+          : jaxMem.ok
+            ? jaxMem.peak
+            : null;
     return out;
-  } finally { tfPeak.on = false; }
+  } finally {
+    tfPeak.on = false;
+  }
 }
 
 // ---- deterministic batch-B inputs (as bench/run.mjs) ----
-/** xorshift32 in [-1, 1). */
-function rng(seed) {
-  let s = seed >>> 0 || 1;
-  return () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 2 ** 31 - 1; };
-}
-/**
- * Batch B from the oracle's examples: example i is oracle example i mod b0 (b0 = 2), and every tiled copy
- * past the first b0 gets a small deterministic perturbation (±0.02, clamped to [0,1]), so the batch holds B
- * distinct inputs. B ≤ b0 just takes the first B. (bench/run.mjs's makeBatch, x only.)
- */
-function makeBatch(B) {
-  const x = c.tensors.get('x');
-  const b0 = x.shape[0], per = x.data.length / b0;
-  const xs = new Float32Array(B * per), target = [];
-  const r = rng(0x5eed + B);
-  for (let i = 0; i < B; i++) {
-    const src = i % b0, off = src * per;
-    target.push(c.target[src]);
-    for (let j = 0; j < per; j++) {
-      let xv = x.data[off + j];
-      if (i >= b0) { xv = Math.min(1, Math.max(0, xv + 0.02 * r())); r(); } // r() twice per entry: same stream as run.mjs
-      xs[i * per + j] = xv;
-    }
-  }
-  return { x: { shape: [B, ...x.shape.slice(1)], data: xs }, target };
-}
+/** Batch B of the oracle LeNet's inputs (bench/harness.mjs makeBatch, x only). @param {number} B */
+const makeBatch = (B) => {
+  const { x, target } = makeOracleBatch(c, B);
+  return { x, target };
+};
 
 const results = {
-  command, npmCommand, full, date: new Date().toISOString(), node: process.versions.node,
-  versions: { tfjs: version('@tensorflow/tfjs'), tfjsWebgpu: version('@tensorflow/tfjs-backend-webgpu'), jaxjs: version('@jax-js/jax') },
-  adapter: adapterSummary, describe, peerAdapter, sigma: SIGMA, seed: SEED, jaxMemoryHook: jaxMem.ok ? 'ok' : jaxMem.error,
-  timing: { light: timingFor(1, 1), heavy: timingFor(1000, 16), unit: 'median ms per call, upload and readback included' },
-  peersError: Object.fromEntries(Object.entries(peers).filter(([, p]) => p.error).map(([k, p]) => [k, p.error])),
+  command,
+  npmCommand: npmCommand('bench:smoothgrad'),
+  full,
+  date: new Date().toISOString(),
+  node: process.versions.node,
+  versions: {
+    tfjs: version('@tensorflow/tfjs'),
+    tfjsWebgpu: version('@tensorflow/tfjs-backend-webgpu'),
+    jaxjs: version('@jax-js/jax'),
+  },
+  adapter: adapterSummary,
+  describe,
+  peerAdapter,
+  sigma: SIGMA,
+  seed: SEED,
+  jaxMemoryHook: jaxMem.ok ? 'ok' : jaxMem.error,
+  timing: {
+    light: timingFor(1, 1),
+    heavy: timingFor(1000, 16),
+    unit: 'median ms per call, upload and readback included',
+  },
+  peersError: Object.fromEntries(
+    Object.entries(peers)
+      .filter(([, p]) => p.error)
+      .map(([k, p]) => [k, p.error]),
+  ),
   check: /** @type {Record<string, any>} */ ({}),
   configs: /** @type {any[]} */ ([]),
 };
@@ -327,7 +390,13 @@ for (const cfg of CONFIGS) {
   if (!ours) ours = await freshOurs();
   let oursMap = null;
   for (const lib of LIBS) {
-    const entry = (row.libs[lib] = { ms: null, perSecond: null, runs: null, firstCallMs: null, error: null });
+    const entry = (row.libs[lib] = /** @type {Record<string, any>} */ ({
+      ms: null,
+      perSecond: null,
+      runs: null,
+      firstCallMs: null,
+      error: null,
+    }));
     const p = peerOf(lib);
     try {
       if (p?.error) throw new Error(`cannot start: ${p.error}`);
@@ -337,11 +406,22 @@ for (const cfg of CONFIGS) {
       const tFirst = performance.now();
       const first = await tracked(lib, fn);
       entry.firstCallMs = performance.now() - tFirst;
-      if (lib === 'smoothgeo') { oursMap = first.data; entry.chunkSize = first.chunkSize; entry.chunks = first.chunks; }
-      else if (oursMap) entry.cosineVsSmoothgeo = cosine(first.data, oursMap);
+      if (lib === 'smoothgeo') {
+        oursMap = first.data;
+        entry.chunkSize = first.chunkSize;
+        entry.chunks = first.chunks;
+      } else if (oursMap) entry.cosineVsSmoothgeo = cosine(first.data, oursMap);
       // Timed calls; the memory numbers are from the last one (a warm call).
-      let runs = 0, last = null;
-      entry.ms = await timeIt(async () => { runs++; last = await tracked(lib, fn); }, { ...timing, warmup: Math.max(0, timing.warmup - 1) });
+      let runs = 0;
+      /** @type {any} */
+      let last = null;
+      entry.ms = await timeIt(
+        async () => {
+          runs++;
+          last = await tracked(lib, fn);
+        },
+        { ...timing, warmup: Math.max(0, timing.warmup - 1) },
+      );
       entry.runs = runs - Math.max(0, timing.warmup - 1);
       entry.perSecond = B / (entry.ms / 1000);
       entry.libPeakBytes = last.libPeak;
@@ -350,9 +430,14 @@ for (const cfg of CONFIGS) {
         entry.tfMemoryAfterGrad = last.tf.afterGrad; // tf.memory() right after the gradient, before dispose
         entry.tfMemoryAfterCall = last.tf.after;
       }
-      const chk = lib === 'smoothgeo' ? `chunks ${entry.chunks} × ${entry.chunkSize} samples` : `cosine vs smoothgeo ${entry.cosineVsSmoothgeo?.toFixed(4) ?? '-'}`;
-      log(`  ${lib.padEnd(15)} ${fmtS(entry.ms).padStart(7)} s/call  ${fmtRate(entry.perSecond).padStart(7)} expl/s  ` +
-        `(${entry.runs} runs, first call ${fmtS(entry.firstCallMs)} s)  lib peak ${MiB(entry.libPeakBytes)} MiB, device peak ${MiB(entry.devicePeakBytes)} MiB  ${chk}`);
+      const chk =
+        lib === 'smoothgeo'
+          ? `chunks ${entry.chunks} × ${entry.chunkSize} samples`
+          : `cosine vs smoothgeo ${entry.cosineVsSmoothgeo?.toFixed(4) ?? '-'}`;
+      log(
+        `  ${lib.padEnd(15)} ${fmtS(entry.ms).padStart(7)} s/call  ${fmtRate(entry.perSecond).padStart(7)} expl/s  ` +
+          `(${entry.runs} runs, first call ${fmtS(entry.firstCallMs)} s)  lib peak ${MiB(entry.libPeakBytes)} MiB, device peak ${MiB(entry.devicePeakBytes)} MiB  ${chk}`,
+      );
     } catch (e) {
       entry.error = errText(e);
       if (lib === 'smoothgeo') exitCode = 1;
@@ -366,15 +451,21 @@ for (const cfg of CONFIGS) {
   row.fasterPeer = peerRates.length ? PEERS.find((l) => row.libs[l].perSecond === Math.max(...peerRates)) : null;
   const s = row.libs.smoothgeo.perSecond;
   row.libs.smoothgeo.ratioVsFasterPeer = s != null && peerRates.length ? s / Math.max(...peerRates) : null;
-  for (const l of PEERS) row.libs[l].smoothgeoOverThis = s != null && row.libs[l].perSecond ? s / row.libs[l].perSecond : null;
+  for (const l of PEERS)
+    row.libs[l].smoothgeoOverThis = s != null && row.libs[l].perSecond ? s / row.libs[l].perSecond : null;
 }
 
 // ---- agreement with the oracle: the oracle's 2 examples at N = 1000 ----
 {
-  const x = c.tensors.get('x'), target = c.target, B = x.shape[0], d = x.data.length / B;
+  const x = c.tensors.get('x'),
+    target = c.target,
+    B = x.shape[0],
+    d = x.data.length / B;
   if (!ours) ours = await freshOurs();
-  log(`\n== agreement: cosine similarity with the oracle's E[∂logit/∂x] (smoothgrad_sigma0.15_expect, 32768-sample MC), ` +
-    `B = ${B} oracle examples, N = ${CHECK_N}, σ = ${SIGMA}`);
+  log(
+    `\n== agreement: cosine similarity with the oracle's E[∂logit/∂x] (smoothgrad_sigma0.15_expect, 32768-sample MC), ` +
+      `B = ${B} oracle examples, N = ${CHECK_N}, σ = ${SIGMA}`,
+  );
   for (const lib of LIBS) {
     const entry = (results.check[lib] = { cosine: null, perExample: null, error: null, ms: null });
     const p = peerOf(lib);
@@ -385,10 +476,14 @@ for (const cfg of CONFIGS) {
       const out = await tracked(lib, caller(lib, x, target, CHECK_N));
       entry.ms = performance.now() - t;
       entry.cosine = cosine(out.data, expect.data);
-      entry.perExample = Array.from({ length: B }, (_, b) => cosine(out.data.subarray(b * d, (b + 1) * d), expect.data.subarray(b * d, (b + 1) * d)));
+      entry.perExample = Array.from({ length: B }, (_, b) =>
+        cosine(out.data.subarray(b * d, (b + 1) * d), expect.data.subarray(b * d, (b + 1) * d)),
+      );
       if (lib === 'smoothgeo' && entry.cosine < COS_MIN) exitCode = 1;
-      log(`  ${lib.padEnd(15)} cosine ${entry.cosine.toFixed(5)}  (per example ${entry.perExample.map((v) => v.toFixed(5)).join(', ')})` +
-        `${entry.cosine < COS_MIN ? '  <-- LOW' : ''}  [first call ${fmtS(entry.ms)} s]`);
+      log(
+        `  ${lib.padEnd(15)} cosine ${entry.cosine.toFixed(5)}  (per example ${entry.perExample.map((v) => v.toFixed(5)).join(', ')})` +
+          `${entry.cosine < COS_MIN ? '  <-- LOW' : ''}  [first call ${fmtS(entry.ms)} s]`,
+      );
     } catch (e) {
       entry.error = errText(e);
       if (lib === 'smoothgeo') exitCode = 1;
@@ -399,64 +494,81 @@ for (const cfg of CONFIGS) {
 }
 
 // ---- summary ----
-/** Plain-text table with right-aligned columns (first `left` columns left-aligned). */
-function table(header, rows, left = 1) {
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const line = (r) => r.map((cell, i) => (i < left ? String(cell).padEnd(w[i]) : String(cell).padStart(w[i]))).join('  ').trimEnd();
-  return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
-}
-const notes = new Map();
-const note = (text) => { if (!notes.has(text)) notes.set(text, notes.size + 1); return notes.get(text); };
+const notes = new Notes();
+const note = (/** @type {string} */ text) => notes.note(text);
 const rows = [];
 for (const row of results.configs) {
   if (row.skipped) continue;
   for (const lib of LIBS) {
     const e = row.libs[lib];
-    if (e.error) { rows.push([lib, row.B, row.N, `FAIL[${note(e.error)}]`, '', '', '', '', '', '']); continue; }
+    if (e.error) {
+      rows.push([lib, row.B, row.N, `FAIL[${note(e.error)}]`, '', '', '', '', '', '']);
+      continue;
+    }
     const ratio = lib === 'smoothgeo' ? fmtRatio(e.ratioVsFasterPeer) : `(${fmtRatio(e.smoothgeoOverThis)})`;
     const chunking = lib === 'smoothgeo' ? `${e.chunks} x ${e.chunkSize}` : `1 x ${row.N} (all)`;
-    rows.push([lib, row.B, row.N, fmtRate(e.perSecond), fmtS(e.ms), ratio, MiB(e.libPeakBytes), MiB(e.devicePeakBytes), chunking, e.runs]);
+    rows.push([
+      lib,
+      row.B,
+      row.N,
+      fmtRate(e.perSecond),
+      fmtS(e.ms),
+      ratio,
+      MiB(e.libPeakBytes),
+      MiB(e.devicePeakBytes),
+      chunking,
+      e.runs,
+    ]);
   }
 }
 log(`\n== Summary: SmoothGrad on the oracle LeNet, σ = ${SIGMA} — ${describe}`);
 if (adapterSummary.software) log('   (software adapter: numbers say little about real GPUs)');
-log('   expl/s = B / median s per call (upload + readback included). ratio: smoothgeo row = our expl/s ÷ the faster peer\'s;');
-log('   (peer rows) = our expl/s ÷ that peer\'s. lib MiB: peak during a warm call by the library\'s own accounting');
-log('   (smoothgeo: engine.memory().peakBytes, its pool included, fresh engine per configuration; tfjs: tf.memory().numBytesInGPU,');
-log('   in use only, sampled at each buffer acquisition; jax-js: bytes of live arrays, via its backend\'s malloc/decRef).');
-log('   device MiB: peak bytes of GPU buffers held by the library\'s GPUDevice (pools and earlier configurations included for');
+log(
+  "   expl/s = B / median s per call (upload + readback included). ratio: smoothgeo row = our expl/s ÷ the faster peer's;",
+);
+log("   (peer rows) = our expl/s ÷ that peer's. lib MiB: peak during a warm call by the library's own accounting");
+log(
+  '   (smoothgeo: engine.memory().peakBytes, its pool included, fresh engine per configuration; tfjs: tf.memory().numBytesInGPU,',
+);
+log(
+  "   in use only, sampled at each buffer acquisition; jax-js: bytes of live arrays, via its backend's malloc/decRef).",
+);
+log(
+  "   device MiB: peak bytes of GPU buffers held by the library's GPUDevice (pools and earlier configurations included for",
+);
 log('   the peers). chunking: chunks x samples per example per chunk (peers: one batch of all N samples).\n');
 log(table(['library', 'B', 'N', 'expl/s', 's/call', 'ratio', 'lib MiB', 'device MiB', 'chunking', 'runs'], rows, 1));
-if (!full) log('\nN = 1000 x B = 16 was not run on this software adapter (16,000 LeNet gradients per call and library: many minutes); --full runs it.');
+if (!full)
+  log(
+    '\nN = 1000 x B = 16 was not run on this software adapter (16,000 LeNet gradients per call and library: many minutes); --full runs it.',
+  );
 log(`\nagreement with the oracle (cosine with smoothgrad_sigma0.15_expect, its 2 examples, N = ${CHECK_N}):`);
 for (const lib of LIBS) {
   const e = results.check[lib];
-  log(`  ${lib.padEnd(15)} ${e.error ? `FAIL[${note(e.error)}]` : `${e.cosine.toFixed(5)} (per example ${e.perExample.map((v) => v.toFixed(5)).join(', ')})`}`);
+  log(
+    `  ${lib.padEnd(15)} ${e.error ? `FAIL[${note(e.error)}]` : `${e.cosine.toFixed(5)} (per example ${e.perExample.map((v) => v.toFixed(5)).join(', ')})`}`,
+  );
 }
 const tfRows = results.configs.filter((r) => !r.skipped && r.libs.tfjs?.tfMemoryAfterGrad);
 if (tfRows.length) {
-  log('\ntfjs tf.memory() right after the gradient (before dispose) / pool after the call (numBytesAllocatedInGPU), MiB:');
+  log(
+    '\ntfjs tf.memory() right after the gradient (before dispose) / pool after the call (numBytesAllocatedInGPU), MiB:',
+  );
   for (const r of tfRows) {
     const m = r.libs.tfjs;
-    log(`  B=${r.B} N=${r.N}: numBytesInGPU ${MiB(m.tfMemoryAfterGrad.numBytesInGPU)}, numBytesAllocatedInGPU ${MiB(m.tfMemoryAfterCall.numBytesAllocatedInGPU)}`);
+    log(
+      `  B=${r.B} N=${r.N}: numBytesInGPU ${MiB(m.tfMemoryAfterGrad.numBytesInGPU)}, numBytesAllocatedInGPU ${MiB(m.tfMemoryAfterCall.numBytesAllocatedInGPU)}`,
+    );
   }
 }
-if (notes.size) {
-  log('');
-  for (const [text, i] of notes) log(`[${i}] ${text}`);
-}
-results.notes = Object.fromEntries([...notes].map(([t, i]) => [i, t]));
+notes.print();
+results.notes = notes.toJSON();
 results.totalSeconds = (performance.now() - t0) / 1000;
 if (exitCode) log('\nsmoothgeo FAILED a call or its oracle check above (exit status 1)');
-log(`\ncommand: ${command}   (${npmCommand}; ${results.totalSeconds.toFixed(0)} s)`);
-
-if (jsonPath) {
-  mkdirSync(dirname(jsonPath), { recursive: true });
-  writeFileSync(jsonPath, JSON.stringify(results, null, 2) + '\n');
-  log(`wrote ${relative(process.cwd(), jsonPath) || jsonPath}`);
-}
+log(`\ncommand: ${command}   (${results.npmCommand}; ${results.totalSeconds.toFixed(0)} s)`);
+writeReport(jsonPath, results);
 
 for (const lib of ['tfjs', 'jax-js']) if (!peers[lib].error) peers[lib].dispose();
 ours?.engine.dispose();
 await releaseNodeWebGPU();
-finish();
+finish(exitCode);

@@ -4,7 +4,9 @@
 //   forward:         Y_n[O,P] += W[O,K] · col_n[K,P]          (W is already row-major [O,K])
 //   backward input:  col̄[K,P]  = Wᵀ[K,O] · Ȳ_n[O,P], then scattered back (col2im); Wᵀ is packed once per call
 //   backward filter: W̄[O,K]  += Ȳ_n[O,P] · col_nᵀ[P,K]       (colᵀ written directly, padded to Kp)
-// with K = C·kh·kw and P = oh·ow.
+// with K = C·kh·kw and P = oh·ow. Dilation (dh, dw) moves tap (r, s) to input offset (r·dh, s·dw); with
+// groups G each pass runs once per group on its c/G input and o/G output channels (weight rows i·o/G…).
+// ws for backward input holds Wᵀ of every group ([G][K][o/G], K = c/G·kh·kw).
 import { gemmPacked } from './gemm';
 
 @inline function round8(n: i32): i32 { return (n + 7) & ~7; }
@@ -19,17 +21,17 @@ import { gemmPacked } from './gemm';
 }
 
 /** col[k = (c,r,s), p] into rows of stride `stride` floats (padding columns zero). Valid runs are copied whole. */
-function im2col(x: usize, c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, col: usize, stride: i32): void {
+function im2col(x: usize, c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, oh: i32, ow: i32, col: usize, stride: i32): void {
   const P = oh * ow;
   let row = col;
   for (let ci = 0; ci < c; ci++) for (let r = 0; r < kh; r++) for (let s = 0; s < kw; s++) {
     const plane = x + (<usize>(ci * h * w) << 2);
-    const lo = qLo(s, sw, pw), hi = qHi(s, sw, pw, w, ow);
+    const sd = s * dw, lo = qLo(sd, sw, pw), hi = qHi(sd, sw, pw, w, ow);
     let out = row;
     for (let p = 0; p < oh; p++) {
-      const hh = p * sh + r - ph;
+      const hh = p * sh + r * dh - ph;
       if (hh < 0 || hh >= h || hi <= lo) { memory.fill(out, 0, <usize>ow << 2); out += <usize>ow << 2; continue; }
-      const src = plane + (<usize>(hh * w + lo * sw + s - pw) << 2);
+      const src = plane + (<usize>(hh * w + lo * sw + sd - pw) << 2);
       if (lo > 0) memory.fill(out, 0, <usize>lo << 2);
       if (sw == 1) memory.copy(out + (<usize>lo << 2), src, <usize>(hi - lo) << 2);
       else for (let q = lo; q < hi; q++) store<f32>(out + (<usize>q << 2), load<f32>(src + (<usize>((q - lo) * sw) << 2)));
@@ -42,7 +44,7 @@ function im2col(x: usize, c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw:
 }
 
 /** colᵀ[p, k = (c,r,s)] into rows of stride `stride` floats (padding columns zero). */
-function im2colT(x: usize, c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, colT: usize, stride: i32): void {
+function im2colT(x: usize, c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, oh: i32, ow: i32, colT: usize, stride: i32): void {
   const K = c * kh * kw;
   let row = colT;
   for (let p = 0; p < oh; p++) for (let q = 0; q < ow; q++) {
@@ -50,11 +52,11 @@ function im2colT(x: usize, c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw
     for (let ci = 0; ci < c; ci++) {
       const plane = x + (<usize>(ci * h * w) << 2);
       for (let r = 0; r < kh; r++) {
-        const hh = p * sh + r - ph;
+        const hh = p * sh + r * dh - ph;
         const inRow = hh >= 0 && hh < h;
         const src = plane + (<usize>(hh * w) << 2);
         for (let s = 0; s < kw; s++) {
-          const ww = q * sw + s - pw;
+          const ww = q * sw + s * dw - pw;
           store<f32>(out, inRow && ww >= 0 && ww < w ? load<f32>(src + (<usize>ww << 2)) : 0);
           out += 4;
         }
@@ -66,16 +68,16 @@ function im2colT(x: usize, c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw
 }
 
 /** x += col2im(col), col rows of `stride` floats; only the valid run of each output row is read. */
-function col2imAdd(col: usize, c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, x: usize, stride: i32): void {
+function col2imAdd(col: usize, c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, oh: i32, ow: i32, x: usize, stride: i32): void {
   let row = col;
   for (let ci = 0; ci < c; ci++) for (let r = 0; r < kh; r++) for (let s = 0; s < kw; s++) {
     const plane = x + (<usize>(ci * h * w) << 2);
-    const lo = qLo(s, sw, pw), hi = qHi(s, sw, pw, w, ow);
+    const sd = s * dw, lo = qLo(sd, sw, pw), hi = qHi(sd, sw, pw, w, ow);
     for (let p = 0; p < oh; p++) {
-      const hh = p * sh + r - ph;
+      const hh = p * sh + r * dh - ph;
       if (hh < 0 || hh >= h) continue;
       const src = row + (<usize>(p * ow) << 2);
-      const dst = plane + (<usize>(hh * w + lo * sw + s - pw) << 2);
+      const dst = plane + (<usize>(hh * w + lo * sw + sd - pw) << 2);
       for (let q = lo; q < hi; q++) {
         const at = dst + (<usize>((q - lo) * sw) << 2);
         store<f32>(at, load<f32>(at) + load<f32>(src + (<usize>q << 2)));
@@ -372,9 +374,9 @@ function padPlanes(x: usize, C: i32, h: i32, w: i32, top: i32, left: i32, dst: u
   }
 }
 
-/** Whether the direct kernels apply: stride 1 and padding below the kernel size (so ȳ's padding is ≥ 0). */
-function convDirect(kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32): i32 {
-  return sh == 1 && sw == 1 && ph < kh && pw < kw ? 1 : 0;
+/** Whether the direct kernels apply: stride 1, no dilation, one group, padding below the kernel size (ȳ's padding ≥ 0). */
+function convDirect(kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32): i32 {
+  return sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 && ph < kh && pw < kw ? 1 : 0;
 }
 
 /** Workspace bytes of the direct passes (scratch, packed filter, one padded example), bounded from oh, ow. */
@@ -411,7 +413,7 @@ function backwardInputDirect(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h:
   }
 }
 
-/** Workspace bytes every conv pass needs (the largest of the three passes' packed operands). */
+/** Workspace bytes every conv pass needs (the largest of the three passes' packed operands); c per group. */
 export function convWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, oh: i32, ow: i32): i32 {
   const K = c * kh * kw, P = oh * ow, Pp = round8(P), Kp = round8(K);
   const fwd = K * Pp;
@@ -423,37 +425,41 @@ export function convWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, oh: i32, ow
   return m * 4 + 256 > direct ? m * 4 + 256 : direct;
 }
 
-/** y[n,o,:,:] += W·col(x_n) + bias[o] (bias 0 = none). */
-export function conv2dForward(x: usize, wt: usize, bias: usize, y: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, ws: usize): void {
-  if (convDirect(kh, kw, sh, sw, ph, pw)) { forwardDirect(x, wt, bias, y, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws); return; }
-  const K = c * kh * kw, P = oh * ow, Pp = round8(P);
-  for (let b = 0; b < n; b++) {
-    im2col(x + (<usize>(b * c * h * w) << 2), c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, ws, Pp);
-    gemmPacked(wt, ws, y + (<usize>(b * o * P) << 2), o, P, K, Pp, bias, 0);
+/** y[n,o,:,:] += W·col(x_n) + bias[o] (bias 0 = none); c and o are the full channel counts. */
+export function conv2dForward(x: usize, wt: usize, bias: usize, y: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize): void {
+  if (convDirect(kh, kw, sh, sw, ph, pw, dh, dw, groups)) { forwardDirect(x, wt, bias, y, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws); return; }
+  const cg = c / groups, og = o / groups, K = cg * kh * kw, P = oh * ow, Pp = round8(P);
+  for (let b = 0; b < n; b++) for (let gi = 0; gi < groups; gi++) {
+    im2col(x + (<usize>((b * c + gi * cg) * h * w) << 2), cg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ws, Pp);
+    gemmPacked(wt + (<usize>(gi * og * K) << 2), ws, y + (<usize>((b * o + gi * og) * P) << 2), og, P, K, Pp, bias ? bias + (<usize>(gi * og) << 2) : 0, 0);
   }
 }
 
-/** gx[n] += col2im(Wᵀ·gy_n). */
-export function conv2dBackwardInput(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, ws: usize): void {
-  if (convDirect(kh, kw, sh, sw, ph, pw)) { backwardInputDirect(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws); return; }
-  const K = c * kh * kw, P = oh * ow, Pp = round8(P);
-  const wT = ws, gyp = wT + (<usize>(K * o) << 2), col = (gyp + (<usize>(o * Pp) << 2) + 63) & ~63;
-  for (let k = 0; k < K; k++) for (let oo = 0; oo < o; oo++) store<f32>(wT + (<usize>(k * o + oo) << 2), load<f32>(wt + (<usize>(oo * K + k) << 2)));
-  for (let b = 0; b < n; b++) {
-    const g = gy + (<usize>(b * o * P) << 2);
+/** gx[n] += col2im(Wᵀ·gy_n), per group. */
+export function conv2dBackwardInput(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize): void {
+  if (convDirect(kh, kw, sh, sw, ph, pw, dh, dw, groups)) { backwardInputDirect(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws); return; }
+  const cg = c / groups, og = o / groups, K = cg * kh * kw, P = oh * ow, Pp = round8(P);
+  const wT = ws, gyp = wT + (<usize>(K * o) << 2), col = (gyp + (<usize>(og * Pp) << 2) + 63) & ~63;
+  // Wᵀ of group gi at wT + gi·K·og: [K, og].
+  for (let gi = 0; gi < groups; gi++) {
+    const src = wt + (<usize>(gi * og * K) << 2), dst = wT + (<usize>(gi * K * og) << 2);
+    for (let k = 0; k < K; k++) for (let oo = 0; oo < og; oo++) store<f32>(dst + (<usize>(k * og + oo) << 2), load<f32>(src + (<usize>(oo * K + k) << 2)));
+  }
+  for (let b = 0; b < n; b++) for (let gi = 0; gi < groups; gi++) {
+    const g = gy + (<usize>((b * o + gi * og) * P) << 2);
     let bp = g;
-    if (Pp != P) { padRows(g, o, P, gyp, Pp); bp = gyp; }
+    if (Pp != P) { padRows(g, og, P, gyp, Pp); bp = gyp; }
     memory.fill(col, 0, <usize>(K * P) << 2);
-    gemmPacked(wT, bp, col, K, P, o, Pp, 0, 0);
-    col2imAdd(col, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, gx + (<usize>(b * c * h * w) << 2), P);
+    gemmPacked(wT + (<usize>(gi * K * og) << 2), bp, col, K, P, og, Pp, 0, 0);
+    col2imAdd(col, cg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, gx + (<usize>((b * c + gi * cg) * h * w) << 2), P);
   }
 }
 
-/** gw[O,K] += Σ_n gy_n[O,P]·col(x_n)ᵀ. */
-export function conv2dBackwardFilter(gy: usize, x: usize, gw: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, ws: usize): void {
-  const K = c * kh * kw, P = oh * ow, Kp = round8(K);
-  for (let b = 0; b < n; b++) {
-    im2colT(x + (<usize>(b * c * h * w) << 2), c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, ws, Kp);
-    gemmPacked(gy + (<usize>(b * o * P) << 2), ws, gw, o, K, P, Kp, 0, 0);
+/** gw[O,K] += Σ_n gy_n[O,P]·col(x_n)ᵀ, per group (gw is [o, c/G·kh·kw]). */
+export function conv2dBackwardFilter(gy: usize, x: usize, gw: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize): void {
+  const cg = c / groups, og = o / groups, K = cg * kh * kw, P = oh * ow, Kp = round8(K);
+  for (let b = 0; b < n; b++) for (let gi = 0; gi < groups; gi++) {
+    im2colT(x + (<usize>((b * c + gi * cg) * h * w) << 2), cg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ws, Kp);
+    gemmPacked(gy + (<usize>((b * o + gi * og) * P) << 2), ws, gw + (<usize>(gi * og * K) << 2), og, K, P, Kp, 0, 0);
   }
 }

@@ -3,7 +3,9 @@
 export { gemm, gemmWorkspaceBytes } from './gemm';
 export { conv2dForward, conv2dBackwardInput, conv2dBackwardFilter, convWorkspaceBytes } from './conv2d';
 export { maxPool, gather, scatterAdd, avgPool, avgPoolBackward } from './pool';
-export { activation, activationBackward, checkFinite } from './pointwise';
+export { activation, activationBackward, activationTangent, checkFinite } from './pointwise';
+export { add, copyBlocks, batchNormCoefficients, batchNorm, batchNormBackward, batchNormWeightGrad } from './graph';
+export { sgd, adam, ssrSeeds, gatherRows, scatterRows, normalizeRows, pgdStep, accumulateMetrics } from './train';
 export { head } from './loss';
 export { philoxWords, sampleInputs, ballFactors } from './philox';
 export { channelSum, sampleReduce } from './reduce';

@@ -101,6 +101,28 @@ export function activationBackward(kind: i32, beta: f64, z: usize, gy: usize, zd
   }
 }
 
+/**
+ * The GEMM epilogue's tangent stream: out = σ′(z)·t (z the value stream's pre-activation, t the tangent
+ * GEMM's result).
+ */
+export function activationTangent(kind: i32, beta: f64, z: usize, t: usize, out: usize, count: i32): void {
+  let start = 0;
+  if (kind == 1) {
+    const b = f32x4.splat(<f32>beta);
+    start = count & ~3;
+    for (let i = 0; i < start; i += 4) {
+      const o = <usize>i << 2;
+      const bz = f32x4.mul(b, v128.load(z + o));
+      v128.store(out + o, f32x4.mul(sigmoidFromE(bz, expNeg(f32x4.neg(f32x4.abs(bz)))), v128.load(t + o)));
+    }
+  }
+  for (let i = start; i < count; i++) {
+    const o = <usize>i << 2;
+    derivatives(kind, beta, <f64>load<f32>(z + o));
+    store<f32>(out + o, <f32>(D1 * <f64>load<f32>(t + o)));
+  }
+}
+
 /** flags[0] = stage if it is 0 and any of t[0..count) is Infinity or NaN. */
 export function checkFinite(t: usize, count: i32, flags: usize, stage: i32): void {
   if (load<i32>(flags) != 0) return;

@@ -42,11 +42,19 @@ const say = (msg) => console.error(`[gpu-env] ${msg}`);
 function probe(vkIcd) {
   const penv = { ...env };
   if (vkIcd) penv.VK_ICD_FILENAMES = vkIcd;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
     import { create } from 'webgpu';
     const a = await create([]).requestAdapter();
     console.log(a ? JSON.stringify({ vendor: a.info.vendor, architecture: a.info.architecture, description: a.info.description }) : 'none');
-  `], { encoding: 'utf8', env: penv, timeout: 60_000 });
+  `,
+    ],
+    { encoding: 'utf8', env: penv, timeout: 60_000 },
+  );
   const found = (r.stdout ?? '').trim().split('\n').pop() || 'none';
   return found === 'none' ? null : found;
 }
@@ -55,11 +63,14 @@ function probe(vkIcd) {
 function debianLike() {
   const file = env.SMOOTHGEO_OS_RELEASE || '/etc/os-release';
   if (!existsSync(file)) return false;
-  const ids = readFileSync(file, 'utf8').split('\n').filter((l) => /^(ID|ID_LIKE)=/.test(l)).join(' ');
+  const ids = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => /^(ID|ID_LIKE)=/.test(l))
+    .join(' ');
   return /debian|ubuntu/i.test(ids);
 }
 
-const uid = env.SMOOTHGEO_UID !== undefined ? Number(env.SMOOTHGEO_UID) : process.getuid?.() ?? -1;
+const uid = env.SMOOTHGEO_UID !== undefined ? Number(env.SMOOTHGEO_UID) : (process.getuid?.() ?? -1);
 const onPath = (name) => (env.PATH ?? '').split(':').some((dir) => dir && existsSync(`${dir}/${name}`));
 
 /** Stops at once with one message: what is missing and the exact command that fixes it. */
@@ -71,8 +82,8 @@ function stop(missing, fix = defaultFix()) {
 function defaultFix() {
   return debianLike()
     ? `${uid === 0 ? '' : 'sudo '}apt-get install -y --no-install-recommends ${PACKAGES.join(' ')}`
-    : 'install Chromium (it ships SwiftShader: vk_swiftshader_icd.json) and the Vulkan loader (libvulkan.so.1), then set '
-      + 'SMOOTHGEO_SWIFTSHADER_ICD to that vk_swiftshader_icd.json, or run on a machine with a GPU';
+    : 'install Chromium (it ships SwiftShader: vk_swiftshader_icd.json) and the Vulkan loader (libvulkan.so.1), then set ' +
+        'SMOOTHGEO_SWIFTSHADER_ICD to that vk_swiftshader_icd.json, or run on a machine with a GPU';
 }
 
 /** Installs the packages as root on Debian/Ubuntu; says why not otherwise (false). */
@@ -84,7 +95,8 @@ function install(missing) {
   const aptEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
   for (const a of [['update', '-qq'], INSTALL_ARGS]) {
     const r = spawnSync('apt-get', a, { stdio: ['ignore', 'inherit', 'inherit'], env: aptEnv });
-    if (r.status !== 0) stop(`${missing}, and \`apt-get ${a.join(' ')}\` failed (exit ${r.status ?? r.signal ?? r.error?.message})`);
+    if (r.status !== 0)
+      stop(`${missing}, and \`apt-get ${a.join(' ')}\` failed (exit ${r.status ?? r.signal ?? r.error?.message})`);
   }
   return true;
 }
@@ -103,7 +115,10 @@ function setUp() {
     let missing;
     if (existsSync(icd)) {
       const found = probe(icd);
-      if (found) { env.VK_ICD_FILENAMES = icd; return `no hardware WebGPU adapter; using SwiftShader (VK_ICD_FILENAMES=${icd}): ${found}`; }
+      if (found) {
+        env.VK_ICD_FILENAMES = icd;
+        return `no hardware WebGPU adapter; using SwiftShader (VK_ICD_FILENAMES=${icd}): ${found}`;
+      }
       missing = `SwiftShader is at ${icd} but Dawn finds no adapter with it (is the Vulkan loader libvulkan.so.1 installed?)`;
     } else {
       missing = `no hardware WebGPU adapter, and no SwiftShader at ${icd}`;
@@ -113,8 +128,10 @@ function setUp() {
       return null;
     }
     if (installed) {
-      stop(`${missing}, even after installing ${PACKAGES.join(' ')}`,
-        `SMOOTHGEO_SWIFTSHADER_ICD=/path/to/vk_swiftshader_icd.json npm test (where this system's chromium keeps SwiftShader: \`dpkg -L chromium | grep vk_swiftshader\`)`);
+      stop(
+        `${missing}, even after installing ${PACKAGES.join(' ')}`,
+        `SMOOTHGEO_SWIFTSHADER_ICD=/path/to/vk_swiftshader_icd.json npm test (where this system's chromium keeps SwiftShader: \`dpkg -L chromium | grep vk_swiftshader\`)`,
+      );
     }
     if (!install(missing)) stop(missing);
   }
@@ -126,5 +143,9 @@ if (needBrowser && !existsSync(chromium)) {
   const missing = `the browser tests need Chromium at ${chromium}, which is missing`;
   if (installed || !install(missing) || !existsSync(chromium)) stop(missing);
 }
-const r = spawnSync(cmd.endsWith('.mjs') ? process.execPath : cmd, cmd.endsWith('.mjs') ? [cmd, ...args] : args, { stdio: 'inherit', env, shell: false });
+const r = spawnSync(cmd.endsWith('.mjs') ? process.execPath : cmd, cmd.endsWith('.mjs') ? [cmd, ...args] : args, {
+  stdio: 'inherit',
+  env,
+  shell: false,
+});
 process.exit(r.status ?? 1);

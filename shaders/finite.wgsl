@@ -4,9 +4,9 @@
 // sees a non-finite value is the one that stays (no atomics needed).
 
 //! section check
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
   if ((bitcast<u32>(t[i]) & 0x7f800000u) == 0x7f800000u && flags[0] == 0) {
     flags[0] = i32(u.stage);

@@ -56,10 +56,10 @@ fn normalFromUniform(u: f32) -> f32 {
 }
 
 //! section noise
-// NOISE: 0 none, 1 gaussian, 2 cube, 3 ball, 4 given. The unit draw of one element from its Philox word:
+// NOISE: one of the prelude's NOISE_NONE, NOISE_GAUSSIAN, NOISE_CUBE, NOISE_BALL, NOISE_GIVEN. The unit draw of one element from its Philox word:
 // a standard normal (gaussian, and the ball's direction) or a uniform on (−1, 1) (cube).
 fn unitDraw(bits: u32) -> f32 {
-  if (NOISE == 2u) { return 2.0 * uniform01(bits) - 1.0; }
+  if (NOISE == NOISE_CUBE) { return 2.0 * uniform01(bits) - 1.0; }
   return normalFromUniform(uniform01(bits));
 }
 
@@ -75,14 +75,14 @@ fn pathWeight(s: u32) -> f32 { return planParams[u.B + u.S + s]; }
 
 // Scale of a unit draw: σ or r per example, or for the ball r·U^(1/d)/|z| per (example, sample).
 fn noiseScale(b: u32, n: u32) -> f32 {
-  if (NOISE == 3u) { return ballFactors[b * u.N + n]; }
+  if (NOISE == NOISE_BALL) { return ballFactors[b * u.N + n]; }
   return exampleScale(b);
 }
 
 // ε for element i (in group g = i/4, lane i%4) of sample n of example b.
 fn noiseValue(b: u32, n: u32, i: u32, words: vec4u) -> f32 {
-  if (NOISE == 0u) { return 0.0; }
-  if (NOISE == 4u) { return given[n * u.d + i]; }
+  if (NOISE == NOISE_NONE) { return 0.0; }
+  if (NOISE == NOISE_GIVEN) { return given[n * u.d + i]; }
   return noiseScale(b, n) * unitDraw(words[i % 4u]);
 }
 
@@ -91,15 +91,17 @@ fn noiseValue(b: u32, n: u32, i: u32, words: vec4u) -> f32 {
 // ε = factor·z is uniform in the L2 ball of radius r. The B·N workgroups are folded into x and y like every
 // other grid (65,535 per dimension); the surplus workgroups of the last row return at once (uniformly, so
 // the barriers below stay in uniform control flow).
-var<workgroup> partials: array<f32, 256>;
-@compute @workgroup_size(256)
+// The tree below halves WORKGROUP_SIZE down to 1.
+const_assert (WORKGROUP_SIZE & (WORKGROUP_SIZE - 1u)) == 0u;
+var<workgroup> partials: array<f32, WORKGROUP_SIZE>;
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let pair = wid.x + wid.y * nwg.x;
+  let pair = wid.x + wid.y * nwg.x; // a workgroup per pair: the workgroup's own linear index
   if (pair >= u.B * u.N) { return; }
   let b = pair / u.N;
   let n = pair % u.N;
   var s = 0.0;
-  for (var g = lid.x; g * 4u < u.d; g += 256u) {
+  for (var g = lid.x; g * 4u < u.d; g += WORKGROUP_SIZE) {
     let words = drawWords(b, n, g);
     for (var lane = 0u; lane < 4u; lane++) {
       if (g * 4u + lane < u.d) { let z = unitDraw(words[lane]); s += z * z; }
@@ -107,7 +109,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   }
   partials[lid.x] = s;
   workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
+  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
     if (lid.x < stride) { partials[lid.x] += partials[lid.x + stride]; }
     workgroupBarrier();
   }
@@ -121,9 +123,9 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
 // The same factors with one thread per (example, sample), for short inputs (d ≤ 1024): a workgroup per pair
 // would spend its time in barriers, which software adapters pay dearly (SwiftShader: 65,600 pairs at d = 3
 // took a minute). Threads are folded into x and y like every 1-D grid.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let pair = gid.x + gid.y * nwg.x * 64u;
+  let pair = linearId(gid, nwg);
   if (pair >= u.B * u.N) { return; }
   let b = pair / u.N;
   let n = pair % u.N;
@@ -142,9 +144,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 // Network inputs of the chunk's samples: row (b, j) holds sample q = q0 + j of example b, which is noise
 // sample n = q / S at path point s = q % S: baseline + α_s·(x + ε_n − baseline). One Philox call per
 // thread gives four neighbouring elements.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = gid.x + gid.y * nwg.x * 256u;
+  let t = linearId(gid, nwg);
   let groups = (u.d + 3u) / 4u;
   if (t >= u.B * u.len * groups) { return; }
   let g = t % groups;
@@ -154,7 +156,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = q / u.S;
   let alpha = pathAlpha(q % u.S);
   var words = vec4u(0u);
-  if (NOISE != 0u && NOISE != 4u) { words = drawWords(b, n, g); }
+  if (NOISE != NOISE_NONE && NOISE != NOISE_GIVEN) { words = drawWords(b, n, g); }
   for (var lane = 0u; lane < 4u; lane++) {
     let i = g * 4u + lane;
     if (i < u.d) {

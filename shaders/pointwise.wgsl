@@ -1,10 +1,8 @@
-// Pointwise activations with their first and second derivatives; KIND is a compile-time constant
-// (0 relu, 1 softplus(β), 2 tanh, 3 sigmoid), so each pipeline holds one branch. The value and tangent
+// Pointwise activations with their first and second derivatives; ACT is a compile-time constant (one of the
+// prelude's ACT_RELU, ACT_SOFTPLUS (β), ACT_TANH, ACT_SIGMOID), so each pipeline holds one branch. The value and tangent
 // streams go through the same dispatch.
 
 //! section common
-fn linearId(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
-
 fn sigmoid(x: f32) -> f32 {
   if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
   let e = exp(x);
@@ -19,16 +17,16 @@ fn log1pSmall(e: f32) -> f32 {
 
 // (f, f′, f″) at z.
 fn act(z: f32) -> vec3f {
-  if (KIND == 0u) {
+  if (ACT == ACT_RELU) {
     if (z > 0.0) { return vec3f(z, 1.0, 0.0); }
     return vec3f(0.0, 0.0, 0.0);
   }
-  if (KIND == 1u) {
+  if (ACT == ACT_SOFTPLUS) {
     let bz = u.beta * z;
     let s = sigmoid(bz);
     return vec3f((max(bz, 0.0) + log1pSmall(exp(-abs(bz)))) / u.beta, s, u.beta * s * (1.0 - s));
   }
-  if (KIND == 2u) {
+  if (ACT == ACT_TANH) {
     // Clamped: tanh is ±1 in f32 beyond |z| ≈ 9, and some drivers overflow exp inside tanh.
     let t = tanh(clamp(z, -15.0, 15.0));
     let d = 1.0 - t * t;
@@ -40,7 +38,7 @@ fn act(z: f32) -> vec3f {
 }
 
 //! section forward
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
@@ -51,7 +49,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 //! section backward
 // z̄ = σ′·ȳ and its tangent σ′·ẏ̄ + σ″·ż·ȳ.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
@@ -68,9 +66,29 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 //! section fill
 // out[i] = 0: zeros made on the device (a zero tangent), so nothing of that size is uploaded.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = linearId(gid, nwg);
   if (i >= u.total) { return; }
   out[i] = 0.0;
+}
+
+//! section add
+// out = a + b: the add layer, and gradients summed where a value feeds several layers.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linearId(gid, nwg);
+  if (i >= u.total) { return; }
+  out[i] = a[i] + b[i];
+}
+
+//! section copy_blocks
+// dst[b·dstBlock + dstOffset + j] = src[b·srcBlock + srcOffset + j]: concatenation along channels and its slices.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linearId(gid, nwg);
+  if (i >= u.total) { return; }
+  let b = i / u.length;
+  let j = i % u.length;
+  dst[b * u.dstBlock + u.dstOffset + j] = src[b * u.srcBlock + u.srcOffset + j];
 }

@@ -1,20 +1,22 @@
 //! section channel_sum
 // out[c] = Σ_{n,s} t[n, c, s]: one workgroup per channel, a strided sum per thread, then a tree in
 // workgroup memory. Bias gradients of dense (spatial 1) and conv2d.
-var<workgroup> partials: array<f32, 256>;
+// The tree below halves WORKGROUP_SIZE down to 1.
+const_assert (WORKGROUP_SIZE & (WORKGROUP_SIZE - 1u)) == 0u;
+var<workgroup> partials: array<f32, WORKGROUP_SIZE>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let c = wid.x;
   let count = u.n * u.spatial;
   var s = 0.0;
-  for (var i = lid.x; i < count; i += 256u) {
+  for (var i = lid.x; i < count; i += WORKGROUP_SIZE) {
     let n = i / u.spatial;
     s += t[(n * u.channels + c) * u.spatial + i % u.spatial];
   }
   partials[lid.x] = s;
   workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
+  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
     if (lid.x < stride) { partials[lid.x] += partials[lid.x + stride]; }
     workgroupBarrier();
   }
@@ -31,9 +33,9 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
 // x + ε_n − baseline when MULTIPLY, |·| when ABSOLUTE); the chunk's A_n are summarised by Welford (mean,
 // M2) and merged into the running (mean, M2) with Chan's formula. `stats` is [3, B, d]: the path sum of a
 // noise sample whose points straddle chunks, the mean, and M2.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = gid.x + gid.y * nwg.x * 256u;
+  let t = linearId(gid, nwg);
   if (t >= u.B * u.d) { return; }
   let b = t / u.d;
   let i = t % u.d;
@@ -52,7 +54,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       inner = 0.0;
       if (MULTIPLY) {
         var words = vec4u(0u);
-        if (NOISE != 0u && NOISE != 4u) { words = drawWords(b, n, i / 4u); }
+        if (NOISE != NOISE_NONE && NOISE != NOISE_GIVEN) { words = drawWords(b, n, i / 4u); }
         var base = 0.0;
         if (HAS_BASELINE) { base = baseline[t]; }
         a *= x[t] + noiseValue(b, n, i, words) - base;

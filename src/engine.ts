@@ -1,9 +1,14 @@
-import type { Backend, BackendName } from './backend/backend.js';
+// The engine: picks a backend (webgpu, wasm or the float64 cpu reference), says why, and fronts its lifecycle
+// (memory, device generation and recovery, profiling, dispose) through the Backend contract alone.
+import type { Backend, BackendName, MemoryUsage, Profile } from './backend/backend.js';
 import { CpuBackend } from './backend/cpu.js';
 import { WasmBackend } from './backend/wasm/wasm.js';
-import { WebGPUBackend, requestWebGPU, type AdapterSummary } from './backend/webgpu/webgpu.js';
+import type { DumpShaders } from './backend/webgpu/debug.js';
+import { requestWebGPU, type AdapterSummary } from './backend/webgpu/webgpu.js';
 import { fail, SmoothgeoError } from './errors.js';
 import { choice, options as validateOptions, show } from './validate.js';
+
+export type { DumpShaders } from './backend/webgpu/debug.js';
 
 export interface EngineOptions {
   /**
@@ -12,11 +17,19 @@ export interface EngineOptions {
    * reference; describe() says which and why. Default 'auto'.
    */
   backend?: 'auto' | BackendName;
+  /** Threads of the wasm backend (Node only; browsers run it on one). Default 1 (see src/backend/wasm/threads.ts). */
+  threads?: number;
   /** The WebGPU entry point: navigator.gpu in browsers; in Node, `create([])` of npm `webgpu` (loaded when omitted). */
   gpu?: GPU;
   powerPreference?: GPUPowerPreference;
-  /** Threads of the wasm backend (Node only; browsers run it on one). Default 1 (see src/backend/wasm/threads.ts). */
-  threads?: number;
+  debug?: {
+    /**
+     * Dump every WGSL shader the engine composes, with its pipeline key: true to stderr (the console in
+     * browsers), a directory path (Node) for one .wgsl file each, or a function called with (key, label,
+     * code). Without this option, the environment variable SMOOTHGEO_DUMP_SHADERS (1, or a directory) asks.
+     */
+    dumpShaders?: DumpShaders;
+  };
 }
 
 /**
@@ -31,25 +44,52 @@ export class Engine {
   ) {}
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
-    const o = validateOptions('createEngine', options, ['backend', 'gpu', 'powerPreference', 'threads']) as EngineOptions;
+    const o = validateOptions('createEngine', options, [
+      'backend',
+      'gpu',
+      'powerPreference',
+      'debug',
+      'threads',
+    ]) as EngineOptions;
+    if (o.debug !== undefined) {
+      const d = validateOptions('createEngine: debug', o.debug, ['dumpShaders']) as NonNullable<EngineOptions['debug']>;
+      const dump = d.dumpShaders;
+      if (dump !== undefined && typeof dump !== 'boolean' && typeof dump !== 'string' && typeof dump !== 'function') {
+        fail(
+          'INVALID_ARGUMENT',
+          `createEngine: debug.dumpShaders must be true/false, a directory path or a function (key, label, code), got ${show(dump)}`,
+        );
+      }
+    }
     const want = choice('createEngine: backend', o.backend, ['auto', 'webgpu', 'wasm', 'cpu'] as const, 'auto');
-    choice('createEngine: powerPreference', o.powerPreference, ['low-power', 'high-performance'] as const, 'high-performance');
+    choice(
+      'createEngine: powerPreference',
+      o.powerPreference,
+      ['low-power', 'high-performance'] as const,
+      'high-performance',
+    );
     if (o.gpu === null || (o.gpu !== undefined && typeof (o.gpu as GPU).requestAdapter !== 'function')) {
-      fail('INVALID_ARGUMENT', `createEngine: gpu must be a WebGPU entry point (navigator.gpu) with requestAdapter(), got ${show(o.gpu)}`);
+      fail(
+        'INVALID_ARGUMENT',
+        `createEngine: gpu must be a WebGPU entry point (navigator.gpu) with requestAdapter(), got ${show(o.gpu)}`,
+      );
     }
     options = o;
-    if (want === 'cpu') return new Engine(new CpuBackend(), 'requested', null);
     if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= 256)) {
       fail('INVALID_ARGUMENT', `createEngine: threads must be an integer from 1 to 256, got ${show(o.threads)}`);
     }
+    if (want === 'cpu') return new Engine(new CpuBackend(), 'requested', null);
     if (want === 'wasm') return new Engine(await WasmBackend.create(o.threads), 'requested', null);
     let why: string;
     try {
-      const gpu = await requestWebGPU(options.gpu, options.powerPreference);
+      const gpu = await requestWebGPU(options.gpu, {
+        powerPreference: options.powerPreference,
+        dumpShaders: options.debug?.dumpShaders,
+      });
       if (want === 'webgpu') return new Engine(gpu, 'requested', gpu.adapter);
       if (!gpu.adapter.software) return new Engine(gpu, 'auto: hardware WebGPU adapter found', gpu.adapter);
       why = `only a software WebGPU adapter (${gpu.description}), slower than wasm on the same CPU; ask for backend 'webgpu' to use it`;
-      gpu.destroy();
+      gpu.dispose();
     } catch (e) {
       if (want === 'webgpu' || !(e instanceof SmoothgeoError) || e.code !== 'BACKEND_UNAVAILABLE') throw e;
       why = `WebGPU unavailable (${e.message})`;
@@ -58,15 +98,21 @@ export class Engine {
       return new Engine(await WasmBackend.create(o.threads), `auto: ${why}; using the wasm backend`, null);
     } catch (e) {
       if (!(e instanceof SmoothgeoError) || e.code !== 'BACKEND_UNAVAILABLE') throw e;
-      return new Engine(new CpuBackend(), `auto: ${why}; wasm unavailable (${e.message}); using the float64 cpu backend`, null);
+      return new Engine(
+        new CpuBackend(),
+        `auto: ${why}; wasm unavailable (${e.message}); using the float64 cpu backend`,
+        null,
+      );
     }
   }
 
-  get backend(): BackendName { return this.impl.name; }
+  get backend(): BackendName {
+    return this.impl.name;
+  }
 
   /** Bumps when the GPU device is replaced after a loss, so models upload their weights again. */
   get generation(): number {
-    return this.impl instanceof WebGPUBackend ? this.impl.generation : 0;
+    return this.impl.generation;
   }
 
   /**
@@ -74,16 +120,21 @@ export class Engine {
    * uniform arena (`uniformBytes`, at most 128 KiB); null on cpu. Buffers are pooled and reused across calls,
    * so this is what the engine keeps on the device.
    */
-  memory(): { allocatedBytes: number; peakBytes: number; uniformBytes: number } | null {
-    if (this.impl instanceof WasmBackend) {
-      const m = this.impl.memoryUsage();
-      return { allocatedBytes: m.inUse, peakBytes: m.peak, uniformBytes: 0 };
-    }
-    return this.impl instanceof WebGPUBackend ? this.impl.memory() : null;
+  memory(): MemoryUsage | null {
+    return this.impl.memory();
   }
   resetPeakMemory(): void {
-    if (this.impl instanceof WebGPUBackend) this.impl.resetPeakMemory();
-    if (this.impl instanceof WasmBackend) this.impl.resetPeakMemory();
+    this.impl.resetPeakMemory();
+  }
+
+  /**
+   * Runs `fn` (any calls on models of this engine) and returns its result with the GPU time of every kernel
+   * it dispatched, from timestamp queries: `{ result, supported: true, kernels: [{ label, shapes, ms }],
+   * totalMs }`. Where the adapter has no 'timestamp-query' (or on cpu) it says so: `{ result, supported:
+   * false, reason }`. Profiled calls give each dispatch a compute pass of its own, so they run a little slower.
+   */
+  async profile<T>(fn: () => Promise<T>): Promise<Profile<T>> {
+    return this.impl.profile(fn);
   }
 
   /**
@@ -92,7 +143,7 @@ export class Engine {
    * the device reports running out of memory.
    */
   trim(): number {
-    return this.impl instanceof WebGPUBackend ? this.impl.trim() : 0;
+    return this.impl.trim();
   }
 
   /** One line: backend, adapter and why. */
@@ -100,16 +151,15 @@ export class Engine {
     return `backend ${this.backend} — ${this.impl.description} (${this.reason})`;
   }
 
-  /** @internal The backend for the next call; on webgpu a lost device is replaced here. */
+  /** @internal The backend for the next call; a lost GPU device is replaced here. */
   async backendForCall(): Promise<Backend> {
-    if (this.impl instanceof WebGPUBackend) await this.impl.ensureDevice();
+    await this.impl.prepare();
     return this.impl;
   }
 
   /** Frees the GPU device; the engine cannot be used afterwards. */
   dispose(): void {
-    if (this.impl instanceof WebGPUBackend) this.impl.destroy();
-    if (this.impl instanceof WasmBackend) this.impl.dispose();
+    this.impl.dispose();
   }
 }
 

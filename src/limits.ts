@@ -41,7 +41,10 @@ export type LimitName = keyof typeof LIMITS;
 /** Refuses `amount` of work past LIMITS[limit], naming what it is and how to get under it. */
 export function checkWork(limit: LimitName, amount: number, what: string, hint: string): void {
   if (!(amount <= LIMITS[limit])) {
-    fail('LIMIT_EXCEEDED', `${what} is ${formatCount(amount)}, past the limit of ${formatCount(LIMITS[limit])} (LIMITS.${limit}); ${hint}`);
+    fail(
+      'LIMIT_EXCEEDED',
+      `${what} is ${formatCount(amount)}, past the limit of ${formatCount(LIMITS[limit])} (LIMITS.${limit}); ${hint}`,
+    );
   }
 }
 

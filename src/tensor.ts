@@ -27,12 +27,16 @@ export function listStr(names: readonly string[], max = 8): string {
 }
 
 export function tensor(data: Float32Array, shape: number[]): Tensor {
-  if (!(data instanceof Float32Array)) fail('INVALID_ARGUMENT', `tensor: data must be a Float32Array, got ${show(data)}`);
+  if (!(data instanceof Float32Array))
+    fail('INVALID_ARGUMENT', `tensor: data must be a Float32Array, got ${show(data)}`);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     fail('INVALID_ARGUMENT', `tensor: shape must be an array of non-negative integers, got ${shapeStr(shape)}`);
   }
   if (data.length !== sizeOf(shape)) {
-    fail('INVALID_ARGUMENT', `tensor data has ${data.length} values but shape ${shapeStr(shape)} needs ${sizeOf(shape)}`);
+    fail(
+      'INVALID_ARGUMENT',
+      `tensor data has ${data.length} values but shape ${shapeStr(shape)} needs ${sizeOf(shape)}`,
+    );
   }
   return { shape: [...shape], data };
 }
@@ -46,13 +50,18 @@ export function checkTensor(name: string, t: unknown, expected: readonly number[
   if (!(data instanceof Float32Array)) {
     fail('INVALID_ARGUMENT', `${name}.data must be a Float32Array, got ${describe(data)}`);
   }
-  const ok = shape.length === expected.length && shape.every((d, i) => expected[i] === -1 ? Number.isSafeInteger(d) && d > 0 : d === expected[i]);
+  const ok =
+    shape.length === expected.length &&
+    shape.every((d, i) => (expected[i] === -1 ? Number.isSafeInteger(d) && d > 0 : d === expected[i]));
   if (!ok) {
     const want = expected.map((d) => (d === -1 ? 'B' : String(d))).join(', ');
     fail('INVALID_ARGUMENT', `${name} has shape ${shapeStr(shape)}, expected [${want}]`);
   }
   if (data.length !== sizeOf(shape)) {
-    fail('INVALID_ARGUMENT', `${name} has ${data.length} values but its shape ${shapeStr(shape)} needs ${sizeOf(shape)}`);
+    fail(
+      'INVALID_ARGUMENT',
+      `${name} has ${data.length} values but its shape ${shapeStr(shape)} needs ${sizeOf(shape)}`,
+    );
   }
   checkFinite(name, data, shape);
   return t as Tensor;
@@ -61,7 +70,10 @@ export function checkTensor(name: string, t: unknown, expected: readonly number[
 export function checkFinite(name: string, data: ArrayLike<number>, shape: readonly number[]): void {
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i])) {
-      fail('INVALID_ARGUMENT', `${name} has a non-finite value (${data[i]}) at ${indexStr(i, shape)}; every value must be finite`);
+      fail(
+        'INVALID_ARGUMENT',
+        `${name} has a non-finite value (${data[i]}) at ${indexStr(i, shape)}; every value must be finite`,
+      );
     }
   }
 }

@@ -25,13 +25,20 @@ function cut(s: string): string {
 function render(v: unknown, top: boolean): string {
   if (v === null) return 'null';
   switch (typeof v) {
-    case 'undefined': return 'undefined';
-    case 'string': return JSON.stringify(v.length > SHOWN_CHARS ? v.slice(0, SHOWN_CHARS) : v);
-    case 'number': return Object.is(v, -0) ? '-0' : String(v);
-    case 'bigint': return `${v}n`;
-    case 'boolean': return String(v);
-    case 'symbol': return 'a symbol';
-    case 'function': return 'a function';
+    case 'undefined':
+      return 'undefined';
+    case 'string':
+      return JSON.stringify(v.length > SHOWN_CHARS ? v.slice(0, SHOWN_CHARS) : v);
+    case 'number':
+      return Object.is(v, -0) ? '-0' : String(v);
+    case 'bigint':
+      return `${v}n`;
+    case 'boolean':
+      return String(v);
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
   }
   if (ArrayBuffer.isView(v)) {
     const name = (v as object).constructor?.name ?? 'typed array';
@@ -66,13 +73,25 @@ export function required<T>(name: string, v: T): NonNullable<T> {
  * plain object is an error; so is a key the function does not know (a typo such as `sigmaa` must not be
  * silently ignored).
  */
-export function options(fn: string, o: unknown, allowed: readonly string[], mandatory = false): Record<string, unknown> {
+export function options(
+  fn: string,
+  o: unknown,
+  allowed: readonly string[],
+  mandatory = false,
+): Record<string, unknown> {
   if (o === undefined && !mandatory) return {};
   if (o === null || typeof o !== 'object' || Array.isArray(o)) {
-    fail('INVALID_ARGUMENT', `${fn}: options must be an object, got ${show(o)}; allowed options: ${allowed.join(', ')}`);
+    fail(
+      'INVALID_ARGUMENT',
+      `${fn}: options must be an object, got ${show(o)}; allowed options: ${allowed.join(', ')}`,
+    );
   }
   for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) fail('INVALID_ARGUMENT', `${fn}: unknown option '${k.length > 40 ? `${k.slice(0, 37)}...` : k}'; allowed: ${allowed.join(', ')}`);
+    if (!allowed.includes(k))
+      fail(
+        'INVALID_ARGUMENT',
+        `${fn}: unknown option '${k.length > 40 ? `${k.slice(0, 37)}...` : k}'; allowed: ${allowed.join(', ')}`,
+      );
   }
   return o as Record<string, unknown>;
 }
@@ -102,7 +121,8 @@ export function positive(name: string, v: unknown, def?: number): number {
     if (def === undefined) fail('INVALID_ARGUMENT', `${name} is required: a finite number > 0`);
     return def;
   }
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail('INVALID_ARGUMENT', `${name} must be a finite number > 0, got ${show(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    fail('INVALID_ARGUMENT', `${name} must be a finite number > 0, got ${show(v)}`);
   return v;
 }
 
@@ -110,7 +130,8 @@ export function positive(name: string, v: unknown, def?: number): number {
 export function finite(name: string, v: unknown): number | undefined {
   if (v === null) nullOption(name);
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) fail('INVALID_ARGUMENT', `${name} must be a finite number, got ${show(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    fail('INVALID_ARGUMENT', `${name} must be a finite number, got ${show(v)}`);
   return v;
 }
 
@@ -119,7 +140,10 @@ export function choice<T extends string | number>(name: string, v: unknown, choi
   if (v === null) nullOption(name);
   if (v === undefined) return def;
   if (!choices.includes(v as T)) {
-    fail('INVALID_ARGUMENT', `${name} must be ${choices.map((c) => (typeof c === 'string' ? `'${c}'` : String(c))).join(' or ')}, got ${show(v)}`);
+    fail(
+      'INVALID_ARGUMENT',
+      `${name} must be ${choices.map((c) => (typeof c === 'string' ? `'${c}'` : String(c))).join(' or ')}, got ${show(v)}`,
+    );
   }
   return v as T;
 }
@@ -136,7 +160,12 @@ export function bool(name: string, v: unknown, def: boolean): boolean {
 export function range(name: string, v: unknown, def: [number, number]): [number, number] {
   if (v === null) nullOption(name);
   if (v === undefined) return def;
-  if (!Array.isArray(v) || v.length !== 2 || !v.every((e) => typeof e === 'number' && Number.isFinite(e)) || !(v[0] < v[1])) {
+  if (
+    !Array.isArray(v) ||
+    v.length !== 2 ||
+    !v.every((e) => typeof e === 'number' && Number.isFinite(e)) ||
+    !(v[0] < v[1])
+  ) {
     fail('INVALID_ARGUMENT', `${name} must be [lo, hi] with finite lo < hi, got ${show(v)}`);
   }
   return [v[0], v[1]];
@@ -156,7 +185,8 @@ export function signal(name: string, v: unknown): AbortSignal | undefined {
 /** Stops a long-running call when its signal has fired: an ABORTED error naming the call and the reason. */
 export function throwIfAborted(s: AbortSignal | undefined, what: string): void {
   if (s?.aborted) {
-    const reason = s.reason instanceof Error ? s.reason.message : s.reason === undefined ? 'no reason given' : show(s.reason);
+    const reason =
+      s.reason instanceof Error ? s.reason.message : s.reason === undefined ? 'no reason given' : show(s.reason);
     fail('ABORTED', `${what} was aborted by its signal (${reason})`);
   }
 }

@@ -1,8 +1,16 @@
 import { decode } from 'fast-png';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
-  densityPlotPng, flattenParams, hessianDensity, hessianEigen, hessianTrace, inputHessianOperator, paramHessianOperator,
-  softplusSurrogate, unflattenParams, warnIfZero,
+  densityPlotPng,
+  flattenParams,
+  hessianDensity,
+  hessianEigen,
+  hessianTrace,
+  inputHessianOperator,
+  paramHessianOperator,
+  softplusSurrogate,
+  unflattenParams,
+  warnIfZero,
 } from '../src/curvature/index.js';
 import type { Engine } from '../src/engine.js';
 import { SmoothgeoError } from '../src/errors.js';
@@ -12,7 +20,7 @@ import { encodeSafetensors } from '../src/io/safetensors.js';
 import type { Tensor } from '../src/tensor.js';
 import { rademacherVector, STREAM } from '../src/curvature/random.js';
 import { seedKey } from '../src/noise/philox.js';
-import { BACKENDS, cpuEngine, oracleCases, randomTensor, rng, webgpuEngine, type OracleCase } from './helpers.js';
+import { cpuEngine, oracleCases, randomTensor, rng, webgpuEngine, type OracleCase } from './helpers.js';
 
 /*
  * Curvature algorithms against the PyTorch oracle (exact eigenvalues and traces of the cross-entropy's input
@@ -35,14 +43,18 @@ const ce = (c: OracleCase): Objective => ({ kind: 'crossEntropy', labels: c.json
 
 async function rejects(fn: () => unknown, message: RegExp, code = 'INVALID_ARGUMENT'): Promise<void> {
   let err: unknown;
-  try { await fn(); } catch (e) { err = e; }
+  try {
+    await fn();
+  } catch (e) {
+    err = e;
+  }
   expect(err, 'expected an error').toBeInstanceOf(SmoothgeoError);
   expect((err as SmoothgeoError).code).toBe(code);
   expect((err as Error).message).toMatch(message);
 }
 
 /** Eigenvalues (ascending) of a dense symmetric matrix by cyclic Jacobi rotations, float64. */
-function jacobiEigenvalues(A0: Float64Array[], ): number[] {
+function jacobiEigenvalues(A0: Float64Array[]): number[] {
   const n = A0.length;
   const A = A0.map((r) => Float64Array.from(r));
   for (let sweep = 0; sweep < 100; sweep++) {
@@ -54,14 +66,21 @@ function jacobiEigenvalues(A0: Float64Array[], ): number[] {
         if (Math.abs(A[p][q]) < 1e-300) continue;
         const theta = (A[q][q] - A[p][p]) / (2 * A[p][q]);
         const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
-        for (let k = 0; k < n; k++) { // columns p, q
-          const akp = A[k][p], akq = A[k][q];
-          A[k][p] = c * akp - s * akq; A[k][q] = s * akp + c * akq;
+        const c = 1 / Math.sqrt(t * t + 1),
+          s = t * c;
+        for (let k = 0; k < n; k++) {
+          // columns p, q
+          const akp = A[k][p],
+            akq = A[k][q];
+          A[k][p] = c * akp - s * akq;
+          A[k][q] = s * akp + c * akq;
         }
-        for (let k = 0; k < n; k++) { // rows p, q
-          const apk = A[p][k], aqk = A[q][k];
-          A[p][k] = c * apk - s * aqk; A[q][k] = s * apk + c * aqk;
+        for (let k = 0; k < n; k++) {
+          // rows p, q
+          const apk = A[p][k],
+            aqk = A[q][k];
+          A[p][k] = c * apk - s * aqk;
+          A[q][k] = s * apk + c * aqk;
         }
       }
     }
@@ -73,7 +92,8 @@ const symmetrize = (H: Float64Array[]) => H.map((r, i) => r.map((v, j) => (v + H
 
 /** Per-example dense input Hessians, column by column: d batched HVPs with v = e_i for every example. */
 async function denseInputHessians(model: Model, x: Tensor, objective: Objective): Promise<Float64Array[][]> {
-  const [B] = x.shape, d = x.data.length / B;
+  const [B] = x.shape,
+    d = x.data.length / B;
   const H = Array.from({ length: B }, () => Array.from({ length: d }, () => new Float64Array(d)));
   for (let i = 0; i < d; i++) {
     const v = { shape: x.shape, data: new Float32Array(B * d) };
@@ -89,21 +109,30 @@ async function denseParamHessian(model: Model, x: Tensor, objective: Objective):
   const P = Object.values(model.parameters).reduce((a, s) => a + s.reduce((p, q) => p * q, 1), 0);
   const H = Array.from({ length: P }, () => new Float64Array(P));
   for (let i = 0; i < P; i++) {
-    const e = new Float32Array(P); e[i] = 1;
+    const e = new Float32Array(P);
+    e[i] = 1;
     const hv = flattenParams(model, await model.paramHvp(x, unflattenParams(model, e), objective));
     for (let r = 0; r < P; r++) H[r][i] = hv[r];
   }
   return symmetrize(H);
 }
 
-const order = (vals: number[], which: 'largest' | 'smallest' | 'magnitude') => [...vals].sort((a, b) =>
-  which === 'largest' ? b - a : which === 'smallest' ? a - b : Math.abs(b) - Math.abs(a));
+const order = (vals: number[], which: 'largest' | 'smallest' | 'magnitude') =>
+  [...vals].sort((a, b) => (which === 'largest' ? b - a : which === 'smallest' ? a - b : Math.abs(b) - Math.abs(a)));
 
 /** The small MLP of the dense checks: input [6], dense 5, tanh, dense 3. */
 async function smallMlp(engine: Engine, seed = 5): Promise<{ model: Model; x: Tensor; objective: Objective }> {
   const r = rng(seed);
-  const spec = { input: [6], layers: [{ type: 'dense', name: 'fc1', out: 5 }, { type: 'tanh' }, { type: 'dense', name: 'fc2', out: 3 }] };
-  const w = { 'fc1.weight': randomTensor([5, 6], r), 'fc1.bias': randomTensor([5], r), 'fc2.weight': randomTensor([3, 5], r), 'fc2.bias': randomTensor([3], r) };
+  const spec = {
+    input: [6],
+    layers: [{ type: 'dense', name: 'fc1', out: 5 }, { type: 'tanh' }, { type: 'dense', name: 'fc2', out: 3 }],
+  };
+  const w = {
+    'fc1.weight': randomTensor([5, 6], r),
+    'fc1.bias': randomTensor([5], r),
+    'fc2.weight': randomTensor([3, 5], r),
+    'fc2.bias': randomTensor([3], r),
+  };
   const model = await loadModel(engine, spec, encodeSafetensors(w));
   return { model, x: randomTensor([3, 6], r), objective: { kind: 'crossEntropy', labels: [0, 2, 1] } };
 }
@@ -111,7 +140,10 @@ async function smallMlp(engine: Engine, seed = 5): Promise<{ model: Model; x: Te
 // ───────────────────────────── the oracle ─────────────────────────────
 
 const cases = oracleCases();
-const backends = BACKENDS;
+const backends: [string, () => Promise<Engine>][] = [
+  ['cpu', cpuEngine],
+  ['webgpu', webgpuEngine],
+];
 
 for (const [backend, engine] of backends) {
   describe(`curvature vs the oracle on ${backend}`, () => {
@@ -153,16 +185,24 @@ for (const [backend, engine] of backends) {
 
       if (backend === 'cpu') {
         it(`${c.name}: Hutchinson's estimate is the mean of zᵀHz over its probes, its stderr their standard error`, async () => {
-          const model = await load(), samples = 16, seed = 7;
+          const model = await load(),
+            samples = 16,
+            seed = 7;
           const r = await hessianTrace(model, x(), ce(c), { samples, seed });
           // The same Rademacher probes, applied here one by one with inputHvp: an independent path to zᵀHz.
-          const B = x().shape[0], d = x().data.length / B, key = seedKey(seed);
+          const B = x().shape[0],
+            d = x().data.length / B,
+            key = seedKey(seed);
           const q: number[][] = Array.from({ length: B }, () => []);
           for (let j = 0; j < samples; j++) {
             const z = new Float32Array(B * d);
             for (let b = 0; b < B; b++) z.set(rademacherVector(key, b, j, STREAM.probe, d), b * d);
             const hz = (await model.inputHvp(x(), { shape: x().shape, data: z }, ce(c))).data;
-            for (let b = 0; b < B; b++) { let s = 0; for (let i = b * d; i < (b + 1) * d; i++) s += z[i] * hz[i]; q[b].push(s); }
+            for (let b = 0; b < B; b++) {
+              let s = 0;
+              for (let i = b * d; i < (b + 1) * d; i++) s += z[i] * hz[i];
+              q[b].push(s);
+            }
           }
           q.forEach((qb, b) => {
             const mean = qb.reduce((a, v) => a + v, 0) / samples;
@@ -176,7 +216,12 @@ for (const [backend, engine] of backends) {
         it(`${c.name}: Hutchinson on webgpu equals cpu with the same seed (1e-4 of the per-probe spread)`, async () => {
           const o = { samples: full ? 64 : 16, seed: 7 };
           const g = await hessianTrace(await load(), x(), ce(c), o);
-          const r = await hessianTrace(await loadModel(await cpuEngine(), c.json.model, c.bytes, { prefix: 'param.' }), x(), ce(c), o);
+          const r = await hessianTrace(
+            await loadModel(await cpuEngine(), c.json.model, c.bytes, { prefix: 'param.' }),
+            x(),
+            ce(c),
+            o,
+          );
           r.values.forEach((v, b) => {
             // Each zᵀHz is a float32 dot product of d terms: its rounding is ~1e-6 of the probes' spread sd·√n.
             const scale = Math.max(Math.abs(v), r.stderr![b] * Math.sqrt(o.samples));
@@ -190,15 +235,20 @@ for (const [backend, engine] of backends) {
     it(`mlp: SLQ density: weights sum to 1, nodes within [λ_min, λ_max], each probe's mean is zᵀHz/d${backend === 'webgpu' ? ', equal to cpu with the same seed' : ''}`, async () => {
       const c = cases.find((k) => k.name === 'mlp')!;
       const model = await loadModel(await engine(), c.json.model, c.bytes, { prefix: 'param.' });
-      const x = c.tensors.get('x')!, d = x.data.length / x.shape[0];
-      const probes = backend === 'cpu' ? 8 : 4, iterations = backend === 'cpu' ? 64 : 32;
+      const x = c.tensors.get('x')!,
+        d = x.data.length / x.shape[0];
+      const probes = backend === 'cpu' ? 8 : 4,
+        iterations = backend === 'cpu' ? 64 : 32;
       const r = await hessianDensity(model, x, ce(c), { probes, iterations, seed: 11 });
       const perProbeMeans: number[][] = [];
       c.json.hessian_ce.forEach((w: { lambda_max: number; lambda_min: number; trace: number }, b: number) => {
         const { nodes, weights } = r.values[b];
         expect(Math.abs(weights.reduce((a, v) => a + v, 0) - 1)).toBeLessThan(1e-12);
         const slack = 1e-5 * Math.max(Math.abs(w.lambda_max), Math.abs(w.lambda_min));
-        for (const n of nodes) { expect(n).toBeGreaterThanOrEqual(w.lambda_min - slack); expect(n).toBeLessThanOrEqual(w.lambda_max + slack); }
+        for (const n of nodes) {
+          expect(n).toBeGreaterThanOrEqual(w.lambda_min - slack);
+          expect(n).toBeLessThanOrEqual(w.lambda_max + slack);
+        }
         // Per probe, Σ_i θ_i S_0i² = v̂ᵀHv̂ = zᵀHz/d: the mean is Hutchinson's tr/d; its stderr from the probes.
         let at = 0;
         const perProbe = r.steps[b].map((m) => {
@@ -231,7 +281,8 @@ for (const [backend, engine] of backends) {
         const ref = await hessianDensity(cpuModel, x, ce(c), { probes, iterations, seed: 11 });
         ref.values.forEach((v, b) => {
           const scale = Math.max(...v.nodes.map(Math.abs));
-          const m = (dn: { nodes: number[]; weights: number[] }) => dn.nodes.reduce((a, n, i) => a + n * dn.weights[i], 0);
+          const m = (dn: { nodes: number[]; weights: number[] }) =>
+            dn.nodes.reduce((a, n, i) => a + n * dn.weights[i], 0);
           expect(Math.abs(m(r.values[b]) - m(v))).toBeLessThan(1e-4 * scale);
           // The extreme Ritz values (the spectrum's edges) agree too.
           expect(Math.abs(Math.max(...r.values[b].nodes) - Math.max(...v.nodes))).toBeLessThan(1e-4 * scale);
@@ -246,10 +297,16 @@ describe("Hutchinson's statistics (cpu)", () => {
   it('oracle LeNet example 1 at 512 probes: within 4 standard errors of the exact trace, a window that excludes 0', async () => {
     const c = cases.find((k) => k.name === 'lenet')!;
     const model = await loadModel(await cpuEngine(), c.json.model, c.bytes, { prefix: 'param.' });
-    const all = c.tensors.get('x')!, d = all.data.length / all.shape[0];
+    const all = c.tensors.get('x')!,
+      d = all.data.length / all.shape[0];
     const x = { shape: [1, ...all.shape.slice(1)], data: all.data.slice(d, 2 * d) };
     const trace: number = c.json.hessian_ce[1].trace; // 1.63; per-probe sd ≈ 2.9, so 512 probes give se ≈ 0.13
-    const r = await hessianTrace(model, x, { kind: 'crossEntropy', labels: [c.json.labels[1]] }, { samples: 512, seed: 31 });
+    const r = await hessianTrace(
+      model,
+      x,
+      { kind: 'crossEntropy', labels: [c.json.labels[1]] },
+      { samples: 512, seed: 31 },
+    );
     // Sized so that an estimator returning 0 (or anything off by |trace|/2) fails: 4·se ≤ |trace|/2.
     expect(4 * r.stderr![0]).toBeLessThanOrEqual(Math.abs(trace) / 2);
     expect(Math.abs(r.values[0] - trace)).toBeLessThanOrEqual(4 * r.stderr![0]);
@@ -265,10 +322,15 @@ describe('curvature vs dense float64 Hessians (small MLP, cpu)', () => {
     for (const which of ['largest', 'smallest', 'magnitude'] as const) {
       const r = await hessianEigen(model, x, objective, { k: 6, which, seed: 4, vectors: true });
       dense.forEach((ev, b) => {
-        const want = order(ev, which), scale = Math.max(...ev.map(Math.abs));
+        const want = order(ev, which),
+          scale = Math.max(...ev.map(Math.abs));
         r.values[b].forEach((l, i) => expect(Math.abs(l - want[i])).toBeLessThan(1e-6 * scale));
       });
-      expect(r.vectors!.map((v) => v.shape)).toEqual([[6, 6], [6, 6], [6, 6]]);
+      expect(r.vectors!.map((v) => v.shape)).toEqual([
+        [6, 6],
+        [6, 6],
+        [6, 6],
+      ]);
     }
   });
 
@@ -281,8 +343,12 @@ describe('curvature vs dense float64 Hessians (small MLP, cpu)', () => {
       for (let b = 0; b < 3; b++) y.data.set(r.vectors![b].data.subarray(i * d, (i + 1) * d), b * d);
       const hy = await model.inputHvp(x, y, objective);
       for (let b = 0; b < 3; b++) {
-        let res = 0, n = 0;
-        for (let j = 0; j < d; j++) { res += (hy.data[b * d + j] - r.values[b][i] * y.data[b * d + j]) ** 2; n += y.data[b * d + j] ** 2; }
+        let res = 0,
+          n = 0;
+        for (let j = 0; j < d; j++) {
+          res += (hy.data[b * d + j] - r.values[b][i] * y.data[b * d + j]) ** 2;
+          n += y.data[b * d + j] ** 2;
+        }
         expect(Math.abs(Math.sqrt(n) - 1)).toBeLessThan(1e-6);
         expect(Math.sqrt(res)).toBeLessThan(1e-5 * Math.abs(r.values[b][0]));
       }
@@ -292,7 +358,9 @@ describe('curvature vs dense float64 Hessians (small MLP, cpu)', () => {
   it('parameter space: Lanczos vs the dense parameter Hessian (all 53 eigenvalues, and the top 3 by magnitude)', async () => {
     const { model, x, objective } = await smallMlp(await cpuEngine());
     const H = await denseParamHessian(model, x, objective);
-    const ev = jacobiEigenvalues(H), P = ev.length, scale = Math.max(...ev.map(Math.abs));
+    const ev = jacobiEigenvalues(H),
+      P = ev.length,
+      scale = Math.max(...ev.map(Math.abs));
     expect(P).toBe(53);
     // k = P: the Krylov space of one start vector holds one copy of each distinct eigenvalue; the recurrence
     // goes on past exhaustion (rounding directions, or a restart on exact breakdown) and recovers the rest.
@@ -302,7 +370,12 @@ describe('curvature vs dense float64 Hessians (small MLP, cpu)', () => {
     const top = await hessianEigen(model, x, objective, { space: 'parameter', k: 3, seed: 6 });
     top.values[0].forEach((l, i) => expect(relErr(l, order(ev, 'magnitude')[i])).toBeLessThan(1e-5));
     const tr = await hessianTrace(model, x, objective, { space: 'parameter', method: 'exact', batchSize: 7 });
-    expect(relErr(tr.values[0], H.reduce((a, r, i) => a + r[i], 0))).toBeLessThan(1e-6);
+    expect(
+      relErr(
+        tr.values[0],
+        H.reduce((a, r, i) => a + r[i], 0),
+      ),
+    ).toBeLessThan(1e-6);
   });
 
   it('exact trace and Hutch++ equal the dense trace (Hutch++ is exact when rank H ≤ samples/3)', async () => {
@@ -331,7 +404,11 @@ describe('curvature vs dense float64 Hessians (small MLP, cpu)', () => {
       const tr = H.reduce((a, row, i) => a + row[i], 0);
       // Var(zᵀHz) = 2 Σ_{i≠j} H_ij² for Rademacher z.
       let v = 0;
-      H.forEach((row, i) => row.forEach((h, j) => { if (i !== j) v += 2 * h * h; }));
+      H.forEach((row, i) =>
+        row.forEach((h, j) => {
+          if (i !== j) v += 2 * h * h;
+        }),
+      );
       const se = Math.sqrt(v / S);
       expect(4 * se, 'the window must exclude an estimator that returns 0').toBeLessThanOrEqual(Math.abs(tr) / 2);
       expect(Math.abs(r.values[b] - tr)).toBeLessThanOrEqual(4 * se);
@@ -349,7 +426,14 @@ describe('curvature vs dense float64 Hessians (small MLP, cpu)', () => {
     // Tight tolerances, with deflation for k = 2, in every order. Some of these eigenvalues are ~0 (rank 5 in
     // 6 dimensions) and the shifted runs resolve λ to ~1e-6 of the shift |λ_dom|: compare on the scale of |H|.
     for (const which of ['magnitude', 'largest', 'smallest'] as const) {
-      const p = await hessianEigen(model, x, objective, { method: 'power', which, k: 2, tol: 1e-8, iterations: 3000, seed: 13 });
+      const p = await hessianEigen(model, x, objective, {
+        method: 'power',
+        which,
+        k: 2,
+        tol: 1e-8,
+        iterations: 3000,
+        seed: 13,
+      });
       expect(p.converged.every(Boolean)).toBe(true);
       dense.forEach((ev, b) => {
         const scale = Math.max(...ev.map(Math.abs));
@@ -362,7 +446,13 @@ describe('curvature vs dense float64 Hessians (small MLP, cpu)', () => {
     const c = cases.find((k) => k.name === 'mlp')!;
     const model = await loadModel(await cpuEngine(), c.json.model, c.bytes, { prefix: 'param.' });
     const x = c.tensors.get('x')!;
-    const p = await hessianEigen(model, x, ce(c), { method: 'power', which: 'largest', tol: 1e-9, iterations: 2000, seed: 14 });
+    const p = await hessianEigen(model, x, ce(c), {
+      method: 'power',
+      which: 'largest',
+      tol: 1e-9,
+      iterations: 2000,
+      seed: 14,
+    });
     const l = await hessianEigen(model, x, ce(c), { method: 'lanczos', which: 'largest', seed: 14 });
     p.values.forEach((v, b) => expect(relErr(v[0], l.values[b][0])).toBeLessThan(1e-4));
     expect(p.converged.every(Boolean)).toBe(true);
@@ -425,10 +515,15 @@ describe('densityPlotPng', () => {
     const px = (x: number, y: number) => Array.from(img.data.subarray((y * 200 + x) * 4, (y * 200 + x) * 4 + 4));
     expect(px(0, 0)).toEqual([255, 255, 255, 255]);
     expect(px(100, 100 - 8 - 1)).toEqual([0, 0, 0, 255]); // x axis
-    let blue = 0, topRow = 100;
-    for (let y = 0; y < 100; y++) for (let x = 0; x < 200; x++) {
-      if (px(x, y).join() === '31,119,180,255') { blue++; topRow = Math.min(topRow, y); }
-    }
+    let blue = 0,
+      topRow = 100;
+    for (let y = 0; y < 100; y++)
+      for (let x = 0; x < 200; x++) {
+        if (px(x, y).join() === '31,119,180,255') {
+          blue++;
+          topRow = Math.min(topRow, y);
+        }
+      }
     expect(blue).toBeGreaterThan(200);
     expect(topRow).toBe(8); // the peak touches the top of the plot area
     expect(decode(densityPlotPng({ nodes: [0], weights: [1] }, { scale: 'log' })).width).toBe(640);
@@ -441,8 +536,16 @@ describe('softplusSurrogate and warnIfZero', () => {
   afterEach(() => vi.restoreAllMocks());
   const reluModel = async () => {
     const r = rng(31);
-    const spec = { input: [6], layers: [{ type: 'dense', name: 'fc1', out: 8 }, { type: 'relu' }, { type: 'dense', name: 'fc2', out: 3 }] };
-    const w = { 'fc1.weight': randomTensor([8, 6], r), 'fc1.bias': randomTensor([8], r), 'fc2.weight': randomTensor([3, 8], r), 'fc2.bias': randomTensor([3], r) };
+    const spec = {
+      input: [6],
+      layers: [{ type: 'dense', name: 'fc1', out: 8 }, { type: 'relu' }, { type: 'dense', name: 'fc2', out: 3 }],
+    };
+    const w = {
+      'fc1.weight': randomTensor([8, 6], r),
+      'fc1.bias': randomTensor([8], r),
+      'fc2.weight': randomTensor([3, 8], r),
+      'fc2.bias': randomTensor([3], r),
+    };
     return { model: await loadModel(await cpuEngine(), spec, encodeSafetensors(w)), x: randomTensor([2, 6], r), w };
   };
   const logit: Objective = { kind: 'logit', target: [0, 2] };
@@ -451,7 +554,10 @@ describe('softplusSurrogate and warnIfZero', () => {
     const { model, x } = await reluModel();
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     const e = await hessianEigen(model, x, logit, { k: 2, seed: 1 });
-    expect(e.values).toEqual([[0, 0], [0, 0]]);
+    expect(e.values).toEqual([
+      [0, 0],
+      [0, 0],
+    ]);
     expect(warn).toHaveBeenCalledTimes(1);
     expect(String(warn.mock.calls[0][0])).toMatch(/identically zero.*no curvature.*ReLU.*softplusSurrogate/);
     const t = await hessianTrace(model, x, logit, { method: 'exact' });
@@ -474,7 +580,15 @@ describe('softplusSurrogate and warnIfZero', () => {
 
   it('warnIfZero names the examples that are zero', () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
-    expect(warnIfZero([[1, 0], [0, 0]], 'eigenvalues')).toEqual([1]);
+    expect(
+      warnIfZero(
+        [
+          [1, 0],
+          [0, 0],
+        ],
+        'eigenvalues',
+      ),
+    ).toEqual([1]);
     expect(warn).toHaveBeenCalledTimes(1);
     expect(String(warn.mock.calls[0][0])).toMatch(/identically zero \(the Hessian eigenvalues\) for example 1:/);
     expect(warnIfZero([0.5, -1], 'trace')).toEqual([]);
@@ -484,7 +598,9 @@ describe('softplusSurrogate and warnIfZero', () => {
   it('the surrogate keeps the weights and its forward approaches the ReLU model as β grows (|Δ| ≤ Σ|W2|·log 2/β)', async () => {
     const { model, x, w } = await reluModel();
     const want = (await model.forward(x)).data;
-    const bound = Math.max(...[0, 1, 2].map((k) => w['fc2.weight'].data.subarray(k * 8, (k + 1) * 8).reduce((a, v) => a + Math.abs(v), 0)));
+    const bound = Math.max(
+      ...[0, 1, 2].map((k) => w['fc2.weight'].data.subarray(k * 8, (k + 1) * 8).reduce((a, v) => a + Math.abs(v), 0)),
+    );
     let prev = Infinity;
     for (const beta of [1, 10, 100, 1000]) {
       const s = softplusSurrogate(model, beta);
@@ -492,7 +608,7 @@ describe('softplusSurrogate and warnIfZero', () => {
       expect(s.engine).toBe(model.engine);
       const got = (await s.forward(x)).data;
       const err = Math.max(...Array.from(got, (g, i) => Math.abs(g - want[i])));
-      expect(err).toBeLessThanOrEqual(bound * Math.LN2 / beta + 1e-6);
+      expect(err).toBeLessThanOrEqual((bound * Math.LN2) / beta + 1e-6);
       expect(err).toBeLessThan(prev);
       prev = err;
     }
@@ -505,31 +621,74 @@ describe('softplusSurrogate and warnIfZero', () => {
 describe('curvature validation', () => {
   it('rejects bad k, which, method, samples and other options with a message', async () => {
     const { model, x, objective } = await smallMlp(await cpuEngine());
-    await rejects(() => hessianEigen(model, x, objective, { k: 0 }), /hessianEigen: k must be an integer in \[1, 6\], got 0/);
+    await rejects(
+      () => hessianEigen(model, x, objective, { k: 0 }),
+      /hessianEigen: k must be an integer in \[1, 6\], got 0/,
+    );
     await rejects(() => hessianEigen(model, x, objective, { k: 7 }), /k must be an integer in \[1, 6\], got 7/);
     await rejects(() => hessianEigen(model, x, objective, { k: 1.5 }), /k must be an integer/);
-    await rejects(() => hessianEigen(model, x, objective, { which: 'biggest' as never }), /which must be 'magnitude' or 'largest' or 'smallest', got "biggest"/);
-    await rejects(() => hessianEigen(model, x, objective, { method: 'arnoldi' as never }), /method must be 'lanczos' or 'power', got "arnoldi"/);
-    await rejects(() => hessianEigen(model, x, objective, { k: 3, iterations: 2 }), /iterations must be an integer >= 3/);
+    await rejects(
+      () => hessianEigen(model, x, objective, { which: 'biggest' as never }),
+      /which must be 'magnitude' or 'largest' or 'smallest', got "biggest"/,
+    );
+    await rejects(
+      () => hessianEigen(model, x, objective, { method: 'arnoldi' as never }),
+      /method must be 'lanczos' or 'power', got "arnoldi"/,
+    );
+    await rejects(
+      () => hessianEigen(model, x, objective, { k: 3, iterations: 2 }),
+      /iterations must be an integer >= 3/,
+    );
     await rejects(() => hessianEigen(model, x, objective, { tol: -1 }), /tol must be a finite number > 0/);
     await rejects(() => hessianEigen(model, x, objective, { seed: -1 }), /seed must be an integer in \[0, 2\^53\)/);
-    await rejects(() => hessianEigen(model, x, objective, { space: 'weights' as never }), /space must be 'input' or 'parameter'/);
+    await rejects(
+      () => hessianEigen(model, x, objective, { space: 'weights' as never }),
+      /space must be 'input' or 'parameter'/,
+    );
     await rejects(() => hessianEigen(model, x, objective, { kk: 1 } as never), /unknown option 'kk'/);
-    await rejects(() => hessianEigen(model, x, { kind: 'logit', target: [0, 1, 2] }, { gaussNewton: true }), /gaussNewton: true needs the objective \{ kind: 'crossEntropy'/);
-    await rejects(() => hessianEigen(model, x, objective, { gaussNewton: true, space: 'parameter' }), /gaussNewton is available in the input space only/);
-    await rejects(() => hessianEigen(model, x, { kind: 'crossEntropy', labels: [0, 1] }), /objective.labels must be an array of 3 class indices/);
-    await rejects(() => hessianEigen(model, { shape: [3, 5], data: new Float32Array(15) }, objective), /x has shape \[3, 5\], expected \[B, 6\]/);
-    await rejects(() => hessianTrace(model, x, objective, { samples: 1 }), /hessianTrace: samples must be an integer >= 2/);
-    await rejects(() => hessianTrace(model, x, objective, { method: 'hutch++', samples: 2 }), /samples must be an integer >= 3/);
+    await rejects(
+      () => hessianEigen(model, x, { kind: 'logit', target: [0, 1, 2] }, { gaussNewton: true }),
+      /gaussNewton: true needs the objective \{ kind: 'crossEntropy'/,
+    );
+    await rejects(
+      () => hessianEigen(model, x, objective, { gaussNewton: true, space: 'parameter' }),
+      /gaussNewton is available in the input space only/,
+    );
+    await rejects(
+      () => hessianEigen(model, x, { kind: 'crossEntropy', labels: [0, 1] }),
+      /objective.labels must be an array of 3 class indices/,
+    );
+    await rejects(
+      () => hessianEigen(model, { shape: [3, 5], data: new Float32Array(15) }, objective),
+      /x has shape \[3, 5\], expected \[B, 6\]/,
+    );
+    await rejects(
+      () => hessianTrace(model, x, objective, { samples: 1 }),
+      /hessianTrace: samples must be an integer >= 2/,
+    );
+    await rejects(
+      () => hessianTrace(model, x, objective, { method: 'hutch++', samples: 2 }),
+      /samples must be an integer >= 3/,
+    );
     await rejects(() => hessianTrace(model, x, objective, { samples: 'many' as never }), /samples must be an integer/);
-    await rejects(() => hessianTrace(model, x, objective, { method: 'girard' as never }), /method must be 'hutchinson' or 'hutch\+\+' or 'exact'/);
+    await rejects(
+      () => hessianTrace(model, x, objective, { method: 'girard' as never }),
+      /method must be 'hutchinson' or 'hutch\+\+' or 'exact'/,
+    );
     await rejects(() => hessianTrace(model, x, objective, { batchSize: 0 }), /batchSize must be an integer >= 1/);
     await rejects(() => hessianDensity(model, x, objective, { probes: 0 }), /probes must be an integer >= 1/);
     await rejects(() => hessianDensity(model, x, objective, { iterations: 0 }), /iterations must be an integer >= 1/);
     await rejects(() => softplusSurrogate(model, 0), /beta must be a finite number > 0, got 0/);
-    expect(() => densityPlotPng({ nodes: [1], weights: [] })).toThrow(/nodes: number\[\], weights: number\[\] \} of equal, non-zero length/);
-    expect(() => densityPlotPng({ nodes: [1], weights: [1] }, { sigma: 0 })).toThrow(/sigma must be a finite number > 0/);
+    expect(() => densityPlotPng({ nodes: [1], weights: [] })).toThrow(
+      /nodes: number\[\], weights: number\[\] \} of equal, non-zero length/,
+    );
+    expect(() => densityPlotPng({ nodes: [1], weights: [1] }, { sigma: 0 })).toThrow(
+      /sigma must be a finite number > 0/,
+    );
     const op = inputHessianOperator(model, x, objective);
-    await rejects(() => op.applyBlock(new Float32Array(10), 1), /operator input must be a Float32Array of 1 × 3 × 6 = 18 values, got 10/);
+    await rejects(
+      () => op.applyBlock(new Float32Array(10), 1),
+      /operator input must be a Float32Array of 1 × 3 × 6 = 18 values, got 10/,
+    );
   });
 });

@@ -27,13 +27,23 @@ function machine(o: { uid: number; os: 'debian' | 'fedora'; installCreatesIcd?: 
   const osRelease = join(dir, 'os-release');
   writeFileSync(osRelease, o.os === 'debian' ? 'ID=debian\nVERSION_ID="12"\n' : 'ID=fedora\nID_LIKE=""\n');
   const env: Record<string, string> = {
-    PATH: `${bin}:${dirname(process.execPath)}`, HOME: dir, XDG_RUNTIME_DIR: '/tmp',
-    SMOOTHGEO_ASSUME_NO_GPU: '1', SMOOTHGEO_SWIFTSHADER_ICD: icd, SMOOTHGEO_UID: String(o.uid), SMOOTHGEO_OS_RELEASE: osRelease,
+    PATH: `${bin}:${dirname(process.execPath)}`,
+    HOME: dir,
+    XDG_RUNTIME_DIR: '/tmp',
+    SMOOTHGEO_ASSUME_NO_GPU: '1',
+    SMOOTHGEO_SWIFTSHADER_ICD: icd,
+    SMOOTHGEO_UID: String(o.uid),
+    SMOOTHGEO_OS_RELEASE: osRelease,
     CHROMIUM_PATH: process.execPath, // a file that exists: the browser binary is not what these cases are about
   };
   if (o.ci) env.CI = 'true';
-  const run = (...flags: string[]) => spawnSync(process.execPath, [SCRIPT, ...flags, process.execPath, '-e', 'console.log("THE COMMAND RAN")'],
-    { encoding: 'utf8', env, cwd: join(import.meta.dirname, '..'), timeout: 90_000 });
+  const run = (...flags: string[]) =>
+    spawnSync(process.execPath, [SCRIPT, ...flags, process.execPath, '-e', 'console.log("THE COMMAND RAN")'], {
+      encoding: 'utf8',
+      env,
+      cwd: join(import.meta.dirname, '..'),
+      timeout: 90_000,
+    });
   const apt = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
   return { run, apt };
 }
@@ -54,7 +64,9 @@ describe('npm test sets up its WebGPU adapter (scripts/gpu-env.mjs)', () => {
     expect(m.apt()).toEqual(['apt-get update -qq', 'apt-get install -y --no-install-recommends chromium libvulkan1']);
     expect(r.status).toBe(1);
     expect(r.stdout).not.toMatch(/THE COMMAND RAN/);
-    expect(r.stderr).toMatch(/cannot run .*: no hardware WebGPU adapter, and no SwiftShader at .*, even after installing chromium libvulkan1/);
+    expect(r.stderr).toMatch(
+      /cannot run .*: no hardware WebGPU adapter, and no SwiftShader at .*, even after installing chromium libvulkan1/,
+    );
   });
 
   it('not root: installs nothing, stops at once with the exact command to run', () => {

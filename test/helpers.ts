@@ -16,17 +16,29 @@ export interface OracleCase {
 
 /** Every case in the oracle folder (NAME.json + NAME.safetensors); nothing is hard-coded. */
 export function oracleCases(): OracleCase[] {
-  return readdirSync(ORACLE_DIR).filter((f) => f.endsWith('.json')).sort().map((f) => {
-    const name = f.slice(0, -5);
-    const bytes = new Uint8Array(readFileSync(join(ORACLE_DIR, `${name}.safetensors`)));
-    return { name, json: JSON.parse(readFileSync(join(ORACLE_DIR, f), 'utf8')), bytes, tensors: parseSafetensors(bytes).tensors };
-  });
+  return readdirSync(ORACLE_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const name = f.slice(0, -5);
+      const bytes = new Uint8Array(readFileSync(join(ORACLE_DIR, `${name}.safetensors`)));
+      return {
+        name,
+        json: JSON.parse(readFileSync(join(ORACLE_DIR, f), 'utf8')),
+        bytes,
+        tensors: parseSafetensors(bytes).tensors,
+      };
+    });
 }
 
 export function relL2(got: ArrayLike<number>, want: ArrayLike<number>): number {
   expect(got.length).toBe(want.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < want.length; i++) { num += (got[i] - want[i]) ** 2; den += want[i] ** 2; }
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < want.length; i++) {
+    num += (got[i] - want[i]) ** 2;
+    den += want[i] ** 2;
+  }
   return Math.sqrt(num / Math.max(den, 1e-300));
 }
 
@@ -66,5 +78,9 @@ export function wasmEngine(): Promise<Engine> {
  * The one list of backends the tests run on: the float64 reference and the two float32 backends. Tests
  * that compare against the reference use FLOAT32_BACKENDS.
  */
-export const BACKENDS: [name: 'cpu' | 'webgpu' | 'wasm', engine: () => Promise<Engine>][] = [['cpu', cpuEngine], ['webgpu', webgpuEngine], ['wasm', wasmEngine]];
+export const BACKENDS: [name: 'cpu' | 'webgpu' | 'wasm', engine: () => Promise<Engine>][] = [
+  ['cpu', cpuEngine],
+  ['webgpu', webgpuEngine],
+  ['wasm', wasmEngine],
+];
 export const FLOAT32_BACKENDS = BACKENDS.filter(([name]) => name !== 'cpu');

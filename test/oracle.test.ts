@@ -14,7 +14,8 @@ for (const c of oracleCases()) {
         return v;
       };
       let model: Model;
-      const x = t('x'), v = t('v');
+      const x = t('x'),
+        v = t('v');
       const logit = { kind: 'logit' as const, target: c.json.target };
       const ce = { kind: 'crossEntropy' as const, labels: c.json.labels };
 

@@ -8,9 +8,21 @@ const hex = (w: number[]) => w.map((v) => v.toString(16).padStart(8, '0'));
 describe('Philox4x32-10 (TypeScript twin)', () => {
   // Known-answer vectors of Random123 (kat_vectors, philox4x32 10 rounds).
   it.each([
-    [[0, 0, 0, 0], [0, 0], ['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8']],
-    [[0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], [0xffffffff, 0xffffffff], ['408f276d', '41c83b0e', 'a20bc7c6', '6d5451fd']],
-    [[0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0], ['d16cfe09', '94fdcceb', '5001e420', '24126ea1']],
+    [
+      [0, 0, 0, 0],
+      [0, 0],
+      ['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8'],
+    ],
+    [
+      [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+      [0xffffffff, 0xffffffff],
+      ['408f276d', '41c83b0e', 'a20bc7c6', '6d5451fd'],
+    ],
+    [
+      [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+      [0xa4093822, 0x299f31d0],
+      ['d16cfe09', '94fdcceb', '5001e420', '24126ea1'],
+    ],
   ])('counter %j key %j', (c, k, want) => {
     expect(hex(philox4x32(c[0], c[1], c[2], c[3], k[0], k[1]))).toEqual(want);
   });
@@ -33,7 +45,12 @@ describe('Philox4x32-10 (TypeScript twin)', () => {
 describe('Philox4x32-10 in the wasm kernels (kernels/philox.ts)', () => {
   it('Random123 known answer for counter 0, key 0', async () => {
     const be = (await (await wasmEngine()).backendForCall()) as WasmBackend;
-    expect(hex(Array.from(be.philoxWords(0, 0, 0, [0, 0], 4)))).toEqual(['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8']);
+    expect(hex(Array.from(be.philoxWords(0, 0, 0, [0, 0], 4)))).toEqual([
+      '6627e8d5',
+      'e169c58d',
+      'bc57ac4c',
+      '9b00dbd8',
+    ]);
   });
 
   it('raw words are bit-identical to the TypeScript twin over counters and keys with high bits set', async () => {

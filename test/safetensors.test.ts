@@ -87,12 +87,18 @@ describe('encodeSafetensors / parseSafetensors round trip', () => {
   });
 
   it('rejects a tensor whose data does not fit its shape', () => {
-    expectFailure(() => encodeSafetensors({ w: { shape: [2, 2], data: new Float32Array(3) } }), 'INVALID_ARGUMENT', /"w" has 3 values but its shape \[2, 2\] needs 4/);
+    expectFailure(
+      () => encodeSafetensors({ w: { shape: [2, 2], data: new Float32Array(3) } }),
+      'INVALID_ARGUMENT',
+      /"w" has 3 values but its shape \[2, 2\] needs 4/,
+    );
   });
 });
 
 describe('parseSafetensors on the LeNet oracle fixture', () => {
-  const { tensors, metadata } = parseSafetensors(readFileSync(new URL('./fixtures/oracle/lenet.safetensors', import.meta.url)));
+  const { tensors, metadata } = parseSafetensors(
+    readFileSync(new URL('./fixtures/oracle/lenet.safetensors', import.meta.url)),
+  );
 
   it('reads every tensor with its PyTorch name and shape', () => {
     expect(tensors.size).toBe(43);
@@ -121,8 +127,16 @@ describe('parseSafetensors rejects malformed files', () => {
 
   it('a header length above maxHeaderBytes, before reading the header', () => {
     // The file holds only the length field: rejecting it must not depend on (or allocate) the header.
-    expectFailure(() => parseSafetensors(withLength(10n ** 12n)), 'LIMIT_EXCEEDED', /1000000000000 bytes exceeds the limit of 16777216 bytes/);
-    expectFailure(() => parseSafetensors(file({}), { maxHeaderBytes: 1 }), 'LIMIT_EXCEEDED', /header length 2 bytes exceeds the limit of 1 bytes/);
+    expectFailure(
+      () => parseSafetensors(withLength(10n ** 12n)),
+      'LIMIT_EXCEEDED',
+      /1000000000000 bytes exceeds the limit of 16777216 bytes/,
+    );
+    expectFailure(
+      () => parseSafetensors(file({}), { maxHeaderBytes: 1 }),
+      'LIMIT_EXCEEDED',
+      /header length 2 bytes exceeds the limit of 1 bytes/,
+    );
   });
 
   it('a header length above 2^53', () => {
@@ -131,11 +145,19 @@ describe('parseSafetensors rejects malformed files', () => {
   });
 
   it('a header length past the end of the file', () => {
-    expectFailure(() => parseSafetensors(withLength(100n, new Uint8Array(10))), 'INVALID_SAFETENSORS', /header length 100 runs past the end of the file \(18 bytes/);
+    expectFailure(
+      () => parseSafetensors(withLength(100n, new Uint8Array(10))),
+      'INVALID_SAFETENSORS',
+      /header length 100 runs past the end of the file \(18 bytes/,
+    );
   });
 
   it('a header that is not UTF-8', () => {
-    expectFailure(() => parseSafetensors(withLength(2n, new Uint8Array([0xff, 0xfe]))), 'INVALID_SAFETENSORS', /not valid UTF-8/);
+    expectFailure(
+      () => parseSafetensors(withLength(2n, new Uint8Array([0xff, 0xfe]))),
+      'INVALID_SAFETENSORS',
+      /not valid UTF-8/,
+    );
   });
 
   it('a header that is not JSON', () => {
@@ -151,7 +173,11 @@ describe('parseSafetensors rejects malformed files', () => {
   });
 
   it('an entry that is not an object', () => {
-    expectFailure(() => parseSafetensors(file({ w: [1, 2] })), 'INVALID_SAFETENSORS', /tensor "w": expected an object \{ dtype, shape, data_offsets \}, found array/);
+    expectFailure(
+      () => parseSafetensors(file({ w: [1, 2] })),
+      'INVALID_SAFETENSORS',
+      /tensor "w": expected an object \{ dtype, shape, data_offsets \}, found array/,
+    );
   });
 
   it.each([
@@ -162,7 +188,11 @@ describe('parseSafetensors rejects malformed files', () => {
   });
 
   it('a dtype other than F32', () => {
-    expectFailure(() => parseSafetensors(file({ w: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } }, 4)), 'INVALID_SAFETENSORS', /"w" has dtype "F16"; only F32 is supported/);
+    expectFailure(
+      () => parseSafetensors(file({ w: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } }, 4)),
+      'INVALID_SAFETENSORS',
+      /"w" has dtype "F16"; only F32 is supported/,
+    );
   });
 
   it.each([
@@ -172,7 +202,11 @@ describe('parseSafetensors rejects malformed files', () => {
     ['fractional', [1.5], /found \[1.5\]/],
     ['of strings', ['2'], /found \["2"\]/],
   ])('a shape that is %s', (_, shape, message) => {
-    expectFailure(() => parseSafetensors(file({ w: { dtype: 'F32', shape, data_offsets: [0, 4] } }, 4)), 'INVALID_SAFETENSORS', new RegExp(`"w": shape must be an array of non-negative integers, ${message.source}`));
+    expectFailure(
+      () => parseSafetensors(file({ w: { dtype: 'F32', shape, data_offsets: [0, 4] } }, 4)),
+      'INVALID_SAFETENSORS',
+      new RegExp(`"w": shape must be an array of non-negative integers, ${message.source}`),
+    );
   });
 
   it.each([
@@ -182,20 +216,38 @@ describe('parseSafetensors rejects malformed files', () => {
     ['reversed', [4, 0], /found \[4,0\]/],
     ['not integers', [0, '4'], /found \[0,"4"\]/],
   ])('data_offsets that are %s', (_, offsets, message) => {
-    expectFailure(() => parseSafetensors(file({ w: { dtype: 'F32', shape: [1], data_offsets: offsets } }, 4)), 'INVALID_SAFETENSORS', new RegExp(`"w": data_offsets must be two non-negative integers \\[begin, end\\] with begin <= end, ${message.source}`));
+    expectFailure(
+      () => parseSafetensors(file({ w: { dtype: 'F32', shape: [1], data_offsets: offsets } }, 4)),
+      'INVALID_SAFETENSORS',
+      new RegExp(
+        `"w": data_offsets must be two non-negative integers \\[begin, end\\] with begin <= end, ${message.source}`,
+      ),
+    );
   });
 
   it('data_offsets past the end of the data section', () => {
-    expectFailure(() => parseSafetensors(file({ w: f32([2], [4, 12]) }, 8)), 'INVALID_SAFETENSORS', /"w": data_offsets \[4, 12\] run past the end of the data section \(8 bytes\)/);
+    expectFailure(
+      () => parseSafetensors(file({ w: f32([2], [4, 12]) }, 8)),
+      'INVALID_SAFETENSORS',
+      /"w": data_offsets \[4, 12\] run past the end of the data section \(8 bytes\)/,
+    );
   });
 
   it('two tensors with overlapping byte ranges', () => {
     const header = { a: f32([3], [0, 12]), b: f32([1], [16, 20]), c: f32([2], [8, 16]) };
-    expectFailure(() => parseSafetensors(file(header, 20)), 'INVALID_SAFETENSORS', /"a" \[0, 12\] and "c" \[8, 16\] have overlapping byte ranges/);
+    expectFailure(
+      () => parseSafetensors(file(header, 20)),
+      'INVALID_SAFETENSORS',
+      /"a" \[0, 12\] and "c" \[8, 16\] have overlapping byte ranges/,
+    );
   });
 
   it('a byte length that does not match the shape', () => {
-    expectFailure(() => parseSafetensors(file({ w: f32([2, 3], [0, 20]) }, 20)), 'INVALID_SAFETENSORS', /"w": shape \[2, 3\] needs 24 bytes of F32 but data_offsets \[0, 20\] span 20 bytes/);
+    expectFailure(
+      () => parseSafetensors(file({ w: f32([2, 3], [0, 20]) }, 20)),
+      'INVALID_SAFETENSORS',
+      /"w": shape \[2, 3\] needs 24 bytes of F32 but data_offsets \[0, 20\] span 20 bytes/,
+    );
   });
 
   it.each([

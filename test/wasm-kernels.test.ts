@@ -15,13 +15,46 @@ import { relL2, rng, wasmEngine } from './helpers.js';
 const TOL = 1e-5;
 const cpu = new CpuBackend();
 
-function geom(n: number, c: number, h: number, w: number, o: number, kh: number, kw: number, ph: number, pw: number): ConvGeom {
-  return { n, c, h, w, o, kh, kw, sh: 1, sw: 1, ph, pw, oh: h + 2 * ph - kh + 1, ow: w + 2 * pw - kw + 1 };
+function geom(
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  o: number,
+  kh: number,
+  kw: number,
+  ph: number,
+  pw: number,
+): ConvGeom {
+  return {
+    n,
+    c,
+    h,
+    w,
+    o,
+    kh,
+    kw,
+    sh: 1,
+    sw: 1,
+    ph,
+    pw,
+    dh: 1,
+    dw: 1,
+    groups: 1,
+    oh: h + 2 * ph - kh + 1,
+    ow: w + 2 * pw - kw + 1,
+  };
 }
 
 const GEOMS: ConvGeom[] = [];
 for (const o of [1, 2, 3, 4, 5, 6, 7, 9]) GEOMS.push(geom(2, 1 + (o % 3), 9, 13, o, 3, 3, o % 2, 0)); // channel remainders, ow = 11 or 13
-for (const [c, o] of [[1, 6], [6, 12], [12, 6], [6, 1]]) GEOMS.push(geom(3, c, 12, 12, o, 5, 5, 0, 0)); // LeNet-like: ow = 8, in place
+for (const [c, o] of [
+  [1, 6],
+  [6, 12],
+  [12, 6],
+  [6, 1],
+])
+  GEOMS.push(geom(3, c, 12, 12, o, 5, 5, 0, 0)); // LeNet-like: ow = 8, in place
 GEOMS.push(geom(2, 1, 28, 28, 6, 5, 5, 0, 0)); // LeNet conv1: read in place (ow = 24, oh = 24)
 GEOMS.push(geom(2, 3, 7, 10, 5, 3, 2, 2, 1)); // padding = k − 1 (ȳ unpadded), non-square kernel
 GEOMS.push(geom(1, 2, 5, 6, 2, 4, 1, 1, 0)); // tall kernel, oh = 4, ow = 6
@@ -47,7 +80,8 @@ describe('wasm direct stride-1 convolution (forward and backward input) against 
   it.each(GEOMS.map((g, i) => [i, g] as const))('geometry %i: %j', async (i, g) => {
     const be = (await (await wasmEngine()).backendForCall()) as WasmBackend;
     for (const into of [false, true]) {
-      const got = await convPasses(be, g, 100 + i, into), want = await convPasses(cpu, g, 100 + i, into);
+      const got = await convPasses(be, g, 100 + i, into),
+        want = await convPasses(cpu, g, 100 + i, into);
       expect(relL2(got, want), `into = ${into}`).toBeLessThan(TOL);
     }
   });

@@ -8,12 +8,23 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 
 export async function measurePeak() {
   let bytes;
-  const r = await asc.main([join(HERE, 'peak.ts'), '-O3', '--noAssert', '--runtime', 'stub', '--enable', 'simd', '--outFile', 'peak.wasm'], {
-    writeFile: (name, contents) => { if (name.endsWith('.wasm')) bytes = contents; },
-  });
+  const r = await /** @type {any} */ (asc).main(
+    [join(HERE, 'peak.ts'), '-O3', '--noAssert', '--runtime', 'stub', '--enable', 'simd', '--outFile', 'peak.wasm'],
+    {
+      writeFile: (name, contents) => {
+        if (name.endsWith('.wasm')) bytes = contents;
+      },
+    },
+  );
   if (r.error) throw r.error;
-  const { instance } = await WebAssembly.instantiate(bytes, { env: { abort() { throw new Error('abort'); } } });
-  const peak = instance.exports.peak;
+  const { instance } = await WebAssembly.instantiate(bytes, {
+    env: {
+      abort() {
+        throw new Error('abort');
+      },
+    },
+  });
+  const peak = /** @type {(iters: number) => void} */ (instance.exports.peak);
   for (let i = 0; i < 5; i++) peak(100_000); // tier up
   const iters = 2_000_000;
   let best = Infinity;

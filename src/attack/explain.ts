@@ -2,21 +2,26 @@ import { attributionMap, noiseScales } from '../attribution/methods.js';
 import { quadrature, QUADRATURE_RULES, type QuadratureRule } from '../attribution/quadrature.js';
 import { runSampling, type SamplingRequest } from '../attribution/sampling.js';
 import { fail } from '../errors.js';
-import { bool, choice, int, options as validateOptions, positive, show } from '../validate.js';
+import { bool, choice, int, options as validateOptions, show } from '../validate.js';
 import type { Model } from '../graph/model.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 
-/**
- * An explanation method as a differentiable function of the input, for attacks: its map M(x) and the exact
- * vector-Jacobian product Jᵀu of the map (u = ∂loss/∂M), both through the sampling engine:
- *   saliency        M = g            Jᵀu = H u              (|g|: H (sign g ⊙ u))
- *   inputXGradient  M = x ⊙ g        Jᵀu = g ⊙ u + H (x ⊙ u)
- *   smoothGrad, UG  M = E_ε g(x+ε)   Jᵀu = E_ε H(x+ε) u     (the same ε as the map: same seed)
- *   IG              M = (x−b) ⊙ G    Jᵀu = G ⊙ u + Σ_s w_s α_s H_s ((x−b) ⊙ u),  G = Σ_s w_s g_s
- * H is the input Hessian of the explained output at each sample, applied by forward-over-reverse.
- */
+// An explanation method as a differentiable function of the input, for attacks: its map M(x) and the exact
+// vector-Jacobian product Jᵀu of the map (u = ∂loss/∂M), both through the sampling engine:
+//   saliency        M = g            Jᵀu = H u              (|g|: H (sign g ⊙ u))
+//   inputXGradient  M = x ⊙ g        Jᵀu = g ⊙ u + H (x ⊙ u)
+//   smoothGrad, UG  M = E_ε g(x+ε)   Jᵀu = E_ε H(x+ε) u     (the same ε as the map: same seed)
+//   IG              M = (x−b) ⊙ G    Jᵀu = G ⊙ u + Σ_s w_s α_s H_s ((x−b) ⊙ u),  G = Σ_s w_s g_s
+// H is the input Hessian of the explained output at each sample, applied by forward-over-reverse.
+
 export type ExplainMethod = 'saliency' | 'inputXGradient' | 'smoothGrad' | 'uniformGradient' | 'integratedGradients';
-export const EXPLAIN_METHODS: ExplainMethod[] = ['saliency', 'inputXGradient', 'smoothGrad', 'uniformGradient', 'integratedGradients'];
+export const EXPLAIN_METHODS: ExplainMethod[] = [
+  'saliency',
+  'inputXGradient',
+  'smoothGrad',
+  'uniformGradient',
+  'integratedGradients',
+];
 
 export interface ExplainSpec {
   method: ExplainMethod;
@@ -24,11 +29,17 @@ export interface ExplainSpec {
   target?: number[];
   output?: 'logit' | 'probability';
   absolute?: boolean; // saliency
-  sigma?: number; relativeSigma?: number; // smoothGrad
-  radius?: number; relativeRadius?: number; shape?: 'cube' | 'ball'; // uniformGradient
+  sigma?: number;
+  relativeSigma?: number; // smoothGrad
+  radius?: number;
+  relativeRadius?: number;
+  shape?: 'cube' | 'ball'; // uniformGradient
   samples?: number; // smoothGrad, uniformGradient (default 32)
-  steps?: number; rule?: QuadratureRule; baseline?: Tensor; // integratedGradients (default 32, gauss-legendre, zeros)
-  batchSize?: number; maxBytes?: number;
+  steps?: number;
+  rule?: QuadratureRule;
+  baseline?: Tensor; // integratedGradients (default 32, gauss-legendre, zeros)
+  batchSize?: number;
+  maxBytes?: number;
 }
 
 /** The request skeleton of a method at x (noise scales fixed from the clean input, so they do not drift). */
@@ -57,10 +68,14 @@ const METHOD_KEYS: Record<ExplainMethod, string[]> = {
  */
 export function checkExplainSpec(name: string, spec: unknown): number {
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
-    fail('INVALID_ARGUMENT', `${name} must be an object { method, ... } with method one of ${EXPLAIN_METHODS.join(', ')}, got ${show(spec)}`);
+    fail(
+      'INVALID_ARGUMENT',
+      `${name} must be an object { method, ... } with method one of ${EXPLAIN_METHODS.join(', ')}, got ${show(spec)}`,
+    );
   }
   const method = choice(`${name}.method`, (spec as ExplainSpec).method, EXPLAIN_METHODS, undefined as never);
-  if (method === undefined) fail('INVALID_ARGUMENT', `${name}.method is required: one of ${EXPLAIN_METHODS.join(', ')}`);
+  if (method === undefined)
+    fail('INVALID_ARGUMENT', `${name}.method is required: one of ${EXPLAIN_METHODS.join(', ')}`);
   const o = validateOptions(`${name} (method '${method}')`, spec, [...COMMON_KEYS, ...METHOD_KEYS[method]]);
   choice(`${name}.output`, o.output, ['logit', 'probability'] as const, 'logit');
   if (o.batchSize !== undefined) int(`${name}.batchSize`, o.batchSize, undefined, 1);
@@ -79,25 +94,78 @@ export function prepareExplain(model: Model, x: Tensor, spec: ExplainSpec, targe
   checkExplainSpec('explain', spec);
   const B = x.shape[0];
   const samples = spec.samples ?? 32;
-  if (!Number.isInteger(samples) || samples < 1) fail('INVALID_ARGUMENT', `samples must be an integer >= 1, got ${samples}`);
-  const common = { target, output: spec.output ?? 'logit', exampleIds: Array.from({ length: B }, (_, i) => i), batchSize: spec.batchSize, maxBytes: spec.maxBytes } as const;
+  if (!Number.isInteger(samples) || samples < 1)
+    fail('INVALID_ARGUMENT', `samples must be an integer >= 1, got ${samples}`);
+  const common = {
+    target,
+    output: spec.output ?? 'logit',
+    exampleIds: Array.from({ length: B }, (_, i) => i),
+    batchSize: spec.batchSize,
+    maxBytes: spec.maxBytes,
+  } as const;
   let baseline: Float32Array | null = null;
   switch (spec.method) {
     case 'saliency':
-      return { spec, target, base: { ...common, noise: 'none', noiseSamples: 1 }, multiply: false, absolute: !!spec.absolute, baseline };
+      return {
+        spec,
+        target,
+        base: { ...common, noise: 'none', noiseSamples: 1 },
+        multiply: false,
+        absolute: !!spec.absolute,
+        baseline,
+      };
     case 'inputXGradient':
-      return { spec, target, base: { ...common, noise: 'none', noiseSamples: 1 }, multiply: true, absolute: false, baseline };
+      return {
+        spec,
+        target,
+        base: { ...common, noise: 'none', noiseSamples: 1 },
+        multiply: true,
+        absolute: false,
+        baseline,
+      };
     case 'smoothGrad':
-      return { spec, target, base: { ...common, noise: 'gaussian', noiseSamples: samples, scales: noiseScales(x, spec.sigma, spec.relativeSigma, ['sigma', 'relativeSigma'], 'explain') }, multiply: false, absolute: false, baseline };
+      return {
+        spec,
+        target,
+        base: {
+          ...common,
+          noise: 'gaussian',
+          noiseSamples: samples,
+          scales: noiseScales(x, spec.sigma, spec.relativeSigma, ['sigma', 'relativeSigma'], 'explain'),
+        },
+        multiply: false,
+        absolute: false,
+        baseline,
+      };
     case 'uniformGradient': {
       const shape = spec.shape ?? 'cube';
-      if (shape !== 'cube' && shape !== 'ball') fail('INVALID_ARGUMENT', `shape must be 'cube' or 'ball', got ${show(shape)}`);
-      return { spec, target, base: { ...common, noise: shape, noiseSamples: samples, scales: noiseScales(x, spec.radius, spec.relativeRadius, ['radius', 'relativeRadius'], 'explain') }, multiply: false, absolute: false, baseline };
+      if (shape !== 'cube' && shape !== 'ball')
+        fail('INVALID_ARGUMENT', `shape must be 'cube' or 'ball', got ${show(shape)}`);
+      return {
+        spec,
+        target,
+        base: {
+          ...common,
+          noise: shape,
+          noiseSamples: samples,
+          scales: noiseScales(x, spec.radius, spec.relativeRadius, ['radius', 'relativeRadius'], 'explain'),
+        },
+        multiply: false,
+        absolute: false,
+        baseline,
+      };
     }
     case 'integratedGradients': {
       const { alphas, weights } = quadrature(spec.rule ?? 'gauss-legendre', spec.steps ?? 32);
       if (spec.baseline) baseline = checkTensor('baseline', spec.baseline, x.shape).data;
-      return { spec, target, base: { ...common, noise: 'none', noiseSamples: 1, path: { alphas, weights, baseline } }, multiply: true, absolute: false, baseline };
+      return {
+        spec,
+        target,
+        base: { ...common, noise: 'none', noiseSamples: 1, path: { alphas, weights, baseline } },
+        multiply: true,
+        absolute: false,
+        baseline,
+      };
     }
   }
 }
@@ -114,12 +182,24 @@ export async function explainMap(model: Model, p: PreparedExplain, x: Tensor, se
 }
 
 /** M and Jᵀu for a cotangent u = ∂loss/∂M computed from that same M by `cotangent`. */
-export async function explainVjp(model: Model, p: PreparedExplain, x: Tensor, seed: number, G: Float32Array, u: Float32Array): Promise<Float32Array> {
-  const B = x.shape[0], d = x.data.length / B;
+export async function explainVjp(
+  model: Model,
+  p: PreparedExplain,
+  x: Tensor,
+  seed: number,
+  G: Float32Array,
+  u: Float32Array,
+): Promise<Float32Array> {
+  const B = x.shape[0],
+    d = x.data.length / B;
   // The direction the Hessian is applied to: u, sign(g) ⊙ u, or (x − b) ⊙ u.
   const t = new Float32Array(B * d);
   for (let i = 0; i < t.length; i++) {
-    t[i] = p.multiply ? (x.data[i] - (p.baseline ? p.baseline[i] : 0)) * u[i] : p.absolute ? Math.sign(G[i]) * u[i] : u[i];
+    t[i] = p.multiply
+      ? (x.data[i] - (p.baseline ? p.baseline[i] : 0)) * u[i]
+      : p.absolute
+        ? Math.sign(G[i]) * u[i]
+        : u[i];
   }
   const r = await gradientMean(model, p, x, seed, t);
   const out = r.hessianTangent!.data;

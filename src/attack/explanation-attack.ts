@@ -1,30 +1,47 @@
 import { resolveSeed } from '../noise/seed.js';
 import { attributionMap } from '../attribution/methods.js';
 import { fail } from '../errors.js';
-import { choice, int, options as validateOptions, positive, range as rangeOption, checkpoint, show, signal, throwIfAborted } from '../validate.js';
+import {
+  choice,
+  int,
+  options as validateOptions,
+  positive,
+  range as rangeOption,
+  checkpoint,
+  show,
+  signal,
+  throwIfAborted,
+} from '../validate.js';
 import { Model } from '../graph/model.js';
 import { checkClasses } from '../graph/objective.js';
 import { checkWork } from '../limits.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { softplusSurrogate } from '../curvature/surrogate.js';
-import { applyMultiplier, checkExplainSpec, explainVjp, gradientMean, prepareExplain, type ExplainSpec, type PreparedExplain } from './explain.js';
+import {
+  applyMultiplier,
+  checkExplainSpec,
+  explainVjp,
+  gradientMean,
+  prepareExplain,
+  type ExplainSpec,
+  type PreparedExplain,
+} from './explain.js';
 import { argmaxRows, project, type Norm } from './project.js';
 
-/**
- * Attacks on explanations: move the attribution map while the prediction stays.
- *   'topk'          Ghorbani et al. 2019: drain the attribution mass of the clean map's top-k pixels.
- *   'centerOfMass'  Ghorbani et al. 2019: push the map's centre of mass away from the clean one.
- *   'targeted'      Dombrowski et al. 2019: make the map match a target map, keeping the logits
- *                   (loss 1e11·MSE(map, target) + 1e6·MSE(logits, clean logits), their weights).
- * Maps are post-processed as in the paper (Σ_c |M|, normalised to sum to H·W; the targeted loss compares
- * maps normalised to sum to 1, as Dombrowski et al. do). Iterates take sign-gradient steps (L∞) or
- * normalised-gradient steps (L2), are projected onto the ε-ball around x and clipped to the valid range;
- * only iterates that keep the model's predicted label count, and the best by the attack's measure is
- * returned, not the last. Gradients are exact (Jᵀu of the map through HVPs) and taken on `surrogate`:
- * by default the model itself if it has no ReLU, else its softplus(β = surrogateBeta, default 10) surrogate,
- * since a ReLU network's input Hessian is zero almost everywhere; the effect is measured on `model`. SmoothGrad and
- * Uniform Gradient draw fresh noise every iteration (an expectation over the noise).
- */
+// Attacks on explanations: move the attribution map while the prediction stays.
+//   'topk'          Ghorbani et al. 2019: drain the attribution mass of the clean map's top-k pixels.
+//   'centerOfMass'  Ghorbani et al. 2019: push the map's centre of mass away from the clean one.
+//   'targeted'      Dombrowski et al. 2019: make the map match a target map, keeping the logits
+//                   (loss 1e11·MSE(map, target) + 1e6·MSE(logits, clean logits), their weights).
+// Maps are post-processed as in the paper (Σ_c |M|, normalised to sum to H·W; the targeted loss compares
+// maps normalised to sum to 1, as Dombrowski et al. do). Iterates take sign-gradient steps (L∞) or
+// normalised-gradient steps (L2), are projected onto the ε-ball around x and clipped to the valid range;
+// only iterates that keep the model's predicted label count, and the best by the attack's measure is
+// returned, not the last. Gradients are exact (Jᵀu of the map through HVPs) and taken on `surrogate`:
+// by default the model itself if it has no ReLU, else its softplus(β = surrogateBeta, default 10) surrogate,
+// since a ReLU network's input Hessian is zero almost everywhere; the effect is measured on `model`. SmoothGrad and
+// Uniform Gradient draw fresh noise every iteration (an expectation over the noise).
+
 export type ExplanationAttack = 'topk' | 'centerOfMass' | 'targeted';
 
 export interface ExplanationAttackOptions {
@@ -58,14 +75,34 @@ export interface ExplanationAttackResult {
   seed: number;
 }
 
-const OPTIONS = ['attack', 'explain', 'epsilon', 'norm', 'stepSize', 'iterations', 'range', 'k', 'targetMap', 'surrogate',
-  'surrogateBeta', 'seed', 'measureSeed', 'signal'];
+const OPTIONS = [
+  'attack',
+  'explain',
+  'epsilon',
+  'norm',
+  'stepSize',
+  'iterations',
+  'range',
+  'k',
+  'targetMap',
+  'surrogate',
+  'surrogateBeta',
+  'seed',
+  'measureSeed',
+  'signal',
+];
 
-export async function attackExplanation(model: Model, x: Tensor, options: ExplanationAttackOptions): Promise<ExplanationAttackResult> {
+export async function attackExplanation(
+  model: Model,
+  x: Tensor,
+  options: ExplanationAttackOptions,
+): Promise<ExplanationAttackResult> {
   const fn = 'attackExplanation';
-  if (!(model instanceof Model)) fail('INVALID_ARGUMENT', `${fn}: model must be a Model from loadModel(), got ${show(model)}`);
+  if (!(model instanceof Model))
+    fail('INVALID_ARGUMENT', `${fn}: model must be a Model from loadModel(), got ${show(model)}`);
   checkTensor('x', x, [-1, ...model.inputShape]);
-  if (model.inputShape.length !== 3) fail('INVALID_ARGUMENT', `explanation attacks need image inputs [C, H, W], the model takes [${model.inputShape}]`);
+  if (model.inputShape.length !== 3)
+    fail('INVALID_ARGUMENT', `explanation attacks need image inputs [C, H, W], the model takes [${model.inputShape}]`);
   const o = validateOptions(fn, options, OPTIONS, true) as unknown as ExplanationAttackOptions;
   const attack = choice(`${fn}: attack`, o.attack, ['topk', 'centerOfMass', 'targeted'] as const, undefined as never);
   if (attack === undefined) fail('INVALID_ARGUMENT', `${fn}: attack is required: 'topk', 'centerOfMass' or 'targeted'`);
@@ -74,18 +111,28 @@ export async function attackExplanation(model: Model, x: Tensor, options: Explan
   const iterations = int(`${fn}: iterations`, o.iterations, 50, 1);
   const step = positive(`${fn}: stepSize`, o.stepSize, norm === 'linf' ? epsilon / 10 : epsilon / 5);
   const range = rangeOption(`${fn}: range`, o.range, [0, 1]);
-  if (o.surrogate !== undefined && !(o.surrogate instanceof Model)) fail('INVALID_ARGUMENT', `${fn}: surrogate must be a Model, got ${show(o.surrogate)}`);
+  if (o.surrogate !== undefined && !(o.surrogate instanceof Model))
+    fail('INVALID_ARGUMENT', `${fn}: surrogate must be a Model, got ${show(o.surrogate)}`);
   const surrogateBeta = positive(`${fn}: surrogateBeta`, o.surrogateBeta, 10);
   const abort = signal(`${fn}: signal`, o.signal);
   const B0 = x.shape[0];
   // The explained class: given (checked against the model's classes) or, below, the clean prediction.
-  const givenTarget = o.explain?.target === undefined ? undefined : checkClasses(`${fn}: explain.target`, o.explain.target, B0, model.classes);
+  const givenTarget =
+    o.explain?.target === undefined
+      ? undefined
+      : checkClasses(`${fn}: explain.target`, o.explain.target, B0, model.classes);
   const evaluations = checkExplainSpec(`${fn}: explain`, o.explain);
   checkWork('attackIterations', iterations, `${fn}: the iterations`, 'use fewer iterations');
-  checkWork('attackEvaluations', 3 * iterations * evaluations * B0, `${fn}: the gradient evaluations (3 × iterations × the map's samples × examples)`,
-    'use fewer iterations, samples or examples');
-  if (attack === 'targeted' && (o.targetMap === undefined || o.targetMap === null)) fail('INVALID_ARGUMENT', `${fn}: the 'targeted' attack needs targetMap ([B, H, W] or [H, W])`);
-  if (attack !== 'targeted' && o.targetMap !== undefined) fail('INVALID_ARGUMENT', `${fn}: targetMap applies to the 'targeted' attack only`);
+  checkWork(
+    'attackEvaluations',
+    3 * iterations * evaluations * B0,
+    `${fn}: the gradient evaluations (3 × iterations × the map's samples × examples)`,
+    'use fewer iterations, samples or examples',
+  );
+  if (attack === 'targeted' && (o.targetMap === undefined || o.targetMap === null))
+    fail('INVALID_ARGUMENT', `${fn}: the 'targeted' attack needs targetMap ([B, H, W] or [H, W])`);
+  if (attack !== 'targeted' && o.targetMap !== undefined)
+    fail('INVALID_ARGUMENT', `${fn}: targetMap applies to the 'targeted' attack only`);
   throwIfAborted(abort, fn);
   const hasRelu = model.graph.ops.some((op) => op.type === 'relu');
   const surrogate = o.surrogate ?? (hasRelu ? softplusSurrogate(model, surrogateBeta) : model);
@@ -94,7 +141,9 @@ export async function attackExplanation(model: Model, x: Tensor, options: Explan
   }
   const seed = resolveSeed(o.seed);
   const measureSeed = o.measureSeed === undefined ? seed : resolveSeed(o.measureSeed);
-  const [B, C, H, W] = x.shape, hw = H * W, d = C * hw;
+  const [B, C, H, W] = x.shape,
+    hw = H * W,
+    d = C * hw;
 
   const logits0 = await model.forward(x);
   const labels = argmaxRows(logits0.data, B, model.classes);
@@ -127,7 +176,8 @@ export async function attackExplanation(model: Model, x: Tensor, options: Explan
       for (let i = 0; i < hw; i++) targetMap[b * hw + i] = Math.abs(src[i]) / s;
     }
   }
-  const measureName = o.attack === 'topk' ? 'topKIntersection' : o.attack === 'centerOfMass' ? 'centerOfMassDislocation' : 'targetMse';
+  const measureName =
+    o.attack === 'topk' ? 'topKIntersection' : o.attack === 'centerOfMass' ? 'centerOfMassDislocation' : 'targetMse';
   const measure = (P: Float32Array, b: number): number => {
     const p = P.subarray(b * hw, (b + 1) * hw);
     if (o.attack === 'topk') {
@@ -154,10 +204,15 @@ export async function attackExplanation(model: Model, x: Tensor, options: Explan
       } else if (o.attack === 'centerOfMass') {
         // minimise −|C(P) − C0|; C(P) = Σ_p P_p·(row, col)/(H·W) since P sums to H·W.
         const c = centerOf(p, W);
-        let dr = c[0] - com0[b][0], dc = c[1] - com0[b][1], n = Math.hypot(dr, dc);
-        if (n < 1e-9) { // no direction yet: a seeded one
+        let dr = c[0] - com0[b][0],
+          dc = c[1] - com0[b][1],
+          n = Math.hypot(dr, dc);
+        if (n < 1e-9) {
+          // no direction yet: a seeded one
           const a = 2 * Math.PI * (((seed + 7919 * (it + 1) + 104729 * b) % 1000) / 1000);
-          dr = Math.cos(a); dc = Math.sin(a); n = 1;
+          dr = Math.cos(a);
+          dc = Math.sin(a);
+          n = 1;
         }
         for (let i = 0; i < hw; i++) v[b * hw + i] = -((dr / n) * Math.floor(i / W) + (dc / n) * (i % W)) / hw;
       } else {
@@ -169,7 +224,12 @@ export async function attackExplanation(model: Model, x: Tensor, options: Explan
   };
 
   let xAdv: Tensor = { shape: [...x.shape], data: Float32Array.from(x.data) };
-  const best = { x: Float32Array.from(x.data), value: Array.from({ length: B }, (_, b) => measure(P0, b)), iteration: new Array(B).fill(0), P: Float32Array.from(P0) };
+  const best = {
+    x: Float32Array.from(x.data),
+    value: Array.from({ length: B }, (_, b) => measure(P0, b)),
+    iteration: new Array(B).fill(0),
+    P: Float32Array.from(P0),
+  };
   const preserved = new Array(B).fill(true);
   for (let it = 1; it <= iterations; it++) {
     await checkpoint(abort, `${fn} (after ${it - 1} of ${iterations} iterations)`);
@@ -179,7 +239,8 @@ export async function attackExplanation(model: Model, x: Tensor, options: Explan
     const grad = await explainVjp(surrogate, onSurrogate, xAdv, s, G, u);
     if (o.attack === 'targeted') {
       // + 1e6·mean((z − z0)²): its gradient is the logits' vector-Jacobian product with 2·1e6·(z − z0)/K.
-      const z = (await surrogate.forward(xAdv)).data, K = model.classes;
+      const z = (await surrogate.forward(xAdv)).data,
+        K = model.classes;
       const cot = z.map((zi, i) => (2e6 * (zi - logits0.data[i])) / K);
       const gz = (await surrogate.logitsVjp(xAdv, { shape: [B, K], data: cot })).data;
       for (let i = 0; i < grad.length; i++) grad[i] += gz[i];
@@ -193,14 +254,17 @@ export async function attackExplanation(model: Model, x: Tensor, options: Explan
       if (now[b] !== labels[b]) continue;
       const value = measure(Pm, b);
       if (better(value, best.value[b])) {
-        best.value[b] = value; best.iteration[b] = it;
+        best.value[b] = value;
+        best.iteration[b] = it;
         best.x.set(xAdv.data.subarray(b * d, (b + 1) * d), b * d);
         best.P.set(Pm.subarray(b * hw, (b + 1) * hw), b * hw);
       }
     }
   }
   const finalLabels = argmaxRows((await model.forward({ shape: x.shape, data: best.x })).data, B, model.classes);
-  finalLabels.forEach((l, b) => { preserved[b] = l === labels[b]; });
+  finalLabels.forEach((l, b) => {
+    preserved[b] = l === labels[b];
+  });
   return {
     adversarial: { shape: [...x.shape], data: best.x },
     originalMap: { shape: [B, H, W], data: P0 },
@@ -216,30 +280,47 @@ export async function attackExplanation(model: Model, x: Tensor, options: Explan
  * ∂loss/∂M from ∂loss/∂P for P = H·W·Σ_c|M| / Σ|M|: with S = Σ|M| and v = ∂loss/∂P,
  * ∂loss/∂M_{c,q} = sign(M_{c,q})·(H·W/S)·(v_q − Σ_p v_p P_p / (H·W)).
  */
-export function mapToRawCotangent(v: Float32Array, M: Float32Array, P: Float32Array, B: number, C: number, hw: number): Float32Array {
+export function mapToRawCotangent(
+  v: Float32Array,
+  M: Float32Array,
+  P: Float32Array,
+  B: number,
+  C: number,
+  hw: number,
+): Float32Array {
   const u = new Float32Array(B * C * hw);
   for (let b = 0; b < B; b++) {
-    let S = 0, vp = 0;
+    let S = 0,
+      vp = 0;
     for (let i = 0; i < C * hw; i++) S += Math.abs(M[b * C * hw + i]);
     if (S === 0) continue;
     for (let q = 0; q < hw; q++) vp += v[b * hw + q] * P[b * hw + q];
     vp /= hw;
-    for (let c = 0; c < C; c++) for (let q = 0; q < hw; q++) {
-      const i = b * C * hw + c * hw + q;
-      u[i] = Math.sign(M[i]) * (hw / S) * (v[b * hw + q] - vp);
-    }
+    for (let c = 0; c < C; c++)
+      for (let q = 0; q < hw; q++) {
+        const i = b * C * hw + c * hw + q;
+        u[i] = Math.sign(M[i]) * (hw / S) * (v[b * hw + q] - vp);
+      }
   }
   return u;
 }
 
 /** Indices of the k largest values (ties: lower index first). */
 function topIndices(p: ArrayLike<number>, k: number): number[] {
-  return Array.from({ length: p.length }, (_, i) => i).sort((a, b) => p[b] - p[a] || a - b).slice(0, k);
+  return Array.from({ length: p.length }, (_, i) => i)
+    .sort((a, b) => p[b] - p[a] || a - b)
+    .slice(0, k);
 }
 
 /** Centre of mass (row, col) of a non-negative map of width W. */
 function centerOf(p: ArrayLike<number>, W: number): [number, number] {
-  let s = 0, r = 0, c = 0;
-  for (let i = 0; i < p.length; i++) { s += p[i]; r += p[i] * Math.floor(i / W); c += p[i] * (i % W); }
+  let s = 0,
+    r = 0,
+    c = 0;
+  for (let i = 0; i < p.length; i++) {
+    s += p[i];
+    r += p[i] * Math.floor(i / W);
+    c += p[i] * (i % W);
+  }
   return s > 0 ? [r / s, c / s] : [NaN, NaN];
 }

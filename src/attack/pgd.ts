@@ -1,6 +1,17 @@
 import { resolveSeed } from '../noise/seed.js';
 import { fail } from '../errors.js';
-import { bool, choice, int, options as validateOptions, positive, range as rangeOption, checkpoint, show, signal, throwIfAborted } from '../validate.js';
+import {
+  bool,
+  choice,
+  int,
+  options as validateOptions,
+  positive,
+  range as rangeOption,
+  checkpoint,
+  show,
+  signal,
+  throwIfAborted,
+} from '../validate.js';
 import { Model } from '../graph/model.js';
 import { checkWork } from '../limits.js';
 import { checkClasses } from '../graph/objective.js';
@@ -33,19 +44,35 @@ export interface PgdResult {
  * with a seeded uniform random start in the ε-ball; each step is one batched input gradient.
  */
 export async function pgd(model: Model, x: Tensor, options: PgdOptions): Promise<PgdResult> {
-  return run('pgd', model, x, options, ['labels', 'epsilon', 'norm', 'stepSize', 'iterations', 'randomStart', 'range', 'seed', 'signal']);
+  return run('pgd', model, x, options, [
+    'labels',
+    'epsilon',
+    'norm',
+    'stepSize',
+    'iterations',
+    'randomStart',
+    'range',
+    'seed',
+    'signal',
+  ]);
 }
 
 /** FGSM (Goodfellow et al. 2015): one full step of size ε from the clean input. */
-export async function fgsm(model: Model, x: Tensor, options: Omit<PgdOptions, 'iterations' | 'stepSize' | 'randomStart'>): Promise<PgdResult> {
+export async function fgsm(
+  model: Model,
+  x: Tensor,
+  options: Omit<PgdOptions, 'iterations' | 'stepSize' | 'randomStart'>,
+): Promise<PgdResult> {
   return run('fgsm', model, x, options, ['labels', 'epsilon', 'norm', 'range', 'seed', 'signal']);
 }
 
 async function run(fn: 'pgd' | 'fgsm', model: Model, x: Tensor, options: unknown, keys: string[]): Promise<PgdResult> {
-  if (!(model instanceof Model)) fail('INVALID_ARGUMENT', `${fn}: model must be a Model from loadModel(), got ${show(model)}`);
+  if (!(model instanceof Model))
+    fail('INVALID_ARGUMENT', `${fn}: model must be a Model from loadModel(), got ${show(model)}`);
   checkTensor('x', x, [-1, ...model.inputShape]);
   const o = validateOptions(fn, options, keys, true);
-  const B = x.shape[0], d = x.data.length / B;
+  const B = x.shape[0],
+    d = x.data.length / B;
   const labels = checkClasses(`${fn}: labels`, o.labels, B, model.classes);
   const norm = choice(`${fn}: norm`, o.norm, ['linf', 'l2'] as const, 'linf');
   const epsilon = positive(`${fn}: epsilon`, o.epsilon);
@@ -62,7 +89,17 @@ async function run(fn: 'pgd' | 'fgsm', model: Model, x: Tensor, options: unknown
   if (randomStart) {
     // Uniform in the L∞ cube, or uniform in the L2 ball (Gaussian direction, radius ε·U^(1/d)); then clipped.
     const delta = randomStart_(seed, B, d, norm);
-    adv = project(adv.map((v, i) => v + epsilon * delta[i]), new Float32Array(B * d), x.data, 0, epsilon, norm, range, B, d);
+    adv = project(
+      adv.map((v, i) => v + epsilon * delta[i]),
+      new Float32Array(B * d),
+      x.data,
+      0,
+      epsilon,
+      norm,
+      range,
+      B,
+      d,
+    );
   }
   for (let it = 0; it < iterations; it++) {
     const g = await model.inputGradient({ shape: x.shape, data: adv }, { kind: 'crossEntropy', labels });
@@ -75,7 +112,8 @@ async function run(fn: 'pgd' | 'fgsm', model: Model, x: Tensor, options: unknown
 
 /** A point of the unit ball (per example) from Philox: uniform in the L∞ cube, or uniform in the L2 ball. */
 function randomStart_(seed: number, B: number, d: number, norm: Norm): Float32Array {
-  const key = seedKey(seed), out = new Float32Array(B * d);
+  const key = seedKey(seed),
+    out = new Float32Array(B * d);
   for (let b = 0; b < B; b++) {
     let n2 = 0;
     for (let i = 0; i < d; i++) {

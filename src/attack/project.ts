@@ -1,17 +1,28 @@
-
 export type Norm = 'linf' | 'l2';
 
 /**
  * One projected step per example: x' = clip(Π_ball(x + scale·dir(g))) where dir is sign(g) for L∞ and
  * g/‖g‖₂ for L2, Π projects onto the ε-ball around the clean x0, and clip keeps the valid range.
  */
-export function project(x: Float32Array, g: ArrayLike<number>, x0: Float32Array, scale: number, eps: number, norm: Norm,
-  range: [number, number], B: number, d: number): Float32Array {
+export function project(
+  x: Float32Array,
+  g: ArrayLike<number>,
+  x0: Float32Array,
+  scale: number,
+  eps: number,
+  norm: Norm,
+  range: [number, number],
+  B: number,
+  d: number,
+): Float32Array {
   const out = new Float32Array(x.length);
   for (let b = 0; b < B; b++) {
     const o = b * d;
     let gn = 0;
-    if (norm === 'l2') { for (let i = 0; i < d; i++) gn += g[o + i] ** 2; gn = Math.sqrt(gn) || 1; }
+    if (norm === 'l2') {
+      for (let i = 0; i < d; i++) gn += g[o + i] ** 2;
+      gn = Math.sqrt(gn) || 1;
+    }
     for (let i = 0; i < d; i++) out[o + i] = x[o + i] + scale * (norm === 'linf' ? Math.sign(g[o + i]) : g[o + i] / gn);
     if (norm === 'linf') {
       for (let i = 0; i < d; i++) out[o + i] = Math.min(x0[o + i] + eps, Math.max(x0[o + i] - eps, out[o + i]));
@@ -33,4 +44,3 @@ export function argmaxRows(z: ArrayLike<number>, B: number, K: number): number[]
     return best;
   });
 }
-

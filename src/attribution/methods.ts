@@ -9,11 +9,10 @@ import { resolveSeed } from '../noise/seed.js';
 import { quadrature, QUADRATURE_RULES, type QuadratureRule } from './quadrature.js';
 import { runSampling, type SamplingRequest, type Statistic } from './sampling.js';
 
-/**
- * Gradient attribution methods. All of them are one batched-gradient engine (sampling.ts) with different
- * sample plans; the stochastic ones take a `seed` (drawn and reported when omitted) and give the same
- * result for the same seed on every backend and chunk size.
- */
+// Gradient attribution methods. All of them are one batched-gradient engine (sampling.ts) with different
+// sample plans; the stochastic ones take a `seed` (drawn and reported when omitted) and give the same
+// result for the same seed on every backend and chunk size.
+
 export interface TargetOptions {
   /** Class per example whose output is explained. */
   target: number[];
@@ -80,14 +79,16 @@ const IG_KEYS = ['steps', 'rule', 'baseline'];
 
 /** The model and x of a call, checked before anything else reads them. */
 function checkModelAndX(fn: string, model: Model, x: Tensor): void {
-  if (!(model instanceof Model)) fail('INVALID_ARGUMENT', `${fn}: model must be a Model from loadModel(), got ${show(model)}`);
+  if (!(model instanceof Model))
+    fail('INVALID_ARGUMENT', `${fn}: model must be a Model from loadModel(), got ${show(model)}`);
   checkTensor('x', x, [-1, ...model.inputShape]);
 }
 
 function checkBase(fn: string, model: Model, x: Tensor, o: TargetOptions & SamplingOptions): Base {
   const B = x.shape[0];
   const output = choice(`${fn}: output`, o.output, ['logit', 'probability'] as const, 'logit');
-  if (o.exampleIds === null) fail('INVALID_ARGUMENT', `${fn}: exampleIds is null; omit it for the default or give ${B} integers`);
+  if (o.exampleIds === null)
+    fail('INVALID_ARGUMENT', `${fn}: exampleIds is null; omit it for the default or give ${B} integers`);
   const ids = o.exampleIds ?? Array.from({ length: B }, (_, i) => i);
   if (!Array.isArray(ids) || ids.length !== B || !ids.every((v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32)) {
     fail('INVALID_ARGUMENT', `${fn}: exampleIds must be ${B} integers in [0, 2^32), one per example, got ${show(ids)}`);
@@ -95,8 +96,13 @@ function checkBase(fn: string, model: Model, x: Tensor, o: TargetOptions & Sampl
   const batchSize = o.batchSize === undefined ? undefined : int(`${fn}: batchSize`, o.batchSize, undefined, 1);
   const maxBytes = o.maxBytes === undefined ? undefined : int(`${fn}: maxBytes`, o.maxBytes, undefined, 1);
   return {
-    x, target: checkClasses(`${fn}: target`, o.target, B, model.classes), output,
-    exampleIds: ids, batchSize, maxBytes, signal: signal(`${fn}: signal`, o.signal),
+    x,
+    target: checkClasses(`${fn}: target`, o.target, B, model.classes),
+    output,
+    exampleIds: ids,
+    batchSize,
+    maxBytes,
+    signal: signal(`${fn}: signal`, o.signal),
   };
 }
 
@@ -110,65 +116,138 @@ function checkSamples(fn: string, n: unknown): number {
  * call it, so both reject what one rejects (a relative scale of a constant input would silently be 0).
  * `fn` names the calling function in messages.
  */
-export function noiseScales(x: Tensor, absolute: unknown, relative: unknown, names: [string, string], fn = 'noise'): number[] {
+export function noiseScales(
+  x: Tensor,
+  absolute: unknown,
+  relative: unknown,
+  names: [string, string],
+  fn = 'noise',
+): number[] {
   if ((absolute === undefined) === (relative === undefined)) {
-    fail('INVALID_ARGUMENT', `${fn}: give exactly one of ${names[0]} (in input units) and ${names[1]} (a fraction of each example's range max − min)`);
+    fail(
+      'INVALID_ARGUMENT',
+      `${fn}: give exactly one of ${names[0]} (in input units) and ${names[1]} (a fraction of each example's range max − min)`,
+    );
   }
   const name = absolute !== undefined ? names[0] : names[1];
   const v = positive(`${fn}: ${name}`, absolute ?? relative);
-  const B = x.shape[0], d = x.data.length / B;
+  const B = x.shape[0],
+    d = x.data.length / B;
   return Array.from({ length: B }, (_, b) => {
     if (absolute !== undefined) return v;
-    let lo = Infinity, hi = -Infinity;
-    for (let i = b * d; i < (b + 1) * d; i++) { lo = Math.min(lo, x.data[i]); hi = Math.max(hi, x.data[i]); }
-    if (hi === lo) fail('INVALID_ARGUMENT', `${fn}: ${name}: example ${b} has a constant input (range 0), so a relative scale is 0; give ${names[0]} instead`);
+    let lo = Infinity,
+      hi = -Infinity;
+    for (let i = b * d; i < (b + 1) * d; i++) {
+      lo = Math.min(lo, x.data[i]);
+      hi = Math.max(hi, x.data[i]);
+    }
+    if (hi === lo)
+      fail(
+        'INVALID_ARGUMENT',
+        `${fn}: ${name}: example ${b} has a constant input (range 0), so a relative scale is 0; give ${names[0]} instead`,
+      );
     return v * (hi - lo);
   });
 }
 
 /** The noise part of a plan, from Gaussian or uniform options. */
-interface NoisePlan { noise: NoiseKind; noiseSamples: number; scales?: number[]; given?: Tensor }
+interface NoisePlan {
+  noise: NoiseKind;
+  noiseSamples: number;
+  scales?: number[];
+  given?: Tensor;
+}
 
 function gaussianPlan(fn: string, model: Model, x: Tensor, o: GaussianNoise & SamplingOptions): NoisePlan {
   if (o.noise !== undefined) {
-    if (o.sigma !== undefined || o.relativeSigma !== undefined) fail('INVALID_ARGUMENT', `${fn}: give either noise tensors or sigma/relativeSigma, not both`);
+    if (o.sigma !== undefined || o.relativeSigma !== undefined)
+      fail('INVALID_ARGUMENT', `${fn}: give either noise tensors or sigma/relativeSigma, not both`);
     const t = checkTensor('noise', o.noise, [-1, ...model.inputShape]);
-    if (o.samples !== undefined && o.samples !== t.shape[0]) fail('INVALID_ARGUMENT', `${fn}: samples (${show(o.samples)}) must equal the number of noise tensors (${t.shape[0]})`);
+    if (o.samples !== undefined && o.samples !== t.shape[0])
+      fail(
+        'INVALID_ARGUMENT',
+        `${fn}: samples (${show(o.samples)}) must equal the number of noise tensors (${t.shape[0]})`,
+      );
     return { noise: 'given', noiseSamples: t.shape[0], given: t };
   }
-  return { noise: 'gaussian', noiseSamples: checkSamples(fn, o.samples), scales: noiseScales(x, o.sigma, o.relativeSigma, ['sigma', 'relativeSigma'], fn) };
+  return {
+    noise: 'gaussian',
+    noiseSamples: checkSamples(fn, o.samples),
+    scales: noiseScales(x, o.sigma, o.relativeSigma, ['sigma', 'relativeSigma'], fn),
+  };
 }
 
 function uniformPlan(fn: string, x: Tensor, o: UniformNoise & SamplingOptions): NoisePlan {
   const shape = choice(`${fn}: shape`, o.shape, ['cube', 'ball'] as const, 'cube');
-  return { noise: shape, noiseSamples: checkSamples(fn, o.samples), scales: noiseScales(x, o.radius, o.relativeRadius, ['radius', 'relativeRadius'], fn) };
+  return {
+    noise: shape,
+    noiseSamples: checkSamples(fn, o.samples),
+    scales: noiseScales(x, o.radius, o.relativeRadius, ['radius', 'relativeRadius'], fn),
+  };
 }
 
 /** Checks a call's arguments and options (every error through the returned promise), then runs its plan. */
-async function smooth(fn: string, model: Model, x: Tensor, options: unknown, keys: string[],
-  plan: (o: any) => NoisePlan, statistic: (o: any) => Statistic,
-  extra: (o: any) => { multiply?: boolean; absolute?: boolean; path?: SamplingRequest['path'] } = () => ({})): Promise<AttributionResult> {
+// The options are checked against `keys` before each method's callbacks read their own fields from them, so
+// `any` stands for "one of the methods' option types" here (typing each call is issue 13's to refine).
+/* eslint-disable @typescript-eslint/no-explicit-any */
+async function smooth(
+  fn: string,
+  model: Model,
+  x: Tensor,
+  options: unknown,
+  keys: string[],
+  plan: (o: any) => NoisePlan,
+  statistic: (o: any) => Statistic,
+  extra: (o: any) => { multiply?: boolean; absolute?: boolean; path?: SamplingRequest['path'] } = () => ({}),
+): Promise<AttributionResult> {
   checkModelAndX(fn, model, x);
   const o = validateOptions(fn, options, keys, true) as any;
+  /* eslint-enable @typescript-eslint/no-explicit-any */
   const base = checkBase(fn, model, x, o);
-  const p = plan(o), st = statistic(o), e = extra(o);
+  const p = plan(o),
+    st = statistic(o),
+    e = extra(o);
   const seed = resolveSeed(o.seed);
-  const r = await runSampling(model, { ...base, ...p, statistic: st, seed, multiply: !!e.multiply, absolute: !!e.absolute, path: e.path });
-  return { attributions: r.attributions, seed: p.noise === 'given' ? null : seed, noiseScale: p.scales, samples: p.noiseSamples, chunkSize: r.chunkSize, chunks: r.chunks };
+  const r = await runSampling(model, {
+    ...base,
+    ...p,
+    statistic: st,
+    seed,
+    multiply: !!e.multiply,
+    absolute: !!e.absolute,
+    path: e.path,
+  });
+  return {
+    attributions: r.attributions,
+    seed: p.noise === 'given' ? null : seed,
+    noiseScale: p.scales,
+    samples: p.noiseSamples,
+    chunkSize: r.chunkSize,
+    chunks: r.chunks,
+  };
 }
 
 const NO_NOISE = (): NoisePlan => ({ noise: 'none', noiseSamples: 1 });
 const MEAN = (): Statistic => 'mean';
 
 /** The gradient map ∂f/∂x (signed, or its absolute value). */
-export async function saliency(model: Model, x: Tensor, o: TargetOptions & { absolute?: boolean; signal?: AbortSignal }): Promise<AttributionResult> {
-  const r = await smooth('saliency', model, x, o, [...BASE_KEYS, 'absolute'], NO_NOISE, MEAN,
-    (v) => ({ absolute: bool('saliency: absolute', v.absolute, false) }));
+export async function saliency(
+  model: Model,
+  x: Tensor,
+  o: TargetOptions & { absolute?: boolean; signal?: AbortSignal },
+): Promise<AttributionResult> {
+  const r = await smooth('saliency', model, x, o, [...BASE_KEYS, 'absolute'], NO_NOISE, MEAN, (v) => ({
+    absolute: bool('saliency: absolute', v.absolute, false),
+  }));
   return { attributions: r.attributions, seed: null };
 }
 
 /** x ⊙ ∂f/∂x. */
-export async function inputXGradient(model: Model, x: Tensor, o: TargetOptions & { signal?: AbortSignal }): Promise<AttributionResult> {
+export async function inputXGradient(
+  model: Model,
+  x: Tensor,
+  o: TargetOptions & { signal?: AbortSignal },
+): Promise<AttributionResult> {
   const r = await smooth('inputXGradient', model, x, o, BASE_KEYS, NO_NOISE, MEAN, () => ({ multiply: true }));
   return { attributions: r.attributions, seed: null };
 }
@@ -176,23 +255,63 @@ export async function inputXGradient(model: Model, x: Tensor, o: TargetOptions &
 const GAUSSIAN_OPTIONS = [...BASE_KEYS, ...SAMPLING_KEYS, ...GAUSSIAN_KEYS];
 
 /** SmoothGrad (Smilkov et al. 2017): E[∂f(x + ε)/∂x], ε ~ N(0, σ²I), or the mean over given noise tensors. */
-export async function smoothGrad(model: Model, x: Tensor, o: TargetOptions & SamplingOptions & GaussianNoise): Promise<AttributionResult> {
+export async function smoothGrad(
+  model: Model,
+  x: Tensor,
+  o: TargetOptions & SamplingOptions & GaussianNoise,
+): Promise<AttributionResult> {
   return smooth('smoothGrad', model, x, o, GAUSSIAN_OPTIONS, (v) => gaussianPlan('smoothGrad', model, x, v), MEAN);
 }
 
 /** SmoothGrad²: E[(∂f(x + ε)/∂x)²]. */
-export async function smoothGradSquared(model: Model, x: Tensor, o: TargetOptions & SamplingOptions & GaussianNoise): Promise<AttributionResult> {
-  return smooth('smoothGradSquared', model, x, o, GAUSSIAN_OPTIONS, (v) => gaussianPlan('smoothGradSquared', model, x, v), () => 'meanSquare');
+export async function smoothGradSquared(
+  model: Model,
+  x: Tensor,
+  o: TargetOptions & SamplingOptions & GaussianNoise,
+): Promise<AttributionResult> {
+  return smooth(
+    'smoothGradSquared',
+    model,
+    x,
+    o,
+    GAUSSIAN_OPTIONS,
+    (v) => gaussianPlan('smoothGradSquared', model, x, v),
+    () => 'meanSquare',
+  );
 }
 
 /** VarGrad (Adebayo et al. 2018): Var[∂f(x + ε)/∂x] (population variance over the samples). */
-export async function varGrad(model: Model, x: Tensor, o: TargetOptions & SamplingOptions & GaussianNoise): Promise<AttributionResult> {
-  return smooth('varGrad', model, x, o, GAUSSIAN_OPTIONS, (v) => gaussianPlan('varGrad', model, x, v), () => 'variance');
+export async function varGrad(
+  model: Model,
+  x: Tensor,
+  o: TargetOptions & SamplingOptions & GaussianNoise,
+): Promise<AttributionResult> {
+  return smooth(
+    'varGrad',
+    model,
+    x,
+    o,
+    GAUSSIAN_OPTIONS,
+    (v) => gaussianPlan('varGrad', model, x, v),
+    () => 'variance',
+  );
 }
 
 /** Uniform Gradient (Wang et al. 2020): E[∂f(x + ε)/∂x], ε uniform in the L∞ cube or L2 ball of radius r. */
-export async function uniformGradient(model: Model, x: Tensor, o: TargetOptions & SamplingOptions & UniformNoise): Promise<AttributionResult> {
-  return smooth('uniformGradient', model, x, o, [...BASE_KEYS, ...SAMPLING_KEYS, ...UNIFORM_KEYS], (v) => uniformPlan('uniformGradient', x, v), MEAN);
+export async function uniformGradient(
+  model: Model,
+  x: Tensor,
+  o: TargetOptions & SamplingOptions & UniformNoise,
+): Promise<AttributionResult> {
+  return smooth(
+    'uniformGradient',
+    model,
+    x,
+    o,
+    [...BASE_KEYS, ...SAMPLING_KEYS, ...UNIFORM_KEYS],
+    (v) => uniformPlan('uniformGradient', x, v),
+    MEAN,
+  );
 }
 
 export interface IntegratedGradientsOptions extends TargetOptions {
@@ -210,7 +329,12 @@ function igPath(fn: string, model: Model, x: Tensor, o: IntegratedGradientsOptio
   const steps = int(`${fn}: steps`, o.steps, 64, 1);
   const rule = choice(`${fn}: rule`, o.rule, QUADRATURE_RULES, 'gauss-legendre');
   // Refused before the quadrature nodes are computed (Gauss–Legendre costs steps² on the host).
-  checkWork('gradientEvaluations', x.shape[0] * steps, `${fn}: the gradient evaluations (examples × steps)`, 'use fewer steps or examples');
+  checkWork(
+    'gradientEvaluations',
+    x.shape[0] * steps,
+    `${fn}: the gradient evaluations (examples × steps)`,
+    'use fewer steps or examples',
+  );
   const { alphas, weights } = quadrature(rule, steps);
   let baseline: Float32Array | null = null;
   if (o.baseline !== undefined) {
@@ -222,20 +346,39 @@ function igPath(fn: string, model: Model, x: Tensor, o: IntegratedGradientsOptio
 }
 
 /** Integrated Gradients (Sundararajan et al. 2017) with a quadrature rule; reports the completeness delta. */
-export async function integratedGradients(model: Model, x: Tensor, options: IntegratedGradientsOptions): Promise<IntegratedGradientsResult> {
+export async function integratedGradients(
+  model: Model,
+  x: Tensor,
+  options: IntegratedGradientsOptions,
+): Promise<IntegratedGradientsResult> {
   const fn = 'integratedGradients';
   checkModelAndX(fn, model, x);
   const o = validateOptions(fn, options, [...BASE_KEYS, ...IG_KEYS], true) as unknown as IntegratedGradientsOptions;
   const base = checkBase(fn, model, x, o);
   const { steps, rule, path } = igPath(fn, model, x, o);
-  const r = await runSampling(model, { ...base, ...NO_NOISE(), statistic: 'mean', seed: 0, multiply: true, absolute: false, path, endpointValues: true });
-  const B = x.shape[0], d = x.data.length / B;
+  const r = await runSampling(model, {
+    ...base,
+    ...NO_NOISE(),
+    statistic: 'mean',
+    seed: 0,
+    multiply: true,
+    absolute: false,
+    path,
+    endpointValues: true,
+  });
+  const B = x.shape[0],
+    d = x.data.length / B;
   const delta = r.endpoints!.atX.map((fx, b) => {
     let s = 0;
     for (let i = b * d; i < (b + 1) * d; i++) s += r.attributions.data[i];
     return fx - r.endpoints!.atBaseline[b] - s;
   });
-  warnIfIncomplete(delta, r.endpoints!.atX.map((fx, b) => fx - r.endpoints!.atBaseline[b]), rule, steps);
+  warnIfIncomplete(
+    delta,
+    r.endpoints!.atX.map((fx, b) => fx - r.endpoints!.atBaseline[b]),
+    rule,
+    steps,
+  );
   return { attributions: r.attributions, seed: null, delta, steps, rule, chunkSize: r.chunkSize, chunks: r.chunks };
 }
 
@@ -248,14 +391,19 @@ export const IG_DELTA_WARNING = 0.01;
  * Gauss–Legendre's high order buys nothing: at its default 64 points the delta reached 25% of the gap on a
  * small ReLU CNN. Returns the examples warned about.
  */
-export function warnIfIncomplete(delta: readonly number[], gap: readonly number[], rule: QuadratureRule, steps: number): number[] {
+export function warnIfIncomplete(
+  delta: readonly number[],
+  gap: readonly number[],
+  rule: QuadratureRule,
+  steps: number,
+): number[] {
   const bad = delta.map((d, b) => (Math.abs(d) > IG_DELTA_WARNING * Math.abs(gap[b]) ? b : -1)).filter((b) => b >= 0);
   if (bad.length) {
     const shares = bad.map((b) => `example ${b}: ${(100 * Math.abs(delta[b] / gap[b])).toFixed(1)}%`).join(', ');
     console.warn(
       `smoothgeo: integrated gradients with ${steps} ${rule} points miss completeness by more than 1% of f(x) − f(baseline) ` +
-      `(${shares}): the path integral is not resolved. On ReLU networks the path gradient is piecewise constant and no rule ` +
-      'converges fast (Gauss–Legendre has no advantage): raise steps (256–1024) until delta is below 1% of the gap.',
+        `(${shares}): the path integral is not resolved. On ReLU networks the path gradient is piecewise constant and no rule ` +
+        'converges fast (Gauss–Legendre has no advantage): raise steps (256–1024) until delta is below 1% of the gap.',
     );
   }
   return bad;
@@ -266,36 +414,71 @@ export interface NoiseTunnelOptions extends TargetOptions, SamplingOptions {
   method: 'saliency' | 'inputXGradient' | 'integratedGradients';
   /** Gaussian (sigma / relativeSigma / noise) or uniform ('cube' | 'ball' with radius / relativeRadius). */
   noiseType?: 'gaussian' | 'cube' | 'ball';
-  sigma?: number; relativeSigma?: number; noise?: Tensor;
-  radius?: number; relativeRadius?: number;
+  sigma?: number;
+  relativeSigma?: number;
+  noise?: Tensor;
+  radius?: number;
+  relativeRadius?: number;
   /** How the per-sample attributions are combined (default 'mean'). */
   statistic?: Statistic;
   absolute?: boolean; // saliency only
-  steps?: number; rule?: QuadratureRule; baseline?: Tensor; // integratedGradients only
+  steps?: number;
+  rule?: QuadratureRule;
+  baseline?: Tensor; // integratedGradients only
 }
 
 /** Smooths any method: its attribution at x + ε averaged (or squared, or its variance) over noise samples. */
 export async function noiseTunnel(model: Model, x: Tensor, o: NoiseTunnelOptions): Promise<AttributionResult> {
   const fn = 'noiseTunnel';
-  const keys = [...BASE_KEYS, ...SAMPLING_KEYS, 'method', 'noiseType', 'statistic', 'absolute',
-    'sigma', 'relativeSigma', 'noise', 'radius', 'relativeRadius', ...IG_KEYS];
-  return smooth(fn, model, x, o, keys, (v) => {
-    const type = choice(`${fn}: noiseType`, v.noiseType, ['gaussian', 'cube', 'ball'] as const, 'gaussian');
-    for (const k of type === 'gaussian' ? ['radius', 'relativeRadius'] : ['sigma', 'relativeSigma', 'noise']) {
-      if (v[k] !== undefined) fail('INVALID_ARGUMENT', `${fn}: option '${k}' does not apply to noiseType '${type}'`);
-    }
-    return type === 'gaussian' ? gaussianPlan(fn, model, x, v) : uniformPlan(fn, x, { ...v, shape: type });
-  }, (v) => choice(`${fn}: statistic`, v.statistic, ['mean', 'meanSquare', 'variance'] as const, 'mean'), (v) => {
-    const method = choice(`${fn}: method`, v.method, ['saliency', 'inputXGradient', 'integratedGradients'] as const, undefined as never);
-    if (v.method === undefined) fail('INVALID_ARGUMENT', `${fn}: method is required: 'saliency', 'inputXGradient' or 'integratedGradients'`);
-    const absolute = bool(`${fn}: absolute`, v.absolute, false);
-    if (absolute && method !== 'saliency') fail('INVALID_ARGUMENT', `${fn}: absolute applies to method 'saliency' only`);
-    if (method !== 'integratedGradients') {
-      for (const k of IG_KEYS) if (v[k] !== undefined) fail('INVALID_ARGUMENT', `${fn}: option '${k}' applies to method 'integratedGradients' only`);
-    }
-    const ig = method === 'integratedGradients' ? igPath(fn, model, x, v) : null;
-    return { multiply: method !== 'saliency', absolute, path: ig?.path };
-  });
+  const keys = [
+    ...BASE_KEYS,
+    ...SAMPLING_KEYS,
+    'method',
+    'noiseType',
+    'statistic',
+    'absolute',
+    'sigma',
+    'relativeSigma',
+    'noise',
+    'radius',
+    'relativeRadius',
+    ...IG_KEYS,
+  ];
+  return smooth(
+    fn,
+    model,
+    x,
+    o,
+    keys,
+    (v) => {
+      const type = choice(`${fn}: noiseType`, v.noiseType, ['gaussian', 'cube', 'ball'] as const, 'gaussian');
+      for (const k of type === 'gaussian' ? ['radius', 'relativeRadius'] : ['sigma', 'relativeSigma', 'noise']) {
+        if (v[k] !== undefined) fail('INVALID_ARGUMENT', `${fn}: option '${k}' does not apply to noiseType '${type}'`);
+      }
+      return type === 'gaussian' ? gaussianPlan(fn, model, x, v) : uniformPlan(fn, x, { ...v, shape: type });
+    },
+    (v) => choice(`${fn}: statistic`, v.statistic, ['mean', 'meanSquare', 'variance'] as const, 'mean'),
+    (v) => {
+      const method = choice(
+        `${fn}: method`,
+        v.method,
+        ['saliency', 'inputXGradient', 'integratedGradients'] as const,
+        undefined as never,
+      );
+      if (v.method === undefined)
+        fail('INVALID_ARGUMENT', `${fn}: method is required: 'saliency', 'inputXGradient' or 'integratedGradients'`);
+      const absolute = bool(`${fn}: absolute`, v.absolute, false);
+      if (absolute && method !== 'saliency')
+        fail('INVALID_ARGUMENT', `${fn}: absolute applies to method 'saliency' only`);
+      if (method !== 'integratedGradients') {
+        for (const k of IG_KEYS)
+          if (v[k] !== undefined)
+            fail('INVALID_ARGUMENT', `${fn}: option '${k}' applies to method 'integratedGradients' only`);
+      }
+      const ig = method === 'integratedGradients' ? igPath(fn, model, x, v) : null;
+      return { multiply: method !== 'saliency', absolute, path: ig?.path };
+    },
+  );
 }
 
 /**
@@ -304,21 +487,24 @@ export async function noiseTunnel(model: Model, x: Tensor, o: NoiseTunnelOptions
  */
 export function attributionMap(a: Tensor): Tensor {
   if (a === null || typeof a !== 'object' || !Array.isArray(a.shape) || a.shape.length !== 4) {
-    fail('INVALID_ARGUMENT', `attributionMap needs a tensor [B, C, H, W], got ${a === null || typeof a !== 'object' ? show(a) : shapeStr(a.shape)}`);
+    fail(
+      'INVALID_ARGUMENT',
+      `attributionMap needs a tensor [B, C, H, W], got ${a === null || typeof a !== 'object' ? show(a) : shapeStr(a.shape)}`,
+    );
   }
   checkTensor('attributionMap: a', a, [-1, -1, -1, -1]);
-  const [B, C, H, W] = a.shape, hw = H * W;
+  const [B, C, H, W] = a.shape,
+    hw = H * W;
   const out = new Float32Array(B * hw);
   for (let b = 0; b < B; b++) {
     let total = 0;
-    for (let c = 0; c < C; c++) for (let i = 0; i < hw; i++) {
-      const v = Math.abs(a.data[(b * C + c) * hw + i]);
-      out[b * hw + i] += v;
-      total += v;
-    }
+    for (let c = 0; c < C; c++)
+      for (let i = 0; i < hw; i++) {
+        const v = Math.abs(a.data[(b * C + c) * hw + i]);
+        out[b * hw + i] += v;
+        total += v;
+      }
     if (total > 0) for (let i = 0; i < hw; i++) out[b * hw + i] *= hw / total;
   }
   return { shape: [B, H, W], data: out };
 }
-
-

@@ -7,12 +7,11 @@ import { STAGE_REDUCE, sweep } from '../graph/sweep.js';
 import { seedKey } from '../noise/philox.js';
 import { sizeOf, type Tensor } from '../tensor.js';
 
-/**
- * The one engine behind every gradient attribution method. A sample plan says how sample q of example b
- * is made (noise n = ⌊q/S⌋, path point s = q mod S); samples run in chunks that fit a memory budget, each
- * chunk as one batched sweep over B·len inputs generated on the device; gradients are folded into running
- * statistics on the device; the call ends in one readback.
- */
+// The one engine behind every gradient attribution method. A sample plan says how sample q of example b
+// is made (noise n = ⌊q/S⌋, path point s = q mod S); samples run in chunks that fit a memory budget, each
+// chunk as one batched sweep over B·len inputs generated on the device; gradients are folded into running
+// statistics on the device; the call ends in one readback.
+
 export type Statistic = 'mean' | 'meanSquare' | 'variance';
 
 export interface SamplingRequest {
@@ -67,20 +66,35 @@ function bytesPerSample(model: Model): number {
 
 export async function runSampling(model: Model, r: SamplingRequest): Promise<SamplingResult> {
   const out = await samplingPass(model, r, false);
-  const values = [out.attributions.data, out.hessianTangent?.data ?? [], out.endpoints?.atX ?? [], out.endpoints?.atBaseline ?? []];
+  const values = [
+    out.attributions.data,
+    out.hessianTangent?.data ?? [],
+    out.endpoints?.atX ?? [],
+    out.endpoints?.atBaseline ?? [],
+  ];
   if (values.every((v) => Array.prototype.every.call(v, Number.isFinite))) return out;
   // A non-finite result: the same call (same seed, same samples) again with every tensor checked on the
   // device, which names the layer and pass where Infinity or NaN first appeared. Only failing calls pay.
   await samplingPass(model, r, true);
-  return fail('NON_FINITE', 'the result is not finite (Infinity or NaN) although every intermediate was: it overflowed float32 when it was read back');
+  return fail(
+    'NON_FINITE',
+    'the result is not finite (Infinity or NaN) although every intermediate was: it overflowed float32 when it was read back',
+  );
 }
 
 async function samplingPass(model: Model, r: SamplingRequest, locate: boolean): Promise<SamplingResult> {
-  const B = r.x.shape[0], d = r.x.data.length / B;
-  const S = r.path?.alphas.length ?? 1, N = r.noiseSamples, Q = N * S;
+  const B = r.x.shape[0],
+    d = r.x.data.length / B;
+  const S = r.path?.alphas.length ?? 1,
+    N = r.noiseSamples,
+    Q = N * S;
   const largest = Math.max(sizeOf(model.graph.inputShape), ...model.graph.ops.map((o) => sizeOf(o.outShape)));
-  checkWork('gradientEvaluations', B * Q * (r.tangent ? 2 : 1), 'the gradient evaluations of this call (examples × samples × path steps)',
-    'use fewer samples, steps or examples');
+  checkWork(
+    'gradientEvaluations',
+    B * Q * (r.tangent ? 2 : 1),
+    'the gradient evaluations of this call (examples × samples × path steps)',
+    'use fewer samples, steps or examples',
+  );
   throwIfAborted(r.signal, 'the attribution call');
 
   return model.withDevice(async (be, params) => {
@@ -89,7 +103,11 @@ async function samplingPass(model: Model, r: SamplingRequest, locate: boolean): 
     else len = Math.max(1, Math.min(Q, Math.floor((r.maxBytes ?? DEFAULT_MAX_BYTES) / (B * bytesPerSample(model)))));
     // No single activation may outgrow what one buffer holds.
     const fits = Math.floor(be.maxTensorBytes / (4 * B * largest));
-    if (fits < 1) fail('LIMIT_EXCEEDED', `a batch of ${B} examples does not fit one ${be.maxTensorBytes}-byte buffer even at one sample each; use fewer examples`);
+    if (fits < 1)
+      fail(
+        'LIMIT_EXCEEDED',
+        `a batch of ${B} examples does not fit one ${be.maxTensorBytes}-byte buffer even at one sample each; use fewer examples`,
+      );
     len = Math.min(len, fits);
 
     const uploads: BTensor[] = [];
@@ -99,37 +117,65 @@ async function samplingPass(model: Model, r: SamplingRequest, locate: boolean): 
       return t;
     };
     const xT = up(r.x.data, r.x.shape, 'x');
-    const alphas = r.path?.alphas ?? [1], weights = r.path?.weights ?? [1];
+    const alphas = r.path?.alphas ?? [1],
+      weights = r.path?.weights ?? [1];
     const plan: SamplePlan = {
-      noise: r.noise, key: seedKey(r.seed), exampleIds: up(r.exampleIds, [B], 'example ids', true),
-      params: up([...(r.scales ?? new Array(B).fill(0)), ...alphas, ...weights], [B + 2 * S], 'plan scales, alphas, weights'),
+      noise: r.noise,
+      key: seedKey(r.seed),
+      exampleIds: up(r.exampleIds, [B], 'example ids', true),
+      params: up(
+        [...(r.scales ?? new Array(B).fill(0)), ...alphas, ...weights],
+        [B + 2 * S],
+        'plan scales, alphas, weights',
+      ),
       given: r.given ? up(r.given.data, [N, d], 'given noise') : null,
-      noiseSamples: N, steps: S,
+      noiseSamples: N,
+      steps: S,
       baseline: r.path?.baseline ? up(r.path.baseline, [B, d], 'baseline') : null,
-      multiply: r.multiply, absolute: r.absolute,
+      multiply: r.multiply,
+      absolute: r.absolute,
     };
     const stats = up(new Float32Array(3 * B * d), [3, B, d], 'attribution statistics');
     // The tangent stream: sample inputs of t with no noise and no baseline are α_s·t; folded without multiplier.
-    const tangentPlan: SamplePlan | null = r.tangent ? { ...plan, noise: 'none', baseline: null, multiply: false, absolute: false } : null;
+    const tangentPlan: SamplePlan | null = r.tangent
+      ? { ...plan, noise: 'none', baseline: null, multiply: false, absolute: false }
+      : null;
     const tT = r.tangent ? up(r.tangent, r.x.shape, 'map cotangent direction') : null;
     const tStats = r.tangent ? up(new Float32Array(3 * B * d), [3, B, d], 'Hessian-tangent statistics') : null;
     const ball = r.noise === 'ball' ? be.ballFactors(plan, d) : null;
-    const head = r.output === 'probability' ? 'probability' as const : 'logit' as const;
+    const head = r.output === 'probability' ? ('probability' as const) : ('logit' as const);
     const classesFor = new Map<number, BTensor>();
     const classes = (n: number) => {
-      if (!classesFor.has(n)) classesFor.set(n, up(r.target.flatMap((t) => new Array(n).fill(t)), [B * n], 'sample targets', true));
+      if (!classesFor.has(n))
+        classesFor.set(
+          n,
+          up(
+            r.target.flatMap((t) => new Array(n).fill(t)),
+            [B * n],
+            'sample targets',
+            true,
+          ),
+        );
       return classesFor.get(n)!;
     };
 
     const finite = locate ? up([0], [1], 'non-finite flag', true) : null;
-    let chunks = 0, done = 0;
+    let chunks = 0,
+      done = 0;
     let ends: ReturnType<typeof sweep> | null = null;
     try {
       for (let q0 = 0; q0 < Q; q0 += len) {
         const n = Math.min(len, Q - q0);
         const inputs = be.sampleInputs(plan, xT, q0, n, ball);
         const tangents = tangentPlan ? be.sampleInputs(tangentPlan, tT!, q0, n, null) : null;
-        const res = sweep(be, model.graph, { x: inputs, xdot: tangents, params, head: { kind: head, classes: classes(n), scale: 1 }, inputGrad: true, finite });
+        const res = sweep(be, model.graph, {
+          x: inputs,
+          xdot: tangents,
+          params,
+          head: { kind: head, classes: classes(n), scale: 1 },
+          inputGrad: true,
+          finite,
+        });
         be.sampleReduce(plan, xT, res.inputGrad!, q0, n, ball, stats, done);
         if (tangentPlan) be.sampleReduce(tangentPlan, tT!, res.inputGradDot!, q0, n, null, tStats!, done);
         res.release();
@@ -148,20 +194,33 @@ async function samplingPass(model: Model, r: SamplingRequest, locate: boolean): 
         const both = new Float32Array(2 * B * d);
         both.set(r.x.data);
         if (r.path?.baseline) both.set(r.path.baseline, B * d);
-        ends = sweep(be, model.graph, { x: up(both, [2 * B, ...r.x.shape.slice(1)], 'x and baseline'), params, head: { kind: head, classes: up([...r.target, ...r.target], [2 * B], 'targets', true), scale: 1 }, finite });
+        ends = sweep(be, model.graph, {
+          x: up(both, [2 * B, ...r.x.shape.slice(1)], 'x and baseline'),
+          params,
+          head: { kind: head, classes: up([...r.target, ...r.target], [2 * B], 'targets', true), scale: 1 },
+          finite,
+        });
       }
       if (finite) be.checkFinite(stats, finite, STAGE_REDUCE);
       if (finite && tStats) be.checkFinite(tStats, finite, STAGE_REDUCE);
 
-      const got = await be.read([stats, ...(tStats ? [tStats] : []), ...(ends ? [ends.value!] : []), ...(finite ? [finite] : [])]);
+      const got = await be.read([
+        stats,
+        ...(tStats ? [tStats] : []),
+        ...(ends ? [ends.value!] : []),
+        ...(finite ? [finite] : []),
+      ]);
       if (finite) checkFiniteFlag(model.graph, got.pop()!);
-      const mean = got[0].subarray(B * d, 2 * B * d), m2 = got[0].subarray(2 * B * d);
+      const mean = got[0].subarray(B * d, 2 * B * d),
+        m2 = got[0].subarray(2 * B * d);
       const out = new Float32Array(B * d);
       for (let i = 0; i < out.length; i++) {
-        out[i] = r.statistic === 'mean' ? mean[i] : r.statistic === 'variance' ? m2[i] / N : mean[i] * mean[i] + m2[i] / N;
+        out[i] =
+          r.statistic === 'mean' ? mean[i] : r.statistic === 'variance' ? m2[i] / N : mean[i] * mean[i] + m2[i] / N;
       }
       const result: SamplingResult = { attributions: { shape: [...r.x.shape], data: out }, chunkSize: len, chunks };
-      if (tStats) result.hessianTangent = { shape: [...r.x.shape], data: Float32Array.from(got[1].subarray(B * d, 2 * B * d)) };
+      if (tStats)
+        result.hessianTangent = { shape: [...r.x.shape], data: Float32Array.from(got[1].subarray(B * d, 2 * B * d)) };
       if (ends) {
         const v = Array.from(got[got.length - 1]);
         result.endpoints = { atX: v.slice(0, B), atBaseline: v.slice(B) };

@@ -5,7 +5,18 @@ import type { Tensor } from '../tensor.js';
 import { LanczosRun } from './lanczos.js';
 import { axpy, dot, norm, orthogonalize } from './linalg.js';
 import type { CurvatureOperator } from './operators.js';
-import { checkBool, checkChoice, checkInt, checkOptions, checkPositive, checkHostVectors, checkProducts, checkSeed, operatorFor, type SpaceOptions } from './options.js';
+import {
+  checkBool,
+  checkChoice,
+  checkInt,
+  checkOptions,
+  checkPositive,
+  checkHostVectors,
+  checkProducts,
+  checkSeed,
+  operatorFor,
+  type SpaceOptions,
+} from './options.js';
 import { gaussianVector, STREAM } from './random.js';
 import { warnIfZero } from './surrogate.js';
 
@@ -55,27 +66,37 @@ const OPTIONS = ['k', 'which', 'method', 'iterations', 'tol', 'seed', 'vectors',
  * Gauss–Newton input Hessian (`gaussNewton: true`), or of the batch-mean objective over the parameters
  * (`space: 'parameter'`). Every step is one batched Hessian-vector product over all examples still running.
  */
-export async function hessianEigen(model: Model, x: Tensor, objective: Objective, options?: HessianEigenOptions): Promise<HessianEigenResult> {
+export async function hessianEigen(
+  model: Model,
+  x: Tensor,
+  objective: Objective,
+  options?: HessianEigenOptions,
+): Promise<HessianEigenResult> {
   const o = checkOptions<HessianEigenOptions>('hessianEigen', options, OPTIONS);
   const method = checkChoice('hessianEigen: method', o.method, ['lanczos', 'power'] as const, 'lanczos');
   const which = checkChoice('hessianEigen: which', o.which, ['magnitude', 'largest', 'smallest'] as const, 'magnitude');
   const op = operatorFor('hessianEigen', model, x, objective, o);
   const d = op.dim;
   const k = checkInt('hessianEigen: k', o.k, 1, 1, d);
-  const iterations = method === 'lanczos'
-    ? checkInt('hessianEigen: iterations', o.iterations, Math.min(d, Math.max(128, 2 * k)), k)
-    : checkInt('hessianEigen: iterations', o.iterations, 100, 1);
+  const iterations =
+    method === 'lanczos'
+      ? checkInt('hessianEigen: iterations', o.iterations, Math.min(d, Math.max(128, 2 * k)), k)
+      : checkInt('hessianEigen: iterations', o.iterations, 100, 1);
   const tol = checkPositive('hessianEigen: tol', o.tol, method === 'lanczos' ? 1e-5 : 1e-3);
   const wantVectors = checkBool('hessianEigen: vectors', o.vectors, false);
   if (method === 'lanczos') checkHostVectors('hessianEigen', op.batch * (Math.min(iterations, d) + 1) * d);
-  checkProducts('hessianEigen', op.batch * (method === 'lanczos' ? Math.min(iterations, d) : iterations * (k + (which === 'magnitude' ? 0 : 1))));
+  checkProducts(
+    'hessianEigen',
+    op.batch * (method === 'lanczos' ? Math.min(iterations, d) : iterations * (k + (which === 'magnitude' ? 0 : 1))),
+  );
   const seed = checkSeed(o.seed);
   const key = seedKey(seed);
   const start = (example: number) => (sample: number) => gaussianVector(key, example, sample, STREAM.start, d);
 
-  const r = method === 'lanczos'
-    ? await lanczosEigen(op, k, which, Math.min(iterations, d), tol, start, wantVectors)
-    : await powerEigen(op, k, which, iterations, tol, start, wantVectors);
+  const r =
+    method === 'lanczos'
+      ? await lanczosEigen(op, k, which, Math.min(iterations, d), tol, start, wantVectors)
+      : await powerEigen(op, k, which, iterations, tol, start, wantVectors);
   warnIfZero(r.values, 'eigenvalues');
   const shape = op.space === 'input' ? model.inputShape : [d];
   const result: HessianEigenResult = { values: r.values, iterations: r.iterations, converged: r.converged, seed };
@@ -105,7 +126,11 @@ function pick(theta: Float64Array, k: number, which: EigenWhich): number[] {
 }
 
 /** Operator applied to one float64 vector per row (rows: positions in `op`), as a float32 block. */
-async function applyRows(op: CurvatureOperator, active: readonly number[], vecs: readonly Float64Array[]): Promise<Float32Array> {
+async function applyRows(
+  op: CurvatureOperator,
+  active: readonly number[],
+  vecs: readonly Float64Array[],
+): Promise<Float32Array> {
   const d = op.dim;
   const sub = active.length === op.batch ? op : op.restrict(active);
   const V = new Float32Array(active.length * d);
@@ -114,10 +139,16 @@ async function applyRows(op: CurvatureOperator, active: readonly number[], vecs:
 }
 
 async function lanczosEigen(
-  op: CurvatureOperator, k: number, which: EigenWhich, maxSteps: number, tol: number,
-  start: (example: number) => (sample: number) => Float64Array, wantVectors: boolean,
+  op: CurvatureOperator,
+  k: number,
+  which: EigenWhich,
+  maxSteps: number,
+  tol: number,
+  start: (example: number) => (sample: number) => Float64Array,
+  wantVectors: boolean,
 ): Promise<EigenRun> {
-  const B = op.batch, d = op.dim;
+  const B = op.batch,
+    d = op.dim;
   const runs = op.examples.map((ex) => new LanczosRun(d, start(ex)));
   const done = new Array<boolean>(B).fill(false);
   const converged = new Array<boolean>(B).fill(false);
@@ -135,7 +166,11 @@ async function lanczosEigen(
   };
   while (done.some((x) => !x)) {
     const active = done.flatMap((x, b) => (x ? [] : [b]));
-    const W = await applyRows(op, active, active.map((b) => runs[b].current));
+    const W = await applyRows(
+      op,
+      active,
+      active.map((b) => runs[b].current),
+    );
     active.forEach((b, i) => {
       const run = runs[b];
       run.step(W.subarray(i * d, (i + 1) * d));
@@ -144,7 +179,9 @@ async function lanczosEigen(
       const { values, vectors } = run.ritz();
       const beta = run.residualNorm;
       const floor = 2 ** -23 * Math.max(...Array.from(values, Math.abs)); // what float32 products resolve
-      const ok = pick(values, k, which).every((i) => Math.abs(beta * vectors[i][run.steps - 1]) <= tol * Math.max(Math.abs(values[i]), floor));
+      const ok = pick(values, k, which).every(
+        (i) => Math.abs(beta * vectors[i][run.steps - 1]) <= tol * Math.max(Math.abs(values[i]), floor),
+      );
       if (ok || run.steps >= maxSteps) finish(b, ok);
     });
   }
@@ -158,17 +195,26 @@ async function lanczosEigen(
  * operator is shifted by +c (−c), c = |λ_dom| from a first unshifted run, so the wanted end dominates.
  */
 async function powerEigen(
-  op: CurvatureOperator, k: number, which: EigenWhich, maxIter: number, tol: number,
-  start: (example: number) => (sample: number) => Float64Array, wantVectors: boolean,
+  op: CurvatureOperator,
+  k: number,
+  which: EigenWhich,
+  maxIter: number,
+  tol: number,
+  start: (example: number) => (sample: number) => Float64Array,
+  wantVectors: boolean,
 ): Promise<EigenRun> {
-  const B = op.batch, d = op.dim;
+  const B = op.batch,
+    d = op.dim;
   const draw = op.examples.map((ex) => start(ex));
   const iterations = new Array<number>(B).fill(0);
   const converged = new Array<boolean>(B).fill(true);
   const found: Float64Array[][] = Array.from({ length: B }, () => []);
   const values: number[][] = Array.from({ length: B }, () => []);
   let sample = 0;
-  const normalize = (v: Float64Array) => { const n = norm(v); if (n > 0) for (let i = 0; i < v.length; i++) v[i] /= n; };
+  const normalize = (v: Float64Array) => {
+    const n = norm(v);
+    if (n > 0) for (let i = 0; i < v.length; i++) v[i] /= n;
+  };
 
   /** One eigenpair per example of H + shift_b·I, deflated against `found`; returns the shifted eigenvalues. */
   const one = async (shift: number[]): Promise<{ lambda: number[]; v: Float64Array[] }> => {
@@ -178,8 +224,15 @@ async function powerEigen(
     const done = new Array<boolean>(B).fill(false);
     for (let it = 0; it < maxIter && done.some((x) => !x); it++) {
       const active = done.flatMap((x, b) => (x ? [] : [b]));
-      for (const b of active) { orthogonalize(v[b], found[b]); normalize(v[b]); }
-      const W = await applyRows(op, active, active.map((b) => v[b]));
+      for (const b of active) {
+        orthogonalize(v[b], found[b]);
+        normalize(v[b]);
+      }
+      const W = await applyRows(
+        op,
+        active,
+        active.map((b) => v[b]),
+      );
       active.forEach((b, i) => {
         const hv = Float64Array.from(W.subarray(i * d, (i + 1) * d));
         if (shift[b] !== 0) axpy(shift[b], v[b], hv);
@@ -188,13 +241,21 @@ async function powerEigen(
         const n = norm(hv);
         const prev = lambda[b];
         lambda[b] = l;
-        if (n === 0) { done[b] = true; return; } // v is in the null space: λ = 0 exactly
+        if (n === 0) {
+          done[b] = true;
+          return;
+        } // v is in the null space: λ = 0 exactly
         for (let j = 0; j < d; j++) v[b][j] = hv[j] / n;
         if (!Number.isNaN(prev) && Math.abs(l - prev) / (Math.abs(prev) + 1e-6) < tol) done[b] = true;
       });
     }
-    done.forEach((x, b) => { if (!x) converged[b] = false; });
-    for (let b = 0; b < B; b++) { orthogonalize(v[b], found[b]); normalize(v[b]); }
+    done.forEach((x, b) => {
+      if (!x) converged[b] = false;
+    });
+    for (let b = 0; b < B; b++) {
+      orthogonalize(v[b], found[b]);
+      normalize(v[b]);
+    }
     return { lambda, v };
   };
 

@@ -22,17 +22,27 @@ export class LanczosRun {
   exhausted = false;
   private restarts = 0;
 
-  constructor(readonly dim: number, private readonly random: (restart: number) => Float64Array, private readonly restartOnBreakdown = true) {
+  constructor(
+    readonly dim: number,
+    private readonly random: (restart: number) => Float64Array,
+    private readonly restartOnBreakdown = true,
+  ) {
     const q = random(this.restarts++);
     const n = norm(q);
     for (let i = 0; i < q.length; i++) q[i] /= n;
     this.basis.push(q);
   }
 
-  get steps(): number { return this.alpha.length; }
-  get current(): Float64Array { return this.basis[this.basis.length - 1]; }
+  get steps(): number {
+    return this.alpha.length;
+  }
+  get current(): Float64Array {
+    return this.basis[this.basis.length - 1];
+  }
   /** |β_m|: the coupling of T_m to the rest (0 after a breakdown or when exhausted). */
-  get residualNorm(): number { return this.beta.length === this.alpha.length ? this.beta[this.beta.length - 1] : 0; }
+  get residualNorm(): number {
+    return this.beta.length === this.alpha.length ? this.beta[this.beta.length - 1] : 0;
+  }
 
   step(hq: ArrayLike<number>): void {
     const m = this.alpha.length;
@@ -54,13 +64,20 @@ export class LanczosRun {
     // Float32 products leave ~1e-7·|H| of rounding in w; that is a valid direction orthogonal to the basis,
     // so the recurrence goes on with it (its coupling β is the true residual).
     if (b <= 1e-12 * this.scale) {
-      if (!this.restartOnBreakdown) { this.beta.push(0); this.exhausted = true; return; }
+      if (!this.restartOnBreakdown) {
+        this.beta.push(0);
+        this.exhausted = true;
+        return;
+      }
       const r = this.random(this.restarts++);
       const before = norm(r);
       orthogonalize(r, this.basis);
       const after = norm(r);
       this.beta.push(0);
-      if (!(after > 1e-8 * before)) { this.exhausted = true; return; }
+      if (!(after > 1e-8 * before)) {
+        this.exhausted = true;
+        return;
+      }
       for (let i = 0; i < r.length; i++) r[i] /= after;
       this.basis.push(r);
       return;

@@ -1,4 +1,4 @@
-/** Small float64 helpers on the host: dot products, Gram–Schmidt and the symmetric tridiagonal eigenproblem. */
+// Small float64 helpers on the host: dot products, Gram–Schmidt and the symmetric tridiagonal eigenproblem.
 
 export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
@@ -32,14 +32,22 @@ export function orthogonalize(w: Float64Array, basis: readonly Float64Array[], p
  * off-diagonal `off` (n − 1), by the implicit QL algorithm with Wilkinson shifts (EISPACK tql2, as in
  * JAMA). `vectors[i]` is the eigenvector of `values[i]` (length n).
  */
-export function tridiagonalEigen(diag: ArrayLike<number>, off: ArrayLike<number>): { values: Float64Array; vectors: Float64Array[] } {
+export function tridiagonalEigen(
+  diag: ArrayLike<number>,
+  off: ArrayLike<number>,
+): { values: Float64Array; vectors: Float64Array[] } {
   const n = diag.length;
   const d = Float64Array.from(diag);
   const e = new Float64Array(n);
   for (let i = 0; i < n - 1; i++) e[i] = off[i];
   // V is stored by rows: V[r][c]; the eigenvector i is column i.
-  const V: Float64Array[] = Array.from({ length: n }, (_, i) => { const r = new Float64Array(n); r[i] = 1; return r; });
-  let f = 0, tst1 = 0;
+  const V: Float64Array[] = Array.from({ length: n }, (_, i) => {
+    const r = new Float64Array(n);
+    r[i] = 1;
+    return r;
+  });
+  let f = 0,
+    tst1 = 0;
   const eps = 2 ** -52;
   for (let l = 0; l < n; l++) {
     tst1 = Math.max(tst1, Math.abs(d[l]) + Math.abs(e[l]));
@@ -63,11 +71,16 @@ export function tridiagonalEigen(diag: ArrayLike<number>, off: ArrayLike<number>
         for (let i = l + 2; i < n; i++) d[i] -= h;
         f += h;
         p = d[m];
-        let c = 1, c2 = c, c3 = c;
+        let c = 1,
+          c2 = c,
+          c3 = c;
         const el1 = e[l + 1];
-        let s = 0, s2 = 0;
+        let s = 0,
+          s2 = 0;
         for (let i = m - 1; i >= l; i--) {
-          c3 = c2; c2 = c; s2 = s;
+          c3 = c2;
+          c2 = c;
+          s2 = s;
           g = c * e[i];
           h = c * p;
           r = Math.hypot(p, e[i]);

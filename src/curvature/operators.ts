@@ -31,7 +31,11 @@ class InputOperator implements CurvatureOperator {
   readonly dim: number;
   private cache: { k: number; x: Tensor; rows: number[] } | null = null;
 
-  constructor(private readonly x: Tensor, readonly examples: readonly number[], private readonly product: RowProduct) {
+  constructor(
+    private readonly x: Tensor,
+    readonly examples: readonly number[],
+    private readonly product: RowProduct,
+  ) {
     this.batch = x.shape[0];
     this.dim = sizeOf(x.shape.slice(1));
   }
@@ -51,10 +55,15 @@ class InputOperator implements CurvatureOperator {
     const d = this.dim;
     const data = new Float32Array(rows.length * d);
     rows.forEach((r, i) => {
-      if (!Number.isInteger(r) || r < 0 || r >= this.batch) fail('INVALID_ARGUMENT', `restrict: row ${r} is not in [0, ${this.batch - 1}]`);
+      if (!Number.isInteger(r) || r < 0 || r >= this.batch)
+        fail('INVALID_ARGUMENT', `restrict: row ${r} is not in [0, ${this.batch - 1}]`);
       data.set(this.x.data.subarray(r * d, (r + 1) * d), i * d);
     });
-    return new InputOperator({ shape: [rows.length, ...this.x.shape.slice(1)], data }, rows.map((r) => this.examples[r]), this.product);
+    return new InputOperator(
+      { shape: [rows.length, ...this.x.shape.slice(1)], data },
+      rows.map((r) => this.examples[r]),
+      this.product,
+    );
   }
 
   /** x repeated k times along the batch (block j holds every example), cached for the last k. */
@@ -73,7 +82,10 @@ class InputOperator implements CurvatureOperator {
 function checkBlock(V: Float32Array, k: number, batch: number, dim: number): void {
   if (!Number.isInteger(k) || k < 1) fail('INVALID_ARGUMENT', `block size must be an integer >= 1, got ${k}`);
   if (!(V instanceof Float32Array) || V.length !== k * batch * dim) {
-    fail('INVALID_ARGUMENT', `operator input must be a Float32Array of ${k} × ${batch} × ${dim} = ${k * batch * dim} values, got ${V?.length}`);
+    fail(
+      'INVALID_ARGUMENT',
+      `operator input must be a Float32Array of ${k} × ${batch} × ${dim} = ${k * batch * dim} values, got ${V?.length}`,
+    );
   }
 }
 
@@ -104,7 +116,13 @@ export function gaussNewtonOperator(model: Model, x: Tensor, labels: number[]): 
   checkX(model, x);
   checkClasses('labels', labels, x.shape[0], model.classes);
   const l = [...labels];
-  return new InputOperator(x, allRows(x.shape[0]), (xs, v, rows) => model.gaussNewtonProduct(xs, v, rows.map((r) => l[r])));
+  return new InputOperator(x, allRows(x.shape[0]), (xs, v, rows) =>
+    model.gaussNewtonProduct(
+      xs,
+      v,
+      rows.map((r) => l[r]),
+    ),
+  );
 }
 
 /** Flattens a parameter record in `model.parameters` order. */
@@ -112,7 +130,10 @@ export function flattenParams(model: Model, rec: ParamRecord): Float32Array {
   const shapes = model.parameters;
   const out = new Float32Array(Object.values(shapes).reduce((a, s) => a + sizeOf(s), 0));
   let off = 0;
-  for (const name of Object.keys(shapes)) { out.set(rec[name].data, off); off += rec[name].data.length; }
+  for (const name of Object.keys(shapes)) {
+    out.set(rec[name].data, off);
+    off += rec[name].data.length;
+  }
   return out;
 }
 
@@ -156,7 +177,8 @@ export function paramHessianOperator(model: Model, x: Tensor, objective: Objecti
       return out;
     },
     restrict(rows) {
-      if (rows.length !== 1 || rows[0] !== 0) fail('INVALID_ARGUMENT', `restrict: a parameter-space operator has the single row 0, got [${rows.join(', ')}]`);
+      if (rows.length !== 1 || rows[0] !== 0)
+        fail('INVALID_ARGUMENT', `restrict: a parameter-space operator has the single row 0, got [${rows.join(', ')}]`);
       return op;
     },
   };

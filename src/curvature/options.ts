@@ -4,7 +4,12 @@ import { Model } from '../graph/model.js';
 import { checkWork } from '../limits.js';
 import type { Objective } from '../graph/objective.js';
 import type { Tensor } from '../tensor.js';
-import { gaussNewtonOperator, inputHessianOperator, paramHessianOperator, type CurvatureOperator } from './operators.js';
+import {
+  gaussNewtonOperator,
+  inputHessianOperator,
+  paramHessianOperator,
+  type CurvatureOperator,
+} from './operators.js';
 import { resolveSeed } from '../noise/seed.js';
 
 /** Which Hessian a curvature call works on. */
@@ -40,8 +45,15 @@ export function checkBool(name: string, v: unknown, def: boolean): boolean {
 export const checkSeed = resolveSeed;
 
 /** The operator of a call's options: input Hessian, Gauss–Newton or parameter Hessian; abortable by o.signal. */
-export function operatorFor(fn: string, model: Model, x: Tensor, objective: Objective, o: SpaceOptions & { signal?: unknown }): CurvatureOperator {
-  if (!(model instanceof Model)) fail('INVALID_ARGUMENT', `${fn}: model must be a Model from loadModel(), got ${show(model)}`);
+export function operatorFor(
+  fn: string,
+  model: Model,
+  x: Tensor,
+  objective: Objective,
+  o: SpaceOptions & { signal?: unknown },
+): CurvatureOperator {
+  if (!(model instanceof Model))
+    fail('INVALID_ARGUMENT', `${fn}: model must be a Model from loadModel(), got ${show(model)}`);
   const abort = signal(`${fn}: signal`, o.signal);
   throwIfAborted(abort, fn);
   const op = baseOperator(fn, model, x, objective, o);
@@ -51,30 +63,53 @@ export function operatorFor(fn: string, model: Model, x: Tensor, objective: Obje
 /** The operator with the signal looked at before every product (each is one model call). */
 function abortable(op: CurvatureOperator, abort: AbortSignal, fn: string): CurvatureOperator {
   return {
-    batch: op.batch, dim: op.dim, space: op.space, examples: op.examples,
-    apply: async (V) => { await checkpoint(abort, fn); return op.apply(V); },
-    applyBlock: async (V, k) => { await checkpoint(abort, fn); return op.applyBlock(V, k); },
+    batch: op.batch,
+    dim: op.dim,
+    space: op.space,
+    examples: op.examples,
+    apply: async (V) => {
+      await checkpoint(abort, fn);
+      return op.apply(V);
+    },
+    applyBlock: async (V, k) => {
+      await checkpoint(abort, fn);
+      return op.applyBlock(V, k);
+    },
     restrict: (rows) => abortable(op.restrict(rows), abort, fn),
   };
 }
 
 /** Refuses a curvature call of more than LIMITS.hessianProducts products before any runs. */
 export function checkProducts(fn: string, products: number): void {
-  checkWork('hessianProducts', products, `${fn}: the Hessian-vector products (examples × products per example)`, 'use fewer iterations, probes, samples or examples');
+  checkWork(
+    'hessianProducts',
+    products,
+    `${fn}: the Hessian-vector products (examples × products per example)`,
+    'use fewer iterations, probes, samples or examples',
+  );
 }
 
 /** Refuses a curvature call that would keep more than LIMITS.hostVectorValues float64 values of vectors. */
 export function checkHostVectors(fn: string, values: number): void {
-  checkWork('hostVectorValues', values, `${fn}: the vector values kept on the host`, 'use fewer iterations, probes or examples');
+  checkWork(
+    'hostVectorValues',
+    values,
+    `${fn}: the vector values kept on the host`,
+    'use fewer iterations, probes or examples',
+  );
 }
 
 function baseOperator(fn: string, model: Model, x: Tensor, objective: Objective, o: SpaceOptions): CurvatureOperator {
   const space = checkChoice(`${fn}: space`, o.space, ['input', 'parameter'] as const, 'input');
   const gn = checkBool(`${fn}: gaussNewton`, o.gaussNewton, false);
   if (gn) {
-    if (space !== 'input') fail('INVALID_ARGUMENT', `${fn}: gaussNewton is available in the input space only (space: 'input')`);
+    if (space !== 'input')
+      fail('INVALID_ARGUMENT', `${fn}: gaussNewton is available in the input space only (space: 'input')`);
     if (objective === null || typeof objective !== 'object' || objective.kind !== 'crossEntropy') {
-      fail('INVALID_ARGUMENT', `${fn}: gaussNewton: true needs the objective { kind: 'crossEntropy', labels }, got ${show(objective)}`);
+      fail(
+        'INVALID_ARGUMENT',
+        `${fn}: gaussNewton: true needs the objective { kind: 'crossEntropy', labels }, got ${show(objective)}`,
+      );
     }
     return gaussNewtonOperator(model, x, objective.labels);
   }

@@ -20,6 +20,8 @@ export function softplusSurrogate(model: Model, beta: number): Model {
   const graph: Graph = {
     inputShape: [...g.inputShape],
     ops: g.ops.map((op) => (op.type === 'relu' ? new Activation('softplus', op.inShape, beta) : op)),
+    ...(g.inputs ? { inputs: g.inputs } : {}),
+    ...(g.buffers ? { buffers: g.buffers } : {}),
     classes: g.classes,
     params: new Map(g.params),
   };
@@ -38,11 +40,16 @@ export function warnIfZero(values: readonly (number | readonly number[])[], what
     if (all.length > 0 && all.every((e) => e === 0)) zero.push(b);
   });
   if (zero.length) {
-    const where = zero.length === values.length ? (values.length === 1 ? '' : ' for every example') : ` for example${zero.length > 1 ? 's' : ''} ${zero.join(', ')}`;
+    const where =
+      zero.length === values.length
+        ? values.length === 1
+          ? ''
+          : ' for every example'
+        : ` for example${zero.length > 1 ? 's' : ''} ${zero.join(', ')}`;
     console.warn(
       `smoothgeo: curvature is identically zero (the Hessian ${what})${where}: the model has no curvature there. ` +
-      'ReLU networks have a zero input Hessian of a logit almost everywhere, since ReLU\'s second derivative is zero; ' +
-      'use softplusSurrogate(model, beta) for a smooth model with the same weights.',
+        "ReLU networks have a zero input Hessian of a logit almost everywhere, since ReLU's second derivative is zero; " +
+        'use softplusSurrogate(model, beta) for a smooth model with the same weights.',
     );
   }
   return zero;

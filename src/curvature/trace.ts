@@ -4,7 +4,15 @@ import { seedKey } from '../noise/philox.js';
 import type { Tensor } from '../tensor.js';
 import { dot, norm, orthogonalize } from './linalg.js';
 import type { CurvatureOperator } from './operators.js';
-import { checkChoice, checkInt, checkOptions, checkProducts, checkSeed, operatorFor, type SpaceOptions } from './options.js';
+import {
+  checkChoice,
+  checkInt,
+  checkOptions,
+  checkProducts,
+  checkSeed,
+  operatorFor,
+  type SpaceOptions,
+} from './options.js';
 import { rademacherVector, STREAM } from './random.js';
 import { warnIfZero } from './surrogate.js';
 
@@ -42,10 +50,14 @@ const OPTIONS = ['samples', 'method', 'seed', 'batchSize', 'space', 'gaussNewton
 
 /** Applies the operator to `n` vectors per example, `chunk` per call: vecs(j, b) gives vector j of example b. */
 export async function applyMany(
-  op: CurvatureOperator, n: number, chunk: number, vecs: (j: number, b: number) => ArrayLike<number>,
+  op: CurvatureOperator,
+  n: number,
+  chunk: number,
+  vecs: (j: number, b: number) => ArrayLike<number>,
   use: (j: number, b: number, v: ArrayLike<number>, hv: Float32Array) => void,
 ): Promise<void> {
-  const B = op.batch, d = op.dim;
+  const B = op.batch,
+    d = op.dim;
   for (let j0 = 0; j0 < n; j0 += chunk) {
     const k = Math.min(chunk, n - j0);
     const V = new Float32Array(k * B * d);
@@ -73,12 +85,23 @@ export function defaultChunk(op: CurvatureOperator, n: number): number {
  * The trace of the Hessian of the objective, per example of its input (default), of the Gauss–Newton input
  * Hessian (`gaussNewton: true`), or of the batch-mean objective over the parameters (`space: 'parameter'`).
  */
-export async function hessianTrace(model: Model, x: Tensor, objective: Objective, options?: HessianTraceOptions): Promise<HessianTraceResult> {
+export async function hessianTrace(
+  model: Model,
+  x: Tensor,
+  objective: Objective,
+  options?: HessianTraceOptions,
+): Promise<HessianTraceResult> {
   const o = checkOptions<HessianTraceOptions>('hessianTrace', options, OPTIONS);
-  const method = checkChoice('hessianTrace: method', o.method, ['hutchinson', 'hutch++', 'exact'] as const, 'hutchinson');
+  const method = checkChoice(
+    'hessianTrace: method',
+    o.method,
+    ['hutchinson', 'hutch++', 'exact'] as const,
+    'hutchinson',
+  );
   const samples = checkInt('hessianTrace: samples', o.samples, 100, method === 'hutch++' ? 3 : 2);
   const op = operatorFor('hessianTrace', model, x, objective, o);
-  const B = op.batch, d = op.dim;
+  const B = op.batch,
+    d = op.dim;
   const n = method === 'exact' ? d : samples;
   const chunk = checkInt('hessianTrace: batchSize', o.batchSize, defaultChunk(op, n), 1);
   checkProducts('hessianTrace', B * n);
@@ -87,13 +110,28 @@ export async function hessianTrace(model: Model, x: Tensor, objective: Objective
     const values = new Array<number>(B).fill(0);
     const e = new Float32Array(d);
     // Vector j is e_j (the same for every example); (H e_j)_j is the diagonal entry.
-    await applyMany(op, d, chunk, (j) => { e.fill(0); e[j] = 1; return e.slice(); }, (j, b, _v, hv) => { values[b] += hv[j]; });
+    await applyMany(
+      op,
+      d,
+      chunk,
+      (j) => {
+        e.fill(0);
+        e[j] = 1;
+        return e.slice();
+      },
+      (j, b, _v, hv) => {
+        values[b] += hv[j];
+      },
+    );
     r = { values, matvecs: d, seed: null };
   } else {
     const seed = checkSeed(o.seed);
     const key = seedKey(seed);
     const probe = (stream: number) => (j: number, b: number) => rademacherVector(key, op.examples[b], j, stream, d);
-    r = method === 'hutchinson' ? await hutchinson(op, samples, chunk, probe(STREAM.probe), seed) : await hutchPlusPlus(op, samples, chunk, probe(STREAM.sketch), probe(STREAM.probe), seed);
+    r =
+      method === 'hutchinson'
+        ? await hutchinson(op, samples, chunk, probe(STREAM.probe), seed)
+        : await hutchPlusPlus(op, samples, chunk, probe(STREAM.sketch), probe(STREAM.probe), seed);
   }
   warnIfZero(r.values, 'trace');
   return r;
@@ -106,9 +144,17 @@ function meanAndStderr(xs: number[]): [number, number] {
   return [mean, Math.sqrt(variance / n)];
 }
 
-async function hutchinson(op: CurvatureOperator, samples: number, chunk: number, probe: (j: number, b: number) => Float64Array, seed: number): Promise<HessianTraceResult> {
+async function hutchinson(
+  op: CurvatureOperator,
+  samples: number,
+  chunk: number,
+  probe: (j: number, b: number) => Float64Array,
+  seed: number,
+): Promise<HessianTraceResult> {
   const q: number[][] = Array.from({ length: op.batch }, () => []);
-  await applyMany(op, samples, chunk, probe, (_j, b, z, hz) => { q[b].push(dot(z, hz)); });
+  await applyMany(op, samples, chunk, probe, (_j, b, z, hz) => {
+    q[b].push(dot(z, hz));
+  });
   const stats = q.map(meanAndStderr);
   return { values: stats.map((s) => s[0]), stderr: stats.map((s) => s[1]), matvecs: samples, seed };
 }
@@ -119,34 +165,62 @@ async function hutchinson(op: CurvatureOperator, samples: number, chunk: number,
  * tr ≈ tr(QᵀHQ) + mean over g of ((I − QQᵀ)g)ᵀ H ((I − QQᵀ)g).
  */
 async function hutchPlusPlus(
-  op: CurvatureOperator, m: number, chunk: number, sketch: (j: number, b: number) => Float64Array,
-  probe: (j: number, b: number) => Float64Array, seed: number,
+  op: CurvatureOperator,
+  m: number,
+  chunk: number,
+  sketch: (j: number, b: number) => Float64Array,
+  probe: (j: number, b: number) => Float64Array,
+  seed: number,
 ): Promise<HessianTraceResult> {
-  const B = op.batch, d = op.dim;
+  const B = op.batch,
+    d = op.dim;
   const nS = Math.min(Math.floor(m / 3), d);
   const nG = m - 2 * nS;
   // 1. Sketch: H S, orthonormalised per example (dependent columns dropped).
   const Q: Float64Array[][] = Array.from({ length: B }, () => []);
   const HS: Float64Array[][] = Array.from({ length: B }, () => []);
-  await applyMany(op, nS, chunk, sketch, (_j, b, _s, hs) => { HS[b].push(Float64Array.from(hs)); });
+  await applyMany(op, nS, chunk, sketch, (_j, b, _s, hs) => {
+    HS[b].push(Float64Array.from(hs));
+  });
   for (let b = 0; b < B; b++) {
     for (const y of HS[b]) {
       const before = norm(y);
       orthogonalize(y, Q[b]);
       const after = norm(y);
-      if (after > 1e-6 * before && after > 0) { for (let i = 0; i < d; i++) y[i] /= after; Q[b].push(y); }
+      if (after > 1e-6 * before && after > 0) {
+        for (let i = 0; i < d; i++) y[i] /= after;
+        Q[b].push(y);
+      }
     }
   }
   // 2. tr(QᵀHQ): one product per column of Q (zero vectors pad examples with fewer columns).
   const zero = new Float64Array(d);
   const rank = Math.max(0, ...Q.map((q) => q.length));
   const exact = new Array<number>(B).fill(0);
-  await applyMany(op, rank, chunk, (j, b) => Q[b][j] ?? zero, (j, b, q, hq) => { if (j < Q[b].length) exact[b] += dot(q, hq); });
+  await applyMany(
+    op,
+    rank,
+    chunk,
+    (j, b) => Q[b][j] ?? zero,
+    (j, b, q, hq) => {
+      if (j < Q[b].length) exact[b] += dot(q, hq);
+    },
+  );
   // 3. Hutchinson on the deflated remainder.
   const rest: number[][] = Array.from({ length: B }, () => []);
-  const deflated = (j: number, b: number) => { const g = probe(j, b); orthogonalize(g, Q[b], 2); return g; };
-  await applyMany(op, nG, chunk, deflated, (_j, b, g, hg) => { rest[b].push(dot(g, hg)); });
+  const deflated = (j: number, b: number) => {
+    const g = probe(j, b);
+    orthogonalize(g, Q[b], 2);
+    return g;
+  };
+  await applyMany(op, nG, chunk, deflated, (_j, b, g, hg) => {
+    rest[b].push(dot(g, hg));
+  });
   const stats = rest.map(meanAndStderr);
-  return { values: exact.map((t, b) => t + stats[b][0]), stderr: stats.map((s) => s[1]), matvecs: nS + rank + nG, seed };
+  return {
+    values: exact.map((t, b) => t + stats[b][0]),
+    stderr: stats.map((s) => s[1]),
+    matvecs: nS + rank + nG,
+    seed,
+  };
 }
-

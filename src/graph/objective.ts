@@ -10,7 +10,10 @@ export type Objective =
 
 export function checkObjective(o: unknown, batch: number, classes: number): { kind: HeadKind; classes: number[] } {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) {
-    fail('INVALID_ARGUMENT', `objective must be { kind: 'logit' | 'probability', target: number[] } or { kind: 'crossEntropy', labels: number[] }, got ${show(o)}`);
+    fail(
+      'INVALID_ARGUMENT',
+      `objective must be { kind: 'logit' | 'probability', target: number[] } or { kind: 'crossEntropy', labels: number[] }, got ${show(o)}`,
+    );
   }
   const obj = o as Record<string, unknown>;
   const field = obj.kind === 'crossEntropy' ? 'labels' : 'target';

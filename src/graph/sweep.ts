@@ -1,16 +1,15 @@
 import type { Backend, BTensor, HeadKind } from '../backend/backend.js';
-import type { ParamGrad, ParamValue, Saved } from '../ops/op.js';
+import { isJoin, type GraphOp, type ParamGrad, type ParamValue, type Saved } from '../ops/op.js';
 import type { Graph } from './spec.js';
 
-/**
- * One sweep through the graph: forward (with tangents when seeded), a loss head, then backward (backward2
- * when tangents flow). Every derivative the library offers is one sweep:
- *   gradient       head + backward
- *   input HVP      ẋ = v, head with ∇²φ·ż, backward2 → tangent of the input gradient
- *   parameter HVP  θ̇ = v, the same → tangents of the parameter gradients
- *   Gauss–Newton   ẋ = v, 'gaussNewton' head seeds A·ż, plain backward → Jᵀ A J v
- * All of it is recorded into the backend as one stream of dispatches over the whole batch.
- */
+// One sweep through the graph: forward (with tangents when seeded), a loss head, then backward (backward2
+// when tangents flow). Every derivative the library offers is one sweep:
+//   gradient       head + backward
+//   input HVP      ẋ = v, head with ∇²φ·ż, backward2 → tangent of the input gradient
+//   parameter HVP  θ̇ = v, the same → tangents of the parameter gradients
+//   Gauss–Newton   ẋ = v, 'gaussNewton' head seeds A·ż, plain backward → Jᵀ A J v
+// All of it is recorded into the backend as one stream of dispatches over the whole batch.
+
 export interface SweepRequest {
   x: BTensor;
   xdot?: BTensor | null;
@@ -19,8 +18,16 @@ export interface SweepRequest {
   head?: { kind: HeadKind; classes: BTensor; scale: number } | null;
   /** A cotangent on the logits [B, classes] instead of a head: the backward gives its vector-Jacobian product. */
   cotangent?: BTensor | null;
+  /**
+   * Seeds computed from the logits and their tangent, recorded after the forward pass (SSR, src/train/ssr.ts).
+   * With a `gdot` the backward is a backward2 along ẋ: the parameter gradients' tangents are then the VJP of
+   * the map θ ↦ (z, ż) with cotangents (gdot on z, g on ż). The sweep releases what the callback returns.
+   */
+  logitSeed?: ((z: BTensor, zdot: BTensor | null) => { g: BTensor; gdot: BTensor | null }) | null;
   inputGrad?: boolean;
   paramGrads?: boolean;
+  /** Apply activations in the preceding dense/conv GEMM's store (default true; false records them as their own pass). */
+  fuseActivations?: boolean;
   /** An i32 [1] flag: every tensor the sweep makes is checked for Infinity/NaN on the device (see `stageName`). */
   finite?: BTensor | null;
 }
@@ -57,74 +64,224 @@ export interface SweepResult {
 
 export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult {
   const batch = req.x.shape[0];
+  const n = graph.ops.length;
+  const reads = graph.inputs ?? graph.ops.map((_, i) => [i]);
+  const willBackward = !!(req.head || req.cotangent || req.logitSeed) && !!(req.inputGrad || req.paramGrads);
+
+  // Liveness. Every tensor the sweep makes is in `made`; `refs` counts the value slots (activations,
+  // gradients, saved winners) that hold it, as ops may hand a tensor through (flatten, add's backward).
+  // A tensor is released as soon as no slot holds it; whatever is left (results) goes with `release`.
   const made = new Set<BTensor>();
+  const refs = new Map<BTensor, number>();
   const track = <T extends BTensor | null | undefined>(t: T): T => {
-    if (t && t !== req.x && t !== req.xdot) made.add(t);
+    if (t && t !== req.x && t !== req.xdot && t !== req.cotangent) made.add(t);
     return t;
   };
-  const paramsOf = (op: Graph['ops'][number]): Record<string, ParamValue> => {
+  const hold = (t: BTensor | null | undefined) => {
+    if (t) refs.set(t, (refs.get(t) ?? 0) + 1);
+  };
+  const drop = (t: BTensor | null | undefined) => {
+    if (!t) return;
+    const left = (refs.get(t) ?? 0) - 1;
+    if (left > 0) {
+      refs.set(t, left);
+      return;
+    }
+    refs.delete(t);
+    if (made.delete(t)) be.release(t);
+  };
+  // The last forward consumer of each value (when no backward follows) and the first one (whose backward
+  // is the last to read the value as a saved input).
+  const lastReader = new Array<number>(n + 1).fill(-1),
+    firstReader = new Array<number>(n + 1).fill(n);
+  reads.forEach((r, i) => {
+    for (const v of r) {
+      lastReader[v] = Math.max(lastReader[v], i);
+      firstReader[v] = Math.min(firstReader[v], i);
+    }
+  });
+
+  const paramsOf = (op: GraphOp): Record<string, ParamValue> => {
     const out: Record<string, ParamValue> = {};
     for (const p of op.params) {
       const full = `${op.name}.${p.key}`;
-      out[p.key] = { value: req.params.get(full)!, tangent: req.paramTangents?.get(full) ?? null };
+      // Buffers (running statistics) are constants: uploaded with the weights, never given a tangent.
+      out[p.key] = { value: req.params.get(full)!, tangent: p.buffer ? null : (req.paramTangents?.get(full) ?? null) };
     }
     return out;
   };
-
-  const n = graph.ops.length;
   const check = (stage: number, ...ts: (BTensor | null | undefined)[]) => {
     if (req.finite) for (const t of ts) if (t) be.checkFinite(t, req.finite, stage);
   };
   check(STAGE_INPUT, req.x, req.xdot);
 
-  // Forward (+ tangent).
-  const saved: Saved[] = [];
-  let z = req.x, zdot = req.xdot ?? null;
-  for (const [i, op] of graph.ops.entries()) {
-    const r = op.forward(be, batch, z, zdot, paramsOf(op));
-    check(2 + i, r.y, r.ydot);
-    track(r.y); track(r.ydot); track(r.saved.argmax);
+  // Forward (+ tangent), in topological order. A dense or conv op whose output only an activation reads
+  // applies it in its GEMMs' store (the activation's own pass would read the layer's output back from
+  // memory); the activation's backward still gets its saved (z, ż). With a DAG, a pre-activation value that
+  // another layer also reads (a residual branch) is never fused: that reader needs it as its own pass made it.
+  const values: { z: BTensor; zdot: BTensor | null }[] = [{ z: req.x, zdot: req.xdot ?? null }];
+  const dropValue = (v: number) => {
+    drop(values[v].z);
+    drop(values[v].zdot);
+  };
+  const readerCount = new Array<number>(n + 1).fill(0);
+  for (const r of reads) for (const v of new Set(r)) readerCount[v]++;
+  const fuse = req.fuseActivations ?? true;
+  const saved: (Saved | null)[] = [];
+  const push = (i: number, y: BTensor, ydot: BTensor | null) => {
+    track(y);
+    track(ydot);
+    hold(y);
+    hold(ydot);
+    values.push({ z: y, zdot: ydot });
+    if (!willBackward) for (const v of new Set(reads[i])) if (lastReader[v] === i) dropValue(v);
+  };
+  for (let i = 0; i < n; i++) {
+    const op = graph.ops[i];
+    const ins = reads[i].map((v) => values[v]);
+    if (isJoin(op)) {
+      const { y, ydot } = op.forwardJoin(
+        be,
+        batch,
+        ins.map((v) => v.z),
+        ins.map((v) => v.zdot),
+      );
+      saved.push(null);
+      check(2 + i, y, ydot);
+      push(i, y, ydot);
+      continue;
+    }
+    const next = graph.ops[i + 1];
+    const fusible =
+      fuse &&
+      op.fusesActivation &&
+      !!next &&
+      !isJoin(next) &&
+      readerCount[i + 1] === 1 &&
+      reads[i + 1]?.length === 1 &&
+      reads[i + 1][0] === i + 1;
+    const then = fusible ? next.epilogue : undefined;
+    const r = op.forward(be, batch, ins[0].z, ins[0].zdot, paramsOf(op), then);
+    track(r.saved.argmax);
+    hold(r.saved.argmax);
     saved.push(r.saved);
-    z = r.y; zdot = r.ydot;
+    if (then) {
+      if (!r.pre) throw new Error(`${op.type} ${op.name}: a fused forward must return the layer's own output`);
+      check(2 + i, r.pre.z, r.pre.zdot);
+      push(i, r.pre.z, r.pre.zdot);
+      saved.push({ x: r.pre.z, xdot: r.pre.zdot });
+      i++; // the activation ran in the epilogue: its stage checks the activated outputs below
+    }
+    check(2 + i, r.y, r.ydot);
+    push(i, r.y, r.ydot);
   }
+  const z = values[n].z,
+    zdot = values[n].zdot;
   const result: SweepResult = {
-    logits: z, logitsDot: zdot, value: null, inputGrad: null, inputGradDot: null, paramGrads: new Map(),
+    logits: z,
+    logitsDot: zdot,
+    value: null,
+    inputGrad: null,
+    inputGradDot: null,
+    paramGrads: new Map(),
     release(keep = []) {
       for (const t of made) if (!keep.includes(t)) be.release(t);
       made.clear();
     },
   };
-  if (!req.head && !req.cotangent) return result;
+  if (!req.head && !req.cotangent && !req.logitSeed) return result;
 
   // Head (or the caller's cotangent), then backward (+ backward2), last layer first.
-  let g: BTensor, gdot: BTensor | null = null;
+  let g: BTensor,
+    gdot: BTensor | null = null;
   if (req.head) {
     const h = be.head(req.head.kind, z, req.head.classes, zdot, req.head.scale);
     check(2 + n, h.value, h.g, h.gdot);
-    track(h.value); track(h.g); track(h.gdot);
+    track(h.value);
+    track(h.g);
+    track(h.gdot);
     result.value = h.value;
-    g = h.g; gdot = h.gdot;
+    g = h.g;
+    gdot = h.gdot;
+  } else if (req.logitSeed) {
+    const sd = req.logitSeed(z, zdot);
+    check(2 + n, sd.g, sd.gdot);
+    track(sd.g);
+    track(sd.gdot);
+    g = sd.g;
+    gdot = sd.gdot;
   } else {
     g = req.cotangent!;
   }
-  if (!req.inputGrad && !req.paramGrads) return result; // values only
+  if (!willBackward) return result; // values only
   // A Gauss–Newton product or a plain vector-Jacobian product is linear in the seed: no second-order terms.
-  const secondOrder = !!req.head && req.head.kind !== 'gaussNewton';
-  for (let i = graph.ops.length - 1; i >= 0; i--) {
-    const op = graph.ops[i];
-    const s = secondOrder ? saved[i] : { ...saved[i], xdot: null };
-    const p = paramsOf(op);
-    if (!secondOrder) for (const k in p) p[k].tangent = null;
-    const want = { input: i > 0 || !!req.inputGrad, params: !!req.paramGrads };
-    const r = op.backward(be, batch, s, g, secondOrder ? gdot : null, p, want);
-    check(3 + n + (n - 1 - i), r.gx, r.gxdot, ...Object.values(r.params).flatMap((pg) => [pg.grad, pg.gradDot]));
-    track(r.gx); track(r.gxdot);
-    for (const [key, pg] of Object.entries(r.params)) {
-      track(pg.grad); track(pg.gradDot);
-      result.paramGrads.set(`${op.name}.${key}`, pg);
+  const secondOrder = (!!req.head && req.head.kind !== 'gaussNewton') || !!gdot;
+  // The gradient (and its tangent) of each value, summed over the layers that read it (fan-out).
+  const grads: ({ g: BTensor; gdot: BTensor | null } | null)[] = new Array(n + 1).fill(null);
+  grads[n] = { g, gdot: secondOrder ? gdot : null };
+  hold(grads[n]!.g);
+  hold(grads[n]!.gdot);
+  const accumulate = (v: number, gx: BTensor | null, gxdot: BTensor | null, label: string) => {
+    if (!gx) return;
+    track(gx);
+    track(gxdot);
+    hold(gx);
+    hold(gxdot);
+    const cur = grads[v];
+    if (!cur) {
+      grads[v] = { g: gx, gdot: gxdot };
+      return;
     }
-    if (i > 0) { g = r.gx!; gdot = r.gxdot; }
-    else { result.inputGrad = r.gx; result.inputGradDot = r.gxdot; }
+    const sum = track(be.add(cur.g, gx, `${label} (summed over readers)`));
+    const sumDot =
+      cur.gdot && gxdot
+        ? track(be.add(cur.gdot, gxdot, `${label} tangent (summed over readers)`))
+        : (cur.gdot ?? gxdot);
+    hold(sum);
+    hold(sumDot);
+    drop(cur.g);
+    drop(cur.gdot);
+    drop(gx);
+    drop(gxdot);
+    grads[v] = { g: sum, gdot: sumDot };
+  };
+  for (let i = n - 1; i >= 0; i--) {
+    const op = graph.ops[i];
+    const out = grads[i + 1]!;
+    const stage = 3 + n + (n - 1 - i);
+    if (isJoin(op)) {
+      const r = op.backwardJoin(be, batch, out.g, out.gdot);
+      check(stage, ...r.gxs, ...r.gxdots);
+      reads[i].forEach((v, k) => {
+        if (v > 0 || req.inputGrad) accumulate(v, r.gxs[k], r.gxdots[k], `gradient of ${valueName(graph, v)}`);
+      });
+    } else {
+      const s = secondOrder ? saved[i]! : { ...saved[i]!, xdot: null };
+      const p = paramsOf(op);
+      if (!secondOrder) for (const k in p) p[k].tangent = null;
+      const v = reads[i][0];
+      const want = { input: v > 0 || !!req.inputGrad, params: !!req.paramGrads };
+      const r = op.backward(be, batch, s, out.g, out.gdot, p, want);
+      check(stage, r.gx, r.gxdot, ...Object.values(r.params).flatMap((pg) => [pg.grad, pg.gradDot]));
+      for (const [key, pg] of Object.entries(r.params)) {
+        // Ops return gradients only for parameters, never for buffers.
+        track(pg.grad);
+        track(pg.gradDot);
+        result.paramGrads.set(`${op.name}.${key}`, pg);
+      }
+      if (want.input) accumulate(v, r.gx, r.gxdot, `gradient of ${valueName(graph, v)}`);
+      drop(saved[i]!.argmax);
+    }
+    // This op's output gradient is consumed; its inputs are needed by no earlier backward once this is
+    // their first reader.
+    drop(out.g);
+    drop(out.gdot);
+    grads[i + 1] = null;
+    for (const v of new Set(reads[i])) if (firstReader[v] === i) dropValue(v);
+  }
+  if (req.inputGrad && grads[0]) {
+    result.inputGrad = grads[0].g;
+    result.inputGradDot = grads[0].gdot;
   }
   // Inside the sweep a null tangent stands for zero; callers get real zeros (e.g. the HVP of a linear model).
   if (secondOrder && (req.xdot || req.paramTangents)) {
@@ -135,4 +292,9 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     for (const pg of result.paramGrads.values()) if (!pg.gradDot) pg.gradDot = zeros(pg.grad);
   }
   return result;
+}
+
+/** 'the input' or 'layers[i] (type)': the value a gradient belongs to, for buffer labels. */
+function valueName(graph: Graph, v: number): string {
+  return v === 0 ? 'the input' : `layers[${v - 1}] (${graph.ops[v - 1].type})`;
 }

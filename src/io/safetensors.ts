@@ -2,11 +2,9 @@ import { fail, type ErrorCode } from '../errors.js';
 import { shapeStr, sizeOf, type Tensor } from '../tensor.js';
 import { int, options as validateOptions, show } from '../validate.js';
 
-/**
- * Reads and writes the safetensors format (https://github.com/huggingface/safetensors): an 8-byte
- * little-endian u64 header length N, N bytes of UTF-8 JSON describing each tensor (dtype, shape, byte
- * offsets into the data section that starts at 8 + N), then the data. Only F32 is supported.
- */
+// Reads and writes the safetensors format (https://github.com/huggingface/safetensors): an 8-byte
+// little-endian u64 header length N, N bytes of UTF-8 JSON describing each tensor (dtype, shape, byte
+// offsets into the data section that starts at 8 + N), then the data. Only F32 is supported.
 
 export interface SafetensorsOptions {
   /** Largest header accepted, in bytes (default 16 MiB); a larger one is rejected before anything is read. */
@@ -26,7 +24,11 @@ export function parseSafetensors(
   if (!(bytes instanceof Uint8Array) && !(bytes instanceof ArrayBuffer)) {
     fail('INVALID_ARGUMENT', `safetensors bytes must be a Uint8Array or an ArrayBuffer, got ${show(bytes)}`);
   }
-  options = validateOptions('parseSafetensors', options, ['maxHeaderBytes', 'maxEntries', 'prefix']) as SafetensorsOptions;
+  options = validateOptions('parseSafetensors', options, [
+    'maxHeaderBytes',
+    'maxEntries',
+    'prefix',
+  ]) as SafetensorsOptions;
   const buf = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   const maxHeader = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
   if (!Number.isSafeInteger(maxHeader) || maxHeader < 0) {
@@ -40,11 +42,17 @@ export function parseSafetensors(
   // Compare as BigInt before converting or allocating: a hostile u64 may exceed 2^53 or the memory we have.
   const headerLen64 = new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true);
   if (headerLen64 > BigInt(maxHeader)) {
-    fail('LIMIT_EXCEEDED', `safetensors header length ${headerLen64} bytes exceeds the limit of ${maxHeader} bytes (maxHeaderBytes)`);
+    fail(
+      'LIMIT_EXCEEDED',
+      `safetensors header length ${headerLen64} bytes exceeds the limit of ${maxHeader} bytes (maxHeaderBytes)`,
+    );
   }
   const headerLen = Number(headerLen64);
   if (8 + headerLen > buf.length) {
-    fail('INVALID_SAFETENSORS', `safetensors header length ${headerLen} runs past the end of the file (${buf.length} bytes, so at most ${buf.length - 8} header bytes)`);
+    fail(
+      'INVALID_SAFETENSORS',
+      `safetensors header length ${headerLen} runs past the end of the file (${buf.length} bytes, so at most ${buf.length - 8} header bytes)`,
+    );
   }
 
   const header = parseHeader(buf.subarray(8, 8 + headerLen), maxEntries);
@@ -74,17 +82,22 @@ export function encodeSafetensors(
   metadata?: Record<string, string>,
 ): Uint8Array {
   if (tensors === null || typeof tensors !== 'object' || Array.isArray(tensors)) {
-    fail('INVALID_ARGUMENT', `encodeSafetensors: tensors must be a record or Map from name to tensor, got ${show(tensors)}`);
+    fail(
+      'INVALID_ARGUMENT',
+      `encodeSafetensors: tensors must be a record or Map from name to tensor, got ${show(tensors)}`,
+    );
   }
   const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))];
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
   // The JSON is assembled by hand: a JS object would reorder integer-like names ahead of the others.
   const fields: string[] = [];
-  if (metadata !== undefined) fields.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(checkMetadata(metadata, 'INVALID_ARGUMENT'))}`);
+  if (metadata !== undefined)
+    fields.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(checkMetadata(metadata, 'INVALID_ARGUMENT'))}`);
   let offset = 0;
   for (const [name, t] of entries) {
-    if (name === METADATA_KEY) fail('INVALID_ARGUMENT', `a tensor cannot be named "${METADATA_KEY}"; that key holds the metadata`);
+    if (name === METADATA_KEY)
+      fail('INVALID_ARGUMENT', `a tensor cannot be named "${METADATA_KEY}"; that key holds the metadata`);
     checkTensorToWrite(name, t);
     const info = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     fields.push(`${JSON.stringify(name)}:${JSON.stringify(info)}`);
@@ -115,7 +128,10 @@ function parseHeader(bytes: Uint8Array, maxEntries: number): Record<string, unkn
   }
   // The reference implementation insists on '{' first (no leading whitespace, no other JSON value).
   if (!text.startsWith('{')) {
-    fail('INVALID_SAFETENSORS', `safetensors header must start with '{' (a JSON object), found ${text.length ? show(text.slice(0, 20)) : 'an empty header'}`);
+    fail(
+      'INVALID_SAFETENSORS',
+      `safetensors header must start with '{' (a JSON object), found ${text.length ? show(text.slice(0, 20)) : 'an empty header'}`,
+    );
   }
   checkTopLevelKeys(text, maxEntries);
   let header: unknown;
@@ -146,15 +162,24 @@ function checkEntry(name: string, entry: unknown, dataLen: number): { shape: num
     fail('INVALID_SAFETENSORS', `${where}: shape must be an array of non-negative integers, found ${found(shape)}`);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
-    fail('INVALID_SAFETENSORS', `${where}: data_offsets must be two non-negative integers [begin, end] with begin <= end, found ${found(offsets)}`);
+    fail(
+      'INVALID_SAFETENSORS',
+      `${where}: data_offsets must be two non-negative integers [begin, end] with begin <= end, found ${found(offsets)}`,
+    );
   }
   const [begin, end] = offsets as [number, number];
   if (end > dataLen) {
-    fail('INVALID_SAFETENSORS', `${where}: data_offsets [${begin}, ${end}] run past the end of the data section (${dataLen} bytes)`);
+    fail(
+      'INVALID_SAFETENSORS',
+      `${where}: data_offsets [${begin}, ${end}] run past the end of the data section (${dataLen} bytes)`,
+    );
   }
   const expected = sizeOf(shape) * 4;
   if (end - begin !== expected) {
-    fail('INVALID_SAFETENSORS', `${where}: shape ${shapeStr(shape)} needs ${expected} bytes of F32 but data_offsets [${begin}, ${end}] span ${end - begin} bytes`);
+    fail(
+      'INVALID_SAFETENSORS',
+      `${where}: shape ${shapeStr(shape)} needs ${expected} bytes of F32 but data_offsets [${begin}, ${end}] span ${end - begin} bytes`,
+    );
   }
   return { shape: [...shape], begin, end };
 }
@@ -166,19 +191,29 @@ function checkEntry(name: string, entry: unknown, dataLen: number): { shape: num
  */
 function checkContiguous(ranges: { name: string; begin: number; end: number }[], dataLen: number): void {
   const sorted = [...ranges].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let at = 0, prev: (typeof sorted)[number] | undefined;
+  let at = 0,
+    prev: (typeof sorted)[number] | undefined;
   for (const r of sorted) {
     if (r.begin < at) {
-      fail('INVALID_SAFETENSORS', `safetensors tensors ${show(prev!.name)} [${prev!.begin}, ${prev!.end}] and ${show(r.name)} [${r.begin}, ${r.end}] have overlapping byte ranges`);
+      fail(
+        'INVALID_SAFETENSORS',
+        `safetensors tensors ${show(prev!.name)} [${prev!.begin}, ${prev!.end}] and ${show(r.name)} [${r.begin}, ${r.end}] have overlapping byte ranges`,
+      );
     }
     if (r.begin > at) {
-      fail('INVALID_SAFETENSORS', `safetensors data has a hole: bytes [${at}, ${r.begin}) before tensor ${show(r.name)} belong to no tensor; tensors must tile the data section`);
+      fail(
+        'INVALID_SAFETENSORS',
+        `safetensors data has a hole: bytes [${at}, ${r.begin}) before tensor ${show(r.name)} belong to no tensor; tensors must tile the data section`,
+      );
     }
     at = r.end;
     prev = r;
   }
   if (at !== dataLen) {
-    fail('INVALID_SAFETENSORS', `safetensors data section has ${dataLen - at} trailing bytes after the last tensor (tensors cover [0, ${at}) of ${dataLen} bytes)`);
+    fail(
+      'INVALID_SAFETENSORS',
+      `safetensors data section has ${dataLen - at} trailing bytes after the last tensor (tensors cover [0, ${at}) of ${dataLen} bytes)`,
+    );
   }
 }
 
@@ -189,29 +224,45 @@ function checkContiguous(ranges: { name: string; begin: number; end: number }[],
  */
 function checkTopLevelKeys(text: string, maxEntries: number): void {
   const seen = new Set<string>();
-  let depth = 0, expectKey = false;
+  let depth = 0,
+    expectKey = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c === 0x22) { // '"': a string; find its end
+    if (c === 0x22) {
+      // '"': a string; find its end
       let j = i + 1;
       while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
       if (depth === 1 && expectKey) {
         let key: string;
-        try { key = JSON.parse(text.slice(i, j + 1)) as string; } catch { return; } // JSON.parse reports it
-        if (seen.has(key)) fail('INVALID_SAFETENSORS', `safetensors header has the key ${show(key)} twice; every tensor name must be unique`);
+        try {
+          key = JSON.parse(text.slice(i, j + 1)) as string;
+        } catch {
+          return;
+        } // JSON.parse reports it
+        if (seen.has(key))
+          fail(
+            'INVALID_SAFETENSORS',
+            `safetensors header has the key ${show(key)} twice; every tensor name must be unique`,
+          );
         seen.add(key);
         if (seen.size > maxEntries) {
-          fail('LIMIT_EXCEEDED', `safetensors header has more than ${maxEntries} entries (maxEntries); refused before parsing it`);
+          fail(
+            'LIMIT_EXCEEDED',
+            `safetensors header has more than ${maxEntries} entries (maxEntries); refused before parsing it`,
+          );
         }
         expectKey = false;
       }
       i = j;
-    } else if (c === 0x7b || c === 0x5b) { // '{' '['
+    } else if (c === 0x7b || c === 0x5b) {
+      // '{' '['
       depth++;
       expectKey = depth === 1;
-    } else if (c === 0x7d || c === 0x5d) { // '}' ']'
+    } else if (c === 0x7d || c === 0x5d) {
+      // '}' ']'
       depth--;
-    } else if (c === 0x2c && depth === 1) { // ','
+    } else if (c === 0x2c && depth === 1) {
+      // ','
       expectKey = true;
     }
   }
@@ -231,13 +282,19 @@ function checkMetadata(value: unknown, code: ErrorCode): Record<string, string> 
 
 function checkTensorToWrite(name: string, t: Tensor): void {
   if (!Array.isArray(t?.shape) || !t.shape.every(isCount)) {
-    fail('INVALID_ARGUMENT', `tensor ${show(name)}: shape must be an array of non-negative integers, found ${show(t?.shape)}`);
+    fail(
+      'INVALID_ARGUMENT',
+      `tensor ${show(name)}: shape must be an array of non-negative integers, found ${show(t?.shape)}`,
+    );
   }
   if (!(t.data instanceof Float32Array)) {
     fail('INVALID_ARGUMENT', `tensor ${show(name)}: data must be a Float32Array, found ${kind(t.data)}`);
   }
   if (t.data.length !== sizeOf(t.shape)) {
-    fail('INVALID_ARGUMENT', `tensor ${show(name)} has ${t.data.length} values but its shape ${shapeStr(t.shape)} needs ${sizeOf(t.shape)}`);
+    fail(
+      'INVALID_ARGUMENT',
+      `tensor ${show(name)} has ${t.data.length} values but its shape ${shapeStr(t.shape)} needs ${sizeOf(t.shape)}`,
+    );
   }
 }
 

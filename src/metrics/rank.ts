@@ -1,9 +1,7 @@
-/**
- * Rank statistics between two batches of attribution maps (Wang et al. 2020, "Smoothed Geometry for
- * Robust Attribution", §5; Ghorbani et al. 2019): each example's map is flattened to its n values and
- * compared with the same example of the other batch. Callers choose what is ranked: pass |map|, a
- * channel-summed map, or any post-processed map.
- */
+// Rank statistics between two batches of attribution maps (Wang et al. 2020, "Smoothed Geometry for
+// Robust Attribution", §5; Ghorbani et al. 2019): each example's map is flattened to its n values and
+// compared with the same example of the other batch. Callers choose what is ranked: pass |map|, a
+// channel-summed map, or any post-processed map.
 import { fail } from '../errors.js';
 import { show } from '../validate.js';
 import type { Tensor } from '../tensor.js';
@@ -29,9 +27,13 @@ export function topKIntersection(a: Tensor, b: Tensor, k: number): number[] {
   const inA = new Uint8Array(A.n);
   for (let e = 0; e < A.B; e++) {
     inA.fill(0);
-    topK(row(A, e), k, (i) => { inA[i] = 1; });
+    topK(row(A, e), k, (i) => {
+      inA[i] = 1;
+    });
     let common = 0;
-    topK(row(Bm, e), k, (i) => { common += inA[i]; });
+    topK(row(Bm, e), k, (i) => {
+      common += inA[i];
+    });
     out.push(common / k);
   }
   return out;
@@ -45,7 +47,10 @@ function topK(v: Float32Array, k: number, take: (i: number) => void): void {
   for (let i = 0; i < n; i++) if (v[i] > t) need--;
   for (let i = 0; i < n; i++) {
     if (v[i] > t) take(i);
-    else if (v[i] === t && need > 0) { take(i); need--; }
+    else if (v[i] === t && need > 0) {
+      take(i);
+      need--;
+    }
   }
 }
 
@@ -76,7 +81,8 @@ function tauB(x: Float32Array, y: Float32Array): number {
   const ys = new Float64Array(n);
   for (let k = 0; k < n; k++) ys[k] = y[idx[k]];
   // Ties in x and joint ties (runs of equal (x, y) lie within runs of equal x).
-  let n1 = 0, n3 = 0;
+  let n1 = 0,
+    n3 = 0;
   for (let s = 0; s < n;) {
     let e = s + 1;
     while (e < n && x[idx[e]] === x[idx[s]]) e++;
@@ -108,13 +114,21 @@ const pairs = (t: number) => (t * (t - 1)) / 2;
 /** Bottom-up merge sort; counts the pairs i < j with v[i] > v[j] (strictly: equal values are no swap). */
 function mergeSortCount(v: Float64Array): { swaps: number; sorted: Float64Array } {
   const n = v.length;
-  let src: Float64Array = v, dst: Float64Array = new Float64Array(n), swaps = 0;
+  let src: Float64Array = v,
+    dst: Float64Array = new Float64Array(n),
+    swaps = 0;
   for (let w = 1; w < n; w *= 2) {
     for (let lo = 0; lo < n; lo += 2 * w) {
-      const mid = Math.min(lo + w, n), hi = Math.min(lo + 2 * w, n);
-      let i = lo, j = mid, k = lo;
+      const mid = Math.min(lo + w, n),
+        hi = Math.min(lo + 2 * w, n);
+      let i = lo,
+        j = mid,
+        k = lo;
       while (i < mid && j < hi) {
-        if (src[j] < src[i]) { dst[k++] = src[j++]; swaps += mid - i; } else dst[k++] = src[i++];
+        if (src[j] < src[i]) {
+          dst[k++] = src[j++];
+          swaps += mid - i;
+        } else dst[k++] = src[i++];
       }
       while (i < mid) dst[k++] = src[i++];
       while (j < hi) dst[k++] = src[j++];
@@ -154,13 +168,23 @@ export function averageRanks(v: ArrayLike<number>): Float64Array {
 
 function pearson(x: Float64Array, y: Float64Array): number {
   const n = x.length;
-  let mx = 0, my = 0;
-  for (let i = 0; i < n; i++) { mx += x[i]; my += y[i]; }
-  mx /= n; my /= n;
-  let sxy = 0, sxx = 0, syy = 0;
+  let mx = 0,
+    my = 0;
   for (let i = 0; i < n; i++) {
-    const dx = x[i] - mx, dy = y[i] - my;
-    sxy += dx * dy; sxx += dx * dx; syy += dy * dy;
+    mx += x[i];
+    my += y[i];
+  }
+  mx /= n;
+  my /= n;
+  let sxy = 0,
+    sxx = 0,
+    syy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = x[i] - mx,
+      dy = y[i] - my;
+    sxy += dx * dy;
+    sxx += dx * dx;
+    syy += dy * dy;
   }
   if (sxx === 0 || syy === 0) return NaN;
   return Math.max(-1, Math.min(1, sxy / Math.sqrt(sxx * syy)));

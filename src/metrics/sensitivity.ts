@@ -1,17 +1,15 @@
-/**
- * Perturbation-based robustness of an explanation: how much e(x) moves when x does. Model-agnostic:
- * `explain` maps a batch of inputs to a batch of maps (any map shape, one row per input row).
- *
- * Batching: the B original rows (unless `explanation` gives e(x)) and the B·samples perturbed rows are
- * evaluated in order, originals first, then example-major (row B + b·samples + s holds sample s of
- * example b), in calls of at most `batchSize` rows — one call of B·(samples + 1) rows by default.
- *
- * Perturbations are Philox4x32-10 draws keyed by `seed`: element i of sample s of example b uses word
- * i mod 4 of philox4x32(⌊i/4⌋, s, b, 2, key), i.e. the counter layout of src/noise/philox.ts on stream 2
- * (streams 0 and 1 are the smoothing noise), so results do not depend on batchSize and are reproducible
- * from the returned seed. The perturbed input is rounded to float32 (what `explain` receives), and every
- * input-space distance below is measured on those float32 values.
- */
+// Perturbation-based robustness of an explanation: how much e(x) moves when x does. Model-agnostic:
+// `explain` maps a batch of inputs to a batch of maps (any map shape, one row per input row).
+//
+// Batching: the B original rows (unless `explanation` gives e(x)) and the B·samples perturbed rows are
+// evaluated in order, originals first, then example-major (row B + b·samples + s holds sample s of
+// example b), in calls of at most `batchSize` rows — one call of B·(samples + 1) rows by default.
+//
+// Perturbations are Philox4x32-10 draws keyed by `seed`: element i of sample s of example b uses word
+// i mod 4 of philox4x32(⌊i/4⌋, s, b, 2, key), i.e. the counter layout of src/noise/philox.ts on stream 2
+// (streams 0 and 1 are the smoothing noise), so results do not depend on batchSize and are reproducible
+// from the returned seed. The perturbed input is rounded to float32 (what `explain` receives), and every
+// input-space distance below is measured on those float32 values.
 import { resolveSeed } from '../noise/seed.js';
 import { fail } from '../errors.js';
 import { choice, int, options as validateOptions, positive, checkpoint, signal, throwIfAborted } from '../validate.js';
@@ -75,7 +73,11 @@ export const METRIC_STREAM = 2;
  */
 const COMMON_KEYS = ['samples', 'seed', 'batchSize', 'explanation', 'signal'];
 
-export async function sensitivityMax(explain: ExplainFn, x: Tensor, options: SensitivityMaxOptions = {}): Promise<PerturbationMetricResult> {
+export async function sensitivityMax(
+  explain: ExplainFn,
+  x: Tensor,
+  options: SensitivityMaxOptions = {},
+): Promise<PerturbationMetricResult> {
   options = validateOptions('sensitivityMax', options, [...COMMON_KEYS, 'radius', 'norm']) as SensitivityMaxOptions;
   const radius = positive('sensitivityMax: radius', options.radius, 0.02);
   const norm = choice('sensitivityMax: norm', options.norm, ['fro', 1, 2, 'inf'] as const, 'fro');
@@ -93,10 +95,22 @@ export async function sensitivityMax(explain: ExplainFn, x: Tensor, options: Sen
  * by ‖e(x)‖, not ‖x‖) with 10 samples by default instead of Quantus' 200. Quantus' optional explanation
  * normalisation / abs are not applied: do them in `explain`. As in sensitivityMax, ‖e(x)‖ = 0 divides by 1.
  */
-export async function averageSensitivity(explain: ExplainFn, x: Tensor, options: AverageSensitivityOptions = {}): Promise<PerturbationMetricResult> {
+export async function averageSensitivity(
+  explain: ExplainFn,
+  x: Tensor,
+  options: AverageSensitivityOptions = {},
+): Promise<PerturbationMetricResult> {
   options = validateOptions('averageSensitivity', options, [...COMMON_KEYS, 'radius']) as AverageSensitivityOptions;
   const radius = positive('averageSensitivity: radius', options.radius, 0.2);
-  return run(explain, x, options, 'uniform', radius, 'mean', (e0, e1) => pNorm(e0, e1, 2) / nonzero(pNorm(e0, null, 2)));
+  return run(
+    explain,
+    x,
+    options,
+    'uniform',
+    radius,
+    'mean',
+    (e0, e1) => pNorm(e0, e1, 2) / nonzero(pNorm(e0, null, 2)),
+  );
 }
 
 /**
@@ -110,7 +124,11 @@ export async function averageSensitivity(explain: ExplainFn, x: Tensor, options:
  * added to the denominator; a draw with x'_s = x in float32 (practically impossible) is skipped, and an
  * example whose draws are all skipped scores NaN.
  */
-export async function localLipschitzEstimate(explain: ExplainFn, x: Tensor, options: LocalLipschitzOptions = {}): Promise<PerturbationMetricResult> {
+export async function localLipschitzEstimate(
+  explain: ExplainFn,
+  x: Tensor,
+  options: LocalLipschitzOptions = {},
+): Promise<PerturbationMetricResult> {
   options = validateOptions('localLipschitzEstimate', options, [...COMMON_KEYS, 'sigma']) as LocalLipschitzOptions;
   const sigma = positive('localLipschitzEstimate: sigma', options.sigma, 0.1);
   return run(explain, x, options, 'gaussian', sigma, 'max', (e0, e1, dx) => (dx === 0 ? NaN : pNorm(e0, e1, 2) / dx));
@@ -120,31 +138,54 @@ export async function localLipschitzEstimate(explain: ExplainFn, x: Tensor, opti
 type Score = (e0: Float32Array, e1: Float32Array, dx: number) => number;
 
 async function run(
-  explain: ExplainFn, x: Tensor, options: CommonOptions, noise: 'uniform' | 'gaussian', scale: number, reduce: 'max' | 'mean', score: Score,
+  explain: ExplainFn,
+  x: Tensor,
+  options: CommonOptions,
+  noise: 'uniform' | 'gaussian',
+  scale: number,
+  reduce: 'max' | 'mean',
+  score: Score,
 ): Promise<PerturbationMetricResult> {
-  if (typeof explain !== 'function') fail('INVALID_ARGUMENT', `explain must be a function (x: Tensor) => Promise<Tensor>, got ${typeof explain}`);
+  if (typeof explain !== 'function')
+    fail('INVALID_ARGUMENT', `explain must be a function (x: Tensor) => Promise<Tensor>, got ${typeof explain}`);
   const X = checkBatch('x', x);
   const S = int('samples', options.samples, 10, 1);
   const seed = resolveSeed(options.seed);
   const key = seedKey(seed);
   const abort = signal('signal', options.signal);
   const { B, n: d } = X;
-  if (options.explanation === null) fail('INVALID_ARGUMENT', 'options.explanation is null; omit it to have e(x) computed');
+  if (options.explanation === null)
+    fail('INVALID_ARGUMENT', 'options.explanation is null; omit it to have e(x) computed');
   const given = options.explanation;
   const rows = B * S + (given === undefined ? B : 0);
-  checkWork('metricRows', rows, 'the rows given to explain (examples × (samples + 1))', 'use fewer samples or examples');
+  checkWork(
+    'metricRows',
+    rows,
+    'the rows given to explain (examples × (samples + 1))',
+    'use fewer samples or examples',
+  );
   const batchSize = int('batchSize', options.batchSize, rows, 1);
   // One call's input is allocated here: refused before it could fail as a RangeError in the allocation.
-  checkWork('metricBatchValues', Math.min(batchSize, rows) * d, 'the input values of one explain call (rows × values per row)',
-    'give a smaller batchSize');
+  checkWork(
+    'metricBatchValues',
+    Math.min(batchSize, rows) * d,
+    'the input values of one explain call (rows × values per row)',
+    'give a smaller batchSize',
+  );
   throwIfAborted(abort, 'the perturbation metric');
 
   // e(x), one row per example; m = values per explanation row.
-  let e0: Float32Array | null = null, m = -1;
+  let e0: Float32Array | null = null,
+    m = -1;
   if (given !== undefined) {
     const E = checkBatch('options.explanation', given);
-    if (E.B !== B) fail('INVALID_ARGUMENT', `options.explanation has ${E.B} rows (shape ${shapeStr(given.shape)}), expected ${B} (one per example of x)`);
-    e0 = E.data; m = E.n;
+    if (E.B !== B)
+      fail(
+        'INVALID_ARGUMENT',
+        `options.explanation has ${E.B} rows (shape ${shapeStr(given.shape)}), expected ${B} (one per example of x)`,
+      );
+    e0 = E.data;
+    m = E.n;
   }
 
   const acc = new Float64Array(B).fill(reduce === 'max' ? -Infinity : 0);
@@ -158,9 +199,14 @@ async function run(
     const dx = new Float64Array(R);
     for (let r = 0; r < R; r++) {
       const g = start + r;
-      if (g < firstPerturbed) { input.set(X.data.subarray(g * d, (g + 1) * d), r * d); continue; }
-      const p = g - firstPerturbed, b = Math.floor(p / S);
-      const xr = input.subarray(r * d, (r + 1) * d), x0 = X.data.subarray(b * d, (b + 1) * d);
+      if (g < firstPerturbed) {
+        input.set(X.data.subarray(g * d, (g + 1) * d), r * d);
+        continue;
+      }
+      const p = g - firstPerturbed,
+        b = Math.floor(p / S);
+      const xr = input.subarray(r * d, (r + 1) * d),
+        x0 = X.data.subarray(b * d, (b + 1) * d);
       perturb(xr, x0, b, p % S);
       dx[r] = pNorm(x0, xr, 2);
     }
@@ -172,8 +218,12 @@ async function run(
     for (let r = 0; r < R; r++) {
       const g = start + r;
       const er = data.subarray(r * m, (r + 1) * m);
-      if (g < firstPerturbed) { e0.set(er, g * m); continue; }
-      const p = g - firstPerturbed, b = Math.floor(p / S);
+      if (g < firstPerturbed) {
+        e0.set(er, g * m);
+        continue;
+      }
+      const p = g - firstPerturbed,
+        b = Math.floor(p / S);
       const v = score(e0.subarray(b * m, (b + 1) * m), er, dx[r]);
       if (Number.isNaN(v)) continue;
       counted[b]++;
@@ -197,15 +247,29 @@ async function run(
 }
 
 function checkExplained(out: unknown, R: number, m: number): Float32Array {
-  if (out === null || typeof out !== 'object' || !Array.isArray((out as Tensor).shape) || !((out as Tensor).data instanceof Float32Array)) {
-    fail('INVALID_ARGUMENT', `explain must resolve to a tensor { shape: number[], data: Float32Array }, got ${out === null ? 'null' : typeof out}`);
+  if (
+    out === null ||
+    typeof out !== 'object' ||
+    !Array.isArray((out as Tensor).shape) ||
+    !((out as Tensor).data instanceof Float32Array)
+  ) {
+    fail(
+      'INVALID_ARGUMENT',
+      `explain must resolve to a tensor { shape: number[], data: Float32Array }, got ${out === null ? 'null' : typeof out}`,
+    );
   }
   const { shape, data } = out as Tensor;
   if (shape.length < 1 || shape[0] !== R || data.length !== sizeOf(shape) || data.length === 0) {
-    fail('INVALID_ARGUMENT', `explain returned shape ${shapeStr(shape)} with ${data.length} values for an input of ${R} rows; expected [${R}, ...] (one non-empty map per row)`);
+    fail(
+      'INVALID_ARGUMENT',
+      `explain returned shape ${shapeStr(shape)} with ${data.length} values for an input of ${R} rows; expected [${R}, ...] (one non-empty map per row)`,
+    );
   }
   if (m >= 0 && data.length !== R * m) {
-    fail('INVALID_ARGUMENT', `explain returned ${data.length / R} values per row (shape ${shapeStr(shape)}), expected ${m} as for the other rows`);
+    fail(
+      'INVALID_ARGUMENT',
+      `explain returned ${data.length / R} values per row (shape ${shapeStr(shape)}), expected ${m} as for the other rows`,
+    );
   }
   checkFinite('explain result', data, shape);
   return data;
@@ -216,7 +280,9 @@ function pNorm(a: Float32Array, b: Float32Array | null, p: number): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) {
     const v = Math.abs(b === null ? a[i] : a[i] - b[i]);
-    if (p === 2) s += v * v; else if (p === 1) s += v; else s = Math.max(s, v);
+    if (p === 2) s += v * v;
+    else if (p === 1) s += v;
+    else s = Math.max(s, v);
   }
   return p === 2 ? Math.sqrt(s) : s;
 }

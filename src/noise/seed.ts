@@ -11,6 +11,7 @@ export function resolveSeed(seed: unknown): number {
     globalThis.crypto.getRandomValues(words);
     return words[0] + (words[1] & 0x1fffff) * 2 ** 32;
   }
-  if (!Number.isSafeInteger(seed) || (seed as number) < 0) fail('INVALID_ARGUMENT', `seed must be an integer in [0, 2^53), got ${show(seed)}`);
+  if (!Number.isSafeInteger(seed) || (seed as number) < 0)
+    fail('INVALID_ARGUMENT', `seed must be an integer in [0, 2^53), got ${show(seed)}`);
   return seed as number;
 }

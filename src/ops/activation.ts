@@ -1,5 +1,5 @@
 import type { ActivationKind, Backend, BTensor } from '../backend/backend.js';
-import { LayerFields, type LayerSpec, type Op, type Saved, type BackwardResult } from './op.js';
+import { LayerFields, type FusedActivation, type LayerSpec, type Op, type Saved, type BackwardResult } from './op.js';
 
 /**
  * Pointwise activations. The only ops (with the loss heads) that need second derivatives: backward2 adds
@@ -9,8 +9,14 @@ export class Activation implements Op {
   readonly name = null;
   readonly params = [];
   readonly outShape: readonly number[];
-  constructor(readonly type: ActivationKind, readonly inShape: readonly number[], readonly beta = 1) {
+  readonly epilogue: FusedActivation;
+  constructor(
+    readonly type: ActivationKind,
+    readonly inShape: readonly number[],
+    readonly beta = 1,
+  ) {
     this.outShape = inShape;
+    this.epilogue = { kind: type, beta };
   }
 
   static fromSpec(layer: LayerSpec, inShape: readonly number[], where: string): Activation {

@@ -4,10 +4,15 @@ import { Activation } from './activation.js';
 import { Conv2d } from './conv2d.js';
 import { Dense } from './dense.js';
 import { Flatten } from './flatten.js';
-import type { LayerSpec, Op } from './op.js';
-import { AvgPool2d, MaxPool2d } from './pool2d.js';
+import { isJoin, type GraphOp, type JoinOp, type LayerSpec, type Op } from './op.js';
+import { AvgPool2d, GlobalAvgPool2d, MaxPool2d } from './pool2d.js';
+import { Add } from './add.js';
+import { Concat } from './concat.js';
+import { Reshape } from './reshape.js';
+import { BatchNorm } from './batchnorm.js';
 
 type Factory = (layer: LayerSpec, inShape: readonly number[], where: string) => Op;
+type JoinFactory = (layer: LayerSpec, inShapes: readonly (readonly number[])[], where: string) => JoinOp;
 
 // A Map, not an object literal: the key is user text, and a plain object would also "know" constructor,
 // toString, __proto__ and every other inherited name.
@@ -21,14 +26,36 @@ const FACTORIES: ReadonlyMap<string, Factory> = new Map<string, Factory>([
   ['tanh', Activation.fromSpec],
   ['sigmoid', Activation.fromSpec],
   ['flatten', Flatten.fromSpec],
+  ['reshape', Reshape.fromSpec],
+  ['globalavgpool2d', GlobalAvgPool2d.fromSpec],
+  ['batchnorm2d', BatchNorm.fromSpec],
+  ['batchnorm1d', BatchNorm.fromSpec],
+]);
+const JOIN_FACTORIES: ReadonlyMap<string, JoinFactory> = new Map<string, JoinFactory>([
+  ['add', Add.fromSpec],
+  ['concat', Concat.fromSpec],
 ]);
 
-export const LAYER_TYPES = [...FACTORIES.keys()];
+export const LAYER_TYPES = [...FACTORIES.keys(), ...JOIN_FACTORIES.keys()];
 
+/** A single-input op (the per-op test matrix builds these directly). */
 export function opFromSpec(layer: LayerSpec, inShape: readonly number[], where: string): Op {
-  const make = FACTORIES.get(layer.type);
-  if (!make) fail('INVALID_SPEC', `${where}: unknown layer type ${show(layer.type)}; known types: ${LAYER_TYPES.join(', ')}`);
-  return make(layer, inShape, where);
+  const op = graphOpFromSpec(layer, [inShape], where);
+  if (isJoin(op)) fail('INVALID_SPEC', `${where}: a ${layer.type} layer takes several inputs`);
+  return op;
 }
 
-export type { Op } from './op.js';
+/** An op of the graph: `inShapes` are the shapes of the values the layer reads, in its `inputs` order. */
+export function graphOpFromSpec(layer: LayerSpec, inShapes: readonly (readonly number[])[], where: string): GraphOp {
+  const join = JOIN_FACTORIES.get(layer.type);
+  if (join) return join(layer, inShapes, where);
+  const make = FACTORIES.get(layer.type);
+  if (!make)
+    fail('INVALID_SPEC', `${where}: unknown layer type ${show(layer.type)}; known types: ${LAYER_TYPES.join(', ')}`);
+  if (inShapes.length !== 1)
+    fail('INVALID_SPEC', `${where}: a ${layer.type} layer takes exactly 1 input, got ${inShapes.length} 'inputs'`);
+  return make(layer, inShapes[0], where);
+}
+
+export type { Op, JoinOp, GraphOp } from './op.js';
+export { isJoin } from './op.js';

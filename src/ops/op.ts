@@ -1,20 +1,24 @@
-import type { Backend, BTensor } from '../backend/backend.js';
+import type { ActivationKind, Backend, BTensor, EpilogueActivation } from '../backend/backend.js';
 import { fail } from '../errors.js';
 import { show } from '../validate.js';
 
-/**
- * An op holds its four passes (DESIGN.md):
- *   forward   y = f(x)                          forward(..., xdot = null, tangents null)
- *   tangent   ẏ = J ẋ (+ ∂f/∂θ θ̇), alongside y  forward(..., xdot or parameter tangents given)
- *   backward  x̄ = Jᵀ ȳ and θ̄                    backward(..., gydot = null, no tangents saved)
- *   backward2 the tangent of backward            backward(..., with gydot and/or saved tangents)
- * Forward and tangent share one call (and, for pointwise ops, one dispatch), as do backward and backward2.
- * A null tangent means zero, so an input HVP never touches weight tangents and a parameter HVP never
- * builds an input tangent. Shapes exclude the batch, which leads every tensor.
- */
+// An op holds its four passes (DESIGN.md):
+//   forward   y = f(x)                          forward(..., xdot = null, tangents null)
+//   tangent   ẏ = J ẋ (+ ∂f/∂θ θ̇), alongside y  forward(..., xdot or parameter tangents given)
+//   backward  x̄ = Jᵀ ȳ and θ̄                    backward(..., gydot = null, no tangents saved)
+//   backward2 the tangent of backward            backward(..., with gydot and/or saved tangents)
+// Forward and tangent share one call (and, for pointwise ops, one dispatch), as do backward and backward2.
+// A null tangent means zero, so an input HVP never touches weight tangents and a parameter HVP never
+// builds an input tangent. Shapes exclude the batch, which leads every tensor.
+
 export interface ParamSpec {
-  key: string; // 'weight' | 'bias'
+  key: string; // 'weight' | 'bias' | 'running_mean' …
   shape: number[]; // PyTorch layout
+  /**
+   * A buffer (batch norm's running statistics): loaded with the weights under its PyTorch name but a
+   * constant of the model, not a parameter: no gradient, no tangent, not in parameter records.
+   */
+  buffer?: boolean;
 }
 
 export interface ParamValue {
@@ -51,13 +55,64 @@ export interface Op {
   readonly inShape: readonly number[];
   readonly outShape: readonly number[];
   readonly params: readonly ParamSpec[];
-  forward(be: Backend, batch: number, x: BTensor, xdot: BTensor | null, p: Record<string, ParamValue>):
-    { y: BTensor; ydot: BTensor | null; saved: Saved };
+  /** An activation op: what a preceding dense or conv op may apply in its store instead (sweep.ts fuses them). */
+  readonly epilogue?: FusedActivation;
+  /** Dense and conv: `forward` takes the following activation (`then`) and applies it in the GEMM's store. */
+  readonly fusesActivation?: boolean;
+  /**
+   * With `then` (fusesActivation ops only), y and ẏ are the activation's outputs and `pre` holds the layer's
+   * own (z, ż), which the activation's backward needs.
+   */
+  forward(
+    be: Backend,
+    batch: number,
+    x: BTensor,
+    xdot: BTensor | null,
+    p: Record<string, ParamValue>,
+    then?: FusedActivation,
+  ): { y: BTensor; ydot: BTensor | null; saved: Saved; pre?: { z: BTensor; zdot: BTensor | null } };
   backward(
-    be: Backend, batch: number, saved: Saved, gy: BTensor, gydot: BTensor | null,
-    p: Record<string, ParamValue>, want: BackwardWants,
+    be: Backend,
+    batch: number,
+    saved: Saved,
+    gy: BTensor,
+    gydot: BTensor | null,
+    p: Record<string, ParamValue>,
+    want: BackwardWants,
   ): BackwardResult;
 }
+
+/**
+ * An op of several inputs (all of the same batch): `add`. It has no parameters and is linear, so its
+ * tangent is the same map on the tangents and backward2 is backward on the gradient's tangent. A null
+ * tangent is zero, as for `Op`.
+ */
+export interface JoinOp {
+  readonly type: string;
+  readonly name: null;
+  readonly join: true;
+  readonly inShapes: readonly (readonly number[])[];
+  /** The first input's shape (what code that inspects single-input ops reads). */
+  readonly inShape: readonly number[];
+  readonly outShape: readonly number[];
+  readonly params: readonly ParamSpec[];
+  forwardJoin(
+    be: Backend,
+    batch: number,
+    xs: readonly BTensor[],
+    xdots: readonly (BTensor | null)[],
+  ): { y: BTensor; ydot: BTensor | null };
+  /** x̄ᵢ (and its tangent) for every input i. The results may be `gy` itself; callers must not release them twice. */
+  backwardJoin(
+    be: Backend,
+    batch: number,
+    gy: BTensor,
+    gydot: BTensor | null,
+  ): { gxs: BTensor[]; gxdots: (BTensor | null)[] };
+}
+
+export type GraphOp = Op | JoinOp;
+export const isJoin = (op: GraphOp): op is JoinOp => (op as JoinOp).join === true;
 
 /** A spec layer: a JSON object with a `type`. Each op's factory validates its own fields. */
 export type LayerSpec = Record<string, unknown> & { type: string };
@@ -66,13 +121,19 @@ export type LayerSpec = Record<string, unknown> & { type: string };
 export const MAX_SPEC_INT = 2 ** 31 - 1;
 
 export class LayerFields {
-  constructor(private readonly layer: LayerSpec, readonly where: string) {}
+  constructor(
+    private readonly layer: LayerSpec,
+    readonly where: string,
+  ) {}
 
   /** Rejects fields the op does not know, so a typo (`strides`) is an error, not a silent default. */
   only(...allowed: string[]): void {
     for (const k of Object.keys(this.layer)) {
       if (k !== 'type' && !allowed.includes(k)) {
-        fail('INVALID_SPEC', `${this.where}: unknown field '${k}' for a ${this.layer.type} layer; allowed: ${allowed.join(', ') || '(none)'}`);
+        fail(
+          'INVALID_SPEC',
+          `${this.where}: unknown field '${k}' for a ${this.layer.type} layer; allowed: ${allowed.join(', ') || '(none)'}`,
+        );
       }
     }
   }
@@ -81,7 +142,10 @@ export class LayerFields {
     const v = this.layer[key] ?? def;
     if (v === undefined) fail('INVALID_SPEC', `${this.where}: missing field '${key}' (an integer >= ${min})`);
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > MAX_SPEC_INT) {
-      fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer in [${min}, ${MAX_SPEC_INT}], got ${show(v)}`);
+      fail(
+        'INVALID_SPEC',
+        `${this.where}: field '${key}' must be an integer in [${min}, ${MAX_SPEC_INT}], got ${show(v)}`,
+      );
     }
     return v;
   }
@@ -91,7 +155,10 @@ export class LayerFields {
     const v = this.layer[key];
     if (Array.isArray(v)) {
       if (v.length !== 2 || !v.every((e) => Number.isInteger(e) && e >= min && e <= MAX_SPEC_INT)) {
-        fail('INVALID_SPEC', `${this.where}: field '${key}' must be an integer >= ${min} or a pair [h, w] of them, got ${show(v)}`);
+        fail(
+          'INVALID_SPEC',
+          `${this.where}: field '${key}' must be an integer >= ${min} or a pair [h, w] of them, got ${show(v)}`,
+        );
       }
       return [v[0], v[1]];
     }
@@ -109,21 +176,32 @@ export class LayerFields {
 
   bool(key: string, def: boolean): boolean {
     const v = this.layer[key] ?? def;
-    if (typeof v !== 'boolean') fail('INVALID_SPEC', `${this.where}: field '${key}' must be true or false, got ${show(v)}`);
+    if (typeof v !== 'boolean')
+      fail('INVALID_SPEC', `${this.where}: field '${key}' must be true or false, got ${show(v)}`);
     return v;
   }
 
   name(): string {
     const v = this.layer.name;
     if (typeof v !== 'string' || !/^[A-Za-z_][\w.]*$/.test(v)) {
-      fail('INVALID_SPEC', `${this.where}: a ${this.layer.type} layer needs a 'name' (its PyTorch module name, e.g. "fc1"), got ${show(v)}`);
+      fail(
+        'INVALID_SPEC',
+        `${this.where}: a ${this.layer.type} layer needs a 'name' (its PyTorch module name, e.g. "fc1"), got ${show(v)}`,
+      );
     }
     return v;
   }
 }
 
 /** Output length of a sliding window; an error when the window does not fit. */
-export function windowOut(where: string, size: number, kernel: number, stride: number, pad: number, axis: string): number {
+export function windowOut(
+  where: string,
+  size: number,
+  kernel: number,
+  stride: number,
+  pad: number,
+  axis: string,
+): number {
   const span = size + 2 * pad - kernel;
   if (span < 0) {
     fail('INVALID_SPEC', `${where}: kernel ${kernel} does not fit the input ${axis} ${size} (padding ${pad})`);
@@ -132,6 +210,35 @@ export function windowOut(where: string, size: number, kernel: number, stride: n
 }
 
 /** Accumulates terms into one tensor: the first term allocates it, the rest add into it. */
+/** An activation kind and its β: what a GEMM epilogue applies (backend EpilogueActivation without z). */
+export interface FusedActivation {
+  kind: ActivationKind;
+  beta: number;
+}
+
+/**
+ * A layer's value and tangent with the following activation fused into the GEMMs: the value GEMM applies σ,
+ * and of the tangent's accumulating GEMM terms the last applies σ′(z) (the earlier ones only accumulate).
+ * `value(act)` records the value GEMM; each term `(into, act)` one tangent GEMM, act null except on the last.
+ */
+export function fusedForward(
+  then: FusedActivation,
+  value: (act: EpilogueActivation) => { z: BTensor; a: BTensor },
+  terms: Array<
+    ((into: BTensor | null, act: EpilogueActivation | null) => { z: BTensor; a: BTensor | null }) | null | false
+  >,
+) {
+  const v = value({ ...then, z: null });
+  type Term = (into: BTensor | null, act: EpilogueActivation | null) => { z: BTensor; a: BTensor | null };
+  const live = terms.filter((t): t is Term => !!t);
+  let acc: { z: BTensor; a: BTensor | null } | null = null;
+  live.forEach((t, i) => {
+    acc = t(acc?.z ?? null, i === live.length - 1 ? { ...then, z: v.z } : null);
+  });
+  const tangent = acc as { z: BTensor; a: BTensor | null } | null;
+  return { y: v.a, ydot: tangent?.a ?? null, pre: { z: v.z, zdot: tangent?.z ?? null } };
+}
+
 export function sumTerms(terms: Array<((into: BTensor | null) => BTensor) | null | false>): BTensor | null {
   let acc: BTensor | null = null;
   for (const t of terms) if (t) acc = t(acc);

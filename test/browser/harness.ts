@@ -13,11 +13,11 @@ export interface BrowserSession {
   close(): Promise<void>;
 }
 
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 // Found by trial on a GPU-less Debian machine (Chromium 156, as root); puppeteer itself adds
 // --headless=new, --no-first-run, --disable-sync, --disable-background-networking and a fresh temp profile.
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   '--no-sandbox', // Chromium refuses to start as root with the sandbox on.
   '--enable-unsafe-webgpu', // WebGPU is not enabled on Linux by default: without it requestAdapter() gives null.
   '--use-vulkan=swiftshader', // Dawn's Vulkan backend on SwiftShader; without it requestAdapter() never settles.
@@ -62,7 +62,9 @@ async function serve(root: string): Promise<{ server: Server; url: string }> {
       'cache-control': 'no-store',
     });
     if (req.method === 'HEAD') return res.end();
-    createReadStream(file).on('error', () => res.destroy()).pipe(res);
+    createReadStream(file)
+      .on('error', () => res.destroy())
+      .pipe(res);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -84,7 +86,9 @@ export async function openPage(root: string, pagePath: string): Promise<BrowserS
     .catch(async (err: Error) => {
       await closeServer();
       // Never skip: a GPU test that cannot start a browser must fail, saying why.
-      throw new Error(`Could not launch Chromium at ${CHROMIUM_PATH} (set CHROMIUM_PATH to override): ${err.message}`, { cause: err });
+      throw new Error(`Could not launch Chromium at ${CHROMIUM_PATH} (set CHROMIUM_PATH to override): ${err.message}`, {
+        cause: err,
+      });
     });
   const close = async () => {
     await browser.close().catch(() => {});
@@ -93,7 +97,9 @@ export async function openPage(root: string, pagePath: string): Promise<BrowserS
   try {
     const page = await browser.newPage();
     page.on('console', (msg) => console.log(`[browser] ${msg.type()}: ${msg.text()}`));
-    page.on('pageerror', (err) => console.error(`[browser] page error: ${err instanceof Error ? err.message : String(err)}`));
+    page.on('pageerror', (err) =>
+      console.error(`[browser] page error: ${err instanceof Error ? err.message : String(err)}`),
+    );
     const response = await page.goto(`${url}/${pagePath.replace(/^\/+/, '')}`);
     if (!response?.ok()) throw new Error(`GET ${pagePath} answered ${response?.status() ?? 'nothing'}`);
     return { page, url, close };

@@ -10,12 +10,19 @@ const c = oracleCases().find((k) => k.name === 'lenet') ?? oracleCases()[0];
 
 describe(`browser bundle on navigator.gpu: oracle ${c.name}`, () => {
   let session: BrowserSession | undefined;
-  afterAll(async () => { await session?.close(); });
+  afterAll(async () => {
+    await session?.close();
+  });
 
   it('logits, gradient, HVPs and given-noise SmoothGrad match the oracle (1e-4)', async () => {
     session = await openPage(ROOT, `test/browser/pages/oracle.html?case=${c.name}`);
-    await session.page.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, { timeout: 110_000 });
-    const r = (await session.page.evaluate(() => (window as { __result?: unknown }).__result)) as Record<string, unknown>;
+    await session.page.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, {
+      timeout: 110_000,
+    });
+    const r = (await session.page.evaluate(() => (window as { __result?: unknown }).__result)) as Record<
+      string,
+      unknown
+    >;
     expect(r.error, String(r.error)).toBeUndefined();
     console.log(`[browser] ${r.describe}`);
     expect(r.backend).toBe('webgpu');

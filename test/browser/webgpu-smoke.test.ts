@@ -5,7 +5,13 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { openPage, type BrowserSession } from './harness';
 
 interface SmokeResult {
-  adapter: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean } | null;
+  adapter: {
+    vendor: string;
+    architecture: string;
+    device: string;
+    description: string;
+    isFallbackAdapter: boolean;
+  } | null;
   inputs?: number[];
   values?: number[];
   error?: string;
@@ -32,10 +38,14 @@ describe('WebGPU in headless Chromium', () => {
     const result = (await session.page.evaluate(() => window.__result)) as SmokeResult;
     const done = performance.now();
     console.log(`[smoke] adapter.info: ${JSON.stringify(result.adapter)}`);
-    console.log(`[smoke] browser launch + page load ${(launched - t0).toFixed(0)} ms, GPU work ${(done - launched).toFixed(0)} ms`);
+    console.log(
+      `[smoke] browser launch + page load ${(launched - t0).toFixed(0)} ms, GPU work ${(done - launched).toFixed(0)} ms`,
+    );
 
     if (!result.adapter) {
-      throw new Error(`No WebGPU adapter in Chromium (${result.error}). GPU tests are never skipped: check the Chromium flags in test/browser/harness.ts and that SwiftShader (/usr/lib/chromium/libvk_swiftshader.so) is installed.`);
+      throw new Error(
+        `No WebGPU adapter in Chromium (${result.error}). GPU tests are never skipped: check the Chromium flags in test/browser/harness.ts and that SwiftShader (/usr/lib/chromium/libvk_swiftshader.so) is installed.`,
+      );
     }
     expect(result.error).toBeUndefined();
     expect(result.values).toHaveLength(1000);

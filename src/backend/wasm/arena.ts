@@ -15,7 +15,11 @@ export class Arena {
   inUse = 0;
   peak = 0;
 
-  constructor(readonly memory: WebAssembly.Memory, base: number, readonly maxBytes: number) {
+  constructor(
+    readonly memory: WebAssembly.Memory,
+    base: number,
+    readonly maxBytes: number,
+  ) {
     this.top = Math.ceil(base / ALIGN) * ALIGN;
   }
 
@@ -55,13 +59,19 @@ export class Arena {
     const have = this.memory.buffer.byteLength;
     if (end <= have) return;
     if (end > this.maxBytes) {
-      fail('LIMIT_EXCEEDED', `${label} needs the wasm backend's linear memory to reach ${end} bytes, past its ${this.maxBytes}-byte maximum; use a smaller batch or model`);
+      fail(
+        'LIMIT_EXCEEDED',
+        `${label} needs the wasm backend's linear memory to reach ${end} bytes, past its ${this.maxBytes}-byte maximum; use a smaller batch or model`,
+      );
     }
     const want = Math.min(this.maxBytes, Math.max(end, have + have / 4));
     try {
       this.memory.grow(Math.ceil((want - have) / PAGE));
     } catch (e) {
-      fail('LIMIT_EXCEEDED', `${label}: the wasm backend could not grow its memory to ${want} bytes (${(e as Error).message}); use a smaller batch or model`);
+      fail(
+        'LIMIT_EXCEEDED',
+        `${label}: the wasm backend could not grow its memory to ${want} bytes (${(e as Error).message}); use a smaller batch or model`,
+      );
     }
   }
 }

@@ -44,7 +44,11 @@ export class ThreadPool {
   private readonly ctl: Int32Array;
   private readonly args: Float64Array;
 
-  private constructor(private readonly workers: { terminate(): Promise<number>; unref(): void }[], private readonly names: string[], control: SharedArrayBuffer) {
+  private constructor(
+    private readonly workers: { terminate(): Promise<number>; unref(): void }[],
+    private readonly names: string[],
+    control: SharedArrayBuffer,
+  ) {
     this.ctl = new Int32Array(control);
     this.args = new Float64Array(control, ARGS_AT, (workers.length + 1) * MAX_ARGS);
   }
@@ -54,7 +58,12 @@ export class ThreadPool {
     return this.workers.length + 1;
   }
 
-  static async create(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, names: string[]): Promise<ThreadPool> {
+  static async create(
+    threads: number,
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    names: string[],
+  ): Promise<ThreadPool> {
     const { Worker } = await import('node:worker_threads');
     const control = new SharedArrayBuffer(ARGS_AT + threads * MAX_ARGS * 8);
     const workers = [];
@@ -80,8 +89,12 @@ export class ThreadPool {
     for (let t = 1; t < this.size; t++) {
       const a = parts[t];
       const row = this.args.subarray(t * MAX_ARGS, (t + 1) * MAX_ARGS);
-      if (!a) { row[0] = -1; continue; }
-      if (a.length >= MAX_ARGS) throw new Error(`wasm thread pool: ${name} has ${a.length} arguments, more than ${MAX_ARGS - 1}`);
+      if (!a) {
+        row[0] = -1;
+        continue;
+      }
+      if (a.length >= MAX_ARGS)
+        throw new Error(`wasm thread pool: ${name} has ${a.length} arguments, more than ${MAX_ARGS - 1}`);
       row[0] = a.length;
       row.set(a, 1);
     }

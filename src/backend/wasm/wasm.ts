@@ -1,5 +1,19 @@
 import type {
-  ActivationKind, Backend, BTensor, ConvGeom, DType, HeadKind, MatmulOptions, PoolGeom, SamplePlan, SampleStats,
+  ActivationKind,
+  Backend,
+  BlockCopy,
+  BTensor,
+  ChannelGeom,
+  ConvGeom,
+  DType,
+  EpilogueActivation,
+  HeadKind,
+  MatmulOptions,
+  MemoryUsage,
+  PoolGeom,
+  Profile,
+  SamplePlan,
+  SampleStats,
 } from '../backend.js';
 import { fail } from '../../errors.js';
 import { LIMITS } from '../../limits.js';
@@ -7,9 +21,10 @@ import { shapeStr, sizeOf } from '../../tensor.js';
 import { Arena } from './arena.js';
 import { instantiateKernels, kernelModule, simdSupported, type KernelExports } from './module.js';
 import { defaultThreads, ThreadPool } from './threads.js';
+import { wasmTrainPrimitives } from './train.js';
 
 /** A tensor in the backend's linear memory: `offset` bytes from its start, float32 or int32 values. */
-class WasmTensor implements BTensor {
+export class WasmTensor implements BTensor {
   readonly size: number;
   constructor(
     readonly shape: readonly number[],
@@ -30,12 +45,13 @@ const PARALLEL_KERNELS = ['conv2dForward', 'conv2dBackwardInput', 'activation', 
 /** A fork-join round trip costs ~10 µs; split only work of ≥ ~2·10⁵ multiply-adds (or elements). */
 const MIN_PARALLEL_WORK = 200_000;
 
-function wt(t: BTensor, dtype: DType = 'f32'): WasmTensor {
+export function wt(t: BTensor, dtype: DType = 'f32'): WasmTensor {
   if (!(t instanceof WasmTensor)) throw new Error(`${t.label}: not a tensor of the wasm backend`);
-  if (t.dtype !== dtype) throw new Error(`${t.label}: expected ${dtype === 'f32' ? 'a float' : 'an index'} tensor, got ${t.dtype}`);
+  if (t.dtype !== dtype)
+    throw new Error(`${t.label}: expected ${dtype === 'f32' ? 'a float' : 'an index'} tensor, got ${t.dtype}`);
   return t;
 }
-const off = (t: BTensor | null | undefined, dtype: DType = 'f32'): number => (t ? wt(t, dtype).offset : 0);
+export const off = (t: BTensor | null | undefined, dtype: DType = 'f32'): number => (t ? wt(t, dtype).offset : 0);
 
 /**
  * The WebAssembly backend: float32 tensors in one linear memory, kernels from kernels/*.ts (AssemblyScript,
@@ -46,25 +62,32 @@ export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
   readonly description: string;
   readonly maxTensorBytes = LIMITS.wasmTensorBytes;
+  /** No device to lose: the generation never changes. */
+  readonly generation = 0;
+  /** Training kernels (kernels/train.ts). */
+  readonly train = wasmTrainPrimitives(this);
+  private disposed = false;
   private f32view: Float32Array;
   private i32view: Int32Array;
 
   private constructor(
-    private readonly k: KernelExports,
+    /** @internal The kernel module's exports (for the training primitives and tests). */
+    readonly k: KernelExports,
     private readonly arena: Arena,
-    private readonly memory: WebAssembly.Memory,
+    private readonly mem: WebAssembly.Memory,
     private readonly pool: ThreadPool | null,
     threadNote: string,
   ) {
     const n = pool?.size ?? 1;
     this.description = `WebAssembly SIMD128 kernels (AssemblyScript), ${n} thread${n > 1 ? 's' : ''}${threadNote}`;
-    this.f32view = new Float32Array(memory.buffer);
-    this.i32view = new Int32Array(memory.buffer);
+    this.f32view = new Float32Array(mem.buffer);
+    this.i32view = new Int32Array(mem.buffer);
   }
 
   /** Compiles (once per process) and instantiates the kernels on a fresh memory, then warms them up. */
   static async create(threads?: number): Promise<WasmBackend> {
-    if (!simdSupported()) fail('BACKEND_UNAVAILABLE', 'wasm: this JavaScript engine does not validate WebAssembly SIMD128');
+    if (!simdSupported())
+      fail('BACKEND_UNAVAILABLE', 'wasm: this JavaScript engine does not validate WebAssembly SIMD128');
     const maxBytes = LIMITS.wasmMemoryBytes;
     let want = threads ?? (await defaultThreads());
     let note = '';
@@ -83,9 +106,38 @@ export class WasmBackend implements Backend {
     return be;
   }
 
-  /** Stops the worker threads. */
+  /** Stops the worker threads; the backend cannot be used afterwards. */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     this.pool?.dispose();
+  }
+
+  /** Nothing to recover (no device to lose); refuses once disposed. */
+  async prepare(): Promise<void> {
+    if (this.disposed) fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one');
+  }
+
+  async profile<T>(fn: () => Promise<T>): Promise<Profile<T>> {
+    const result = await fn();
+    return {
+      result,
+      supported: false,
+      reason: 'the wasm backend has no per-kernel timer (its kernels run synchronously on the CPU)',
+      kernels: [],
+      totalMs: null,
+    };
+  }
+
+  /**
+   * Bytes of the linear memory in live tensors now, and the most since the last reset. Freed ranges stay
+   * in the arena for reuse (a WebAssembly memory cannot shrink), so trim() frees nothing.
+   */
+  memory(): MemoryUsage {
+    return { allocatedBytes: this.arena.inUse, peakBytes: this.arena.peak, uniformBytes: 0 };
+  }
+  trim(): number {
+    return 0;
   }
 
   /** Threads in use, the caller's included. */
@@ -98,13 +150,23 @@ export class WasmBackend implements Backend {
    * `align`), when there is a pool and `work` (about the multiply-adds) pays for the fork; else in one call.
    * `args(lo, hi, t)` gives thread t's arguments.
    */
-  private parallel(name: (typeof PARALLEL_KERNELS)[number], total: number, work: number, align: number, args: (lo: number, hi: number, t: number) => number[]): void {
+  private parallel(
+    name: (typeof PARALLEL_KERNELS)[number],
+    total: number,
+    work: number,
+    align: number,
+    args: (lo: number, hi: number, t: number) => number[],
+  ): void {
     const fn = (this.k as unknown as Record<string, (...a: number[]) => void>)[name];
     const threads = this.pool && work >= MIN_PARALLEL_WORK ? Math.min(this.pool.size, Math.floor(total / align)) : 1;
-    if (threads <= 1) { fn(...args(0, total, 0)); return; }
+    if (threads <= 1) {
+      fn(...args(0, total, 0));
+      return;
+    }
     const parts: number[][] = [];
     const per = Math.ceil(total / align / threads) * align;
-    for (let t = 0, lo = 0; t < threads && lo < total; t++, lo += per) parts.push(args(lo, Math.min(total, lo + per), t));
+    for (let t = 0, lo = 0; t < threads && lo < total; t++, lo += per)
+      parts.push(args(lo, Math.min(total, lo + per), t));
     this.pool!.run(name, parts, fn);
   }
 
@@ -113,7 +175,24 @@ export class WasmBackend implements Backend {
     for (let i = 0; i < 3; i++) {
       const a = this.upload(new Float32Array(64).fill(0.5), [8, 8], 'warm-up a');
       const c = this.matmul(a, a, { label: 'warm-up', transB: true });
-      const g: ConvGeom = { n: 1, c: 1, h: 8, w: 8, o: 1, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, oh: 8, ow: 8 };
+      const g: ConvGeom = {
+        n: 1,
+        c: 1,
+        h: 8,
+        w: 8,
+        o: 1,
+        kh: 3,
+        kw: 3,
+        sh: 1,
+        sw: 1,
+        ph: 1,
+        pw: 1,
+        dh: 1,
+        dw: 1,
+        groups: 1,
+        oh: 8,
+        ow: 8,
+      };
       const x = this.upload(new Float32Array(64).fill(0.25), [1, 1, 8, 8], 'warm-up x');
       const w = this.upload(new Float32Array(9).fill(1), [1, 1, 3, 3], 'warm-up w');
       const y = this.conv2d(x, w, null, g);
@@ -123,9 +202,9 @@ export class WasmBackend implements Backend {
     }
   }
 
-  /** Bytes the arena holds now and at most (the analogue of webgpu's pooled-buffer accounting). */
-  memoryUsage(): { inUse: number; peak: number; reserved: number } {
-    return { inUse: this.arena.inUse, peak: this.arena.peak, reserved: this.arena.reserved };
+  /** Bytes of linear memory the arena has handed out, free ranges included (tests, bench). */
+  get reservedBytes(): number {
+    return this.arena.reserved;
   }
 
   resetPeakMemory(): void {
@@ -133,16 +212,20 @@ export class WasmBackend implements Backend {
   }
 
   private views(): void {
-    if (this.f32view.buffer !== this.memory.buffer) {
-      this.f32view = new Float32Array(this.memory.buffer);
-      this.i32view = new Int32Array(this.memory.buffer);
+    if (this.f32view.buffer !== this.mem.buffer) {
+      this.f32view = new Float32Array(this.mem.buffer);
+      this.i32view = new Int32Array(this.mem.buffer);
     }
   }
 
-  private alloc(shape: readonly number[], label: string, dtype: DType = 'f32', zero = true): WasmTensor {
+  /** @internal */
+  alloc(shape: readonly number[], label: string, dtype: DType = 'f32', zero = true): WasmTensor {
     const bytes = 4 * sizeOf(shape);
     if (bytes > this.maxTensorBytes) {
-      fail('LIMIT_EXCEEDED', `${label} ${shapeStr(shape)} needs ${bytes} bytes, more than the wasm backend holds in one tensor (${this.maxTensorBytes} bytes, LIMITS.wasmTensorBytes); use a smaller batch or model`);
+      fail(
+        'LIMIT_EXCEEDED',
+        `${label} ${shapeStr(shape)} needs ${bytes} bytes, more than the wasm backend holds in one tensor (${this.maxTensorBytes} bytes, LIMITS.wasmTensorBytes); use a smaller batch or model`,
+      );
     }
     const t = new WasmTensor([...shape], dtype, this.arena.alloc(bytes, `${label} ${shapeStr(shape)}`), label);
     this.views();
@@ -151,7 +234,8 @@ export class WasmBackend implements Backend {
   }
 
   /** Scratch bytes for one kernel call; freed right after it (calls are synchronous). */
-  private withWorkspace<T>(bytes: number, label: string, fn: (ws: number) => T): T {
+  /** @internal */
+  withWorkspace<T>(bytes: number, label: string, fn: (ws: number) => T): T {
     const at = this.arena.alloc(bytes, `${label} workspace`);
     try {
       return fn(at);
@@ -163,7 +247,8 @@ export class WasmBackend implements Backend {
   /** Returns `into` to accumulate in, or a fresh zero tensor. */
   private target(into: BTensor | null | undefined, shape: readonly number[], label: string): WasmTensor {
     if (into) {
-      if (into.size !== sizeOf(shape)) throw new Error(`${label}: accumulator has ${into.size} values, expected ${sizeOf(shape)}`);
+      if (into.size !== sizeOf(shape))
+        throw new Error(`${label}: accumulator has ${into.size} values, expected ${sizeOf(shape)}`);
       return wt(into);
     }
     return this.alloc(shape, label);
@@ -209,34 +294,49 @@ export class WasmBackend implements Backend {
   }
 
   private conv(g: ConvGeom): number[] {
-    return [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.oh, g.ow];
+    return [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, g.oh, g.ow];
   }
   private macs(g: ConvGeom): number {
-    return g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw;
+    return (g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw) / g.groups;
   }
   private convWorkspace(g: ConvGeom): number {
-    return this.k.convWorkspaceBytes(g.c, g.o, g.kh, g.kw, g.oh, g.ow);
+    return this.k.convWorkspaceBytes(g.c / g.groups, g.o, g.kh, g.kw, g.oh, g.ow);
   }
 
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
     const out = this.target(into, [g.n, g.o, g.oh, g.ow], 'conv2d');
     const wsBytes = Arena.sizeClass(this.convWorkspace(g));
-    this.withWorkspace(wsBytes * this.threads, 'conv2d', (ws) => this.parallel('conv2dForward', g.n, this.macs(g), 1, (lo, hi, t) => [
-      off(x) + 4 * lo * g.c * g.h * g.w, off(w), off(bias), out.offset + 4 * lo * g.o * g.oh * g.ow, ...this.conv({ ...g, n: hi - lo }), ws + t * wsBytes,
-    ]));
+    this.withWorkspace(wsBytes * this.threads, 'conv2d', (ws) =>
+      this.parallel('conv2dForward', g.n, this.macs(g), 1, (lo, hi, t) => [
+        off(x) + 4 * lo * g.c * g.h * g.w,
+        off(w),
+        off(bias),
+        out.offset + 4 * lo * g.o * g.oh * g.ow,
+        ...this.conv({ ...g, n: hi - lo }),
+        ws + t * wsBytes,
+      ]),
+    );
     return out;
   }
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
     const out = this.target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput');
     const wsBytes = Arena.sizeClass(this.convWorkspace(g));
-    this.withWorkspace(wsBytes * this.threads, 'conv2d.backwardInput', (ws) => this.parallel('conv2dBackwardInput', g.n, this.macs(g), 1, (lo, hi, t) => [
-      off(gy) + 4 * lo * g.o * g.oh * g.ow, off(w), out.offset + 4 * lo * g.c * g.h * g.w, ...this.conv({ ...g, n: hi - lo }), ws + t * wsBytes,
-    ]));
+    this.withWorkspace(wsBytes * this.threads, 'conv2d.backwardInput', (ws) =>
+      this.parallel('conv2dBackwardInput', g.n, this.macs(g), 1, (lo, hi, t) => [
+        off(gy) + 4 * lo * g.o * g.oh * g.ow,
+        off(w),
+        out.offset + 4 * lo * g.c * g.h * g.w,
+        ...this.conv({ ...g, n: hi - lo }),
+        ws + t * wsBytes,
+      ]),
+    );
     return out;
   }
   conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
-    const out = this.target(into, [g.o, g.c, g.kh, g.kw], 'conv2d.backwardFilter');
-    this.withWorkspace(this.convWorkspace(g), 'conv2d.backwardFilter', (ws) => this.k.conv2dBackwardFilter(off(gy), off(x), out.offset, ...this.conv(g), ws));
+    const out = this.target(into, [g.o, g.c / g.groups, g.kh, g.kw], 'conv2d.backwardFilter');
+    this.withWorkspace(this.convWorkspace(g), 'conv2d.backwardFilter', (ws) =>
+      this.k.conv2dBackwardFilter(off(gy), off(x), out.offset, ...this.conv(g), ws),
+    );
     return out;
   }
   channelSum(t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
@@ -245,8 +345,8 @@ export class WasmBackend implements Backend {
     return out;
   }
 
-  private poolArgs(g: PoolGeom): [number, number, number, number, number, number, number, number, number] {
-    return [g.n * g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.oh, g.ow];
+  private poolArgs(g: PoolGeom): number[] {
+    return [g.n * g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.oh, g.ow];
   }
   maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
     const y = this.alloc([g.n, g.c, g.oh, g.ow], 'maxpool', 'f32', false);
@@ -266,13 +366,144 @@ export class WasmBackend implements Backend {
   }
   avgPool(x: BTensor, g: PoolGeom): BTensor {
     const y = this.alloc([g.n, g.c, g.oh, g.ow], 'avgpool', 'f32', false);
-    this.k.avgPool(off(x), y.offset, ...this.poolArgs(g));
+    this.k.avgPool(off(x), y.offset, ...this.poolArgs(g), g.countIncludePad ? 1 : 0);
     return y;
   }
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
     const out = this.alloc([g.n, g.c, g.h, g.w], 'avgpool.backward');
-    this.k.avgPoolBackward(off(gy), out.offset, ...this.poolArgs(g));
+    this.k.avgPoolBackward(off(gy), out.offset, ...this.poolArgs(g), g.countIncludePad ? 1 : 0);
     return out;
+  }
+
+  matmulActivated(a: BTensor, b: BTensor, opts: MatmulOptions, act: EpilogueActivation) {
+    return this.activated(this.matmul(a, b, opts), act);
+  }
+  conv2dActivated(
+    x: BTensor,
+    w: BTensor,
+    bias: BTensor | null,
+    g: ConvGeom,
+    act: EpilogueActivation,
+    into?: BTensor | null,
+  ) {
+    return this.activated(this.conv2d(x, w, bias, g, into), act);
+  }
+  /**
+   * The epilogue over a GEMM's result z, still in cache for all but the largest layers: σ(z), or on the
+   * tangent stream σ′(act.z)·z.
+   */
+  private activated(z: BTensor, act: EpilogueActivation): { z: BTensor; a: BTensor } {
+    const a = this.alloc(z.shape, act.kind, 'f32', false);
+    if (act.z) {
+      if (act.z.size !== z.size)
+        throw new Error(`${act.kind} epilogue: pre-activation has ${act.z.size} values, expected ${z.size}`);
+      this.k.activationTangent(ACTIVATIONS[act.kind], act.beta, off(act.z), off(z), a.offset, z.size);
+    } else {
+      this.k.activation(ACTIVATIONS[act.kind], act.beta, off(z), 0, a.offset, 0, z.size);
+    }
+    return { z, a };
+  }
+
+  add(a: BTensor, b: BTensor, label: string): BTensor {
+    if (a.size !== b.size) throw new Error(`add: sizes differ (${a.shape} vs ${b.shape})`);
+    const out = this.alloc(a.shape, label, 'f32', false);
+    this.k.add(off(a), off(b), out.offset, a.size);
+    return out;
+  }
+
+  copyBlocks(src: BTensor, g: BlockCopy, into: BTensor | null, shape: readonly number[], label: string): BTensor {
+    const out = into ? wt(into) : this.alloc(shape, label, 'f32', false);
+    const reach = (block: number, offset: number) => (g.n - 1) * block + offset + g.length;
+    if (
+      g.n > 0 &&
+      g.length > 0 &&
+      (reach(g.srcBlock, g.srcOffset) > src.size || reach(g.dstBlock, g.dstOffset) > out.size)
+    ) {
+      throw new Error(`${label}: block copy ${JSON.stringify(g)} reaches past ${src.label} or ${out.label}`);
+    }
+    this.k.copyBlocks(off(src), out.offset, g.n, g.length, g.srcBlock, g.srcOffset, g.dstBlock, g.dstOffset);
+    return out;
+  }
+
+  batchNormCoefficients(
+    mean: BTensor,
+    variance: BTensor,
+    weight: BTensor,
+    bias: BTensor,
+    weightDot: BTensor | null,
+    biasDot: BTensor | null,
+    eps: number,
+  ): BTensor {
+    const C = mean.size;
+    const out = this.alloc([6, C], 'batchnorm coefficients', 'f32', false);
+    this.k.batchNormCoefficients(
+      off(mean),
+      off(variance),
+      off(weight),
+      off(bias),
+      off(weightDot),
+      off(biasDot),
+      eps,
+      C,
+      out.offset,
+    );
+    return out;
+  }
+  batchNorm(x: BTensor, xdot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean) {
+    const y = this.alloc(x.shape, 'batchnorm', 'f32', false);
+    const ydot = xdot || paramTangents ? this.alloc(x.shape, 'batchnorm tangent', 'f32', false) : null;
+    this.k.batchNorm(
+      off(x),
+      off(xdot),
+      off(coef),
+      y.offset,
+      off(ydot),
+      g.n,
+      g.channels,
+      g.spatial,
+      paramTangents ? 1 : 0,
+    );
+    return { y, ydot };
+  }
+  batchNormBackward(gy: BTensor, gydot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean) {
+    const gx = this.alloc(gy.shape, 'batchnorm backward', 'f32', false);
+    const gxdot = gydot || paramTangents ? this.alloc(gy.shape, 'batchnorm backward2', 'f32', false) : null;
+    this.k.batchNormBackward(
+      off(gy),
+      off(gydot),
+      off(coef),
+      gx.offset,
+      off(gxdot),
+      g.n,
+      g.channels,
+      g.spatial,
+      paramTangents ? 1 : 0,
+    );
+    return { gx, gxdot };
+  }
+  batchNormWeightGrad(
+    x: BTensor,
+    xdot: BTensor | null,
+    gy: BTensor,
+    gydot: BTensor | null,
+    coef: BTensor,
+    g: ChannelGeom,
+  ) {
+    const gw = this.alloc([g.channels], 'batchnorm weight gradient', 'f32', false);
+    const gwdot = xdot || gydot ? this.alloc([g.channels], 'batchnorm weight gradient tangent', 'f32', false) : null;
+    this.k.batchNormWeightGrad(
+      off(x),
+      off(xdot),
+      off(gy),
+      off(gydot),
+      off(coef),
+      gw.offset,
+      off(gwdot),
+      g.n,
+      g.channels,
+      g.spatial,
+    );
+    return { gw, gwdot };
   }
 
   activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {
@@ -280,15 +511,38 @@ export class WasmBackend implements Backend {
     const ydot = zdot ? this.alloc(z.shape, `${kind}.tangent`, 'f32', false) : null;
     // Ranges start at multiples of 4, so each element takes the same SIMD or scalar path as in one call.
     const at = (t: BTensor | null, lo: number) => (t ? off(t) + 4 * lo : 0);
-    this.parallel('activation', z.size, z.size * 8, 4, (lo, hi) => [ACTIVATIONS[kind], beta, at(z, lo), at(zdot, lo), at(y, lo), at(ydot, lo), hi - lo]);
+    this.parallel('activation', z.size, z.size * 8, 4, (lo, hi) => [
+      ACTIVATIONS[kind],
+      beta,
+      at(z, lo),
+      at(zdot, lo),
+      at(y, lo),
+      at(ydot, lo),
+      hi - lo,
+    ]);
     return { y, ydot };
   }
-  activationBackward(kind: ActivationKind, beta: number, z: BTensor, gy: BTensor, zdot: BTensor | null, gydot: BTensor | null) {
+  activationBackward(
+    kind: ActivationKind,
+    beta: number,
+    z: BTensor,
+    gy: BTensor,
+    zdot: BTensor | null,
+    gydot: BTensor | null,
+  ) {
     const gz = this.alloc(z.shape, `${kind}.backward`, 'f32', false);
     const gzdot = zdot || gydot ? this.alloc(z.shape, `${kind}.backward2`, 'f32', false) : null;
     const at = (t: BTensor | null, lo: number) => (t ? off(t) + 4 * lo : 0);
     this.parallel('activationBackward', z.size, z.size * 8, 4, (lo, hi) => [
-      ACTIVATIONS[kind], beta, at(z, lo), at(gy, lo), at(zdot, lo), at(gydot, lo), at(gz, lo), at(gzdot, lo), hi - lo,
+      ACTIVATIONS[kind],
+      beta,
+      at(z, lo),
+      at(gy, lo),
+      at(zdot, lo),
+      at(gydot, lo),
+      at(gz, lo),
+      at(gzdot, lo),
+      hi - lo,
     ]);
     return { gz, gzdot };
   }
@@ -298,34 +552,95 @@ export class WasmBackend implements Backend {
     if (kind === 'gaussNewton' && !zdot) throw new Error('gaussNewton head needs a tangent');
     const value = kind === 'gaussNewton' ? null : this.alloc([B], `head.${kind}.value`, 'f32', false);
     const g = this.alloc([B, K], `head.${kind}.seed`);
-    const gdot = zdot && (kind === 'probability' || kind === 'crossEntropy') ? this.alloc([B, K], `head.${kind}.seedTangent`) : null;
+    const gdot =
+      zdot && (kind === 'probability' || kind === 'crossEntropy')
+        ? this.alloc([B, K], `head.${kind}.seedTangent`)
+        : null;
     this.withWorkspace(8 * K, `head.${kind}`, (ws) => {
-      this.k.head(HEADS[kind], off(z), off(classes, 'i32'), off(zdot), B, K, scale, off(value), g.offset, off(gdot), ws);
+      this.k.head(
+        HEADS[kind],
+        off(z),
+        off(classes, 'i32'),
+        off(zdot),
+        B,
+        K,
+        scale,
+        off(value),
+        g.offset,
+        off(gdot),
+        ws,
+      );
     });
     return { value, g, gdot };
   }
 
   // ---- sampling: Philox in the module, bit-identical to src/noise/philox.ts ----
   private planArgs(plan: SamplePlan): [number, number, number, number, number, number] {
-    return [NOISE[plan.noise], plan.key[0] >>> 0, plan.key[1] >>> 0, off(plan.exampleIds, 'i32'), off(plan.params), off(plan.given)];
+    return [
+      NOISE[plan.noise],
+      plan.key[0] >>> 0,
+      plan.key[1] >>> 0,
+      off(plan.exampleIds, 'i32'),
+      off(plan.params),
+      off(plan.given),
+    ];
   }
   ballFactors(plan: SamplePlan, d: number): BTensor {
-    const B = plan.exampleIds.size, N = plan.noiseSamples;
+    const B = plan.exampleIds.size,
+      N = plan.noiseSamples;
     const out = this.alloc([B, N], 'ball factors', 'f32', false);
     const [noise, k0, k1, ids, params] = this.planArgs(plan);
     this.k.ballFactors(noise, k0, k1, ids, params, N, B, d, out.offset);
     return out;
   }
   sampleInputs(plan: SamplePlan, x: BTensor, q0: number, len: number, ballFactors: BTensor | null): BTensor {
-    const B = x.shape[0], d = x.size / B;
+    const B = x.shape[0],
+      d = x.size / B;
     const out = this.alloc([B * len, ...x.shape.slice(1)], 'sample inputs', 'f32', false);
-    this.k.sampleInputs(...this.planArgs(plan), off(ballFactors), off(plan.baseline), plan.noiseSamples, plan.steps, B, d, off(x), q0, len, out.offset);
+    this.k.sampleInputs(
+      ...this.planArgs(plan),
+      off(ballFactors),
+      off(plan.baseline),
+      plan.noiseSamples,
+      plan.steps,
+      B,
+      d,
+      off(x),
+      q0,
+      len,
+      out.offset,
+    );
     return out;
   }
-  sampleReduce(plan: SamplePlan, x: BTensor, grads: BTensor, q0: number, len: number, ballFactors: BTensor | null, stats: SampleStats, done: number): void {
-    const B = x.shape[0], d = x.size / B;
-    this.k.sampleReduce(...this.planArgs(plan), off(ballFactors), off(plan.baseline), plan.noiseSamples, plan.steps, B, d, off(x), off(grads), q0, len,
-      off(stats), done, plan.multiply ? 1 : 0, plan.absolute ? 1 : 0);
+  sampleReduce(
+    plan: SamplePlan,
+    x: BTensor,
+    grads: BTensor,
+    q0: number,
+    len: number,
+    ballFactors: BTensor | null,
+    stats: SampleStats,
+    done: number,
+  ): void {
+    const B = x.shape[0],
+      d = x.size / B;
+    this.k.sampleReduce(
+      ...this.planArgs(plan),
+      off(ballFactors),
+      off(plan.baseline),
+      plan.noiseSamples,
+      plan.steps,
+      B,
+      d,
+      off(x),
+      off(grads),
+      q0,
+      len,
+      off(stats),
+      done,
+      plan.multiply ? 1 : 0,
+      plan.absolute ? 1 : 0,
+    );
   }
 
   /** Raw Philox words for counters (i/4, c1, c2, c3), word i % 4: the bit-exactness test hook. */
@@ -333,7 +648,7 @@ export class WasmBackend implements Backend {
     const t = this.alloc([count], 'philox words', 'i32', false);
     this.k.philoxWords(c1, c2, c3, key[0] >>> 0, key[1] >>> 0, t.offset, count);
     this.views();
-    const words = new Uint32Array(this.memory.buffer, t.offset, count).slice();
+    const words = new Uint32Array(this.mem.buffer, t.offset, count).slice();
     this.release(t);
     return words;
   }

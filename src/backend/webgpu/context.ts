@@ -1,21 +1,24 @@
+// Owns one GPUDevice and everything that lives on it: the buffer pool, the uniform arena, the pipeline cache
+// and the open command encoder. Kernels are recorded into one compute pass; `read` closes it, copies the
+// results into one staging buffer, submits once and maps once.
 import { fail, SmoothgeoError } from '../../errors.js';
-import type { BindingDecl, UniformValues } from './shader.js';
-import { composeShader, packUniforms } from './shader.js';
+import { composeProgram, packUniforms, programKey, type Bound, type ConstValue, type Program } from './program.js';
+import { Profiler, type KernelTime } from './profiler.js';
 
-/**
- * Owns one GPUDevice and everything that lives on it: the buffer pool, the uniform arena, the pipeline
- * cache and the open command encoder. Kernels are recorded into one compute pass; `read` closes it, copies
- * the results into one staging buffer, submits once and maps once.
- */
-export interface Kernel {
+/** One dispatch: a program, its specialisation, its buffers and uniform values, and where it runs. */
+export interface Dispatch {
+  program: Program;
   label: string; // kernel name, used for every GPU object and in errors
   shapes: string; // the operands' shapes, for errors
-  uniforms: UniformValues;
-  bindings: readonly (BindingDecl & { buffer: GPUBuffer | null })[];
-  consts: Record<string, number | boolean>;
-  body: string;
+  consts: Readonly<Record<string, ConstValue>>;
+  /** One entry per binding the program declares, in its order; null where absent. */
+  bindings: readonly Bound[];
+  uniforms: Readonly<Record<string, number>>;
   workgroups: [number, number, number];
 }
+
+/** Called with every shader the context composes (a pipeline-cache miss): its key, label and full text. */
+export type ShaderDump = (key: string, label: string, code: string) => void;
 
 /** An error scope to await at the next readback, with what it covered. */
 interface Check {
@@ -23,10 +26,15 @@ interface Check {
   outcome: Promise<{ error: GPUError | null; rejected: unknown }>;
   what: string;
   outOfMemory?: boolean;
+  /** A shader compilation: its module and text, to show the compiler's messages against the source lines. */
+  shader?: { module: GPUShaderModule; code: string };
 }
 
 function check(scope: Promise<GPUError | null>, what: string, outOfMemory = false): Check {
-  const outcome = scope.then((error) => ({ error, rejected: null }), (rejected: unknown) => ({ error: null, rejected: rejected ?? 'rejected' }));
+  const outcome = scope.then(
+    (error) => ({ error, rejected: null }),
+    (rejected: unknown) => ({ error: null, rejected: rejected ?? 'rejected' }),
+  );
   return { outcome, what, outOfMemory };
 }
 
@@ -40,6 +48,7 @@ interface Cached {
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
 const STAGE_COMPUTE = 0x4;
 const MAP_MODE_READ = 0x1;
+const QUERY_RESOLVE = 0x200;
 const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
 const READ_USAGE = USAGE.MAP_READ | USAGE.COPY_DST;
 const ARENA_BLOCK = 64 * 1024;
@@ -65,7 +74,10 @@ class BufferPool {
   allocatedBytes = 0;
   peakBytes = 0;
 
-  constructor(private readonly device: GPUDevice, private readonly track: (c: Check) => void) {}
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly track: (c: Check) => void,
+  ) {}
 
   static sizeClass(bytes: number): number {
     const b = Math.max(16, bytes);
@@ -107,7 +119,11 @@ class BufferPool {
   afterSubmit(): void {
     this.recycled.clear();
     for (const b of this.pending) {
-      if (this.pooledBytes + b.size > MAX_POOLED_BYTES) { b.destroy(); this.allocatedBytes -= b.size; continue; }
+      if (this.pooledBytes + b.size > MAX_POOLED_BYTES) {
+        b.destroy();
+        this.allocatedBytes -= b.size;
+        continue;
+      }
       const key = `${b.usage}:${b.size}`;
       if (!this.free.has(key)) this.free.set(key, []);
       this.free.get(key)!.push(b);
@@ -119,7 +135,11 @@ class BufferPool {
   /** Destroys every idle buffer (live and just-released ones stay); returns the bytes freed. */
   trim(): number {
     let freed = 0;
-    for (const list of this.free.values()) for (const b of list) { b.destroy(); freed += b.size; }
+    for (const list of this.free.values())
+      for (const b of list) {
+        b.destroy();
+        freed += b.size;
+      }
     this.free.clear();
     this.pooledBytes = 0;
     this.allocatedBytes -= freed;
@@ -149,7 +169,11 @@ class UniformArena {
   private spare: GPUBuffer[] = [];
   /** Bytes of the blocks created and not destroyed. */
   bytes = 0;
-  constructor(private readonly device: GPUDevice, private readonly align: number, private readonly account: (bytes: number) => void) {}
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly align: number,
+    private readonly account: (bytes: number) => void,
+  ) {}
 
   /** Whether `bytes` more would need a block beyond the ARENA_MAX_BLOCKS of this submission. */
   full(bytes: number): boolean {
@@ -162,7 +186,11 @@ class UniformArena {
     if (!block || block.used + data.byteLength > ARENA_BLOCK) {
       let buffer = this.spare.pop();
       if (!buffer) {
-        buffer = this.device.createBuffer({ size: ARENA_BLOCK, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: 'uniform arena' });
+        buffer = this.device.createBuffer({
+          size: ARENA_BLOCK,
+          usage: USAGE.UNIFORM | USAGE.COPY_DST,
+          label: 'uniform arena',
+        });
         this.bytes += ARENA_BLOCK;
         this.account(ARENA_BLOCK);
       }
@@ -197,15 +225,27 @@ export class GpuContext {
   private pass: GPUComputePassEncoder | null = null;
   private checks: Check[] = [];
   private calls = 0;
+  private profiler: Profiler | null = null;
   lost: GPUDeviceLostInfo | null = null;
+  /** Pipelines compiled so far (cache misses); a cached dispatch composes no text and compiles nothing. */
+  compiled = 0;
 
-  constructor(readonly device: GPUDevice) {
+  constructor(
+    readonly device: GPUDevice,
+    private readonly dumpShader: ShaderDump | null = null,
+  ) {
     this.pool = new BufferPool(device, (c) => this.checks.push(c));
-    this.arena = new UniformArena(device, device.limits.minUniformBufferOffsetAlignment, (bytes) => this.pool.account(bytes));
-    device.lost.then((info) => { this.lost = info; });
+    this.arena = new UniformArena(device, device.limits.minUniformBufferOffsetAlignment, (bytes) =>
+      this.pool.account(bytes),
+    );
+    device.lost.then((info) => {
+      this.lost = info;
+    });
   }
 
-  get limits(): GPUSupportedLimits { return this.device.limits; }
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
 
   /**
    * A storage buffer for a tensor, after checking the device's binding-size limit. `gpuWritten`: the
@@ -214,7 +254,10 @@ export class GpuContext {
   allocate(bytes: number, label: string, gpuWritten = false): GPUBuffer {
     const max = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
     if (bytes > max) {
-      fail('LIMIT_EXCEEDED', `${label} needs ${bytes} bytes, more than this device binds in one storage buffer (${max} bytes); use a smaller batch`);
+      fail(
+        'LIMIT_EXCEEDED',
+        `${label} needs ${bytes} bytes, more than this device binds in one storage buffer (${max} bytes); use a smaller batch`,
+      );
     }
     return this.pool.acquire(bytes, STORAGE_USAGE, label, gpuWritten);
   }
@@ -223,51 +266,88 @@ export class GpuContext {
     this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
   }
 
-  dispatch(k: Kernel): void {
+  dispatch(k: Dispatch): void {
     const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
     if (k.workgroups.some((g) => g > maxGroups)) {
-      fail('LIMIT_EXCEEDED', `kernel ${k.label} on ${k.shapes} needs workgroups [${k.workgroups.join(', ')}], past the device's ${maxGroups} per dimension; use a smaller batch`);
+      fail(
+        'LIMIT_EXCEEDED',
+        `kernel ${k.label} on ${k.shapes} needs workgroups [${k.workgroups.join(', ')}], past the device's ${maxGroups} per dimension; use a smaller batch`,
+      );
     }
     const { pipeline, layout } = this.pipelineFor(k);
-    const uniforms = packUniforms(k.uniforms);
+    const uniforms = packUniforms(k.program, k.uniforms);
     // A long call (thousands of chunks) would otherwise grow the arena by a slot per dispatch until its one
     // submit: submit what is recorded so far and reuse the blocks. Results are still read back once, at `read`.
     if (this.arena.full(uniforms.byteLength)) this.submitRecorded();
     const slot = this.arena.alloc(uniforms);
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: slot.buffer, offset: slot.offset, size: slot.size } }];
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: slot.buffer, offset: slot.offset, size: slot.size } },
+    ];
     let binding = 1;
-    for (const b of k.bindings) if (b.present) entries.push({ binding: binding++, resource: { buffer: b.buffer! } });
+    for (const b of k.bindings) if (b) entries.push({ binding: binding++, resource: { buffer: b.buffer } });
 
     this.device.pushErrorScope('validation');
     const group = this.device.createBindGroup({ label: k.label, layout, entries });
-    const pass = this.openPass();
+    // Profiling times each dispatch with the timestamps of a pass of its own; otherwise one pass holds them all.
+    const timed = this.profiler?.slot(k.label, k.shapes) ?? null;
+    const pass = timed
+      ? this.openEncoder().beginComputePass({ label: k.label, timestampWrites: timed })
+      : this.openPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(...k.workgroups);
+    if (timed) pass.end();
     this.checks.push(check(this.device.popErrorScope(), `kernel ${k.label} on ${k.shapes}`));
+  }
+
+  /** Per-kernel GPU times of every dispatch until `stopProfiling` (needs the device feature 'timestamp-query'). */
+  startProfiling(): void {
+    if (!this.device.features.has('timestamp-query')) throw new Error('this device has no timestamp-query');
+    this.profiler = new Profiler(this.device, QUERY_RESOLVE | USAGE.COPY_SRC);
+  }
+
+  stopProfiling(): { times: KernelTime[]; untimed: number } {
+    const p = this.profiler;
+    this.profiler = null;
+    if (!p) return { times: [], untimed: 0 };
+    p.destroy();
+    return { times: p.times, untimed: p.untimed };
   }
 
   /** Submits everything recorded and reads `buffers` (byte lengths given) back through one staging buffer. */
   async read(buffers: readonly { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
     const encoder = this.openEncoder();
     this.closePass();
+    const timestamps = this.profiler?.resolve(encoder) ?? null;
+    if (timestamps) buffers = [...buffers, timestamps];
     const offsets: number[] = [];
     let total = 0;
-    for (const b of buffers) { offsets.push(total); total += Math.ceil(b.bytes / 4) * 4; }
+    for (const b of buffers) {
+      offsets.push(total);
+      total += Math.ceil(b.bytes / 4) * 4;
+    }
     const staging = total > 0 ? this.pool.acquire(total, READ_USAGE, 'readback staging') : null;
-    buffers.forEach((b, i) => { if (b.bytes) encoder.copyBufferToBuffer(b.buffer, 0, staging!, offsets[i], Math.ceil(b.bytes / 4) * 4); });
+    buffers.forEach((b, i) => {
+      if (b.bytes) encoder.copyBufferToBuffer(b.buffer, 0, staging!, offsets[i], Math.ceil(b.bytes / 4) * 4);
+    });
 
     this.submit(encoder);
 
     const checks = this.checks;
     this.checks = [];
     let mapError: unknown = null;
-    if (staging) await staging.mapAsync(MAP_MODE_READ).catch((e) => { mapError = e; });
+    if (staging)
+      await staging.mapAsync(MAP_MODE_READ).catch((e) => {
+        mapError = e;
+      });
     // A scope that rejects (instead of resolving to an error or null) means the device could not say whether
     // that work succeeded: the results cannot be trusted, so it is an error too, naming the work it covered.
     const errors = await Promise.all(checks.map(async (c) => ({ ...c, ...(await c.outcome) })));
     if (this.lost) {
-      fail('DEVICE_LOST', `the GPU device was lost (${this.lost.reason}: ${this.lost.message || 'no message'}); the call failed and the next call makes a fresh device`);
+      fail(
+        'DEVICE_LOST',
+        `the GPU device was lost (${this.lost.reason}: ${this.lost.message || 'no message'}); the call failed and the next call makes a fresh device`,
+      );
     }
     const first = errors.find((e) => e.error);
     const rejected = errors.find((e) => e.rejected);
@@ -275,9 +355,12 @@ export class GpuContext {
       if (staging && !mapError) staging.unmap();
       // Out of memory is the device's word on memory pressure: give back the idle buffers so a retry has room.
       if (first?.outOfMemory) this.pool.trim();
-      const msg = first ? `${first.what}: ${first.error!.message}`
-        : rejected ? `${rejected.what}: its error scope was rejected (${(rejected.rejected as Error)?.message ?? String(rejected.rejected)}), so whether it ran is unknown`
+      let msg = first
+        ? `${first.what}: ${first.error!.message}`
+        : rejected
+          ? `${rejected.what}: its error scope was rejected (${(rejected.rejected as Error)?.message ?? String(rejected.rejected)}), so whether it ran is unknown`
           : `reading results back: ${String(mapError)}`;
+      if (first?.shader) msg += `\n${await compilerMessages(first.shader.module, first.shader.code)}`;
       throw new SmoothgeoError(first?.outOfMemory ? 'LIMIT_EXCEEDED' : 'GPU_ERROR', `WebGPU error in ${msg}`);
     }
     if (!staging) return buffers.map(() => new ArrayBuffer(0));
@@ -286,35 +369,49 @@ export class GpuContext {
     staging.unmap();
     this.pool.release(staging);
     this.pool.afterSubmit();
+    if (timestamps) this.profiler?.collect(out.pop()!);
     return out;
   }
 
   destroy(): void {
+    this.stopProfiling();
     this.pool.destroy();
     this.arena.destroy();
     this.device.destroy();
   }
 
-  private pipelineFor(k: Kernel): Cached {
-    const code = composeShader(k.uniforms, k.bindings, k.consts, k.body);
-    let c = this.cache.get(code);
-    if (c) return c;
+  private pipelineFor(k: Dispatch): Cached {
+    const key = programKey(k.program, k.consts, k.bindings);
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const code = composeProgram(k.program, k.consts, k.bindings);
+    this.compiled++;
+    this.dumpShader?.(key, k.label, code);
     this.device.pushErrorScope('validation');
     const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform' } }];
     let binding = 1;
-    for (const b of k.bindings) {
-      if (b.present) entries.push({ binding: binding++, visibility: STAGE_COMPUTE, buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' } });
-    }
-    const layout = this.device.createBindGroupLayout({ label: k.label, entries });
-    const module = this.device.createShaderModule({ label: k.label, code });
+    k.program.bindings.forEach((decl, i) => {
+      if (k.bindings[i])
+        entries.push({
+          binding: binding++,
+          visibility: STAGE_COMPUTE,
+          buffer: { type: decl.access === 'read' ? 'read-only-storage' : 'storage' },
+        });
+    });
+    const label = `${k.label} [${key}]`;
+    const layout = this.device.createBindGroupLayout({ label, entries });
+    const module = this.device.createShaderModule({ label, code });
     const pipeline = this.device.createComputePipeline({
-      label: k.label,
-      layout: this.device.createPipelineLayout({ label: k.label, bindGroupLayouts: [layout] }),
+      label,
+      layout: this.device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: 'main' },
     });
-    this.checks.push(check(this.device.popErrorScope(), `compiling kernel ${k.label}`));
-    c = { pipeline, layout };
-    this.cache.set(code, c);
+    this.checks.push({
+      ...check(this.device.popErrorScope(), `compiling kernel ${k.label} (key ${key})`),
+      shader: { module, code },
+    });
+    const c = { pipeline, layout };
+    this.cache.set(key, c);
     return c;
   }
 
@@ -338,7 +435,9 @@ export class GpuContext {
   }
 
   /** Uniform arena bytes now (counted in the pool's totals too). */
-  get uniformBytes(): number { return this.arena.bytes; }
+  get uniformBytes(): number {
+    return this.arena.bytes;
+  }
 
   private openEncoder(): GPUCommandEncoder {
     this.encoder ??= this.device.createCommandEncoder({ label: `smoothgeo call ${++this.calls}` });
@@ -354,4 +453,26 @@ export class GpuContext {
     this.pass?.end();
     this.pass = null;
   }
+}
+
+/**
+ * The compiler's messages (GPUShaderModule.getCompilationInfo) each shown under its numbered source line,
+ * with the lines around it: what a failed compile needs to be read.
+ */
+export async function compilerMessages(module: GPUShaderModule, code: string, context = 2): Promise<string> {
+  const info = await module.getCompilationInfo().catch(() => null);
+  if (!info || info.messages.length === 0) return 'the compiler gave no messages for this source';
+  const lines = code.split('\n');
+  const width = String(lines.length).length;
+  const out: string[] = [];
+  for (const m of info.messages) {
+    out.push(`${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`);
+    const from = Math.max(1, m.lineNum - context),
+      to = Math.min(lines.length, m.lineNum + context);
+    for (let n = from; n <= to; n++) {
+      out.push(`${n === m.lineNum ? '>' : ' '} ${String(n).padStart(width)} | ${lines[n - 1]}`);
+      if (n === m.lineNum) out.push(`  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, m.linePos - 1))}^`);
+    }
+  }
+  return out.join('\n');
 }

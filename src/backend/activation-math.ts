@@ -1,10 +1,14 @@
-import type { ActivationKind } from '../backend/backend.js';
+import type { ActivationKind } from './backend.js';
 
 /**
  * f, f′ and f″ of each pointwise activation in float64: the reference for the WGSL in
  * shaders/pointwise.wgsl. Written in overflow-safe forms (softplus through log1p of exp(−|βz|)).
  */
-export function activationDerivatives(kind: ActivationKind, beta: number, z: number): { f: number; d1: number; d2: number } {
+export function activationDerivatives(
+  kind: ActivationKind,
+  beta: number,
+  z: number,
+): { f: number; d1: number; d2: number } {
   switch (kind) {
     case 'relu':
       // The derivative at 0 is taken as 0, as PyTorch does; f″ = 0 everywhere it exists.

@@ -1,0 +1,50 @@
+// Cost of one training step of the LeNet in examples/models (batch 64, real MNIST digits): natural (NAT),
+// SSR with 1–3 power iterations, Madry with 7 PGD steps; the ratio to a natural step. Steps are timed
+// in rounds that alternate the kinds, so load from other processes hits them alike.
+// Usage: node scripts/gpu-env.mjs node bench/train-step.mjs [--backend cpu|webgpu] [--steps N] [--rounds N]
+import { readFileSync } from 'node:fs';
+import { importSmoothgeo, median, parseBenchArgs } from './harness.mjs';
+
+const { values } = parseBenchArgs('bench/train-step.mjs', {
+  backend: { type: 'string', default: 'cpu' },
+  steps: { type: 'string', default: '4' },
+  rounds: { type: 'string', default: '3' },
+});
+const backend = values.backend,
+  steps = Number(values.steps),
+  rounds = Number(values.rounds);
+const { createEngine, initModel, loadMnist, train } = await importSmoothgeo();
+const engine = await createEngine({ backend });
+console.log(`engine: ${engine.describe()}`);
+const spec = JSON.parse(readFileSync(new URL('../examples/models/lenet-relu.json', import.meta.url), 'utf8'));
+const { train: data } = await loadMnist({ seed: 1 });
+const kinds = {
+  nat: { kind: 'none' },
+  'ssr (1 power iteration)': { kind: 'ssr', alpha: 0.3, iterations: 1 },
+  'ssr (2 power iterations)': { kind: 'ssr', alpha: 0.3, iterations: 2 },
+  'ssr (3 power iterations)': { kind: 'ssr', alpha: 0.3, iterations: 3 },
+  'madry (7 PGD steps)': { kind: 'madry', epsilon: 0.3, step: 0.1, iterations: 7 },
+};
+const times = Object.fromEntries(Object.keys(kinds).map((k) => [k, []]));
+for (let r = 0; r < rounds + 1; r++) {
+  for (const [name, regularizer] of Object.entries(kinds)) {
+    const { model } = initModel(engine, spec, { seed: 1 });
+    const t0 = performance.now();
+    await train(model, data, {
+      epochs: 1,
+      batchSize: 64,
+      maxSteps: steps,
+      seed: 1,
+      regularizer,
+      reportEvery: steps,
+      progress: false,
+    });
+    if (r > 0) times[name].push((performance.now() - t0) / steps); // round 0 warms up (shader compilation on webgpu)
+  }
+}
+const nat = median(times.nat);
+for (const [name, v] of Object.entries(times))
+  console.log(
+    `${name.padEnd(26)} ${median(v).toFixed(0).padStart(6)} ms/step  ${(median(v) / nat).toFixed(2)}× a natural step`,
+  );
+engine.dispose();

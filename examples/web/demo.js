@@ -1,0 +1,178 @@
+// The demo page: a test digit (or one drawn by hand) → the prediction and four attribution maps of the NAT or
+// SSR LeNet, and a live top-k attack on the saliency map with its metrics. Everything runs in this page on
+// WebGPU (navigator.gpu) through the browser build of smoothgeo; the maps are drawn on 2D canvases.
+import {
+  attackExplanation,
+  attributionMap,
+  createEngine,
+  integratedGradients,
+  kendallTau,
+  loadModel,
+  saliency,
+  smoothGrad,
+  topKIntersection,
+  uniformGradient,
+} from '/dist/smoothgeo.browser.mjs';
+
+const $ = (id) => document.getElementById(id);
+const SIZE = 28;
+let engine, spec, digits;
+const models = {};
+let x = new Float32Array(SIZE * SIZE);
+let busy = false;
+
+function showError(e) {
+  const el = $('error');
+  el.hidden = false;
+  el.textContent = `Error: ${e?.message ?? String(e)}`;
+  document.body.dataset.error = '1';
+}
+
+/** 'hot' ramp (black, red, yellow, white), the same as the library's PNG heatmaps. */
+function hot(t) {
+  const c = (v) => Math.round(255 * Math.min(1, Math.max(0, v)));
+  return [c(3 * t), c(3 * t - 1), c(3 * t - 2)];
+}
+
+function drawGrey(canvas, pixels) {
+  const img = new ImageData(SIZE, SIZE);
+  pixels.forEach((v, i) => img.data.set([v * 255, v * 255, v * 255, 255], i * 4));
+  blit(canvas, img);
+}
+
+function drawMap(canvas, map) {
+  const max = Math.max(...map) || 1;
+  const img = new ImageData(SIZE, SIZE);
+  map.forEach((v, i) => img.data.set([...hot(v / max), 255], i * 4));
+  blit(canvas, img);
+}
+
+/** A 28×28 image scaled up with nearest-neighbour pixels. */
+function blit(canvas, img) {
+  const small = new OffscreenCanvas(SIZE, SIZE);
+  small.getContext('2d').putImageData(img, 0, 0);
+  const ctx = canvas.getContext('2d');
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+}
+
+async function model(name) {
+  models[name] ??= await loadModel(
+    engine,
+    spec,
+    new Uint8Array(await (await fetch(`/examples/models/lenet-${name}.safetensors`)).arrayBuffer()),
+  );
+  return models[name];
+}
+
+async function explain() {
+  if (busy) return;
+  busy = true;
+  try {
+    const m = await model($('model').value);
+    const input = { shape: [1, 1, SIZE, SIZE], data: x };
+    drawGrey($('input'), x);
+    const t0 = performance.now();
+    const logits = Array.from((await m.forward(input)).data);
+    const mx = Math.max(...logits);
+    const e = logits.map((v) => Math.exp(v - mx));
+    const predicted = logits.indexOf(mx);
+    $('prediction').textContent =
+      `predicted ${predicted} (p = ${(e[predicted] / e.reduce((a, v) => a + v, 0)).toFixed(3)})`;
+    const target = [predicted];
+    const t1 = performance.now();
+    const maps = {
+      saliency: await saliency(m, input, { target }),
+      smoothgrad: await smoothGrad(m, input, { target, sigma: 0.15, samples: 32, seed: 1 }),
+      uniform: await uniformGradient(m, input, { target, radius: 0.26, samples: 32, seed: 2 }),
+      ig: await integratedGradients(m, input, { target, steps: 16 }),
+    };
+    const t2 = performance.now();
+    for (const canvas of document.querySelectorAll('canvas.map'))
+      drawMap(canvas, Array.from(attributionMap(maps[canvas.dataset.method].attributions).data));
+    $('timings').textContent =
+      `prediction ${(t1 - t0).toFixed(0)} ms; four explanations ${(t2 - t1).toFixed(0)} ms (first calls compile shaders)`;
+    $('metrics').textContent = '';
+    document.body.dataset.ready = '1';
+  } finally {
+    busy = false;
+  }
+}
+
+async function attack() {
+  if (busy) return;
+  busy = true;
+  try {
+    const m = await model($('model').value);
+    const input = { shape: [1, 1, SIZE, SIZE], data: x };
+    const t0 = performance.now();
+    const r = await attackExplanation(m, input, {
+      attack: 'topk',
+      explain: { method: 'saliency' },
+      epsilon: 0.1,
+      iterations: 10,
+      k: 78,
+      seed: 1,
+    });
+    const before = r.originalMap,
+      after = r.attackedMap;
+    drawGrey($('input'), r.adversarial.data);
+    drawMap(document.querySelector('canvas[data-method="saliency"]'), Array.from(after.data));
+    const k = topKIntersection(before, after, 78)[0];
+    const tau = kendallTau(before, after)[0];
+    $('metrics').textContent =
+      `top-k attack on the saliency map (ε = 0.1, 10 steps): top-78 intersection ${k.toFixed(3)}, Kendall τ ${tau.toFixed(3)}, label ${r.labelPreserved[0] ? 'kept' : 'changed'}; ${(performance.now() - t0).toFixed(0)} ms`;
+  } finally {
+    busy = false;
+  }
+}
+
+function pickDigit() {
+  const d = digits[Number($('digit').value)];
+  x = Float32Array.from(d.pixels, (v) => v / 255);
+  return explain();
+}
+
+/** Drawing: a thick stroke in the 28×28 grid, explained when the pointer is lifted. */
+function enableDrawing() {
+  const canvas = $('input');
+  let down = false;
+  const paint = (ev) => {
+    const r = canvas.getBoundingClientRect();
+    const cx = ((ev.clientX - r.left) / r.width) * SIZE,
+      cy = ((ev.clientY - r.top) / r.height) * SIZE;
+    for (let y = 0; y < SIZE; y++)
+      for (let xx = 0; xx < SIZE; xx++) {
+        const d2 = (xx + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2;
+        x[y * SIZE + xx] = Math.max(x[y * SIZE + xx], Math.min(1, Math.max(0, 1.6 - d2 / 1.5)));
+      }
+    drawGrey(canvas, x);
+  };
+  canvas.addEventListener('pointerdown', (ev) => ((down = true), paint(ev)));
+  canvas.addEventListener('pointermove', (ev) => down && paint(ev));
+  canvas.addEventListener('pointerup', () => ((down = false), explain().catch(showError)));
+  $('clear').addEventListener('click', () => {
+    x = new Float32Array(SIZE * SIZE);
+    drawGrey(canvas, x);
+  });
+}
+
+try {
+  engine = await createEngine({ backend: 'auto' });
+  const a = engine.adapter;
+  $('backend').textContent =
+    `${engine.describe()}${a ? `; adapter ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}` : ''}`;
+  document.body.dataset.backend = engine.backend;
+  spec = await (await fetch('/examples/models/lenet-relu.json')).json();
+  const res = await fetch('/digits.json');
+  if (!res.ok) throw new Error(`/digits.json: ${await res.text()}`);
+  digits = (await res.json()).digits;
+  for (const d of digits) $('digit').add(new Option(`#${d.index} (label ${d.label})`, String(d.index)));
+  $('digit').addEventListener('change', () => pickDigit().catch(showError));
+  $('model').addEventListener('change', () => explain().catch(showError));
+  $('attack').addEventListener('click', () => attack().catch(showError));
+  enableDrawing();
+  await pickDigit();
+} catch (e) {
+  showError(e);
+}

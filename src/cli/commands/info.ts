@@ -1,0 +1,63 @@
+import { Command } from 'commander';
+import { findWebGPU } from '../../backend/webgpu/device.js';
+import { createEngine } from '../../engine.js';
+import { LIMITS } from '../../limits.js';
+import { emit, VERSION } from '../common.js';
+
+/** What the WebGPU adapter offers (the limits the engine asks its device for among them), or why there is none. */
+async function webgpuReport(): Promise<{ available: boolean; reason?: string; limits?: Record<string, number> }> {
+  try {
+    const engine = await createEngine({ backend: 'webgpu' });
+    engine.dispose();
+    const adapter = await (await findWebGPU()).requestAdapter();
+    const limits: Record<string, number> = {};
+    if (adapter)
+      for (const k of [
+        'maxBufferSize',
+        'maxStorageBufferBindingSize',
+        'maxComputeWorkgroupStorageSize',
+        'maxComputeInvocationsPerWorkgroup',
+        'maxComputeWorkgroupSizeX',
+        'maxComputeWorkgroupsPerDimension',
+        'maxStorageBuffersPerShaderStage',
+      ] as const)
+        limits[k] = adapter.limits[k];
+    return { available: true, limits };
+  } catch (e) {
+    return { available: false, reason: (e as Error).message };
+  }
+}
+
+/** `smoothgeo info`: the backends here, the one `auto` picks and why, the adapter and its limits. */
+export function infoCommand(): Command {
+  return new Command('info')
+    .description('the backends available here, the one --backend auto picks and why, the WebGPU adapter and its limits')
+    .option('--backend <name>', 'the backend to describe as picked (auto, webgpu or cpu)', 'auto')
+    .option('--json', 'print one JSON object on stdout instead of text')
+    .option('--verbose', 'print the stack trace of an error')
+    .addHelpText('after', '\nExample:\n  smoothgeo info --json')
+    .action(async (o) => {
+      const picked = await createEngine({ backend: o.backend });
+      const webgpu = await webgpuReport();
+      const record = {
+        version: VERSION,
+        node: process.version,
+        backends: { cpu: { available: true }, webgpu },
+        picked: { requested: o.backend, backend: picked.backend, reason: picked.reason, describe: picked.describe() },
+        adapter: picked.adapter,
+        workLimits: LIMITS,
+      };
+      picked.dispose();
+      emit(o.json, record, () => [
+        `smoothgeo ${VERSION} on Node ${process.version}`,
+        `backends: cpu (float64 reference, always), webgpu ${webgpu.available ? '(available)' : `(unavailable: ${webgpu.reason})`}`,
+        `--backend ${o.backend} picks ${record.picked.backend}: ${record.picked.reason}`,
+        ...(picked.adapter
+          ? [
+              `adapter: ${[picked.adapter.vendor, picked.adapter.architecture, picked.adapter.description].filter(Boolean).join(' / ')}${picked.adapter.software ? ' (software: correct but slow)' : ''}; timestamp queries ${picked.adapter.timestamps ? 'yes' : 'no'}`,
+            ]
+          : []),
+        ...Object.entries(webgpu.limits ?? {}).map(([k, v]) => `  ${k}: ${v}`),
+      ]);
+    });
+}

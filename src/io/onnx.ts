@@ -1,0 +1,440 @@
+import { Engine } from '../engine.js';
+import { fail } from '../errors.js';
+import { Model } from '../graph/model.js';
+import { buildGraph, type ModelSpec } from '../graph/spec.js';
+import type { LayerSpec } from '../ops/op.js';
+import type { Tensor } from '../tensor.js';
+import { options as validateOptions, show } from '../validate.js';
+import { ModelProto } from './onnx-schema.js';
+
+/**
+ * ONNX import: the graph becomes a JSON spec (layers with ids and inputs) and its initializers the
+ * weights, under their ONNX names (the PyTorch names when exported by torch.onnx.export), then loads as
+ * `loadModel` does. Anything the importer cannot express exactly is refused with the operator and node
+ * named — never approximated.
+ */
+export const SUPPORTED_ONNX_OPS = [
+  'Conv',
+  'Gemm',
+  'Add',
+  'Mul → Softplus → Div (softplus with β)',
+  'Relu',
+  'Sigmoid',
+  'Tanh',
+  'Softplus',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'BatchNormalization',
+  'Concat (axis 1)',
+  'Flatten',
+  'Reshape',
+  'Identity',
+  'Dropout',
+  'Constant',
+] as const;
+const OPSETS = [11, 17];
+/** Default cap on the file size: a hostile file cannot make the decoder allocate more than about this. */
+export const DEFAULT_MAX_ONNX_BYTES = 512 * 1024 * 1024;
+const FLOAT = 1;
+
+export interface OnnxOptions {
+  /** Largest file accepted, in bytes (default 512 MiB). */
+  maxBytes?: number;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- protobufjs objects are untyped */
+type Node = { input: string[]; output: string[]; name: string; opType: string; domain: string; attribute: any[] };
+
+function bad(message: string): never {
+  return fail('INVALID_ONNX', message);
+}
+
+/** Loads an ONNX model (opsets 11 to 17, float32) as a Model on `engine`. */
+export async function loadOnnx(
+  engine: Engine,
+  bytes: Uint8Array | ArrayBuffer,
+  options: OnnxOptions = {},
+): Promise<Model> {
+  if (!(engine instanceof Engine))
+    fail('INVALID_ARGUMENT', `loadOnnx: engine must be an Engine from createEngine(), got ${show(engine)}`);
+  const o = validateOptions('loadOnnx', options, ['maxBytes']);
+  const maxBytes = o.maxBytes === undefined ? DEFAULT_MAX_ONNX_BYTES : (o.maxBytes as number);
+  if (!Number.isInteger(maxBytes) || maxBytes <= 0)
+    fail('INVALID_ARGUMENT', `loadOnnx: maxBytes must be a positive integer, got ${show(o.maxBytes)}`);
+  const { spec, weights } = onnxToSpec(bytes, maxBytes);
+  return new Model(engine, buildGraph(spec), weights);
+}
+
+/** The spec and weights of an ONNX file (exported for tests and tools). */
+export function onnxToSpec(
+  bytes: Uint8Array | ArrayBuffer,
+  maxBytes = DEFAULT_MAX_ONNX_BYTES,
+): { spec: ModelSpec; weights: Map<string, Tensor> } {
+  const buf = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes;
+  if (!(buf instanceof Uint8Array))
+    fail('INVALID_ARGUMENT', `loadOnnx: bytes must be a Uint8Array or ArrayBuffer, got ${show(bytes)}`);
+  if (buf.length > maxBytes)
+    fail('LIMIT_EXCEEDED', `loadOnnx: the file has ${buf.length} bytes, more than maxBytes = ${maxBytes}`);
+  let m: any;
+  try {
+    m = ModelProto.toObject(ModelProto.decode(buf), { longs: Number, defaults: true, arrays: true });
+  } catch (e) {
+    bad(`the file is not a valid ONNX model (protobuf decoding failed: ${(e as Error).message}); is it truncated?`);
+  }
+  if (!m.graph || !m.graph.node.length) bad('the file holds no ONNX graph (no nodes): not an ONNX model, or truncated');
+  if (m.trainingInfo.length) bad('the model is a training graph (training_info is set); export it in eval mode');
+  const opset = m.opsetImport.find((s: any) => s.domain === '' || s.domain === 'ai.onnx');
+  if (!opset || opset.version < OPSETS[0] || opset.version > OPSETS[1]) {
+    bad(`the model's ONNX opset is ${opset ? opset.version : 'missing'}; supported: ${OPSETS[0]} to ${OPSETS[1]}`);
+  }
+  const g = m.graph;
+
+  // Constants: initializers and Constant nodes, float32 only.
+  const consts = new Map<string, Tensor>();
+  for (const t of g.initializer) consts.set(t.name, tensorOf(t, `initializer '${t.name}'`, maxBytes));
+  if (g.sparseInitializer.length) bad('sparse initializers are not supported');
+
+  const inputs = g.input.filter((v: any) => !consts.has(v.name));
+  if (inputs.length !== 1)
+    bad(
+      `the graph must have exactly one input besides its initializers, got ${inputs.length}: ${inputs.map((v: any) => v.name).join(', ')}`,
+    );
+  const input = inputs[0];
+  const tt = input.type?.tensorType;
+  if (!tt || tt.elemType !== FLOAT)
+    bad(`graph input '${input.name}' must be a float32 tensor, got element type ${tt?.elemType}`);
+  const dims: number[] = (tt.shape?.dim ?? []).map((d: any, i: number) => (i === 0 ? 1 : d.dimValue));
+  if (!(dims.length === 2 || dims.length === 4) || dims.slice(1).some((d) => !Number.isInteger(d) || d <= 0)) {
+    bad(
+      `graph input '${input.name}' must be [batch, C, H, W] or [batch, features] with fixed sizes after the batch, got ${show((tt.shape?.dim ?? []).map((d: any) => d.dimParam || d.dimValue))}`,
+    );
+  }
+  if (g.output.length !== 1) bad(`the graph must have exactly one output (the logits), got ${g.output.length}`);
+
+  const nodes: Node[] = topoSort(g.node, new Set([input.name, ...consts.keys()]));
+  // Value name → spec id ('input' for the graph input); values that are constants stay in `consts`.
+  const ids = new Map<string, string>([[input.name, 'input']]);
+  const rank = new Map<string, number>([['input', dims.length - 1]]);
+  const layers: LayerSpec[] = [];
+  const weights = new Map<string, Tensor>();
+  const used = new Set<string>();
+  const where = (n: Node) => `node '${n.name}' (${n.opType})`;
+  const valueOf = (n: Node, name: string): string => {
+    const id = ids.get(name);
+    if (id === undefined)
+      bad(
+        `${where(n)}: input '${name}' is ${consts.has(name) ? 'a constant where a computed value is expected' : 'not defined'}`,
+      );
+    return id;
+  };
+  const constOf = (n: Node, name: string, what: string): Tensor => {
+    const t = consts.get(name);
+    if (!t) bad(`${where(n)}: its ${what} '${name}' must be a constant (an initializer)`);
+    used.add(name);
+    return t;
+  };
+  const emit = (n: Node, layer: Record<string, unknown>, reads: string[]) => {
+    const id = `v${layers.length}`;
+    const ins = reads.map((r) => valueOf(n, r));
+    layers.push({ ...layer, id, inputs: ins } as unknown as LayerSpec);
+    ids.set(n.output[0], id);
+    // Per-example rank of the new value: what tells batch norm 2-D from 1-D.
+    const t = layer.type as string;
+    rank.set(
+      id,
+      t === 'dense' || t === 'flatten' ? 1 : t === 'reshape' ? (layer.shape as number[]).length : rank.get(ins[0])!,
+    );
+  };
+  const param = (layerName: string, key: string, t: Tensor) => {
+    weights.set(`${layerName}.${key}`, t);
+  };
+  const taken = new Set<string>();
+  // Parameters are named `${layer}.${key}`. torch.onnx.export keeps a module's names (`layer1.0.conv1.weight`)
+  // unless it folded constants into new tensors (batch norm folded into a convolution: `onnx::Conv_193`);
+  // those get the node's name instead (`/layer1/layer1.0/conv1/Conv` → `layer1.layer1.0.conv1.Conv`).
+  const layerName = (n: Node, names: string[], keys: string[]): string => {
+    const p = names[0].endsWith(`.${keys[0]}`) ? names[0].slice(0, -keys[0].length - 1) : '';
+    if (p && /^[A-Za-z_][\w.]*$/.test(p) && names.every((nm, i) => nm === `${p}.${keys[i]}`) && !taken.has(p)) {
+      taken.add(p);
+      return p;
+    }
+    let name = n.name
+      .replace(/[^\w.]+/g, '.')
+      .replace(/^[.]+|[.]+$/g, '')
+      .replace(/\.{2,}/g, '.');
+    if (!/^[A-Za-z_]/.test(name)) name = `node_${name}`;
+    for (let i = 2; taken.has(name) || !/^[A-Za-z_][\w.]*$/.test(name); i++) name = `node_${nodeIndex.get(n)}_${i}`;
+    taken.add(name);
+    return name;
+  };
+  const nodeIndex = new Map(nodes.map((n, i) => [n, i]));
+  const consumers = new Map<string, Node[]>();
+  for (const n of nodes) for (const i of n.input) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  const skip = new Set<Node>();
+
+  for (const n of nodes) {
+    if (skip.has(n)) continue;
+    if (n.domain !== '' && n.domain !== 'ai.onnx')
+      bad(
+        `${where(n)}: operator domain '${n.domain}' is not supported; supported operators: ${SUPPORTED_ONNX_OPS.join(', ')}`,
+      );
+    const a = attrs(n);
+    const X = n.input[0];
+    switch (n.opType) {
+      case 'Constant': {
+        if (!a.value?.t) bad(`${where(n)}: only a tensor 'value' is supported`);
+        consts.set(n.output[0], tensorOf(a.value.t, where(n), maxBytes));
+        break;
+      }
+      case 'Identity':
+      case 'Dropout': {
+        if (n.output.length > 1 && n.output[1])
+          bad(`${where(n)}: a Dropout with a mask output is a training graph; export in eval mode`);
+        ids.set(n.output[0], valueOf(n, X));
+        break;
+      }
+      case 'Conv': {
+        const W = constOf(n, n.input[1], 'weight');
+        const hasBias = n.input.length > 2 && n.input[2] !== '';
+        const name = layerName(n, hasBias ? [n.input[1], n.input[2]] : [n.input[1]], ['weight', 'bias']);
+        const dilation = a.dilations?.ints ?? [1, 1];
+        if (dilation.length !== 2)
+          bad(`${where(n)}: only 2-D convolutions are supported, got dilations ${show(dilation)}`);
+        autoPad(n, a);
+        const pads = symmetricPads(n, a.pads?.ints ?? [0, 0, 0, 0]);
+        emit(
+          n,
+          {
+            type: 'conv2d',
+            name,
+            out: W.shape[0],
+            kernel: [W.shape[2], W.shape[3]],
+            stride: a.strides?.ints ?? [1, 1],
+            padding: pads,
+            dilation,
+            groups: a.group?.i ?? 1,
+            bias: hasBias,
+          },
+          [X],
+        );
+        param(name, 'weight', W);
+        if (hasBias) param(name, 'bias', constOf(n, n.input[2], 'bias'));
+        break;
+      }
+      case 'Gemm': {
+        if ((a.transA?.i ?? 0) !== 0 || (a.transB?.i ?? 0) !== 1)
+          bad(`${where(n)}: only transA = 0, transB = 1 (PyTorch's Linear) is supported`);
+        if ((a.alpha?.f ?? 1) !== 1 || (a.beta?.f ?? 1) !== 1)
+          bad(`${where(n)}: only alpha = beta = 1 is supported, got ${a.alpha?.f}, ${a.beta?.f}`);
+        const W = constOf(n, n.input[1], 'weight');
+        const hasBias = n.input.length > 2 && n.input[2] !== '';
+        const name = layerName(n, hasBias ? [n.input[1], n.input[2]] : [n.input[1]], ['weight', 'bias']);
+        emit(n, { type: 'dense', name, out: W.shape[0], bias: hasBias }, [X]);
+        param(name, 'weight', W);
+        if (hasBias) {
+          const B = constOf(n, n.input[2], 'bias');
+          if (B.shape.length !== 1) bad(`${where(n)}: bias must be a vector [${W.shape[0]}], got ${show(B.shape)}`);
+          param(name, 'bias', B);
+        }
+        break;
+      }
+      case 'BatchNormalization': {
+        if ((a.training_mode?.i ?? 0) !== 0 || n.output.filter((x) => x).length > 1)
+          bad(`${where(n)}: training-mode batch normalization; export in eval mode`);
+        const keys = ['weight', 'bias', 'running_mean', 'running_var'];
+        const name = layerName(n, n.input.slice(1, 5), keys);
+        emit(
+          n,
+          { type: rank.get(valueOf(n, X)) === 3 ? 'batchnorm2d' : 'batchnorm1d', name, eps: a.epsilon?.f ?? 1e-5 },
+          [X],
+        );
+        keys.forEach((k, i) => param(name, k, constOf(n, n.input[i + 1], k)));
+        break;
+      }
+      case 'Relu':
+      case 'Sigmoid':
+      case 'Tanh':
+      case 'Softplus':
+        emit(n, { type: n.opType.toLowerCase() }, [X]);
+        break;
+      case 'Mul': {
+        // torch exports softplus(β) as Mul(x, β) → Softplus → Div(·, β): fold it into one softplus layer.
+        const beta = scalarConst(consts, n.input[1]);
+        const sp = only(consumers.get(n.output[0]));
+        const div = sp && sp.opType === 'Softplus' ? only(consumers.get(sp.output[0])) : null;
+        if (
+          beta === null ||
+          !sp ||
+          sp.opType !== 'Softplus' ||
+          !div ||
+          div.opType !== 'Div' ||
+          div.input[0] !== sp.output[0] ||
+          scalarConst(consts, div.input[1]) !== beta ||
+          !(beta > 0)
+        ) {
+          bad(
+            `${where(n)}: Mul is supported only as softplus with β (Mul by a constant β > 0, Softplus, Div by β); supported operators: ${SUPPORTED_ONNX_OPS.join(', ')}`,
+          );
+        }
+        emit({ ...div, input: [X] }, { type: 'softplus', beta }, [X]);
+        skip.add(sp);
+        skip.add(div);
+        break;
+      }
+      case 'Add': {
+        if (consts.has(n.input[0]) || consts.has(n.input[1]))
+          bad(`${where(n)}: Add of a constant is not supported yet (only of two computed values)`);
+        emit(n, { type: 'add' }, [n.input[0], n.input[1]]);
+        break;
+      }
+      case 'Concat': {
+        if ((a.axis?.i ?? 0) !== 1) bad(`${where(n)}: only axis = 1 (channels) is supported, got ${a.axis?.i}`);
+        if (n.input.some((i) => consts.has(i)))
+          bad(`${where(n)}: Concat of a constant is not supported (only of computed values)`);
+        emit(n, { type: 'concat' }, n.input);
+        break;
+      }
+      case 'GlobalAveragePool':
+        emit(n, { type: 'globalavgpool2d' }, [X]);
+        break;
+      case 'Flatten': {
+        if ((a.axis?.i ?? 1) !== 1) bad(`${where(n)}: only axis = 1 is supported, got ${a.axis.i}`);
+        emit(n, { type: 'flatten' }, [X]);
+        break;
+      }
+      case 'MaxPool':
+      case 'AveragePool': {
+        autoPad(n, a);
+        const padding = symmetricPads(n, a.pads?.ints ?? [0, 0, 0, 0]);
+        if ((a.dilations?.ints ?? [1, 1]).some((d: number) => d !== 1)) bad(`${where(n)}: dilations are not supported`);
+        if (n.output.length > 1 && n.output[1]) bad(`${where(n)}: the Indices output is not supported`);
+        if (!a.kernel_shape || a.kernel_shape.ints.length !== 2) bad(`${where(n)}: needs a 2-D kernel_shape`);
+        const layer: Record<string, unknown> = {
+          type: n.opType === 'MaxPool' ? 'maxpool2d' : 'avgpool2d',
+          kernel: a.kernel_shape.ints,
+          stride: a.strides?.ints ?? [1, 1],
+          padding,
+          ceilMode: (a.ceil_mode?.i ?? 0) === 1,
+        };
+        // ONNX's default is count_include_pad = 0 (PyTorch's is True; torch.onnx.export writes it explicitly).
+        if (n.opType === 'AveragePool') layer.countIncludePad = (a.count_include_pad?.i ?? 0) === 1;
+        emit(n, layer, [X]);
+        break;
+      }
+      case 'Reshape': {
+        const s = consts.get(n.input[1]);
+        if (!s) bad(`${where(n)}: the shape must be a constant`);
+        used.add(n.input[1]);
+        const target = Array.from(s.data);
+        // The batch must stay free (-1, or 0: "copy the input's"); a literal batch size would break other batches.
+        if (target.length < 2 || !(target[0] === -1 || target[0] === 0) || target.slice(1).some((d) => !(d > 0))) {
+          bad(
+            `${where(n)}: only a constant shape [-1 or 0 (the batch), sizes…] with explicit sizes is supported, got ${show(target)}`,
+          );
+        }
+        emit(n, { type: 'reshape', shape: target.slice(1) }, [X]);
+        break;
+      }
+      default:
+        bad(
+          `${where(n)}: operator ${n.opType} is not supported; supported operators: ${SUPPORTED_ONNX_OPS.join(', ')}`,
+        );
+    }
+  }
+  const out = ids.get(g.output[0].name);
+  if (!out || out !== layers.at(-1)?.id) bad(`the graph output '${g.output[0].name}' must be the value computed last`);
+  // Initializers nothing reads are allowed only as the constants folded above.
+  return { spec: { input: dims.slice(1), layers }, weights };
+}
+
+function attrs(n: Node): Record<string, any> {
+  return Object.fromEntries(n.attribute.map((x: any) => [x.name, x]));
+}
+
+function only<T>(xs: T[] | undefined): T | null {
+  return xs && xs.length === 1 ? xs[0] : null;
+}
+
+function autoPad(n: Node, a: Record<string, any>): void {
+  const mode = a.auto_pad ? new TextDecoder().decode(a.auto_pad.s) : 'NOTSET';
+  if (mode !== 'NOTSET' && mode !== '')
+    bad(`node '${n.name}' (${n.opType}): auto_pad ${mode} is not supported; export with explicit pads`);
+}
+
+function symmetricPads(n: Node, pads: number[]): [number, number] {
+  if (pads.length !== 4 || pads[0] !== pads[2] || pads[1] !== pads[3])
+    bad(`node '${n.name}' (${n.opType}): only symmetric 2-D pads are supported, got ${show(pads)}`);
+  return [pads[0], pads[1]];
+}
+
+function scalarConst(consts: Map<string, Tensor>, name: string): number | null {
+  const t = consts.get(name);
+  return t && t.data.length === 1 ? t.data[0] : null;
+}
+
+/** A float32 TensorProto as a Tensor; anything else (other types, external data) is refused. */
+function tensorOf(t: any, what: string, maxBytes: number): Tensor {
+  if (t.dataLocation === 1 || t.externalData.length)
+    bad(
+      `${what}: external-data tensors are not supported; save the model with its weights inside (save_as_external_data=False)`,
+    );
+  const shape: number[] = t.dims;
+  const n = shape.reduce((p, d) => p * d, 1);
+  if (shape.some((d) => !Number.isInteger(d) || d < 0) || n * 4 > maxBytes)
+    bad(`${what}: dims ${show(shape)} are invalid or larger than maxBytes`);
+  let data: Float32Array;
+  if (t.dataType === FLOAT) {
+    if (t.rawData.length) {
+      if (t.rawData.length !== 4 * n)
+        bad(`${what}: raw data has ${t.rawData.length} bytes, dims ${show(shape)} need ${4 * n}`);
+      data = new Float32Array(n);
+      const view = new DataView(t.rawData.buffer, t.rawData.byteOffset, t.rawData.length);
+      for (let i = 0; i < n; i++) data[i] = view.getFloat32(4 * i, true);
+    } else {
+      if (t.floatData.length !== n) bad(`${what}: has ${t.floatData.length} values, dims ${show(shape)} need ${n}`);
+      data = Float32Array.from(t.floatData);
+    }
+  } else if (t.dataType === 7 && shape.length <= 1) {
+    // int64 shapes of Reshape: small, exact as doubles below 2^53.
+    const vals = t.rawData.length
+      ? Array.from({ length: n }, (_, i) =>
+          Number(new DataView(t.rawData.buffer, t.rawData.byteOffset).getBigInt64(8 * i, true)),
+        )
+      : t.int64Data;
+    if (vals.length !== n) bad(`${what}: has ${vals.length} values, dims ${show(shape)} need ${n}`);
+    data = Float32Array.from(vals);
+  } else {
+    bad(`${what}: element type ${t.dataType} is not supported; the model must be float32 (ONNX type 1)`);
+  }
+  return { shape: shape.length ? shape : [1], data };
+}
+
+/** Nodes in an order where each reads only what is computed before it; a cycle or an undefined name is an error. */
+function topoSort(nodes: Node[], known: Set<string>): Node[] {
+  const have = new Set(known);
+  const out: Node[] = [];
+  let rest = nodes.map((n) => ({ ...n, input: [...n.input], output: [...n.output] }));
+  const produced = new Set(rest.flatMap((n) => n.output));
+  for (const n of rest) {
+    for (const i of n.input)
+      if (i !== '' && !have.has(i) && !produced.has(i))
+        bad(`node '${n.name}' (${n.opType}): input '${i}' is not defined by any node, initializer or graph input`);
+  }
+  while (rest.length) {
+    const ready = rest.filter((n) => n.input.every((i) => i === '' || have.has(i)));
+    if (!ready.length)
+      bad(
+        `the graph has a cycle through node${rest.length > 1 ? 's' : ''} ${rest
+          .slice(0, 8)
+          .map((n) => `'${n.name}' (${n.opType})`)
+          .join(', ')}`,
+      );
+    for (const n of ready) {
+      out.push(n);
+      for (const o of n.output) have.add(o);
+    }
+    rest = rest.filter((n) => !ready.includes(n));
+  }
+  return out;
+}

@@ -1,0 +1,351 @@
+import type { Backend, BTensor } from '../backend/backend.js';
+import { DATA_STREAM, permutation, uniformAt } from '../data/random.js';
+import type { Dataset } from '../data/mnist.js';
+import { fail } from '../errors.js';
+import type { Model } from '../graph/model.js';
+import type { Graph } from '../graph/spec.js';
+import { sweep } from '../graph/sweep.js';
+import { resolveSeed } from '../noise/seed.js';
+import { checkTensor, sizeOf } from '../tensor.js';
+import {
+  checkOptimizer,
+  checkSchedule,
+  DeviceOptimizer,
+  scheduledLr,
+  type OptimizerOptions,
+  type ScheduleOptions,
+} from './optim.js';
+import { progressReporter, type ProgressReporter } from './progress.js';
+import { recordPowerIteration, recordSsrGradient, ssrStartVectors } from './ssr.js';
+
+export type Regularizer =
+  | { kind: 'none' }
+  /**
+   * SSR: loss (1 − α)·CE + α·scale·mean λ_max. λ_max by `iterations` power iterations per step (default 1),
+   * warm-started from each example's eigenvector of its previous visit (kept on the device; seeded Gaussian
+   * vectors before the first).
+   */
+  | { kind: 'ssr'; alpha: number; scale?: number; iterations?: number }
+  /** Madry: cross-entropy at an L∞ PGD adversary (random start in the ε-box, `iterations` steps of size `step`). */
+  | { kind: 'madry'; epsilon: number; step?: number; iterations?: number; randomStart?: boolean };
+
+export interface TrainOptions {
+  epochs?: number;
+  batchSize?: number;
+  optimizer?: OptimizerOptions;
+  schedule?: ScheduleOptions;
+  regularizer?: Regularizer;
+  /** Seed of the batch order, SSR's start vectors and Madry's random starts; drawn and reported when omitted. */
+  seed?: number;
+  /** A progress bar on stderr (cli-progress). Default: on when stderr is a TTY. */
+  progress?: boolean;
+  /** Steps between reads of the running loss (each read submits the recorded work). Default 20. */
+  reportEvery?: number;
+  /** Stop after this many steps in all (tests, smoke runs). */
+  maxSteps?: number;
+  /** Pixel range for Madry's clipping. Default [0, 1]. */
+  range?: [number, number];
+  /** Called after every epoch with its record. */
+  onEpoch?: (e: EpochRecord) => void;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  /** Mean cross-entropy over the epoch's training batches (at the adversarial points for Madry). */
+  loss: number;
+  /** Training accuracy over the same batches. */
+  accuracy: number;
+  /** SSR: mean λ_max over the epoch's examples. */
+  lambdaMax?: number;
+  seconds: number;
+  steps: number;
+  lr: number;
+}
+
+export interface TrainResult {
+  history: EpochRecord[];
+  seed: number;
+  steps: number;
+  backend: string;
+}
+
+type CheckedReg =
+  | { kind: 'none' }
+  | { kind: 'ssr'; alpha: number; scale: number; iterations: number }
+  | { kind: 'madry'; epsilon: number; step: number; iterations: number; randomStart: boolean };
+
+function checkRegularizer(r: unknown): CheckedReg {
+  if (r === undefined) return { kind: 'none' };
+  if (r === null || typeof r !== 'object')
+    fail(
+      'INVALID_ARGUMENT',
+      `train: regularizer must be { kind: 'none' | 'ssr' | 'madry', ... }, got ${JSON.stringify(r)}`,
+    );
+  const o = r as Record<string, unknown>;
+  const allowed =
+    o.kind === 'none'
+      ? ['kind']
+      : o.kind === 'ssr'
+        ? ['kind', 'alpha', 'scale', 'iterations']
+        : o.kind === 'madry'
+          ? ['kind', 'epsilon', 'step', 'iterations', 'randomStart']
+          : null;
+  if (!allowed)
+    fail('INVALID_ARGUMENT', `train: regularizer.kind must be 'none', 'ssr' or 'madry', got ${JSON.stringify(o.kind)}`);
+  for (const k of Object.keys(o))
+    if (!allowed.includes(k))
+      fail(
+        'INVALID_ARGUMENT',
+        `train: unknown regularizer option '${k}' for ${o.kind}; allowed: ${allowed.join(', ')}`,
+      );
+  const num = (k: string, def: number | undefined, ok: (v: number) => boolean, what: string) => {
+    const v = o[k] ?? def;
+    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v))
+      fail('INVALID_ARGUMENT', `train: regularizer.${k} (${o.kind}) must be ${what}, got ${JSON.stringify(o[k])}`);
+    return v;
+  };
+  const int = (k: string, def: number) => num(k, def, (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
+  if (o.kind === 'ssr') {
+    return {
+      kind: 'ssr',
+      alpha: num('alpha', undefined, (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
+      scale: num('scale', 1, (v) => v > 0, 'a number > 0'),
+      iterations: int('iterations', 1),
+    };
+  }
+  if (o.kind === 'madry') {
+    const epsilon = num('epsilon', undefined, (v) => v > 0, 'a number > 0');
+    if (o.randomStart !== undefined && typeof o.randomStart !== 'boolean')
+      fail('INVALID_ARGUMENT', `train: regularizer.randomStart must be true or false`);
+    return {
+      kind: 'madry',
+      epsilon,
+      step: num('step', epsilon / 4, (v) => v > 0, 'a number > 0'),
+      iterations: int('iterations', 7),
+      randomStart: o.randomStart !== false,
+    };
+  }
+  return { kind: 'none' };
+}
+
+function checkData(model: Model, data: Dataset): number {
+  if (data === null || typeof data !== 'object')
+    fail('INVALID_ARGUMENT', 'train: data must be { x: Tensor [N, ...input], labels: number[] } (as loadMnist gives)');
+  checkTensor('train: data.x', data.x, [-1, ...model.inputShape]);
+  const N = data.x.shape[0];
+  if (!Array.isArray(data.labels) || data.labels.length !== N)
+    fail(
+      'INVALID_ARGUMENT',
+      `train: data.labels must hold ${N} class indices, got ${Array.isArray(data.labels) ? data.labels.length : typeof data.labels}`,
+    );
+  data.labels.forEach((c, i) => {
+    if (!Number.isInteger(c) || c < 0 || c >= model.classes)
+      fail(
+        'INVALID_ARGUMENT',
+        `train: data.labels[${i}] = ${JSON.stringify(c)} is not a class in [0, ${model.classes - 1}]`,
+      );
+  });
+  if (data.ids !== undefined && (!Array.isArray(data.ids) || data.ids.length !== N))
+    fail('INVALID_ARGUMENT', `train: data.ids must hold ${N} example ids when given`);
+  return N;
+}
+
+/**
+ * Minibatch training on the model's backend. Every step is recorded as kernels (forward/backward sweeps,
+ * SSR's power iteration and backward2, PGD steps, the optimiser update in place on the device weights);
+ * only the running loss is read back every `reportEvery` steps. The model's weights are replaced by the
+ * trained ones at the end. Deterministic given the seed on a given backend.
+ */
+export async function train(model: Model, data: Dataset, options: TrainOptions = {}): Promise<TrainResult> {
+  if (options === null || typeof options !== 'object') fail('INVALID_ARGUMENT', 'train: options must be an object');
+  const allowed = [
+    'epochs',
+    'batchSize',
+    'optimizer',
+    'schedule',
+    'regularizer',
+    'seed',
+    'progress',
+    'reportEvery',
+    'maxSteps',
+    'range',
+    'onEpoch',
+  ];
+  for (const k of Object.keys(options))
+    if (!allowed.includes(k)) fail('INVALID_ARGUMENT', `train: unknown option '${k}'; allowed: ${allowed.join(', ')}`);
+  const N = checkData(model, data);
+  const int = (k: 'epochs' | 'batchSize' | 'reportEvery' | 'maxSteps', def: number) => {
+    const v = options[k] ?? def;
+    if (!Number.isInteger(v) || v < 1)
+      fail('INVALID_ARGUMENT', `train: ${k} must be an integer >= 1, got ${JSON.stringify(options[k])}`);
+    return v;
+  };
+  const epochs = int('epochs', 1),
+    batchSize = Math.min(int('batchSize', 64), N),
+    reportEvery = int('reportEvery', 20);
+  const maxSteps = int('maxSteps', Number.MAX_SAFE_INTEGER);
+  const opt = checkOptimizer(options.optimizer),
+    schedule = checkSchedule(options.schedule),
+    reg = checkRegularizer(options.regularizer);
+  const seed = resolveSeed(options.seed);
+  const [lo, hi] = options.range ?? [0, 1];
+  if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo < hi))
+    fail('INVALID_ARGUMENT', `train: range must be [lo, hi] with lo < hi, got ${JSON.stringify(options.range)}`);
+  const ids = data.ids ?? data.labels.map((_, i) => i);
+  const d = sizeOf(model.inputShape);
+  const stepsPerEpoch = Math.floor(N / batchSize); // the last partial batch is dropped: every step has the same shape
+  const totalSteps = Math.min(epochs * stepsPerEpoch, maxSteps);
+  const history: EpochRecord[] = [];
+  const showProgress = options.progress ?? (typeof process !== 'undefined' && !!process.stderr?.isTTY);
+  const bar: ProgressReporter = await progressReporter(showProgress, stepsPerEpoch);
+
+  let step = 0;
+  await model.withDevice(async (be, params) => {
+    const optimizer = new DeviceOptimizer(be, opt, params);
+    // SSR's warm starts: one unit vector per training example, [N, d], updated after every visit.
+    const eigenvectors =
+      reg.kind === 'ssr' ? be.upload(ssrStartVectors(seed, ids, 0, d), [N, d], 'ssr eigenvector store') : null;
+    let stats = be.upload(new Float32Array(4), [4], 'training metrics');
+    try {
+      for (let epoch = 0; epoch < epochs && step < totalSteps; epoch++) {
+        const t0 = performance.now();
+        const order = permutation(N, seed, DATA_STREAM.epoch, epoch);
+        let lr = opt.lr,
+          done = 0,
+          last = [0, 0, 0, 0];
+        bar.start(epoch, epochs);
+        for (let s = 0; s < stepsPerEpoch && step < totalSteps; s++, step++) {
+          const rows = order.slice(s * batchSize, (s + 1) * batchSize);
+          lr = scheduledLr(opt.lr, schedule, epoch, step, totalSteps);
+          trainStep(be, model.graph, params, optimizer, stats, eigenvectors, data, rows, ids, d, reg, seed, epoch, lr, [
+            lo,
+            hi,
+          ]);
+          done++;
+          if (done % reportEvery === 0 || s === stepsPerEpoch - 1 || step === totalSteps - 1) {
+            last = Array.from((await be.read([stats]))[0]);
+            bar.update(done, last[0] / last[2], last[1] / last[2], reg.kind === 'ssr' ? last[3] / last[2] : undefined);
+          }
+        }
+        const rec: EpochRecord = {
+          epoch,
+          loss: last[0] / last[2],
+          accuracy: last[1] / last[2],
+          seconds: (performance.now() - t0) / 1000,
+          steps: done,
+          lr,
+        };
+        if (reg.kind === 'ssr') rec.lambdaMax = last[3] / last[2];
+        bar.stop(rec);
+        history.push(rec);
+        options.onEpoch?.(rec);
+        // The next epoch's sums start from zero in a fresh buffer.
+        be.release(stats);
+        stats = be.upload(new Float32Array(4), [4], 'training metrics');
+      }
+      const names = [...params.keys()];
+      const out = await be.read(names.map((n) => params.get(n)!));
+      model.setWeights(
+        Object.fromEntries(
+          names.map((n, i) => [n, { shape: [...params.get(n)!.shape], data: Float32Array.from(out[i]) }]),
+        ),
+      );
+    } finally {
+      optimizer.release();
+      be.release(stats, eigenvectors);
+    }
+  });
+  return { history, seed, steps: step, backend: model.engine.backend };
+}
+
+/** Records one training step: the loss's parameter gradients, then the optimiser update in place. */
+function trainStep(
+  be: Backend,
+  graph: Graph,
+  params: ReadonlyMap<string, BTensor>,
+  optimizer: DeviceOptimizer,
+  stats: BTensor,
+  eigenvectors: BTensor | null,
+  data: Dataset,
+  rows: number[],
+  ids: readonly number[],
+  d: number,
+  reg: CheckedReg,
+  seed: number,
+  epoch: number,
+  lr: number,
+  range: [number, number],
+): void {
+  const B = rows.length;
+  const xData = new Float32Array(B * d);
+  rows.forEach((r, i) => xData.set(data.x.data.subarray(r * d, (r + 1) * d), i * d));
+  const batchIds = rows.map((r) => ids[r]);
+  const x = be.upload(xData, [B, ...data.x.shape.slice(1)], 'training batch');
+  const classes = be.uploadIndices(
+    rows.map((r) => data.labels[r]),
+    [B],
+    'training labels',
+  );
+  const toRelease: (BTensor | null)[] = [x, classes];
+  const releasers: (() => void)[] = [];
+  try {
+    if (reg.kind === 'ssr') {
+      // Power iteration from the warm starts, then one backward2 sweep whose parameter tangents are the whole
+      // gradient of (1 − α)·CE + α·s·mean λ (the cross-entropy seed rides on the tangent stream).
+      const index = be.uploadIndices(rows, [B], 'ssr store rows');
+      const w0 = be.train.gatherRows(eigenvectors!, index, d);
+      const w = recordPowerIteration(be, graph, params, x, classes, w0, reg.iterations);
+      toRelease.push(index, w0, w);
+      const s = recordSsrGradient(be, graph, params, x, w, (reg.alpha * reg.scale) / B, {
+        classes,
+        scale: (1 - reg.alpha) / B,
+      });
+      releasers.push(() => s.release());
+      be.train.scatterRows(eigenvectors!, index, w, d);
+      be.train.accumulateMetrics(s.logits, classes, s.lambda, stats);
+      optimizer.step(params, (name) => [{ grad: s.grads.get(name)!, scale: 1 }], lr);
+      return;
+    }
+    // The point the cross-entropy is taken at: x, or Madry's PGD adversary.
+    let xLoss = x;
+    if (reg.kind === 'madry') {
+      let xadv = x;
+      if (reg.randomStart) {
+        const start = new Float32Array(B * d);
+        batchIds.forEach((id, b) => {
+          for (let i = 0; i < d; i++) {
+            const u = uniformAt(seed, DATA_STREAM.madryStart, id, epoch, i);
+            start[b * d + i] = Math.min(range[1], Math.max(range[0], xData[b * d + i] + (2 * u - 1) * reg.epsilon));
+          }
+        });
+        xadv = be.upload(start, x.shape, 'madry start');
+        toRelease.push(xadv);
+      }
+      for (let k = 0; k < reg.iterations; k++) {
+        const r = sweep(be, graph, {
+          x: xadv,
+          params,
+          head: { kind: 'crossEntropy', classes, scale: 1 },
+          inputGrad: true,
+        });
+        const next = be.train.pgdStep(xadv, x, r.inputGrad!, reg.epsilon, reg.step, range[0], range[1]);
+        r.release();
+        toRelease.push(next);
+        xadv = next;
+      }
+      xLoss = xadv;
+    }
+    const ce = sweep(be, graph, {
+      x: xLoss,
+      params,
+      head: { kind: 'crossEntropy', classes, scale: 1 / B },
+      paramGrads: true,
+    });
+    releasers.push(() => ce.release());
+    be.train.accumulateMetrics(ce.logits, classes, null, stats);
+    optimizer.step(params, (name) => [{ grad: ce.paramGrads.get(name)!.grad, scale: 1 }], lr);
+  } finally {
+    for (const f of releasers) f();
+    be.release(...toRelease);
+  }
+}

@@ -1,0 +1,65 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { trainCommand } from '../src/cli/commands/train.js';
+import { cpuEngine } from './helpers.js';
+import { loadModel } from '../src/graph/model.js';
+import { parseSafetensors } from '../src/io/safetensors.js';
+
+const SPEC = join(import.meta.dirname, '..', 'examples', 'models', 'lenet-relu.json');
+
+describe('smoothgeo train', () => {
+  it('trains a few SSR steps and writes a checkpoint loadModel reads, with its record and metadata', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'smoothgeo-train-')), 'm.safetensors');
+    const cmd = trainCommand();
+    cmd.exitOverride();
+    await cmd.parseAsync(
+      [
+        '--model',
+        SPEC,
+        '--out',
+        out,
+        '--backend',
+        'cpu',
+        '--epochs',
+        '1',
+        '--max-steps',
+        '2',
+        '--batch-size',
+        '16',
+        '--regularizer',
+        'ssr',
+        '--alpha',
+        '0.3',
+        '--seed',
+        '4',
+        '--no-progress',
+      ],
+      { from: 'user' },
+    );
+    const bytes = readFileSync(out);
+    const meta = parseSafetensors(bytes).metadata;
+    expect(meta?.seed).toBe('4');
+    expect(meta?.command).toMatch(/^smoothgeo /);
+    const model = await loadModel(await cpuEngine(), JSON.parse(readFileSync(SPEC, 'utf8')), bytes);
+    expect(Object.keys(model.parameters)).toContain('fc3.weight');
+    const rec = JSON.parse(readFileSync(out.replace(/\.safetensors$/, '.json'), 'utf8'));
+    expect(rec.steps).toBe(2);
+    expect(rec.seed).toBe(4);
+    expect(rec.backend).toBe('cpu');
+    expect(rec.regularizer).toEqual({ kind: 'ssr', alpha: 0.3, scale: 1, iterations: 1 });
+    expect(rec.testDigits).toBe(2000);
+    expect(rec.testAccuracy).toBeGreaterThanOrEqual(0);
+    expect(rec.history[0].lambdaMax).toBeGreaterThan(0);
+  });
+
+  it('rejects a bad option value with a message naming it', async () => {
+    const cmd = trainCommand();
+    cmd.exitOverride();
+    cmd.configureOutput({ writeErr: () => {} });
+    await expect(
+      cmd.parseAsync(['--model', SPEC, '--out', 'x.safetensors', '--alpha', '2'], { from: 'user' }),
+    ).rejects.toThrow(/--alpha must be a number in \[0, 1\], got '2'/);
+  });
+});

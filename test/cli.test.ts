@@ -1,0 +1,273 @@
+// The `smoothgeo` bin as a user runs it: the built dist/cli.mjs in a child process (npm test builds first),
+// on the cpu backend and one or two MNIST digits so that each run takes about a second.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decode, encode } from 'fast-png';
+import { describe, expect, it } from 'vitest';
+import { attributionMap, saliency } from '../src/attribution/methods.js';
+import { hessianEigen } from '../src/curvature/eigen.js';
+import { loadMnist } from '../src/data/mnist.js';
+import { loadModel } from '../src/graph/model.js';
+import { loadOnnx } from '../src/io/onnx.js';
+import { sequential } from '../src/io/png.js';
+import { cpuEngine } from './helpers.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const BIN = join(ROOT, 'dist', 'cli.mjs');
+const MODELS = join(ROOT, 'examples', 'models');
+
+function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: tmp() });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'smoothgeo-cli-'));
+}
+
+async function natModel() {
+  const engine = await cpuEngine();
+  const spec = JSON.parse(readFileSync(join(MODELS, 'lenet-relu.json'), 'utf8'));
+  return loadModel(engine, spec, readFileSync(join(MODELS, 'lenet-nat.safetensors')));
+}
+
+/** Test digit `i` of the split the shipped NAT model was trained on (seed 1, its training record's). */
+async function digit(i: number) {
+  const { test } = await loadMnist({ seed: 1 });
+  return { shape: [1, 1, 28, 28], data: test.x.data.slice(i * 784, (i + 1) * 784) };
+}
+
+describe('smoothgeo explain', () => {
+  it('writes the saliency map of the library as JSON and as an overlay whose colours follow the map', async () => {
+    const out = tmp();
+    const r = run(
+      'explain',
+      '--model',
+      'nat',
+      '--mnist',
+      '3',
+      '--method',
+      'saliency',
+      '--backend',
+      'cpu',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const rec = JSON.parse(r.stdout);
+    const x = await digit(3);
+    const model = await natModel();
+    const want = attributionMap((await saliency(model, x, { target: [rec.examples[0].predicted] })).attributions);
+    const got = rec.methods.saliency.maps[0] as number[];
+    // Same backend, same float32 arithmetic: the CLI adds nothing but the file formats.
+    for (let i = 0; i < 784; i++) expect(got[i]).toBeCloseTo(want.data[i], 5);
+    expect(JSON.parse(readFileSync(join(out, 'explain.json'), 'utf8')).methods.saliency.maps[0]).toEqual(got);
+
+    const png = decode(readFileSync(rec.methods.saliency.files[0]));
+    expect(png.height).toBe(28 * 8);
+    expect(png.width).toBeGreaterThan(28 * 8); // the legend on the right
+    const px = (x: number, y: number) =>
+      Array.from(png.data.subarray((y * png.width + x) * 4, (y * png.width + x) * 4 + 3));
+    // The strongest cell is drawn in the top colour of the bar; a cell without attribution shows the grey digit.
+    const top = got.indexOf(Math.max(...got));
+    expect(px((top % 28) * 8 + 4, Math.floor(top / 28) * 8 + 4)).toEqual(sequential(1));
+    const zero = got.findIndex((v) => v === 0);
+    expect(zero).toBeGreaterThanOrEqual(0);
+    const grey = Math.round(255 * x.data[zero]);
+    expect(px((zero % 28) * 8 + 4, Math.floor(zero / 28) * 8 + 4)).toEqual([grey, grey, grey]);
+  });
+
+  it('reads PNG inputs and gives the same prediction as the digit itself', async () => {
+    const dir = tmp();
+    const x = await digit(5);
+    const grey = Uint8Array.from(x.data, (v) => Math.round(v * 255));
+    writeFileSync(join(dir, 'five.png'), encode({ width: 28, height: 28, data: grey, channels: 1, depth: 8 }));
+    const r = run(
+      'explain',
+      '--model',
+      'nat',
+      '--input',
+      join(dir, 'five.png'),
+      '--backend',
+      'cpu',
+      '--out',
+      dir,
+      '--json',
+    );
+    expect(r.status).toBe(0);
+    const rec = JSON.parse(r.stdout);
+    const logits = await (await natModel()).forward(x);
+    const z = Array.from(logits.data);
+    expect(rec.examples[0].name).toBe('five');
+    expect(rec.examples[0].predicted).toBe(z.indexOf(Math.max(...z)));
+  });
+
+  it('explains an ONNX model given as --model file.onnx, with the prediction loadOnnx gives', async () => {
+    const dir = tmp();
+    const onnx = join(ROOT, 'test', 'fixtures', 'onnx', 'mixed_onnx.onnx');
+    const grey = Uint8Array.from({ length: 64 }, (_, i) => (i * 37) % 256);
+    writeFileSync(join(dir, 'pattern.png'), encode({ width: 8, height: 8, data: grey, channels: 1, depth: 8 }));
+    const r = run(
+      'explain',
+      '--model',
+      onnx,
+      '--input',
+      join(dir, 'pattern.png'),
+      '--backend',
+      'cpu',
+      '--out',
+      dir,
+      '--json',
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const rec = JSON.parse(r.stdout);
+    const model = await loadOnnx(await cpuEngine(), readFileSync(onnx));
+    const logits = await model.forward({ shape: [1, 1, 8, 8], data: Float32Array.from(grey, (v) => v / 255) });
+    const z = Array.from(logits.data);
+    expect(rec.examples[0].predicted).toBe(z.indexOf(Math.max(...z)));
+    const bad = run('explain', '--model', onnx, '--weights', onnx, '--mnist', '0', '--backend', 'cpu', '--out', dir);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/--weights goes with --model <spec.json>, not an ONNX file/);
+  });
+
+  it('says in one stderr line, with a non-zero status, what was wrong: bad flag, missing file, wrong size, wrong model', () => {
+    const dir = tmp();
+    const oneLine = (r: ReturnType<typeof run>, pattern: RegExp) => {
+      expect(r.status).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    };
+    oneLine(run('explain', '--mnist', '0', '--bogus'), /unknown option '--bogus'/);
+    oneLine(run('explain', '--mnist', '0', '--method', 'gradcam'), /--method must be among saliency, .*got 'gradcam'/);
+    oneLine(run('explain', '--mnist', 'x'), /--mnist: index must be an integer >= 0, got 'x'/);
+    oneLine(
+      run('explain', '--input', join(dir, 'nope.png'), '--backend', 'cpu'),
+      /--input: no such file '.*nope\.png'/,
+    );
+    writeFileSync(
+      join(dir, 'big.png'),
+      encode({ width: 32, height: 32, data: new Uint8Array(1024), channels: 1, depth: 8 }),
+    );
+    oneLine(
+      run('explain', '--input', join(dir, 'big.png'), '--backend', 'cpu'),
+      /big\.png is 32×32 pixels; the model expects 28×28/,
+    );
+    const mlp = join(dir, 'mlp.json');
+    writeFileSync(
+      mlp,
+      JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'dense', name: 'fc1', out: 10 }] }),
+    );
+    oneLine(
+      run(
+        'explain',
+        '--model',
+        mlp,
+        '--weights',
+        join(MODELS, 'lenet-nat.safetensors'),
+        '--mnist',
+        '0',
+        '--backend',
+        'cpu',
+      ),
+      /\[INVALID_SPEC\]/,
+    );
+    oneLine(run('explain', '--model', mlp, '--mnist', '0', '--backend', 'cpu'), /needs --weights/);
+    oneLine(run('explain', '--backend', 'cpu'), /either as --input .* or as --mnist/);
+    // --verbose adds the stack trace.
+    const v = run('explain', '--input', join(dir, 'nope.png'), '--backend', 'cpu', '--verbose');
+    expect(v.status).toBe(1);
+    expect(v.stderr).toMatch(/\n\s+at /);
+  });
+});
+
+describe('smoothgeo attack, curvature, info, bench', () => {
+  it('attack: top-k intersection starts at 1 (the map against itself) and the files are written', () => {
+    const out = tmp();
+    const r = run('attack', '--mnist', '0', '--iterations', '2', '--backend', 'cpu', '--out', out, '--json');
+    expect(r.status).toBe(0);
+    const rec = JSON.parse(r.stdout);
+    expect(rec.measure).toBe('topKIntersection');
+    const e = rec.examples[0];
+    expect(e.topKIntersection.before).toBe(1);
+    expect(e.topKIntersection.after).toBeLessThanOrEqual(1);
+    for (const f of Object.values(e.files) as string[]) expect(decode(readFileSync(f)).width).toBeGreaterThan(0);
+    const bad = run('attack', '--mnist', '0', '--attack', 'targeted', '--backend', 'cpu');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/--attack targeted needs --target-map/);
+  });
+
+  it('curvature: λ_max is the library’s, the top eigenvalue, and the Gauss–Newton Hessian has λ_min ≈ 0 ≤ λ_max', async () => {
+    const out = tmp();
+    const r = run(
+      'curvature',
+      '--mnist',
+      '2',
+      '--k',
+      '2',
+      '--lanczos-steps',
+      '40',
+      '--trace-samples',
+      '4',
+      '--density-probes',
+      '2',
+      '--density-steps',
+      '8',
+      '--backend',
+      'cpu',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(r.status).toBe(0);
+    const e = JSON.parse(r.stdout).examples[0];
+    const model = await natModel();
+    const want = await hessianEigen(
+      model,
+      await digit(2),
+      { kind: 'crossEntropy', labels: [e.predicted] },
+      {
+        gaussNewton: true,
+        which: 'largest',
+        iterations: 40,
+        seed: 1,
+      },
+    );
+    expect(e.lambdaMax).toBeCloseTo(want.values[0][0], 10);
+    expect(e.topK[0]).toBeCloseTo(e.lambdaMax, 6);
+    expect(e.lambdaMin).toBeGreaterThan(-1e-6 * e.lambdaMax); // PSD up to rounding
+    expect(e.trace).toBeGreaterThan(0);
+    expect(decode(readFileSync(e.plot)).width).toBe(640);
+  });
+
+  it('info: the cpu backend is always there, and --backend cpu is picked as requested', () => {
+    const r = run('info', '--backend', 'cpu', '--json');
+    expect(r.status).toBe(0);
+    const rec = JSON.parse(r.stdout);
+    expect(rec.backends.cpu.available).toBe(true);
+    expect(rec.picked).toMatchObject({ requested: 'cpu', backend: 'cpu', reason: 'requested' });
+    expect(rec.workLimits.imagePixels).toBe(2 ** 26);
+  });
+
+  it('bench: one row per batch size with every time measured', () => {
+    const r = run('bench', '--batch', '1,2', '--reps', '1', '--samples', '2', '--backend', 'cpu', '--json');
+    expect(r.status).toBe(0);
+    const rec = JSON.parse(r.stdout);
+    expect(rec.rows.map((row: { batch: number }) => row.batch)).toEqual([1, 2]);
+    for (const row of rec.rows)
+      for (const k of ['forwardMs', 'gradientMs', 'hvpMs', 'smoothGradMs']) expect(Number.isFinite(row[k])).toBe(true);
+  });
+
+  it('every command has --help with an example', () => {
+    for (const c of ['info', 'explain', 'attack', 'curvature', 'bench']) {
+      const r = run(c, '--help');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/Example:\n {2}smoothgeo /);
+    }
+  });
+});
