@@ -86,3 +86,35 @@ describe('wasm direct stride-1 convolution (forward and backward input) against 
     }
   });
 });
+
+describe('wasm 2×2 stride-2 max pooling (the SIMD path) against float64', () => {
+  // Values from {0, 1, 2, 3} make ties in most windows, so the argmax must pick the first maximum in the
+  // scalar loop's order ((0,0), (0,1), (1,0), (1,1)) exactly as the reference does; a NaN in the first cell
+  // of a window stays the window's value (nothing compares greater than it), as in the general loop.
+  it.each([
+    [2, 3, 8, 8],
+    [1, 2, 9, 11],
+    [3, 1, 6, 14],
+    [1, 1, 2, 2],
+  ])('n = %i, c = %i, %i×%i: values and argmax identical', async (n, c, h, w) => {
+    const be = (await (await wasmEngine()).backendForCall()) as WasmBackend;
+    const oh = Math.floor(h / 2),
+      ow = Math.floor(w / 2);
+    const g = { n, c, h, w, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0, countIncludePad: false, oh, ow };
+    const r = rng(n * 1000 + h * 10 + w);
+    const x = Array.from({ length: n * c * h * w }, () => Math.floor(r(0, 4)));
+    x[0] = NaN;
+    // wasm reads an index tensor back as its int32 bits (as webgpu), the cpu backend as numbers.
+    const run = async (b: Backend, bits: boolean) => {
+      const X = b.upload(x, [n, c, h, w], 'x');
+      const { y, argmax } = b.maxPool(X, g);
+      const [yv, av] = await b.read([y, argmax]);
+      b.release(X, y, argmax);
+      return { y: Array.from(yv), argmax: Array.from(bits ? new Int32Array(av.buffer, av.byteOffset, av.length) : av) };
+    };
+    const got = await run(be, true),
+      want = await run(cpu, false);
+    expect(got.y).toEqual(want.y);
+    expect(got.argmax).toEqual(want.argmax);
+  });
+});
