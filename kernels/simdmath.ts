@@ -48,3 +48,42 @@
   const q = f32x4.div(f32x4.mul(log1to2(u), e), v128.bitselect(f32x4.splat(1), d, same));
   return v128.bitselect(e, q, same);
 }
+
+/** log(v) for positive normal float32 v: v = 2^e·m, m in [1, 2), log v = e·ln2 + log m. */
+@inline export function logPos(v: v128): v128 {
+  const e = i32x4.sub(i32x4.shr_u(v, 23), i32x4.splat(127));
+  const m = v128.or(v128.and(v, i32x4.splat(0x7fffff)), i32x4.splat(0x3f800000));
+  return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(e), f32x4.splat(0.693147181)), log1to2(m));
+}
+
+/**
+ * The standard normal quantile of u in (0, 1) by Giles' single-precision erfinv, the float32 SIMD twin of
+ * normalFromUniform in src/noise/philox.ts (which evaluates the same polynomials in float64): both branches
+ * are evaluated and the one for w = −log(4u(1 − u)) < 5 or ≥ 5 is selected per lane.
+ */
+@inline export function normalQuantile(u: v128): v128 {
+  const x = f32x4.sub(f32x4.add(u, u), f32x4.splat(1));
+  const w = f32x4.neg(logPos(f32x4.mul(f32x4.mul(f32x4.splat(4), u), f32x4.sub(f32x4.splat(1), u))));
+  const a = f32x4.sub(w, f32x4.splat(2.5));
+  let p = f32x4.splat(2.81022636e-8);
+  p = f32x4.add(f32x4.mul(p, a), f32x4.splat(3.43273939e-7));
+  p = f32x4.add(f32x4.mul(p, a), f32x4.splat(-3.5233877e-6));
+  p = f32x4.add(f32x4.mul(p, a), f32x4.splat(-4.39150654e-6));
+  p = f32x4.add(f32x4.mul(p, a), f32x4.splat(0.00021858087));
+  p = f32x4.add(f32x4.mul(p, a), f32x4.splat(-0.00125372503));
+  p = f32x4.add(f32x4.mul(p, a), f32x4.splat(-0.00417768164));
+  p = f32x4.add(f32x4.mul(p, a), f32x4.splat(0.246640727));
+  p = f32x4.add(f32x4.mul(p, a), f32x4.splat(1.50140941));
+  const b = f32x4.sub(f32x4.sqrt(w), f32x4.splat(3));
+  let t = f32x4.splat(-0.000200214257);
+  t = f32x4.add(f32x4.mul(t, b), f32x4.splat(0.000100950558));
+  t = f32x4.add(f32x4.mul(t, b), f32x4.splat(0.00134934322));
+  t = f32x4.add(f32x4.mul(t, b), f32x4.splat(-0.00367342844));
+  t = f32x4.add(f32x4.mul(t, b), f32x4.splat(0.00573950773));
+  t = f32x4.add(f32x4.mul(t, b), f32x4.splat(-0.0076224613));
+  t = f32x4.add(f32x4.mul(t, b), f32x4.splat(0.00943887047));
+  t = f32x4.add(f32x4.mul(t, b), f32x4.splat(1.00167406));
+  t = f32x4.add(f32x4.mul(t, b), f32x4.splat(2.83297682));
+  const q = v128.bitselect(p, t, f32x4.lt(w, f32x4.splat(5)));
+  return f32x4.mul(f32x4.mul(q, f32x4.splat(1.41421356)), x);
+}
