@@ -17,7 +17,10 @@ export interface EngineOptions {
    * reference; describe() says which and why. Default 'auto'.
    */
   backend?: 'auto' | BackendName;
-  /** Threads of the wasm backend (Node only; browsers run it on one). Default 1 (see src/backend/wasm/threads.ts). */
+  /**
+   * Threads of the wasm backend. Default: Node, the available cores; browsers, navigator.hardwareConcurrency
+   * (at most 8) in a cross-origin isolated page and 1 otherwise (see src/backend/wasm/threads.ts).
+   */
   threads?: number;
   /** The WebGPU entry point: navigator.gpu in browsers; in Node, `create([])` of npm `webgpu` (loaded when omitted). */
   gpu?: GPU;

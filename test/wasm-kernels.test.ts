@@ -118,3 +118,68 @@ describe('wasm 2×2 stride-2 max pooling (the SIMD path) against float64', () =>
     expect(got.argmax).toEqual(want.argmax);
   });
 });
+
+describe('wasm thread pool', () => {
+  it('defaults to the available cores in Node and says so in describe()', async () => {
+    const { createEngine } = await import('../src/engine.js');
+    const { availableParallelism } = await import('node:os');
+    const engine = await createEngine({ backend: 'wasm' });
+    const n = availableParallelism();
+    expect(engine.describe()).toContain(`${n} thread${n > 1 ? 's' : ''} (default: the ${n} available core`);
+    engine.dispose();
+  });
+
+  it('3 threads (an uneven split of 50 samples and of element ranges) give bitwise the SmoothGrad of 1 thread, B = 1 and B = 3', async () => {
+    const { createEngine } = await import('../src/engine.js');
+    const { loadModel } = await import('../src/graph/model.js');
+    const { smoothGrad } = await import('../src/attribution/methods.js');
+    const { oracleCases } = await import('./helpers.js');
+    const c = oracleCases().find((k) => k.name === 'lenet')!;
+    const x = c.tensors.get('x')!;
+    const per = x.data.length / x.shape[0];
+    const x3 = {
+      shape: [3, ...x.shape.slice(1)],
+      data: Float32Array.from({ length: 3 * per }, (_, i) => x.data[i % (2 * per)]),
+    };
+    const runs: Float32Array[][] = [];
+    for (const threads of [1, 3]) {
+      const engine = await createEngine({ backend: 'wasm', threads });
+      const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+      runs.push([
+        (
+          await smoothGrad(
+            model,
+            { shape: [1, ...x.shape.slice(1)], data: x.data.slice(0, per) },
+            { target: [c.json.target[0]], sigma: 0.15, samples: 50, seed: 5 },
+          )
+        ).attributions.data,
+        (
+          await smoothGrad(model, x3, {
+            target: [c.json.target[0], c.json.target[1], c.json.target[0]],
+            sigma: 0.2,
+            samples: 50,
+            seed: 6,
+          })
+        ).attributions.data,
+      ]);
+      engine.dispose();
+    }
+    for (let i = 0; i < 2; i++) expect(Array.from(runs[1][i])).toEqual(Array.from(runs[0][i]));
+  });
+
+  it('a disposed threaded engine refuses the next call at once instead of waiting for its stopped workers', async () => {
+    // bench/wasm.mjs once called engine.dispose() inside its model loop and then kept using the engine: the
+    // pool's workers had been told to quit and terminated, and the next parallel kernel waited for them.
+    const { createEngine } = await import('../src/engine.js');
+    const { loadModel } = await import('../src/graph/model.js');
+    const { oracleCases } = await import('./helpers.js');
+    const c = oracleCases().find((k) => k.name === 'lenet')!;
+    const engine = await createEngine({ backend: 'wasm', threads: 2 });
+    const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+    engine.dispose();
+    await expect(model.forward(c.tensors.get('x')!)).rejects.toMatchObject({
+      code: 'BACKEND_UNAVAILABLE',
+      message: expect.stringMatching(/disposed/),
+    });
+  });
+});

@@ -20,7 +20,7 @@ import { LIMITS } from '../../limits.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
 import { Arena } from './arena.js';
 import { instantiateKernels, kernelModule, simdSupported, type KernelExports } from './module.js';
-import { defaultThreads, ThreadPool } from './threads.js';
+import { planThreads, ThreadPool } from './threads.js';
 import { wasmTrainPrimitives } from './train.js';
 
 /** A tensor in the backend's linear memory: `offset` bytes from its start, float32 or int32 values. */
@@ -89,14 +89,7 @@ export class WasmBackend implements Backend {
     if (!simdSupported())
       fail('BACKEND_UNAVAILABLE', 'wasm: this JavaScript engine does not validate WebAssembly SIMD128');
     const maxBytes = LIMITS.wasmMemoryBytes;
-    let want = threads ?? (await defaultThreads());
-    let note = '';
-    const inNode = typeof process !== 'undefined' && !!process.versions?.node;
-    if (want > 1 && !inNode) {
-      // Browsers forbid Atomics.wait on the main thread, which this synchronous pool needs.
-      note = ` (${want} asked for; threads need Node's worker_threads here, so 1)`;
-      want = 1;
-    }
+    const { threads: want, note } = await planThreads(threads);
     const shared = want > 1;
     const memory = new WebAssembly.Memory({ initial: 32, maximum: maxBytes / PAGE, shared });
     const k = await instantiateKernels(memory, shared);
