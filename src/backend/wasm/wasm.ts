@@ -41,7 +41,14 @@ const HEADS: Record<HeadKind, number> = { logit: 0, probability: 1, crossEntropy
 const NOISE = { none: 0, gaussian: 1, cube: 2, ball: 3, given: 4 } as const;
 const PAGE = 65536;
 /** Kernels the thread pool may run (by name, the same list in every worker). */
-const PARALLEL_KERNELS = ['conv2dForward', 'conv2dBackwardInput', 'activation', 'activationBackward'] as const;
+const PARALLEL_KERNELS = [
+  'conv2dForward',
+  'conv2dBackwardInput',
+  'activation',
+  'activationBackward',
+  'activationTangent',
+  'sampleInputs',
+] as const;
 /** A fork-join round trip costs ~10 µs; split only work of ≥ ~2·10⁵ multiply-adds (or elements). */
 const MIN_PARALLEL_WORK = 200_000;
 
@@ -387,12 +394,30 @@ export class WasmBackend implements Backend {
    */
   private activated(z: BTensor, act: EpilogueActivation): { z: BTensor; a: BTensor } {
     const a = this.alloc(z.shape, act.kind, 'f32', false);
+    // Element ranges split at multiples of 4, as in activation(): the same SIMD or scalar path per element.
+    const at = (t: BTensor, lo: number) => off(t) + 4 * lo;
     if (act.z) {
       if (act.z.size !== z.size)
         throw new Error(`${act.kind} epilogue: pre-activation has ${act.z.size} values, expected ${z.size}`);
-      this.k.activationTangent(ACTIVATIONS[act.kind], act.beta, off(act.z), off(z), a.offset, z.size);
+      const pre = act.z;
+      this.parallel('activationTangent', z.size, z.size * 8, 4, (lo, hi) => [
+        ACTIVATIONS[act.kind],
+        act.beta,
+        at(pre, lo),
+        at(z, lo),
+        at(a, lo),
+        hi - lo,
+      ]);
     } else {
-      this.k.activation(ACTIVATIONS[act.kind], act.beta, off(z), 0, a.offset, 0, z.size);
+      this.parallel('activation', z.size, z.size * 8, 4, (lo, hi) => [
+        ACTIVATIONS[act.kind],
+        act.beta,
+        at(z, lo),
+        0,
+        at(a, lo),
+        0,
+        hi - lo,
+      ]);
     }
     return { z, a };
   }
@@ -590,7 +615,9 @@ export class WasmBackend implements Backend {
     const B = x.shape[0],
       d = x.size / B;
     const out = this.alloc([B * len, ...x.shape.slice(1)], 'sample inputs', 'f32', false);
-    this.k.sampleInputs(
+    // One example: its sample rows are contiguous, so threads take row ranges; otherwise one call.
+    const rows = B === 1 ? len : 1;
+    this.parallel('sampleInputs', rows, 16 * len * d, 1, (lo, hi) => [
       ...this.planArgs(plan),
       off(ballFactors),
       off(plan.baseline),
@@ -599,10 +626,10 @@ export class WasmBackend implements Backend {
       B,
       d,
       off(x),
-      q0,
-      len,
-      out.offset,
-    );
+      q0 + lo,
+      B === 1 ? hi - lo : len,
+      out.offset + 4 * lo * d,
+    ]);
     return out;
   }
   sampleReduce(
