@@ -49,8 +49,11 @@ const PARALLEL_KERNELS = [
   'activationTangent',
   'sampleInputs',
 ] as const;
-/** A fork-join round trip costs ~10 µs; split only work of ≥ ~2·10⁵ multiply-adds (or elements). */
-const MIN_PARALLEL_WORK = 200_000;
+/**
+ * A fork-join round trip costs ~10 µs (a sleeping worker's wake-up); split only work of ≥ 5·10⁵ multiply-adds
+ * (or element operations), ≥ ~50 µs on one thread.
+ */
+const MIN_PARALLEL_WORK = 500_000;
 
 export function wt(t: BTensor, dtype: DType = 'f32'): WasmTensor {
   if (!(t instanceof WasmTensor)) throw new Error(`${t.label}: not a tensor of the wasm backend`);
@@ -617,7 +620,7 @@ export class WasmBackend implements Backend {
     const out = this.alloc([B * len, ...x.shape.slice(1)], 'sample inputs', 'f32', false);
     // One example: its sample rows are contiguous, so threads take row ranges; otherwise one call.
     const rows = B === 1 ? len : 1;
-    this.parallel('sampleInputs', rows, 16 * len * d, 1, (lo, hi) => [
+    this.parallel('sampleInputs', rows, 32 * len * d, 1, (lo, hi) => [
       ...this.planArgs(plan),
       off(ballFactors),
       off(plan.baseline),
