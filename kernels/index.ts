@@ -5,6 +5,7 @@ export { conv2dForward, conv2dBackwardInput, conv2dBackwardFilter, convWorkspace
 export { maxPool, gather, scatterAdd, avgPool, avgPoolBackward } from './pool';
 export { activation, activationBackward, activationTangent, checkFinite } from './pointwise';
 export { add, copyBlocks, batchNormCoefficients, batchNorm, batchNormBackward, batchNormWeightGrad } from './graph';
+export { broadcastBinary, sumTo } from './broadcast';
 export { sgd, adam, ssrSeeds, gatherRows, scatterRows, normalizeRows, pgdStep, accumulateMetrics } from './train';
 export { head } from './loss';
 export { philoxWords, sampleInputs, ballFactors } from './philox';

@@ -208,8 +208,12 @@ for (const [title, spec] of [
             { type: 'dense', name: 'a', out: 3, id: 'h' },
             { type: 'add', inputs: ['h', 'input'] },
           ]),
-        ).toThrow(/add needs inputs of one shape, but input 1 is \[4\] and input 0 is \[3\]/);
-        expect(bad([{ type: 'add', inputs: ['input'] }])).toThrow(/add layer needs exactly 2 'inputs', got 1/);
+        ).toThrow(
+          /add needs inputs of one shape or shapes that broadcast \(numpy rules\), but input 1 is \[4\] and input 0 is \[3\]/,
+        );
+        expect(bad([{ type: 'add', inputs: ['input'] }])).toThrow(
+          /add layer needs exactly 2 'inputs' \(or a constant 'param'\), got 1/,
+        );
         expect(bad([{ type: 'dense', name: 'a', out: 4, inputs: ['input', 'input'] }])).toThrow(
           /dense layer takes exactly 1 input, got 2/,
         );

@@ -161,6 +161,49 @@ const CASES: Case[] = [
   },
   { name: 'globalavgpool2d', layer: { type: 'globalavgpool2d' }, inShape: [3, 5, 4], batch: 2 },
   { name: 'reshape', layer: { type: 'reshape', shape: [4, 6] }, inShape: [2, 3, 4], batch: 2 },
+  {
+    name: 'mul by a per-channel constant [C, 1, 1]',
+    layer: { type: 'mul', param: 'scale', shape: [3, 1, 1] },
+    inShape: [3, 4, 5],
+    batch: 2,
+  },
+  {
+    name: 'div by a per-channel constant [1, C, 1, 1] (batch dimension 1)',
+    layer: { type: 'div', param: 'std', shape: [1, 3, 1, 1] },
+    inShape: [3, 4, 5],
+    batch: 2,
+  },
+  {
+    name: 'sub of a scalar constant',
+    layer: { type: 'sub', param: 'onnx::Sub_7', shape: [1] },
+    inShape: [2, 3, 5],
+    batch: 3,
+  },
+  {
+    name: 'sub from a constant (c − x), constant over the last two dims',
+    layer: { type: 'sub', param: 'c', shape: [4, 5], constantFirst: true },
+    inShape: [3, 4, 5],
+    batch: 2,
+  },
+  { name: 'add of a constant vector', layer: { type: 'add', param: 'b', shape: [9] }, inShape: [9], batch: 3 },
+  {
+    name: 'add of a constant that broadcasts the input too ([3,1,5] + [4,1])',
+    layer: { type: 'add', param: 'c', shape: [4, 1] },
+    inShape: [3, 1, 5],
+    batch: 2,
+  },
+  {
+    name: 'mul by a constant that broadcasts the input too ([3,1,5] × [4,1])',
+    layer: { type: 'mul', param: 'c', shape: [4, 1] },
+    inShape: [3, 1, 5],
+    batch: 2,
+  },
+  {
+    name: 'div by a constant that broadcasts the input too ([B,1,5] ÷ [1,3,1])',
+    layer: { type: 'div', param: 'c', shape: [1, 3, 1] },
+    inShape: [1, 5],
+    batch: 2,
+  },
 ];
 
 type Arr = number[];
@@ -181,8 +224,14 @@ function makeData(op: Op, batch: number, seed: number): Data {
     tangents: Record<string, Arr> = {};
   for (const p of op.params) {
     const n = p.shape.reduce((a, b) => a * b, 1);
-    // A variance is positive; buffers are constants (zero tangent, no gradient).
-    params[p.key] = p.key === 'running_var' ? Array.from({ length: n }, () => r(0.2, 1.5)) : vec(n);
+    // A variance is positive and a divisor kept away from 0 (central differences need |c| ≫ h); buffers
+    // are constants (zero tangent, no gradient).
+    params[p.key] =
+      p.key === 'running_var'
+        ? Array.from({ length: n }, () => r(0.2, 1.5))
+        : op.type === 'div'
+          ? Array.from({ length: n }, () => (r(0, 1) < 0.5 ? -1 : 1) * r(0.5, 1.5))
+          : vec(n);
     tangents[p.key] = p.buffer ? new Array<number>(n).fill(0) : vec(n);
   }
   // Round to float32 so both backends see identical inputs.

@@ -41,6 +41,8 @@ export interface KernelExports {
   ): void;
   activationTangent(kind: number, beta: number, z: number, t: number, out: number, count: number): void;
   add(a: number, b: number, out: number, count: number): void;
+  broadcastBinary(kind: number, a: number, b: number, out: number, geom: number): void;
+  sumTo(t: number, out: number, total: number, scale: number, geom: number, ws: number): void;
   copyBlocks(
     src: number,
     dst: number,

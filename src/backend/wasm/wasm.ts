@@ -1,6 +1,8 @@
 import type {
   ActivationKind,
   Backend,
+  BinaryKind,
+  BroadcastGeom,
   BlockCopy,
   BTensor,
   ChannelGeom,
@@ -18,6 +20,7 @@ import type {
 import { fail } from '../../errors.js';
 import { LIMITS } from '../../limits.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
+import { checkBroadcastGeom, sumToPlan } from '../broadcast.js';
 import { Arena } from './arena.js';
 import { instantiateKernels, kernelModule, simdSupported, type KernelExports } from './module.js';
 import { planThreads, ThreadPool } from './threads.js';
@@ -37,6 +40,7 @@ export class WasmTensor implements BTensor {
 }
 
 const ACTIVATIONS: Record<ActivationKind, number> = { relu: 0, softplus: 1, tanh: 2, sigmoid: 3 };
+const BINARY: Record<BinaryKind, number> = { add: 0, sub: 1, mul: 2, div: 3 };
 const HEADS: Record<HeadKind, number> = { logit: 0, probability: 1, crossEntropy: 2, gaussNewton: 3 };
 const NOISE = { none: 0, gaussian: 1, cube: 2, ball: 3, given: 4 } as const;
 const PAGE = 65536;
@@ -429,6 +433,50 @@ export class WasmBackend implements Backend {
     if (a.size !== b.size) throw new Error(`add: sizes differ (${a.shape} vs ${b.shape})`);
     const out = this.alloc(a.shape, label, 'f32', false);
     this.k.add(off(a), off(b), out.offset, a.size);
+    return out;
+  }
+
+  /** Writes int32 rows, each padded in front to 6 entries with `pad`, at byte offset `at`. */
+  private writeGeom(at: number, rows: [readonly number[], number][]): void {
+    this.views();
+    let i = at >> 2;
+    for (const [row, pad] of rows) {
+      for (let k = row.length; k < 6; k++) this.i32view[i++] = pad;
+      for (const v of row) this.i32view[i++] = v;
+    }
+  }
+
+  broadcastBinary(kind: BinaryKind, a: BTensor, b: BTensor, g: BroadcastGeom, label: string): BTensor {
+    checkBroadcastGeom(a, b, g, label);
+    const out = this.alloc(g.shape, label, 'f32', false);
+    this.withWorkspace(18 * 4, label, (ws) => {
+      this.writeGeom(ws, [
+        [g.shape, 1],
+        [g.a, 0],
+        [g.b, 0],
+      ]);
+      this.k.broadcastBinary(BINARY[kind], off(a), off(b), out.offset, ws);
+    });
+    return out;
+  }
+
+  sumTo(t: BTensor, from: readonly number[], to: readonly number[], scale: number, label: string): BTensor {
+    const plan = sumToPlan(from, to, label);
+    if (t.size !== sizeOf(from)) throw new Error(`${label}: ${t.label} has ${t.size} values, not ${shapeStr(from)}`);
+    const out = this.alloc(to, label, 'f32', false);
+    // The output stride of every dimension of `from`: 0 where it is summed.
+    const strides: number[] = [];
+    for (let d = from.length - 1, s = 1; d >= 0; d--) {
+      strides.unshift(to[d] === from[d] ? s : 0);
+      s *= to[d];
+    }
+    this.withWorkspace(64 + 8 * plan.total, label, (ws) => {
+      this.writeGeom(ws, [
+        [from, 1],
+        [strides, 0],
+      ]);
+      this.k.sumTo(off(t), out.offset, plan.total, scale, ws, ws + 64);
+    });
     return out;
   }
 

@@ -3,7 +3,9 @@
 import type {
   ActivationKind,
   Backend,
+  BinaryKind,
   BlockCopy,
+  BroadcastGeom,
   BTensor,
   ChannelGeom,
   ConvGeom,
@@ -23,6 +25,7 @@ import { GpuContext, type Dispatch, type ShaderDump } from './context.js';
 import { shaderDump, type DumpShaders } from './debug.js';
 import { findWebGPU, openDevice, type AdapterSummary } from './device.js';
 import * as batchnorm from './kernels/batchnorm.js';
+import * as broadcast from './kernels/broadcast.js';
 import * as gemm from './kernels/gemm.js';
 import * as loss from './kernels/loss.js';
 import * as pointwise from './kernels/pointwise.js';
@@ -252,6 +255,12 @@ export class WebGPUBackend implements Backend, Recorder {
   }
   add(a: BTensor, b: BTensor, label: string): BTensor {
     return pointwise.add(this, a, b, label);
+  }
+  broadcastBinary(kind: BinaryKind, a: BTensor, b: BTensor, g: BroadcastGeom, label: string): BTensor {
+    return broadcast.broadcastBinary(this, kind, a, b, g, label);
+  }
+  sumTo(t: BTensor, from: readonly number[], to: readonly number[], scale: number, label: string): BTensor {
+    return broadcast.sumTo(this, t, from, to, scale, label);
   }
   copyBlocks(src: BTensor, g: BlockCopy, into: BTensor | null, shape: readonly number[], label: string): BTensor {
     return pointwise.copyBlocks(this, src, g, into, shape, label);

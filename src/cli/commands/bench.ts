@@ -31,7 +31,7 @@ export function benchCommand(): Command {
     .option('--batch <sizes>', 'batch sizes', listArg('--batch', intArg('batch size', 1)), [1, 8])
     .option('--samples <n>', 'SmoothGrad samples per example', intArg('--samples', 1), 16)
     .option('--reps <n>', 'timed calls per measurement (after one warm-up)', intArg('--reps', 1), 5)
-    .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
+    .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
     .option('--json', 'print one JSON object on stdout instead of text')
     .option('--verbose', 'print the stack trace of an error')
     .addHelpText('after', '\nExample:\n  smoothgeo bench --model nat --batch 1,32 --reps 10')

@@ -48,7 +48,7 @@ export function experimentCommand(): Command {
     .option('--split-seed <n>', 'seed of the MNIST split the models were trained on', intArg('--split-seed'), 1)
     .option('--seed <n>', 'seed of the attacks and the noise', intArg('--seed'), 1)
     .option('--out <dir>', 'output folder', 'out/experiment')
-    .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
+    .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
     .action(async (o, cmd: Command) => {
       const engine = await engineFor(o.backend);
       console.error(`engine: ${engine.describe()}`);

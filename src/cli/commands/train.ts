@@ -48,7 +48,7 @@ export function trainCommand(): Command {
     )
     .option('--seed <n>', 'seed of the split, the initialisation and the training', intArg('--seed'), 1)
     .option('--max-steps <n>', 'stop after this many steps (smoke runs)', intArg('--max-steps', 1))
-    .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
+    .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
     .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
     .action(async (o, cmd: Command) => {
       const engine = await engineFor(o.backend);
