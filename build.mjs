@@ -1,7 +1,8 @@
 // Builds the library: ESM bundles for Node and for browsers (WGSL inlined as text) and .d.ts files.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import asc from 'assemblyscript/asc';
 
 rmSync('dist', { recursive: true, force: true });
@@ -76,6 +77,17 @@ const nodeOnly = {
 };
 await Promise.all([
   build({ ...common, platform: 'node', outfile: 'dist/smoothgeo.node.mjs' }),
+  // `require('smoothgeo')`: the same Node build as CommonJS. The source has no top-level await; its one
+  // import.meta.url (finding the mnist package) becomes this file's URL, and its dynamic imports of webgpu,
+  // cli-progress and node:* stay import() calls, which CommonJS has too (webgpu is an ES module).
+  build({
+    ...common,
+    platform: 'node',
+    format: 'cjs',
+    outfile: 'dist/smoothgeo.node.cjs',
+    define: { 'import.meta.url': '__smoothgeo_import_meta_url' },
+    banner: { js: "const __smoothgeo_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
+  }),
   build({ ...common, external: [], plugins: [nodeOnly], platform: 'browser', outfile: 'dist/smoothgeo.browser.mjs' }),
   // The `smoothgeo` bin: Node only, every npm dependency loaded at run time.
   build({
@@ -90,4 +102,15 @@ await Promise.all([
 execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.', '--emitDeclarationOnly'], {
   stdio: 'inherit',
 });
-console.log('built dist/smoothgeo.node.mjs, dist/smoothgeo.browser.mjs, dist/cli.mjs, dist/types/');
+// Types for `require`: the same declarations as .d.cts files (a .d.ts in a "type": "module" package
+// declares an ES module, which a CommonJS consumer under nodenext may not require).
+for (const f of readdirSync('dist/types', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.d.ts'))) {
+  const text = readFileSync(join('dist/types', f), 'utf8').replace(
+    /(from\s+|import\()(['"])(\.{1,2}\/[^'"]*)\.js\2/g,
+    '$1$2$3.cjs$2',
+  );
+  writeFileSync(join('dist/types', f.replace(/\.d\.ts$/, '.d.cts')), text);
+}
+console.log(
+  'built dist/smoothgeo.node.mjs, dist/smoothgeo.node.cjs, dist/smoothgeo.browser.mjs, dist/cli.mjs, dist/types/ (.d.ts, .d.cts)',
+);

@@ -8,9 +8,10 @@ import { FLOAT32_BACKENDS, relL2, rng } from './helpers.js';
 /**
  * Every op × every pass, on webgpu against the float64 reference, and the float64 passes against central
  * finite differences. Shapes are small (software adapters are slow) but cover stride 2, padding,
- * rectangular kernels, odd sizes, overlapping windows, batch 1 and > 1, and every GEMM plan (webgpu.ts gemmPlan):
- * the tiled kernel with and without split-K, and the direct kernel's thread blocks (M ≤ 4 rows; 1–8 columns
- * along M in one or two groups; 4×4), with and without vec4 loads and split-K.
+ * rectangular kernels, odd sizes, overlapping windows, batch 1 and > 1, and every GEMM plan (gemm-plan.ts):
+ * the tiled kernel with and without split-K, the K-parallel kpar (test/kpar.test.ts has more), and the direct
+ * kernel's thread blocks (M ≤ 4 rows; 1–8 columns along M in one or two groups; 4×4), with and without vec4
+ * loads.
  */
 interface Case {
   name: string;
@@ -32,7 +33,7 @@ const CASES: Case[] = [
     batch: 2,
   },
   {
-    name: 'conv2d with a long filter-gradient K (direct split-K), one input channel',
+    name: 'conv2d with a long filter-gradient K (K-parallel kpar, two chunks), one input channel',
     layer: { type: 'conv2d', name: 'c', out: 2, kernel: 3 },
     inShape: [1, 48, 48],
     batch: 2,
@@ -287,6 +288,20 @@ async function allPasses(be: Backend, op: Op, batch: number, d: Data, seeding: S
     );
   }
   const present = named.filter(([, t]) => t !== null) as [string, BTensor][];
+  // Every result has its pass's size (a tangent seeded on the parameters alone is still a full [B, …out]).
+  const count = (s: readonly number[]) => s.reduce((a, c) => a * c, 1);
+  const sizes = new Map([
+    ['forward y', count(outShape)],
+    ['tangent y', count(outShape)],
+    ['tangent ẏ', count(outShape)],
+    ['backward x̄', count(inShape)],
+    ['backward2 x̄', count(inShape)],
+    ['backward2 ẋ̄', count(inShape)],
+  ]);
+  for (const [k, t] of present) {
+    const want = sizes.get(k) ?? count(op.params.find((p) => k.includes(` ${p.key}̄`))!.shape);
+    if (t.size !== want) throw new Error(`${k} has ${t.size} values, expected ${want}`);
+  }
   const values = await be.read(present.map(([, t]) => t));
   return new Map(present.map(([k], i) => [k, Array.from(values[i])]));
 }

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createEngine, type Engine } from '../engine.js';
 
@@ -38,10 +37,6 @@ export async function engineFor(backend: string): Promise<Engine> {
   return createEngine({ backend: backend as 'auto' | 'webgpu' | 'wasm' | 'cpu' });
 }
 
-export function readJson(path: string): unknown {
-  return JSON.parse(readFileSync(path, 'utf8'));
-}
-
 /**
  * The command line as typed, for the records a command writes: from the program's argv when run as the bin,
  * or from the arguments given to the command itself when it is parsed directly (tests, scripts).
@@ -74,6 +69,7 @@ export function modelCommandOptions(cmd: Command): Command {
     )
     .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
     .option('--json', 'print one JSON object on stdout instead of text')
+    .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
     .option('--verbose', 'print the stack trace of an error');
 }
 
