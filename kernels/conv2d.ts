@@ -8,6 +8,7 @@
 // groups G each pass runs once per group on its c/G input and o/G output channels (weight rows i·o/G…).
 // ws for backward input holds Wᵀ of every group ([G][K][o/G], K = c/G·kh·kw).
 import { gemmPacked } from './gemm';
+import { madd } from './simdmath';
 
 @inline function round8(n: i32): i32 { return (n + 7) & ~7; }
 
@@ -182,10 +183,10 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
       for (let s = 0; s < kw; s++) {
         const b0 = v128.load(px), b1 = v128.load(px, 16);
         const x0 = v128.load32_splat(wk), x1 = v128.load32_splat(wk, 4), x2 = v128.load32_splat(wk, 8), x3 = v128.load32_splat(wk, 12);
-        c00 = f32x4.add(c00, f32x4.mul(x0, b0)); c01 = f32x4.add(c01, f32x4.mul(x0, b1));
-        c10 = f32x4.add(c10, f32x4.mul(x1, b0)); c11 = f32x4.add(c11, f32x4.mul(x1, b1));
-        c20 = f32x4.add(c20, f32x4.mul(x2, b0)); c21 = f32x4.add(c21, f32x4.mul(x2, b1));
-        c30 = f32x4.add(c30, f32x4.mul(x3, b0)); c31 = f32x4.add(c31, f32x4.mul(x3, b1));
+        c00 = madd(x0, b0, c00); c01 = madd(x0, b1, c01);
+        c10 = madd(x1, b0, c10); c11 = madd(x1, b1, c11);
+        c20 = madd(x2, b0, c20); c21 = madd(x2, b1, c21);
+        c30 = madd(x3, b0, c30); c31 = madd(x3, b1, c31);
         wk += 16;
         px += 4;
       }
@@ -221,10 +222,10 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
       const p1 = rowB, p2 = 2 * rowB, p3 = 3 * rowB;
       for (let s = 0; s < kw; s++) {
         const wv = v128.load32_splat(wk);
-        c00 = f32x4.add(c00, f32x4.mul(wv, v128.load(p0))); c01 = f32x4.add(c01, f32x4.mul(wv, v128.load(p0, 16)));
-        c10 = f32x4.add(c10, f32x4.mul(wv, v128.load(p0 + p1))); c11 = f32x4.add(c11, f32x4.mul(wv, v128.load(p0 + p1, 16)));
-        c20 = f32x4.add(c20, f32x4.mul(wv, v128.load(p0 + p2))); c21 = f32x4.add(c21, f32x4.mul(wv, v128.load(p0 + p2, 16)));
-        c30 = f32x4.add(c30, f32x4.mul(wv, v128.load(p0 + p3))); c31 = f32x4.add(c31, f32x4.mul(wv, v128.load(p0 + p3, 16)));
+        c00 = madd(wv, v128.load(p0), c00); c01 = madd(wv, v128.load(p0, 16), c01);
+        c10 = madd(wv, v128.load(p0 + p1), c10); c11 = madd(wv, v128.load(p0 + p1, 16), c11);
+        c20 = madd(wv, v128.load(p0 + p2), c20); c21 = madd(wv, v128.load(p0 + p2, 16), c21);
+        c30 = madd(wv, v128.load(p0 + p3), c30); c31 = madd(wv, v128.load(p0 + p3, 16), c31);
         wk += 4;
         p0 += 4;
       }
@@ -264,8 +265,8 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
       let px = row;
       for (let s = 0; s < kw; s++) {
         const b0 = v128.load(px);
-        c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(wk), b0)); c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(wk, 4), b0));
-        c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(wk, 8), b0)); c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(wk, 12), b0));
+        c0 = madd(v128.load32_splat(wk), b0, c0); c1 = madd(v128.load32_splat(wk, 4), b0, c1);
+        c2 = madd(v128.load32_splat(wk, 8), b0, c2); c3 = madd(v128.load32_splat(wk, 12), b0, c3);
         wk += 16;
         px += 4;
       }
@@ -299,8 +300,8 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
       const p1 = rowB, p2 = 2 * rowB, p3 = 3 * rowB;
       for (let s = 0; s < kw; s++) {
         const wv = v128.load32_splat(wk);
-        c0 = f32x4.add(c0, f32x4.mul(wv, v128.load(p0))); c1 = f32x4.add(c1, f32x4.mul(wv, v128.load(p0 + p1)));
-        c2 = f32x4.add(c2, f32x4.mul(wv, v128.load(p0 + p2))); c3 = f32x4.add(c3, f32x4.mul(wv, v128.load(p0 + p3)));
+        c0 = madd(wv, v128.load(p0), c0); c1 = madd(wv, v128.load(p0 + p1), c1);
+        c2 = madd(wv, v128.load(p0 + p2), c2); c3 = madd(wv, v128.load(p0 + p3), c3);
         wk += 4;
         p0 += 4;
       }

@@ -1,3 +1,5 @@
+import { madd } from './simdmath';
+
 // GEMM for the wasm backend: C[M,N] += op(A)·op(B) (+ bias per column or per row).
 // A is packed to row-major [M,K] and B to [K,Np] (Np = N rounded up to 8, zero-padded) in a caller-given
 // workspace, so one 4×8 register-blocked SIMD128 micro-kernel (8 v128 accumulators, load32_splat of A)
@@ -66,10 +68,10 @@ export function gemmPacked(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i3
         const off = <usize>k << 2;
         const x0 = v128.load32_splat(a0 + off), x1 = v128.load32_splat(a1 + off);
         const x2 = v128.load32_splat(a2 + off), x3 = v128.load32_splat(a3 + off);
-        c00 = f32x4.add(c00, f32x4.mul(x0, b0)); c01 = f32x4.add(c01, f32x4.mul(x0, b1));
-        c10 = f32x4.add(c10, f32x4.mul(x1, b0)); c11 = f32x4.add(c11, f32x4.mul(x1, b1));
-        c20 = f32x4.add(c20, f32x4.mul(x2, b0)); c21 = f32x4.add(c21, f32x4.mul(x2, b1));
-        c30 = f32x4.add(c30, f32x4.mul(x3, b0)); c31 = f32x4.add(c31, f32x4.mul(x3, b1));
+        c00 = madd(x0, b0, c00); c01 = madd(x0, b1, c01);
+        c10 = madd(x1, b0, c10); c11 = madd(x1, b1, c11);
+        c20 = madd(x2, b0, c20); c21 = madd(x2, b1, c21);
+        c30 = madd(x3, b0, c30); c31 = madd(x3, b1, c31);
         bp += rowB;
       }
       storeRow(c, m, n, N, c00, c01, rowBias ? load<f32>(rowBias + (<usize>m << 2)) : 0, colBias);
@@ -86,8 +88,8 @@ export function gemmPacked(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i3
       let bp = pb + (<usize>n << 2);
       for (let k = 0; k < K; k++) {
         const x0 = v128.load32_splat(a0 + (<usize>k << 2));
-        c00 = f32x4.add(c00, f32x4.mul(x0, v128.load(bp)));
-        c01 = f32x4.add(c01, f32x4.mul(x0, v128.load(bp, 16)));
+        c00 = madd(x0, v128.load(bp), c00);
+        c01 = madd(x0, v128.load(bp, 16), c01);
         bp += rowB;
       }
       storeRow(c, m, n, N, c00, c01, rowBias ? load<f32>(rowBias + (<usize>m << 2)) : 0, colBias);

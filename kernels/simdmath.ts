@@ -94,3 +94,12 @@
   const q = v128.bitselect(p, t, f32x4.lt(w, f32x4.splat(5)));
   return f32x4.mul(f32x4.mul(q, f32x4.splat(1.41421356)), x);
 }
+
+/**
+ * a·b + c: f32x4.relaxed_madd in the relaxed-SIMD build (one fused multiply-add where the CPU has FMA; each
+ * lane's result is then one rounding, and fixed per machine, so threads still agree bitwise), else mul then add.
+ */
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}

@@ -183,3 +183,52 @@ describe('wasm thread pool', () => {
     });
   });
 });
+
+describe('wasm relaxed-SIMD build', () => {
+  it('runs exactly where WebAssembly.validate accepts the relaxed_madd probe, and says which build runs', async () => {
+    const { relaxedSimdSupported } = await import('../src/backend/wasm/module.js');
+    const engine = await wasmEngine();
+    expect(engine.describe()).toContain(
+      relaxedSimdSupported() ? 'relaxed-SIMD kernels' : 'SIMD128 kernels (relaxed SIMD does not validate',
+    );
+  });
+
+  it('under --experimental-wasm-relaxed-simd (Node 20) the relaxed build is picked and agrees with float64 (LeNet gradient and HVP)', async () => {
+    // A child process with the flag (V8 flags cannot be turned on in a running process); it prints the
+    // engine's description and the results, which are checked here against the cpu backend.
+    const { spawnSync } = await import('node:child_process');
+    const script = `
+      import { createEngine, loadModel } from './dist/smoothgeo.node.mjs';
+      import { readFileSync } from 'node:fs';
+      const spec = JSON.parse(readFileSync('test/fixtures/oracle/lenet.json', 'utf8'));
+      const bytes = readFileSync('test/fixtures/oracle/lenet.safetensors');
+      const engine = await createEngine({ backend: 'wasm', threads: 2 });
+      const model = await loadModel(engine, spec.model, bytes, { prefix: 'param.' });
+      const x = { shape: [2, 1, 28, 28], data: Float32Array.from({ length: 1568 }, (_, i) => (Math.sin(i) + 1) / 2) };
+      const v = { shape: [2, 1, 28, 28], data: Float32Array.from({ length: 1568 }, (_, i) => Math.cos(i)) };
+      const objective = { kind: 'logit', target: [3, 7] };
+      const g = await model.inputGradient(x, objective), h = await model.inputHvp(x, v, objective);
+      console.log(JSON.stringify({ describe: engine.describe(), g: Array.from(g.data), h: Array.from(h.data) }));
+      engine.dispose();
+      process.exit(0);`;
+    const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { describe: string; g: number[]; h: number[] };
+    expect(out.describe).toContain('relaxed-SIMD kernels');
+    const { createEngine } = await import('../src/engine.js');
+    const { loadModel } = await import('../src/graph/model.js');
+    const { oracleCases } = await import('./helpers.js');
+    const c = oracleCases().find((k) => k.name === 'lenet')!;
+    const engine = await createEngine({ backend: 'cpu' });
+    const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+    const x = { shape: [2, 1, 28, 28], data: Float32Array.from({ length: 1568 }, (_, i) => (Math.sin(i) + 1) / 2) };
+    const v = { shape: [2, 1, 28, 28], data: Float32Array.from({ length: 1568 }, (_, i) => Math.cos(i)) };
+    const objective = { kind: 'logit' as const, target: [3, 7] };
+    // float32 with fused or unfused multiply-adds against float64: the per-op tolerance of test/ops.test.ts.
+    expect(relL2(out.g, (await model.inputGradient(x, objective)).data)).toBeLessThan(1e-4);
+    expect(relL2(out.h, (await model.inputHvp(x, v, objective)).data)).toBeLessThan(1e-4);
+  });
+});

@@ -49,8 +49,10 @@ function serve(data, post) {
   }, (e) => post('failed: ' + String((e && e.message) || e)));
 }
 `;
+// An ES module from a data: URL: \`eval: true\` source would be parsed as the parent's --input-type says
+// (with --input-type=module, \`require\` is undefined there).
 const NODE_WORKER = `${WORKER_LOOP}
-const { parentPort, workerData } = require('node:worker_threads');
+import { parentPort, workerData } from 'node:worker_threads';
 serve(workerData, (m) => parentPort.postMessage(m));
 `;
 const WEB_WORKER = `${WORKER_LOOP}
@@ -177,7 +179,7 @@ export class ThreadPool {
 
 async function nodeWorker(data: object): Promise<PoolWorker> {
   const { Worker } = await import('node:worker_threads');
-  const w = new Worker(NODE_WORKER, { eval: true, workerData: data });
+  const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(NODE_WORKER)}`), { workerData: data });
   await new Promise<void>((resolve, reject) => {
     w.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(String(m)))));
     w.once('error', reject);

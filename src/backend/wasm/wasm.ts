@@ -22,7 +22,7 @@ import { LIMITS } from '../../limits.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
 import { checkBroadcastGeom, sumToPlan } from '../broadcast.js';
 import { Arena } from './arena.js';
-import { instantiateKernels, kernelModule, simdSupported, type KernelExports } from './module.js';
+import { instantiateKernels, kernelModule, kernelVariant, simdSupported, type KernelExports } from './module.js';
 import { planThreads, ThreadPool } from './threads.js';
 import { wasmTrainPrimitives } from './train.js';
 
@@ -93,7 +93,7 @@ export class WasmBackend implements Backend {
     threadNote: string,
   ) {
     const n = pool?.size ?? 1;
-    this.description = `WebAssembly SIMD128 kernels (AssemblyScript), ${n} thread${n > 1 ? 's' : ''}${threadNote}`;
+    this.description = `${kernelVariant()}, AssemblyScript, ${n} thread${n > 1 ? 's' : ''}${threadNote}`;
     this.f32view = new Float32Array(mem.buffer);
     this.i32view = new Int32Array(mem.buffer);
   }
