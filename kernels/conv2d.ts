@@ -9,6 +9,7 @@
 // ws for backward input holds Wᵀ of every group ([G][K][o/G], K = c/G·kh·kw).
 import { gemmPacked } from './gemm';
 import { madd } from './simdmath';
+import { activation } from './pointwise';
 
 @inline function round8(n: i32): i32 { return (n + 7) & ~7; }
 
@@ -149,18 +150,25 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
   return (((O - nS + 3) >> 2) * 4 + nS) * K * 4;
 }
 
-/** y[0..valid) += lo‖hi (+ bias): full tiles as two vector adds, edge tiles through a 32-byte scratch. */
-@inline function put8(y: usize, lo: v128, hi: v128, valid: i32, scratch: usize): void {
+/**
+ * y[0..valid) += lo‖hi (acc) or = lo‖hi: full tiles as two vector stores, edge tiles through a 32-byte
+ * scratch. Without acc the output is written once, so it needs no zeroing first.
+ */
+@inline function put8(y: usize, lo: v128, hi: v128, valid: i32, scratch: usize, acc: i32): void {
   if (valid >= 8) {
-    v128.store(y, f32x4.add(v128.load(y), lo));
-    v128.store(y, f32x4.add(v128.load(y, 16), hi), 16);
+    if (acc) {
+      lo = f32x4.add(v128.load(y), lo);
+      hi = f32x4.add(v128.load(y, 16), hi);
+    }
+    v128.store(y, lo);
+    v128.store(y, hi, 16);
     return;
   }
   v128.store(scratch, lo);
   v128.store(scratch, hi, 16);
   for (let i = 0; i < valid; i++) {
     const at = y + (<usize>i << 2);
-    store<f32>(at, load<f32>(at) + load<f32>(scratch + (<usize>i << 2)));
+    store<f32>(at, (acc ? load<f32>(at) : 0) + load<f32>(scratch + (<usize>i << 2)));
   }
 }
 
@@ -168,7 +176,7 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
  * One 4-channel × 8-pixel tile: Y[o0..o0+3, p, q..q+7] with x at input (0, p, q), wp at the block's [K][4]
  * weights; `nO` channels of the four are stored (the rest are padding).
  */
-@inline function tile4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outPlaneB: usize, nO: i32, valid: i32, bias: usize, scratch: usize): void {
+@inline function tile4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outPlaneB: usize, nO: i32, valid: i32, bias: usize, scratch: usize, acc: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
@@ -200,14 +208,14 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
     c00 = f32x4.add(c00, b0); c01 = f32x4.add(c01, b0); c10 = f32x4.add(c10, b1); c11 = f32x4.add(c11, b1);
     c20 = f32x4.add(c20, b2); c21 = f32x4.add(c21, b2); c30 = f32x4.add(c30, b3); c31 = f32x4.add(c31, b3);
   }
-  put8(y, c00, c01, valid, scratch);
-  if (nO > 1) put8(y + outPlaneB, c10, c11, valid, scratch);
-  if (nO > 2) put8(y + 2 * outPlaneB, c20, c21, valid, scratch);
-  if (nO > 3) put8(y + 3 * outPlaneB, c30, c31, valid, scratch);
+  put8(y, c00, c01, valid, scratch, acc);
+  if (nO > 1) put8(y + outPlaneB, c10, c11, valid, scratch, acc);
+  if (nO > 2) put8(y + 2 * outPlaneB, c20, c21, valid, scratch, acc);
+  if (nO > 3) put8(y + 3 * outPlaneB, c30, c31, valid, scratch, acc);
 }
 
 /** One 1-channel × 4-row × 8-pixel tile: Y[o, p..p+3, q..q+7], wp at the channel's [K] weights; `rows` rows stored. */
-@inline function tileRows4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outRowB: usize, rows: i32, valid: i32, bias: f32, scratch: usize): void {
+@inline function tileRows4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outRowB: usize, rows: i32, valid: i32, bias: f32, scratch: usize, acc: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
@@ -235,24 +243,27 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
     plane += planeB;
   }
   const b = f32x4.splat(bias);
-  put8(y, f32x4.add(c00, b), f32x4.add(c01, b), valid, scratch);
-  if (rows > 1) put8(y + outRowB, f32x4.add(c10, b), f32x4.add(c11, b), valid, scratch);
-  if (rows > 2) put8(y + 2 * outRowB, f32x4.add(c20, b), f32x4.add(c21, b), valid, scratch);
-  if (rows > 3) put8(y + 3 * outRowB, f32x4.add(c30, b), f32x4.add(c31, b), valid, scratch);
+  put8(y, f32x4.add(c00, b), f32x4.add(c01, b), valid, scratch, acc);
+  if (rows > 1) put8(y + outRowB, f32x4.add(c10, b), f32x4.add(c11, b), valid, scratch, acc);
+  if (rows > 2) put8(y + 2 * outRowB, f32x4.add(c20, b), f32x4.add(c21, b), valid, scratch, acc);
+  if (rows > 3) put8(y + 3 * outRowB, f32x4.add(c30, b), f32x4.add(c31, b), valid, scratch, acc);
 }
 
-/** y[0..valid) += v (valid ≤ 4): the 4-pixel edge tiles' store. */
-@inline function put4(y: usize, v: v128, valid: i32, scratch: usize): void {
-  if (valid >= 4) { v128.store(y, f32x4.add(v128.load(y), v)); return; }
+/** y[0..valid) += v (acc) or = v, valid ≤ 4: the 4-pixel edge tiles' store. */
+@inline function put4(y: usize, v: v128, valid: i32, scratch: usize, acc: i32): void {
+  if (valid >= 4) {
+    v128.store(y, acc ? f32x4.add(v128.load(y), v) : v);
+    return;
+  }
   v128.store(scratch, v);
   for (let i = 0; i < valid; i++) {
     const at = y + (<usize>i << 2);
-    store<f32>(at, load<f32>(at) + load<f32>(scratch + (<usize>i << 2)));
+    store<f32>(at, (acc ? load<f32>(at) : 0) + load<f32>(scratch + (<usize>i << 2)));
   }
 }
 
 /** tile4 for an edge of ≤ 4 pixels: 4 channels × 4 pixels, one input load and four splats per tap. */
-@inline function tile4x4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outPlaneB: usize, nO: i32, valid: i32, bias: usize, scratch: usize): void {
+@inline function tile4x4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outPlaneB: usize, nO: i32, valid: i32, bias: usize, scratch: usize, acc: i32): void {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
   // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
   const head = <usize>(r0 * kw * 16), tail = <usize>((kh - r1) * kw * 16);
@@ -279,14 +290,14 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
     c0 = f32x4.add(c0, v128.load32_splat(bias)); c1 = f32x4.add(c1, v128.load32_splat(bias, 4));
     c2 = f32x4.add(c2, v128.load32_splat(bias, 8)); c3 = f32x4.add(c3, v128.load32_splat(bias, 12));
   }
-  put4(y, c0, valid, scratch);
-  if (nO > 1) put4(y + outPlaneB, c1, valid, scratch);
-  if (nO > 2) put4(y + 2 * outPlaneB, c2, valid, scratch);
-  if (nO > 3) put4(y + 3 * outPlaneB, c3, valid, scratch);
+  put4(y, c0, valid, scratch, acc);
+  if (nO > 1) put4(y + outPlaneB, c1, valid, scratch, acc);
+  if (nO > 2) put4(y + 2 * outPlaneB, c2, valid, scratch, acc);
+  if (nO > 3) put4(y + 3 * outPlaneB, c3, valid, scratch, acc);
 }
 
 /** tileRows4 for an edge of ≤ 4 pixels: 1 channel × 4 rows × 4 pixels. */
-@inline function tileRows4x4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outRowB: usize, rows: i32, valid: i32, bias: f32, scratch: usize): void {
+@inline function tileRows4x4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outRowB: usize, rows: i32, valid: i32, bias: f32, scratch: usize, acc: i32): void {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
   // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
   const head = <usize>(r0 * kw * 4), tail = <usize>((kh - r1) * kw * 4);
@@ -311,10 +322,10 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
     plane += planeB;
   }
   const b = f32x4.splat(bias);
-  put4(y, f32x4.add(c0, b), valid, scratch);
-  if (rows > 1) put4(y + outRowB, f32x4.add(c1, b), valid, scratch);
-  if (rows > 2) put4(y + 2 * outRowB, f32x4.add(c2, b), valid, scratch);
-  if (rows > 3) put4(y + 3 * outRowB, f32x4.add(c3, b), valid, scratch);
+  put4(y, f32x4.add(c0, b), valid, scratch, acc);
+  if (rows > 1) put4(y + outRowB, f32x4.add(c1, b), valid, scratch, acc);
+  if (rows > 2) put4(y + 2 * outRowB, f32x4.add(c2, b), valid, scratch, acc);
+  if (rows > 3) put4(y + 3 * outRowB, f32x4.add(c3, b), valid, scratch, acc);
 }
 
 /**
@@ -323,7 +334,7 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
  * single channels, and columns up to round8(ow) + kw − 1 otherwise) with the packed filter. Input rows
  * outside [lo, hi) are zero padding: filter rows that would only meet them are skipped.
  */
-function directCorrelate(x: usize, C: i32, xh: i32, xw: i32, lo: i32, hi: i32, wp: usize, O: i32, kh: i32, kw: i32, oh: i32, ow: i32, y: usize, bias: usize, scratch: usize): void {
+function directCorrelate(x: usize, C: i32, xh: i32, xw: i32, lo: i32, hi: i32, wp: usize, O: i32, kh: i32, kw: i32, oh: i32, ow: i32, y: usize, bias: usize, scratch: usize, acc: i32): void {
   const K = C * kh * kw, nS = singles(O), nB = O - nS, blocks = (nB + 3) >> 2;
   const planeB = <usize>(xh * xw) << 2, rowB = <usize>xw << 2, outRowB = <usize>ow << 2, outPlaneB = <usize>(oh * ow) << 2;
   for (let blk = 0; blk < blocks; blk++) {
@@ -340,9 +351,9 @@ function directCorrelate(x: usize, C: i32, xh: i32, xw: i32, lo: i32, hi: i32, w
       const r0 = lo - p > 0 ? lo - p : 0, r1 = hi - p < kh ? hi - p : kh;
       let q = 0;
       for (; q + 4 < ow; q += 8) {
-        tile4(wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch);
+        tile4(wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch, acc);
       }
-      if (q < ow) tile4x4(wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch);
+      if (q < ow) tile4x4(wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch, acc);
     }
   }
   for (let j = 0; j < nS; j++) {
@@ -355,9 +366,9 @@ function directCorrelate(x: usize, C: i32, xh: i32, xw: i32, lo: i32, hi: i32, w
       const r0 = lo - p - 3 > 0 ? lo - p - 3 : 0, r1 = hi - p < kh ? hi - p : kh;
       let q = 0;
       for (; q + 4 < ow; q += 8) {
-        tileRows4(ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch);
+        tileRows4(ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch, acc);
       }
-      if (q < ow) tileRows4x4(ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch);
+      if (q < ow) tileRows4x4(ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch, acc);
     }
   }
 }
@@ -388,7 +399,7 @@ function directWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, oh: i32, ow: i32
 }
 
 /** Forward pass of one batch on the direct kernels (convDirect true). */
-function forwardDirect(x: usize, wt: usize, bias: usize, y: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, ph: i32, pw: i32, oh: i32, ow: i32, ws: usize): void {
+function forwardDirect(x: usize, wt: usize, bias: usize, y: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, ph: i32, pw: i32, oh: i32, ow: i32, ws: usize, acc: i32, act: i32, beta: f64, a: usize): void {
   const scratch = ws, wp = ws + 64, K = c * kh * kw;
   const xp = (wp + <usize>packedBytes(o, K) + 63) & ~63;
   packDirect(wt, o, c, kh, kw, 0, wp);
@@ -398,19 +409,22 @@ function forwardDirect(x: usize, wt: usize, bias: usize, y: usize, n: i32, c: i3
   for (let b = 0; b < n; b++) {
     let src = x + (<usize>(b * c * h * w) << 2);
     if (copy) { padPlanes(src, c, h, w, ph, pw, xp, H, W); src = xp; }
-    directCorrelate(src, c, H, W, copy ? ph : 0, copy ? ph + h : h, wp, o, kh, kw, oh, ow, y + (<usize>(b * o * oh * ow) << 2), bias, scratch);
+    const yb = y + (<usize>(b * o * oh * ow) << 2);
+    directCorrelate(src, c, H, W, copy ? ph : 0, copy ? ph + h : h, wp, o, kh, kw, oh, ow, yb, bias, scratch, acc);
+    // The activation epilogue while the example's output is in cache.
+    if (act) activation(act - 1, beta, yb, 0, a + (<usize>(b * o * oh * ow) << 2), 0, o * oh * ow);
   }
 }
 
 /** Backward-input pass of one batch on the direct kernels: ȳ padded by (k − 1 − p), filter flipped and transposed. */
-function backwardInputDirect(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, ph: i32, pw: i32, oh: i32, ow: i32, ws: usize): void {
+function backwardInputDirect(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, ph: i32, pw: i32, oh: i32, ow: i32, ws: usize, acc: i32): void {
   const scratch = ws, wp = ws + 64, K = o * kh * kw;
   const gp = (wp + <usize>packedBytes(c, K) + 63) & ~63;
   packDirect(wt, o, c, kh, kw, 1, wp);
   const H = round4(h) + kh - 1, W = round8(w) + kw - 1;
   for (let b = 0; b < n; b++) {
     padPlanes(gy + (<usize>(b * o * oh * ow) << 2), o, oh, ow, kh - 1 - ph, kw - 1 - pw, gp, H, W);
-    directCorrelate(gp, o, H, W, kh - 1 - ph, kh - 1 - ph + oh, wp, c, kh, kw, h, w, gx + (<usize>(b * c * h * w) << 2), 0, scratch);
+    directCorrelate(gp, o, H, W, kh - 1 - ph, kh - 1 - ph + oh, wp, c, kh, kw, h, w, gx + (<usize>(b * c * h * w) << 2), 0, scratch, acc);
   }
 }
 
@@ -426,19 +440,29 @@ export function convWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, oh: i32, ow
   return m * 4 + 256 > direct ? m * 4 + 256 : direct;
 }
 
-/** y[n,o,:,:] += W·col(x_n) + bias[o] (bias 0 = none); c and o are the full channel counts. */
-export function conv2dForward(x: usize, wt: usize, bias: usize, y: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize): void {
-  if (convDirect(kh, kw, sh, sw, ph, pw, dh, dw, groups)) { forwardDirect(x, wt, bias, y, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws); return; }
+/**
+ * y[n,o,:,:] += W·col(x_n) + bias[o] (bias 0 = none), or = when `overwrite` (y need not be zeroed); c and o are
+ * the full channel counts. act ≠ 0: also a = σ(y) for activation kind act − 1 (pointwise.ts codes), per example
+ * while its output is in cache.
+ */
+export function conv2dForward(x: usize, wt: usize, bias: usize, y: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize, overwrite: i32, act: i32, beta: f64, a: usize): void {
+  if (convDirect(kh, kw, sh, sw, ph, pw, dh, dw, groups)) { forwardDirect(x, wt, bias, y, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1, act, beta, a); return; }
   const cg = c / groups, og = o / groups, K = cg * kh * kw, P = oh * ow, Pp = round8(P);
-  for (let b = 0; b < n; b++) for (let gi = 0; gi < groups; gi++) {
-    im2col(x + (<usize>((b * c + gi * cg) * h * w) << 2), cg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ws, Pp);
-    gemmPacked(wt + (<usize>(gi * og * K) << 2), ws, y + (<usize>((b * o + gi * og) * P) << 2), og, P, K, Pp, bias ? bias + (<usize>(gi * og) << 2) : 0, 0);
+  for (let b = 0; b < n; b++) {
+    const yb = y + (<usize>(b * o * P) << 2);
+    if (overwrite) memory.fill(yb, 0, <usize>(o * P) << 2);
+    for (let gi = 0; gi < groups; gi++) {
+      im2col(x + (<usize>((b * c + gi * cg) * h * w) << 2), cg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ws, Pp);
+      gemmPacked(wt + (<usize>(gi * og * K) << 2), ws, yb + (<usize>(gi * og * P) << 2), og, P, K, Pp, bias ? bias + (<usize>(gi * og) << 2) : 0, 0);
+    }
+    if (act) activation(act - 1, beta, yb, 0, a + (<usize>(b * o * P) << 2), 0, o * P);
   }
 }
 
-/** gx[n] += col2im(Wᵀ·gy_n), per group. */
-export function conv2dBackwardInput(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize): void {
-  if (convDirect(kh, kw, sh, sw, ph, pw, dh, dw, groups)) { backwardInputDirect(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws); return; }
+/** gx[n] += col2im(Wᵀ·gy_n), per group; = when `overwrite` (gx need not be zeroed). */
+export function conv2dBackwardInput(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize, overwrite: i32): void {
+  if (convDirect(kh, kw, sh, sw, ph, pw, dh, dw, groups)) { backwardInputDirect(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1); return; }
+  if (overwrite) memory.fill(gx, 0, <usize>(n * c * h * w) << 2);
   const cg = c / groups, og = o / groups, K = cg * kh * kw, P = oh * ow, Pp = round8(P);
   const wT = ws, gyp = wT + (<usize>(K * o) << 2), col = (gyp + (<usize>(og * Pp) << 2) + 63) & ~63;
   // Wᵀ of group gi at wT + gi·K·og: [K, og].

@@ -232,3 +232,35 @@ describe('wasm relaxed-SIMD build', () => {
     expect(relL2(out.h, (await model.inputHvp(x, v, objective)).data)).toBeLessThan(1e-4);
   });
 });
+
+describe('wasm conv2dActivated: the activation applied by the convolution kernel per example', () => {
+  // Direct (stride 1) and im2col (stride 2) paths, each activation kind, with and without accumulation:
+  // z and σ(z) against float64. σ adds a few float32 roundings to z's: the same 1e-5 relative bound.
+  const cases: [ConvGeom, 'relu' | 'softplus' | 'tanh' | 'sigmoid', number][] = [
+    [geom(3, 2, 9, 11, 6, 3, 3, 1, 1), 'softplus', 10],
+    [geom(2, 1, 12, 12, 5, 5, 5, 0, 0), 'relu', 1],
+    [{ ...geom(2, 3, 9, 9, 4, 3, 3, 1, 1), sh: 2, sw: 2, oh: 5, ow: 5 }, 'softplus', 2],
+    [geom(2, 2, 7, 10, 3, 3, 2, 0, 1), 'tanh', 1],
+    [geom(2, 2, 7, 7, 2, 3, 3, 1, 1), 'sigmoid', 1],
+  ];
+  it.each(cases.map(([g, kind, beta], i) => [i, kind, beta, g] as const))(
+    'case %i: %s β = %d, %j',
+    async (i, kind, beta, g) => {
+      const be = (await (await wasmEngine()).backendForCall()) as WasmBackend;
+      const run = async (b: Backend, into: boolean) => {
+        const r = rng(300 + i);
+        const vals = (n: number) => Array.from({ length: n }, () => r(-1, 1));
+        const X = b.upload(vals(g.n * g.c * g.h * g.w), [g.n, g.c, g.h, g.w], 'x');
+        const W = b.upload(vals(g.o * g.c * g.kh * g.kw), [g.o, g.c, g.kh, g.kw], 'w');
+        const bias = b.upload(vals(g.o), [g.o], 'b');
+        const acc = into ? b.upload(vals(g.n * g.o * g.oh * g.ow), [g.n, g.o, g.oh, g.ow], 'into') : null;
+        const { z, a } = b.conv2dActivated(X, W, bias, g, { kind, beta, z: null }, acc);
+        const out = (await b.read([z, a])).flatMap((t) => Array.from(t));
+        b.release(X, W, bias, z, a);
+        return out;
+      };
+      for (const into of [false, true])
+        expect(relL2(await run(be, into), await run(cpu, into)), `into = ${into}`).toBeLessThan(TOL);
+    },
+  );
+});

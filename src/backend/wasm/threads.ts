@@ -17,7 +17,7 @@ import { fail } from '../../errors.js';
  * [4] the index of a worker whose kernel threw (0: none);
  * arguments as float64s from byte 64, MAX_ARGS per thread.
  */
-const MAX_ARGS = 24;
+const MAX_ARGS = 32;
 const ARGS_AT = 64;
 /** A worker silent this long is reported (a kernel of the sizes LIMITS allows takes well under this). */
 const TIMEOUT_MS = 60_000;

@@ -311,22 +311,46 @@ export class WasmBackend implements Backend {
   }
 
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
-    const out = this.target(into, [g.n, g.o, g.oh, g.ow], 'conv2d');
+    return this.convForward(x, w, bias, g, into, null).z;
+  }
+  /**
+   * The forward pass; with `act` (no tangent) its activation too, applied by the kernel per example while
+   * the output is in cache. Without `into` the kernel writes the output once (no zeroing first).
+   */
+  private convForward(
+    x: BTensor,
+    w: BTensor,
+    bias: BTensor | null,
+    g: ConvGeom,
+    into: BTensor | null | undefined,
+    act: EpilogueActivation | null,
+  ) {
+    const shape = [g.n, g.o, g.oh, g.ow];
+    const out = into ? this.target(into, shape, 'conv2d') : this.alloc(shape, 'conv2d', 'f32', false);
+    const a = act ? this.alloc(shape, act.kind, 'f32', false) : null;
+    const per = 4 * g.o * g.oh * g.ow;
     const wsBytes = Arena.sizeClass(this.convWorkspace(g));
     this.withWorkspace(wsBytes * this.threads, 'conv2d', (ws) =>
       this.parallel('conv2dForward', g.n, this.macs(g), 1, (lo, hi, t) => [
         off(x) + 4 * lo * g.c * g.h * g.w,
         off(w),
         off(bias),
-        out.offset + 4 * lo * g.o * g.oh * g.ow,
+        out.offset + lo * per,
         ...this.conv({ ...g, n: hi - lo }),
         ws + t * wsBytes,
+        into ? 0 : 1,
+        act ? ACTIVATIONS[act.kind] + 1 : 0,
+        act?.beta ?? 0,
+        a ? a.offset + lo * per : 0,
       ]),
     );
-    return out;
+    return { z: out, a };
   }
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
-    const out = this.target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput');
+    const shape = [g.n, g.c, g.h, g.w];
+    const out = into
+      ? this.target(into, shape, 'conv2d.backwardInput')
+      : this.alloc(shape, 'conv2d.backwardInput', 'f32', false);
     const wsBytes = Arena.sizeClass(this.convWorkspace(g));
     this.withWorkspace(wsBytes * this.threads, 'conv2d.backwardInput', (ws) =>
       this.parallel('conv2dBackwardInput', g.n, this.macs(g), 1, (lo, hi, t) => [
@@ -335,6 +359,7 @@ export class WasmBackend implements Backend {
         out.offset + 4 * lo * g.c * g.h * g.w,
         ...this.conv({ ...g, n: hi - lo }),
         ws + t * wsBytes,
+        into ? 0 : 1,
       ]),
     );
     return out;
@@ -393,7 +418,9 @@ export class WasmBackend implements Backend {
     act: EpilogueActivation,
     into?: BTensor | null,
   ) {
-    return this.activated(this.conv2d(x, w, bias, g, into), act);
+    if (act.z) return this.activated(this.conv2d(x, w, bias, g, into), act);
+    const { z, a } = this.convForward(x, w, bias, g, into, act);
+    return { z, a: a! };
   }
   /**
    * The epilogue over a GEMM's result z, still in cache for all but the largest layers: σ(z), or on the
