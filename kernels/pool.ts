@@ -8,7 +8,8 @@
 
 /** y = window max, argmax = flat index into x of the first maximum (the first valid cell when none is larger). */
 export function maxPool(x: usize, y: usize, argmax: usize, nc: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32): void {
-  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) { maxPool2x2(x, y, argmax, nc, h, w, oh, ow); return; }
+  // Whole windows only (ceil mode can add a partial last one).
+  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && 2 * oh <= h && 2 * ow <= w) { maxPool2x2(x, y, argmax, nc, h, w, oh, ow); return; }
   let out: usize = 0;
   for (let pl = 0; pl < nc; pl++) {
     const plane = pl * h * w;
