@@ -227,6 +227,8 @@ export interface KernelExports {
     done: number,
     multiply: number,
     absolute: number,
+    i0: number,
+    i1: number,
   ): void;
 }
 

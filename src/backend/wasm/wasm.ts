@@ -52,6 +52,7 @@ const PARALLEL_KERNELS = [
   'activationBackward',
   'activationTangent',
   'sampleInputs',
+  'sampleReduce',
 ] as const;
 /**
  * A fork-join round trip costs ~10 µs (a sleeping worker's wake-up); split only work of ≥ 5·10⁵ multiply-adds
@@ -722,7 +723,8 @@ export class WasmBackend implements Backend {
   ): void {
     const B = x.shape[0],
       d = x.size / B;
-    this.k.sampleReduce(
+    // Threads take element ranges (each element's fold is independent of the others').
+    this.parallel('sampleReduce', d, 16 * B * len * d, 4, (lo, hi) => [
       ...this.planArgs(plan),
       off(ballFactors),
       off(plan.baseline),
@@ -738,7 +740,9 @@ export class WasmBackend implements Backend {
       done,
       plan.multiply ? 1 : 0,
       plan.absolute ? 1 : 0,
-    );
+      lo,
+      hi,
+    ]);
   }
 
   /** Raw Philox words for counters (i/4, c1, c2, c3), word i % 4: the bit-exactness test hook. */
