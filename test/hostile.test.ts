@@ -604,8 +604,8 @@ describe('7. unbounded work is refused before it starts; long calls stop on thei
         }),
     ],
   ])('%s stops after the chunk in which its signal fired', async (_, call) => {
-    for (const backend of ['cpu', 'webgpu'] as const) {
-      const engine = backend === 'cpu' ? await cpuEngine() : await createEngine({ backend: 'webgpu' });
+    for (const backend of ['cpu', 'webgpu', 'wasm'] as const) {
+      const engine = await createEngine({ backend });
       const model = await mlp(engine);
       const ac = new AbortController();
       const seen = abortAfterChunks(engine, 2, ac);

@@ -128,6 +128,8 @@ export interface KernelExports {
     lr: number,
     b1: number,
     b2: number,
+    c1: number,
+    c2: number,
     eps: number,
     wd: number,
     bc1: number,

@@ -222,7 +222,7 @@ export async function planThreads(asked: number | undefined): Promise<{ threads:
     const why = !g.crossOriginIsolated
       ? 'the page is not cross-origin isolated (COOP/COEP headers), so it has no SharedArrayBuffer'
       : 'this context has no Worker';
-    return { threads: 1, note: asked !== undefined && asked > 1 ? ` (${asked} asked for, but ${why})` : ` (${why})` };
+    return { threads: 1, note: asked !== undefined && asked > 1 ? ` (${asked} asked for; ${why}, so 1)` : ` (${why})` };
   }
   if (asked !== undefined) return { threads: asked, note: '' };
   const n = Math.min(8, Math.max(1, g.navigator?.hardwareConcurrency ?? 1));
