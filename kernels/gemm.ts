@@ -50,15 +50,12 @@ function packB(b: usize, K: i32, N: i32, Np: i32, transB: i32, dst: usize): void
   }
 }
 
-/**
- * C[M,N] += A·B with A packed [M,K], B packed [K,Np]. rowBias [M] and colBias [Np] (padded; 0 = none).
- * The column bias must be readable to Np; the caller pads it in the workspace.
- */
-export function gemmPacked(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, Np: i32, rowBias: usize, colBias: usize): void {
+/** Rows of A (stride lda floats) times K rows of packed B, added to C (with the biases when given). */
+function gemmKBlock(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, lda: i32, Np: i32, rowBias: usize, colBias: usize): void {
   const rowB = <usize>Np << 2;
   let m = 0;
   for (; m + 4 <= M; m += 4) {
-    const a0 = pa + (<usize>(m * K) << 2), a1 = a0 + (<usize>K << 2), a2 = a1 + (<usize>K << 2), a3 = a2 + (<usize>K << 2);
+    const a0 = pa + (<usize>(m * lda) << 2), a1 = a0 + (<usize>lda << 2), a2 = a1 + (<usize>lda << 2), a3 = a2 + (<usize>lda << 2);
     for (let n = 0; n < N; n += 8) {
       let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
       let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
@@ -82,7 +79,7 @@ export function gemmPacked(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i3
   }
   // Row edge: a 1×8 kernel.
   for (; m < M; m++) {
-    const a0 = pa + (<usize>(m * K) << 2);
+    const a0 = pa + (<usize>(m * lda) << 2);
     for (let n = 0; n < N; n += 8) {
       let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
       let bp = pb + (<usize>n << 2);
@@ -94,6 +91,22 @@ export function gemmPacked(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i3
       }
       storeRow(c, m, n, N, c00, c01, rowBias ? load<f32>(rowBias + (<usize>m << 2)) : 0, colBias);
     }
+  }
+}
+
+
+/** K-block of gemmPacked: a 4×KC block of A (4 KiB) stays in L1 and a KC×Np block of B in L2 across a call. */
+const KC = 256;
+
+/**
+ * C[M,N] += A·B with A packed [M,K], B packed [K,Np]. rowBias [M] and colBias [Np] (padded; 0 = none).
+ * The column bias must be readable to Np; the caller pads it in the workspace.
+ */
+export function gemmPacked(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, Np: i32, rowBias: usize, colBias: usize): void {
+  // Long K in blocks of KC, each block's partial sums added to C (the biases with the first).
+  for (let k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+    const kn = K - k0 < KC ? K - k0 : KC;
+    gemmKBlock(pa + (<usize>k0 << 2), pb + (<usize>(k0 * Np) << 2), c, M, N, kn, K, Np, k0 == 0 ? rowBias : 0, k0 == 0 ? colBias : 0);
   }
 }
 

@@ -264,3 +264,27 @@ describe('wasm conv2dActivated: the activation applied by the convolution kernel
     },
   );
 });
+
+describe('wasm GEMM with K past one 256-deep block (partial sums added to C block by block)', () => {
+  it.each([
+    [5, 9, 257],
+    [8, 16, 515],
+    [3, 1, 600],
+  ])('M = %i, N = %i, K = %i with bias and accumulation against float64', async (M, N, K) => {
+    const be = (await (await wasmEngine()).backendForCall()) as WasmBackend;
+    const r = rng(M * N * K);
+    const a = Array.from({ length: M * K }, () => r(-1, 1)),
+      b = Array.from({ length: K * N }, () => r(-1, 1));
+    const bias = Array.from({ length: N }, () => r(-1, 1)),
+      acc = Array.from({ length: M * N }, () => r(-1, 1));
+    const run = async (x: Backend) => {
+      const A = x.upload(a, [M, K], 'a'),
+        B = x.upload(b, [N, K], 'b'),
+        into = x.upload(acc, [M, N], 'into');
+      const c = x.matmul(A, B, { transB: true, bias: x.upload(bias, [N], 'bias'), into, label: 'long K' });
+      return Array.from((await x.read([c]))[0]);
+    };
+    // float32 sums of up to 600 O(1) terms: ~1e-6 relative.
+    expect(relL2(await run(be), await run(cpu))).toBeLessThan(TOL);
+  });
+});
