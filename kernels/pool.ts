@@ -6,12 +6,15 @@
 @inline function imax(a: i32, b: i32): i32 { return a > b ? a : b; }
 @inline function imin(a: i32, b: i32): i32 { return a < b ? a : b; }
 
-/** y = window max, argmax = flat index into x of the first maximum (the first valid cell when none is larger). */
-export function maxPool(x: usize, y: usize, argmax: usize, nc: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32): void {
+/**
+ * y = window max, argmax = flat index into x of the first maximum (the first valid cell when none is larger),
+ * for planes [pl0, pl0 + nc) of x; y and argmax point at plane pl0's outputs (threads take plane ranges).
+ */
+export function maxPool(x: usize, y: usize, argmax: usize, nc: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, pl0: i32): void {
   // Whole windows only (ceil mode can add a partial last one).
-  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && 2 * oh <= h && 2 * ow <= w) { maxPool2x2(x, y, argmax, nc, h, w, oh, ow); return; }
+  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && 2 * oh <= h && 2 * ow <= w) { maxPool2x2(x, y, argmax, nc, h, w, oh, ow, pl0); return; }
   let out: usize = 0;
-  for (let pl = 0; pl < nc; pl++) {
+  for (let pl = pl0; pl < pl0 + nc; pl++) {
     const plane = pl * h * w;
     for (let p = 0; p < oh; p++) {
       const h0 = p * sh - ph, hLo = imax(h0, 0), hHi = imin(h0 + kh, h);
@@ -36,10 +39,10 @@ export function maxPool(x: usize, y: usize, argmax: usize, nc: i32, h: i32, w: i
  * two input rows are deinterleaved by shuffles and compared in the scalar loop's order ((0,0), (0,1), (1,0),
  * (1,1), first cell taken, then strictly greater), so values and argmax are those of the general loop.
  */
-function maxPool2x2(x: usize, y: usize, argmax: usize, nc: i32, h: i32, w: i32, oh: i32, ow: i32): void {
+function maxPool2x2(x: usize, y: usize, argmax: usize, nc: i32, h: i32, w: i32, oh: i32, ow: i32, pl0: i32): void {
   const ow4 = ow & ~3;
   let out: usize = 0;
-  for (let pl = 0; pl < nc; pl++) {
+  for (let pl = pl0; pl < pl0 + nc; pl++) {
     for (let p = 0; p < oh; p++) {
       const j0 = pl * h * w + 2 * p * w;
       const r0 = x + (<usize>j0 << 2), r1 = r0 + (<usize>w << 2);

@@ -288,3 +288,39 @@ describe('wasm GEMM with K past one 256-deep block (partial sums added to C bloc
     expect(relL2(await run(be), await run(cpu))).toBeLessThan(TOL);
   });
 });
+
+describe('wasm pooling split across threads by planes', () => {
+  it('3 threads give bitwise the values, argmax and backward passes of 1 thread (max 2×2 and 3×3 stride 2 overlapping, average with padding)', async () => {
+    const { createEngine } = await import('../src/engine.js');
+    const geoms = [
+      { n: 20, c: 8, h: 48, w: 48, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0, countIncludePad: false, oh: 24, ow: 24 },
+      { n: 20, c: 8, h: 49, w: 47, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, countIncludePad: true, oh: 25, ow: 24 },
+    ];
+    const results: number[][][] = [];
+    for (const threads of [1, 3]) {
+      const engine = await createEngine({ backend: 'wasm', threads });
+      const be = (await engine.backendForCall()) as WasmBackend;
+      const out: number[][] = [];
+      for (const g of geoms) {
+        const r = rng(g.h * 100 + g.w);
+        const X = be.upload(
+          Array.from({ length: g.n * g.c * g.h * g.w }, () => Math.floor(r(0, 8))),
+          [g.n, g.c, g.h, g.w],
+          'x',
+        );
+        const GY = be.upload(
+          Array.from({ length: g.n * g.c * g.oh * g.ow }, () => r(-1, 1)),
+          [g.n, g.c, g.oh, g.ow],
+          'gy',
+        );
+        const { y, argmax } = be.maxPool(X, g);
+        const ts = [y, argmax, be.maxPoolBackward(GY, argmax, g), be.avgPool(X, g), be.avgPoolBackward(GY, g)];
+        for (const t of await be.read(ts)) out.push(Array.from(new Int32Array(t.buffer, t.byteOffset, t.length)));
+      }
+      results.push(out);
+      engine.dispose();
+    }
+    // Both geometries are past the split threshold (4 operations per window cell ≥ 5·10⁵). Compared as int32 bits: bitwise, with the argmax tensors' own bits.
+    for (let i = 0; i < results[0].length; i++) expect(results[1][i]).toEqual(results[0][i]);
+  });
+});

@@ -53,6 +53,10 @@ const PARALLEL_KERNELS = [
   'activationTangent',
   'sampleInputs',
   'sampleReduce',
+  'maxPool',
+  'scatterAdd',
+  'avgPool',
+  'avgPoolBackward',
 ] as const;
 /**
  * A fork-join round trip costs ~10 µs (a sleeping worker's wake-up); split only work of ≥ 5·10⁵ multiply-adds
@@ -381,10 +385,26 @@ export class WasmBackend implements Backend {
   private poolArgs(g: PoolGeom): number[] {
     return [g.n * g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.oh, g.ow];
   }
+  /** Pooling work (about 4 operations per window cell) for the thread split, which takes plane ranges. */
+  private poolWork(g: PoolGeom): number {
+    return 4 * g.n * g.c * g.oh * g.ow * g.kh * g.kw;
+  }
+  /** poolArgs for planes [lo, hi). */
+  private planeArgs(g: PoolGeom, lo: number, hi: number): number[] {
+    return [hi - lo, ...this.poolArgs(g).slice(1)];
+  }
   maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
     const y = this.alloc([g.n, g.c, g.oh, g.ow], 'maxpool', 'f32', false);
     const argmax = this.alloc(y.shape, 'maxpool.argmax', 'i32', false);
-    this.k.maxPool(off(x), y.offset, argmax.offset, ...this.poolArgs(g));
+    const per = 4 * g.oh * g.ow;
+    // x stays whole (argmax indexes it); outputs and the first plane move with the range.
+    this.parallel('maxPool', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
+      off(x),
+      y.offset + lo * per,
+      argmax.offset + lo * per,
+      ...this.planeArgs(g, lo, hi),
+      lo,
+    ]);
     return { y, argmax };
   }
   gather(src: BTensor, index: BTensor, label: string): BTensor {
@@ -394,17 +414,34 @@ export class WasmBackend implements Backend {
   }
   maxPoolBackward(gy: BTensor, argmax: BTensor, g: PoolGeom): BTensor {
     const out = this.alloc([g.n, g.c, g.h, g.w], 'maxpool.backward');
-    this.k.scatterAdd(off(gy), off(argmax, 'i32'), out.offset, argmax.size);
+    // Plane ranges: a plane's argmax indexes only its own input plane, so the ranges write disjoint cells.
+    const per = g.oh * g.ow;
+    this.parallel('scatterAdd', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
+      off(gy) + 4 * lo * per,
+      off(argmax, 'i32') + 4 * lo * per,
+      out.offset,
+      (hi - lo) * per,
+    ]);
     return out;
   }
   avgPool(x: BTensor, g: PoolGeom): BTensor {
     const y = this.alloc([g.n, g.c, g.oh, g.ow], 'avgpool', 'f32', false);
-    this.k.avgPool(off(x), y.offset, ...this.poolArgs(g), g.countIncludePad ? 1 : 0);
+    this.parallel('avgPool', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
+      off(x) + 4 * lo * g.h * g.w,
+      y.offset + 4 * lo * g.oh * g.ow,
+      ...this.planeArgs(g, lo, hi),
+      g.countIncludePad ? 1 : 0,
+    ]);
     return y;
   }
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
     const out = this.alloc([g.n, g.c, g.h, g.w], 'avgpool.backward');
-    this.k.avgPoolBackward(off(gy), out.offset, ...this.poolArgs(g), g.countIncludePad ? 1 : 0);
+    this.parallel('avgPoolBackward', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
+      off(gy) + 4 * lo * g.oh * g.ow,
+      out.offset + 4 * lo * g.h * g.w,
+      ...this.planeArgs(g, lo, hi),
+      g.countIncludePad ? 1 : 0,
+    ]);
     return out;
   }
 
