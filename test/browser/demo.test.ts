@@ -19,6 +19,7 @@ describe('demo page', () => {
   it.each([
     { backend: 'webgpu', renderer: 'webgpu' },
     { backend: 'cpu', renderer: '2d' },
+    { backend: 'wasm', renderer: '2d' },
   ])(
     'explains a test digit on $backend and draws four non-blank heatmaps ($renderer)',
     async (want) => {
