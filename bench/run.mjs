@@ -13,6 +13,9 @@
 // 3. GEMM throughput (2·n³ flops per n×n·n×n product): our tiled GEMM (Backend.matmul, via bench/kernels.ts
 //    bundled on the fly), tf.matMul and jax-js np.matmul; R products recorded back to back, one readback.
 //
+// 4. Last, the WebAssembly tables of bench/wasm.mjs: smoothgeo's wasm backend (1 and 2 threads) against
+//    TensorFlow.js's wasm backend on the same models, kernel GFLOP/s as % of the in-process wasm SIMD128 peak.
+//
 // Options: --quick (fewer repeats, batch 1 only, GEMM 256 only), --json FILE (also write every number).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,6 +37,7 @@ import {
   writeReport,
 } from './harness.mjs';
 import { benchGemm } from './gemm.mjs';
+import { benchWasm } from './wasm.mjs';
 import {
   installNodeWebGPU,
   releaseNodeWebGPU,
@@ -391,6 +395,7 @@ log(
 );
 notes.print();
 results.notes = notes.toJSON();
+results.wasm = await benchWasm({ quick });
 results.totalSeconds = (performance.now() - t0) / 1000;
 if (exitCode) log('\nsmoothgeo FAILED a call or a check above (exit status 1)');
 log(`\ncommand: ${command}   (${results.npmCommand}; ${results.totalSeconds.toFixed(0)} s)`);

@@ -18,9 +18,9 @@ export interface EngineOptions {
    */
   backend?: 'auto' | BackendName;
   /**
-   * Threads of the wasm backend: in Node, worker_threads; in a browser, Web Workers when the page is
-   * cross-origin isolated and the engine runs in a worker, else one (describe() says why). Default 1
-   * (see src/backend/wasm/threads.ts).
+   * Threads of the wasm backend. Default: in Node, the available cores (worker_threads); in a browser, Web
+   * Workers when the page is cross-origin isolated (navigator.hardwareConcurrency, at most 8), else one;
+   * describe() says how many and why (see src/backend/wasm/threads.ts).
    */
   threads?: number;
   /** The WebGPU entry point: navigator.gpu in browsers; in Node, `create([])` of npm `webgpu` (loaded when omitted). */

@@ -131,8 +131,9 @@ describe('wasm lifecycle', () => {
     expect(engine.trim()).toBe(0);
     const p = await engine.profile(async () => 7);
     expect(p).toMatchObject({ result: 7, supported: false, reason: expect.stringMatching(/wasm backend/) });
+    // Which build runs (relaxed SIMD where it validates), how many threads and why.
     expect(engine.describe()).toMatch(
-      /^backend wasm — WebAssembly SIMD128 kernels \(AssemblyScript\), 1 thread \(requested\)$/,
+      /^backend wasm — WebAssembly (?:SIMD128 kernels \(relaxed SIMD does not validate in this engine\)|relaxed-SIMD kernels \(f32x4\.relaxed_madd multiply-adds\)), AssemblyScript, (\d+) threads? \(default: the \1 available cores?\) \(requested\)$/,
     );
     engine.dispose();
     await expect(engine.backendForCall()).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });

@@ -4,14 +4,14 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { oracleCases, relL2 } from '../helpers.js';
-import { openPage, type BrowserSession } from './harness';
+import { CHROMIUM_ARGS, openPage, type BrowserSession } from './harness';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url)); // serves dist/ and test/fixtures/
 const c = oracleCases().find((k) => k.name === 'lenet') ?? oracleCases()[0];
 const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
 async function run(query: string, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
-  session = await openPage(ROOT, `test/browser/pages/wasm.html?case=${c.name}&${query}`, undefined, headers);
+  session = await openPage(ROOT, `test/browser/pages/wasm.html?case=${c.name}&${query}`, CHROMIUM_ARGS, headers);
   await session.page.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, {
     timeout: 110_000,
   });
