@@ -141,7 +141,7 @@ for (const [title, spec] of [
         res.inputGradDot ?? res.inputGrad!,
         ...names.flatMap((k) =>
           o.paramGrads
-            ? [res.paramGrads.get(k)!.grad, res.paramGrads.get(k)!.gradDot ?? res.paramGrads.get(k)!.grad]
+            ? [res.paramGrads.get(k)!.grad!, res.paramGrads.get(k)!.gradDot ?? res.paramGrads.get(k)!.grad!]
             : [],
         ),
       ];
