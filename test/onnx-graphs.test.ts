@@ -5,7 +5,7 @@ import { loadOnnx, onnxToSpec } from '../src/io/onnx.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import type { Tensor } from '../src/tensor.js';
 import { buildOnnx, type GraphDef, type NodeDef, type TensorDef } from './onnx-build.js';
-import { cpuEngine, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
+import { cpuEngine, randomTensor, relL2, rng, wasmEngine, webgpuEngine } from './helpers.js';
 
 /**
  * ONNX graphs built in the test (test/onnx-build.ts) with the operators torch.onnx.export writes around the
@@ -167,8 +167,11 @@ describe.each([11, 13, 17])('an ONNX graph of elementwise, folded and shape oper
     for (const k of Object.keys(gs)) expect(relL2(go[k].data, gs[k].data), k).toBeLessThan(1e-12);
   });
 
-  it('webgpu matches float64 (logits, input gradient, input HVP, constant gradients)', async () => {
-    const [cpu, gpu] = [await loadOnnx(await cpuEngine(), bytes), await loadOnnx(await webgpuEngine(), bytes)];
+  it.each([
+    ['webgpu', webgpuEngine],
+    ['wasm', wasmEngine],
+  ])('%s matches float64 (logits, input gradient, input HVP, constant gradients)', async (_name, engine) => {
+    const [cpu, gpu] = [await loadOnnx(await cpuEngine(), bytes), await loadOnnx(await engine(), bytes)];
     expect(relL2((await gpu.forward(x)).data, (await cpu.forward(x)).data)).toBeLessThan(1e-5);
     expect(relL2((await gpu.inputGradient(x, ce)).data, (await cpu.inputGradient(x, ce)).data)).toBeLessThan(1e-5);
     expect(relL2((await gpu.inputHvp(x, v, ce)).data, (await cpu.inputHvp(x, v, ce)).data)).toBeLessThan(1e-5);
