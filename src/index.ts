@@ -50,3 +50,11 @@ export { initModel } from './train/init.js';
 export { saveModel } from './train/save.js';
 export { evaluateAccuracy } from './train/evaluate.js';
 export { loadMnist, subset, type Dataset, type MnistOptions } from './data/mnist.js';
+export {
+  createHeatmapRenderer,
+  type HeatmapRenderer,
+  type HeatmapRendererOptions,
+  type DrawHeatmapOptions,
+  type HeatmapPalette,
+  type HeatmapView,
+} from './render/heatmap.js';

@@ -248,6 +248,26 @@ describe('attacks on predictions', () => {
   });
 });
 
+describe('progress', () => {
+  it('onIteration is called after every iteration, in order, with the total', async () => {
+    const model = await smallCnn();
+    const x = randomTensor([1, 2, 8, 8], rng(1), 0, 1);
+    const calls: [number, number][] = [];
+    await attackExplanation(model, x, {
+      attack: 'topk',
+      explain: { method: 'saliency' },
+      epsilon: 0.1,
+      iterations: 3,
+      onIteration: (done, total) => calls.push([done, total]),
+    });
+    expect(calls).toEqual([
+      [1, 3],
+      [2, 3],
+      [3, 3],
+    ]);
+  });
+});
+
 describe('bad options', () => {
   it.each([
     [{ attack: 'move' }, /attack must be 'topk' or 'centerOfMass' or 'targeted'/],
@@ -267,6 +287,7 @@ describe('bad options', () => {
       { attack: 'topk', epsilon: 0.1, explain: { method: 'uniformGradient', radius: -1 } },
       /radius must be a finite number > 0, got -1/,
     ],
+    [{ attack: 'topk', epsilon: 0.1, onIteration: 3 }, /onIteration must be a function, got 3/],
   ])('%j', async (o, message) => {
     const model = await smallCnn();
     const x = randomTensor([1, 2, 8, 8], rng(1), 0, 1);

@@ -23,6 +23,25 @@ function run(...args: string[]): { status: number | null; stdout: string; stderr
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The bin under a pseudo-terminal (util-linux `script`): what a user at a terminal sees, stdout and stderr merged. */
+function runTty(...args: string[]): { status: number | null; out: string } {
+  const line = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  const r = spawnSync('script', ['-qec', line, '/dev/null'], {
+    encoding: 'utf8',
+    cwd: tmp(),
+    env: { ...process.env, SMOOTHGEO_PROGRESS_DELAY_MS: '0' },
+  });
+  return { status: r.status, out: r.stdout };
+}
+
+/** A failure as the issue asks: non-zero status, one line on stderr matching `pattern`, no stack trace. */
+function oneLine(r: ReturnType<typeof run>, pattern: RegExp) {
+  expect(r.status).not.toBe(0);
+  expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+  expect(r.stderr).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'smoothgeo-cli-'));
 }
@@ -137,12 +156,6 @@ describe('smoothgeo explain', () => {
 
   it('says in one stderr line, with a non-zero status, what was wrong: bad flag, missing file, wrong size, wrong model', () => {
     const dir = tmp();
-    const oneLine = (r: ReturnType<typeof run>, pattern: RegExp) => {
-      expect(r.status).not.toBe(0);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(pattern);
-      expect(r.stderr).not.toMatch(/\n\s+at /);
-    };
     oneLine(run('explain', '--mnist', '0', '--bogus'), /unknown option '--bogus'/);
     oneLine(run('explain', '--mnist', '0', '--method', 'gradcam'), /--method must be among saliency, .*got 'gradcam'/);
     oneLine(run('explain', '--mnist', 'x'), /--mnist: index must be an integer >= 0, got 'x'/);
@@ -263,11 +276,129 @@ describe('smoothgeo attack, curvature, info, bench', () => {
       for (const k of ['forwardMs', 'gradientMs', 'hvpMs', 'smoothGradMs']) expect(Number.isFinite(row[k])).toBe(true);
   });
 
-  it('every command has --help with an example', () => {
-    for (const c of ['info', 'explain', 'attack', 'curvature', 'bench']) {
+  it('every command has --help with an example, and --json', () => {
+    for (const c of ['info', 'explain', 'attack', 'curvature', 'bench', 'train', 'experiment']) {
       const r = run(c, '--help');
       expect(r.status).toBe(0);
-      expect(r.stdout).toMatch(/Example:\n {2}smoothgeo /);
+      expect(r.stdout).toMatch(new RegExp(`Example:\\n {2}smoothgeo ${c} `));
+      expect(r.stdout).toMatch(/--json/);
+      expect(r.stdout).toMatch(/--verbose/);
     }
+  });
+});
+
+describe('every command: bad flags, missing files, models that do not fit the input', () => {
+  const onnx8 = join(ROOT, 'test', 'fixtures', 'onnx', 'mixed_onnx.onnx'); // takes [1, 8, 8] inputs
+
+  it('a bad flag: one line on stderr and a non-zero status, for each command', () => {
+    for (const c of ['info', 'explain', 'attack', 'curvature', 'bench', 'experiment'])
+      oneLine(run(c, '--bogus'), /unknown option '--bogus'/);
+    oneLine(run('train', '--model', 'm.json', '--out', 'm.safetensors', '--bogus'), /unknown option '--bogus'/);
+    oneLine(run('train', '--out', 'm.safetensors'), /required option '--model <spec.json>' not specified/);
+    oneLine(run('bench', '--batch', '0'), /batch size must be an integer >= 1, got '0'/);
+    oneLine(run('info', '--backend', 'tpu'), /backend must be 'auto' or 'webgpu' or 'cpu', got "tpu"/);
+  });
+
+  it('a missing file, named with its flag, for each command that reads one', () => {
+    const dir = tmp();
+    const nope = join(dir, 'nope');
+    oneLine(run('explain', '--model', `${nope}.onnx`, '--mnist', '0', '--backend', 'cpu'), /--model: no such file/);
+    oneLine(run('attack', '--input', `${nope}.png`, '--backend', 'cpu'), /--input: no such file '.*nope\.png'/);
+    oneLine(
+      run(
+        'curvature',
+        '--model',
+        `${nope}.json`,
+        '--weights',
+        `${nope}.safetensors`,
+        '--mnist',
+        '0',
+        '--backend',
+        'cpu',
+      ),
+      /--model: no such file '.*nope\.json'/,
+    );
+    oneLine(run('bench', '--model', `${nope}.onnx`, '--backend', 'cpu'), /--model: no such file/);
+    oneLine(
+      run('train', '--model', `${nope}.json`, '--out', join(dir, 'm.safetensors'), '--backend', 'cpu'),
+      /--model: no such file '.*nope\.json'/,
+    );
+    oneLine(
+      run(
+        'train',
+        '--model',
+        join(MODELS, 'lenet-relu.json'),
+        '--init',
+        `${nope}.safetensors`,
+        '--out',
+        join(dir, 'm.safetensors'),
+      ),
+      /--init: no such file '.*nope\.safetensors'/,
+    );
+    oneLine(run('experiment', '--models-dir', nope, '--backend', 'cpu'), /--models-dir: no such folder '.*nope'/);
+    oneLine(run('experiment', '--spec', `${nope}.json`, '--backend', 'cpu'), /--spec: no such file '.*nope\.json'/);
+  });
+
+  it('a model that does not fit the input, for each command that takes inputs', () => {
+    for (const c of ['explain', 'attack', 'curvature'])
+      oneLine(
+        run(c, '--model', onnx8, '--mnist', '0', '--backend', 'cpu'),
+        /--mnist gives \[1, 28, 28\] digits, but the model expects \[1, 8, 8\]/,
+      );
+    const dir = tmp();
+    const spec = join(dir, 'rgb.json');
+    writeFileSync(
+      spec,
+      JSON.stringify({ input: [3, 8, 8], layers: [{ type: 'flatten' }, { type: 'dense', name: 'fc', out: 10 }] }),
+    );
+    oneLine(
+      run('train', '--model', spec, '--out', join(dir, 'm.safetensors'), '--backend', 'cpu'),
+      /takes \[3, 8, 8\] inputs and gives 10 classes; MNIST digits need \[1, 28, 28\] and 10/,
+    );
+    // --verbose: the same error with its stack trace.
+    const v = run('train', '--model', spec, '--out', join(dir, 'm.safetensors'), '--backend', 'cpu', '--verbose');
+    expect(v.status).toBe(1);
+    expect(v.stderr).toMatch(/MNIST digits need/);
+    expect(v.stderr).toMatch(/\n\s+at /);
+  });
+});
+
+describe('progress bars and --json', () => {
+  it('a progress bar on a terminal (stderr), none with --no-progress, none when piped', () => {
+    const args = ['attack', '--mnist', '0', '--iterations', '2', '--backend', 'cpu', '--out', tmp()];
+    const tty = runTty(...args);
+    expect(tty.status).toBe(0);
+    expect(tty.out).toMatch(/attack topk .* 2\/2 iterations/);
+    const quiet = runTty(...args, '--no-progress');
+    expect(quiet.status).toBe(0);
+    expect(quiet.out).not.toMatch(/attack topk .*iterations/);
+    expect(quiet.out).toMatch(/topKIntersection 1\.0000 →/);
+    const piped = run(...args);
+    expect(piped.status).toBe(0);
+    expect(piped.stderr).toBe('');
+  });
+
+  it('train --json prints the record it writes beside the checkpoint', () => {
+    const out = join(tmp(), 'm.safetensors');
+    const r = run(
+      'train',
+      '--model',
+      join(MODELS, 'lenet-relu.json'),
+      '--out',
+      out,
+      '--backend',
+      'cpu',
+      '--max-steps',
+      '1',
+      '--batch-size',
+      '8',
+      '--epochs',
+      '1',
+      '--json',
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const rec = JSON.parse(r.stdout);
+    expect(rec.steps).toBe(1);
+    expect(rec).toEqual(JSON.parse(readFileSync(out.replace(/\.safetensors$/, '.json'), 'utf8')));
   });
 });

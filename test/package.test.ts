@@ -1,7 +1,7 @@
 // The package as a user gets it: `npm pack` of this build (npm test builds first), installed into an empty
-// folder with nothing of the repository's dev tools. There: the ESM import in Node, the bin from
-// node_modules/.bin and from a global install, the types under tsc in a consumer project, a browser bundle
-// by esbuild. Packages come from npm's cache when it has them (--prefer-offline).
+// folder with nothing of the repository's dev tools. There: the ESM import and the CommonJS require in
+// Node, the bin from node_modules/.bin and from a global install, the types under tsc in an ESM and in a
+// CommonJS consumer project, a browser bundle by esbuild. Packages come from npm's cache when it has them (--prefer-offline).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +38,8 @@ describe('the packed package', () => {
     const r = sh('tar', ['-tzf', tarball], dir);
     const files = r.stdout.split('\n').filter(Boolean);
     expect(files).toContain('package/dist/smoothgeo.node.mjs');
+    expect(files).toContain('package/dist/smoothgeo.node.cjs');
+    expect(files).toContain('package/dist/types/index.d.cts');
     expect(files).toContain('package/dist/cli.mjs');
     expect(files).toContain('package/dist/types/index.d.ts');
     expect(files).toContain('package/examples/models/lenet-ssr.safetensors');
@@ -63,6 +65,37 @@ console.log(JSON.stringify({ shape: m.shape, sum: m.data.reduce((a, v) => a + v,
     const out = JSON.parse(r.stdout);
     expect(out.shape).toEqual([1, 28, 28]);
     expect(out.sum).toBeCloseTo(784, 2); // attributionMap normalises each map to sum to H·W
+  });
+
+  it('requires as CommonJS in Node: the same explanation as the ESM build, and the MNIST digits found', () => {
+    const program = (load: string) => `${load}
+const { readFileSync } = require('node:fs');
+const { join } = require('node:path');
+(async () => {
+  const { createEngine, loadModel, smoothGrad, attributionMap, loadMnist } = await smoothgeo();
+  const models = join(process.cwd(), 'node_modules', 'smoothgeo', 'examples', 'models');
+  const engine = await createEngine({ backend: 'cpu' });
+  const model = await loadModel(engine, JSON.parse(readFileSync(join(models, 'lenet-relu.json'), 'utf8')), readFileSync(join(models, 'lenet-nat.safetensors')));
+  const { test } = await loadMnist({ seed: 1 });
+  const x = { shape: [1, 1, 28, 28], data: test.x.data.slice(0, 784) };
+  const r = await smoothGrad(model, x, { target: [test.labels[0]], samples: 4, sigma: 0.1, seed: 1 });
+  console.log(JSON.stringify(Array.from(attributionMap(r.attributions).data)));
+})();
+`;
+    // The same program, its module loaded by require() or by import(): the two builds compute alike.
+    writeFileSync(join(consumer, 'use-require.cjs'), program("const smoothgeo = async () => require('smoothgeo');"));
+    writeFileSync(join(consumer, 'use-import.cjs'), program("const smoothgeo = () => import('smoothgeo');"));
+    const viaRequire = sh(process.execPath, ['use-require.cjs'], consumer);
+    expect(viaRequire.stderr).toBe('');
+    const viaImport = sh(process.execPath, ['use-import.cjs'], consumer);
+    expect(viaImport.stderr).toBe('');
+    const map = JSON.parse(viaRequire.stdout) as number[];
+    expect(map).toHaveLength(784);
+    expect(map.reduce((a, v) => a + v, 0)).toBeCloseTo(784, 2);
+    expect(map).toEqual(JSON.parse(viaImport.stdout));
+    // require resolved the CommonJS build, not the ES module.
+    const which = sh(process.execPath, ['-p', "require.resolve('smoothgeo')"], consumer);
+    expect(which.stdout.trim()).toMatch(/dist[\\/]smoothgeo\.node\.cjs$/);
   });
 
   it('runs the smoothgeo bin from node_modules/.bin and from a global install', () => {
@@ -113,6 +146,39 @@ export const n: ${ok ? 'number' : 'string'} = r.attributions.shape[0];
     const bad = sh(process.execPath, [tsc, '-p', '.'], consumer);
     expect(bad.status).not.toBe(0);
     expect(bad.stdout).toMatch(/Type 'number' is not assignable to type 'string'/);
+  });
+
+  it('gives CommonJS types (.d.cts) that tsc resolves for a require-style consumer, and that catch a misuse', () => {
+    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const cjs = join(consumer, 'cjs');
+    mkdirSync(cjs, { recursive: true });
+    writeFileSync(
+      join(cjs, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          strict: true,
+          noEmit: true,
+        },
+        files: ['index.cts'],
+      }),
+    );
+    // In a .cts file `import` compiles to require(): resolved through the "require" condition.
+    const source = (ok: boolean) => `import { createEngine, createHeatmapRenderer, type Tensor } from 'smoothgeo';
+export const x: Tensor = { shape: [1, 2], data: new Float32Array(2) };
+export const kind: Promise<${ok ? "'webgpu' | '2d'" : 'number'}> = createHeatmapRenderer().then((r) => r.kind);
+export const engine = createEngine({ backend: 'cpu' });
+`;
+    writeFileSync(join(cjs, 'index.cts'), source(true));
+    const good = sh(process.execPath, [tsc, '-p', '.', '--explainFiles'], cjs);
+    expect(good.status, good.stdout).toBe(0);
+    expect(good.stdout).toMatch(/smoothgeo\/dist\/types\/index\.d\.cts/);
+    writeFileSync(join(cjs, 'index.cts'), source(false));
+    const bad = sh(process.execPath, [tsc, '-p', '.'], cjs);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stdout).toMatch(/is not assignable to type 'Promise<number>'/);
   });
 
   it('bundles for the browser with esbuild from the consumer project', () => {

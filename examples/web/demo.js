@@ -1,10 +1,13 @@
 // The demo page: a test digit (or one drawn by hand) → the prediction and four attribution maps of the NAT or
-// SSR LeNet, and a live top-k attack on the saliency map with its metrics. Everything runs in this page on
-// WebGPU (navigator.gpu) through the browser build of smoothgeo; the maps are drawn on 2D canvases.
+// SSR LeNet, and a live top-k attack on the saliency map with its metrics. Everything runs in this page
+// through the browser build of smoothgeo: on WebGPU (navigator.gpu) by default, or on the backend named by
+// ?backend=. The heatmaps are drawn by a WebGPU render pipeline when the engine computes on WebGPU, else on
+// 2D canvases (same colours, same placement); the page says which.
 import {
   attackExplanation,
   attributionMap,
   createEngine,
+  createHeatmapRenderer,
   integratedGradients,
   kendallTau,
   loadModel,
@@ -16,7 +19,7 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const SIZE = 28;
-let engine, spec, digits;
+let engine, renderer, spec, digits;
 const models = {};
 let x = new Float32Array(SIZE * SIZE);
 let busy = false;
@@ -28,23 +31,15 @@ function showError(e) {
   document.body.dataset.error = '1';
 }
 
-/** 'hot' ramp (black, red, yellow, white), the same as the library's PNG heatmaps. */
-function hot(t) {
-  const c = (v) => Math.round(255 * Math.min(1, Math.max(0, v)));
-  return [c(3 * t), c(3 * t - 1), c(3 * t - 2)];
-}
-
 function drawGrey(canvas, pixels) {
   const img = new ImageData(SIZE, SIZE);
   pixels.forEach((v, i) => img.data.set([v * 255, v * 255, v * 255, 255], i * 4));
   blit(canvas, img);
 }
 
+/** A map [1, 28, 28] or [28, 28] (non-negative: the 'hot' ramp of the library's PNG heatmaps). */
 function drawMap(canvas, map) {
-  const max = Math.max(...map) || 1;
-  const img = new ImageData(SIZE, SIZE);
-  map.forEach((v, i) => img.data.set([...hot(v / max), 255], i * 4));
-  blit(canvas, img);
+  return renderer.draw(canvas, map, { palette: 'sequential' });
 }
 
 /** A 28×28 image scaled up with nearest-neighbour pixels. */
@@ -89,9 +84,10 @@ async function explain() {
     };
     const t2 = performance.now();
     for (const canvas of document.querySelectorAll('canvas.map'))
-      drawMap(canvas, Array.from(attributionMap(maps[canvas.dataset.method].attributions).data));
+      await drawMap(canvas, attributionMap(maps[canvas.dataset.method].attributions));
+    const t3 = performance.now();
     $('timings').textContent =
-      `prediction ${(t1 - t0).toFixed(0)} ms; four explanations ${(t2 - t1).toFixed(0)} ms (first calls compile shaders)`;
+      `prediction ${(t1 - t0).toFixed(0)} ms; four explanations ${(t2 - t1).toFixed(0)} ms; drawing ${(t3 - t2).toFixed(0)} ms (first calls compile shaders)`;
     $('metrics').textContent = '';
     document.body.dataset.ready = '1';
   } finally {
@@ -117,7 +113,7 @@ async function attack() {
     const before = r.originalMap,
       after = r.attackedMap;
     drawGrey($('input'), r.adversarial.data);
-    drawMap(document.querySelector('canvas[data-method="saliency"]'), Array.from(after.data));
+    await drawMap(document.querySelector('canvas[data-method="saliency"]'), after);
     const k = topKIntersection(before, after, 78)[0];
     const tau = kendallTau(before, after)[0];
     $('metrics').textContent =
@@ -158,11 +154,29 @@ function enableDrawing() {
 }
 
 try {
-  engine = await createEngine({ backend: 'auto' });
+  const params = new URLSearchParams(location.search);
+  const backend = params.get('backend') ?? 'auto';
+  // Another backend is another engine and models: the page reloads with ?backend=.
+  $('backend-choice').value = backend;
+  $('backend-choice').addEventListener('change', () => {
+    params.set('backend', $('backend-choice').value);
+    location.search = params.toString();
+  });
+  engine = await createEngine({ backend });
   const a = engine.adapter;
   $('backend').textContent =
     `${engine.describe()}${a ? `; adapter ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}` : ''}`;
   document.body.dataset.backend = engine.backend;
+  // Heatmaps on WebGPU when the maps are computed there; a page computing on wasm or cpu draws on 2D canvases.
+  renderer =
+    engine.backend === 'webgpu'
+      ? await createHeatmapRenderer({ renderer: 'webgpu' })
+      : await createHeatmapRenderer({ renderer: '2d' });
+  $('renderer').textContent =
+    renderer.kind === 'webgpu'
+      ? 'heatmaps drawn by a WebGPU render pipeline (textured quad, colour map in the fragment shader)'
+      : `heatmaps drawn on 2D canvases (the engine computes on ${engine.backend}, not WebGPU)`;
+  document.body.dataset.renderer = renderer.kind;
   spec = await (await fetch('/examples/models/lenet-relu.json')).json();
   const res = await fetch('/digits.json');
   if (!res.ok) throw new Error(`/digits.json: ${await res.text()}`);

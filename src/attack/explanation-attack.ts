@@ -62,6 +62,8 @@ export interface ExplanationAttackOptions {
   measureSeed?: number;
   /** Stops the attack (an ABORTED error) when it fires; checked before every iteration. */
   signal?: AbortSignal;
+  /** Called after each iteration with (iterations done, iterations): for progress displays. */
+  onIteration?: (done: number, iterations: number) => void;
 }
 
 export interface ExplanationAttackResult {
@@ -90,6 +92,7 @@ const OPTIONS = [
   'seed',
   'measureSeed',
   'signal',
+  'onIteration',
 ];
 
 export async function attackExplanation(
@@ -115,6 +118,8 @@ export async function attackExplanation(
     fail('INVALID_ARGUMENT', `${fn}: surrogate must be a Model, got ${show(o.surrogate)}`);
   const surrogateBeta = positive(`${fn}: surrogateBeta`, o.surrogateBeta, 10);
   const abort = signal(`${fn}: signal`, o.signal);
+  if (o.onIteration !== undefined && typeof o.onIteration !== 'function')
+    fail('INVALID_ARGUMENT', `${fn}: onIteration must be a function, got ${show(o.onIteration)}`);
   const B0 = x.shape[0];
   // The explained class: given (checked against the model's classes) or, below, the clean prediction.
   const givenTarget =
@@ -260,6 +265,7 @@ export async function attackExplanation(
         best.P.set(Pm.subarray(b * hw, (b + 1) * hw), b * hw);
       }
     }
+    o.onIteration?.(it, iterations);
   }
   const finalLabels = argmaxRows((await model.forward({ shape: x.shape, data: best.x })).data, B, model.classes);
   finalLabels.forEach((l, b) => {

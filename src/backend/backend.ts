@@ -7,7 +7,7 @@
 // Calls are recorded, not awaited: on webgpu they append dispatches to one command encoder, and nothing
 // reaches the device until `read`, which submits everything and reads all results back in one mapping.
 // Every tensor carries the batch as its leading dimension, so each call covers all examples at once.
-export type BackendName = 'webgpu' | 'cpu';
+export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type DType = 'f32' | 'i32';
 
 export interface BTensor {
@@ -78,6 +78,22 @@ export interface ChannelGeom {
   channels: number;
   spatial: number;
 }
+
+/** Largest rank (batch included) of a broadcast geometry (`broadcastBinary`, `sumTo`). */
+export const MAX_BROADCAST_RANK = 6;
+
+/**
+ * Numpy broadcasting of two operands to one output: `shape` is the output's (batch leading, rank at most
+ * MAX_BROADCAST_RANK); `a` and `b` are each operand's element stride along every output dimension, 0 along
+ * a dimension the operand is broadcast over (where its size is 1).
+ */
+export interface BroadcastGeom {
+  shape: readonly number[];
+  a: readonly number[];
+  b: readonly number[];
+}
+
+export type BinaryKind = 'add' | 'sub' | 'mul' | 'div';
 
 export type ActivationKind = 'relu' | 'softplus' | 'tanh' | 'sigmoid';
 export type HeadKind = 'logit' | 'probability' | 'crossEntropy' | 'gaussNewton';
@@ -163,6 +179,19 @@ export interface KernelPrimitives {
    * their tangents where a value feeds several layers.
    */
   add(a: BTensor, b: BTensor, label: string): BTensor;
+  /**
+   * out[i] = a[·] ∘ b[·] for ∘ = kind (+, −, ×, ÷), each operand read at its position under broadcasting
+   * (`g`); out has shape g.shape. The elementwise layers with a constant or a second value, and the terms of
+   * their tangents and backward passes.
+   */
+  broadcastBinary(kind: BinaryKind, a: BTensor, b: BTensor, g: BroadcastGeom, label: string): BTensor;
+  /**
+   * out = scale · (t summed over every dimension where `to` is 1 and `from` is not): the gradient of an
+   * operand that was broadcast (the adjoint of broadcasting), or t·scale when nothing is summed. `from` is
+   * t's shape and `to` the operand's, of one rank (at most MAX_BROADCAST_RANK), each `to` dimension 1 or
+   * equal to `from`'s; out has shape `to`.
+   */
+  sumTo(t: BTensor, from: readonly number[], to: readonly number[], scale: number, label: string): BTensor;
   /**
    * Copies `length` values per example: dst[b·dstBlock + dstOffset + j] = src[b·srcBlock + srcOffset + j] for
    * b < n, j < length (examples are the leading dimension of both). Into `into` when given (the rest of it is

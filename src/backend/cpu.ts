@@ -1,7 +1,9 @@
 import type {
   ActivationKind,
   Backend,
+  BinaryKind,
   BlockCopy,
+  BroadcastGeom,
   BTensor,
   ChannelGeom,
   ConvGeom,
@@ -18,6 +20,7 @@ import { fail } from '../errors.js';
 import { checkWork, LIMITS } from '../limits.js';
 import { shapeStr, sizeOf } from '../tensor.js';
 import { activationDerivatives } from './activation-math.js';
+import { checkBroadcastGeom, offsetOf, sumToPlan } from './broadcast.js';
 import { cpuTrainPrimitives } from './cpu-train.js';
 import { normalFromUniform, philox4x32, uniform01 } from '../noise/philox.js';
 
@@ -287,6 +290,37 @@ export class CpuBackend implements Backend {
     const out = make(a.shape, label),
       O = out.data as Float64Array;
     for (let i = 0; i < A.length; i++) O[i] = A[i] + B[i];
+    return out;
+  }
+
+  broadcastBinary(kind: BinaryKind, a: BTensor, b: BTensor, g: BroadcastGeom, label: string): BTensor {
+    checkBroadcastGeom(a, b, g, label);
+    const A = f64(a),
+      B = f64(b);
+    const out = make(g.shape, label),
+      O = out.data as Float64Array;
+    const ax = g.shape.map((size, i) => ({ size, stride: g.a[i] })),
+      bx = g.shape.map((size, i) => ({ size, stride: g.b[i] }));
+    for (let i = 0; i < O.length; i++) {
+      const u = A[offsetOf(i, ax)],
+        v = B[offsetOf(i, bx)];
+      O[i] = kind === 'add' ? u + v : kind === 'sub' ? u - v : kind === 'mul' ? u * v : u / v;
+    }
+    return out;
+  }
+
+  sumTo(t: BTensor, from: readonly number[], to: readonly number[], scale: number, label: string): BTensor {
+    const plan = sumToPlan(from, to, label);
+    if (t.size !== sizeOf(from)) throw new Error(`${label}: ${t.label} has ${t.size} values, not ${shapeStr(from)}`);
+    const T = f64(t);
+    const out = make(to, label),
+      O = out.data as Float64Array;
+    for (let j = 0; j < plan.total; j++) {
+      const base = offsetOf(j, plan.kept);
+      let s = 0;
+      for (let r = 0; r < plan.inner; r++) s += T[base + offsetOf(r, plan.summed)];
+      O[j] = scale * s;
+    }
     return out;
   }
 

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createEngine, type Engine } from '../engine.js';
 
@@ -33,13 +32,9 @@ export function listArg(name: string, parse: (v: string) => number): (v: string)
 }
 
 export async function engineFor(backend: string): Promise<Engine> {
-  if (!['auto', 'webgpu', 'cpu'].includes(backend))
-    throw new InvalidArgumentError(`--backend must be auto, webgpu or cpu, got '${backend}'`);
-  return createEngine({ backend: backend as 'auto' | 'webgpu' | 'cpu' });
-}
-
-export function readJson(path: string): unknown {
-  return JSON.parse(readFileSync(path, 'utf8'));
+  if (!['auto', 'webgpu', 'wasm', 'cpu'].includes(backend))
+    throw new InvalidArgumentError(`--backend must be auto, webgpu, wasm or cpu, got '${backend}'`);
+  return createEngine({ backend: backend as 'auto' | 'webgpu' | 'wasm' | 'cpu' });
 }
 
 /**
@@ -72,8 +67,9 @@ export function modelCommandOptions(cmd: Command): Command {
       'seed of the MNIST split (default: the shipped model’s training split, else 1)',
       intArg('--split-seed'),
     )
-    .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
+    .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
     .option('--json', 'print one JSON object on stdout instead of text')
+    .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
     .option('--verbose', 'print the stack trace of an error');
 }
 

@@ -1,7 +1,7 @@
 import { fail } from '../errors.js';
 import { show } from '../validate.js';
 import { graphOpFromSpec, type GraphOp } from '../ops/index.js';
-import { MAX_SPEC_INT, type LayerSpec } from '../ops/op.js';
+import { MAX_SPEC_INT, paramName, type LayerSpec } from '../ops/op.js';
 import { shapeStr, sizeOf } from '../tensor.js';
 
 /**
@@ -98,7 +98,7 @@ export function buildGraph(spec: unknown): Graph {
         fail('INVALID_SPEC', `${where}: its ${what} ${shapeStr(s)} has more than ${MAX_SPEC_INT} values`);
     }
     for (const p of op.params) {
-      const full = `${op.name}.${p.key}`;
+      const full = paramName(op, p.key);
       if (params.has(full) || buffers.has(full))
         fail('INVALID_SPEC', `${where}: parameter name '${full}' is used by an earlier layer`);
       (p.buffer ? buffers : params).set(full, p.shape);

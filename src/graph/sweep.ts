@@ -1,5 +1,5 @@
 import type { Backend, BTensor, HeadKind } from '../backend/backend.js';
-import { isJoin, type GraphOp, type ParamGrad, type ParamValue, type Saved } from '../ops/op.js';
+import { isJoin, paramName, type GraphOp, type ParamGrad, type ParamValue, type Saved } from '../ops/op.js';
 import type { Graph } from './spec.js';
 
 // One sweep through the graph: forward (with tangents when seeded), a loss head, then backward (backward2
@@ -134,7 +134,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
   const paramsOf = (op: GraphOp): Record<string, ParamValue> => {
     const out: Record<string, ParamValue> = {};
     for (const p of op.params) {
-      const full = `${op.name}.${p.key}`;
+      const full = paramName(op, p.key);
       // Buffers (running statistics) are constants: uploaded with the weights, never given a tangent.
       out[p.key] = { value: req.params.get(full)!, tangent: p.buffer ? null : (req.paramTangents?.get(full) ?? null) };
     }
@@ -318,6 +318,8 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     const stage = 3 + n + (n - 1 - i);
     if (isJoin(op)) {
       const r = op.backwardJoin(be, batch, out.g, out.gdot);
+      // Tracked even where no gradient is wanted (the input's), so that whatever the op made is released.
+      for (const t of [...r.gxs, ...r.gxdots]) track(t);
       check(stage, ...r.gxs, ...r.gxdots);
       reads[i].forEach((v, k) => {
         if (v > 0 || req.inputGrad) accumulate(v, r.gxs[k], r.gxdots[k], `gradient of ${valueName(graph, v)}`);
@@ -338,7 +340,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
         // Ops return gradients only for parameters, never for buffers.
         track(pg.grad);
         track(pg.gradDot);
-        result.paramGrads.set(`${op.name}.${key}`, pg);
+        result.paramGrads.set(paramName(op, key), pg);
       }
       if (want.input) accumulate(v, r.gx, r.gxdot, `gradient of ${valueName(graph, v)}`);
       drop(saved[i]!.argmax);

@@ -69,8 +69,8 @@ export function heatmapPng(map: Tensor, options: HeatmapOptions = {}): Uint8Arra
   return encode({ width: w * s, height: h * s, data: rgba, channels: 4, depth: 8 });
 }
 
-/** t in [−1, 1] → blue (−1), white (0), red (+1). */
-function diverging(t: number): [number, number, number] {
+/** t in [−1, 1] → blue (−1), white (0), red (+1). Shared with the 2D-canvas heatmap renderer. */
+export function diverging(t: number): [number, number, number] {
   const a = Math.min(1, Math.abs(t));
   const fade = Math.round(255 * (1 - a));
   return t >= 0 ? [255, fade, fade] : [fade, fade, 255];

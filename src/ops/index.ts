@@ -10,6 +10,7 @@ import { Add } from './add.js';
 import { Concat } from './concat.js';
 import { Reshape } from './reshape.js';
 import { BatchNorm } from './batchnorm.js';
+import { ConstBinary } from './elementwise.js';
 
 type Factory = (layer: LayerSpec, inShape: readonly number[], where: string) => Op;
 type JoinFactory = (layer: LayerSpec, inShapes: readonly (readonly number[])[], where: string) => JoinOp;
@@ -33,10 +34,13 @@ const FACTORIES: ReadonlyMap<string, Factory> = new Map<string, Factory>([
 ]);
 const JOIN_FACTORIES: ReadonlyMap<string, JoinFactory> = new Map<string, JoinFactory>([
   ['add', Add.fromSpec],
+  ['sub', Add.fromSpec],
   ['concat', Concat.fromSpec],
 ]);
 
-export const LAYER_TYPES = [...FACTORIES.keys(), ...JOIN_FACTORIES.keys()];
+export const LAYER_TYPES = [...FACTORIES.keys(), ...JOIN_FACTORIES.keys(), 'mul', 'div'];
+/** Elementwise types: with a constant operand (`param`) one input, else (add, sub) two inputs. */
+const ELEMENTWISE = new Set(['add', 'sub', 'mul', 'div']);
 
 /** A single-input op (the per-op test matrix builds these directly). */
 export function opFromSpec(layer: LayerSpec, inShape: readonly number[], where: string): Op {
@@ -47,6 +51,19 @@ export function opFromSpec(layer: LayerSpec, inShape: readonly number[], where: 
 
 /** An op of the graph: `inShapes` are the shapes of the values the layer reads, in its `inputs` order. */
 export function graphOpFromSpec(layer: LayerSpec, inShapes: readonly (readonly number[])[], where: string): GraphOp {
+  if (ELEMENTWISE.has(layer.type) && (layer.param !== undefined || layer.type === 'mul' || layer.type === 'div')) {
+    if (layer.param === undefined)
+      fail(
+        'INVALID_SPEC',
+        `${where}: a ${layer.type} layer needs a constant operand ('param' and 'shape'); ${layer.type} of two computed values is not supported`,
+      );
+    if (inShapes.length !== 1)
+      fail(
+        'INVALID_SPEC',
+        `${where}: a ${layer.type} layer with a constant 'param' takes exactly 1 input, got ${inShapes.length}`,
+      );
+    return ConstBinary.fromSpec(layer, inShapes[0], where);
+  }
   const join = JOIN_FACTORIES.get(layer.type);
   if (join) return join(layer, inShapes, where);
   const make = FACTORIES.get(layer.type);

@@ -19,6 +19,16 @@ export interface ParamSpec {
    * constant of the model, not a parameter: no gradient, no tangent, not in parameter records.
    */
   buffer?: boolean;
+  /**
+   * The parameter's full name when it is not `${op.name}.${key}`: a constant operand of an elementwise
+   * layer is named by itself (the ONNX initializer's name, which need not contain a dot).
+   */
+  fullName?: string;
+}
+
+/** The full name (`conv1.weight`) under which a parameter of `op` is loaded, saved and reported. */
+export function paramName(op: { readonly name: string | null; readonly params: readonly ParamSpec[] }, key: string) {
+  return op.params.find((p) => p.key === key)?.fullName ?? `${op.name}.${key}`;
 }
 
 export interface ParamValue {

@@ -9,7 +9,7 @@ import { sizeOf } from '../tensor.js';
  * A model with fresh weights: PyTorch's default initialisation of Linear and Conv2d (weights and biases
  * uniform in ±1/√fan_in, fan_in = in·kh·kw), drawn from Philox keyed by the seed and the parameter's
  * position, so the same seed gives the same model everywhere; batch norm as PyTorch's BatchNorm: weight 1,
- * bias 0, running mean 0, running variance 1.
+ * bias 0, running mean 0, running variance 1; an elementwise layer's constant is its operation's identity.
  */
 export function initModel(
   engine: Engine,
@@ -28,7 +28,17 @@ export function initModel(
     shape: [...shape],
     data: new Float32Array(sizeOf(shape)).fill(value),
   });
+  // Elementwise constants start as the identity of their operation (x·1, x/1, x ± 0).
+  const constants = new Map(
+    graph.ops.flatMap((op) =>
+      op.params.flatMap((q) => (q.fullName ? [[q.fullName, op.type === 'mul' || op.type === 'div' ? 1 : 0]] : [])),
+    ) as [string, number][],
+  );
   [...graph.params].forEach(([name, shape], p) => {
+    if (constants.has(name)) {
+      weights.set(name, constant(shape, constants.get(name)!));
+      return;
+    }
     const layer = name.slice(0, name.lastIndexOf('.'));
     if (batchNorms.has(layer)) {
       weights.set(name, constant(shape, name.endsWith('.weight') ? 1 : 0));

@@ -26,6 +26,17 @@ export const CHROMIUM_ARGS = [
   '--disable-gpu-compositing',
 ];
 
+// For pages that draw with WebGPU on a canvas: the canvas's swap chain needs a shared-image backing that the
+// compositor can read. With software compositing (--disable-gpu-compositing) the canvas is silently left
+// out of the page (a blank rectangle in screenshots); with GPU compositing on GL the GPU process finds no
+// backing for 'WebgpuSwapChainTexture' and dies ("Instance dropped in popErrorScope"). Compositing on
+// Vulkan (SwiftShader), which needs both flags below, has one (found by trial, Chromium 156).
+export const CHROMIUM_RENDER_ARGS = [
+  ...CHROMIUM_ARGS.filter((a) => a !== '--disable-gpu-compositing'),
+  '--enable-features=Vulkan',
+  '--use-angle=vulkan',
+];
+
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.mjs': 'text/javascript; charset=utf-8',
@@ -73,8 +84,8 @@ async function serve(root: string): Promise<{ server: Server; url: string }> {
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-/** Serves `root`, launches Chromium with WebGPU on SwiftShader and opens `${url}/${pagePath}`. */
-export async function openPage(root: string, pagePath: string): Promise<BrowserSession> {
+/** Serves `root`, launches Chromium with WebGPU on SwiftShader (and `args`) and opens `${url}/${pagePath}`. */
+export async function openPage(root: string, pagePath: string, args = CHROMIUM_ARGS): Promise<BrowserSession> {
   const { server, url } = await serve(root);
   const closeServer = () =>
     new Promise<void>((resolve) => {
@@ -82,7 +93,7 @@ export async function openPage(root: string, pagePath: string): Promise<BrowserS
       server.close(() => resolve());
     });
   const browser = await puppeteer
-    .launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS })
+    .launch({ executablePath: CHROMIUM_PATH, headless: true, args })
     .catch(async (err: Error) => {
       await closeServer();
       // Never skip: a GPU test that cannot start a browser must fail, saying why.

@@ -3,7 +3,7 @@
 // host's grid), the linear invocation id, NCHW index helpers, and a named constant for every enumeration
 // that reaches WGSL as a specialisation constant. shaders/*.wgsl name these; they hold no bare enum value
 // and no hand-copied workgroup size.
-import type { ActivationKind, HeadKind, NoiseKind } from '../backend.js';
+import type { ActivationKind, BinaryKind, HeadKind, NoiseKind } from '../backend.js';
 
 /** Workgroup sizes of the 1-D kernels, by role. The host's grids use the same numbers. */
 export const WORKGROUP = {
@@ -19,6 +19,7 @@ export const WORKGROUP = {
 export const ACTIVATION_CODE: Record<ActivationKind, number> = { relu: 0, softplus: 1, tanh: 2, sigmoid: 3 };
 export const HEAD_CODE: Record<HeadKind, number> = { logit: 0, probability: 1, crossEntropy: 2, gaussNewton: 3 };
 export const NOISE_CODE: Record<NoiseKind, number> = { none: 0, gaussian: 1, cube: 2, ball: 3, given: 4 };
+export const BINARY_CODE: Record<BinaryKind, number> = { add: 0, sub: 1, mul: 2, div: 3 };
 /** Which stream a GEMM epilogue activates (gemm.wgsl epilogue_fused). */
 export const FUSE_CODE = { value: 1, tangent: 2 } as const;
 
@@ -27,6 +28,7 @@ const ENUMS: [prefix: string, codes: Record<string, number>][] = [
   ['HEAD', HEAD_CODE],
   ['NOISE', NOISE_CODE],
   ['FUSE', FUSE_CODE],
+  ['BINARY', BINARY_CODE],
 ];
 
 /** crossEntropy → CROSS_ENTROPY. */

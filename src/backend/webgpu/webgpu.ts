@@ -3,7 +3,9 @@
 import type {
   ActivationKind,
   Backend,
+  BinaryKind,
   BlockCopy,
+  BroadcastGeom,
   BTensor,
   ChannelGeom,
   ConvGeom,
@@ -23,10 +25,12 @@ import { GpuContext, type Dispatch, type ShaderDump } from './context.js';
 import { shaderDump, type DumpShaders } from './debug.js';
 import { findWebGPU, openDevice, type AdapterSummary } from './device.js';
 import * as batchnorm from './kernels/batchnorm.js';
+import * as broadcast from './kernels/broadcast.js';
 import * as gemm from './kernels/gemm.js';
 import * as loss from './kernels/loss.js';
 import * as pointwise from './kernels/pointwise.js';
 import * as pool from './kernels/pool.js';
+import * as reduce from './kernels/reduce.js';
 import { buf, GpuTensor, type Recorder } from './kernels/recorder.js';
 import * as sampling from './kernels/sampling.js';
 import * as finite from './kernels/finite.js';
@@ -233,7 +237,7 @@ export class WebGPUBackend implements Backend, Recorder {
     return gemm.conv2dBackwardFilter(this, gy, x, g, into);
   }
   channelSum(t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
-    return gemm.channelSum(this, t, channels, spatial, into);
+    return reduce.channelSum(this, t, channels, spatial, into);
   }
   maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
     return pool.maxPool(this, x, g);
@@ -252,6 +256,12 @@ export class WebGPUBackend implements Backend, Recorder {
   }
   add(a: BTensor, b: BTensor, label: string): BTensor {
     return pointwise.add(this, a, b, label);
+  }
+  broadcastBinary(kind: BinaryKind, a: BTensor, b: BTensor, g: BroadcastGeom, label: string): BTensor {
+    return broadcast.broadcastBinary(this, kind, a, b, g, label);
+  }
+  sumTo(t: BTensor, from: readonly number[], to: readonly number[], scale: number, label: string): BTensor {
+    return broadcast.sumTo(this, t, from, to, scale, label);
   }
   copyBlocks(src: BTensor, g: BlockCopy, into: BTensor | null, shape: readonly number[], label: string): BTensor {
     return pointwise.copyBlocks(this, src, g, into, shape, label);

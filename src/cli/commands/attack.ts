@@ -8,6 +8,7 @@ import { heatmapPng } from '../../io/png.js';
 import type { Tensor } from '../../tensor.js';
 import { emit, engineFor, intArg, modelCommandOptions, numArg, predictions, VERSION } from '../common.js';
 import { loadCliModel, loadInputs, readUserFile } from '../load.js';
+import { cliProgressBar } from '../progress.js';
 import { overlayPng } from '../render/overlay.js';
 
 /** The CLI's method names that the attacks can differentiate through (attack/explain.ts), and their library names. */
@@ -64,6 +65,8 @@ export function attackCommand(): Command {
     )
     .action(async (o) => {
       const engine = await engineFor(o.backend);
+      const bar = cliProgressBar(o.progress, `attack ${o.attack}`, o.iterations);
+      bar.stage('loading the model');
       try {
         const { model, name, splitSeed } = await loadCliModel(engine, o.model, o.weights);
         const { x, names, labels } = await loadInputs(model, {
@@ -98,7 +101,9 @@ export function attackCommand(): Command {
           k: o.k,
           targetMap,
           seed: o.seed,
+          onIteration: () => bar.tick('iterations'),
         });
+        bar.stop();
         const before = predictions(await model.forward(x));
         const after = predictions(await model.forward(r.adversarial));
         mkdirSync(o.out, { recursive: true });
@@ -165,6 +170,7 @@ export function attackCommand(): Command {
           `wrote before/after maps and attack.json to ${o.out}`,
         ]);
       } finally {
+        bar.stop();
         engine.dispose();
       }
     });

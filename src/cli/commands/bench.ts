@@ -4,6 +4,7 @@ import type { Objective } from '../../graph/objective.js';
 import type { Tensor } from '../../tensor.js';
 import { emit, engineFor, intArg, listArg, VERSION } from '../common.js';
 import { loadCliModel } from '../load.js';
+import { cliProgressBar } from '../progress.js';
 
 /** Median wall time of `fn` over `reps` calls after one untimed warm-up call (shader compilation). */
 async function medianMs(fn: () => Promise<unknown>, reps: number): Promise<number> {
@@ -31,12 +32,15 @@ export function benchCommand(): Command {
     .option('--batch <sizes>', 'batch sizes', listArg('--batch', intArg('batch size', 1)), [1, 8])
     .option('--samples <n>', 'SmoothGrad samples per example', intArg('--samples', 1), 16)
     .option('--reps <n>', 'timed calls per measurement (after one warm-up)', intArg('--reps', 1), 5)
-    .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
+    .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
     .option('--json', 'print one JSON object on stdout instead of text')
+    .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
     .option('--verbose', 'print the stack trace of an error')
     .addHelpText('after', '\nExample:\n  smoothgeo bench --model nat --batch 1,32 --reps 10')
     .action(async (o) => {
       const engine = await engineFor(o.backend);
+      const bar = cliProgressBar(o.progress, 'bench', 4 * (o.batch as number[]).length);
+      bar.stage('loading the model');
       try {
         const { model, name } = await loadCliModel(engine, o.model, o.weights);
         const d = model.inputShape.reduce((a, n) => a * n, 1);
@@ -51,17 +55,23 @@ export function benchCommand(): Command {
           const target = Array.from({ length: B }, (_, b) => b % model.classes);
           const objective: Objective = { kind: 'logit', target };
           const v: Tensor = { shape: x.shape, data: new Float32Array(B * d).fill(1 / Math.sqrt(d)) };
+          const timed = async (stage: string, fn: () => Promise<unknown>) => {
+            bar.stage(`batch ${B}: ${stage}`);
+            const ms = await medianMs(fn, o.reps);
+            bar.tick();
+            return ms;
+          };
           rows.push({
             batch: B,
-            forwardMs: await medianMs(() => model.forward(x), o.reps),
-            gradientMs: await medianMs(() => model.inputGradient(x, objective), o.reps),
-            hvpMs: await medianMs(() => model.inputHvp(x, v, objective), o.reps),
-            smoothGradMs: await medianMs(
-              () => smoothGrad(model, x, { target, sigma: 0.15, samples: o.samples, seed: 1 }),
-              o.reps,
+            forwardMs: await timed('forward', () => model.forward(x)),
+            gradientMs: await timed('gradient', () => model.inputGradient(x, objective)),
+            hvpMs: await timed('HVP', () => model.inputHvp(x, v, objective)),
+            smoothGradMs: await timed('SmoothGrad', () =>
+              smoothGrad(model, x, { target, sigma: 0.15, samples: o.samples, seed: 1 }),
             ),
           });
         }
+        bar.stop();
         const record = {
           version: VERSION,
           backend: engine.describe(),
@@ -80,6 +90,7 @@ export function benchCommand(): Command {
           ),
         ]);
       } finally {
+        bar.stop();
         engine.dispose();
       }
     });

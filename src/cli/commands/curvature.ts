@@ -7,6 +7,7 @@ import { hessianTrace } from '../../curvature/trace.js';
 import type { Objective } from '../../graph/objective.js';
 import { emit, engineFor, intArg, modelCommandOptions, predictions, VERSION } from '../common.js';
 import { loadCliModel, loadInputs } from '../load.js';
+import { cliProgressBar } from '../progress.js';
 
 /**
  * `smoothgeo curvature`: the input Hessian's extreme eigenvalues, top-k, trace and spectral density at each
@@ -43,6 +44,8 @@ export function curvatureCommand(): Command {
     .addHelpText('after', '\nExample:\n  smoothgeo curvature --model ssr --mnist 0 --k 3 --out out/')
     .action(async (o) => {
       const engine = await engineFor(o.backend);
+      const bar = cliProgressBar(o.progress, 'curvature', 5);
+      bar.stage('loading the model');
       try {
         const { model, name, splitSeed } = await loadCliModel(engine, o.model, o.weights);
         const { x, names } = await loadInputs(model, {
@@ -60,16 +63,23 @@ export function curvatureCommand(): Command {
             : { kind: o.objective, target: predicted };
         const space = { gaussNewton };
         const eig = { ...space, iterations: o.lanczosSteps, seed: o.seed };
+        bar.stage('λ_max');
         const largest = await hessianEigen(model, x, objective, { ...eig, which: 'largest' });
+        bar.tick('λ_min');
         const smallest = await hessianEigen(model, x, objective, { ...eig, which: 'smallest' });
+        bar.tick(`top-${o.k}`);
         const top = await hessianEigen(model, x, objective, { ...eig, k: o.k });
+        bar.tick('trace');
         const trace = await hessianTrace(model, x, objective, { ...space, samples: o.traceSamples, seed: o.seed });
+        bar.tick('spectral density');
         const density = await hessianDensity(model, x, objective, {
           ...space,
           probes: o.densityProbes,
           iterations: o.densitySteps,
           seed: o.seed,
         });
+        bar.tick('');
+        bar.stop();
         mkdirSync(o.out, { recursive: true });
         const examples = names.map((n, b) => {
           const plot = join(o.out, `${n}-density.png`);
@@ -105,6 +115,7 @@ export function curvatureCommand(): Command {
           ),
         ]);
       } finally {
+        bar.stop();
         engine.dispose();
       }
     });

@@ -1,10 +1,12 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { experimentMarkdown } from '../experiment/report.js';
-import { runExperiment } from '../experiment/run.js';
-import { commandLine, engineFor, intArg, listArg, numArg, VERSION } from '../common.js';
+import { METHODS, runExperiment } from '../experiment/run.js';
+import { fail } from '../../errors.js';
+import { commandLine, emit, engineFor, intArg, listArg, numArg, VERSION } from '../common.js';
+import { cliProgressBar } from '../progress.js';
 
 /** The shipped checkpoints: examples/models beside dist/ in the package. */
 function defaultModelsDir(): string {
@@ -48,14 +50,24 @@ export function experimentCommand(): Command {
     .option('--split-seed <n>', 'seed of the MNIST split the models were trained on', intArg('--split-seed'), 1)
     .option('--seed <n>', 'seed of the attacks and the noise', intArg('--seed'), 1)
     .option('--out <dir>', 'output folder', 'out/experiment')
-    .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
+    .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
+    .option('--json', 'print results.json on stdout as well')
+    .option('--no-progress', 'no progress bar; each stage is then a line on stderr (as when stderr is not a terminal)')
+    .option('--verbose', 'print the stack trace of an error')
+    .addHelpText(
+      'after',
+      '\nExample:\n  smoothgeo experiment --models nat,ssr --digits 8 --steps 15 --out out/experiment',
+    )
     .action(async (o, cmd: Command) => {
+      if (!existsSync(o.modelsDir)) fail('INVALID_ARGUMENT', `--models-dir: no such folder '${o.modelsDir}'`);
+      const spec = o.spec ?? join(o.modelsDir, 'lenet-relu.json');
+      if (!existsSync(spec)) fail('INVALID_ARGUMENT', `--spec: no such file '${spec}'`);
       const engine = await engineFor(o.backend);
       console.error(`engine: ${engine.describe()}`);
       const t0 = performance.now();
       const options = {
         modelsDir: o.modelsDir,
-        spec: o.spec ?? join(o.modelsDir, 'lenet-relu.json'),
+        spec,
         models: String(o.models)
           .split(',')
           .map((s: string) => s.trim())
@@ -74,7 +86,13 @@ export function experimentCommand(): Command {
         splitSeed: o.splitSeed,
         seed: o.seed,
       };
-      const out = await runExperiment(engine, options, (s) => console.error(s));
+      // runExperiment logs one line per stage: per model its accuracy, λ_max, each method's attack, the
+      // transfer and Theorem 2, and once the digits. On a terminal they become the bar's stage text.
+      const bar = cliProgressBar(o.progress, 'experiment', options.models.length * (METHODS.length + 4) + 1);
+      const tty = o.progress && process.stderr.isTTY === true;
+      const out = await runExperiment(engine, options, (s) => (tty ? bar.tick(s) : console.error(s))).finally(() =>
+        bar.stop(),
+      );
       const seconds = (performance.now() - t0) / 1000;
       mkdirSync(join(o.out, 'maps'), { recursive: true });
       const command = commandLine(cmd);
@@ -88,9 +106,9 @@ export function experimentCommand(): Command {
       writeFileSync(join(o.out, 'results.json'), JSON.stringify(json, null, 2) + '\n');
       writeFileSync(join(o.out, 'results.md'), experimentMarkdown(out.results, { command, seconds }));
       for (const f of out.figures) writeFileSync(join(o.out, f.path), f.bytes);
-      console.log(
+      emit(o.json, json, () => [
         `wrote ${join(o.out, 'results.json')}, results.md and ${out.figures.length} PNG figures (${seconds.toFixed(0)} s)`,
-      );
+      ]);
       engine.dispose();
     });
 }

@@ -16,6 +16,7 @@ import type { Model } from '../../graph/model.js';
 import type { Tensor } from '../../tensor.js';
 import { emit, engineFor, intArg, modelCommandOptions, numArg, predictions, VERSION } from '../common.js';
 import { loadCliModel, loadInputs } from '../load.js';
+import { cliProgressBar } from '../progress.js';
 import { overlayPng } from '../render/overlay.js';
 
 export const CLI_METHODS = ['saliency', 'gradxinput', 'smoothgrad', 'smoothgrad2', 'vargrad', 'uniform', 'ig'] as const;
@@ -124,6 +125,9 @@ export function explainCommand(): Command {
     )
     .action(async (o) => {
       const engine = await engineFor(o.backend);
+      const methodsAsked = o.method as CliMethod[];
+      const bar = cliProgressBar(o.progress, 'explain', methodsAsked.length);
+      bar.stage('loading the model');
       try {
         const { model, name, splitSeed } = await loadCliModel(engine, o.model, o.weights);
         const { x, names, labels } = await loadInputs(model, {
@@ -145,7 +149,8 @@ export function explainCommand(): Command {
           return g;
         };
         const methods: Record<string, unknown> = {};
-        for (const method of o.method as CliMethod[]) {
+        for (const method of methodsAsked) {
+          bar.stage(method);
           const r = await runMethod(model, x, method, {
             target,
             output: o.outputKind,
@@ -181,7 +186,9 @@ export function explainCommand(): Command {
             files,
             maps: Array.from({ length: B }, (_, b) => Array.from(map.data.subarray(b * hw, (b + 1) * hw))),
           };
+          bar.tick();
         }
+        bar.stop();
         const record = {
           version: VERSION,
           backend: engine.describe(),
@@ -206,6 +213,7 @@ export function explainCommand(): Command {
           `wrote ${Object.keys(methods).length * B} heatmap PNG(s) and explain.json to ${o.out}`,
         ]);
       } finally {
+        bar.stop();
         engine.dispose();
       }
     });

@@ -1,13 +1,15 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { loadMnist } from '../../data/mnist.js';
+import { fail } from '../../errors.js';
 import { loadModel } from '../../graph/model.js';
 import { evaluateAccuracy } from '../../train/evaluate.js';
 import { initModel } from '../../train/init.js';
 import { saveModel } from '../../train/save.js';
 import { train, type Regularizer } from '../../train/train.js';
 import type { OptimizerOptions, ScheduleOptions } from '../../train/optim.js';
-import { commandLine, engineFor, intArg, numArg, readJson, VERSION } from '../common.js';
+import { commandLine, emit, engineFor, intArg, numArg, VERSION } from '../common.js';
+import { readUserFile } from '../load.js';
 
 /** `smoothgeo train`: trains a model on the MNIST split and writes its checkpoint and a JSON record. */
 export function trainCommand(): Command {
@@ -54,14 +56,33 @@ export function trainCommand(): Command {
     )
     .option('--seed <n>', 'seed of the split, the initialisation and the training', intArg('--seed'), 1)
     .option('--max-steps <n>', 'stop after this many steps (smoke runs)', intArg('--max-steps', 1))
-    .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
+    .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
     .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
+    .option('--json', 'print the training record (the .json written beside the checkpoint) on stdout')
+    .option('--verbose', 'print the stack trace of an error')
+    .addHelpText(
+      'after',
+      '\nExample:\n  smoothgeo train --model examples/models/lenet-relu.json --regularizer ssr --epochs 5 --out lenet-ssr.safetensors',
+    )
     .action(async (o, cmd: Command) => {
+      let spec: unknown;
+      try {
+        spec = JSON.parse(readUserFile('--model', o.model).toString('utf8'));
+      } catch (e) {
+        if (e instanceof SyntaxError) fail('INVALID_SPEC', `--model ${o.model} is not JSON: ${e.message}`);
+        throw e;
+      }
+      const init = o.init === undefined ? undefined : readUserFile('--init', o.init);
       const engine = await engineFor(o.backend);
-      const spec = readJson(o.model);
-      const model = o.init
-        ? await loadModel(engine, spec, readFileSync(o.init))
-        : initModel(engine, spec, { seed: o.seed }).model;
+      const model = init ? await loadModel(engine, spec, init) : initModel(engine, spec, { seed: o.seed }).model;
+      // The data are MNIST digits: a model for other inputs or another number of classes is refused here, by name.
+      if (model.inputShape.join() !== '1,28,28' || model.classes !== 10) {
+        engine.dispose();
+        fail(
+          'INVALID_ARGUMENT',
+          `--model ${o.model} takes [${model.inputShape.join(', ')}] inputs and gives ${model.classes} classes; MNIST digits need [1, 28, 28] and 10`,
+        );
+      }
       const { train: trainSet, test } = await loadMnist({ seed: o.seed });
       const regularizer: Regularizer =
         o.regularizer === 'ssr'
@@ -138,9 +159,9 @@ export function trainCommand(): Command {
         }),
       );
       writeFileSync(o.out.replace(/\.safetensors$/, '') + '.json', JSON.stringify(record, null, 2) + '\n');
-      console.log(
+      emit(o.json, record, () => [
         `test accuracy ${(accuracy * 100).toFixed(2)}% on ${test.labels.length} digits; ${seconds.toFixed(1)} s; wrote ${o.out}`,
-      );
+      ]);
       engine.dispose();
     });
 }

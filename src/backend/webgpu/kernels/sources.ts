@@ -10,6 +10,7 @@ import philoxSrc from '../../../../shaders/philox.wgsl';
 import finiteSrc from '../../../../shaders/finite.wgsl';
 import trainSrc from '../../../../shaders/train.wgsl';
 import batchNormSrc from '../../../../shaders/batchnorm.wgsl';
+import broadcastSrc from '../../../../shaders/broadcast.wgsl';
 
 export const SOURCES = new FamilySources()
   .add('gemm', gemmSrc)
@@ -21,4 +22,5 @@ export const SOURCES = new FamilySources()
   .add('philox', philoxSrc)
   .add('finite', finiteSrc)
   .add('train', trainSrc)
-  .add('batchnorm', batchNormSrc);
+  .add('batchnorm', batchNormSrc)
+  .add('broadcast', broadcastSrc);
