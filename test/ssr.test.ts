@@ -1,18 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../src/graph/model.js';
-import type { Engine } from '../src/engine.js';
 import { ssrCurvature, recordPowerIteration, recordSsrGradient, ssrStartVectors } from '../src/train/ssr.js';
 import { canReusePrimal, sweep, type PrimalCache } from '../src/graph/sweep.js';
-import { cpuEngine, oracleCases, relL2, webgpuEngine } from './helpers.js';
+import { BACKENDS, cpuEngine, oracleCases, relL2 } from './helpers.js';
 
 // Oracle README / issue 11: gn_lambda_max within 1e-4 relative once converged; ssrgrad.* within 1e-3 relative L2.
 const LAMBDA_TOL = 1e-4;
 const GRAD_TOL = 1e-3;
 
-const backends: [string, () => Promise<Engine>][] = [
-  ['cpu', cpuEngine],
-  ['webgpu', webgpuEngine],
-];
+const backends = BACKENDS; // cpu, webgpu and wasm
 
 for (const c of oracleCases()) {
   for (const [backend, engine] of backends) {
