@@ -236,19 +236,21 @@ function checkBatch(x, target) {
  * SwiftShader). The flags are global to tfjs.
  * @param {ModelSpec} spec
  * @param {Map<string, HostTensor>} weights
- * @param {{ flags?: Record<string, number | boolean | string> }} [opts]
+ * @param {{ flags?: Record<string, number | boolean | string>, backend?: "webgpu" | "wasm" }} [opts]
  * @returns {Promise<Peer>}
  */
-export async function makeTfjsPeer(spec, weights, { flags = {} } = {}) {
-  if (!globalThis.navigator?.gpu) throw new Error('makeTfjsPeer: call installNodeWebGPU() first');
+export async function makeTfjsPeer(spec, weights, { flags = {}, backend: want = 'webgpu' } = {}) {
+  if (want === 'webgpu' && !globalThis.navigator?.gpu) throw new Error('makeTfjsPeer: call installNodeWebGPU() first');
   const tf = await import('@tensorflow/tfjs');
   // tfjs-backend-webgpu registers its backend at import time only if navigator.gpu exists then.
-  await import('@tensorflow/tfjs-backend-webgpu');
+  if (want === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
+  // tfjs-backend-wasm 4.22 loads its SIMD binary from its own dist folder in Node (threads are off in Node).
+  if (want === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
   for (const [k, v] of Object.entries(flags)) tf.env().set(k, v);
-  if (!(await tf.setBackend('webgpu'))) throw new Error('tf.setBackend("webgpu") failed');
+  if (!(await tf.setBackend(want))) throw new Error(`tf.setBackend("${want}") failed`);
   await tf.ready();
   const backend = tf.getBackend();
-  if (backend !== 'webgpu') throw new Error(`tfjs backend in use is ${backend}, not webgpu`);
+  if (backend !== want) throw new Error(`tfjs backend in use is ${backend}, not ${want}`);
   const be = /** @type {any} */ (tf.backend());
   if (be.device) peerDevices.add(be.device);
 

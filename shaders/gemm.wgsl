@@ -284,6 +284,78 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
 }
 
+//! section kpar
+// K-parallel GEMM for a long K and a small C (conv filter gradients and dense weight gradients at large
+// batch: gemm-plan.ts picks it). Workgroup (x, 1, z) owns one 4×4 block of C (x: its index, blocks along N
+// first) and one chunk of K (z: u.kChunk values from z·u.kChunk, the last one shorter). Its lanes walk
+// consecutive k (lane l takes k = kBegin + l, + KPAR_LANES, …), so neighbouring lanes read neighbouring
+// addresses wherever k is an operand's fast dimension (a conv's pixels); each lane sums its k in order into a
+// 4×4 block, then the workgroup adds the lanes' blocks in a fixed two-level tree (groups of 4 lanes, then
+// the 16 groups). With SPLIT_K the block goes to `partial` and splitk_tree adds the chunks in a fixed order:
+// every sum depends on K and u.kChunk only (gemm-plan.ts: shape only), never on the adapter or on M.
+const KPAR_LANES: u32 = 64u;
+const_assert WORKGROUP_SIZE == KPAR_LANES;
+var<workgroup> kparLanes: array<vec4f, 4u * KPAR_LANES>; // [lane][row]: the row's 4 columns
+var<workgroup> kparGroups: array<vec4f, KPAR_LANES>; // [group of 4 lanes][row]
+
+// A[m..m+3, k]: rows past M read clamped to the last one (never stored). vec4 along M when M % 4 == 0.
+fn kparA(m: u32, k: u32) -> vec4f {
+  if (VEC_A && !A_K_FAST) { return loadA4(m, k); }
+  let last = u.M - 1u;
+  return vec4f(loadA(m, k), loadA(min(m + 1u, last), k), loadA(min(m + 2u, last), k), loadA(min(m + 3u, last), k));
+}
+
+// B[k, n..n+3], columns past N clamped likewise. vec4 along N when N % 4 == 0.
+fn kparB(k: u32, n: u32) -> vec4f {
+  if (VEC_B && !B_K_FAST) { return loadB4(k, n); }
+  let last = u.N - 1u;
+  return vec4f(loadB(k, n), loadB(k, min(n + 1u, last)), loadB(k, min(n + 2u, last)), loadB(k, min(n + 3u, last)));
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3u) {
+  let groupsN = (u.N + 3u) / 4u;
+  let n = (wid.x % groupsN) * 4u;
+  let m = (wid.x / groupsN) * 4u;
+  let kBegin = wid.z * u.kChunk;
+  let kEnd = min(u.K, kBegin + u.kChunk);
+  var c0 = vec4f(0.0);
+  var c1 = vec4f(0.0);
+  var c2 = vec4f(0.0);
+  var c3 = vec4f(0.0);
+  for (var k = kBegin + lane; k < kEnd; k += KPAR_LANES) {
+    let a = kparA(m, k);
+    let b = kparB(k, n);
+    c0 = fma(vec4f(a.x), b, c0);
+    c1 = fma(vec4f(a.y), b, c1);
+    c2 = fma(vec4f(a.z), b, c2);
+    c3 = fma(vec4f(a.w), b, c3);
+  }
+  kparLanes[lane * 4u] = c0;
+  kparLanes[lane * 4u + 1u] = c1;
+  kparLanes[lane * 4u + 2u] = c2;
+  kparLanes[lane * 4u + 3u] = c3;
+  workgroupBarrier();
+  // Lane 4g + r adds row r of lanes 4g..4g+3; then lane r < 4 adds row r of the 16 groups, in order.
+  let row = lane % 4u;
+  let g = lane / 4u;
+  kparGroups[g * 4u + row] = ((kparLanes[(g * 16u) + row] + kparLanes[(g * 16u) + 4u + row]) +
+    kparLanes[(g * 16u) + 8u + row]) + kparLanes[(g * 16u) + 12u + row];
+  workgroupBarrier();
+  if (lane < 4u) {
+    var s = vec4f(0.0);
+    for (var i = 0u; i < KPAR_LANES / 4u; i++) { s += kparGroups[i * 4u + lane]; }
+    let mm = m + lane;
+    if (mm < u.M) {
+      for (var j = 0u; j < 4u; j++) {
+        if (n + j < u.N) {
+          if (SPLIT_K) { partial[(wid.z * u.M + mm) * u.N + n + j] = s[j]; } else { storeC(mm, n + j, s[j]); }
+        }
+      }
+    }
+  }
+}
+
 //! section epilogue
 // The store every variant ends in: optional bias (per output column) and accumulation into `out`.
 fn epilogue(idx: u32, col: u32, v: f32) {
@@ -317,6 +389,37 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var s = 0.0;
   for (var z = 0u; z < u.splits; z++) { s += partial[z * mn + i]; }
   storeC(i / u.N, i % u.N, s);
+}
+
+//! section splitk_tree
+// Adds the K chunks that kpar left in `partial` ([splits, M, N]), one workgroup per element of C: lane l sums
+// chunks l, l + 64, … in order, then lanes 8g..8g+7 are added by lane g, then the 8 groups by lane 0, which
+// stores through the variant's storeC. A fixed order: bitwise the same on every run and adapter.
+const SUM_LANES: u32 = 64u;
+const_assert WORKGROUP_SIZE == SUM_LANES;
+var<workgroup> sumLanes: array<f32, SUM_LANES>;
+var<workgroup> sumGroups: array<f32, 8>;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = wid.x + wid.y * nwg.x; // the same for the whole workgroup, so the early return is uniform
+  let mn = u.M * u.N;
+  if (i >= mn) { return; }
+  var s = 0.0;
+  for (var z = lane; z < u.splits; z += SUM_LANES) { s += partial[z * mn + i]; }
+  sumLanes[lane] = s;
+  workgroupBarrier();
+  if (lane < 8u) {
+    var t = 0.0;
+    for (var j = 0u; j < 8u; j++) { t += sumLanes[lane * 8u + j]; }
+    sumGroups[lane] = t;
+  }
+  workgroupBarrier();
+  if (lane == 0u) {
+    var r = 0.0;
+    for (var j = 0u; j < 8u; j++) { r += sumGroups[j]; }
+    storeC(i / u.N, i % u.N, r);
+  }
 }
 
 //! section operand_a_scalar

@@ -1,30 +1,62 @@
 //! section channel_sum
-// out[c] = Σ_{n,s} t[n, c, s]: one workgroup per channel, a strided sum per thread, then a tree in
-// workgroup memory. Bias gradients of dense (spatial 1) and conv2d.
-// The tree below halves WORKGROUP_SIZE down to 1.
-const_assert (WORKGROUP_SIZE & (WORKGROUP_SIZE - 1u)) == 0u;
-var<workgroup> partials: array<f32, WORKGROUP_SIZE>;
+// out[c] = Σ_{n,s} t[n, c, s], the bias gradients of dense (spatial 1), conv2d and batch norm, K-parallel:
+// workgroup (c, z) sums chunk z of the channel's K = n·spatial values (u.chunk of them; gemm-plan.ts
+// channelSumPlan, a function of the shape only). Its lanes walk consecutive k = (n, s) (lane l takes
+// k = kBegin + l, + 64, …: neighbouring pixels of one plane are neighbouring addresses), each in order, then
+// lanes 8g..8g+7 are added by lane g and the 8 groups by lane 0. With SPLIT the chunk's sum goes to
+// `partial` ([chunks, channels]) and channel_sum_partials adds the chunks; otherwise it is stored.
+const_assert WORKGROUP_SIZE == 64u;
+var<workgroup> sumLanes: array<f32, 64>;
+var<workgroup> sumGroups: array<f32, 8>;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let c = wid.x;
-  let count = u.n * u.spatial;
-  var s = 0.0;
-  for (var i = lid.x; i < count; i += WORKGROUP_SIZE) {
-    let n = i / u.spatial;
-    s += t[(n * u.channels + c) * u.spatial + i % u.spatial];
-  }
-  partials[lid.x] = s;
+// The sum of v over the workgroup's 64 lanes, in a fixed order, valid on lane 0. Call in uniform control flow.
+fn laneSum(lane: u32, v: f32) -> f32 {
+  sumLanes[lane] = v;
   workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
-    if (lid.x < stride) { partials[lid.x] += partials[lid.x + stride]; }
-    workgroupBarrier();
+  if (lane < 8u) {
+    var t = 0.0;
+    for (var j = 0u; j < 8u; j++) { t += sumLanes[lane * 8u + j]; }
+    sumGroups[lane] = t;
   }
-  if (lid.x == 0u) {
-    var r = partials[0];
-    if (ACCUMULATE) { r += out[c]; }
-    out[c] = r;
+  workgroupBarrier();
+  var r = 0.0;
+  for (var j = 0u; j < 8u; j++) { r += sumGroups[j]; }
+  return r;
+}
+
+fn finish(c: u32, v: f32) {
+  var r = v;
+  if (ACCUMULATE) { r += out[c]; }
+  out[c] = r;
+}
+
+//! section channel_sum_chunks
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3u) {
+  let c = wid.x;
+  let kBegin = wid.y * u.chunk;
+  let kEnd = min(u.n * u.spatial, kBegin + u.chunk);
+  var s = 0.0;
+  for (var k = kBegin + lane; k < kEnd; k += 64u) {
+    let n = k / u.spatial;
+    s += t[(n * u.channels + c) * u.spatial + k - n * u.spatial];
   }
+  let r = laneSum(lane, s);
+  if (lane == 0u) {
+    if (SPLIT) { partial[wid.y * u.channels + c] = r; } else { finish(c, r); }
+  }
+}
+
+//! section channel_sum_partials
+// Adds the chunk sums of channel_sum_chunks, one workgroup per channel: lane l takes chunks l, l + 64, … in
+// order, then the same fixed tree.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3u) {
+  let c = wid.x;
+  var s = 0.0;
+  for (var z = lane; z < u.chunks; z += 64u) { s += partial[z * u.channels + c]; }
+  let r = laneSum(lane, s);
+  if (lane == 0u) { finish(c, r); }
 }
 
 //! section sample_reduce

@@ -1,7 +1,8 @@
-// The engine: picks a backend (webgpu or the float64 cpu reference), says why, and fronts its lifecycle
+// The engine: picks a backend (webgpu, wasm or the float64 cpu reference), says why, and fronts its lifecycle
 // (memory, device generation and recovery, profiling, dispose) through the Backend contract alone.
 import type { Backend, BackendName, MemoryUsage, Profile } from './backend/backend.js';
 import { CpuBackend } from './backend/cpu.js';
+import { WasmBackend } from './backend/wasm/wasm.js';
 import type { DumpShaders } from './backend/webgpu/debug.js';
 import { requestWebGPU, type AdapterSummary } from './backend/webgpu/webgpu.js';
 import { fail, SmoothgeoError } from './errors.js';
@@ -10,8 +11,14 @@ import { choice, options as validateOptions, show } from './validate.js';
 export type { DumpShaders } from './backend/webgpu/debug.js';
 
 export interface EngineOptions {
-  /** 'auto' tries webgpu and says why it did not take it. Default 'auto'. */
+  /**
+   * 'auto': a hardware WebGPU adapter, else the wasm backend (a software adapter such as SwiftShader is
+   * slower than wasm on the same CPU, so it is used only when asked for by name), else the float64 cpu
+   * reference; describe() says which and why. Default 'auto'.
+   */
   backend?: 'auto' | BackendName;
+  /** Threads of the wasm backend (Node only; browsers run it on one). Default 1 (see src/backend/wasm/threads.ts). */
+  threads?: number;
   /** The WebGPU entry point: navigator.gpu in browsers; in Node, `create([])` of npm `webgpu` (loaded when omitted). */
   gpu?: GPU;
   powerPreference?: GPUPowerPreference;
@@ -37,7 +44,13 @@ export class Engine {
   ) {}
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
-    const o = validateOptions('createEngine', options, ['backend', 'gpu', 'powerPreference', 'debug']) as EngineOptions;
+    const o = validateOptions('createEngine', options, [
+      'backend',
+      'gpu',
+      'powerPreference',
+      'debug',
+      'threads',
+    ]) as EngineOptions;
     if (o.debug !== undefined) {
       const d = validateOptions('createEngine: debug', o.debug, ['dumpShaders']) as NonNullable<EngineOptions['debug']>;
       const dump = d.dumpShaders;
@@ -48,7 +61,7 @@ export class Engine {
         );
       }
     }
-    const want = choice('createEngine: backend', o.backend, ['auto', 'webgpu', 'cpu'] as const, 'auto');
+    const want = choice('createEngine: backend', o.backend, ['auto', 'webgpu', 'wasm', 'cpu'] as const, 'auto');
     choice(
       'createEngine: powerPreference',
       o.powerPreference,
@@ -62,18 +75,32 @@ export class Engine {
       );
     }
     options = o;
+    if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= 256)) {
+      fail('INVALID_ARGUMENT', `createEngine: threads must be an integer from 1 to 256, got ${show(o.threads)}`);
+    }
     if (want === 'cpu') return new Engine(new CpuBackend(), 'requested', null);
+    if (want === 'wasm') return new Engine(await WasmBackend.create(o.threads), 'requested', null);
+    let why: string;
     try {
       const gpu = await requestWebGPU(options.gpu, {
         powerPreference: options.powerPreference,
         dumpShaders: options.debug?.dumpShaders,
       });
-      return new Engine(gpu, want === 'auto' ? 'auto: WebGPU adapter found' : 'requested', gpu.adapter);
+      if (want === 'webgpu') return new Engine(gpu, 'requested', gpu.adapter);
+      if (!gpu.adapter.software) return new Engine(gpu, 'auto: hardware WebGPU adapter found', gpu.adapter);
+      why = `only a software WebGPU adapter (${gpu.description}), slower than wasm on the same CPU; ask for backend 'webgpu' to use it`;
+      gpu.dispose();
     } catch (e) {
       if (want === 'webgpu' || !(e instanceof SmoothgeoError) || e.code !== 'BACKEND_UNAVAILABLE') throw e;
+      why = `WebGPU unavailable (${e.message})`;
+    }
+    try {
+      return new Engine(await WasmBackend.create(o.threads), `auto: ${why}; using the wasm backend`, null);
+    } catch (e) {
+      if (!(e instanceof SmoothgeoError) || e.code !== 'BACKEND_UNAVAILABLE') throw e;
       return new Engine(
         new CpuBackend(),
-        `auto: WebGPU unavailable (${e.message}); using the float64 cpu backend`,
+        `auto: ${why}; wasm unavailable (${e.message}); using the float64 cpu backend`,
         null,
       );
     }

@@ -28,6 +28,10 @@ export const LIMITS = Object.freeze({
   plotTerms: 2 ** 30,
   /** Largest tensor on the cpu backend, in bytes of float32 values (the float64 reference holds twice that). */
   cpuTensorBytes: 2 ** 28,
+  /** Largest tensor on the wasm backend, in bytes. */
+  wasmTensorBytes: 2 ** 28,
+  /** The wasm backend's linear memory at most (wasm32 addresses 4 GiB; 2 GiB keeps typed-array views safe everywhere). */
+  wasmMemoryBytes: 2 ** 31,
   /** Multiply-adds of one cpu-backend kernel (a GEMM or convolution). */
   cpuMultiplyAdds: 2 ** 34,
 });

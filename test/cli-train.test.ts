@@ -54,6 +54,30 @@ describe('smoothgeo train', () => {
     expect(rec.history[0].lambdaMax).toBeGreaterThan(0);
   });
 
+  it('Madry with --epsilon-warmup: the record keeps the warm-up and each epoch its ε', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'smoothgeo-train-')), 'm.safetensors');
+    const cmd = trainCommand();
+    cmd.exitOverride();
+    // 8,000 digits / batch 16 = 500 steps per epoch: after 2 steps of a 1-epoch warm-up ε is 0.3 · 2/500.
+    await cmd.parseAsync(
+      [
+        ...['--model', SPEC, '--out', out, '--backend', 'cpu', '--epochs', '1', '--max-steps', '2'],
+        ...['--batch-size', '16', '--regularizer', 'madry', '--epsilon', '0.3', '--pgd-step', '0.1'],
+        ...['--pgd-iterations', '1', '--epsilon-warmup', '1', '--seed', '4', '--no-progress'],
+      ],
+      { from: 'user' },
+    );
+    const rec = JSON.parse(readFileSync(out.replace(/\.safetensors$/, '.json'), 'utf8'));
+    expect(rec.regularizer).toEqual({ kind: 'madry', epsilon: 0.3, step: 0.1, iterations: 1, epsilonWarmup: 1 });
+    expect(rec.history[0].epsilon).toBeCloseTo((0.3 * 2) / 500, 15);
+    const cmd2 = trainCommand();
+    cmd2.exitOverride();
+    cmd2.configureOutput({ writeErr: () => {} });
+    await expect(
+      cmd2.parseAsync(['--model', SPEC, '--out', out, '--epsilon-warmup', '-1'], { from: 'user' }),
+    ).rejects.toThrow(/--epsilon-warmup must be a number in \[0, Infinity\], got '-1'/);
+  });
+
   it('rejects a bad option value with a message naming it', async () => {
     const cmd = trainCommand();
     cmd.exitOverride();

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { WebGPUBackend } from '../src/backend/webgpu/webgpu.js';
 import { GpuContext } from '../src/backend/webgpu/context.js';
 import { FamilySources } from '../src/backend/webgpu/program.js';
@@ -18,21 +18,44 @@ describe('engine', () => {
     engine.dispose();
   });
 
-  it('auto picks webgpu when an adapter exists and says why', async () => {
+  it('auto picks a hardware WebGPU adapter, else wasm over a software adapter, and says why', async () => {
+    const gpu = await createEngine({ backend: 'webgpu' });
+    const software = gpu.adapter!.software;
+    gpu.dispose();
     const engine = await createEngine();
-    expect(engine.backend).toBe('webgpu');
-    expect(engine.reason).toMatch(/auto: WebGPU adapter found/);
+    if (software) {
+      expect(engine.backend).toBe('wasm');
+      expect(engine.reason).toMatch(
+        /^auto: only a software WebGPU adapter \(WebGPU adapter .+\(software\)\), slower than wasm on the same CPU; ask for backend 'webgpu' to use it; using the wasm backend$/,
+      );
+    } else {
+      expect(engine.backend).toBe('webgpu');
+      expect(engine.reason).toBe('auto: hardware WebGPU adapter found');
+    }
+    console.log(engine.describe());
     engine.dispose();
   });
 
-  it('auto reports the fallback to cpu with the reason when WebGPU is unavailable', async () => {
+  it('auto falls back to wasm when WebGPU is unavailable, and to cpu when wasm SIMD is unavailable too, with the reasons', async () => {
     const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
     const engine = await createEngine({ gpu: noAdapter });
-    expect(engine.backend).toBe('cpu');
+    expect(engine.backend).toBe('wasm');
     expect(engine.reason).toMatch(
-      /auto: WebGPU unavailable \(no WebGPU adapter: requestAdapter\(\) returned null.*\); using the float64 cpu backend/,
+      /auto: WebGPU unavailable \(no WebGPU adapter: requestAdapter\(\) returned null.*\); using the wasm backend$/,
     );
+    expect(engine.describe()).toMatch(/^backend wasm — WebAssembly SIMD128 kernels/);
     await expect(createEngine({ backend: 'webgpu', gpu: noAdapter })).rejects.toThrow(/no WebGPU adapter/);
+    const validate = vi.spyOn(WebAssembly, 'validate').mockReturnValue(false);
+    try {
+      const cpu = await createEngine({ gpu: noAdapter });
+      expect(cpu.backend).toBe('cpu');
+      expect(cpu.reason).toMatch(
+        /auto: WebGPU unavailable \(.*\); wasm unavailable \(wasm: this JavaScript engine does not validate WebAssembly SIMD128\); using the float64 cpu backend$/,
+      );
+      await expect(createEngine({ backend: 'wasm' })).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    } finally {
+      validate.mockRestore();
+    }
   });
 
   it('a lost device fails no later call: the next call makes a fresh device and re-uploads the weights', async () => {

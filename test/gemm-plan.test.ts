@@ -1,9 +1,10 @@
 // The GEMM planner (src/backend/webgpu/gemm-plan.ts) as a table: each shape and the plan it must get, worked
 // out by hand from the planner's rules (tiled only when M, N and K are all ≥ 64; direct blocks of M ≤ 4 rows,
-// ≤ 8 columns along M for N ≤ 16, else 4×4; split-K below 128 tiles with K ≥ 512, or below 256 direct
-// threads with K ≥ 4096). The ops tests check every plan's numbers; this pins which plan a shape gets.
+// ≤ 8 columns along M for N ≤ 16, else 4×4; split-K below 128 tiles with K ≥ 512; kpar instead of direct
+// below 10⁴ direct threads with K ≥ 4096, in chunks of max(4096, ⌈K/256⌉ rounded up to 64)). The ops and
+// kpar tests check every plan's numbers; this pins which plan a shape gets.
 import { describe, expect, it } from 'vitest';
-import { gemmPlan } from '../src/backend/webgpu/gemm-plan.js';
+import { channelSumPlan, gemmPlan, KPAR_LANES, kparChunk } from '../src/backend/webgpu/gemm-plan.js';
 
 const tiled = { TILE_M: 64, TILE_N: 64, TILE_K: 16 };
 const direct = (R_M: number, R_N: number, ALONG_M: boolean) => ({ R_M, R_N, ALONG_M });
@@ -15,7 +16,7 @@ const TABLE: [
   number,
   boolean,
   string,
-  'main' | 'direct',
+  'main' | 'direct' | 'kpar',
   Record<string, unknown>,
   [number, number],
   number,
@@ -62,32 +63,34 @@ const TABLE: [
     576,
   ],
   [63, 64, 64, false, 'M = 63: just below the tiled kernel', 'direct', direct(4, 4, false), [16, 16], 1, 64],
-  [256, 32, 20000, false, 'long K but 512 threads: no split', 'direct', direct(4, 4, false), [8, 64], 1, 20000],
+  [256, 32, 20000, false, 'long K, 512 direct threads: kpar, 5 chunks', 'kpar', {}, [8, 64], 5, 4096],
+  [2, 11, 8100, false, 'kpar: 3 direct threads, K ≥ 4096, chunks of 4096', 'kpar', {}, [3, 1], 2, 4096],
+  [40, 100, 8192, false, 'kpar at 250 4×4 blocks: two chunks', 'kpar', {}, [25, 10], 2, 4096],
+  [40, 100, 4092, false, 'the same with K just under 4096: direct', 'direct', direct(4, 4, false), [25, 10], 1, 4092],
   [
-    2,
-    11,
-    8100,
+    6,
+    25,
+    2_097_150,
     false,
-    'direct split-K: 3 threads, K ≥ 4096, chunks of ≥ 1024 rounded to 4',
-    'direct',
-    direct(2, 4, false),
-    [3, 1],
-    7,
-    1160,
+    'kpar, K past 256 chunks of 4096: chunks of ⌈K/256⌉ rounded to 64',
+    'kpar',
+    {},
+    [7, 2],
+    256,
+    8192,
   ],
   [
+    4000,
     40,
-    100,
-    8192,
+    5000,
     false,
-    'direct split-K at 250 threads (just under 256): two chunks',
+    'long K but 10,000 direct threads: direct',
     'direct',
     direct(4, 4, false),
-    [25, 10],
-    2,
-    4096,
+    [10, 1000],
+    1,
+    5000,
   ],
-  [40, 100, 4092, false, 'the same with K just under 4096: no split', 'direct', direct(4, 4, false), [25, 10], 1, 4092],
   [64, 64, 64, false, 'smallest tiled GEMM', 'main', tiled, [1, 1], 1, 64],
   [
     64,
@@ -118,4 +121,43 @@ describe('GEMM planner: shape → plan', () => {
       expect(splits * kChunk).toBeGreaterThanOrEqual(K);
     },
   );
+});
+
+// The examples: conv1 of LeNet (1 → 6 channels, 5×5, 24×24 outputs) at 800 and 16,000 images. Its
+// filter gradient (M = 6, N = 25, K = images·576) and its bias gradient (a channel sum over the same K) must
+// run on ≥ 10⁴ threads in ≥ 1,000 workgroups: a large GPU has 132 SMs × 2,048 threads.
+describe('GEMM planner: long-K reductions on many threads', () => {
+  it.each([800, 16_000])('LeNet conv1 backward-filter and bias gradient at %i images', (images) => {
+    const K = images * 24 * 24;
+    const plan = gemmPlan(6, 25, K, false);
+    expect(plan.kernel).toBe('kpar');
+    const workgroups = plan.blocks[0] * plan.blocks[1] * plan.splits;
+    expect(workgroups).toBeGreaterThanOrEqual(1000);
+    expect(workgroups * plan.workgroupSize).toBeGreaterThanOrEqual(10_000);
+    expect((plan.splits - 1) * plan.kChunk).toBeLessThan(K);
+    expect(plan.splits * plan.kChunk).toBeGreaterThanOrEqual(K);
+    const sum = channelSumPlan(K);
+    expect(6 * sum.chunks).toBeGreaterThanOrEqual(1000);
+    expect(6 * sum.chunks * KPAR_LANES).toBeGreaterThanOrEqual(10_000);
+    expect((sum.chunks - 1) * sum.chunk).toBeLessThan(K);
+    expect(sum.chunks * sum.chunk).toBeGreaterThanOrEqual(K);
+  });
+
+  it('LeNet conv2 (6 → 16, 5×5, 8×8 outputs) and fc3 (84 → 10) weight gradients at 16,000 images', () => {
+    for (const [M, N, K] of [
+      [16, 150, 16_000 * 64],
+      [84, 10, 16_000],
+    ]) {
+      const plan = gemmPlan(M, N, K, false);
+      expect(plan.kernel).toBe('kpar');
+      expect(plan.blocks[0] * plan.blocks[1] * plan.splits * plan.workgroupSize).toBeGreaterThanOrEqual(10_000);
+    }
+  });
+
+  it('the K partition depends on K alone: the same chunks for every M and N', () => {
+    for (const K of [4096, 4097, 50_000, 460_800, 9_216_000]) {
+      const chunks = new Set([1, 3, 6, 16, 40].flatMap((M) => [1, 7, 25].map((N) => gemmPlan(M, N, K, false).kChunk)));
+      expect([...chunks]).toEqual([kparChunk(K)]);
+    }
+  });
 });

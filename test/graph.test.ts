@@ -48,15 +48,52 @@ const CONCAT_SPEC = {
   ],
 };
 
+/**
+ * Elementwise layers: input normalisation by constants (x − mean)/std, a value minus its own channel means
+ * (sub of two values, broadcast [3, 5, 5] − [3, 1, 1]), a per-channel scale, add of a broadcast value, a
+ * constant along the last dimension and c − x with a scalar constant named as ONNX names it.
+ */
+const ELEMENTWISE_SPEC = {
+  input: [2, 5, 5],
+  layers: [
+    { type: 'sub', param: 'norm.mean', shape: [2, 1, 1] },
+    { type: 'div', param: 'norm.std', shape: [2, 1, 1] },
+    { type: 'conv2d', name: 'a', out: 3, kernel: 3, padding: 1 },
+    { type: 'softplus', beta: 2, id: 'sa' },
+    { type: 'globalavgpool2d', id: 'pooled' },
+    { type: 'sub', inputs: ['sa', 'pooled'] },
+    { type: 'mul', param: 'scale', shape: [3, 1, 1], id: 'scaled' },
+    { type: 'add', inputs: ['scaled', 'pooled'] },
+    { type: 'tanh' },
+    { type: 'add', param: 'shift', shape: [5] },
+    { type: 'sub', param: 'onnx::Sub_1', shape: [1], constantFirst: true },
+    { type: 'globalavgpool2d' },
+    { type: 'flatten' },
+    { type: 'dense', name: 'fc', out: 4 },
+  ],
+};
+
 const B = 2;
 function weights(seed: number, graph: ReturnType<typeof buildGraph>): Map<string, Tensor> {
   const r = rng(seed);
-  return new Map([...graph.params].map(([k, s]) => [k, randomTensor([...s], r, -0.6, 0.6)]));
+  // A divisor away from zero.
+  return new Map(
+    [...graph.params].map(([k, s]) => [
+      k,
+      randomTensor([...s], r, k === 'norm.std' ? 0.5 : -0.6, 0.6 + (k === 'norm.std' ? 0.6 : 0)),
+    ]),
+  );
 }
+const EXPECTED_INPUTS = new Map<unknown, number[][]>([
+  [SPEC, [[0], [1], [2], [3], [4], [2, 5], [6, 2], [7], [8], [9], [10]]],
+  [CONCAT_SPEC, [[0], [0], [2], [1, 3, 1], [4], [5], [6], [7]]],
+  [ELEMENTWISE_SPEC, [[0], [1], [2], [3], [4], [4, 5], [6], [7, 5], [8], [9], [10], [11], [12], [13]]],
+]);
 
 for (const [title, spec] of [
   ['residual block, fan-out, add, globalavgpool2d, reshape', SPEC],
   ['concat', CONCAT_SPEC],
+  ['elementwise constants, sub and add with broadcasting', ELEMENTWISE_SPEC],
 ] as const)
   describe(`graph with branches (${title})`, () => {
     const graph = buildGraph(spec);
@@ -68,11 +105,7 @@ for (const [title, spec] of [
     const h = 1e-5;
 
     it('is a DAG: the spec records which values each layer reads', () => {
-      expect(graph.inputs).toEqual(
-        spec === SPEC
-          ? [[0], [1], [2], [3], [4], [2, 5], [6, 2], [7], [8], [9], [10]]
-          : [[0], [0], [2], [1, 3, 1], [4], [5], [6], [7]],
-      );
+      expect(graph.inputs).toEqual(EXPECTED_INPUTS.get(spec));
     });
 
     // float64 sweeps on the cpu backend directly: Model takes float32 tensors, and central differences
@@ -108,7 +141,7 @@ for (const [title, spec] of [
         res.inputGradDot ?? res.inputGrad!,
         ...names.flatMap((k) =>
           o.paramGrads
-            ? [res.paramGrads.get(k)!.grad, res.paramGrads.get(k)!.gradDot ?? res.paramGrads.get(k)!.grad]
+            ? [res.paramGrads.get(k)!.grad!, res.paramGrads.get(k)!.gradDot ?? res.paramGrads.get(k)!.grad!]
             : [],
         ),
       ];

@@ -66,3 +66,21 @@ export function webgpuEngine(): Promise<Engine> {
   return gpuEngine;
 }
 export const cpuEngine = (): Promise<Engine> => createEngine({ backend: 'cpu' });
+
+let wasmEngineP: Promise<Engine> | null = null;
+/** One wasm engine per test file. */
+export function wasmEngine(): Promise<Engine> {
+  wasmEngineP ??= createEngine({ backend: 'wasm' });
+  return wasmEngineP;
+}
+
+/**
+ * The one list of backends the tests run on: the float64 reference and the two float32 backends. Tests
+ * that compare against the reference use FLOAT32_BACKENDS.
+ */
+export const BACKENDS: [name: 'cpu' | 'webgpu' | 'wasm', engine: () => Promise<Engine>][] = [
+  ['cpu', cpuEngine],
+  ['webgpu', webgpuEngine],
+  ['wasm', wasmEngine],
+];
+export const FLOAT32_BACKENDS = BACKENDS.filter(([name]) => name !== 'cpu');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend, NoiseKind, SamplePlan } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
 import { normalFromUniform, seedKey } from '../src/noise/philox.js';
-import { webgpuEngine } from './helpers.js';
+import { BACKENDS, FLOAT32_BACKENDS, webgpuEngine } from './helpers.js';
 
 /**
  * The noise generator through the real kernels: draws are the sample inputs of x = 0. Statistical
@@ -96,10 +96,10 @@ function correlation(a: number[], b: number[]): number {
   return ab / Math.sqrt(aa * bb);
 }
 
-const backends: [string, () => Promise<Backend>][] = [
-  ['cpu', async () => new CpuBackend()],
-  ['webgpu', async () => (await webgpuEngine()).backendForCall()],
-];
+const backends: [string, () => Promise<Backend>][] = BACKENDS.map(([name, engine]) => [
+  name,
+  async () => (await engine()).backendForCall(),
+]);
 
 for (const [name, get] of backends) {
   describe(`noise on ${name}`, () => {
@@ -160,21 +160,24 @@ for (const [name, get] of backends) {
 }
 
 describe('the same noise on every backend', () => {
-  it('cube draws are bit-identical (they carry the Philox words exactly); Gaussian and ball agree to float32 rounding', async () => {
-    const gpu = await (await webgpuEngine()).backendForCall(),
-      cpu = new CpuBackend();
-    const [B, N, d] = [3, 5, 103];
-    const [uc, ug] = [await draws(cpu, 'cube', B, N, d, 1, 77), await draws(gpu, 'cube', B, N, d, 1, 77)];
-    expect(Array.from(ug)).toEqual(Array.from(uc));
-    for (const kind of ['gaussian', 'ball'] as const) {
-      const [zc, zg] = [await draws(cpu, kind, B, N, d, 0.3, 78), await draws(gpu, kind, B, N, d, 0.3, 78)];
-      let worst = 0;
-      zc.forEach((v, i) => {
-        worst = Math.max(worst, Math.abs(v - zg[i]));
-      });
-      expect(worst, kind).toBeLessThan(1e-5); // |z| ≤ 5.3 at 23-bit uniforms; float32 log/sqrt ≈ 1e-6
-    }
-  });
+  it.each(FLOAT32_BACKENDS)(
+    '%s: cube draws are bit-identical (they carry the Philox words exactly); Gaussian and ball agree to float32 rounding',
+    async (_name, engine) => {
+      const gpu = await (await engine()).backendForCall(),
+        cpu = new CpuBackend();
+      const [B, N, d] = [3, 5, 103];
+      const [uc, ug] = [await draws(cpu, 'cube', B, N, d, 1, 77), await draws(gpu, 'cube', B, N, d, 1, 77)];
+      expect(Array.from(ug)).toEqual(Array.from(uc));
+      for (const kind of ['gaussian', 'ball'] as const) {
+        const [zc, zg] = [await draws(cpu, kind, B, N, d, 0.3, 78), await draws(gpu, kind, B, N, d, 0.3, 78)];
+        let worst = 0;
+        zc.forEach((v, i) => {
+          worst = Math.max(worst, Math.abs(v - zg[i]));
+        });
+        expect(worst, kind).toBeLessThan(1e-5); // |z| ≤ 5.3 at 23-bit uniforms; float32 log/sqrt ≈ 1e-6
+      }
+    },
+  );
 
   it('ball noise past 65,535 (example, sample) pairs: the ball-factor grid is folded like every other grid', async () => {
     // One workgroup per pair; 2 × 32,800 = 65,600 pairs exceed the 65,535 workgroups a dimension allows.
@@ -189,17 +192,20 @@ describe('the same noise on every backend', () => {
     expect(worst).toBeLessThan(1e-5); // as above: float32 rounding of the same draws, in every pair up to the last
   });
 
-  it('ball noise on long inputs (d > 1024: a workgroup per pair reduces |z|²) agrees with cpu', async () => {
-    const gpu = await (await webgpuEngine()).backendForCall(),
-      cpu = new CpuBackend();
-    const [B, N, d] = [2, 3, 1100];
-    const [zc, zg] = [await draws(cpu, 'ball', B, N, d, 0.5, 80), await draws(gpu, 'ball', B, N, d, 0.5, 80)];
-    let worst = 0;
-    zc.forEach((v, i) => {
-      worst = Math.max(worst, Math.abs(v - zg[i]));
-    });
-    expect(worst).toBeLessThan(1e-5);
-  });
+  it.each(FLOAT32_BACKENDS)(
+    '%s: ball noise on long inputs (d > 1024: on webgpu a workgroup per pair reduces |z|²) agrees with cpu',
+    async (_name, engine) => {
+      const gpu = await (await engine()).backendForCall(),
+        cpu = new CpuBackend();
+      const [B, N, d] = [2, 3, 1100];
+      const [zc, zg] = [await draws(cpu, 'ball', B, N, d, 0.5, 80), await draws(gpu, 'ball', B, N, d, 0.5, 80)];
+      let worst = 0;
+      zc.forEach((v, i) => {
+        worst = Math.max(worst, Math.abs(v - zg[i]));
+      });
+      expect(worst).toBeLessThan(1e-5);
+    },
+  );
 
   it('the inverse-CDF transform is monotone with tails at the 23-bit limits', () => {
     expect(normalFromUniform(2 ** -24)).toBeLessThan(-5.2);

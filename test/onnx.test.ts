@@ -99,10 +99,10 @@ describe('bad ONNX files are refused with an error naming what is wrong', () => 
   it('an unsupported operator, naming the node and the supported list', () =>
     refuses(
       edit((m) => {
-        m.graph.node[3].opType = 'Gather';
+        m.graph.node[3].opType = 'Erf';
       }),
       'INVALID_ONNX',
-      /node '\/Sigmoid' \(Gather\): operator Gather is not supported; supported operators: Conv, Gemm/,
+      /node '\/Sigmoid' \(Erf\): operator Erf is not supported; supported operators: Conv, Gemm/,
     ));
   it('an undefined input name', () =>
     refuses(

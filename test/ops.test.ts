@@ -3,14 +3,15 @@ import type { Backend, BTensor } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
 import { opFromSpec, type Op } from '../src/ops/index.js';
 import type { LayerSpec, ParamValue } from '../src/ops/op.js';
-import { relL2, rng, webgpuEngine } from './helpers.js';
+import { FLOAT32_BACKENDS, relL2, rng } from './helpers.js';
 
 /**
  * Every op × every pass, on webgpu against the float64 reference, and the float64 passes against central
  * finite differences. Shapes are small (software adapters are slow) but cover stride 2, padding,
- * rectangular kernels, odd sizes, overlapping windows, batch 1 and > 1, and every GEMM plan (webgpu.ts gemmPlan):
- * the tiled kernel with and without split-K, and the direct kernel's thread blocks (M ≤ 4 rows; 1–8 columns
- * along M in one or two groups; 4×4), with and without vec4 loads and split-K.
+ * rectangular kernels, odd sizes, overlapping windows, batch 1 and > 1, and every GEMM plan (gemm-plan.ts):
+ * the tiled kernel with and without split-K, the K-parallel kpar (test/kpar.test.ts has more), and the direct
+ * kernel's thread blocks (M ≤ 4 rows; 1–8 columns along M in one or two groups; 4×4), with and without vec4
+ * loads.
  */
 interface Case {
   name: string;
@@ -32,7 +33,7 @@ const CASES: Case[] = [
     batch: 2,
   },
   {
-    name: 'conv2d with a long filter-gradient K (direct split-K), one input channel',
+    name: 'conv2d with a long filter-gradient K (K-parallel kpar, two chunks), one input channel',
     layer: { type: 'conv2d', name: 'c', out: 2, kernel: 3 },
     inShape: [1, 48, 48],
     batch: 2,
@@ -287,6 +288,20 @@ async function allPasses(be: Backend, op: Op, batch: number, d: Data, seeding: S
     );
   }
   const present = named.filter(([, t]) => t !== null) as [string, BTensor][];
+  // Every result has its pass's size (a tangent seeded on the parameters alone is still a full [B, …out]).
+  const count = (s: readonly number[]) => s.reduce((a, c) => a * c, 1);
+  const sizes = new Map([
+    ['forward y', count(outShape)],
+    ['tangent y', count(outShape)],
+    ['tangent ẏ', count(outShape)],
+    ['backward x̄', count(inShape)],
+    ['backward2 x̄', count(inShape)],
+    ['backward2 ẋ̄', count(inShape)],
+  ]);
+  for (const [k, t] of present) {
+    const want = sizes.get(k) ?? count(op.params.find((p) => k.includes(` ${p.key}̄`))!.shape);
+    if (t.size !== want) throw new Error(`${k} has ${t.size} values, expected ${want}`);
+  }
   const values = await be.read(present.map(([, t]) => t));
   return new Map(present.map(([k], i) => [k, Array.from(values[i])]));
 }
@@ -306,14 +321,17 @@ describe.each(CASES)('op $name', ({ layer, inShape, batch }) => {
   const cpu = new CpuBackend();
   const seedings: Seeding[] = op.params.length ? ['input', 'params', 'both'] : ['input'];
 
-  it.each(seedings)('webgpu matches float64 in every pass (tangents seeded on %s)', async (seeding) => {
-    const gpu = await (await webgpuEngine()).backendForCall();
-    const want = await allPasses(cpu, op, batch, data, seeding);
-    const got = await allPasses(gpu, op, batch, data, seeding);
-    expect([...got.keys()]).toEqual([...want.keys()]);
-    // float32 sums of at most a few hundred O(1) terms: relative error ≲ √K·2⁻²⁴ ≈ 1e-6; 1e-5 leaves room for K·2⁻²⁴.
-    for (const [k, w] of want) expect(relL2(got.get(k)!, w), k).toBeLessThan(1e-5);
-  });
+  it.each(FLOAT32_BACKENDS.flatMap(([name, engine]) => seedings.map((s) => [name, s, engine] as const)))(
+    '%s matches float64 in every pass (tangents seeded on %s)',
+    async (_name, seeding, engine) => {
+      const gpu = await (await engine()).backendForCall();
+      const want = await allPasses(cpu, op, batch, data, seeding);
+      const got = await allPasses(gpu, op, batch, data, seeding);
+      expect([...got.keys()]).toEqual([...want.keys()]);
+      // float32 sums of at most a few hundred O(1) terms: relative error ≲ √K·2⁻²⁴ ≈ 1e-6; 1e-5 leaves room for K·2⁻²⁴.
+      for (const [k, w] of want) expect(relL2(got.get(k)!, w), k).toBeLessThan(1e-5);
+    },
+  );
 
   // Central differences in float64 with step h have error O(h²·f‴) ≈ 1e-10 here; 1e-6 is far above
   // rounding (1e-16/h ≈ 1e-11) and far below any real mistake.

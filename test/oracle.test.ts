@@ -1,18 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../src/graph/model.js';
-import type { Engine } from '../src/engine.js';
-import { cpuEngine, oracleCases, relL2, webgpuEngine } from './helpers.js';
+import { BACKENDS, oracleCases, relL2 } from './helpers.js';
 
 // README of the oracle: logits, gradients, HVPs within 1e-4 relative L2 error in float32.
 const TOL = 1e-4;
 
-const backends: [string, () => Promise<Engine>][] = [
-  ['cpu', cpuEngine],
-  ['webgpu', webgpuEngine],
-];
-
 for (const c of oracleCases()) {
-  for (const [backend, engine] of backends) {
+  for (const [backend, engine] of BACKENDS) {
     describe(`oracle ${c.name} on ${backend}`, () => {
       const t = (k: string) => {
         const v = c.tensors.get(k);

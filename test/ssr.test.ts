@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../src/graph/model.js';
 import type { Engine } from '../src/engine.js';
 import { ssrCurvature, recordPowerIteration, recordSsrGradient, ssrStartVectors } from '../src/train/ssr.js';
+import { sweep } from '../src/graph/sweep.js';
 import { cpuEngine, oracleCases, relL2, webgpuEngine } from './helpers.js';
 
 // Oracle README / issue 11: gn_lambda_max within 1e-4 relative once converged; ssrgrad.* within 1e-3 relative L2.
@@ -108,6 +109,44 @@ for (const c of oracleCases()) {
         const want: number[] = c.json.gn_lambda_max;
         Array.from(out[0]).forEach((l, b) => expect(Math.abs(l - want[b]) / want[b]).toBeLessThan(LAMBDA_TOL));
         names.forEach((n, i) => expect(relL2(out[i + 1], t(`ssrgrad.${n}`).data), n).toBeLessThan(GRAD_TOL));
+      });
+
+      it("SSR's sweep asks for the gradients' tangents only: the same tangents, bit for bit, and no primal gradients", async () => {
+        const B = x.shape[0],
+          d = x.data.length / B;
+        const names = Object.keys(model.parameters);
+        const out = await model.withDevice(async (be, params) => {
+          const xs = be.upload(x.data, x.shape, 'x'),
+            cls = be.uploadIndices(labels, [B], 'labels');
+          const w = be.train.normalizeRows(be.upload(ssrStartVectors(5, [0, 1].slice(0, B), 0, d), x.shape, 'w0'), B);
+          const run = (paramGrads: true | 'tangents') =>
+            sweep(be, model.graph, {
+              x: xs,
+              xdot: w,
+              params,
+              paramGrads,
+              logitSeed: (z, zdot) => {
+                const sd = be.train.ssrSeeds(z, zdot!, 0.5, { classes: cls, scale: 0.25 });
+                be.release(sd.lambda);
+                return { g: sd.g, gdot: sd.gdot };
+              },
+            });
+          const full = run(true),
+            only = run('tangents');
+          const primal = names.map((n) => only.paramGrads.get(n)!.grad);
+          const data = await be.read([
+            ...names.map((n) => full.paramGrads.get(n)!.gradDot!),
+            ...names.map((n) => only.paramGrads.get(n)!.gradDot!),
+          ]);
+          full.release();
+          only.release();
+          be.release(xs, cls, w);
+          return { data, primal };
+        });
+        expect(out.primal.every((g) => g === null)).toBe(true);
+        names.forEach((n, i) =>
+          expect(Buffer.from(out.data[names.length + i].buffer).equals(Buffer.from(out.data[i].buffer)), n).toBe(true),
+        );
       });
 
       it('with the cross-entropy seed on the tangent stream, one sweep gives (1 − α)·∂CE/∂θ + α·s·∂λ/∂θ', async () => {

@@ -4,7 +4,7 @@ import { loadMnist, subset, type Dataset } from '../src/data/mnist.js';
 import { loadModel } from '../src/graph/model.js';
 import { initModel } from '../src/train/init.js';
 import { saveModel } from '../src/train/save.js';
-import { train, type Regularizer } from '../src/train/train.js';
+import { madryEpsilon, train, type Regularizer } from '../src/train/train.js';
 import { parseSafetensors } from '../src/io/safetensors.js';
 import { SmoothgeoError } from '../src/errors.js';
 import { cpuEngine, webgpuEngine } from './helpers.js';
@@ -121,6 +121,46 @@ for (const [name, engine] of backends) {
   });
 }
 
+describe('Madry ε warm-up', () => {
+  it('scales ε and the PGD step linearly over the warm-up steps, then holds them', () => {
+    const reg = { epsilon: 0.3, step: 0.1, epsilonWarmup: 2 };
+    const first = madryEpsilon(reg, 0, 10);
+    expect(first.epsilon).toBeCloseTo(0.3 / 20, 15);
+    expect(first.step).toBeCloseTo(0.1 / 20, 15);
+    expect(madryEpsilon(reg, 9, 10).epsilon).toBeCloseTo(0.15, 15);
+    expect(madryEpsilon(reg, 19, 10)).toEqual({ epsilon: 0.3, step: 0.1 });
+    expect(madryEpsilon(reg, 500, 10)).toEqual({ epsilon: 0.3, step: 0.1 });
+    expect(madryEpsilon({ ...reg, epsilonWarmup: 0 }, 0, 10)).toEqual({ epsilon: 0.3, step: 0.1 });
+  });
+
+  it("a warm-up step trains exactly as a plain Madry step at that step's ε; epochs report their ε", async () => {
+    const data = small(); // 256 digits, batch 32: 8 steps per epoch
+    const run = async (reg: Regularizer, epochs: number, maxSteps?: number) => {
+      const { model } = initModel(await cpuEngine(), SPEC, { seed: 11 });
+      const r = await train(model, data, {
+        epochs,
+        batchSize: 32,
+        seed: 5,
+        regularizer: reg,
+        maxSteps,
+        progress: false,
+      });
+      return { w: model.getWeights(), r };
+    };
+    // Step 0 of a 2-epoch warm-up runs at 1/16 of ε and of the step (a power of two: the products are exact).
+    const warm = await run({ kind: 'madry', epsilon: 0.2, step: 0.08, iterations: 2, epsilonWarmup: 2 }, 1, 1);
+    const plain = await run({ kind: 'madry', epsilon: 0.2 / 16, step: 0.08 / 16, iterations: 2 }, 1, 1);
+    const full = await run({ kind: 'madry', epsilon: 0.2, step: 0.08, iterations: 2 }, 1, 1);
+    for (const k of Object.keys(plain.w))
+      expect(Buffer.from(warm.w[k].data.buffer).equals(Buffer.from(plain.w[k].data.buffer)), k).toBe(true);
+    expect(Buffer.from(warm.w['fc2.weight'].data.buffer).equals(Buffer.from(full.w['fc2.weight'].data.buffer))).toBe(
+      false,
+    );
+    const epochs = await run({ kind: 'madry', epsilon: 0.2, step: 0.08, iterations: 1, epsilonWarmup: 2 }, 3);
+    expect(epochs.r.history.map((h) => h.epsilon)).toEqual([0.1, 0.2, 0.2]);
+  });
+});
+
 describe('saveModel', () => {
   it('round trip through loadModel: same names (PyTorch, no prefix), shapes and bits, and the same logits', async () => {
     const e = await cpuEngine();
@@ -159,6 +199,10 @@ describe('saveModel', () => {
     await bad({ optimizer: { kind: 'sgd' } }, /needs lr/);
     await bad({ regularizer: { kind: 'ssr' } }, /regularizer.alpha \(ssr\) must be a number in \[0, 1\]/);
     await bad({ regularizer: { kind: 'madry', epsilon: -1 } }, /regularizer.epsilon \(madry\) must be a number > 0/);
+    await bad(
+      { regularizer: { kind: 'madry', epsilon: 0.3, epsilonWarmup: -1 } },
+      /regularizer.epsilonWarmup \(madry\) must be a number of epochs >= 0/,
+    );
     await bad({ schedule: { kind: 'step' } }, /everyEpochs must be an integer >= 1/);
     await bad({ batchsize: 3 }, /unknown option 'batchsize'/);
     const wrong = { ...data, labels: data.labels.map(() => 10) };

@@ -208,6 +208,13 @@ describe('call validation', async () => {
     rejects(
       () => createEngine({ backend: 'cuda' as never }),
       'INVALID_ARGUMENT',
-      /createEngine: backend must be 'auto' or 'webgpu' or 'cpu', got "cuda"/,
+      /createEngine: backend must be 'auto' or 'webgpu' or 'wasm' or 'cpu', got "cuda"/,
     ));
+  it.each([0, 1.5, 257, '2'])('wasm threads %j', (threads) =>
+    rejects(
+      () => createEngine({ backend: 'wasm', threads: threads as never }),
+      'INVALID_ARGUMENT',
+      /createEngine: threads must be an integer from 1 to 256, got /,
+    ),
+  );
 });

@@ -7,7 +7,7 @@
 // Calls are recorded, not awaited: on webgpu they append dispatches to one command encoder, and nothing
 // reaches the device until `read`, which submits everything and reads all results back in one mapping.
 // Every tensor carries the batch as its leading dimension, so each call covers all examples at once.
-export type BackendName = 'webgpu' | 'cpu';
+export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type DType = 'f32' | 'i32';
 
 export interface BTensor {

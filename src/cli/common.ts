@@ -32,9 +32,9 @@ export function listArg(name: string, parse: (v: string) => number): (v: string)
 }
 
 export async function engineFor(backend: string): Promise<Engine> {
-  if (!['auto', 'webgpu', 'cpu'].includes(backend))
-    throw new InvalidArgumentError(`--backend must be auto, webgpu or cpu, got '${backend}'`);
-  return createEngine({ backend: backend as 'auto' | 'webgpu' | 'cpu' });
+  if (!['auto', 'webgpu', 'wasm', 'cpu'].includes(backend))
+    throw new InvalidArgumentError(`--backend must be auto, webgpu, wasm or cpu, got '${backend}'`);
+  return createEngine({ backend: backend as 'auto' | 'webgpu' | 'wasm' | 'cpu' });
 }
 
 /**
@@ -67,7 +67,7 @@ export function modelCommandOptions(cmd: Command): Command {
       'seed of the MNIST split (default: the shipped model’s training split, else 1)',
       intArg('--split-seed'),
     )
-    .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
+    .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
     .option('--json', 'print one JSON object on stdout instead of text')
     .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
     .option('--verbose', 'print the stack trace of an error');

@@ -154,7 +154,7 @@ export class Model {
   async paramGradient(x: Tensor, objective: Objective): Promise<ParamRecord> {
     const names = [...this.graph.params.keys()];
     const out = await this.run(x, { objective, paramGrads: true, mean: true }, (r) =>
-      names.map((n) => r.paramGrads.get(n)!.grad),
+      names.map((n) => r.paramGrads.get(n)!.grad!),
     );
     return this.record(names, out);
   }

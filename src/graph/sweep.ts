@@ -25,7 +25,8 @@ export interface SweepRequest {
    */
   logitSeed?: ((z: BTensor, zdot: BTensor | null) => { g: BTensor; gdot: BTensor | null }) | null;
   inputGrad?: boolean;
-  paramGrads?: boolean;
+  /** true: parameter gradients (and their tangents in a backward2); 'tangents': their tangents only (grad null). */
+  paramGrads?: boolean | 'tangents';
   /** Apply activations in the preceding dense/conv GEMM's store (default true; false records them as their own pass). */
   fuseActivations?: boolean;
   /** An i32 [1] flag: every tensor the sweep makes is checked for Infinity/NaN on the device (see `stageName`). */
@@ -262,7 +263,11 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
       const p = paramsOf(op);
       if (!secondOrder) for (const k in p) p[k].tangent = null;
       const v = reads[i][0];
-      const want = { input: v > 0 || !!req.inputGrad, params: !!req.paramGrads };
+      const want = {
+        input: v > 0 || !!req.inputGrad,
+        params: !!req.paramGrads,
+        paramTangentsOnly: req.paramGrads === 'tangents',
+      };
       const r = op.backward(be, batch, s, out.g, out.gdot, p, want);
       check(stage, r.gx, r.gxdot, ...Object.values(r.params).flatMap((pg) => [pg.grad, pg.gradDot]));
       for (const [key, pg] of Object.entries(r.params)) {
@@ -291,7 +296,7 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
     // in the same submission), so a sampling call would grow the pool with its number of chunks.
     const zeros = (t: BTensor) => track(be.zeros(t.shape, `${t.label} (zero tangent)`));
     if (result.inputGrad && !result.inputGradDot) result.inputGradDot = zeros(result.inputGrad);
-    for (const pg of result.paramGrads.values()) if (!pg.gradDot) pg.gradDot = zeros(pg.grad);
+    for (const [name, pg] of result.paramGrads) if (!pg.gradDot) pg.gradDot = zeros(pg.grad ?? req.params.get(name)!);
   }
   return result;
 }

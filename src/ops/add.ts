@@ -1,7 +1,7 @@
 import type { Backend, BTensor } from '../backend/backend.js';
 import { fail } from '../errors.js';
 import { shapeStr } from '../tensor.js';
-import { binary, broadcastShape, sumDown, type Operand } from './broadcast-shape.js';
+import { binary, broadcastShape, sumDown, zeroOperand, type Operand } from './broadcast-shape.js';
 import { LayerFields, type JoinOp, type LayerSpec } from './op.js';
 
 /**
@@ -43,10 +43,11 @@ export class Add implements JoinOp {
 
   private operands(batch: number, ts: readonly (BTensor | null)[], be: Backend, tmp: BTensor[]): Operand[] {
     return ts.map((t, i) => {
-      if (t) return { t, shape: [batch, ...this.inShapes[i]] };
-      const z = be.zeros([1], 'zero');
-      tmp.push(z);
-      return { t: z, shape: [1] };
+      const shape = [batch, ...this.inShapes[i]];
+      if (t) return { t, shape };
+      const z = zeroOperand(be, shape);
+      tmp.push(z.t);
+      return z;
     });
   }
 

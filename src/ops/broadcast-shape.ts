@@ -29,21 +29,32 @@ function stridesOver(s: readonly number[], out: readonly number[]): number[] {
   return st;
 }
 
-/** One operand: a tensor and its full shape (batch leading when it has one). */
-export type Operand = { t: BTensor; shape: readonly number[] };
+/**
+ * One operand: a tensor and its full shape (batch leading when it has one). `zero`: the tensor is a single
+ * 0 standing for zeros of `shape` (a missing tangent), read with stride 0 everywhere.
+ */
+export type Operand = { t: BTensor; shape: readonly number[]; zero?: boolean };
+
+/** A single 0 standing for zeros of `shape`; the caller releases `.t`. */
+export const zeroOperand = (be: Backend, shape: readonly number[]): Operand => ({
+  t: be.zeros([1], 'zero'),
+  shape,
+  zero: true,
+});
 
 /** The geometry of `a ∘ b` (both of rank ≤ MAX_BROADCAST_RANK and broadcastable). */
-export function geomOf(a: readonly number[], b: readonly number[]): BroadcastGeom {
-  const r = Math.max(a.length, b.length);
+export function geomOf(a: Operand, b: Operand): BroadcastGeom {
+  const r = Math.max(a.shape.length, b.shape.length);
   if (r > MAX_BROADCAST_RANK) throw new Error(`broadcast of rank ${r} > ${MAX_BROADCAST_RANK}`);
-  const shape = broadcastShape(a, b);
-  if (!shape) throw new Error(`shapes [${a}] and [${b}] do not broadcast`);
-  return { shape, a: stridesOver(alignRank(a, r), shape), b: stridesOver(alignRank(b, r), shape) };
+  const shape = broadcastShape(a.shape, b.shape);
+  if (!shape) throw new Error(`shapes [${a.shape}] and [${b.shape}] do not broadcast`);
+  const strides = (o: Operand) => (o.zero ? shape.map(() => 0) : stridesOver(alignRank(o.shape, r), shape));
+  return { shape, a: strides(a), b: strides(b) };
 }
 
 /** `a ∘ b` under broadcasting, with its full shape. */
 export function binary(be: Backend, kind: BinaryKind, a: Operand, b: Operand, label: string): Operand {
-  const g = geomOf(a.shape, b.shape);
+  const g = geomOf(a, b);
   return { t: be.broadcastBinary(kind, a.t, b.t, g, label), shape: g.shape };
 }
 

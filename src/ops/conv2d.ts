@@ -144,7 +144,7 @@ export class Conv2d implements Op {
     const params: BackwardResult['params'] = {};
     if (want.params) {
       params.weight = {
-        grad: be.conv2dBackwardFilter(gy, s.x, g),
+        grad: want.paramTangentsOnly ? null : be.conv2dBackwardFilter(gy, s.x, g),
         gradDot: sumTerms([
           gydot && ((into) => be.conv2dBackwardFilter(gydot, s.x, g, into)),
           s.xdot && ((into) => be.conv2dBackwardFilter(gy, s.xdot!, g, into)),
@@ -152,7 +152,10 @@ export class Conv2d implements Op {
       };
       if (this.bias) {
         const spatial = g.oh * g.ow;
-        params.bias = { grad: be.channelSum(gy, g.o, spatial), gradDot: gydot && be.channelSum(gydot, g.o, spatial) };
+        params.bias = {
+          grad: want.paramTangentsOnly ? null : be.channelSum(gy, g.o, spatial),
+          gradDot: gydot && be.channelSum(gydot, g.o, spatial),
+        };
       }
     }
     return { gx, gxdot, params };

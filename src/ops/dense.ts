@@ -114,14 +114,17 @@ export class Dense implements Op {
     if (want.params) {
       // W̄ = ȳᵀ x (ȳ stored [B, out], read transposed); its tangent ẏ̄ᵀ x + ȳᵀ ẋ.
       params.weight = {
-        grad: be.matmul(gy, s.x, { transA: true, label: `${n}.backward.w` }),
+        grad: want.paramTangentsOnly ? null : be.matmul(gy, s.x, { transA: true, label: `${n}.backward.w` }),
         gradDot: sumTerms([
           gydot && ((into) => be.matmul(gydot, s.x, { transA: true, into, label: `${n}.backward2.w` })),
           s.xdot && ((into) => be.matmul(gy, s.xdot!, { transA: true, into, label: `${n}.backward2.w.x` })),
         ]),
       };
       if (this.bias) {
-        params.bias = { grad: be.channelSum(gy, this.out, 1), gradDot: gydot && be.channelSum(gydot, this.out, 1) };
+        params.bias = {
+          grad: want.paramTangentsOnly ? null : be.channelSum(gy, this.out, 1),
+          gradDot: gydot && be.channelSum(gydot, this.out, 1),
+        };
       }
     }
     return { gx, gxdot, params };

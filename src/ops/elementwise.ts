@@ -2,7 +2,7 @@ import type { Backend, BinaryKind, BTensor } from '../backend/backend.js';
 import { fail } from '../errors.js';
 import { show } from '../validate.js';
 import { shapeStr } from '../tensor.js';
-import { binary, broadcastShape, sumDown, type Operand } from './broadcast-shape.js';
+import { binary, broadcastShape, sumDown, zeroOperand, type Operand } from './broadcast-shape.js';
 import {
   LayerFields,
   MAX_SPEC_INT,
@@ -96,7 +96,7 @@ export class ConstBinary implements Op {
     if (xdot || cdot) {
       const Xd: Operand | null = xdot ? { t: xdot, shape: xs } : null;
       const Cd: Operand | null = cdot ? { t: cdot, shape: this.constShape } : null;
-      const zero = (): Operand => keep({ t: be.zeros([1], 'zero'), shape: [1] });
+      const zero = (shape: readonly number[]): Operand => keep(zeroOperand(be, shape));
       const lbl = `${k} tangent`;
       if (k === 'add' || k === 'sub') {
         // The same map on the tangents (a missing one is zero); ẋ alone passes through when nothing broadcasts it.
@@ -104,8 +104,8 @@ export class ConstBinary implements Op {
         else
           ydot = (
             this.constantFirst
-              ? binary(be, k, Cd ?? zero(), Xd ?? zero(), lbl)
-              : binary(be, k, Xd ?? zero(), Cd ?? zero(), lbl)
+              ? binary(be, k, Cd ?? zero(this.constShape), Xd ?? zero(xs), lbl)
+              : binary(be, k, Xd ?? zero(xs), Cd ?? zero(this.constShape), lbl)
           ).t;
       } else if (k === 'mul') {
         const terms = [Xd && binary(be, 'mul', Xd, c, lbl).t, Cd && binary(be, 'mul', X, Cd, lbl).t].filter(
@@ -114,7 +114,7 @@ export class ConstBinary implements Op {
         ydot = terms.length === 2 ? be.add(terms[0], terms[1], lbl) : terms[0];
         if (terms.length === 2) tmp.push(...terms);
       } else {
-        const num = Cd ? keep(binary(be, 'sub', Xd ?? zero(), keep(binary(be, 'mul', y, Cd, lbl)), lbl)) : Xd!;
+        const num = Cd ? keep(binary(be, 'sub', Xd ?? zero(xs), keep(binary(be, 'mul', y, Cd, lbl)), lbl)) : Xd!;
         ydot = binary(be, 'div', num, c, lbl).t;
       }
     }

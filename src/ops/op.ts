@@ -43,7 +43,8 @@ export interface Saved {
 }
 
 export interface ParamGrad {
-  grad: BTensor;
+  /** The gradient; null when only the tangents were wanted (`BackwardWants.paramTangentsOnly`). */
+  grad: BTensor | null;
   gradDot: BTensor | null;
 }
 
@@ -56,6 +57,11 @@ export interface BackwardResult {
 export interface BackwardWants {
   input: boolean;
   params: boolean;
+  /**
+   * With `params`, only the parameter gradients' tangents (backward2): SSR's gradient is the tangent
+   * stream's, and the primal weight gradient (a GEMM per layer as costly as the forward) would be thrown away.
+   */
+  paramTangentsOnly?: boolean;
 }
 
 export interface Op {

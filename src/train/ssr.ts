@@ -69,7 +69,7 @@ export function recordSsrGradient(
     x,
     xdot: w,
     params,
-    paramGrads: true,
+    paramGrads: 'tangents', // λ's gradient is the tangent stream's; the primal weight gradients would be waste
     logitSeed: (z, zdot) => {
       const s = be.train.ssrSeeds(z, zdot!, scale, ce);
       lambda = s.lambda;

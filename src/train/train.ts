@@ -26,8 +26,19 @@ export type Regularizer =
    * vectors before the first).
    */
   | { kind: 'ssr'; alpha: number; scale?: number; iterations?: number }
-  /** Madry: cross-entropy at an L∞ PGD adversary (random start in the ε-box, `iterations` steps of size `step`). */
-  | { kind: 'madry'; epsilon: number; step?: number; iterations?: number; randomStart?: boolean };
+  /**
+   * Madry: cross-entropy at an L∞ PGD adversary (random start in the ε-box, `iterations` steps of size `step`).
+   * `epsilonWarmup` (W epochs, default 0): ε and the step grow linearly, step by step, to their full values at
+   * the end of epoch W (see `madryEpsilon`), so a small network is not asked to fit the full adversary at once.
+   */
+  | {
+      kind: 'madry';
+      epsilon: number;
+      step?: number;
+      iterations?: number;
+      randomStart?: boolean;
+      epsilonWarmup?: number;
+    };
 
 export interface TrainOptions {
   epochs?: number;
@@ -57,6 +68,8 @@ export interface EpochRecord {
   accuracy: number;
   /** SSR: mean λ_max over the epoch's examples. */
   lambdaMax?: number;
+  /** Madry: the radius ε of the epoch's last step (below the target during an ε warm-up). */
+  epsilon?: number;
   seconds: number;
   steps: number;
   lr: number;
@@ -72,7 +85,22 @@ export interface TrainResult {
 type CheckedReg =
   | { kind: 'none' }
   | { kind: 'ssr'; alpha: number; scale: number; iterations: number }
-  | { kind: 'madry'; epsilon: number; step: number; iterations: number; randomStart: boolean };
+  | { kind: 'madry'; epsilon: number; step: number; iterations: number; randomStart: boolean; epsilonWarmup: number };
+
+/**
+ * Madry's radius and step at a training step (0-based) under a linear warm-up over `warmup` epochs of
+ * `stepsPerEpoch` steps: both scaled by min(1, (step + 1) / (warmup · stepsPerEpoch)), so the first step
+ * already attacks (ε / (W·S)) and the step of index W·S − 1 reaches the full ε. The step size keeps its
+ * ratio to ε (PGD's reach in `iterations` steps stays the same fraction of the box).
+ */
+export function madryEpsilon(
+  reg: { epsilon: number; step: number; epsilonWarmup: number },
+  step: number,
+  stepsPerEpoch: number,
+): { epsilon: number; step: number } {
+  const f = reg.epsilonWarmup > 0 ? Math.min(1, (step + 1) / (reg.epsilonWarmup * stepsPerEpoch)) : 1;
+  return { epsilon: reg.epsilon * f, step: reg.step * f };
+}
 
 function checkRegularizer(r: unknown): CheckedReg {
   if (r === undefined) return { kind: 'none' };
@@ -88,7 +116,7 @@ function checkRegularizer(r: unknown): CheckedReg {
       : o.kind === 'ssr'
         ? ['kind', 'alpha', 'scale', 'iterations']
         : o.kind === 'madry'
-          ? ['kind', 'epsilon', 'step', 'iterations', 'randomStart']
+          ? ['kind', 'epsilon', 'step', 'iterations', 'randomStart', 'epsilonWarmup']
           : null;
   if (!allowed)
     fail('INVALID_ARGUMENT', `train: regularizer.kind must be 'none', 'ssr' or 'madry', got ${JSON.stringify(o.kind)}`);
@@ -123,6 +151,7 @@ function checkRegularizer(r: unknown): CheckedReg {
       step: num('step', epsilon / 4, (v) => v > 0, 'a number > 0'),
       iterations: int('iterations', 7),
       randomStart: o.randomStart !== false,
+      epsilonWarmup: num('epsilonWarmup', 0, (v) => v >= 0, 'a number of epochs >= 0'),
     };
   }
   return { kind: 'none' };
@@ -200,6 +229,7 @@ export async function train(model: Model, data: Dataset, options: TrainOptions =
   const bar: ProgressReporter = await progressReporter(showProgress, stepsPerEpoch);
 
   let step = 0;
+  let stepReg = reg; // Madry's ε of the current step (the warm-up scales it)
   await model.withDevice(async (be, params) => {
     const optimizer = new DeviceOptimizer(be, opt, params);
     // SSR's warm starts: one unit vector per training example, [N, d], updated after every visit.
@@ -217,10 +247,24 @@ export async function train(model: Model, data: Dataset, options: TrainOptions =
         for (let s = 0; s < stepsPerEpoch && step < totalSteps; s++, step++) {
           const rows = order.slice(s * batchSize, (s + 1) * batchSize);
           lr = scheduledLr(opt.lr, schedule, epoch, step, totalSteps);
-          trainStep(be, model.graph, params, optimizer, stats, eigenvectors, data, rows, ids, d, reg, seed, epoch, lr, [
-            lo,
-            hi,
-          ]);
+          if (reg.kind === 'madry') stepReg = { ...reg, ...madryEpsilon(reg, step, stepsPerEpoch) };
+          trainStep(
+            be,
+            model.graph,
+            params,
+            optimizer,
+            stats,
+            eigenvectors,
+            data,
+            rows,
+            ids,
+            d,
+            stepReg,
+            seed,
+            epoch,
+            lr,
+            [lo, hi],
+          );
           done++;
           if (done % reportEvery === 0 || s === stepsPerEpoch - 1 || step === totalSteps - 1) {
             last = Array.from((await be.read([stats]))[0]);
@@ -236,6 +280,7 @@ export async function train(model: Model, data: Dataset, options: TrainOptions =
           lr,
         };
         if (reg.kind === 'ssr') rec.lambdaMax = last[3] / last[2];
+        if (stepReg.kind === 'madry') rec.epsilon = stepReg.epsilon;
         bar.stop(rec);
         history.push(rec);
         options.onEpoch?.(rec);
@@ -343,7 +388,7 @@ function trainStep(
     });
     releasers.push(() => ce.release());
     be.train.accumulateMetrics(ce.logits, classes, null, stats);
-    optimizer.step(params, (name) => [{ grad: ce.paramGrads.get(name)!.grad, scale: 1 }], lr);
+    optimizer.step(params, (name) => [{ grad: ce.paramGrads.get(name)!.grad!, scale: 1 }], lr);
   } finally {
     for (const f of releasers) f();
     be.release(...toRelease);

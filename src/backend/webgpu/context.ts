@@ -290,13 +290,17 @@ export class GpuContext {
     const group = this.device.createBindGroup({ label: k.label, layout, entries });
     // Profiling times each dispatch with the timestamps of a pass of its own; otherwise one pass holds them all.
     const timed = this.profiler?.slot(k.label, k.shapes) ?? null;
+    // The dispatch's own label reaches traces through its pass (profiling) or a debug group in the shared
+    // pass: the pipeline's label names only its key, since one pipeline serves every split count and shape.
     const pass = timed
       ? this.openEncoder().beginComputePass({ label: k.label, timestampWrites: timed })
       : this.openPass();
+    if (!timed) pass.pushDebugGroup(k.label);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(...k.workgroups);
     if (timed) pass.end();
+    else pass.popDebugGroup();
     this.checks.push(check(this.device.popErrorScope(), `kernel ${k.label} on ${k.shapes}`));
   }
 
@@ -398,7 +402,8 @@ export class GpuContext {
           buffer: { type: decl.access === 'read' ? 'read-only-storage' : 'storage' },
         });
     });
-    const label = `${k.label} [${key}]`;
+    // Named by its key only: the dispatch that compiled it is one of many that will use it.
+    const label = `pipeline ${key}`;
     const layout = this.device.createBindGroupLayout({ label, entries });
     const module = this.device.createShaderModule({ label, code });
     const pipeline = this.device.createComputePipeline({

@@ -30,6 +30,7 @@ import * as gemm from './kernels/gemm.js';
 import * as loss from './kernels/loss.js';
 import * as pointwise from './kernels/pointwise.js';
 import * as pool from './kernels/pool.js';
+import * as reduce from './kernels/reduce.js';
 import { buf, GpuTensor, type Recorder } from './kernels/recorder.js';
 import * as sampling from './kernels/sampling.js';
 import * as finite from './kernels/finite.js';
@@ -236,7 +237,7 @@ export class WebGPUBackend implements Backend, Recorder {
     return gemm.conv2dBackwardFilter(this, gy, x, g, into);
   }
   channelSum(t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
-    return gemm.channelSum(this, t, channels, spatial, into);
+    return reduce.channelSum(this, t, channels, spatial, into);
   }
   maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
     return pool.maxPool(this, x, g);

@@ -32,7 +32,7 @@ export function benchCommand(): Command {
     .option('--batch <sizes>', 'batch sizes', listArg('--batch', intArg('batch size', 1)), [1, 8])
     .option('--samples <n>', 'SmoothGrad samples per example', intArg('--samples', 1), 16)
     .option('--reps <n>', 'timed calls per measurement (after one warm-up)', intArg('--reps', 1), 5)
-    .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
+    .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
     .option('--json', 'print one JSON object on stdout instead of text')
     .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
     .option('--verbose', 'print the stack trace of an error')

@@ -50,7 +50,7 @@ export function experimentCommand(): Command {
     .option('--split-seed <n>', 'seed of the MNIST split the models were trained on', intArg('--split-seed'), 1)
     .option('--seed <n>', 'seed of the attacks and the noise', intArg('--seed'), 1)
     .option('--out <dir>', 'output folder', 'out/experiment')
-    .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
+    .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
     .option('--json', 'print results.json on stdout as well')
     .option('--no-progress', 'no progress bar; each stage is then a line on stderr (as when stderr is not a terminal)')
     .option('--verbose', 'print the stack trace of an error')

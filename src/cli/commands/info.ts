@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { simdSupported } from '../../backend/wasm/module.js';
 import { findWebGPU } from '../../backend/webgpu/device.js';
 import { createEngine } from '../../engine.js';
 import { LIMITS } from '../../limits.js';
@@ -32,22 +33,20 @@ async function webgpuReport(): Promise<{ available: boolean; reason?: string; li
 export function infoCommand(): Command {
   return new Command('info')
     .description('the backends available here, the one --backend auto picks and why, the WebGPU adapter and its limits')
-    .option('--backend <name>', 'the backend to describe as picked (auto, webgpu or cpu)', 'auto')
+    .option('--backend <name>', 'the backend to describe as picked (auto, webgpu, wasm or cpu)', 'auto')
     .option('--json', 'print one JSON object on stdout instead of text')
     .option('--verbose', 'print the stack trace of an error')
     .addHelpText('after', '\nExample:\n  smoothgeo info --json')
     .action(async (o) => {
       const picked = await createEngine({ backend: o.backend });
       const webgpu = await webgpuReport();
+      const wasm = simdSupported()
+        ? { available: true }
+        : { available: false, reason: 'this JavaScript engine does not validate WebAssembly SIMD128' };
       const record = {
         version: VERSION,
         node: process.version,
-        // No wasm backend in this version: said here rather than left out, since the design names one.
-        backends: {
-          cpu: { available: true },
-          webgpu,
-          wasm: { available: false, reason: 'this version of smoothgeo has no wasm backend' },
-        },
+        backends: { cpu: { available: true }, wasm, webgpu },
         picked: { requested: o.backend, backend: picked.backend, reason: picked.reason, describe: picked.describe() },
         adapter: picked.adapter,
         workLimits: LIMITS,
@@ -55,7 +54,7 @@ export function infoCommand(): Command {
       picked.dispose();
       emit(o.json, record, () => [
         `smoothgeo ${VERSION} on Node ${process.version}`,
-        `backends: cpu (float64 reference, always), webgpu ${webgpu.available ? '(available)' : `(unavailable: ${webgpu.reason})`}, wasm (not in this version)`,
+        `backends: cpu (float64 reference, always), wasm ${wasm.available ? '(available)' : `(unavailable: ${wasm.reason})`}, webgpu ${webgpu.available ? '(available)' : `(unavailable: ${webgpu.reason})`}`,
         `--backend ${o.backend} picks ${record.picked.backend}: ${record.picked.reason}`,
         ...(picked.adapter
           ? [

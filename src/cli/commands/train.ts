@@ -37,6 +37,12 @@ export function trainCommand(): Command {
     .option('--epsilon <e>', 'Madry: L∞ radius', numArg('--epsilon', 0), 0.3)
     .option('--pgd-step <s>', 'Madry: PGD step size', numArg('--pgd-step', 0), 0.1)
     .option('--pgd-iterations <n>', 'Madry: PGD steps', intArg('--pgd-iterations', 1), 7)
+    .option(
+      '--epsilon-warmup <epochs>',
+      'Madry: grow ε (and the PGD step) linearly from 0 to --epsilon over this many epochs',
+      numArg('--epsilon-warmup', 0),
+      0,
+    )
     .option('--epochs <n>', 'epochs', intArg('--epochs', 1), 5)
     .option('--batch-size <n>', 'minibatch size', intArg('--batch-size', 1), 64)
     .addOption(new Option('--optimizer <kind>', 'optimiser').choices(['sgd', 'adam']).default('adam'))
@@ -50,7 +56,7 @@ export function trainCommand(): Command {
     )
     .option('--seed <n>', 'seed of the split, the initialisation and the training', intArg('--seed'), 1)
     .option('--max-steps <n>', 'stop after this many steps (smoke runs)', intArg('--max-steps', 1))
-    .option('--backend <name>', 'auto, webgpu or cpu', 'auto')
+    .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
     .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
     .option('--json', 'print the training record (the .json written beside the checkpoint) on stdout')
     .option('--verbose', 'print the stack trace of an error')
@@ -82,7 +88,13 @@ export function trainCommand(): Command {
         o.regularizer === 'ssr'
           ? { kind: 'ssr', alpha: o.alpha, scale: o.ssrScale, iterations: o.powerIterations }
           : o.regularizer === 'madry'
-            ? { kind: 'madry', epsilon: o.epsilon, step: o.pgdStep, iterations: o.pgdIterations }
+            ? {
+                kind: 'madry',
+                epsilon: o.epsilon,
+                step: o.pgdStep,
+                iterations: o.pgdIterations,
+                epsilonWarmup: o.epsilonWarmup,
+              }
             : { kind: 'none' };
       const optimizer: OptimizerOptions =
         o.optimizer === 'sgd'
@@ -109,7 +121,7 @@ export function trainCommand(): Command {
         onEpoch: (e) => {
           if (!process.stderr.isTTY || !o.progress)
             console.error(
-              `epoch ${e.epoch + 1}: loss ${e.loss.toFixed(4)}, train accuracy ${e.accuracy.toFixed(4)}${e.lambdaMax === undefined ? '' : `, mean λ_max ${e.lambdaMax.toFixed(5)}`}, ${e.seconds.toFixed(1)} s`,
+              `epoch ${e.epoch + 1}: loss ${e.loss.toFixed(4)}, train accuracy ${e.accuracy.toFixed(4)}${e.lambdaMax === undefined ? '' : `, mean λ_max ${e.lambdaMax.toFixed(5)}`}${e.epsilon === undefined ? '' : `, ε ${e.epsilon.toFixed(4)}`}, ${e.seconds.toFixed(1)} s`,
             );
         },
       });

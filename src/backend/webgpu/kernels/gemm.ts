@@ -1,9 +1,8 @@
 // The GEMM family (shaders/gemm.wgsl): dense matmul and the three conv2d passes as implicit GEMMs (loaders
-// from shaders/conv2d.wgsl), each run by the kernel that gemm-plan.ts picks for its shape, plus the bias
-// gradients' channel sums (shaders/reduce.wgsl).
+// from shaders/conv2d.wgsl), each run by the kernel that gemm-plan.ts picks for its shape.
 import type { BTensor, ConvGeom, EpilogueActivation, MatmulOptions } from '../../backend.js';
 import { shapeStr } from '../../../tensor.js';
-import { gemmPlan } from '../gemm-plan.js';
+import { gemmPlan, KPAR_LANES } from '../gemm-plan.js';
 import { ACTIVATION_CODE, FUSE_CODE, WORKGROUP } from '../prelude.js';
 import type { Bound, ConstValue, ElemType, Program, UniformDecl } from '../program.js';
 import { bind, opt, type GpuTensor, type Recorder } from './recorder.js';
@@ -31,7 +30,9 @@ const FUSED_CONSTS = ['ACT', 'FUSE'];
 const KERNEL_CONSTS = {
   main: ['TILE_M', 'TILE_N', 'TILE_K', 'A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
   direct: ['R_M', 'R_N', 'ALONG_M', 'A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
+  kpar: ['A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
   splitk: [],
+  splitk_tree: [],
 } as const;
 
 const dense = (vecA: boolean, vecB: boolean): Body => ({
@@ -149,12 +150,16 @@ function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
   };
   for (const k in plan.consts) consts[k] = plan.consts[k];
   for (const k in common) consts[k] = common[k];
-  // Tiled: one workgroup per 64×64 tile. Direct: one thread per block of C.
+  // Tiled: one workgroup per 64×64 tile. Direct: one thread per block of C. kpar: one workgroup per 4×4 block.
   const [bn, bm] = plan.blocks;
-  const [x, y] = plan.kernel === 'main' ? [bn, bm] : r.grid1d(bn * bm, plan.workgroupSize);
+  const [x, y] =
+    plan.kernel === 'main' ? [bn, bm] : plan.kernel === 'kpar' ? [bn * bm, 1] : r.grid1d(bn * bm, plan.workgroupSize);
+  // Labels name the kernel and its split (each dispatch's own: a pipeline serves every split count).
+  const what = `${v.label}${act ? ` + ${act.spec.kind}${act.spec.z ? ' tangent' : ''}` : ''}`;
+  const kernelName = plan.kernel === 'main' ? 'tiled' : plan.kernel;
   r.run({
     program: program(plan.kernel, v.body, plan.workgroupSize, fused),
-    label: `${v.label}${act ? ` + ${act.spec.kind}${act.spec.z ? ' tangent' : ''}` : ''}${splits > 1 ? ` (split-K ${splits})` : ''}`,
+    label: `${what} [${kernelName}${splits > 1 ? `, split-K ${splits}×${kChunk}` : ''}]`,
     shapes: v.shapes,
     consts,
     bindings,
@@ -162,14 +167,17 @@ function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
     workgroups: [x, y, splits],
   });
   if (partial) {
+    // kpar's many chunks are added by a workgroup per value (a tree); the tiled kernel's few by a thread each.
+    const tree = plan.kernel === 'kpar';
+    const size = tree ? KPAR_LANES : WORKGROUP.elementwise;
     r.run({
-      program: program('splitk', v.body, WORKGROUP.elementwise, fused),
-      label: `${v.label} split-K sum`,
+      program: program(tree ? 'splitk_tree' : 'splitk', v.body, size, fused),
+      label: `${what} [sum of ${splits} K chunks${tree ? ', tree' : ''}]`,
       shapes: v.shapes,
       consts: common,
       bindings,
       uniforms,
-      workgroups: r.grid1d(v.M * v.N, WORKGROUP.elementwise),
+      workgroups: tree ? r.grid1d(v.M * v.N, 1) : r.grid1d(v.M * v.N, WORKGROUP.elementwise),
     });
     r.release(partial);
   }
@@ -338,31 +346,4 @@ export function conv2dBackwardFilter(
     N: (g.c / g.groups) * g.kh * g.kw,
     K: g.n * g.oh * g.ow,
   }).z;
-}
-
-const CHANNEL_SUM = SOURCES.program({
-  family: 'reduce',
-  sections: ['channel_sum'],
-  uniforms: u32('n', 'channels', 'spatial'),
-  bindings: [
-    { name: 't', access: 'read', types: ['f32'] },
-    { name: 'out', access: 'read_write', types: ['f32'] },
-  ],
-  consts: ['ACCUMULATE'],
-  workgroupSize: WORKGROUP.elementwise,
-});
-
-/** out[c] = Σ_{n,s} t[n, c, s]: one workgroup per channel. */
-export function channelSum(r: Recorder, t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
-  const { out, accumulate } = r.output(into, [channels], 'channel sum');
-  r.run({
-    program: CHANNEL_SUM,
-    label: 'channel sum',
-    shapes: `${shapeStr(t.shape)} over ${channels} channels`,
-    consts: { ACCUMULATE: accumulate },
-    bindings: [bind('t', t), bind('out', out)],
-    uniforms: { n: t.size / (channels * spatial), channels, spatial },
-    workgroups: [channels, 1, 1],
-  });
-  return out;
 }

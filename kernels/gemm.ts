@@ -1,0 +1,117 @@
+// GEMM for the wasm backend: C[M,N] += op(A)·op(B) (+ bias per column or per row).
+// A is packed to row-major [M,K] and B to [K,Np] (Np = N rounded up to 8, zero-padded) in a caller-given
+// workspace, so one 4×8 register-blocked SIMD128 micro-kernel (8 v128 accumulators, load32_splat of A)
+// serves every transpose combination. Nothing here allocates.
+
+/** Copies A (stored [M,K], or [K,M] when transA) to row-major [M,K] at dst. */
+function packA(a: usize, M: i32, K: i32, transA: i32, dst: usize): void {
+  if (!transA) { memory.copy(dst, a, <usize>(M * K) << 2); return; }
+  for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) {
+    store<f32>(dst + (<usize>(m * K + k) << 2), load<f32>(a + (<usize>(k * M + m) << 2)));
+  }
+}
+
+/** Copies B (stored [K,N], or [N,K] when transB) to [K,Np] at dst, the padding columns zero. */
+function packB(b: usize, K: i32, N: i32, Np: i32, transB: i32, dst: usize): void {
+  for (let k = 0; k < K; k++) {
+    const row = dst + (<usize>(k * Np) << 2);
+    for (let n = 0; n < N; n++) {
+      const v = transB ? load<f32>(b + (<usize>(n * K + k) << 2)) : load<f32>(b + (<usize>(k * N + n) << 2));
+      store<f32>(row + (<usize>n << 2), v);
+    }
+    for (let n = N; n < Np; n++) store<f32>(row + (<usize>n << 2), 0);
+  }
+}
+
+/** Adds an 8-wide accumulator pair to C[m, n..n+7], storing only the columns < N. */
+@inline function storeRow(c: usize, m: i32, n: i32, N: i32, lo: v128, hi: v128, rowBias: f32, colBias: usize): void {
+  const rb = f32x4.splat(rowBias);
+  lo = f32x4.add(lo, rb); hi = f32x4.add(hi, rb);
+  if (colBias) {
+    lo = f32x4.add(lo, v128.load(colBias + (<usize>n << 2)));
+    hi = f32x4.add(hi, v128.load(colBias + (<usize>n << 2), 16));
+  }
+  const p = c + (<usize>(m * N + n) << 2);
+  if (n + 8 <= N) {
+    v128.store(p, f32x4.add(v128.load(p), lo));
+    v128.store(p, f32x4.add(v128.load(p, 16), hi), 16);
+  } else {
+    // Column edge: lane by lane.
+    const r = N - n;
+    if (r > 0) store<f32>(p, load<f32>(p) + f32x4.extract_lane(lo, 0));
+    if (r > 1) store<f32>(p, load<f32>(p, 4) + f32x4.extract_lane(lo, 1), 4);
+    if (r > 2) store<f32>(p, load<f32>(p, 8) + f32x4.extract_lane(lo, 2), 8);
+    if (r > 3) store<f32>(p, load<f32>(p, 12) + f32x4.extract_lane(lo, 3), 12);
+    if (r > 4) store<f32>(p, load<f32>(p, 16) + f32x4.extract_lane(hi, 0), 16);
+    if (r > 5) store<f32>(p, load<f32>(p, 20) + f32x4.extract_lane(hi, 1), 20);
+    if (r > 6) store<f32>(p, load<f32>(p, 24) + f32x4.extract_lane(hi, 2), 24);
+  }
+}
+
+/**
+ * C[M,N] += A·B with A packed [M,K], B packed [K,Np]. rowBias [M] and colBias [Np] (padded; 0 = none).
+ * The column bias must be readable to Np; the caller pads it in the workspace.
+ */
+export function gemmPacked(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, Np: i32, rowBias: usize, colBias: usize): void {
+  const rowB = <usize>Np << 2;
+  let m = 0;
+  for (; m + 4 <= M; m += 4) {
+    const a0 = pa + (<usize>(m * K) << 2), a1 = a0 + (<usize>K << 2), a2 = a1 + (<usize>K << 2), a3 = a2 + (<usize>K << 2);
+    for (let n = 0; n < N; n += 8) {
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+      let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+      let bp = pb + (<usize>n << 2);
+      for (let k = 0; k < K; k++) {
+        const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+        const off = <usize>k << 2;
+        const x0 = v128.load32_splat(a0 + off), x1 = v128.load32_splat(a1 + off);
+        const x2 = v128.load32_splat(a2 + off), x3 = v128.load32_splat(a3 + off);
+        c00 = f32x4.add(c00, f32x4.mul(x0, b0)); c01 = f32x4.add(c01, f32x4.mul(x0, b1));
+        c10 = f32x4.add(c10, f32x4.mul(x1, b0)); c11 = f32x4.add(c11, f32x4.mul(x1, b1));
+        c20 = f32x4.add(c20, f32x4.mul(x2, b0)); c21 = f32x4.add(c21, f32x4.mul(x2, b1));
+        c30 = f32x4.add(c30, f32x4.mul(x3, b0)); c31 = f32x4.add(c31, f32x4.mul(x3, b1));
+        bp += rowB;
+      }
+      storeRow(c, m, n, N, c00, c01, rowBias ? load<f32>(rowBias + (<usize>m << 2)) : 0, colBias);
+      storeRow(c, m + 1, n, N, c10, c11, rowBias ? load<f32>(rowBias + (<usize>(m + 1) << 2)) : 0, colBias);
+      storeRow(c, m + 2, n, N, c20, c21, rowBias ? load<f32>(rowBias + (<usize>(m + 2) << 2)) : 0, colBias);
+      storeRow(c, m + 3, n, N, c30, c31, rowBias ? load<f32>(rowBias + (<usize>(m + 3) << 2)) : 0, colBias);
+    }
+  }
+  // Row edge: a 1×8 kernel.
+  for (; m < M; m++) {
+    const a0 = pa + (<usize>(m * K) << 2);
+    for (let n = 0; n < N; n += 8) {
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+      let bp = pb + (<usize>n << 2);
+      for (let k = 0; k < K; k++) {
+        const x0 = v128.load32_splat(a0 + (<usize>k << 2));
+        c00 = f32x4.add(c00, f32x4.mul(x0, v128.load(bp)));
+        c01 = f32x4.add(c01, f32x4.mul(x0, v128.load(bp, 16)));
+        bp += rowB;
+      }
+      storeRow(c, m, n, N, c00, c01, rowBias ? load<f32>(rowBias + (<usize>m << 2)) : 0, colBias);
+    }
+  }
+}
+
+/** Workspace bytes gemm needs: packed A, packed B and the padded column bias. */
+export function gemmWorkspaceBytes(M: i32, N: i32, K: i32): i32 {
+  const Np = (N + 7) & ~7;
+  return (M * K + K * Np + Np) * 4 + 64;
+}
+
+/** C[M,N] += op(A)·op(B) + colBias[N] (0 = none) + rowBias[M] (0 = none), using `ws` as workspace. */
+export function gemm(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, rowBias: usize, ws: usize): void {
+  const Np = (N + 7) & ~7;
+  const pa = ws, pb = pa + (<usize>(M * K) << 2), pbias = pb + (<usize>(K * Np) << 2);
+  packA(a, M, K, transA, pa);
+  packB(b, K, N, Np, transB, pb);
+  let cb: usize = 0;
+  if (colBias) {
+    memory.copy(pbias, colBias, <usize>N << 2);
+    memory.fill(pbias + (<usize>N << 2), 0, <usize>(Np - N) << 2);
+    cb = pbias;
+  }
+  gemmPacked(pa, pb, c, M, N, K, Np, rowBias, cb);
+}

@@ -1,0 +1,109 @@
+// Philox4x32-10, bit-identical to src/noise/philox.ts and shaders/philox.wgsl (counter layout: word 0 =
+// element/4, word 1 = noise sample, word 2 = example id, word 3 = stream), and the sample-input kernel.
+// The 32×32→64 multiply is one u64 product here. Noise kinds: 0 none, 1 gaussian, 2 cube, 3 ball, 4 given.
+
+export let W0: u32 = 0, W1: u32 = 0, W2: u32 = 0, W3: u32 = 0;
+
+/** Leaves the four output words in W0..W3. */
+export function philox(c0: u32, c1: u32, c2: u32, c3: u32, k0: u32, k1: u32): void {
+  for (let r = 0; r < 10; r++) {
+    if (r > 0) { k0 += 0x9e3779b9; k1 += 0xbb67ae85; }
+    const p0 = <u64>0xd2511f53 * <u64>c0, p1 = <u64>0xcd9e8d57 * <u64>c2;
+    const hi0 = <u32>(p0 >> 32), lo0 = <u32>p0, hi1 = <u32>(p1 >> 32), lo1 = <u32>p1;
+    c0 = hi1 ^ c1 ^ k0; c1 = lo1; c2 = hi0 ^ c3 ^ k1; c3 = lo0;
+  }
+  W0 = c0; W1 = c1; W2 = c2; W3 = c3;
+}
+
+/** Writes count raw words of philox(i/4, c1, c2, c3) (word i%4) to out: the test hook for bit-exactness. */
+export function philoxWords(c1: u32, c2: u32, c3: u32, k0: u32, k1: u32, out: usize, count: i32): void {
+  for (let i = 0; i < count; i++) {
+    if ((i & 3) == 0) philox(<u32>(i >> 2), c1, c2, c3, k0, k1);
+    store<u32>(out + (<usize>i << 2), pick(i));
+  }
+}
+
+@inline function pick(i: i32): u32 {
+  const j = i & 3;
+  return j == 0 ? W0 : j == 1 ? W1 : j == 2 ? W2 : W3;
+}
+
+export function uniform01(bits: u32): f64 {
+  return (<f64>(bits >>> 9) + 0.5) * 5.9604644775390625e-8 * 2; // 2^-23
+}
+
+/** Giles' single-precision erfinv, as in src/noise/philox.ts. */
+export function normalFromUniform(u: f64): f64 {
+  const x = 2 * u - 1;
+  let w = -Math.log(4 * u * (1 - u));
+  let p: f64;
+  if (w < 5) {
+    w -= 2.5;
+    p = 2.81022636e-8;
+    p = 3.43273939e-7 + p * w;
+    p = -3.5233877e-6 + p * w;
+    p = -4.39150654e-6 + p * w;
+    p = 0.00021858087 + p * w;
+    p = -0.00125372503 + p * w;
+    p = -0.00417768164 + p * w;
+    p = 0.246640727 + p * w;
+    p = 1.50140941 + p * w;
+  } else {
+    w = Math.sqrt(w) - 3;
+    p = -0.000200214257;
+    p = 0.000100950558 + p * w;
+    p = 0.00134934322 + p * w;
+    p = -0.00367342844 + p * w;
+    p = 0.00573950773 + p * w;
+    p = -0.0076224613 + p * w;
+    p = 0.00943887047 + p * w;
+    p = 1.00167406 + p * w;
+    p = 2.83297682 + p * w;
+  }
+  return Math.SQRT2 * p * x;
+}
+
+@inline function unitDraw(noise: i32, bits: u32): f64 {
+  return noise == 2 ? 2 * uniform01(bits) - 1 : normalFromUniform(uniform01(bits));
+}
+
+/** ε for element i of noise sample n of example b; words for i are computed when i % 4 == 0 (callers walk i upward). */
+export function noiseAt(noise: i32, k0: u32, k1: u32, ids: usize, params: usize, given: usize, ball: usize, N: i32, b: i32, n: i32, i: i32, d: i32): f64 {
+  if (noise == 0) return 0;
+  if (noise == 4) return <f64>load<f32>(given + (<usize>(n * d + i) << 2));
+  if ((i & 3) == 0) philox(<u32>(i >> 2), <u32>n, load<u32>(ids + (<usize>b << 2)), 0, k0, k1);
+  const scale = noise == 3 ? <f64>load<f32>(ball + (<usize>(b * N + n) << 2)) : <f64>load<f32>(params + (<usize>b << 2));
+  return scale * unitDraw(noise, pick(i));
+}
+
+/** out[b·len + j] = baseline + α_s·(x + ε_n − baseline) for q = q0 + j, n = ⌊q/S⌋, s = q mod S. */
+export function sampleInputs(noise: i32, k0: u32, k1: u32, ids: usize, params: usize, given: usize, ball: usize, baseline: usize,
+  N: i32, S: i32, B: i32, d: i32, x: usize, q0: i32, len: i32, out: usize): void {
+  for (let b = 0; b < B; b++) for (let j = 0; j < len; j++) {
+    const q = q0 + j, n = q / S;
+    const alpha = <f64>load<f32>(params + (<usize>(B + q % S) << 2));
+    const row = out + (<usize>((b * len + j) * d) << 2);
+    for (let i = 0; i < d; i++) {
+      const t = <usize>(b * d + i) << 2;
+      const xv = <f64>load<f32>(x + t) + noiseAt(noise, k0, k1, ids, params, given, ball, N, b, n, i, d);
+      const bv: f64 = baseline ? <f64>load<f32>(baseline + t) : 0;
+      store<f32>(row + (<usize>i << 2), <f32>(bv + alpha * (xv - bv)));
+    }
+  }
+}
+
+/** out[b, n] = scale_b · U^(1/d) / |z| for the L2 ball. */
+export function ballFactors(noise: i32, k0: u32, k1: u32, ids: usize, params: usize, N: i32, B: i32, d: i32, out: usize): void {
+  for (let b = 0; b < B; b++) for (let n = 0; n < N; n++) {
+    const id = load<u32>(ids + (<usize>b << 2));
+    let ss: f64 = 0;
+    for (let i = 0; i < d; i++) {
+      if ((i & 3) == 0) philox(<u32>(i >> 2), <u32>n, id, 0, k0, k1);
+      const z = unitDraw(noise, pick(i));
+      ss += z * z;
+    }
+    philox(0, <u32>n, id, 1, k0, k1);
+    const u = uniform01(W0);
+    store<f32>(out + (<usize>(b * N + n) << 2), <f32>(<f64>load<f32>(params + (<usize>b << 2)) * Math.pow(u, 1 / <f64>d) / Math.sqrt(ss)));
+  }
+}

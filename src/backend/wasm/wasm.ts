@@ -1,0 +1,703 @@
+import type {
+  ActivationKind,
+  Backend,
+  BinaryKind,
+  BroadcastGeom,
+  BlockCopy,
+  BTensor,
+  ChannelGeom,
+  ConvGeom,
+  DType,
+  EpilogueActivation,
+  HeadKind,
+  MatmulOptions,
+  MemoryUsage,
+  PoolGeom,
+  Profile,
+  SamplePlan,
+  SampleStats,
+} from '../backend.js';
+import { fail } from '../../errors.js';
+import { LIMITS } from '../../limits.js';
+import { shapeStr, sizeOf } from '../../tensor.js';
+import { checkBroadcastGeom, sumToPlan } from '../broadcast.js';
+import { Arena } from './arena.js';
+import { instantiateKernels, kernelModule, simdSupported, type KernelExports } from './module.js';
+import { defaultThreads, ThreadPool } from './threads.js';
+import { wasmTrainPrimitives } from './train.js';
+
+/** A tensor in the backend's linear memory: `offset` bytes from its start, float32 or int32 values. */
+export class WasmTensor implements BTensor {
+  readonly size: number;
+  constructor(
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    readonly offset: number,
+    readonly label: string,
+  ) {
+    this.size = sizeOf(shape);
+  }
+}
+
+const ACTIVATIONS: Record<ActivationKind, number> = { relu: 0, softplus: 1, tanh: 2, sigmoid: 3 };
+const BINARY: Record<BinaryKind, number> = { add: 0, sub: 1, mul: 2, div: 3 };
+const HEADS: Record<HeadKind, number> = { logit: 0, probability: 1, crossEntropy: 2, gaussNewton: 3 };
+const NOISE = { none: 0, gaussian: 1, cube: 2, ball: 3, given: 4 } as const;
+const PAGE = 65536;
+/** Kernels the thread pool may run (by name, the same list in every worker). */
+const PARALLEL_KERNELS = ['conv2dForward', 'conv2dBackwardInput', 'activation', 'activationBackward'] as const;
+/** A fork-join round trip costs ~10 µs; split only work of ≥ ~2·10⁵ multiply-adds (or elements). */
+const MIN_PARALLEL_WORK = 200_000;
+
+export function wt(t: BTensor, dtype: DType = 'f32'): WasmTensor {
+  if (!(t instanceof WasmTensor)) throw new Error(`${t.label}: not a tensor of the wasm backend`);
+  if (t.dtype !== dtype)
+    throw new Error(`${t.label}: expected ${dtype === 'f32' ? 'a float' : 'an index'} tensor, got ${t.dtype}`);
+  return t;
+}
+export const off = (t: BTensor | null | undefined, dtype: DType = 'f32'): number => (t ? wt(t, dtype).offset : 0);
+
+/**
+ * The WebAssembly backend: float32 tensors in one linear memory, kernels from kernels/*.ts (AssemblyScript,
+ * SIMD128). Every primitive is one synchronous call into the module on the whole batch; activations stay in
+ * wasm memory between calls and `read` copies results out once.
+ */
+export class WasmBackend implements Backend {
+  readonly name = 'wasm' as const;
+  readonly description: string;
+  readonly maxTensorBytes = LIMITS.wasmTensorBytes;
+  /** No device to lose: the generation never changes. */
+  readonly generation = 0;
+  /** Training kernels (kernels/train.ts). */
+  readonly train = wasmTrainPrimitives(this);
+  private disposed = false;
+  private f32view: Float32Array;
+  private i32view: Int32Array;
+
+  private constructor(
+    /** @internal The kernel module's exports (for the training primitives and tests). */
+    readonly k: KernelExports,
+    private readonly arena: Arena,
+    private readonly mem: WebAssembly.Memory,
+    private readonly pool: ThreadPool | null,
+    threadNote: string,
+  ) {
+    const n = pool?.size ?? 1;
+    this.description = `WebAssembly SIMD128 kernels (AssemblyScript), ${n} thread${n > 1 ? 's' : ''}${threadNote}`;
+    this.f32view = new Float32Array(mem.buffer);
+    this.i32view = new Int32Array(mem.buffer);
+  }
+
+  /** Compiles (once per process) and instantiates the kernels on a fresh memory, then warms them up. */
+  static async create(threads?: number): Promise<WasmBackend> {
+    if (!simdSupported())
+      fail('BACKEND_UNAVAILABLE', 'wasm: this JavaScript engine does not validate WebAssembly SIMD128');
+    const maxBytes = LIMITS.wasmMemoryBytes;
+    let want = threads ?? (await defaultThreads());
+    let note = '';
+    const inNode = typeof process !== 'undefined' && !!process.versions?.node;
+    if (want > 1 && !inNode) {
+      // Browsers forbid Atomics.wait on the main thread, which this synchronous pool needs.
+      note = ` (${want} asked for; threads need Node's worker_threads here, so 1)`;
+      want = 1;
+    }
+    const shared = want > 1;
+    const memory = new WebAssembly.Memory({ initial: 32, maximum: maxBytes / PAGE, shared });
+    const k = await instantiateKernels(memory, shared);
+    const pool = shared ? await ThreadPool.create(want, await kernelModule(true), memory, [...PARALLEL_KERNELS]) : null;
+    const be = new WasmBackend(k, new Arena(memory, Number(k.HEAP_BASE.value), maxBytes), memory, pool, note);
+    be.warmUp();
+    return be;
+  }
+
+  /** Stops the worker threads; the backend cannot be used afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.pool?.dispose();
+  }
+
+  /** Nothing to recover (no device to lose); refuses once disposed. */
+  async prepare(): Promise<void> {
+    if (this.disposed) fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one');
+  }
+
+  async profile<T>(fn: () => Promise<T>): Promise<Profile<T>> {
+    const result = await fn();
+    return {
+      result,
+      supported: false,
+      reason: 'the wasm backend has no per-kernel timer (its kernels run synchronously on the CPU)',
+      kernels: [],
+      totalMs: null,
+    };
+  }
+
+  /**
+   * Bytes of the linear memory in live tensors now, and the most since the last reset. Freed ranges stay
+   * in the arena for reuse (a WebAssembly memory cannot shrink), so trim() frees nothing.
+   */
+  memory(): MemoryUsage {
+    return { allocatedBytes: this.arena.inUse, peakBytes: this.arena.peak, uniformBytes: 0 };
+  }
+  trim(): number {
+    return 0;
+  }
+
+  /** Threads in use, the caller's included. */
+  get threads(): number {
+    return this.pool?.size ?? 1;
+  }
+
+  /**
+   * Runs `name` over `total` items split into one contiguous range per thread (boundaries multiples of
+   * `align`), when there is a pool and `work` (about the multiply-adds) pays for the fork; else in one call.
+   * `args(lo, hi, t)` gives thread t's arguments.
+   */
+  private parallel(
+    name: (typeof PARALLEL_KERNELS)[number],
+    total: number,
+    work: number,
+    align: number,
+    args: (lo: number, hi: number, t: number) => number[],
+  ): void {
+    const fn = (this.k as unknown as Record<string, (...a: number[]) => void>)[name];
+    const threads = this.pool && work >= MIN_PARALLEL_WORK ? Math.min(this.pool.size, Math.floor(total / align)) : 1;
+    if (threads <= 1) {
+      fn(...args(0, total, 0));
+      return;
+    }
+    const parts: number[][] = [];
+    const per = Math.ceil(total / align / threads) * align;
+    for (let t = 0, lo = 0; t < threads && lo < total; t++, lo += per)
+      parts.push(args(lo, Math.min(total, lo + per), t));
+    this.pool!.run(name, parts, fn);
+  }
+
+  /** Runs the hot kernels a few times on small shapes so V8 tiers them up before the first real call. */
+  private warmUp(): void {
+    for (let i = 0; i < 3; i++) {
+      const a = this.upload(new Float32Array(64).fill(0.5), [8, 8], 'warm-up a');
+      const c = this.matmul(a, a, { label: 'warm-up', transB: true });
+      const g: ConvGeom = {
+        n: 1,
+        c: 1,
+        h: 8,
+        w: 8,
+        o: 1,
+        kh: 3,
+        kw: 3,
+        sh: 1,
+        sw: 1,
+        ph: 1,
+        pw: 1,
+        dh: 1,
+        dw: 1,
+        groups: 1,
+        oh: 8,
+        ow: 8,
+      };
+      const x = this.upload(new Float32Array(64).fill(0.25), [1, 1, 8, 8], 'warm-up x');
+      const w = this.upload(new Float32Array(9).fill(1), [1, 1, 3, 3], 'warm-up w');
+      const y = this.conv2d(x, w, null, g);
+      const gx = this.conv2dBackwardInput(y, w, g);
+      const gw = this.conv2dBackwardFilter(y, x, g);
+      this.release(a, c, x, w, y, gx, gw);
+    }
+  }
+
+  /** Bytes of linear memory the arena has handed out, free ranges included (tests, bench). */
+  get reservedBytes(): number {
+    return this.arena.reserved;
+  }
+
+  resetPeakMemory(): void {
+    this.arena.peak = this.arena.inUse;
+  }
+
+  private views(): void {
+    if (this.f32view.buffer !== this.mem.buffer) {
+      this.f32view = new Float32Array(this.mem.buffer);
+      this.i32view = new Int32Array(this.mem.buffer);
+    }
+  }
+
+  /** @internal */
+  alloc(shape: readonly number[], label: string, dtype: DType = 'f32', zero = true): WasmTensor {
+    const bytes = 4 * sizeOf(shape);
+    if (bytes > this.maxTensorBytes) {
+      fail(
+        'LIMIT_EXCEEDED',
+        `${label} ${shapeStr(shape)} needs ${bytes} bytes, more than the wasm backend holds in one tensor (${this.maxTensorBytes} bytes, LIMITS.wasmTensorBytes); use a smaller batch or model`,
+      );
+    }
+    const t = new WasmTensor([...shape], dtype, this.arena.alloc(bytes, `${label} ${shapeStr(shape)}`), label);
+    this.views();
+    if (zero) this.f32view.fill(0, t.offset >> 2, (t.offset >> 2) + t.size);
+    return t;
+  }
+
+  /** Scratch bytes for one kernel call; freed right after it (calls are synchronous). */
+  /** @internal */
+  withWorkspace<T>(bytes: number, label: string, fn: (ws: number) => T): T {
+    const at = this.arena.alloc(bytes, `${label} workspace`);
+    try {
+      return fn(at);
+    } finally {
+      this.arena.release(at, bytes);
+    }
+  }
+
+  /** Returns `into` to accumulate in, or a fresh zero tensor. */
+  private target(into: BTensor | null | undefined, shape: readonly number[], label: string): WasmTensor {
+    if (into) {
+      if (into.size !== sizeOf(shape))
+        throw new Error(`${label}: accumulator has ${into.size} values, expected ${sizeOf(shape)}`);
+      return wt(into);
+    }
+    return this.alloc(shape, label);
+  }
+
+  upload(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
+    const t = this.alloc(shape, label, 'f32', false);
+    this.f32view.set(data, t.offset >> 2);
+    return t;
+  }
+  uploadIndices(data: ArrayLike<number>, shape: readonly number[], label: string): BTensor {
+    const t = this.alloc(shape, label, 'i32', false);
+    this.i32view.set(data, t.offset >> 2);
+    return t;
+  }
+  zeros(shape: readonly number[], label: string): BTensor {
+    return this.alloc(shape, label);
+  }
+  release(...ts: (BTensor | null | undefined)[]): void {
+    for (const t of ts) if (t) this.arena.release(wt(t, t.dtype).offset, 4 * t.size);
+  }
+  /** Copies: float tensors as float32, index tensors as their int32 bits in a Float32Array (as webgpu reads them). */
+  async read(ts: readonly BTensor[]): Promise<Float32Array[]> {
+    this.views();
+    return ts.map((t) => this.f32view.slice(wt(t, t.dtype).offset >> 2, (wt(t, t.dtype).offset >> 2) + t.size));
+  }
+
+  checkFinite(t: BTensor, flags: BTensor, stage: number): void {
+    this.k.checkFinite(off(t), t.size, off(flags, 'i32'), stage);
+  }
+
+  matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor {
+    const [ar, ac] = a.shape.length === 2 ? a.shape : [a.shape[0], a.size / a.shape[0]];
+    const [br, bc] = b.shape.length === 2 ? b.shape : [b.shape[0], b.size / b.shape[0]];
+    const [M, K] = o.transA ? [ac, ar] : [ar, ac];
+    const [K2, N] = o.transB ? [bc, br] : [br, bc];
+    if (K !== K2) throw new Error(`${o.label}: inner dimensions ${K} and ${K2} differ`);
+    const out = this.target(o.into, [M, N], o.label);
+    this.withWorkspace(this.k.gemmWorkspaceBytes(M, N, K), o.label, (ws) => {
+      this.k.gemm(off(a), off(b), out.offset, M, N, K, o.transA ? 1 : 0, o.transB ? 1 : 0, off(o.bias), 0, ws);
+    });
+    return out;
+  }
+
+  private conv(g: ConvGeom): number[] {
+    return [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, g.oh, g.ow];
+  }
+  private macs(g: ConvGeom): number {
+    return (g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw) / g.groups;
+  }
+  private convWorkspace(g: ConvGeom): number {
+    return this.k.convWorkspaceBytes(g.c / g.groups, g.o, g.kh, g.kw, g.oh, g.ow);
+  }
+
+  conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
+    const out = this.target(into, [g.n, g.o, g.oh, g.ow], 'conv2d');
+    const wsBytes = Arena.sizeClass(this.convWorkspace(g));
+    this.withWorkspace(wsBytes * this.threads, 'conv2d', (ws) =>
+      this.parallel('conv2dForward', g.n, this.macs(g), 1, (lo, hi, t) => [
+        off(x) + 4 * lo * g.c * g.h * g.w,
+        off(w),
+        off(bias),
+        out.offset + 4 * lo * g.o * g.oh * g.ow,
+        ...this.conv({ ...g, n: hi - lo }),
+        ws + t * wsBytes,
+      ]),
+    );
+    return out;
+  }
+  conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
+    const out = this.target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput');
+    const wsBytes = Arena.sizeClass(this.convWorkspace(g));
+    this.withWorkspace(wsBytes * this.threads, 'conv2d.backwardInput', (ws) =>
+      this.parallel('conv2dBackwardInput', g.n, this.macs(g), 1, (lo, hi, t) => [
+        off(gy) + 4 * lo * g.o * g.oh * g.ow,
+        off(w),
+        out.offset + 4 * lo * g.c * g.h * g.w,
+        ...this.conv({ ...g, n: hi - lo }),
+        ws + t * wsBytes,
+      ]),
+    );
+    return out;
+  }
+  conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
+    const out = this.target(into, [g.o, g.c / g.groups, g.kh, g.kw], 'conv2d.backwardFilter');
+    this.withWorkspace(this.convWorkspace(g), 'conv2d.backwardFilter', (ws) =>
+      this.k.conv2dBackwardFilter(off(gy), off(x), out.offset, ...this.conv(g), ws),
+    );
+    return out;
+  }
+  channelSum(t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
+    const out = this.target(into, [channels], 'channelSum');
+    this.k.channelSum(off(t), t.size / (channels * spatial), channels, spatial, out.offset);
+    return out;
+  }
+
+  private poolArgs(g: PoolGeom): number[] {
+    return [g.n * g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.oh, g.ow];
+  }
+  maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
+    const y = this.alloc([g.n, g.c, g.oh, g.ow], 'maxpool', 'f32', false);
+    const argmax = this.alloc(y.shape, 'maxpool.argmax', 'i32', false);
+    this.k.maxPool(off(x), y.offset, argmax.offset, ...this.poolArgs(g));
+    return { y, argmax };
+  }
+  gather(src: BTensor, index: BTensor, label: string): BTensor {
+    const out = this.alloc(index.shape, label, 'f32', false);
+    this.k.gather(off(src), off(index, 'i32'), out.offset, index.size);
+    return out;
+  }
+  maxPoolBackward(gy: BTensor, argmax: BTensor, g: PoolGeom): BTensor {
+    const out = this.alloc([g.n, g.c, g.h, g.w], 'maxpool.backward');
+    this.k.scatterAdd(off(gy), off(argmax, 'i32'), out.offset, argmax.size);
+    return out;
+  }
+  avgPool(x: BTensor, g: PoolGeom): BTensor {
+    const y = this.alloc([g.n, g.c, g.oh, g.ow], 'avgpool', 'f32', false);
+    this.k.avgPool(off(x), y.offset, ...this.poolArgs(g), g.countIncludePad ? 1 : 0);
+    return y;
+  }
+  avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
+    const out = this.alloc([g.n, g.c, g.h, g.w], 'avgpool.backward');
+    this.k.avgPoolBackward(off(gy), out.offset, ...this.poolArgs(g), g.countIncludePad ? 1 : 0);
+    return out;
+  }
+
+  matmulActivated(a: BTensor, b: BTensor, opts: MatmulOptions, act: EpilogueActivation) {
+    return this.activated(this.matmul(a, b, opts), act);
+  }
+  conv2dActivated(
+    x: BTensor,
+    w: BTensor,
+    bias: BTensor | null,
+    g: ConvGeom,
+    act: EpilogueActivation,
+    into?: BTensor | null,
+  ) {
+    return this.activated(this.conv2d(x, w, bias, g, into), act);
+  }
+  /**
+   * The epilogue over a GEMM's result z, still in cache for all but the largest layers: σ(z), or on the
+   * tangent stream σ′(act.z)·z.
+   */
+  private activated(z: BTensor, act: EpilogueActivation): { z: BTensor; a: BTensor } {
+    const a = this.alloc(z.shape, act.kind, 'f32', false);
+    if (act.z) {
+      if (act.z.size !== z.size)
+        throw new Error(`${act.kind} epilogue: pre-activation has ${act.z.size} values, expected ${z.size}`);
+      this.k.activationTangent(ACTIVATIONS[act.kind], act.beta, off(act.z), off(z), a.offset, z.size);
+    } else {
+      this.k.activation(ACTIVATIONS[act.kind], act.beta, off(z), 0, a.offset, 0, z.size);
+    }
+    return { z, a };
+  }
+
+  add(a: BTensor, b: BTensor, label: string): BTensor {
+    if (a.size !== b.size) throw new Error(`add: sizes differ (${a.shape} vs ${b.shape})`);
+    const out = this.alloc(a.shape, label, 'f32', false);
+    this.k.add(off(a), off(b), out.offset, a.size);
+    return out;
+  }
+
+  /** Writes int32 rows, each padded in front to 6 entries with `pad`, at byte offset `at`. */
+  private writeGeom(at: number, rows: [readonly number[], number][]): void {
+    this.views();
+    let i = at >> 2;
+    for (const [row, pad] of rows) {
+      for (let k = row.length; k < 6; k++) this.i32view[i++] = pad;
+      for (const v of row) this.i32view[i++] = v;
+    }
+  }
+
+  broadcastBinary(kind: BinaryKind, a: BTensor, b: BTensor, g: BroadcastGeom, label: string): BTensor {
+    checkBroadcastGeom(a, b, g, label);
+    const out = this.alloc(g.shape, label, 'f32', false);
+    this.withWorkspace(18 * 4, label, (ws) => {
+      this.writeGeom(ws, [
+        [g.shape, 1],
+        [g.a, 0],
+        [g.b, 0],
+      ]);
+      this.k.broadcastBinary(BINARY[kind], off(a), off(b), out.offset, ws);
+    });
+    return out;
+  }
+
+  sumTo(t: BTensor, from: readonly number[], to: readonly number[], scale: number, label: string): BTensor {
+    const plan = sumToPlan(from, to, label);
+    if (t.size !== sizeOf(from)) throw new Error(`${label}: ${t.label} has ${t.size} values, not ${shapeStr(from)}`);
+    const out = this.alloc(to, label, 'f32', false);
+    // The output stride of every dimension of `from`: 0 where it is summed.
+    const strides: number[] = [];
+    for (let d = from.length - 1, s = 1; d >= 0; d--) {
+      strides.unshift(to[d] === from[d] ? s : 0);
+      s *= to[d];
+    }
+    this.withWorkspace(64 + 8 * plan.total, label, (ws) => {
+      this.writeGeom(ws, [
+        [from, 1],
+        [strides, 0],
+      ]);
+      this.k.sumTo(off(t), out.offset, plan.total, scale, ws, ws + 64);
+    });
+    return out;
+  }
+
+  copyBlocks(src: BTensor, g: BlockCopy, into: BTensor | null, shape: readonly number[], label: string): BTensor {
+    const out = into ? wt(into) : this.alloc(shape, label, 'f32', false);
+    const reach = (block: number, offset: number) => (g.n - 1) * block + offset + g.length;
+    if (
+      g.n > 0 &&
+      g.length > 0 &&
+      (reach(g.srcBlock, g.srcOffset) > src.size || reach(g.dstBlock, g.dstOffset) > out.size)
+    ) {
+      throw new Error(`${label}: block copy ${JSON.stringify(g)} reaches past ${src.label} or ${out.label}`);
+    }
+    this.k.copyBlocks(off(src), out.offset, g.n, g.length, g.srcBlock, g.srcOffset, g.dstBlock, g.dstOffset);
+    return out;
+  }
+
+  batchNormCoefficients(
+    mean: BTensor,
+    variance: BTensor,
+    weight: BTensor,
+    bias: BTensor,
+    weightDot: BTensor | null,
+    biasDot: BTensor | null,
+    eps: number,
+  ): BTensor {
+    const C = mean.size;
+    const out = this.alloc([6, C], 'batchnorm coefficients', 'f32', false);
+    this.k.batchNormCoefficients(
+      off(mean),
+      off(variance),
+      off(weight),
+      off(bias),
+      off(weightDot),
+      off(biasDot),
+      eps,
+      C,
+      out.offset,
+    );
+    return out;
+  }
+  batchNorm(x: BTensor, xdot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean) {
+    const y = this.alloc(x.shape, 'batchnorm', 'f32', false);
+    const ydot = xdot || paramTangents ? this.alloc(x.shape, 'batchnorm tangent', 'f32', false) : null;
+    this.k.batchNorm(
+      off(x),
+      off(xdot),
+      off(coef),
+      y.offset,
+      off(ydot),
+      g.n,
+      g.channels,
+      g.spatial,
+      paramTangents ? 1 : 0,
+    );
+    return { y, ydot };
+  }
+  batchNormBackward(gy: BTensor, gydot: BTensor | null, coef: BTensor, g: ChannelGeom, paramTangents: boolean) {
+    const gx = this.alloc(gy.shape, 'batchnorm backward', 'f32', false);
+    const gxdot = gydot || paramTangents ? this.alloc(gy.shape, 'batchnorm backward2', 'f32', false) : null;
+    this.k.batchNormBackward(
+      off(gy),
+      off(gydot),
+      off(coef),
+      gx.offset,
+      off(gxdot),
+      g.n,
+      g.channels,
+      g.spatial,
+      paramTangents ? 1 : 0,
+    );
+    return { gx, gxdot };
+  }
+  batchNormWeightGrad(
+    x: BTensor,
+    xdot: BTensor | null,
+    gy: BTensor,
+    gydot: BTensor | null,
+    coef: BTensor,
+    g: ChannelGeom,
+  ) {
+    const gw = this.alloc([g.channels], 'batchnorm weight gradient', 'f32', false);
+    const gwdot = xdot || gydot ? this.alloc([g.channels], 'batchnorm weight gradient tangent', 'f32', false) : null;
+    this.k.batchNormWeightGrad(
+      off(x),
+      off(xdot),
+      off(gy),
+      off(gydot),
+      off(coef),
+      gw.offset,
+      off(gwdot),
+      g.n,
+      g.channels,
+      g.spatial,
+    );
+    return { gw, gwdot };
+  }
+
+  activation(kind: ActivationKind, beta: number, z: BTensor, zdot: BTensor | null) {
+    const y = this.alloc(z.shape, kind, 'f32', false);
+    const ydot = zdot ? this.alloc(z.shape, `${kind}.tangent`, 'f32', false) : null;
+    // Ranges start at multiples of 4, so each element takes the same SIMD or scalar path as in one call.
+    const at = (t: BTensor | null, lo: number) => (t ? off(t) + 4 * lo : 0);
+    this.parallel('activation', z.size, z.size * 8, 4, (lo, hi) => [
+      ACTIVATIONS[kind],
+      beta,
+      at(z, lo),
+      at(zdot, lo),
+      at(y, lo),
+      at(ydot, lo),
+      hi - lo,
+    ]);
+    return { y, ydot };
+  }
+  activationBackward(
+    kind: ActivationKind,
+    beta: number,
+    z: BTensor,
+    gy: BTensor,
+    zdot: BTensor | null,
+    gydot: BTensor | null,
+  ) {
+    const gz = this.alloc(z.shape, `${kind}.backward`, 'f32', false);
+    const gzdot = zdot || gydot ? this.alloc(z.shape, `${kind}.backward2`, 'f32', false) : null;
+    const at = (t: BTensor | null, lo: number) => (t ? off(t) + 4 * lo : 0);
+    this.parallel('activationBackward', z.size, z.size * 8, 4, (lo, hi) => [
+      ACTIVATIONS[kind],
+      beta,
+      at(z, lo),
+      at(gy, lo),
+      at(zdot, lo),
+      at(gydot, lo),
+      at(gz, lo),
+      at(gzdot, lo),
+      hi - lo,
+    ]);
+    return { gz, gzdot };
+  }
+
+  head(kind: HeadKind, z: BTensor, classes: BTensor, zdot: BTensor | null, scale: number) {
+    const [B, K] = z.shape;
+    if (kind === 'gaussNewton' && !zdot) throw new Error('gaussNewton head needs a tangent');
+    const value = kind === 'gaussNewton' ? null : this.alloc([B], `head.${kind}.value`, 'f32', false);
+    const g = this.alloc([B, K], `head.${kind}.seed`);
+    const gdot =
+      zdot && (kind === 'probability' || kind === 'crossEntropy')
+        ? this.alloc([B, K], `head.${kind}.seedTangent`)
+        : null;
+    this.withWorkspace(8 * K, `head.${kind}`, (ws) => {
+      this.k.head(
+        HEADS[kind],
+        off(z),
+        off(classes, 'i32'),
+        off(zdot),
+        B,
+        K,
+        scale,
+        off(value),
+        g.offset,
+        off(gdot),
+        ws,
+      );
+    });
+    return { value, g, gdot };
+  }
+
+  // ---- sampling: Philox in the module, bit-identical to src/noise/philox.ts ----
+  private planArgs(plan: SamplePlan): [number, number, number, number, number, number] {
+    return [
+      NOISE[plan.noise],
+      plan.key[0] >>> 0,
+      plan.key[1] >>> 0,
+      off(plan.exampleIds, 'i32'),
+      off(plan.params),
+      off(plan.given),
+    ];
+  }
+  ballFactors(plan: SamplePlan, d: number): BTensor {
+    const B = plan.exampleIds.size,
+      N = plan.noiseSamples;
+    const out = this.alloc([B, N], 'ball factors', 'f32', false);
+    const [noise, k0, k1, ids, params] = this.planArgs(plan);
+    this.k.ballFactors(noise, k0, k1, ids, params, N, B, d, out.offset);
+    return out;
+  }
+  sampleInputs(plan: SamplePlan, x: BTensor, q0: number, len: number, ballFactors: BTensor | null): BTensor {
+    const B = x.shape[0],
+      d = x.size / B;
+    const out = this.alloc([B * len, ...x.shape.slice(1)], 'sample inputs', 'f32', false);
+    this.k.sampleInputs(
+      ...this.planArgs(plan),
+      off(ballFactors),
+      off(plan.baseline),
+      plan.noiseSamples,
+      plan.steps,
+      B,
+      d,
+      off(x),
+      q0,
+      len,
+      out.offset,
+    );
+    return out;
+  }
+  sampleReduce(
+    plan: SamplePlan,
+    x: BTensor,
+    grads: BTensor,
+    q0: number,
+    len: number,
+    ballFactors: BTensor | null,
+    stats: SampleStats,
+    done: number,
+  ): void {
+    const B = x.shape[0],
+      d = x.size / B;
+    this.k.sampleReduce(
+      ...this.planArgs(plan),
+      off(ballFactors),
+      off(plan.baseline),
+      plan.noiseSamples,
+      plan.steps,
+      B,
+      d,
+      off(x),
+      off(grads),
+      q0,
+      len,
+      off(stats),
+      done,
+      plan.multiply ? 1 : 0,
+      plan.absolute ? 1 : 0,
+    );
+  }
+
+  /** Raw Philox words for counters (i/4, c1, c2, c3), word i % 4: the bit-exactness test hook. */
+  philoxWords(c1: number, c2: number, c3: number, key: [number, number], count: number): Uint32Array {
+    const t = this.alloc([count], 'philox words', 'i32', false);
+    this.k.philoxWords(c1, c2, c3, key[0] >>> 0, key[1] >>> 0, t.offset, count);
+    this.views();
+    const words = new Uint32Array(this.mem.buffer, t.offset, count).slice();
+    this.release(t);
+    return words;
+  }
+}

@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import type { Backend, ConvGeom } from '../src/backend/backend.js';
+import { CpuBackend } from '../src/backend/cpu.js';
+import type { WasmBackend } from '../src/backend/wasm/wasm.js';
+import { relL2, rng, wasmEngine } from './helpers.js';
+
+/**
+ * Sweeps of the wasm kernels against the float64 reference at the shapes the LeNet-sized op matrix does not
+ * reach: every row remainder of the 4×8 GEMM micro-kernel (M mod 4) and every column remainder (N mod 8),
+ * transposes, biases and accumulation; convolutions with odd sizes, padding and stride 2; and memory growth
+ * while tensors are live. float32 sums of ≤ 33 O(1) terms: relative error ≲ 1e-6; 1e-5 as in test/ops.test.ts.
+ */
+const wasm = async () => (await (await wasmEngine()).backendForCall()) as WasmBackend;
+const cpu = new CpuBackend();
+const TOL = 1e-5;
+
+async function both<T>(
+  f: (be: Backend) => T,
+  read: (be: Backend, t: T) => Promise<ArrayLike<number>>,
+): Promise<[ArrayLike<number>, ArrayLike<number>]> {
+  const be = await wasm();
+  return [await read(be, f(be)), await read(cpu, f(cpu))];
+}
+
+describe('wasm GEMM: every micro-kernel edge against float64', () => {
+  const sizes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 31, 33];
+  const r = rng(11);
+  const cases: [number, number, number, boolean, boolean][] = [];
+  for (const M of sizes)
+    for (const N of sizes) cases.push([M, N, sizes[(M * 7 + N) % sizes.length], (M + N) % 2 === 0, (M * N) % 3 === 0]);
+  it(`${cases.length} shapes (M, N ∈ {1…9, 31, 33}), transposes, bias and accumulation`, async () => {
+    for (const [M, N, K, transA, transB] of cases) {
+      const a = Array.from({ length: M * K }, () => r()),
+        b = Array.from({ length: K * N }, () => r());
+      const bias = Array.from({ length: N }, () => r()),
+        acc = Array.from({ length: M * N }, () => r());
+      const [got, want] = await both(
+        (be) => {
+          const A = be.upload(a, transA ? [K, M] : [M, K], 'a'),
+            B = be.upload(b, transB ? [N, K] : [K, N], 'b');
+          const into = be.upload(acc, [M, N], 'into');
+          return be.matmul(A, B, { transA, transB, bias: be.upload(bias, [N], 'bias'), into, label: 'sweep' });
+        },
+        async (be, t) => (await be.read([t]))[0],
+      );
+      expect(relL2(got, want), `M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`).toBeLessThan(TOL);
+    }
+  });
+});
+
+describe('wasm convolution passes: odd sizes, padding, stride 2', () => {
+  const geoms: ConvGeom[] = [];
+  for (const [c, h, w, o, kh, kw, sh, sw, ph, pw] of [
+    [1, 7, 9, 3, 3, 3, 1, 1, 0, 0],
+    [2, 9, 7, 5, 3, 2, 2, 1, 1, 0],
+    [3, 8, 8, 9, 5, 5, 2, 2, 2, 2],
+    [4, 5, 11, 1, 1, 3, 1, 2, 0, 1],
+  ]) {
+    const n = 3,
+      oh = Math.floor((h + 2 * ph - kh) / sh) + 1,
+      ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
+    geoms.push({ n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh: 1, dw: 1, groups: 1, oh, ow });
+  }
+  it.each(geoms)('%j', async (g) => {
+    const r = rng(g.c * 100 + g.o);
+    const x = Array.from({ length: g.n * g.c * g.h * g.w }, () => r()),
+      wt = Array.from({ length: g.o * g.c * g.kh * g.kw }, () => r());
+    const gy = Array.from({ length: g.n * g.o * g.oh * g.ow }, () => r()),
+      bias = Array.from({ length: g.o }, () => r());
+    const [got, want] = await both(
+      (be) => {
+        const X = be.upload(x, [g.n, g.c, g.h, g.w], 'x'),
+          W = be.upload(wt, [g.o, g.c, g.kh, g.kw], 'w'),
+          GY = be.upload(gy, [g.n, g.o, g.oh, g.ow], 'gy');
+        return [
+          be.conv2d(X, W, be.upload(bias, [g.o], 'b'), g),
+          be.conv2dBackwardInput(GY, W, g),
+          be.conv2dBackwardFilter(GY, X, g),
+        ];
+      },
+      async (be, ts) => (await be.read(ts)).flatMap((t) => Array.from(t)),
+    );
+    expect(relL2(got, want)).toBeLessThan(TOL);
+  });
+});
+
+describe('wasm memory', () => {
+  it('grows mid-run without disturbing live tensors, and reuses released ones', async () => {
+    const be = await wasm();
+    const small = be.upload([1, 2, 3, 4], [4], 'small');
+    const before = be.reservedBytes;
+    const big = be.zeros([16 << 20], 'big'); // 64 MiB: past what the memory held, so it grows
+    expect(be.reservedBytes).toBeGreaterThan(before + (64 << 20) - 1);
+    expect(Array.from((await be.read([small]))[0])).toEqual([1, 2, 3, 4]);
+    be.release(big);
+    const again = be.zeros([16 << 20], 'again');
+    expect(be.reservedBytes).toBe(before + (64 << 20)); // the released range, not a new one
+    be.release(again, small);
+  });
+
+  it('a tensor past LIMITS.wasmTensorBytes is refused with LIMIT_EXCEEDED before allocating', async () => {
+    const be = await wasm();
+    expect(() => be.zeros([2 ** 27], 'huge')).toThrow(
+      expect.objectContaining({
+        code: 'LIMIT_EXCEEDED',
+        message: expect.stringMatching(
+          /huge \[134217728\] needs 536870912 bytes, more than the wasm backend holds in one tensor \(268435456 bytes, LIMITS\.wasmTensorBytes\)/,
+        ),
+      }),
+    );
+  });
+});
+
+describe('wasm SIMD softplus (float32 exp and log1p polynomials) against float64', () => {
+  // Per element, not only in norm: the SIMD path must hold float32 accuracy over the whole range, including
+  // the far negative tail where softplus ≈ e^{βz}/β is tiny and a naive log(1 + e) loses every digit.
+  // float32 rounding is 6e-8 relative; exp's polynomial and range reduction, the division and the log add a
+  // few roundings each: 1e-6 relative per element (≈ 16 ulp) bounds them with margin and catches any real mistake.
+  // Below 1e-30 (products of tails near float32's underflow, 1.2e-38) only an absolute bound makes sense.
+  const zs = Array.from({ length: 4001 }, (_, i) => -20 + i * 0.01);
+  it.each([1, 10, 0.5])(
+    'β = %s: value, tangent, backward and second-order terms per element within 1e-6 relative',
+    async (beta) => {
+      const be = await wasm();
+      const z = Float32Array.from(zs),
+        zdot = Float32Array.from(zs, (v, i) => Math.cos(i)),
+        gy = Float32Array.from(zs, (v, i) => Math.sin(i) + 2);
+      const Z = be.upload(z, [z.length], 'z'),
+        ZD = be.upload(zdot, [z.length], 'zdot'),
+        GY = be.upload(gy, [z.length], 'gy');
+      const f = be.activation('softplus', beta, Z, ZD),
+        b = be.activationBackward('softplus', beta, Z, GY, ZD, null);
+      const [y, ydot, gz, gzdot] = await be.read([f.y, f.ydot!, b.gz, b.gzdot!]);
+      const { activationDerivatives } = await import('../src/backend/activation-math.js');
+      for (let i = 0; i < z.length; i++) {
+        // activationDerivatives forms f″ = β·s·(1 − s), which loses digits to cancellation in float64 too once
+        // βz ≫ 0 (1 − s ≈ e^{−βz}): the exact twin β·e/(1 + e)² with e = e^{−|βz|} is the reference for f″ here.
+        const e = Math.exp(-Math.abs(beta * z[i]));
+        const d = { ...activationDerivatives('softplus', beta, z[i]), d2: (beta * e) / (1 + e) ** 2 };
+        // βz itself is rounded to float32 (½ ulp = 6e-8 relative), and exp(−|βz|) has condition number |βz|, so
+        // the exp-dependent tails carry 6e-8·|βz| relative on top; twice that is added to the bound.
+        const rel = 1e-6 + 1.2e-7 * Math.abs(beta * z[i]);
+        const close = (got: number, want: number, what: string) =>
+          expect(Math.abs(got - want), `${what} at z = ${z[i]}`).toBeLessThanOrEqual(rel * Math.abs(want) + 1e-30);
+        close(y[i], d.f, 'f');
+        close(ydot[i], d.d1 * zdot[i], 'ḟ');
+        close(gz[i], d.d1 * gy[i], 'z̄');
+        close(gzdot[i], d.d2 * zdot[i] * gy[i], 'z̄ tangent');
+      }
+      be.release(Z, ZD, GY, f.y, f.ydot, b.gz, b.gzdot);
+    },
+  );
+});
+
+describe('wasm threads', () => {
+  it('2 threads give bitwise the same SmoothGrad, gradient and HVP as 1 thread (work split by examples and element ranges)', async () => {
+    const { createEngine } = await import('../src/engine.js');
+    const { loadModel } = await import('../src/graph/model.js');
+    const { smoothGrad } = await import('../src/attribution/methods.js');
+    const { oracleCases } = await import('./helpers.js');
+    const c = oracleCases().find((k) => k.name === 'lenet')!;
+    const results = [];
+    for (const threads of [1, 2]) {
+      const engine = await createEngine({ backend: 'wasm', threads });
+      expect(engine.describe()).toContain(`${threads} thread`);
+      const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+      const x = c.tensors.get('x')!,
+        v = c.tensors.get('v')!,
+        objective = { kind: 'crossEntropy' as const, labels: c.json.labels };
+      results.push([
+        (await smoothGrad(model, x, { target: c.json.target, sigma: 0.15, samples: 64, seed: 3 })).attributions.data,
+        (await model.inputGradient(x, objective)).data,
+        (await model.inputHvp(x, v, objective)).data,
+      ]);
+      engine.dispose();
+    }
+    for (let i = 0; i < 3; i++) expect(Array.from(results[1][i])).toEqual(Array.from(results[0][i]));
+  });
+});
