@@ -265,6 +265,11 @@ describe('smoothgeo attack, curvature, info, bench', () => {
     expect(rec.backends.cpu.available).toBe(true);
     expect(rec.picked).toMatchObject({ requested: 'cpu', backend: 'cpu', reason: 'requested' });
     expect(rec.workLimits.imagePixels).toBe(2 ** 26);
+    // wasm: its SIMD variant and threads (SIMD128 validates in every Node the package supports).
+    expect(rec.backends.wasm).toMatchObject({ available: true, threads: { default: 1 } });
+    expect(rec.backends.wasm.variant).toMatch(/^SIMD128/);
+    expect(rec.backends.wasm.threads.max).toBeGreaterThanOrEqual(1);
+    expect(rec.backends.wasm.describe).toMatch(/^backend wasm — WebAssembly SIMD128 kernels/);
   });
 
   it('bench: one row per batch size with every time measured', () => {

@@ -1,5 +1,5 @@
 // The demo page (examples/web) as `npm run demo` serves it, in headless Chromium: on WebGPU (SwiftShader),
-// where the heatmaps are drawn by the WebGPU render pipeline, and on the cpu backend, where they are drawn
+// where the heatmaps are drawn by the WebGPU render pipeline, and on the wasm backend, where they are drawn
 // on 2D canvases. Each run: the page loads, computes on the backend asked for, sets data-ready, shows no
 // error, says which renderer draws, and its screenshot has real heatmaps (pixels read back from the
 // screenshot: a WebGPU canvas is not readable through toDataURL). The WebGPU screenshot goes to
@@ -18,7 +18,7 @@ const ROOT = join(import.meta.dirname, '..', '..');
 describe('demo page', () => {
   it.each([
     { backend: 'webgpu', renderer: 'webgpu' },
-    { backend: 'cpu', renderer: '2d' },
+    { backend: 'wasm', renderer: '2d' },
   ])(
     'explains a test digit on $backend and draws four non-blank heatmaps ($renderer)',
     async (want) => {
