@@ -301,7 +301,7 @@ describe('every command: bad flags, missing files, models that do not fit the in
     oneLine(run('train', '--model', 'm.json', '--out', 'm.safetensors', '--bogus'), /unknown option '--bogus'/);
     oneLine(run('train', '--out', 'm.safetensors'), /required option '--model <spec.json>' not specified/);
     oneLine(run('bench', '--batch', '0'), /batch size must be an integer >= 1, got '0'/);
-    oneLine(run('info', '--backend', 'tpu'), /backend must be 'auto' or 'webgpu' or 'cpu', got "tpu"/);
+    oneLine(run('info', '--backend', 'tpu'), /backend must be 'auto' or 'webgpu' or 'wasm' or 'cpu', got "tpu"/);
   });
 
   it('a missing file, named with its flag, for each command that reads one', () => {
