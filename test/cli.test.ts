@@ -383,6 +383,22 @@ describe('progress bars and --json', () => {
     expect(piped.stderr).toBe('');
   });
 
+  it('--threads runs the wasm backend on worker threads, with the one-thread map; other backends refuse it', () => {
+    const args = ['explain', '--mnist', '3', '--method', 'smoothgrad', '--samples', '4', '--seed', '1', '--json'];
+    const one = run(...args, '--backend', 'wasm', '--out', tmp());
+    const two = run(...args, '--backend', 'wasm', '--threads', '2', '--out', tmp());
+    expect(one.status, one.stderr).toBe(0);
+    expect(two.status, two.stderr).toBe(0);
+    expect(JSON.parse(one.stdout).backend).toMatch(/1 thread\b/);
+    expect(JSON.parse(two.stdout).backend).toMatch(/2 threads/);
+    expect(JSON.parse(two.stdout).methods.smoothgrad.maps).toEqual(JSON.parse(one.stdout).methods.smoothgrad.maps);
+    oneLine(
+      run(...args, '--backend', 'cpu', '--threads', '2'),
+      /--threads is for the wasm backend; --backend cpu runs on cpu/,
+    );
+    oneLine(run(...args, '--threads', '0'), /--threads must be an integer >= 1, got '0'/);
+  });
+
   it('train --json prints the record it writes beside the checkpoint', () => {
     const out = join(tmp(), 'm.safetensors');
     const r = run(
