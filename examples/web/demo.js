@@ -109,6 +109,7 @@ async function attack() {
       iterations: 10,
       k: 78,
       seed: 1,
+      onIteration: (i, n) => ($('metrics').textContent = `top-k attack: iteration ${i} of ${n}…`),
     });
     const before = r.originalMap,
       after = r.attackedMap;

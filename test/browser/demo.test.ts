@@ -72,6 +72,22 @@ describe('demo page', () => {
           expect(colours.size).toBeGreaterThan(20);
           expect(bright).toBeGreaterThan(50);
         }
+        if (want.backend === 'wasm') {
+          // The live attack (on wasm, the quicker one here): the metrics appear and the intersection is below 1.
+          await page.click('#attack');
+          await page.waitForFunction(
+            () =>
+              /intersection/.test(document.getElementById('metrics')!.textContent ?? '') ||
+              document.body.dataset.error === '1',
+            { timeout: 110_000 },
+          );
+          expect(await page.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
+          const metrics = await page.$eval('#metrics', (e) => e.textContent ?? '');
+          const k = Number(/top-78 intersection ([\d.]+)/.exec(metrics)?.[1]);
+          expect(k).toBeGreaterThanOrEqual(0);
+          expect(k).toBeLessThan(1);
+          expect(metrics).toMatch(/Kendall τ -?[\d.]+/);
+        }
       } finally {
         await browser.close().catch(() => {});
         server.closeAllConnections();
