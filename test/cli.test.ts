@@ -2,7 +2,7 @@
 // on the cpu backend and one or two MNIST digits so that each run takes about a second.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode, encode } from 'fast-png';
 import { describe, expect, it } from 'vitest';
@@ -265,6 +265,15 @@ describe('smoothgeo attack, curvature, info, bench', () => {
     expect(rec.backends.cpu.available).toBe(true);
     expect(rec.picked).toMatchObject({ requested: 'cpu', backend: 'cpu', reason: 'requested' });
     expect(rec.workLimits.imagePixels).toBe(2 ** 26);
+    // wasm: its SIMD variant and threads (SIMD128 validates in every Node the package supports); by default
+    // as many threads as cores, as its own describe() says.
+    expect(rec.backends.wasm.available).toBe(true);
+    expect(rec.backends.wasm.variant).toMatch(/^WebAssembly (relaxed-SIMD|SIMD128) kernels/);
+    expect(rec.backends.wasm.threads.default).toBe(availableParallelism());
+    expect(rec.backends.wasm.threads.max).toBe(availableParallelism());
+    expect(rec.backends.wasm.describe).toMatch(
+      new RegExp(`^backend wasm — WebAssembly .* ${rec.backends.wasm.threads.default} threads? `),
+    );
   });
 
   it('bench: one row per batch size with every time measured', () => {
@@ -296,7 +305,7 @@ describe('every command: bad flags, missing files, models that do not fit the in
     oneLine(run('train', '--model', 'm.json', '--out', 'm.safetensors', '--bogus'), /unknown option '--bogus'/);
     oneLine(run('train', '--out', 'm.safetensors'), /required option '--model <spec.json>' not specified/);
     oneLine(run('bench', '--batch', '0'), /batch size must be an integer >= 1, got '0'/);
-    oneLine(run('info', '--backend', 'tpu'), /backend must be 'auto' or 'webgpu' or 'cpu', got "tpu"/);
+    oneLine(run('info', '--backend', 'tpu'), /backend must be 'auto' or 'webgpu' or 'wasm' or 'cpu', got "tpu"/);
   });
 
   it('a missing file, named with its flag, for each command that reads one', () => {
@@ -376,6 +385,22 @@ describe('progress bars and --json', () => {
     const piped = run(...args);
     expect(piped.status).toBe(0);
     expect(piped.stderr).toBe('');
+  });
+
+  it('--threads runs the wasm backend on worker threads, with the one-thread map; other backends refuse it', () => {
+    const args = ['explain', '--mnist', '3', '--method', 'smoothgrad', '--samples', '4', '--seed', '1', '--json'];
+    const one = run(...args, '--backend', 'wasm', '--threads', '1', '--out', tmp());
+    const two = run(...args, '--backend', 'wasm', '--threads', '2', '--out', tmp());
+    expect(one.status, one.stderr).toBe(0);
+    expect(two.status, two.stderr).toBe(0);
+    expect(JSON.parse(one.stdout).backend).toMatch(/1 thread\b/);
+    expect(JSON.parse(two.stdout).backend).toMatch(/2 threads/);
+    expect(JSON.parse(two.stdout).methods.smoothgrad.maps).toEqual(JSON.parse(one.stdout).methods.smoothgrad.maps);
+    oneLine(
+      run(...args, '--backend', 'cpu', '--threads', '2'),
+      /--threads is for the wasm backend; --backend cpu runs on cpu/,
+    );
+    oneLine(run(...args, '--threads', '0'), /--threads must be an integer >= 1, got '0'/);
   });
 
   it('train --json prints the record it writes beside the checkpoint', () => {

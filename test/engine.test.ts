@@ -43,7 +43,7 @@ describe('engine', () => {
     expect(engine.reason).toMatch(
       /auto: WebGPU unavailable \(no WebGPU adapter: requestAdapter\(\) returned null.*\); using the wasm backend$/,
     );
-    expect(engine.describe()).toMatch(/^backend wasm — WebAssembly SIMD128 kernels/);
+    expect(engine.describe()).toMatch(/^backend wasm — WebAssembly (SIMD128|relaxed-SIMD) kernels/);
     await expect(createEngine({ backend: 'webgpu', gpu: noAdapter })).rejects.toThrow(/no WebGPU adapter/);
     const validate = vi.spyOn(WebAssembly, 'validate').mockReturnValue(false);
     try {

@@ -84,7 +84,7 @@ export const SUBMIT_EVERY = 48;
  * before the new writes. It must not receive an upload before the submit, because queue.writeBuffer lands
  * before every command of the next submit, earlier readers included; uploads take only submitted buffers.
  */
-class BufferPool {
+export class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
   private readonly recycled = new Map<string, GPUBuffer[]>();
   private pending = new Set<GPUBuffer>();

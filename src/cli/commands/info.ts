@@ -1,5 +1,7 @@
+import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
-import { simdSupported } from '../../backend/wasm/module.js';
+import { kernelVariant, simdSupported } from '../../backend/wasm/module.js';
+import { planThreads } from '../../backend/wasm/threads.js';
 import { findWebGPU } from '../../backend/webgpu/device.js';
 import { createEngine } from '../../engine.js';
 import { LIMITS } from '../../limits.js';
@@ -29,6 +31,41 @@ async function webgpuReport(): Promise<{ available: boolean; reason?: string; li
   }
 }
 
+/**
+ * The wasm backend here: its kernel variant (relaxed SIMD or SIMD128; a second build on a shared memory for
+ * threads), the threads it runs by default and how to ask for others, and its own description.
+ */
+async function wasmReport(): Promise<{
+  available: boolean;
+  reason?: string;
+  variant?: string;
+  threads?: { default: number; why: string; max: number; how: string };
+  describe?: string;
+}> {
+  if (!simdSupported())
+    return { available: false, reason: 'this JavaScript engine does not validate WebAssembly SIMD128' };
+  try {
+    const engine = await createEngine({ backend: 'wasm' });
+    const describe = engine.describe();
+    engine.dispose();
+    const shared = typeof SharedArrayBuffer === 'function';
+    const plan = await planThreads(undefined);
+    return {
+      available: true,
+      variant: `${kernelVariant()}; ${shared ? 'the shared-memory build for threads runs here' : 'no SharedArrayBuffer here, so one thread'}`,
+      threads: {
+        default: plan.threads,
+        why: plan.note.trim().replace(/^\((.*)\)$/, '$1'),
+        max: shared ? availableParallelism() : 1,
+        how: '--threads n, or createEngine({ backend: "wasm", threads })',
+      },
+      describe,
+    };
+  } catch (e) {
+    return { available: false, reason: (e as Error).message };
+  }
+}
+
 /** `smoothgeo info`: the backends here, the one `auto` picks and why, the adapter and its limits. */
 export function infoCommand(): Command {
   return new Command('info')
@@ -40,9 +77,7 @@ export function infoCommand(): Command {
     .action(async (o) => {
       const picked = await createEngine({ backend: o.backend });
       const webgpu = await webgpuReport();
-      const wasm = simdSupported()
-        ? { available: true }
-        : { available: false, reason: 'this JavaScript engine does not validate WebAssembly SIMD128' };
+      const wasm = await wasmReport();
       const record = {
         version: VERSION,
         node: process.version,
@@ -55,6 +90,11 @@ export function infoCommand(): Command {
       emit(o.json, record, () => [
         `smoothgeo ${VERSION} on Node ${process.version}`,
         `backends: cpu (float64 reference, always), wasm ${wasm.available ? '(available)' : `(unavailable: ${wasm.reason})`}, webgpu ${webgpu.available ? '(available)' : `(unavailable: ${webgpu.reason})`}`,
+        ...(wasm.available
+          ? [
+              `wasm: ${wasm.variant}; ${wasm.threads!.default} thread(s) by default (${wasm.threads!.why}), cores here ${wasm.threads!.max} (${wasm.threads!.how})`,
+            ]
+          : []),
         `--backend ${o.backend} picks ${record.picked.backend}: ${record.picked.reason}`,
         ...(picked.adapter
           ? [
