@@ -227,8 +227,14 @@ class UniformArena {
     for (const b of this.blocks) queue.writeBuffer(b.buffer, 0, b.bytes, 0, b.used);
     this.spare.push(...this.blocks.map((b) => b.buffer));
     this.blocks = [];
-    // A submission held back for compiling pipelines may have needed more blocks: keep ARENA_MAX_BLOCKS (a
-    // destroyed buffer's memory is freed once the work already submitted with it is done).
+  }
+
+  /**
+   * After the submit that used them: a submission held back for compiling pipelines may have needed more
+   * blocks; keep ARENA_MAX_BLOCKS (a destroyed buffer's memory is freed once the work already submitted with
+   * it is done). Before that submit, destroying them made it fail ("used in submit while destroyed").
+   */
+  trim(): void {
     while (this.spare.length > ARENA_MAX_BLOCKS) {
       this.spare.pop()!.destroy();
       this.bytes -= ARENA_BLOCK;
@@ -502,6 +508,7 @@ export class GpuContext {
     this.device.pushErrorScope('validation');
     this.arena.flush(this.device.queue);
     this.device.queue.submit([encoder.finish({ label: `smoothgeo call ${this.calls}` })]);
+    this.arena.trim();
     this.submits++;
     this.sinceSubmit = 0;
     this.checks.push(check(this.device.popErrorScope(), `submitting call ${this.calls}`));
