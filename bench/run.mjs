@@ -13,10 +13,16 @@
 // 3. GEMM throughput (2·n³ flops per n×n·n×n product): our tiled GEMM (Backend.matmul, via bench/kernels.ts
 //    bundled on the fly), tf.matMul and jax-js np.matmul; R products recorded back to back, one readback.
 //
-// 4. Last, the WebAssembly tables of bench/wasm.mjs: smoothgeo's wasm backend (1 and 2 threads) against
+// 4. ResNet-18 (torchvision architecture, random weights) at 1×3×224×224, smoothgeo only: forward, input
+//    gradient, input HVP and SmoothGrad with 16 samples within a 256 MiB budget, seconds and peak memory per
+//    call (bench/resnet18-rows.mjs; one warm-up call for each but SmoothGrad, whose kernels the gradient's
+//    warm-up compiled). No peer row: TF.js fails the HVP through max pooling, and jax-js has no model import.
+//
+// 5. Last, the WebAssembly tables of bench/wasm.mjs: smoothgeo's wasm backend (1 and 2 threads) against
 //    TensorFlow.js's wasm backend on the same models, kernel GFLOP/s as % of the in-process wasm SIMD128 peak.
 //
-// Options: --quick (fewer repeats, batch 1 only, GEMM 256 only), --json FILE (also write every number).
+// Options: --quick (fewer repeats, batch 1 only, GEMM 256 only, ResNet-18 at 64×64), --json FILE (also
+// write every number), --resnet SIZE (the ResNet-18 input size; 0 leaves its rows out).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -38,6 +44,7 @@ import {
 } from './harness.mjs';
 import { benchGemm } from './gemm.mjs';
 import { benchWasm } from './wasm.mjs';
+import { resnet18Rows } from './resnet18-rows.mjs';
 import {
   installNodeWebGPU,
   releaseNodeWebGPU,
@@ -56,8 +63,11 @@ const {
 } = parseBenchArgs('bench/run.mjs', {
   quick: { type: 'boolean', default: false },
   json: { type: 'string' },
+  // ResNet-18 rows at 1×3×SIZE×SIZE (0: none); default 224, 64 with --quick.
+  resnet: { type: 'string' },
 });
 const quick = opts.quick;
+const RESNET_SIZE = Number(opts.resnet ?? (quick ? 64 : 224));
 const jsonPath = opts.json;
 
 const CASES = ['lenet', 'mlp'];
@@ -89,7 +99,8 @@ const kernels = await importInternal('kernels');
 // ---- one GPU for all three ----
 const peerAdapter = await installNodeWebGPU();
 const gpu = /** @type {any} */ (globalThis).navigator.gpu;
-const { createEngine, loadModel, attackExplanation } = await importSmoothgeo();
+const sg = await importSmoothgeo();
+const { createEngine, loadModel, attackExplanation } = sg;
 const engine = await createEngine({ backend: 'webgpu', gpu, powerPreference: 'high-performance' });
 const tf = await import('@tensorflow/tfjs'); // only now: tfjs-backend-webgpu registers itself if navigator.gpu exists
 const jax = await import('@jax-js/jax');
@@ -128,6 +139,7 @@ const results = {
   models: /** @type {any[]} */ ([]),
   gemm: /** @type {any[]} */ ([]),
   attacks: /** @type {any[]} */ ([]),
+  resnet18: /** @type {any} */ (null),
   notes: /** @type {Record<string, string>} */ ({}),
   totalSeconds: 0,
 };
@@ -320,6 +332,22 @@ for (const row of results.gemm) {
   }
 }
 
+// ---- ResNet-18 ----
+if (RESNET_SIZE > 0) {
+  log(`\n== ResNet-18 (smoothgeo only)`);
+  try {
+    results.resnet18 = await resnet18Rows(sg, engine, {
+      size: RESNET_SIZE,
+      warmup: ['forward', 'gradient', 'hvp'],
+      log: (s) => log(s),
+    });
+  } catch (e) {
+    exitCode = 1;
+    results.resnet18 = { size: RESNET_SIZE, error: errText(e) };
+    log(`  FAILS: ${errText(e)}`);
+  }
+}
+
 // ---- summary ----
 const cell = (entry) => (entry.error ? `FAIL[${note(entry.error)}]` : fmtMs(entry.ms));
 const modelRows = [];
@@ -370,6 +398,27 @@ log(
     3,
   ),
 );
+if (results.resnet18?.rows) {
+  const R = results.resnet18;
+  log(
+    `\n   ResNet-18, 1×3×${R.size}×${R.size} (random weights), smoothgeo: seconds per call and peak memory (weights included;` +
+      ` SmoothGrad within maxBytes = ${R.maxBytes / 2 ** 20} MiB)\n`,
+  );
+  log(
+    table(
+      ['model', 'batch', 'op', 'smoothgeo s', 'peak MiB', 'chunks'],
+      R.rows.map((r) => [
+        'resnet18',
+        1,
+        r.key,
+        r.seconds.toFixed(2),
+        r.peakMiB === null ? '-' : r.peakMiB.toFixed(1),
+        r.chunks ?? '-',
+      ]),
+      3,
+    ),
+  );
+} else if (results.resnet18?.error) log(`\n   ResNet-18: FAILED (${results.resnet18.error})`);
 const gemmRows = results.gemm.map((g) => {
   const c = (lib, f) => (g.libs[lib]?.error ? `FAIL[${note(g.libs[lib].error)}]` : f(g.libs[lib]));
   return [

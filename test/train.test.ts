@@ -62,7 +62,7 @@ describe('loadMnist', () => {
   });
 });
 
-const backends = BACKENDS;
+const backends = BACKENDS; // cpu, webgpu and wasm
 const regularizers: Regularizer[] = [
   { kind: 'none' },
   { kind: 'ssr', alpha: 0.3, scale: 10, iterations: 2 },

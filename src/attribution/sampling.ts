@@ -1,9 +1,10 @@
-import type { BTensor, NoiseKind, SamplePlan } from '../backend/backend.js';
+import type { Backend, BTensor, NoiseKind, SamplePlan } from '../backend/backend.js';
 import { fail } from '../errors.js';
 import { checkWork } from '../limits.js';
 import { checkpoint, throwIfAborted } from '../validate.js';
 import { checkFiniteFlag, type Model } from '../graph/model.js';
 import { STAGE_REDUCE, sweep } from '../graph/sweep.js';
+import { sweepPeakBytes } from '../graph/memory.js';
 import { seedKey } from '../noise/philox.js';
 import { sizeOf, type Tensor } from '../tensor.js';
 
@@ -58,10 +59,32 @@ export interface SamplingResult {
  */
 export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 
-/** Bytes of activations one sample holds during a sweep: every layer's output forward and its gradient backward, with margin. */
-function bytesPerSample(model: Model): number {
-  const sizes = [sizeOf(model.graph.inputShape), ...model.graph.ops.map((o) => sizeOf(o.outShape))];
-  return 3 * 4 * sizes.reduce((a, b) => a + b, 0);
+/**
+ * The most samples per example a chunk may hold within the budget: the largest length whose sweep peak
+ * (src/graph/memory.ts: the graph's liveness, each tensor in the backend's allocation size) plus what the
+ * call holds throughout fits `maxBytes`; at least 1.
+ */
+function chunkLength(model: Model, be: Backend, r: SamplingRequest, B: number, d: number, Q: number): number {
+  const budget = r.maxBytes ?? DEFAULT_MAX_BYTES;
+  const bufferBytes = (b: number) => be.bufferBytes?.(b) ?? b;
+  const gemmScratchBytes = (M: number, N: number, K: number) => be.gemmScratchBytes?.(M, N, K) ?? 0;
+  // Held by the whole call: the running statistics, x (and its tangent), the plan's small tables, and the
+  // staging buffer the result is read back through.
+  const t = r.tangent ? 2 : 1;
+  const call = t * (bufferBytes(4 * 3 * B * d) + 2 * bufferBytes(4 * B * d)) + 3 * bufferBytes(4 * (B + 2 * Q));
+  const fits = (len: number) =>
+    call + sweepPeakBytes(model.graph, { tangent: !!r.tangent, rows: B * len, bufferBytes, gemmScratchBytes }) <=
+    budget;
+  if (fits(Q)) return Q;
+  // fits(1) may be false (a budget below one sample): one sample per chunk is still the least a chunk holds.
+  let lo = 1,
+    hi = Q;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export async function runSampling(model: Model, r: SamplingRequest): Promise<SamplingResult> {
@@ -100,7 +123,7 @@ async function samplingPass(model: Model, r: SamplingRequest, locate: boolean): 
   return model.withDevice(async (be, params) => {
     let len: number;
     if (r.batchSize !== undefined) len = Math.min(r.batchSize, Q);
-    else len = Math.max(1, Math.min(Q, Math.floor((r.maxBytes ?? DEFAULT_MAX_BYTES) / (B * bytesPerSample(model)))));
+    else len = chunkLength(model, be, r, B, d, Q);
     // No single activation may outgrow what one buffer holds.
     const fits = Math.floor(be.maxTensorBytes / (4 * B * largest));
     if (fits < 1)

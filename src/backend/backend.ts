@@ -152,6 +152,16 @@ export interface BackendLifecycle {
   resetPeakMemory(): void;
   /** Returns idle pooled device memory to the driver now; the bytes freed (0 where nothing is pooled). */
   trim(): number;
+  /**
+   * The bytes a tensor of `bytes` occupies (its allocator's size class), for memory budgets; absent: exactly
+   * `bytes`. Not a kernel: the sampling engine sizes its chunks with it.
+   */
+  bufferBytes?(bytes: number): number;
+  /**
+   * The scratch bytes a GEMM of M×N×K (a matmul, or a conv2d pass as implicit GEMM, per group) allocates for
+   * the length of its dispatches (webgpu: split-K partial sums); absent: none. For memory budgets too.
+   */
+  gemmScratchBytes?(M: number, N: number, K: number): number;
   /** Makes the backend ready for the next call: replaces a lost device. Throws once disposed. */
   prepare(): Promise<void>;
   /**

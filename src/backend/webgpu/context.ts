@@ -65,7 +65,7 @@ const MAX_POOLED_BYTES = 512 * 1024 * 1024;
  * before the new writes. It must not receive an upload before the submit, because queue.writeBuffer lands
  * before every command of the next submit, earlier readers included; uploads take only submitted buffers.
  */
-class BufferPool {
+export class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
   private readonly recycled = new Map<string, GPUBuffer[]>();
   private pending = new Set<GPUBuffer>();

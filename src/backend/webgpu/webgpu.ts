@@ -21,9 +21,10 @@ import type {
 } from '../backend.js';
 import { fail } from '../../errors.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
-import { GpuContext, type Dispatch, type ShaderDump } from './context.js';
+import { BufferPool, GpuContext, type Dispatch, type ShaderDump } from './context.js';
 import { shaderDump, type DumpShaders } from './debug.js';
 import { findWebGPU, openDevice, type AdapterSummary } from './device.js';
+import { gemmPlan } from './gemm-plan.js';
 import * as batchnorm from './kernels/batchnorm.js';
 import * as broadcast from './kernels/broadcast.js';
 import * as gemm from './kernels/gemm.js';
@@ -169,6 +170,14 @@ export class WebGPUBackend implements Backend, Recorder {
   }
   zeros(shape: readonly number[], label: string): BTensor {
     return pointwise.zeros(this, shape, label);
+  }
+  bufferBytes(bytes: number): number {
+    return BufferPool.sizeClass(bytes);
+  }
+  gemmScratchBytes(M: number, N: number, K: number): number {
+    // Split-K is a function of the shape alone (gemm-plan.ts); vec4 loads change thread blocks, not splits.
+    const { splits } = gemmPlan(M, N, K, false);
+    return splits > 1 ? BufferPool.sizeClass(4 * splits * M * N) : 0;
   }
   release(...ts: (BTensor | null | undefined)[]): void {
     for (const t of ts) if (t) this.ctx.pool.release(buf(t));
