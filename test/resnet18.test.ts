@@ -4,7 +4,7 @@ import { loadModel } from '../src/graph/model.js';
 import { smoothGrad } from '../src/attribution/methods.js';
 // @ts-expect-error -- a plain ES module shared with bench/resnet18.mjs
 import { randomWeights, resnet18Spec, weightShapes } from '../bench/resnet18-spec.mjs';
-import { cpuEngine, FLOAT32_BACKENDS, randomTensor, relL2, rng } from './helpers.js';
+import { cpuEngine, FLOAT32_BACKENDS, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
 
 /**
  * The full torchvision ResNet-18 (every layer and channel count, batch norm, padded max pooling, 20 residual
