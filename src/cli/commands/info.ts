@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
-import { simdSupported } from '../../backend/wasm/module.js';
+import { relaxedSimdSupported, simdSupported } from '../../backend/wasm/module.js';
 import { findWebGPU } from '../../backend/webgpu/device.js';
 import { createEngine } from '../../engine.js';
 import { LIMITS } from '../../limits.js';
@@ -50,13 +50,13 @@ async function wasmReport(): Promise<{
     const shared = typeof SharedArrayBuffer === 'function';
     return {
       available: true,
-      variant: shared
-        ? 'SIMD128 (AssemblyScript); the shared-memory build for threads is available'
-        : 'SIMD128 (AssemblyScript); no SharedArrayBuffer here, so one thread',
+      variant:
+        (relaxedSimdSupported() ? 'relaxed SIMD (AssemblyScript; f32x4.relaxed_madd)' : 'SIMD128 (AssemblyScript)') +
+        (shared ? '; the shared-memory build for threads is available' : '; no SharedArrayBuffer here, so one thread'),
       threads: {
-        default: 1,
+        default: shared ? availableParallelism() : 1,
         max: shared ? availableParallelism() : 1,
-        how: 'opt-in: createEngine({ backend: "wasm", threads })',
+        how: 'the available cores by default; createEngine({ backend: "wasm", threads }) to choose',
       },
       describe,
     };
