@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
 import {
   attributionMap,
@@ -25,7 +25,8 @@ import {
   rng,
   webgpuEngine,
 } from './helpers.js';
-import { ARENA_MAX_BLOCKS } from '../src/backend/webgpu/context.js';
+import { ARENA_MAX_BLOCKS, SUBMIT_EVERY } from '../src/backend/webgpu/context.js';
+import type { WebGPUBackend } from '../src/backend/webgpu/webgpu.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import { explainVjp, gradientMean, prepareExplain } from '../src/attack/explain.js';
 
@@ -437,9 +438,16 @@ describe('memory', () => {
   it('the uniform arena is counted in engine.memory() and bounded: thousands of dispatches in one call do not grow it', async () => {
     // ~9 dispatches a chunk of one sample: 96 chunks fill the arena's two 64 KiB blocks (512 slots of 256 B);
     // 192 chunks would need 7 blocks unbounded. Past the bound the work recorded so far is submitted and the
-    // blocks are reused, so both peaks are equal; the result is the same as in one chunk.
+    // blocks are reused, so both peaks are equal; the result is the same as in one chunk. Submitting every
+    // SUBMIT_EVERY dispatches (hardware GPUs) would never fill the arena: this test turns it off to reach the bound.
     const c = cases.find((k) => k.name === 'mlp') ?? cases[0];
     const engine = await webgpuEngine();
+    const ctx = ((await engine.backendForCall()) as WebGPUBackend).context;
+    const was = ctx.submitEvery;
+    ctx.submitEvery = 0;
+    onTestFinished(() => {
+      ctx.submitEvery = was;
+    });
     const m = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
     const x = T(c, 'x'),
       target = c.json.target;
@@ -457,6 +465,32 @@ describe('memory', () => {
     expect(engine.memory()!.peakBytes).toBe(some.peakBytes);
     const once = await smoothGrad(m, x, { ...o, samples: 192, batchSize: 192 });
     expect(relL2(many.attributions.data, once.attributions.data)).toBeLessThan(1e-5);
+  });
+
+  it('submitting every few dispatches lets the GPU start early and changes no result', async () => {
+    const c = cases.find((k) => k.name === 'lenet') ?? cases[0];
+    const engine = await webgpuEngine();
+    const ctx = ((await engine.backendForCall()) as WebGPUBackend).context;
+    const was = ctx.submitEvery;
+    onTestFinished(() => {
+      ctx.submitEvery = was;
+    });
+    const m = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+    const o = { target: c.json.target, sigma: 0.1, samples: 12, batchSize: 3, seed: 4 };
+    const run = async (every: number) => {
+      ctx.submitEvery = every;
+      const before = ctx.submits;
+      const r = await smoothGrad(m, T(c, 'x'), o);
+      return { data: r.attributions.data, submits: ctx.submits - before };
+    };
+    const atRead = await run(0),
+      every = await run(1),
+      byDefault = await run(SUBMIT_EVERY);
+    expect(atRead.submits).toBe(1);
+    expect(every.submits).toBeGreaterThan(4 * 9); // four chunks of at least 9 dispatches, one submit each
+    expect(byDefault.submits).toBeGreaterThan(1);
+    expect(every.data).toEqual(atRead.data);
+    expect(byDefault.data).toEqual(atRead.data);
   });
 
   it('the tangent stream on a model without curvature makes its zero tangents on the device: memory does not grow with N', async () => {

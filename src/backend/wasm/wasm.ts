@@ -17,6 +17,7 @@ import type {
   SamplePlan,
   SampleStats,
 } from '../backend.js';
+import { DEFAULT_CHUNK_BYTES } from '../backend.js';
 import { fail } from '../../errors.js';
 import { LIMITS } from '../../limits.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
@@ -81,6 +82,8 @@ export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
   readonly description: string;
   readonly maxTensorBytes = LIMITS.wasmTensorBytes;
+  /** The 32 MiB every backend used before the budget became the backend's (sampling chunks). */
+  readonly chunkBytes = DEFAULT_CHUNK_BYTES;
   /** No device to lose: the generation never changes. */
   readonly generation = 0;
   /** Training kernels (kernels/train.ts). */
