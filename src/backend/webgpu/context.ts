@@ -231,8 +231,8 @@ class UniformArena {
 
   /**
    * After the submit that used them: a submission held back for compiling pipelines may have needed more
-   * blocks than ARENA_MAX_BLOCKS; the extra ones are destroyed (their memory is freed once the submitted work
-   * that reads them is done).
+   * blocks; keep ARENA_MAX_BLOCKS (a destroyed buffer's memory is freed once the work already submitted with
+   * it is done). Before that submit, destroying them made it fail ("used in submit while destroyed").
    */
   trim(): void {
     while (this.spare.length > ARENA_MAX_BLOCKS) {
@@ -508,9 +508,9 @@ export class GpuContext {
     this.device.pushErrorScope('validation');
     this.arena.flush(this.device.queue);
     this.device.queue.submit([encoder.finish({ label: `smoothgeo call ${this.calls}` })]);
+    this.arena.trim();
     this.submits++;
     this.sinceSubmit = 0;
-    this.arena.trim();
     this.checks.push(check(this.device.popErrorScope(), `submitting call ${this.calls}`));
     this.encoder = null;
     this.pool.afterSubmit();
