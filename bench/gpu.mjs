@@ -14,6 +14,13 @@
 //     ms per call (upload and readback included) for smoothgeo, TF.js (webgpu) and jax-js (webgpu).
 //  5. Where the adapter has 'timestamp-query': engine.profile of one LeNet HVP at batch 64, the GPU time of
 //     each kernel; otherwise the reason it cannot.
+//  6. GEMM GFLOP/s on the ResNet-18 layers' implicit-GEMM shapes (50,176×64×576, 784×512×4,608,
+//     64×576×50,176) against the fp32 peak.
+//  7. Per-kernel GPU time (timestamps) of LeNet conv1 and conv2: forward, backward-input, backward-filter and
+//     the bias channel sum at 800 and 16,000 images, and backward-filter / forward (goal: within 3×).
+//  8. LeNet paramGradient at batch 64, and SmoothGrad-1000 at batch 16 with submission every 48 dispatches
+//     (the default) and at the readback only: ms per call (goal: bound by the GPU, not the host).
+// --only gemm,conv,models,profile,shapes,reductions,submission runs only the sections named.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchGemm } from './gemm.mjs';
@@ -52,8 +59,37 @@ const {
   'peak-tflops': { type: 'string' },
   'peak-source': { type: 'string' },
   json: { type: 'string' },
+  only: { type: 'string' },
 });
 const quick = opts.quick;
+const SECTIONS = ['gemm', 'conv', 'models', 'profile', 'shapes', 'reductions', 'submission'];
+const only = opts.only ? opts.only.split(',') : SECTIONS;
+for (const o of only)
+  if (!SECTIONS.includes(o)) {
+    console.error(`bench/gpu.mjs: --only takes ${SECTIONS.join(',')}; got '${o}'`);
+    process.exit(2);
+  }
+const section = (name) => only.includes(name);
+/** ResNet-18's implicit GEMMs (M×N×K): layer1 forward at batch 16, layer4 forward at 16, layer1 filter gradient. */
+const RESNET_GEMMS = quick
+  ? [
+      [3136, 64, 576],
+      [196, 128, 1152],
+      [64, 144, 3136],
+    ]
+  : [
+      [50176, 64, 576],
+      [784, 512, 4608],
+      [64, 576, 50176],
+    ];
+/** LeNet's convolutions, and the image counts of the issue (quick: a check that the script runs). */
+const LENET_CONVS = [
+  { name: 'conv1', c: 1, hw: 28, o: 6, k: 5, stride: 1, pad: 0 },
+  { name: 'conv2', c: 6, hw: 12, o: 16, k: 5, stride: 1, pad: 0 },
+];
+const IMAGES = quick ? [8, 40] : [800, 16000];
+const SMOOTHGRAD = quick ? { batch: 2, samples: 20 } : { batch: 16, samples: 1000 };
+const PARAM_BATCH = quick ? 4 : 64;
 
 const GEMM_SIZES = quick ? [128, 256] : [1024, 2048, 4096];
 /** ResNet-18's 3×3 layers at batch 8 (quick: small stand-ins of the same structure). */
@@ -209,172 +245,181 @@ const results = {
   conv: [],
   models: [],
   profile: null,
+  shapes: [],
+  reductions: [],
+  submission: [],
   notes: {},
   totalSeconds: 0,
 };
 
 // ---- GEMM ----
-log('\n== GEMM n×n·n×n (2n³ flops; R products back to back, one readback)');
-results.gemm = await benchGemm({ engine, kernels, tf, jax, sizes: GEMM_SIZES, ...REPS });
-const cellGemm = (L, f) => (L?.error ? `FAIL[${notes.note(L.error)}]` : f(L));
-log(
-  table(
-    ['n', 'R', 'smoothgeo GFLOP/s', 'of peak', 'tfjs GFLOP/s', 'of peak', 'jax-js GFLOP/s', 'of peak', 'spot err'],
-    results.gemm.map((g) => {
-      const S = g.libs.smoothgeo,
-        T = g.libs.tfjs,
-        J = g.libs['jax-js'];
-      if (S.error || S.spotErr > TOL) exitCode = 1;
-      return [
-        g.n,
-        g.R ?? '-',
-        cellGemm(S, (L) => L.gflops.toFixed(1)),
-        cellGemm(S, (L) => ofPeak(L.gflops)),
-        cellGemm(T, (L) => L.gflops.toFixed(1)),
-        cellGemm(T, (L) => ofPeak(L.gflops)),
-        cellGemm(J, (L) => L.gflops.toFixed(1)),
-        cellGemm(J, (L) => ofPeak(L.gflops)),
-        cellGemm(S, (L) => L.spotErr.toExponential(1)),
-      ];
-    }),
-    0,
-  ),
-);
-
-// ---- conv2d ----
-log('\n== conv2d, ResNet-18-like 3×3 layers: GFLOP/s of each pass (2·N·O·OH·OW·C·9 flops; R passes back to back)');
-for (const shape of CONVS) {
-  const cc = await kernels.prepareConv(engine, shape);
-  const row = { shape: cc.label, flops: cc.flops, passes: {} };
-  try {
-    for (const pass of ['forward', 'backwardInput', 'backwardFilter']) {
-      try {
-        await cc.run(pass, 1); // compiles; untimed
-        const t = performance.now();
-        await cc.run(pass, 1);
-        const R = Math.max(1, Math.min(REPS.maxR, Math.round(REPS.targetMs / (performance.now() - t))));
-        const ms = await timeReps((r) => cc.run(pass, r), R, {
-          repeats: REPS.repeats,
-          budgetMs: REPS.budgetMs,
-          warm: R > 1,
-        });
-        row.passes[pass] = { R, msEach: ms / R, gflops: (cc.flops * R) / (ms * 1e6) };
-      } catch (e) {
-        row.passes[pass] = { error: errText(e) };
-        exitCode = 1;
-      }
-    }
-  } finally {
-    cc.release();
-  }
-  results.conv.push(row);
-}
-const cellConv = (P) => (P.error ? `FAIL[${notes.note(P.error)}]` : `${P.gflops.toFixed(1)} (${ofPeak(P.gflops)})`);
-log(
-  table(
-    ['layer', 'forward GFLOP/s', 'backward input', 'backward filter'],
-    results.conv.map((r) => [
-      r.shape,
-      cellConv(r.passes.forward),
-      cellConv(r.passes.backwardInput),
-      cellConv(r.passes.backwardFilter),
-    ]),
-  ),
-);
-
-// ---- models ----
-log(`\n== LeNet and MLP: median ms per call (upload + readback), SmoothGrad with ${SAMPLES} samples (σ = 0.15)`);
-const LIBS = ['smoothgeo', 'tfjs', 'jax-js'];
-const OPS = ['gradient', 'hvp', `smoothGrad-${SAMPLES}`];
-for (const name of ['lenet', 'mlp']) {
-  const c = await loadOracleCase(name);
-  const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, `${name}.safetensors`)), {
-    prefix: 'param.',
-  });
-  /** @type {Record<string, any>} */
-  const peers = {};
-  for (const [lib, make] of /** @type {[string, typeof makeTfjsPeer][]} */ ([
-    ['tfjs', makeTfjsPeer],
-    ['jax-js', makeJaxPeer],
-  ])) {
-    try {
-      peers[lib] = await make(c.model, c.weights);
-    } catch (e) {
-      peers[lib] = { error: errText(e) };
-    }
-  }
-  for (const B of BATCHES) {
-    const { x, v, target } = makeBatch(c, B);
-    /** @type {Record<string, Record<string, () => Promise<unknown>> | { error: string }>} */
-    const impl = {
-      smoothgeo: {
-        gradient: () => model.inputGradient(x, { kind: 'logit', target }),
-        hvp: () => model.inputHvp(x, v, { kind: 'logit', target }),
-        [OPS[2]]: () => smoothGrad(model, x, { target, sigma: 0.15, samples: SAMPLES, seed: 1 }),
-      },
-    };
-    for (const lib of ['tfjs', 'jax-js']) {
-      const p = peers[lib];
-      impl[lib] = p.error
-        ? { error: p.error }
-        : {
-            gradient: () => p.inputGradient(x, target),
-            hvp: () => p.inputHvp(x, v, target),
-            // jax-js has no vmap rule for pooling: its SmoothGrad runs as one batched gradient (as TF.js does).
-            [OPS[2]]: () =>
-              lib === 'jax-js'
-                ? p.smoothGrad(x, target, 0.15, SAMPLES, { seed: 1, mode: 'batched' })
-                : p.smoothGrad(x, target, 0.15, SAMPLES, { seed: 1 }),
-          };
-    }
-    const row = { model: name, batch: B, ops: {} };
-    for (const op of OPS) {
-      row.ops[op] = {};
-      for (const lib of LIBS) {
-        const L = impl[lib];
-        if ('error' in L) {
-          row.ops[op][lib] = { error: L.error };
-          continue;
-        }
-        try {
-          row.ops[op][lib] = { ms: await timeIt(/** @type {() => Promise<unknown>} */ (L[op]), TIMING) };
-        } catch (e) {
-          row.ops[op][lib] = { error: errText(e) };
-          if (lib === 'smoothgeo') exitCode = 1;
-        }
-      }
-    }
-    results.models.push(row);
-  }
-  for (const lib of ['tfjs', 'jax-js']) if (!peers[lib].error) peers[lib].dispose();
-}
-const cellMs = (E) => (E.error ? `FAIL[${notes.note(E.error)}]` : fmtMs(E.ms));
-const ratio = (E, S) => (E.ms && S.ms ? fmtRatio(E.ms / S.ms) : '-');
-log(
-  table(
-    ['model', 'batch', 'call', 'smoothgeo ms', 'tfjs ms', 'x sg', 'jax-js ms', 'x sg'],
-    results.models.flatMap((r) =>
-      OPS.map((op) => {
-        const o = r.ops[op];
+if (section('gemm')) {
+  log('\n== GEMM n×n·n×n (2n³ flops; R products back to back, one readback)');
+  results.gemm = await benchGemm({ engine, kernels, tf, jax, sizes: GEMM_SIZES, ...REPS });
+  const cellGemm = (L, f) => (L?.error ? `FAIL[${notes.note(L.error)}]` : f(L));
+  log(
+    table(
+      ['n', 'R', 'smoothgeo GFLOP/s', 'of peak', 'tfjs GFLOP/s', 'of peak', 'jax-js GFLOP/s', 'of peak', 'spot err'],
+      results.gemm.map((g) => {
+        const S = g.libs.smoothgeo,
+          T = g.libs.tfjs,
+          J = g.libs['jax-js'];
+        if (S.error || S.spotErr > TOL) exitCode = 1;
         return [
-          r.model,
-          r.batch,
-          op,
-          cellMs(o.smoothgeo),
-          cellMs(o.tfjs),
-          ratio(o.tfjs, o.smoothgeo),
-          cellMs(o['jax-js']),
-          ratio(o['jax-js'], o.smoothgeo),
+          g.n,
+          g.R ?? '-',
+          cellGemm(S, (L) => L.gflops.toFixed(1)),
+          cellGemm(S, (L) => ofPeak(L.gflops)),
+          cellGemm(T, (L) => L.gflops.toFixed(1)),
+          cellGemm(T, (L) => ofPeak(L.gflops)),
+          cellGemm(J, (L) => L.gflops.toFixed(1)),
+          cellGemm(J, (L) => ofPeak(L.gflops)),
+          cellGemm(S, (L) => L.spotErr.toExponential(1)),
         ];
       }),
+      0,
     ),
-    3,
-  ),
-);
-log('   "x sg" = peer time / smoothgeo time (above 1: smoothgeo faster)');
+  );
+}
+
+// ---- conv2d ----
+if (section('conv')) {
+  log('\n== conv2d, ResNet-18-like 3×3 layers: GFLOP/s of each pass (2·N·O·OH·OW·C·9 flops; R passes back to back)');
+  for (const shape of CONVS) {
+    const cc = await kernels.prepareConv(engine, shape);
+    const row = { shape: cc.label, flops: cc.flops, passes: {} };
+    try {
+      for (const pass of ['forward', 'backwardInput', 'backwardFilter']) {
+        try {
+          await cc.run(pass, 1); // compiles; untimed
+          const t = performance.now();
+          await cc.run(pass, 1);
+          const R = Math.max(1, Math.min(REPS.maxR, Math.round(REPS.targetMs / (performance.now() - t))));
+          const ms = await timeReps((r) => cc.run(pass, r), R, {
+            repeats: REPS.repeats,
+            budgetMs: REPS.budgetMs,
+            warm: R > 1,
+          });
+          row.passes[pass] = { R, msEach: ms / R, gflops: (cc.flops * R) / (ms * 1e6) };
+        } catch (e) {
+          row.passes[pass] = { error: errText(e) };
+          exitCode = 1;
+        }
+      }
+    } finally {
+      cc.release();
+    }
+    results.conv.push(row);
+  }
+  const cellConv = (P) => (P.error ? `FAIL[${notes.note(P.error)}]` : `${P.gflops.toFixed(1)} (${ofPeak(P.gflops)})`);
+  log(
+    table(
+      ['layer', 'forward GFLOP/s', 'backward input', 'backward filter'],
+      results.conv.map((r) => [
+        r.shape,
+        cellConv(r.passes.forward),
+        cellConv(r.passes.backwardInput),
+        cellConv(r.passes.backwardFilter),
+      ]),
+    ),
+  );
+}
+
+// ---- models ----
+if (section('models')) {
+  log(`\n== LeNet and MLP: median ms per call (upload + readback), SmoothGrad with ${SAMPLES} samples (σ = 0.15)`);
+  const LIBS = ['smoothgeo', 'tfjs', 'jax-js'];
+  const OPS = ['gradient', 'hvp', `smoothGrad-${SAMPLES}`];
+  for (const name of ['lenet', 'mlp']) {
+    const c = await loadOracleCase(name);
+    const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, `${name}.safetensors`)), {
+      prefix: 'param.',
+    });
+    /** @type {Record<string, any>} */
+    const peers = {};
+    for (const [lib, make] of /** @type {[string, typeof makeTfjsPeer][]} */ ([
+      ['tfjs', makeTfjsPeer],
+      ['jax-js', makeJaxPeer],
+    ])) {
+      try {
+        peers[lib] = await make(c.model, c.weights);
+      } catch (e) {
+        peers[lib] = { error: errText(e) };
+      }
+    }
+    for (const B of BATCHES) {
+      const { x, v, target } = makeBatch(c, B);
+      /** @type {Record<string, Record<string, () => Promise<unknown>> | { error: string }>} */
+      const impl = {
+        smoothgeo: {
+          gradient: () => model.inputGradient(x, { kind: 'logit', target }),
+          hvp: () => model.inputHvp(x, v, { kind: 'logit', target }),
+          [OPS[2]]: () => smoothGrad(model, x, { target, sigma: 0.15, samples: SAMPLES, seed: 1 }),
+        },
+      };
+      for (const lib of ['tfjs', 'jax-js']) {
+        const p = peers[lib];
+        impl[lib] = p.error
+          ? { error: p.error }
+          : {
+              gradient: () => p.inputGradient(x, target),
+              hvp: () => p.inputHvp(x, v, target),
+              // jax-js has no vmap rule for pooling: its SmoothGrad runs as one batched gradient (as TF.js does).
+              [OPS[2]]: () =>
+                lib === 'jax-js'
+                  ? p.smoothGrad(x, target, 0.15, SAMPLES, { seed: 1, mode: 'batched' })
+                  : p.smoothGrad(x, target, 0.15, SAMPLES, { seed: 1 }),
+            };
+      }
+      const row = { model: name, batch: B, ops: {} };
+      for (const op of OPS) {
+        row.ops[op] = {};
+        for (const lib of LIBS) {
+          const L = impl[lib];
+          if ('error' in L) {
+            row.ops[op][lib] = { error: L.error };
+            continue;
+          }
+          try {
+            row.ops[op][lib] = { ms: await timeIt(/** @type {() => Promise<unknown>} */ (L[op]), TIMING) };
+          } catch (e) {
+            row.ops[op][lib] = { error: errText(e) };
+            if (lib === 'smoothgeo') exitCode = 1;
+          }
+        }
+      }
+      results.models.push(row);
+    }
+    for (const lib of ['tfjs', 'jax-js']) if (!peers[lib].error) peers[lib].dispose();
+  }
+  const cellMs = (E) => (E.error ? `FAIL[${notes.note(E.error)}]` : fmtMs(E.ms));
+  const ratio = (E, S) => (E.ms && S.ms ? fmtRatio(E.ms / S.ms) : '-');
+  log(
+    table(
+      ['model', 'batch', 'call', 'smoothgeo ms', 'tfjs ms', 'x sg', 'jax-js ms', 'x sg'],
+      results.models.flatMap((r) =>
+        OPS.map((op) => {
+          const o = r.ops[op];
+          return [
+            r.model,
+            r.batch,
+            op,
+            cellMs(o.smoothgeo),
+            cellMs(o.tfjs),
+            ratio(o.tfjs, o.smoothgeo),
+            cellMs(o['jax-js']),
+            ratio(o['jax-js'], o.smoothgeo),
+          ];
+        }),
+      ),
+      3,
+    ),
+  );
+  log('   "x sg" = peer time / smoothgeo time (above 1: smoothgeo faster)');
+}
 
 // ---- per-kernel GPU time ----
-{
+if (section('profile')) {
   const c = await loadOracleCase('lenet');
   const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, 'lenet.safetensors')), {
     prefix: 'param.',
@@ -399,6 +444,117 @@ log('   "x sg" = peer time / smoothgeo time (above 1: smoothgeo faster)');
       `   ${p.kernels.length} dispatches, ${p.totalMs.toFixed(3)} ms of GPU time in all (each dispatch in a pass of its own while profiling)`,
     );
   }
+}
+
+// ---- ResNet-18 GEMM shapes ----
+if (section('shapes')) {
+  log('\n== GEMM on ResNet-18 layer shapes M×N×K (2MNK flops; R products back to back, one readback)');
+  for (const [M, N, K] of RESNET_GEMMS) {
+    const row = { M, N, K };
+    try {
+      const g = await kernels.prepareGemmShape(engine, M, N, K);
+      try {
+        await g.run(1); // compiles; untimed
+        const t = performance.now();
+        await g.run(1);
+        const R = Math.max(1, Math.min(REPS.maxR, Math.round(REPS.targetMs / (performance.now() - t))));
+        const ms = await timeReps((r) => g.run(r), R, { repeats: REPS.repeats, budgetMs: REPS.budgetMs, warm: R > 1 });
+        Object.assign(row, { R, msEach: ms / R, gflops: (g.flops * R) / (ms * 1e6) });
+      } finally {
+        g.release();
+      }
+    } catch (e) {
+      row.error = errText(e);
+      exitCode = 1;
+    }
+    results.shapes.push(row);
+  }
+  log(
+    table(
+      ['M×N×K', 'R', 'ms each', 'GFLOP/s', 'of peak'],
+      results.shapes.map((r) =>
+        r.error
+          ? [`${r.M}×${r.N}×${r.K}`, '-', `FAIL[${notes.note(r.error)}]`, '-', '-']
+          : [`${r.M}×${r.N}×${r.K}`, r.R, r.msEach.toFixed(3), r.gflops.toFixed(1), ofPeak(r.gflops)],
+      ),
+    ),
+  );
+}
+
+// ---- long reductions: LeNet conv passes and channel sums at many images ----
+if (section('reductions')) {
+  log(`\n== LeNet convolutions at ${IMAGES.join(' and ')} images: GPU ms of each dispatch (timestamps)`);
+  for (const conv of LENET_CONVS)
+    for (const n of IMAGES) {
+      const row = { conv: conv.name, images: n };
+      try {
+        const p = await kernels.profileConvPasses(engine, { n, ...conv });
+        Object.assign(row, p);
+      } catch (e) {
+        row.error = errText(e);
+        exitCode = 1;
+      }
+      results.reductions.push(row);
+      if (row.error) log(`   ${conv.name} at ${n} images: FAIL[${notes.note(row.error)}]`);
+      else if (row.unsupported) log(`   ${conv.name} at ${n} images: not timed (${row.unsupported})`);
+      else {
+        const sum = (re) => row.kernels.filter((k) => re.test(k.label)).reduce((s, k) => s + k.ms, 0);
+        const fwd = sum(/^conv2d forward/),
+          filter = sum(/^conv2d backward filter/);
+        log(
+          `   ${conv.name}, ${n} images (${row.label}): backward-filter / forward = ${fwd > 0 ? (filter / fwd).toFixed(2) : '-'}×`,
+        );
+        log(
+          table(
+            ['kernel', 'GPU ms'],
+            row.kernels.map((k) => [k.label, k.ms.toFixed(4)]),
+            1,
+          ),
+        );
+      }
+    }
+}
+
+// ---- submission and parameter gradients ----
+if (section('submission')) {
+  const c = await loadOracleCase('lenet');
+  const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, 'lenet.safetensors')), {
+    prefix: 'param.',
+  });
+  const { batch, samples } = SMOOTHGRAD;
+  log(
+    `\n== LeNet: paramGradient at batch ${PARAM_BATCH}; SmoothGrad-${samples} at batch ${batch}, submitting every 48 dispatches or only at the readback`,
+  );
+  const rows = [];
+  {
+    const { x, target } = makeBatch(c, PARAM_BATCH);
+    rows.push({
+      call: `paramGradient, batch ${PARAM_BATCH}`,
+      ms: await timeIt(() => model.paramGradient(x, { kind: 'logit', target }), TIMING),
+    });
+  }
+  const { x, target } = makeBatch(c, batch);
+  const sg = () => smoothGrad(model, x, { target, sigma: 0.15, samples, seed: 1 });
+  const was = await kernels.setSubmitEvery(engine, 48);
+  try {
+    for (const every of [48, 0]) {
+      await kernels.setSubmitEvery(engine, every);
+      rows.push({
+        call: `smoothGrad-${samples}, batch ${batch}, ${every ? `submit every ${every} dispatches` : 'one submit at the readback'}`,
+        ms: await timeIt(sg, { ...TIMING, minRuns: quick ? 2 : 3, maxRuns: quick ? 3 : 10 }),
+      });
+    }
+  } finally {
+    await kernels.setSubmitEvery(engine, was);
+  }
+  results.submission = rows;
+  log(
+    table(
+      ['call', 'ms per call'],
+      rows.map((r) => [r.call, fmtMs(r.ms)]),
+      1,
+    ),
+  );
 }
 
 notes.print();

@@ -6,7 +6,7 @@
 // Encoding time of a call = from the call's start to the moment it asks the context for its readback
 // (GpuContext.read: the submit). That covers input uploads, the sweep's bookkeeping, every primitive's
 // host work (pipeline lookup, uniforms, bind groups) and nothing of the GPU's execution.
-import { GpuContext } from '../src/backend/webgpu/context.js';
+import { GpuContext, type Dispatch } from '../src/backend/webgpu/context.js';
 import type { Backend } from '../src/backend/backend.js';
 import type { Engine } from '../src/engine.js';
 import type { Model } from '../src/graph/model.js';
@@ -15,25 +15,41 @@ import type { Tensor } from '../src/tensor.js';
 
 export { createEngine } from '../src/engine.js';
 export { loadModel } from '../src/graph/model.js';
+export { encodeSafetensors } from '../src/io/safetensors.js';
 
 interface Probe {
   dispatches: number;
   callStart: number;
   encodeEnd: number;
+  /** Threads (workgroups × workgroup size) of the largest and smallest dispatch of the call. */
+  maxThreads: number;
+  minThreads: number;
+  /** Queue submits during the call (GpuContext submits every SUBMIT_EVERY dispatches and at the readback). */
+  submits: number;
 }
-const probe: Probe = { dispatches: 0, callStart: 0, encodeEnd: 0 };
+const probe: Probe = { dispatches: 0, callStart: 0, encodeEnd: 0, maxThreads: 0, minThreads: Infinity, submits: 0 };
 
 // Count dispatches and stamp the submit, on every context (the prototype, so a device replaced after a loss is
 // counted too). Installed once, when this module loads.
 const proto = GpuContext.prototype as unknown as {
   dispatch: (...a: unknown[]) => unknown;
   read: (...a: unknown[]) => Promise<unknown>;
+  submit: (...a: unknown[]) => unknown;
 };
 const origDispatch = proto.dispatch;
 const origRead = proto.read;
+const origSubmit = proto.submit;
 proto.dispatch = function (this: unknown, ...a: unknown[]) {
   probe.dispatches++;
+  const d = a[0] as Dispatch;
+  const threads = d.workgroups[0] * d.workgroups[1] * d.workgroups[2] * d.program.workgroupSize;
+  probe.maxThreads = Math.max(probe.maxThreads, threads);
+  probe.minThreads = Math.min(probe.minThreads, threads);
   return origDispatch.apply(this, a);
+};
+proto.submit = function (this: unknown, ...a: unknown[]) {
+  probe.submits++;
+  return origSubmit.apply(this, a);
 };
 proto.read = function (this: unknown, ...a: unknown[]) {
   probe.encodeEnd = performance.now();
@@ -49,6 +65,10 @@ export interface CallCost {
   encodeUsPerDispatch: number;
   /** Median wall µs per call (encoding + GPU + readback). */
   wallUs: number;
+  /** Threads of the call's largest and smallest dispatch, and its queue submits. */
+  maxThreads: number;
+  minThreads: number;
+  submits: number;
 }
 
 const median = (xs: number[]): number => {
@@ -69,6 +89,9 @@ export async function measureCall(method: string, fn: () => Promise<unknown>, wa
   for (let i = 0; i < runs; i++) {
     probe.dispatches = 0;
     probe.encodeEnd = 0;
+    probe.maxThreads = 0;
+    probe.minThreads = Infinity;
+    probe.submits = 0;
     probe.callStart = performance.now();
     await fn();
     const end = performance.now();
@@ -84,6 +107,9 @@ export async function measureCall(method: string, fn: () => Promise<unknown>, wa
     encodeUs,
     encodeUsPerDispatch: encodeUs / Math.max(1, dispatches),
     wallUs: median(wall) * 1000,
+    maxThreads: probe.maxThreads,
+    minThreads: probe.minThreads,
+    submits: probe.submits,
   };
 }
 
@@ -95,6 +121,7 @@ export async function modelCosts(
   target: number[],
   samples: number,
   runs = 9,
+  only: string[] | null = null,
 ): Promise<CallCost[]> {
   const objective = { kind: 'logit' as const, target };
   const params = Object.fromEntries(
@@ -113,7 +140,8 @@ export async function modelCosts(
     [`smoothGrad-${samples}`, () => smoothGrad(model, x, { target, sigma: 0.1, samples, seed: 1 })],
   ];
   const out: CallCost[] = [];
-  for (const [name, fn] of calls) out.push(await measureCall(name, fn, 2, runs));
+  for (const [name, fn] of calls)
+    if (!only || only.some((o) => name.startsWith(o))) out.push(await measureCall(name, fn, 2, runs));
   return out;
 }
 

@@ -56,6 +56,8 @@ export interface ConvCase {
   label: string;
   /** Records `reps` of one pass back to back, submits once and reads the last result back. */
   run(pass: 'forward' | 'backwardInput' | 'backwardFilter', reps: number): Promise<Float32Array>;
+  /** The bias gradient of the layer: Σ of ȳ over images and pixels, per output channel. */
+  channelSum(): Promise<Float32Array>;
   release(): void;
 }
 
@@ -104,6 +106,15 @@ export async function prepareConv(engine: Engine, s: ConvShape): Promise<ConvCas
         be.release(...outs);
       }
     },
+    async channelSum() {
+      const out = be.channelSum(gy, s.o, oh * oh);
+      try {
+        const [c] = await be.read([out]);
+        return c instanceof Float32Array ? c : Float32Array.from(c);
+      } finally {
+        be.release(out);
+      }
+    },
     release() {
       be.release(x, w, gy);
     },
@@ -126,4 +137,78 @@ export async function deviceInfo(engine: Engine): Promise<{ limits: Record<strin
   ] as const)
     limits[k] = be.device.limits[k];
   return { limits, features: [...be.device.features].map(String).sort() };
+}
+
+/** A GEMM C[M,N] = A[M,K]·B[K,N] of any shape (the ResNet-18 layers' implicit GEMMs), timed like prepareGemm. */
+export async function prepareGemmShape(
+  engine: Engine,
+  M: number,
+  N: number,
+  K: number,
+): Promise<GemmCase & { flops: number }> {
+  const be: Backend = await engine.backendForCall();
+  const fill = (n: number, seed: number) =>
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
+  const A = be.upload(fill(M * K, 1), [M, K], 'bench A');
+  const B = be.upload(fill(K * N, 2), [K, N], 'bench B');
+  await be.read([]);
+  return {
+    n: M,
+    flops: 2 * M * N * K,
+    async run(reps: number): Promise<Float32Array> {
+      const outs: BTensor[] = [];
+      try {
+        for (let i = 0; i < reps; i++) outs.push(be.matmul(A, B, { label: `bench ${M}x${N}x${K} #${i}` }));
+        const [c] = await be.read([outs[outs.length - 1]]);
+        return c instanceof Float32Array ? c : Float32Array.from(c);
+      } finally {
+        be.release(...outs);
+      }
+    },
+    release(): void {
+      be.release(A, B);
+    },
+  };
+}
+
+/** One profiled kernel: its label (kernel and split included), shapes and GPU ms. */
+export interface KernelRow {
+  label: string;
+  shapes: string;
+  ms: number;
+}
+
+/**
+ * GPU time (timestamp queries) of each dispatch of a conv layer's passes at batch n: forward, backward-input,
+ * backward-filter and the bias gradient's channel sum, one call each (after an untimed call that compiles).
+ * Null with the reason when the adapter has no timestamps.
+ */
+export async function profileConvPasses(
+  engine: Engine,
+  s: ConvShape,
+): Promise<{ label: string; kernels: KernelRow[] } | { label: string; unsupported: string }> {
+  const cc = await prepareConv(engine, s);
+  try {
+    const passes = ['forward', 'backwardInput', 'backwardFilter', 'channelSum'] as const;
+    const run = (pass: (typeof passes)[number]) => (pass === 'channelSum' ? cc.channelSum() : cc.run(pass, 1));
+    for (const p of passes) await run(p);
+    const kernels: KernelRow[] = [];
+    for (const p of passes) {
+      const prof = await engine.profile(() => run(p));
+      if (!prof.supported) return { label: cc.label, unsupported: prof.reason };
+      kernels.push(...prof.kernels);
+    }
+    return { label: cc.label, kernels };
+  } finally {
+    cc.release();
+  }
+}
+
+/** Dispatches per submit inside a call (GpuContext.submitEvery; 0: one submit at the readback). */
+export async function setSubmitEvery(engine: Engine, every: number): Promise<number> {
+  const be = (await engine.backendForCall()) as unknown as { context?: { submitEvery: number } };
+  if (!be.context) throw new Error('setSubmitEvery: not a webgpu engine');
+  const was = be.context.submitEvery;
+  be.context.submitEvery = every;
+  return was;
 }

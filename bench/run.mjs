@@ -12,11 +12,17 @@
 //    timed call uploads its inputs and reads its result back; warmup calls (shader compilation) are untimed.
 // 3. GEMM throughput (2·n³ flops per n×n·n×n product): our tiled GEMM (Backend.matmul, via bench/kernels.ts
 //    bundled on the fly), tf.matMul and jax-js np.matmul; R products recorded back to back, one readback.
+// 4. How each LeNet and ResNet-18 call uses the device (bench/host.ts, bundled on the fly, on an engine of its
+//    own): dispatches per call, the largest and smallest threads per dispatch, host µs per dispatch and the
+//    queue submits per call (ResNet-18 at 224×224, --quick: 32×32).
 //
-// 4. ResNet-18 (torchvision architecture, random weights) at 1×3×224×224, smoothgeo only: forward, input
+// 5. ResNet-18 (torchvision architecture, random weights) at 1×3×224×224, smoothgeo only: forward, input
 //    gradient, input HVP and SmoothGrad with 16 samples within a 256 MiB budget, seconds and peak memory per
 //    call (bench/resnet18-rows.mjs; one warm-up call for each but SmoothGrad, whose kernels the gradient's
 //    warm-up compiled). No peer row: TF.js fails the HVP through max pooling, and jax-js has no model import.
+//
+// 6. Last, the WebAssembly tables of bench/wasm.mjs: smoothgeo's wasm backend (1 and 2 threads) against
+//    TensorFlow.js's wasm backend on the same models, kernel GFLOP/s as % of the in-process wasm SIMD128 peak.
 //
 // Options: --quick (fewer repeats, batch 1 only, GEMM 256 only, ResNet-18 at 64×64), --json FILE (also
 // write every number), --resnet SIZE (the ResNet-18 input size; 0 leaves its rows out).
@@ -40,7 +46,9 @@ import {
   writeReport,
 } from './harness.mjs';
 import { benchGemm } from './gemm.mjs';
+import { benchWasm } from './wasm.mjs';
 import { resnet18Rows } from './resnet18-rows.mjs';
+import { randomWeights, resnet18Spec, weightShapes } from './resnet18-spec.mjs';
 import {
   installNodeWebGPU,
   releaseNodeWebGPU,
@@ -136,6 +144,7 @@ const results = {
   gemm: /** @type {any[]} */ ([]),
   attacks: /** @type {any[]} */ ([]),
   resnet18: /** @type {any} */ (null),
+  calls: /** @type {any[]} */ ([]),
   notes: /** @type {Record<string, string>} */ ({}),
   totalSeconds: 0,
 };
@@ -291,6 +300,54 @@ for (const row of results.gemm) {
   log(`  n=${row.n} R=${row.R ?? 1}: ${parts.join('; ')}`);
 }
 
+// ---- how each call uses the device: dispatches, threads per dispatch, host µs, submits ----
+{
+  const host = await importInternal('host');
+  const he = await host.createEngine({ backend: 'webgpu' });
+  const S = quick ? 32 : 224;
+  const models = [];
+  {
+    const c = await loadOracleCase('lenet');
+    const m = await host.loadModel(he, c.spec.model, readFileSync(join(ORACLE_DIR, 'lenet.safetensors')), {
+      prefix: 'param.',
+    });
+    for (const B of quick ? [1] : [1, 16]) models.push({ name: 'lenet', B, model: m, ...makeBatch(c, B) });
+  }
+  {
+    const spec = resnet18Spec(S);
+    const m = await host.loadModel(he, spec, host.encodeSafetensors(randomWeights(weightShapes(spec))));
+    const d = 3 * S * S;
+    const x = { shape: [1, 3, S, S], data: Float32Array.from({ length: d }, (_, i) => Math.sin(i) * 0.5 + 0.5) };
+    const v = { shape: [1, 3, S, S], data: Float32Array.from({ length: d }, (_, i) => Math.cos(i) * 0.5) };
+    models.push({ name: `resnet18 ${S}×${S}`, B: 1, model: m, x, v, target: [0] });
+  }
+  for (const { name, B, model, x, v, target } of models) {
+    const resnet = name.startsWith('resnet');
+    const only = resnet ? ['forward', 'inputGradient', 'paramGradient', 'smoothGrad'] : null;
+    const costs = await host.modelCosts(model, x, v, target, resnet ? 4 : 16, quick || resnet ? 3 : 9, only);
+    for (const k of costs) results.calls.push({ model: name, batch: B, ...k });
+  }
+  he.dispose();
+  log('\n== per call: dispatches, threads per dispatch (largest, smallest), host µs per dispatch, queue submits');
+  log(
+    table(
+      ['model', 'batch', 'call', 'dispatches', 'max threads', 'min threads', 'host µs/dispatch', 'submits', 'wall ms'],
+      results.calls.map((k) => [
+        k.model,
+        k.batch,
+        k.method,
+        k.dispatches,
+        k.maxThreads,
+        k.minThreads,
+        k.encodeUsPerDispatch.toFixed(1),
+        k.submits,
+        (k.wallUs / 1000).toFixed(1),
+      ]),
+      3,
+    ),
+  );
+}
+
 // ---- attacks on explanations: iterations per second ----
 // One iteration = the map, its exact vector-Jacobian product (HVPs) on the surrogate, and the map and label
 // on the model (the measure): Ghorbani's top-k attack on the oracle LeNet, batch 1. TF.js would need a
@@ -440,6 +497,7 @@ log(
 );
 notes.print();
 results.notes = notes.toJSON();
+results.wasm = await benchWasm({ quick });
 results.totalSeconds = (performance.now() - t0) / 1000;
 if (exitCode) log('\nsmoothgeo FAILED a call or a check above (exit status 1)');
 log(`\ncommand: ${command}   (${results.npmCommand}; ${results.totalSeconds.toFixed(0)} s)`);

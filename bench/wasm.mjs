@@ -1,26 +1,43 @@
 // WebAssembly benchmark: smoothgeo's wasm backend against TensorFlow.js's wasm backend (@tensorflow/tfjs-backend-wasm
 // 4.22, its SIMD build; tfjs turns threads off in Node), in one Node process, on the oracle LeNet and MLP.
 //
-//   npm run bench:wasm     (= node build.mjs && node bench/wasm.mjs)
+//   npm run bench:wasm [-- --quick] [-- --json out/wasm.json]   (= node build.mjs && node bench/wasm.mjs ...)
+//   npm run bench                                              (bench/run.mjs ends with these tables)
 //
-// 1. The in-process wasm SIMD128 peak (bench/wasm-peak: 12 independent mul+add chains).
-// 2. Kernel GFLOP/s of the wasm backend (Backend.matmul and the three conv passes, packing and im2col
-//    included) as a percentage of that peak: a 256³ GEMM and LeNet's convolutions at 50 rows (SmoothGrad-50, B = 1).
-// 3. Per model: forward, input gradient, input HVP, SmoothGrad-50 at B = 1 and B = 16: median ms per call
-//    (every call uploads x and reads its result back) for both libraries, and the ratio tfjs/smoothgeo (above 1:
-//    smoothgeo faster), both single-threaded (threaded rows are not here yet: with a threaded engine in this
-//    process a worker stopped answering; see src/backend/wasm/threads.ts). tfjs's HVP is reverse-over-reverse
-//    tf.grad; it fails through max pooling ("gradient function not found for MaxPoolGrad"), printed as is.
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { importSmoothgeo, timeIt } from './harness.mjs';
+// 1. The in-process wasm SIMD128 peak (bench/wasm-peak: 12 independent mul+add chains; best of many short runs,
+//    so that a machine shared with other jobs still shows its uncontended rate).
+// 2. Kernel GFLOP/s of the wasm backend, one thread (Backend.matmul and the conv passes, packing included) as a
+//    percentage of that peak: GEMMs of 256³ and 512³, LeNet's convolutions at 50 rows (SmoothGrad-50, B = 1).
+//    Best of many calls, for the same reason.
+// 3. Per model: forward, input gradient, input HVP (B = 2), SmoothGrad-50 at B = 1 and B = 16: median ms per call
+//    (every call uploads x and reads its result back) of smoothgeo with 1 and 2 threads and of tfjs, the three
+//    timed in turn (round robin) so that load from other jobs falls on all of them alike; ratios tfjs/smoothgeo
+//    (above 1: smoothgeo faster) and the 2-thread speedup. tfjs's HVP is reverse-over-reverse tf.grad; through
+//    max pooling it fails ("gradient function not found for MaxPoolGrad"), printed as a footnote.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  errText,
+  fmtRatio,
+  importSmoothgeo,
+  log,
+  makeBatch,
+  median,
+  Notes,
+  parseBenchArgs,
+  ROOT,
+  table,
+  version,
+  writeReport,
+} from './harness.mjs';
 import { loadOracleCase, makeTfjsPeer } from './peers.mjs';
 import { measurePeak } from './wasm-peak/index.mjs';
 
-const { createEngine, loadModel, smoothGrad } = await importSmoothgeo();
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const fmt = (v, d = 2) => (typeof v === 'number' ? v.toFixed(d) : v);
+const fmt = (v, d = 2) => (typeof v === 'number' ? v.toFixed(d) : String(v));
+const ORACLE = join(ROOT, 'test', 'fixtures', 'oracle');
 
+/** xorshift32 in [-1, 1). */
 function rng(seed) {
   let s = seed >>> 0 || 1;
   return () => {
@@ -32,165 +49,219 @@ function rng(seed) {
     return s / 2 ** 31 - 1;
   };
 }
-/** Batch B from the oracle's two examples, copies past the first two perturbed by ±0.02 (as bench/run.mjs). */
-function makeBatch(c, B) {
-  const x = c.tensors.get('x'),
-    v = c.tensors.get('v');
-  const b0 = x.shape[0],
-    per = x.data.length / b0;
-  const xs = new Float32Array(B * per),
-    vs = new Float32Array(B * per),
-    target = [];
-  const r = rng(0x5eed + B);
-  for (let i = 0; i < B; i++) {
-    const src = i % b0,
-      off = src * per;
-    target.push(c.target[src]);
-    for (let j = 0; j < per; j++) {
-      let xv = x.data[off + j],
-        vv = v.data[off + j];
-      if (i >= b0) {
-        xv = Math.min(1, Math.max(0, xv + 0.02 * r()));
-        vv *= 1 + 0.1 * r();
+
+const convGeom = (n, c, h, w, o, k) => ({
+  n,
+  c,
+  h,
+  w,
+  o,
+  kh: k,
+  kw: k,
+  sh: 1,
+  sw: 1,
+  ph: 0,
+  pw: 0,
+  dh: 1,
+  dw: 1,
+  groups: 1,
+  oh: h - k + 1,
+  ow: w - k + 1,
+});
+
+/**
+ * Median ms per call of each function, called in turn (fns[0], fns[1], …, fns[0], …) after `warmup` rounds, for
+ * at least `minRuns` rounds and until `minMs` have passed. A function that throws is timed no further; its
+ * entry is the error.
+ * @param {(() => Promise<unknown>)[]} fns
+ */
+async function timeRoundRobin(fns, { warmup = 2, minRuns = 7, minMs = 1500, maxRuns = 400 } = {}) {
+  /** @type {(number[] | Error)[]} */
+  const times = fns.map(() => []);
+  const start = performance.now();
+  for (let round = 0; round < warmup + maxRuns; round++) {
+    for (let i = 0; i < fns.length; i++) {
+      const t = times[i];
+      if (t instanceof Error) continue;
+      const t0 = performance.now();
+      try {
+        await fns[i]();
+      } catch (e) {
+        times[i] = /** @type {Error} */ (e);
+        continue;
       }
-      xs[i * per + j] = xv;
-      vs[i * per + j] = vv;
+      if (round >= warmup) t.push(performance.now() - t0);
     }
+    if (round + 1 - warmup >= minRuns && performance.now() - start >= minMs) break;
   }
-  const shape = [B, ...x.shape.slice(1)];
-  return { x: { shape, data: xs }, v: { shape, data: vs }, target };
+  return times.map((t) => (t instanceof Error ? t : median(t)));
 }
 
-const peak = await measurePeak();
-console.log(`wasm SIMD128 peak in this process: ${fmt(peak, 1)} GFLOP/s (bench/wasm-peak)\n`);
+/**
+ * Runs the wasm benchmark and prints its tables; returns every number.
+ * @param {{ quick?: boolean }} [opts]
+ */
+export async function benchWasm({ quick = false } = {}) {
+  const { createEngine, loadModel, smoothGrad } = await importSmoothgeo();
+  const notes = new Notes();
+  let peak = await measurePeak();
+  const results = {
+    tfjsWasm: version('@tensorflow/tfjs-backend-wasm'),
+    peakGflops: peak,
+    /** @type {Record<string, string>} */ engines: {},
+    /** @type {any[]} */ kernels: [],
+    /** @type {any[]} */ models: [],
+  };
+  log(`\n== WebAssembly: smoothgeo wasm vs TensorFlow.js wasm ${results.tfjsWasm} (one Node process) ==`);
+  log(`wasm SIMD128 peak in this process: ${fmt(peak, 1)} GFLOP/s (bench/wasm-peak, 12 mul+add chains)`);
 
-// ---- kernels ----
-const engine = await createEngine({ backend: 'wasm', threads: 1 });
-console.log(engine.describe());
-const be = await engine.backendForCall();
-const r = rng(7);
-const rand = (n) => Float32Array.from({ length: n }, () => r());
-/** Best-of timing of a synchronous backend call (the wasm backend runs each primitive synchronously). */
-function rate(flop, fn) {
-  for (let i = 0; i < 3; i++) be.release(fn());
-  let best = Infinity;
-  for (let i = 0; i < 15; i++) {
-    const t0 = performance.now();
-    const out = fn();
-    best = Math.min(best, performance.now() - t0);
-    be.release(out);
+  const engines = {
+    1: await createEngine({ backend: 'wasm', threads: 1 }),
+    2: await createEngine({ backend: 'wasm', threads: 2 }),
+  };
+  for (const [t, e] of Object.entries(engines)) {
+    results.engines[t] = e.describe();
+    log(`${t} thread${t === '1' ? '' : 's'}: ${e.describe()}`);
   }
-  return { ms: best, gflops: flop / (best * 1e6) };
-}
-const rows = [];
-{
-  const n = 256,
-    A = be.upload(rand(n * n), [n, n], 'A'),
-    B = be.upload(rand(n * n), [n, n], 'B');
-  rows.push(['GEMM 256×256×256', rate(2 * n ** 3, () => be.matmul(A, B, { label: 'bench' }))]);
-  rows.push(['GEMM 256×256×256, Bᵀ', rate(2 * n ** 3, () => be.matmul(A, B, { label: 'bench', transB: true }))]);
-  be.release(A, B);
-}
-for (const [name, g] of /** @type {[string, any][]} */ ([
-  [
-    'LeNet conv1 (50×1×28×28 → 6, 5×5)',
-    {
-      n: 50,
-      c: 1,
-      h: 28,
-      w: 28,
-      o: 6,
-      kh: 5,
-      kw: 5,
-      sh: 1,
-      sw: 1,
-      ph: 0,
-      pw: 0,
-      dh: 1,
-      dw: 1,
-      groups: 1,
-      oh: 24,
-      ow: 24,
-    },
-  ],
-  [
-    'LeNet conv2 (50×6×12×12 → 12, 5×5)',
-    {
-      n: 50,
-      c: 6,
-      h: 12,
-      w: 12,
-      o: 12,
-      kh: 5,
-      kw: 5,
-      sh: 1,
-      sw: 1,
-      ph: 0,
-      pw: 0,
-      dh: 1,
-      dw: 1,
-      groups: 1,
-      oh: 8,
-      ow: 8,
-    },
-  ],
-])) {
-  const flop = 2 * g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw;
-  const x = be.upload(rand(g.n * g.c * g.h * g.w), [g.n, g.c, g.h, g.w], 'x'),
-    w = be.upload(rand(g.o * g.c * g.kh * g.kw), [g.o, g.c, g.kh, g.kw], 'w');
-  const gy = be.upload(rand(g.n * g.o * g.oh * g.ow), [g.n, g.o, g.oh, g.ow], 'gy');
-  rows.push([`${name} forward`, rate(flop, () => be.conv2d(x, w, null, g))]);
-  rows.push([`${name} backward input`, rate(flop, () => be.conv2dBackwardInput(gy, w, g))]);
-  rows.push([`${name} backward filter`, rate(flop, () => be.conv2dBackwardFilter(gy, x, g))]);
-  be.release(x, w, gy);
-}
-console.log('\n| kernel (wasm backend, 1 thread) | ms | GFLOP/s | % of peak |\n|---|---|---|---|');
-for (const [name, { ms, gflops }] of rows)
-  console.log(`| ${name} | ${fmt(ms, 3)} | ${fmt(gflops, 1)} | ${fmt((100 * gflops) / peak, 0)}% |`);
 
-// ---- models ----
-const SG = 50;
-console.log(`\n| model | call | smoothgeo wasm ms | tfjs-wasm ms | tfjs / smoothgeo |\n|---|---|---|---|---|`);
-let tfPeer = null;
-for (const name of ['lenet', 'mlp']) {
-  const c = await loadOracleCase(name, join(ROOT, 'test', 'fixtures', 'oracle'));
-  const { readFile } = await import('node:fs/promises');
-  const bytes = new Uint8Array(await readFile(join(ROOT, 'test', 'fixtures', 'oracle', `${name}.safetensors`)));
-  const model = await loadModel(engine, c.model, bytes, { prefix: 'param.' });
+  // ---- kernels, one thread ----
+  const be = await engines[1].backendForCall();
+  const r = rng(7);
+  const rand = (n) => Float32Array.from({ length: n }, () => r());
+  const reps = quick ? 15 : 60;
+  /** Best of `reps` timings of a synchronous backend call (each wasm primitive runs synchronously). */
+  function rate(flop, fn) {
+    for (let i = 0; i < 3; i++) be.release(fn());
+    let best = Infinity;
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      const out = fn();
+      best = Math.min(best, performance.now() - t0);
+      be.release(out);
+    }
+    return { ms: best, gflops: flop / (best * 1e6), percentOfPeak: 0 };
+  }
+  for (const n of quick ? [256] : [256, 512]) {
+    const A = be.upload(rand(n * n), [n, n], 'A'),
+      B = be.upload(rand(n * n), [n, n], 'B');
+    results.kernels.push({ kernel: `GEMM ${n}³`, ...rate(2 * n ** 3, () => be.matmul(A, B, { label: 'bench' })) });
+    results.kernels.push({
+      kernel: `GEMM ${n}³, Bᵀ`,
+      ...rate(2 * n ** 3, () => be.matmul(A, B, { label: 'bench', transB: true })),
+    });
+    be.release(A, B);
+  }
+  for (const [name, g] of /** @type {[string, any][]} */ ([
+    ['LeNet conv1 50×1×28×28→6 5×5', convGeom(50, 1, 28, 28, 6, 5)],
+    ['LeNet conv2 50×6×12×12→12 5×5', convGeom(50, 6, 12, 12, 12, 5)],
+  ])) {
+    const flop = 2 * g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw;
+    const x = be.upload(rand(g.n * g.c * g.h * g.w), [g.n, g.c, g.h, g.w], 'x'),
+      w = be.upload(rand(g.o * g.c * g.kh * g.kw), [g.o, g.c, g.kh, g.kw], 'w');
+    const gy = be.upload(rand(g.n * g.o * g.oh * g.ow), [g.n, g.o, g.oh, g.ow], 'gy');
+    results.kernels.push({ kernel: `${name} forward`, ...rate(flop, () => be.conv2d(x, w, null, g)) });
+    results.kernels.push({ kernel: `${name} backward input`, ...rate(flop, () => be.conv2dBackwardInput(gy, w, g)) });
+    results.kernels.push({ kernel: `${name} backward filter`, ...rate(flop, () => be.conv2dBackwardFilter(gy, x, g)) });
+    be.release(x, w, gy);
+  }
+  // The peak again after the kernels, the larger kept (load from other jobs varies over the run), and the
+  // percentages taken against it.
+  peak = Math.max(peak, await measurePeak());
+  results.peakGflops = peak;
+  for (const k of results.kernels) k.percentOfPeak = (100 * k.gflops) / peak;
+  log(`wasm SIMD128 peak, the larger of two measurements around the kernel rows: ${fmt(peak, 1)} GFLOP/s`);
+  log('');
+  log(
+    table(
+      ['kernel (1 thread, best of ' + reps + ')', 'ms', 'GFLOP/s', '% of peak'],
+      results.kernels.map((k) => [k.kernel, fmt(k.ms, 3), fmt(k.gflops, 1), `${fmt(k.percentOfPeak, 0)}%`]),
+    ),
+  );
+
+  // ---- models ----
+  const SG = 50;
+  let tfPeer = null;
+  const rows = [];
+  for (const name of ['lenet', 'mlp']) {
+    const c = await loadOracleCase(name, ORACLE);
+    const bytes = new Uint8Array(await readFile(join(ORACLE, `${name}.safetensors`)));
+    const models = {
+      1: await loadModel(engines[1], c.model, bytes, { prefix: 'param.' }),
+      2: await loadModel(engines[2], c.model, bytes, { prefix: 'param.' }),
+    };
+    tfPeer?.dispose();
+    tfPeer = await makeTfjsPeer(c.model, c.weights, { backend: 'wasm' });
+    const peer = tfPeer;
+    const b1 = makeBatch(c, 1),
+      b2 = makeBatch(c, 2),
+      b16 = makeBatch(c, 16);
+    const obj = (b) => ({ kind: 'logit', target: b.target });
+    /** @type {[string, (m: any) => Promise<unknown>, () => Promise<unknown>][]} */
+    const calls = [
+      ['forward B=2', (m) => m.forward(b2.x), () => peer.forward(b2.x)],
+      ['input gradient B=2', (m) => m.inputGradient(b2.x, obj(b2)), () => peer.inputGradient(b2.x, b2.target)],
+      ['input HVP B=2', (m) => m.inputHvp(b2.x, b2.v, obj(b2)), () => peer.inputHvp(b2.x, b2.v, b2.target)],
+      [
+        `SmoothGrad-${SG} B=1`,
+        (m) => smoothGrad(m, b1.x, { target: b1.target, sigma: 0.15, samples: SG, seed: 1 }),
+        () => peer.smoothGrad(b1.x, b1.target, 0.15, SG, { seed: 1 }),
+      ],
+      [
+        `SmoothGrad-${SG} B=16`,
+        (m) => smoothGrad(m, b16.x, { target: b16.target, sigma: 0.15, samples: SG, seed: 1 }),
+        () => peer.smoothGrad(b16.x, b16.target, 0.15, SG, { seed: 1 }),
+      ],
+    ];
+    for (const [call, ours, theirs] of calls) {
+      const [one, two, tf] = await timeRoundRobin([() => ours(models[1]), () => ours(models[2]), theirs], {
+        minRuns: quick ? 3 : 7,
+        minMs: quick ? 300 : 1500,
+      });
+      for (const t of [one, two]) if (t instanceof Error) throw t; // smoothgeo must run every call
+      const entry = {
+        model: name,
+        call,
+        ms1: /** @type {number} */ (one),
+        ms2: /** @type {number} */ (two),
+        tfjsMs: tf instanceof Error ? null : tf,
+        tfjsError: tf instanceof Error ? errText(tf) : null,
+      };
+      results.models.push(entry);
+      const tfCell = entry.tfjsError ? `FAIL[${notes.note(entry.tfjsError)}]` : fmt(entry.tfjsMs);
+      const ratio = (ms) => (entry.tfjsMs ? fmtRatio(entry.tfjsMs / ms) : '-');
+      rows.push([
+        name,
+        call,
+        fmt(entry.ms1),
+        fmt(entry.ms2),
+        tfCell,
+        ratio(entry.ms1),
+        ratio(entry.ms2),
+        fmtRatio(entry.ms1 / entry.ms2),
+      ]);
+    }
+    const ms = (call) => results.models.find((e) => e.model === name && e.call === call).ms1;
+    results.models.push({ model: name, hvpOverGradient: ms('input HVP B=2') / ms('input gradient B=2') });
+  }
   tfPeer?.dispose();
-  tfPeer = await makeTfjsPeer(c.model, c.weights, { backend: 'wasm' });
-  const b1 = makeBatch(c, 1),
-    b2 = makeBatch(c, 2),
-    b16 = makeBatch(c, 16);
-  const obj = (b) => ({ kind: 'logit', target: b.target });
-  /** @type {[string, () => Promise<unknown>, () => Promise<unknown>][]} */
-  const calls = [
-    ['forward B=2', () => model.forward(b2.x), () => tfPeer.forward(b2.x)],
-    ['input gradient B=2', () => model.inputGradient(b2.x, obj(b2)), () => tfPeer.inputGradient(b2.x, b2.target)],
-    ['input HVP B=2', () => model.inputHvp(b2.x, b2.v, obj(b2)), () => tfPeer.inputHvp(b2.x, b2.v, b2.target)],
-    [
-      `SmoothGrad-${SG} B=1`,
-      () => smoothGrad(model, b1.x, { target: b1.target, sigma: 0.15, samples: SG, seed: 1 }),
-      () => tfPeer.smoothGrad(b1.x, b1.target, 0.15, SG, { seed: 1 }),
-    ],
-    [
-      `SmoothGrad-${SG} B=16`,
-      () => smoothGrad(model, b16.x, { target: b16.target, sigma: 0.15, samples: SG, seed: 1 }),
-      () => tfPeer.smoothGrad(b16.x, b16.target, 0.15, SG, { seed: 1 }),
-    ],
-  ];
-  for (const [call, ours, theirs] of calls) {
-    const a = await timeIt(ours);
-    let b;
-    try {
-      b = await timeIt(theirs);
-    } catch (e) {
-      b = `fails: ${String(e.message).split('\n')[0].slice(0, 80)}`;
-    }
-    console.log(
-      `| ${name} | ${call} | ${fmt(a)} | ${fmt(b)} | ${typeof b === 'number' ? `${fmt(b / a, 1)}×` : 'n/a'} |`,
-    );
-  }
+  log('');
+  log(table(['model', 'call', 'sg 1T ms', 'sg 2T ms', 'tfjs ms', 'tfjs/sg 1T', 'tfjs/sg 2T', '2T speedup'], rows, 2));
+  for (const e of results.models.filter((m) => m.hvpOverGradient))
+    log(`${e.model}: input HVP / input gradient (1 thread) = ${fmt(e.hvpOverGradient)}`);
+  notes.print();
+  results.notes = notes.toJSON();
+  engines[1].dispose();
+  engines[2].dispose();
+  return results;
 }
-tfPeer?.dispose();
-engine.dispose();
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values: opts, command } = parseBenchArgs('bench/wasm.mjs', {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+  });
+  const results = await benchWasm({ quick: opts.quick });
+  log(`\ncommand: ${command}`);
+  writeReport(opts.json, results);
+  process.exit(0);
+}

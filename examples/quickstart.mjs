@@ -95,6 +95,6 @@ for (let b = 0; b < B; b++) {
 }
 console.log(`wrote out/digit-{0..${B - 1}}.png and, beside each, its -saliency, -smoothgrad and -uniform maps`);
 console.log(
-  `times (first calls include shader compilation): prediction and three explanations ${(t1 - t0).toFixed(0)} ms, curvature ${(t2 - t1).toFixed(0)} ms`,
+  `times (on webgpu the first calls include shader compilation): prediction and three explanations ${(t1 - t0).toFixed(0)} ms, curvature ${(t2 - t1).toFixed(0)} ms`,
 );
 engine.dispose();

@@ -8,6 +8,8 @@
 // groups G each pass runs once per group on its c/G input and o/G output channels (weight rows i·o/G…).
 // ws for backward input holds Wᵀ of every group ([G][K][o/G], K = c/G·kh·kw).
 import { gemmPacked } from './gemm';
+import { madd } from './simdmath';
+import { activation } from './pointwise';
 
 @inline function round8(n: i32): i32 { return (n + 7) & ~7; }
 
@@ -96,6 +98,336 @@ function padRows(src: usize, R: i32, C: i32, dst: usize, stride: i32): void {
   }
 }
 
+// ---- Direct convolution (stride 1): no im2col ----
+// For stride 1 the input pixels a tile of 8 adjacent outputs needs for one tap (c, r, s) are 8 adjacent
+// floats of one input row, so the micro-kernel reads them with two unaligned v128 loads straight from the
+// (zero-padded) input and the 4×8 GEMM runs without the im2col copy:
+//   Y[o, p, q..q+7] += Σ_{c,r,s} W[o, c, r, s] · X[c, p + r, q + s .. q + s + 7].
+// Output channels go 4 to a tile (weights packed [k][4], four load32_splat per tap); a remainder of one or
+// two channels runs a 1-channel × 4-row tile instead (one splat, eight loads per tap), which keeps 8
+// independent accumulators where a zero-padded 4-channel tile would waste up to 3/4 of its work. The
+// backward-input pass is the same correlation on ȳ padded by (k − 1 − p) with the filter flipped and its
+// two channel axes swapped. Tiles past the right or bottom edge compute into the padding and store only the
+// valid lanes and rows.
+
+@inline function round4(n: i32): i32 { return (n + 3) & ~3; }
+
+/** Channels done one at a time (1-channel × 4-row tiles): the remainder of O mod 4 when it is 1 or 2. */
+@inline function singles(O: i32): i32 { const r = O & 3; return r <= 2 ? r : 0; }
+
+/**
+ * Packs the filter for the direct kernels: Wf[o′][k] for o′ < O′, k = (c′, r, s) < K, where Wf = W for the
+ * forward pass (O′ = o, C′ = c) and Wf[c][(o, r, s)] = W[o, c, kh − 1 − r, kw − 1 − s] for backward input
+ * (O′ = c, C′ = o). Layout: ⌈(O′ − singles)/4⌉ blocks of [K][4] (missing channels zero), then the single
+ * channels as [K] rows.
+ */
+function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: usize): void {
+  const O = flip ? c : o, C = flip ? o : c, K = C * kh * kw, taps = kh * kw;
+  const nS = singles(O), nB = O - nS, blocks = (nB + 3) >> 2;
+  for (let oo = 0; oo < blocks * 4 + nS; oo++) {
+    // Where channel oo's weights go: lane oo & 3 of block oo >> 2 (stride 4), or a single row (stride 1).
+    const single = oo >= blocks * 4;
+    const valid = single || oo < nB;
+    const ch = single ? nB + oo - blocks * 4 : oo;
+    let at = single ? dst + (<usize>(blocks * 4 * K + (oo - blocks * 4) * K) << 2) : dst + (<usize>(((oo >> 2) * K) * 4 + (oo & 3)) << 2);
+    const step: usize = single ? 4 : 16;
+    for (let ci = 0; ci < C; ci++) for (let t = 0; t < taps; t++) {
+      let v: f32 = 0;
+      if (valid) {
+        v = flip
+          ? load<f32>(w + (<usize>((ci * c + ch) * taps + taps - 1 - t) << 2))
+          : load<f32>(w + (<usize>((ch * c + ci) * taps + t) << 2));
+      }
+      store<f32>(at, v);
+      at += step;
+    }
+  }
+}
+
+/** Bytes packDirect writes. */
+@inline function packedBytes(O: i32, K: i32): i32 {
+  const nS = singles(O);
+  return (((O - nS + 3) >> 2) * 4 + nS) * K * 4;
+}
+
+/**
+ * y[0..valid) += lo‖hi (acc) or = lo‖hi: full tiles as two vector stores, edge tiles through a 32-byte
+ * scratch. Without acc the output is written once, so it needs no zeroing first.
+ */
+@inline function put8(y: usize, lo: v128, hi: v128, valid: i32, scratch: usize, acc: i32): void {
+  if (valid >= 8) {
+    if (acc) {
+      lo = f32x4.add(v128.load(y), lo);
+      hi = f32x4.add(v128.load(y, 16), hi);
+    }
+    v128.store(y, lo);
+    v128.store(y, hi, 16);
+    return;
+  }
+  v128.store(scratch, lo);
+  v128.store(scratch, hi, 16);
+  for (let i = 0; i < valid; i++) {
+    const at = y + (<usize>i << 2);
+    store<f32>(at, (acc ? load<f32>(at) : 0) + load<f32>(scratch + (<usize>i << 2)));
+  }
+}
+
+/**
+ * One 4-channel × 8-pixel tile: Y[o0..o0+3, p, q..q+7] with x at input (0, p, q), wp at the block's [K][4]
+ * weights; `nO` channels of the four are stored (the rest are padding).
+ */
+@inline function tile4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outPlaneB: usize, nO: i32, valid: i32, bias: usize, scratch: usize, acc: i32): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
+  const head = <usize>(r0 * kw * 16), tail = <usize>((kh - r1) * kw * 16);
+  let wk = wp;
+  let plane = x + <usize>r0 * rowB;
+  for (let ci = 0; ci < C; ci++) {
+    let row = plane;
+    wk += head;
+    for (let r = r0; r < r1; r++) {
+      let px = row;
+      for (let s = 0; s < kw; s++) {
+        const b0 = v128.load(px), b1 = v128.load(px, 16);
+        const x0 = v128.load32_splat(wk), x1 = v128.load32_splat(wk, 4), x2 = v128.load32_splat(wk, 8), x3 = v128.load32_splat(wk, 12);
+        c00 = madd(x0, b0, c00); c01 = madd(x0, b1, c01);
+        c10 = madd(x1, b0, c10); c11 = madd(x1, b1, c11);
+        c20 = madd(x2, b0, c20); c21 = madd(x2, b1, c21);
+        c30 = madd(x3, b0, c30); c31 = madd(x3, b1, c31);
+        wk += 16;
+        px += 4;
+      }
+      row += rowB;
+    }
+    wk += tail;
+    plane += planeB;
+  }
+  if (bias) {
+    const b0 = v128.load32_splat(bias), b1 = v128.load32_splat(bias, 4), b2 = v128.load32_splat(bias, 8), b3 = v128.load32_splat(bias, 12);
+    c00 = f32x4.add(c00, b0); c01 = f32x4.add(c01, b0); c10 = f32x4.add(c10, b1); c11 = f32x4.add(c11, b1);
+    c20 = f32x4.add(c20, b2); c21 = f32x4.add(c21, b2); c30 = f32x4.add(c30, b3); c31 = f32x4.add(c31, b3);
+  }
+  put8(y, c00, c01, valid, scratch, acc);
+  if (nO > 1) put8(y + outPlaneB, c10, c11, valid, scratch, acc);
+  if (nO > 2) put8(y + 2 * outPlaneB, c20, c21, valid, scratch, acc);
+  if (nO > 3) put8(y + 3 * outPlaneB, c30, c31, valid, scratch, acc);
+}
+
+/** One 1-channel × 4-row × 8-pixel tile: Y[o, p..p+3, q..q+7], wp at the channel's [K] weights; `rows` rows stored. */
+@inline function tileRows4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outRowB: usize, rows: i32, valid: i32, bias: f32, scratch: usize, acc: i32): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
+  const head = <usize>(r0 * kw * 4), tail = <usize>((kh - r1) * kw * 4);
+  let wk = wp;
+  let plane = x + <usize>r0 * rowB;
+  for (let ci = 0; ci < C; ci++) {
+    let row = plane;
+    wk += head;
+    for (let r = r0; r < r1; r++) {
+      let p0 = row;
+      const p1 = rowB, p2 = 2 * rowB, p3 = 3 * rowB;
+      for (let s = 0; s < kw; s++) {
+        const wv = v128.load32_splat(wk);
+        c00 = madd(wv, v128.load(p0), c00); c01 = madd(wv, v128.load(p0, 16), c01);
+        c10 = madd(wv, v128.load(p0 + p1), c10); c11 = madd(wv, v128.load(p0 + p1, 16), c11);
+        c20 = madd(wv, v128.load(p0 + p2), c20); c21 = madd(wv, v128.load(p0 + p2, 16), c21);
+        c30 = madd(wv, v128.load(p0 + p3), c30); c31 = madd(wv, v128.load(p0 + p3, 16), c31);
+        wk += 4;
+        p0 += 4;
+      }
+      row += rowB;
+    }
+    wk += tail;
+    plane += planeB;
+  }
+  const b = f32x4.splat(bias);
+  put8(y, f32x4.add(c00, b), f32x4.add(c01, b), valid, scratch, acc);
+  if (rows > 1) put8(y + outRowB, f32x4.add(c10, b), f32x4.add(c11, b), valid, scratch, acc);
+  if (rows > 2) put8(y + 2 * outRowB, f32x4.add(c20, b), f32x4.add(c21, b), valid, scratch, acc);
+  if (rows > 3) put8(y + 3 * outRowB, f32x4.add(c30, b), f32x4.add(c31, b), valid, scratch, acc);
+}
+
+/** y[0..valid) += v (acc) or = v, valid ≤ 4: the 4-pixel edge tiles' store. */
+@inline function put4(y: usize, v: v128, valid: i32, scratch: usize, acc: i32): void {
+  if (valid >= 4) {
+    v128.store(y, acc ? f32x4.add(v128.load(y), v) : v);
+    return;
+  }
+  v128.store(scratch, v);
+  for (let i = 0; i < valid; i++) {
+    const at = y + (<usize>i << 2);
+    store<f32>(at, (acc ? load<f32>(at) : 0) + load<f32>(scratch + (<usize>i << 2)));
+  }
+}
+
+/** tile4 for an edge of ≤ 4 pixels: 4 channels × 4 pixels, one input load and four splats per tap. */
+@inline function tile4x4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outPlaneB: usize, nO: i32, valid: i32, bias: usize, scratch: usize, acc: i32): void {
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+  // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
+  const head = <usize>(r0 * kw * 16), tail = <usize>((kh - r1) * kw * 16);
+  let wk = wp;
+  let plane = x + <usize>r0 * rowB;
+  for (let ci = 0; ci < C; ci++) {
+    let row = plane;
+    wk += head;
+    for (let r = r0; r < r1; r++) {
+      let px = row;
+      for (let s = 0; s < kw; s++) {
+        const b0 = v128.load(px);
+        c0 = madd(v128.load32_splat(wk), b0, c0); c1 = madd(v128.load32_splat(wk, 4), b0, c1);
+        c2 = madd(v128.load32_splat(wk, 8), b0, c2); c3 = madd(v128.load32_splat(wk, 12), b0, c3);
+        wk += 16;
+        px += 4;
+      }
+      row += rowB;
+    }
+    wk += tail;
+    plane += planeB;
+  }
+  if (bias) {
+    c0 = f32x4.add(c0, v128.load32_splat(bias)); c1 = f32x4.add(c1, v128.load32_splat(bias, 4));
+    c2 = f32x4.add(c2, v128.load32_splat(bias, 8)); c3 = f32x4.add(c3, v128.load32_splat(bias, 12));
+  }
+  put4(y, c0, valid, scratch, acc);
+  if (nO > 1) put4(y + outPlaneB, c1, valid, scratch, acc);
+  if (nO > 2) put4(y + 2 * outPlaneB, c2, valid, scratch, acc);
+  if (nO > 3) put4(y + 3 * outPlaneB, c3, valid, scratch, acc);
+}
+
+/** tileRows4 for an edge of ≤ 4 pixels: 1 channel × 4 rows × 4 pixels. */
+@inline function tileRows4x4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outRowB: usize, rows: i32, valid: i32, bias: f32, scratch: usize, acc: i32): void {
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+  // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
+  const head = <usize>(r0 * kw * 4), tail = <usize>((kh - r1) * kw * 4);
+  let wk = wp;
+  let plane = x + <usize>r0 * rowB;
+  for (let ci = 0; ci < C; ci++) {
+    let row = plane;
+    wk += head;
+    for (let r = r0; r < r1; r++) {
+      let p0 = row;
+      const p1 = rowB, p2 = 2 * rowB, p3 = 3 * rowB;
+      for (let s = 0; s < kw; s++) {
+        const wv = v128.load32_splat(wk);
+        c0 = madd(wv, v128.load(p0), c0); c1 = madd(wv, v128.load(p0 + p1), c1);
+        c2 = madd(wv, v128.load(p0 + p2), c2); c3 = madd(wv, v128.load(p0 + p3), c3);
+        wk += 4;
+        p0 += 4;
+      }
+      row += rowB;
+    }
+    wk += tail;
+    plane += planeB;
+  }
+  const b = f32x4.splat(bias);
+  put4(y, f32x4.add(c0, b), valid, scratch, acc);
+  if (rows > 1) put4(y + outRowB, f32x4.add(c1, b), valid, scratch, acc);
+  if (rows > 2) put4(y + 2 * outRowB, f32x4.add(c2, b), valid, scratch, acc);
+  if (rows > 3) put4(y + 3 * outRowB, f32x4.add(c3, b), valid, scratch, acc);
+}
+
+/**
+ * Y[O, oh, ow] += correlation of X (C planes of `xh` rows × `xw` floats, padded so that every tile's reads,
+ * rows up to round4(oh) + kh − 1 and columns up to round8(ow) + kw − 1, stay inside it when there are
+ * single channels, and columns up to round8(ow) + kw − 1 otherwise) with the packed filter. Input rows
+ * outside [lo, hi) are zero padding: filter rows that would only meet them are skipped.
+ */
+function directCorrelate(x: usize, C: i32, xh: i32, xw: i32, lo: i32, hi: i32, wp: usize, O: i32, kh: i32, kw: i32, oh: i32, ow: i32, y: usize, bias: usize, scratch: usize, acc: i32): void {
+  const K = C * kh * kw, nS = singles(O), nB = O - nS, blocks = (nB + 3) >> 2;
+  const planeB = <usize>(xh * xw) << 2, rowB = <usize>xw << 2, outRowB = <usize>ow << 2, outPlaneB = <usize>(oh * ow) << 2;
+  for (let blk = 0; blk < blocks; blk++) {
+    const o0 = blk * 4, nO = nB - o0 < 4 ? nB - o0 : 4;
+    const wb = wp + (<usize>(blk * K * 4) << 2);
+    // The bias of a partial block is read through the scratch (4 floats, missing ones zero).
+    let bb: usize = 0;
+    if (bias) {
+      bb = scratch + 32;
+      for (let j = 0; j < 4; j++) store<f32>(bb + (<usize>j << 2), j < nO ? load<f32>(bias + (<usize>(o0 + j) << 2)) : 0);
+    }
+    const yb = y + <usize>o0 * outPlaneB;
+    for (let p = 0; p < oh; p++) {
+      const r0 = lo - p > 0 ? lo - p : 0, r1 = hi - p < kh ? hi - p : kh;
+      let q = 0;
+      for (; q + 4 < ow; q += 8) {
+        tile4(wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch, acc);
+      }
+      if (q < ow) tile4x4(wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch, acc);
+    }
+  }
+  for (let j = 0; j < nS; j++) {
+    const o = nB + j;
+    const ws = wp + (<usize>(blocks * 4 * K + j * K) << 2);
+    const bv: f32 = bias ? load<f32>(bias + (<usize>o << 2)) : 0;
+    const yo = y + <usize>o * outPlaneB;
+    for (let p = 0; p < oh; p += 4) {
+      // The union over the tile's four rows p … p + 3.
+      const r0 = lo - p - 3 > 0 ? lo - p - 3 : 0, r1 = hi - p < kh ? hi - p : kh;
+      let q = 0;
+      for (; q + 4 < ow; q += 8) {
+        tileRows4(ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch, acc);
+      }
+      if (q < ow) tileRows4x4(ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch, acc);
+    }
+  }
+}
+
+/** Copies C planes [h, w] into zeroed planes [H, W] at row offset top and column offset left. */
+function padPlanes(x: usize, C: i32, h: i32, w: i32, top: i32, left: i32, dst: usize, H: i32, W: i32): void {
+  // Rows are short (a few dozen floats): copied by v128 loads and stores, as memory.copy calls out of line.
+  memory.fill(dst, 0, <usize>(C * H * W) << 2);
+  const w4 = w & ~3;
+  for (let ci = 0; ci < C; ci++) for (let i = 0; i < h; i++) {
+    const d = dst + (<usize>((ci * H + top + i) * W + left) << 2), src = x + (<usize>((ci * h + i) * w) << 2);
+    let j = 0;
+    for (; j < w4; j += 4) v128.store(d + (<usize>j << 2), v128.load(src + (<usize>j << 2)));
+    for (; j < w; j++) store<f32>(d + (<usize>j << 2), load<f32>(src + (<usize>j << 2)));
+  }
+}
+
+/** Whether the direct kernels apply: stride 1, no dilation, one group, padding below the kernel size (ȳ's padding ≥ 0). */
+function convDirect(kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32): i32 {
+  return sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 && ph < kh && pw < kw ? 1 : 0;
+}
+
+/** Workspace bytes of the direct passes (scratch, packed filter, one padded example), bounded from oh, ow. */
+function directWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, oh: i32, ow: i32): i32 {
+  const H = round4(oh + kh - 1) + kh - 1, W = round8(ow + kw - 1) + kw - 1;
+  const f = packedBytes(o, c * kh * kw), b = packedBytes(c, o * kh * kw);
+  return 64 + (f > b ? f : b) + 64 + (c > o ? c : o) * H * W * 4 + 64;
+}
+
+/** Forward pass of one batch on the direct kernels (convDirect true). */
+function forwardDirect(x: usize, wt: usize, bias: usize, y: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, ph: i32, pw: i32, oh: i32, ow: i32, ws: usize, acc: i32, act: i32, beta: f64, a: usize): void {
+  const scratch = ws, wp = ws + 64, K = c * kh * kw;
+  const xp = (wp + <usize>packedBytes(o, K) + 63) & ~63;
+  packDirect(wt, o, c, kh, kw, 0, wp);
+  // Read the input in place when no tile can read past it: no padding, whole 8-pixel tiles, whole 4-row tiles.
+  const copy = ph != 0 || pw != 0 || (ow & 7) != 0 || (singles(o) != 0 && (oh & 3) != 0);
+  const H = copy ? round4(oh) + kh - 1 : h, W = copy ? round8(ow) + kw - 1 : w;
+  for (let b = 0; b < n; b++) {
+    let src = x + (<usize>(b * c * h * w) << 2);
+    if (copy) { padPlanes(src, c, h, w, ph, pw, xp, H, W); src = xp; }
+    const yb = y + (<usize>(b * o * oh * ow) << 2);
+    directCorrelate(src, c, H, W, copy ? ph : 0, copy ? ph + h : h, wp, o, kh, kw, oh, ow, yb, bias, scratch, acc);
+    // The activation epilogue while the example's output is in cache.
+    if (act) activation(act - 1, beta, yb, 0, a + (<usize>(b * o * oh * ow) << 2), 0, o * oh * ow);
+  }
+}
+
+/** Backward-input pass of one batch on the direct kernels: ȳ padded by (k − 1 − p), filter flipped and transposed. */
+function backwardInputDirect(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, ph: i32, pw: i32, oh: i32, ow: i32, ws: usize, acc: i32): void {
+  const scratch = ws, wp = ws + 64, K = o * kh * kw;
+  const gp = (wp + <usize>packedBytes(c, K) + 63) & ~63;
+  packDirect(wt, o, c, kh, kw, 1, wp);
+  const H = round4(h) + kh - 1, W = round8(w) + kw - 1;
+  for (let b = 0; b < n; b++) {
+    padPlanes(gy + (<usize>(b * o * oh * ow) << 2), o, oh, ow, kh - 1 - ph, kw - 1 - pw, gp, H, W);
+    directCorrelate(gp, o, H, W, kh - 1 - ph, kh - 1 - ph + oh, wp, c, kh, kw, h, w, gx + (<usize>(b * c * h * w) << 2), 0, scratch, acc);
+  }
+}
+
 /** Workspace bytes every conv pass needs (the largest of the three passes' packed operands); c per group. */
 export function convWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, oh: i32, ow: i32): i32 {
   const K = c * kh * kw, P = oh * ow, Pp = round8(P), Kp = round8(K);
@@ -104,20 +436,33 @@ export function convWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, oh: i32, ow
   const bwdW = P * Kp;
   let m = fwd > bwdIn ? fwd : bwdIn;
   if (bwdW > m) m = bwdW;
-  return m * 4 + 256;
+  const direct = directWorkspaceBytes(c, o, kh, kw, oh, ow);
+  return m * 4 + 256 > direct ? m * 4 + 256 : direct;
 }
 
-/** y[n,o,:,:] += W·col(x_n) + bias[o] (bias 0 = none); c and o are the full channel counts. */
-export function conv2dForward(x: usize, wt: usize, bias: usize, y: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize): void {
+/**
+ * y[n,o,:,:] += W·col(x_n) + bias[o] (bias 0 = none), or = when `overwrite` (y need not be zeroed); c and o are
+ * the full channel counts. act ≠ 0: also a = σ(y) for activation kind act − 1 (pointwise.ts codes), per example
+ * while its output is in cache.
+ */
+export function conv2dForward(x: usize, wt: usize, bias: usize, y: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize, overwrite: i32, act: i32, beta: f64, a: usize): void {
+  if (convDirect(kh, kw, sh, sw, ph, pw, dh, dw, groups)) { forwardDirect(x, wt, bias, y, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1, act, beta, a); return; }
   const cg = c / groups, og = o / groups, K = cg * kh * kw, P = oh * ow, Pp = round8(P);
-  for (let b = 0; b < n; b++) for (let gi = 0; gi < groups; gi++) {
-    im2col(x + (<usize>((b * c + gi * cg) * h * w) << 2), cg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ws, Pp);
-    gemmPacked(wt + (<usize>(gi * og * K) << 2), ws, y + (<usize>((b * o + gi * og) * P) << 2), og, P, K, Pp, bias ? bias + (<usize>(gi * og) << 2) : 0, 0);
+  for (let b = 0; b < n; b++) {
+    const yb = y + (<usize>(b * o * P) << 2);
+    if (overwrite) memory.fill(yb, 0, <usize>(o * P) << 2);
+    for (let gi = 0; gi < groups; gi++) {
+      im2col(x + (<usize>((b * c + gi * cg) * h * w) << 2), cg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ws, Pp);
+      gemmPacked(wt + (<usize>(gi * og * K) << 2), ws, yb + (<usize>(gi * og * P) << 2), og, P, K, Pp, bias ? bias + (<usize>(gi * og) << 2) : 0, 0);
+    }
+    if (act) activation(act - 1, beta, yb, 0, a + (<usize>(b * o * P) << 2), 0, o * P);
   }
 }
 
-/** gx[n] += col2im(Wᵀ·gy_n), per group. */
-export function conv2dBackwardInput(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize): void {
+/** gx[n] += col2im(Wᵀ·gy_n), per group; = when `overwrite` (gx need not be zeroed). */
+export function conv2dBackwardInput(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize, overwrite: i32): void {
+  if (convDirect(kh, kw, sh, sw, ph, pw, dh, dw, groups)) { backwardInputDirect(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1); return; }
+  if (overwrite) memory.fill(gx, 0, <usize>(n * c * h * w) << 2);
   const cg = c / groups, og = o / groups, K = cg * kh * kw, P = oh * ow, Pp = round8(P);
   const wT = ws, gyp = wT + (<usize>(K * o) << 2), col = (gyp + (<usize>(og * Pp) << 2) + 63) & ~63;
   // Wᵀ of group gi at wT + gi·K·og: [K, og].

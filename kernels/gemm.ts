@@ -1,3 +1,5 @@
+import { madd } from './simdmath';
+
 // GEMM for the wasm backend: C[M,N] += op(A)·op(B) (+ bias per column or per row).
 // A is packed to row-major [M,K] and B to [K,Np] (Np = N rounded up to 8, zero-padded) in a caller-given
 // workspace, so one 4×8 register-blocked SIMD128 micro-kernel (8 v128 accumulators, load32_splat of A)
@@ -48,15 +50,12 @@ function packB(b: usize, K: i32, N: i32, Np: i32, transB: i32, dst: usize): void
   }
 }
 
-/**
- * C[M,N] += A·B with A packed [M,K], B packed [K,Np]. rowBias [M] and colBias [Np] (padded; 0 = none).
- * The column bias must be readable to Np; the caller pads it in the workspace.
- */
-export function gemmPacked(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, Np: i32, rowBias: usize, colBias: usize): void {
+/** Rows of A (stride lda floats) times K rows of packed B, added to C (with the biases when given). */
+function gemmKBlock(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, lda: i32, Np: i32, rowBias: usize, colBias: usize): void {
   const rowB = <usize>Np << 2;
   let m = 0;
   for (; m + 4 <= M; m += 4) {
-    const a0 = pa + (<usize>(m * K) << 2), a1 = a0 + (<usize>K << 2), a2 = a1 + (<usize>K << 2), a3 = a2 + (<usize>K << 2);
+    const a0 = pa + (<usize>(m * lda) << 2), a1 = a0 + (<usize>lda << 2), a2 = a1 + (<usize>lda << 2), a3 = a2 + (<usize>lda << 2);
     for (let n = 0; n < N; n += 8) {
       let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
       let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
@@ -66,10 +65,10 @@ export function gemmPacked(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i3
         const off = <usize>k << 2;
         const x0 = v128.load32_splat(a0 + off), x1 = v128.load32_splat(a1 + off);
         const x2 = v128.load32_splat(a2 + off), x3 = v128.load32_splat(a3 + off);
-        c00 = f32x4.add(c00, f32x4.mul(x0, b0)); c01 = f32x4.add(c01, f32x4.mul(x0, b1));
-        c10 = f32x4.add(c10, f32x4.mul(x1, b0)); c11 = f32x4.add(c11, f32x4.mul(x1, b1));
-        c20 = f32x4.add(c20, f32x4.mul(x2, b0)); c21 = f32x4.add(c21, f32x4.mul(x2, b1));
-        c30 = f32x4.add(c30, f32x4.mul(x3, b0)); c31 = f32x4.add(c31, f32x4.mul(x3, b1));
+        c00 = madd(x0, b0, c00); c01 = madd(x0, b1, c01);
+        c10 = madd(x1, b0, c10); c11 = madd(x1, b1, c11);
+        c20 = madd(x2, b0, c20); c21 = madd(x2, b1, c21);
+        c30 = madd(x3, b0, c30); c31 = madd(x3, b1, c31);
         bp += rowB;
       }
       storeRow(c, m, n, N, c00, c01, rowBias ? load<f32>(rowBias + (<usize>m << 2)) : 0, colBias);
@@ -80,18 +79,34 @@ export function gemmPacked(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i3
   }
   // Row edge: a 1×8 kernel.
   for (; m < M; m++) {
-    const a0 = pa + (<usize>(m * K) << 2);
+    const a0 = pa + (<usize>(m * lda) << 2);
     for (let n = 0; n < N; n += 8) {
       let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
       let bp = pb + (<usize>n << 2);
       for (let k = 0; k < K; k++) {
         const x0 = v128.load32_splat(a0 + (<usize>k << 2));
-        c00 = f32x4.add(c00, f32x4.mul(x0, v128.load(bp)));
-        c01 = f32x4.add(c01, f32x4.mul(x0, v128.load(bp, 16)));
+        c00 = madd(x0, v128.load(bp), c00);
+        c01 = madd(x0, v128.load(bp, 16), c01);
         bp += rowB;
       }
       storeRow(c, m, n, N, c00, c01, rowBias ? load<f32>(rowBias + (<usize>m << 2)) : 0, colBias);
     }
+  }
+}
+
+
+/** K-block of gemmPacked: a 4×KC block of A (4 KiB) stays in L1 and a KC×Np block of B in L2 across a call. */
+const KC = 256;
+
+/**
+ * C[M,N] += A·B with A packed [M,K], B packed [K,Np]. rowBias [M] and colBias [Np] (padded; 0 = none).
+ * The column bias must be readable to Np; the caller pads it in the workspace.
+ */
+export function gemmPacked(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, Np: i32, rowBias: usize, colBias: usize): void {
+  // Long K in blocks of KC, each block's partial sums added to C (the biases with the first).
+  for (let k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+    const kn = K - k0 < KC ? K - k0 : KC;
+    gemmKBlock(pa + (<usize>k0 << 2), pb + (<usize>(k0 * Np) << 2), c, M, N, kn, K, Np, k0 == 0 ? rowBias : 0, k0 == 0 ? colBias : 0);
   }
 }
 

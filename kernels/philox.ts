@@ -1,6 +1,8 @@
+import { normalQuantile } from './simdmath';
+
 // Philox4x32-10, bit-identical to src/noise/philox.ts and shaders/philox.wgsl (counter layout: word 0 =
 // element/4, word 1 = noise sample, word 2 = example id, word 3 = stream), and the sample-input kernel.
-// The 32×32→64 multiply is one u64 product here. Noise kinds: 0 none, 1 gaussian, 2 cube, 3 ball, 4 given.
+// The 32×32→64 multiply is one u64 product here (i64x2.extmul in the SIMD path of sampleInputs). Noise kinds: 0 none, 1 gaussian, 2 cube, 3 ball, 4 given.
 
 export let W0: u32 = 0, W1: u32 = 0, W2: u32 = 0, W3: u32 = 0;
 
@@ -76,6 +78,54 @@ export function noiseAt(noise: i32, k0: u32, k1: u32, ids: usize, params: usize,
   return scale * unitDraw(noise, pick(i));
 }
 
+/**
+ * Gaussian (noise 1) or ball (noise 3) noise for elements [0, d16) of one sample row, d16 a multiple of 16:
+ * Philox for four counters at once (lane L = element group g + L; the 32×32→64 products by i64x2.extmul),
+ * the normal quantile in float32 SIMD (simdmath.ts), a 4×4 transpose back to element order, and the
+ * sample input baseline + α·(x + scale·z − baseline) in float32. The words are those of philox(); the
+ * values agree with the float64 scalar path to float32 rounding (test/noise.test.ts).
+ */
+function gaussianRow(k0: u32, k1: u32, n: u32, id: u32, scale: f32, alpha: f32, x: usize, baseline: usize, out: usize, d16: i32): void {
+  const sc = f32x4.splat(scale), al = f32x4.splat(alpha);
+  const m0 = i32x4.splat(0xd2511f53), m1 = i32x4.splat(0xcd9e8d57);
+  const inv = f32x4.splat(1.1920928955078125e-7); // 2^-23
+  for (let i = 0; i < d16; i += 16) {
+    const g = i >> 2;
+    let x0 = i32x4(g, g + 1, g + 2, g + 3), x1 = i32x4.splat(n), x2 = i32x4.splat(id), x3 = i32x4.splat(0);
+    let a: u32 = k0, b: u32 = k1;
+    for (let r = 0; r < 10; r++) {
+      if (r > 0) { a += 0x9e3779b9; b += 0xbb67ae85; }
+      const hi0 = v128.shuffle<i32>(i64x2.extmul_low_i32x4_u(x0, m0), i64x2.extmul_high_i32x4_u(x0, m0), 1, 3, 5, 7);
+      const hi1 = v128.shuffle<i32>(i64x2.extmul_low_i32x4_u(x2, m1), i64x2.extmul_high_i32x4_u(x2, m1), 1, 3, 5, 7);
+      const lo0 = i32x4.mul(x0, m0), lo1 = i32x4.mul(x2, m1);
+      x0 = v128.xor(v128.xor(hi1, x1), i32x4.splat(a));
+      x1 = lo1;
+      x2 = v128.xor(v128.xor(hi0, x3), i32x4.splat(b));
+      x3 = lo0;
+    }
+    // Word j of lane L belongs to element 4·(g + L) + j; uniform01 = ((w >>> 9) + 0.5)·2^-23, exact in float32.
+    const half = f32x4.splat(0.5);
+    const z0 = normalQuantile(f32x4.mul(f32x4.add(f32x4.convert_i32x4_s(i32x4.shr_u(x0, 9)), half), inv));
+    const z1 = normalQuantile(f32x4.mul(f32x4.add(f32x4.convert_i32x4_s(i32x4.shr_u(x1, 9)), half), inv));
+    const z2 = normalQuantile(f32x4.mul(f32x4.add(f32x4.convert_i32x4_s(i32x4.shr_u(x2, 9)), half), inv));
+    const z3 = normalQuantile(f32x4.mul(f32x4.add(f32x4.convert_i32x4_s(i32x4.shr_u(x3, 9)), half), inv));
+    const t0 = v128.shuffle<f32>(z0, z1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(z2, z3, 0, 4, 1, 5);
+    const t2 = v128.shuffle<f32>(z0, z1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(z2, z3, 2, 6, 3, 7);
+    const o = <usize>i << 2;
+    for (let k = 0; k < 4; k++) {
+      const e = k == 0 ? v128.shuffle<f32>(t0, t1, 0, 1, 4, 5) : k == 1 ? v128.shuffle<f32>(t0, t1, 2, 3, 6, 7) : k == 2 ? v128.shuffle<f32>(t2, t3, 0, 1, 4, 5) : v128.shuffle<f32>(t2, t3, 2, 3, 6, 7);
+      const ok = o + (<usize>k << 4);
+      const xv = f32x4.add(v128.load(x + ok), f32x4.mul(sc, e));
+      if (baseline) {
+        const bv = v128.load(baseline + ok);
+        v128.store(out + ok, f32x4.add(bv, f32x4.mul(al, f32x4.sub(xv, bv))));
+      } else {
+        v128.store(out + ok, f32x4.mul(al, xv));
+      }
+    }
+  }
+}
+
 /** out[b·len + j] = baseline + α_s·(x + ε_n − baseline) for q = q0 + j, n = ⌊q/S⌋, s = q mod S. */
 export function sampleInputs(noise: i32, k0: u32, k1: u32, ids: usize, params: usize, given: usize, ball: usize, baseline: usize,
   N: i32, S: i32, B: i32, d: i32, x: usize, q0: i32, len: i32, out: usize): void {
@@ -83,7 +133,16 @@ export function sampleInputs(noise: i32, k0: u32, k1: u32, ids: usize, params: u
     const q = q0 + j, n = q / S;
     const alpha = <f64>load<f32>(params + (<usize>(B + q % S) << 2));
     const row = out + (<usize>((b * len + j) * d) << 2);
-    for (let i = 0; i < d; i++) {
+    let i = 0;
+    if (noise == 1 || noise == 3) {
+      // Whole groups of 16 in SIMD; the rest (from a multiple of 16, so Philox groups line up) below.
+      i = d & ~15;
+      const id = load<u32>(ids + (<usize>b << 2));
+      const scale = noise == 3 ? load<f32>(ball + (<usize>(b * N + n) << 2)) : load<f32>(params + (<usize>b << 2));
+      const xr = x + (<usize>(b * d) << 2);
+      gaussianRow(k0, k1, <u32>n, id, scale, <f32>alpha, xr, baseline ? baseline + (<usize>(b * d) << 2) : 0, row, i);
+    }
+    for (; i < d; i++) {
       const t = <usize>(b * d + i) << 2;
       const xv = <f64>load<f32>(x + t) + noiseAt(noise, k0, k1, ids, params, given, ball, N, b, n, i, d);
       const bv: f64 = baseline ? <f64>load<f32>(baseline + t) : 0;

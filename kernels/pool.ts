@@ -6,10 +6,15 @@
 @inline function imax(a: i32, b: i32): i32 { return a > b ? a : b; }
 @inline function imin(a: i32, b: i32): i32 { return a < b ? a : b; }
 
-/** y = window max, argmax = flat index into x of the first maximum (the first valid cell when none is larger). */
-export function maxPool(x: usize, y: usize, argmax: usize, nc: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32): void {
+/**
+ * y = window max, argmax = flat index into x of the first maximum (the first valid cell when none is larger),
+ * for planes [pl0, pl0 + nc) of x; y and argmax point at plane pl0's outputs (threads take plane ranges).
+ */
+export function maxPool(x: usize, y: usize, argmax: usize, nc: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, pl0: i32): void {
+  // Whole windows only (ceil mode can add a partial last one).
+  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && 2 * oh <= h && 2 * ow <= w) { maxPool2x2(x, y, argmax, nc, h, w, oh, ow, pl0); return; }
   let out: usize = 0;
-  for (let pl = 0; pl < nc; pl++) {
+  for (let pl = pl0; pl < pl0 + nc; pl++) {
     const plane = pl * h * w;
     for (let p = 0; p < oh; p++) {
       const h0 = p * sh - ph, hLo = imax(h0, 0), hHi = imin(h0 + kh, h);
@@ -20,6 +25,52 @@ export function maxPool(x: usize, y: usize, argmax: usize, nc: i32, h: i32, w: i
           const j = plane + hh * w + ww;
           const v = load<f32>(x + (<usize>j << 2));
           if (at < 0 || v > best) { best = v; at = j; }
+        }
+        store<f32>(y + out, best);
+        store<i32>(argmax + out, at);
+        out += 4;
+      }
+    }
+  }
+}
+
+/**
+ * maxPool for 2×2 windows, stride 2, no padding (LeNet's), 4 outputs at a time: the even and odd columns of
+ * two input rows are deinterleaved by shuffles and compared in the scalar loop's order ((0,0), (0,1), (1,0),
+ * (1,1), first cell taken, then strictly greater), so values and argmax are those of the general loop.
+ */
+function maxPool2x2(x: usize, y: usize, argmax: usize, nc: i32, h: i32, w: i32, oh: i32, ow: i32, pl0: i32): void {
+  const ow4 = ow & ~3;
+  let out: usize = 0;
+  for (let pl = pl0; pl < pl0 + nc; pl++) {
+    for (let p = 0; p < oh; p++) {
+      const j0 = pl * h * w + 2 * p * w;
+      const r0 = x + (<usize>j0 << 2), r1 = r0 + (<usize>w << 2);
+      let q = 0;
+      for (; q < ow4; q += 4) {
+        const o = <usize>(2 * q) << 2;
+        const a0 = v128.load(r0 + o), b0 = v128.load(r0 + o, 16), a1 = v128.load(r1 + o), b1 = v128.load(r1 + o, 16);
+        const c00 = v128.shuffle<f32>(a0, b0, 0, 2, 4, 6), c01 = v128.shuffle<f32>(a0, b0, 1, 3, 5, 7);
+        const c10 = v128.shuffle<f32>(a1, b1, 0, 2, 4, 6), c11 = v128.shuffle<f32>(a1, b1, 1, 3, 5, 7);
+        const i00 = i32x4.add(i32x4.splat(j0 + 2 * q), i32x4(0, 2, 4, 6));
+        let best = c00, at = i00;
+        let m = f32x4.gt(c01, best);
+        best = v128.bitselect(c01, best, m); at = v128.bitselect(i32x4.add(i00, i32x4.splat(1)), at, m);
+        m = f32x4.gt(c10, best);
+        best = v128.bitselect(c10, best, m); at = v128.bitselect(i32x4.add(i00, i32x4.splat(w)), at, m);
+        m = f32x4.gt(c11, best);
+        best = v128.bitselect(c11, best, m); at = v128.bitselect(i32x4.add(i00, i32x4.splat(w + 1)), at, m);
+        v128.store(y + out, best);
+        v128.store(argmax + out, at);
+        out += 16;
+      }
+      for (; q < ow; q++) {
+        const j = j0 + 2 * q;
+        let best = load<f32>(x + (<usize>j << 2)), at = j;
+        for (let k = 1; k < 4; k++) {
+          const jj = j + (k >> 1) * w + (k & 1);
+          const v = load<f32>(x + (<usize>jj << 2));
+          if (v > best) { best = v; at = jj; }
         }
         store<f32>(y + out, best);
         store<i32>(argmax + out, at);

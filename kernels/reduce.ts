@@ -19,11 +19,13 @@ export function channelSum(t: usize, n: i32, channels: i32, spatial: i32, out: u
  * noise samples: the twin of CpuBackend.sampleReduce, in float64 per element.
  */
 export function sampleReduce(noise: i32, k0: u32, k1: u32, ids: usize, params: usize, given: usize, ball: usize, baseline: usize,
-  N: i32, S: i32, B: i32, d: i32, x: usize, grads: usize, q0: i32, len: i32, stats: usize, done: i32, multiply: i32, absolute: i32): void {
+  N: i32, S: i32, B: i32, d: i32, x: usize, grads: usize, q0: i32, len: i32, stats: usize, done: i32, multiply: i32, absolute: i32,
+  i0: i32, i1: i32): void {
+  // Elements [i0, i1) of every example: each element's fold is independent, so threads take element ranges.
   const inner = stats, mean = stats + (<usize>(B * d) << 2), m2 = stats + (<usize>(2 * B * d) << 2);
   const w = params + (<usize>(B + S) << 2);
   for (let b = 0; b < B; b++) {
-    for (let i = 0; i < d; i++) {
+    for (let i = i0; i < i1; i++) {
       const t = <usize>(b * d + i) << 2;
       let acc = <f64>load<f32>(inner + t), meanC: f64 = 0, m2C: f64 = 0, count = 0;
       for (let j = 0; j < len; j++) {

@@ -35,11 +35,14 @@ export function sgd(p: usize, vel: usize, g0: usize, s0: f32, g1: usize, s1: f32
   }
 }
 
-/** PyTorch Adam (L2 weight decay); bc1 = 1 − β₁ᵗ, bc2 = 1 − β₂ᵗ from the caller. */
-export function adam(p: usize, m: usize, v: usize, g0: usize, s0: f32, g1: usize, s1: f32, count: i32, lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, bc1: f32, bc2: f32): void {
+/**
+ * PyTorch Adam (L2 weight decay); c1 = 1 − β₁, c2 = 1 − β₂, bc1 = 1 − β₁ᵗ, bc2 = 1 − β₂ᵗ from the caller in
+ * float64 (1 − β₂ formed in float32 from β₂ = 0.999 would be off by 1.3e-5 relative).
+ */
+export function adam(p: usize, m: usize, v: usize, g0: usize, s0: f32, g1: usize, s1: f32, count: i32, lr: f32, b1: f32, b2: f32, c1: f32, c2: f32, eps: f32, wd: f32, bc1: f32, bc2: f32): void {
   const n = count & ~3;
   const S0 = f32x4.splat(s0), S1 = f32x4.splat(s1), WD = f32x4.splat(wd);
-  const B1 = f32x4.splat(b1), B2 = f32x4.splat(b2), C1 = f32x4.splat(1 - b1), C2 = f32x4.splat(1 - b2);
+  const B1 = f32x4.splat(b1), B2 = f32x4.splat(b2), C1 = f32x4.splat(c1), C2 = f32x4.splat(c2);
   const LR = f32x4.splat(lr), EPS = f32x4.splat(eps), BC1 = f32x4.splat(bc1), BC2 = f32x4.splat(bc2);
   for (let i = 0; i < n; i += 4) {
     const o = <usize>i << 2;
@@ -56,8 +59,8 @@ export function adam(p: usize, m: usize, v: usize, g0: usize, s0: f32, g1: usize
     const o = <usize>i << 2;
     const th = load<f32>(p + o);
     const g = grad1(g0, s0, g1, s1, o) + wd * th;
-    const mm = b1 * load<f32>(m + o) + (1 - b1) * g;
-    const vv = b2 * load<f32>(v + o) + (1 - b2) * g * g;
+    const mm = b1 * load<f32>(m + o) + c1 * g;
+    const vv = b2 * load<f32>(v + o) + c2 * g * g;
     store<f32>(m + o, mm);
     store<f32>(v + o, vv);
     store<f32>(p + o, th - (lr * (mm / bc1)) / (Mathf.sqrt(vv / bc2) + eps));

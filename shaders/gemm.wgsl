@@ -174,13 +174,13 @@ fn rank1(acc: Block, a: vec4f, b: vec4f, b2: vec4f) -> Block {
   return r;
 }
 
-// A[m..m+3, k] (k inside the matrix), one gathered value per row.
-fn colA(m: u32, k: u32) -> vec4f {
+// A[m + j·step, k] for j < 4 (k inside the matrix), one gathered value per row.
+fn colA(m: u32, k: u32, step: u32) -> vec4f {
   let last = u.M - 1u;
   var v = vec4f(loadA(m, k), 0.0, 0.0, 0.0);
-  if (R_M > 1u) { v.y = loadA(min(m + 1u, last), k); }
-  if (R_M > 2u) { v.z = loadA(min(m + 2u, last), k); }
-  if (R_M > 3u) { v.w = loadA(min(m + 3u, last), k); }
+  if (R_M > 1u) { v.y = loadA(min(m + step, last), k); }
+  if (R_M > 2u) { v.z = loadA(min(m + 2u * step, last), k); }
+  if (R_M > 3u) { v.w = loadA(min(m + 3u * step, last), k); }
   return v;
 }
 
@@ -195,8 +195,9 @@ fn rowB(k: u32, n: u32, cols: u32, kEnd: u32) -> vec4f {
   return v;
 }
 
-// Column kk of the result is A[m..m+3, k+kk]. With VEC_A along K, K and kEnd are multiples of 4.
-fn blockA(m: u32, k: u32, kEnd: u32) -> mat4x4f {
+// Column kk of the result is A[m + j·step, k+kk] (j < 4). With VEC_A along K, K and kEnd are multiples of 4;
+// with VEC_A, step is 1.
+fn blockA(m: u32, k: u32, kEnd: u32, step: u32) -> mat4x4f {
   if (VEC_A && A_K_FAST) {
     let last = u.M - 1u;
     let r0 = loadA4(m, k);
@@ -210,7 +211,7 @@ fn blockA(m: u32, k: u32, kEnd: u32) -> mat4x4f {
   if (VEC_A) { // along M, M % 4 == 0: m..m+3 lie inside the matrix
     return mat4x4f(loadA4(m, k), loadA4(m, min(k + 1u, kLast)), loadA4(m, min(k + 2u, kLast)), loadA4(m, min(k + 3u, kLast)));
   }
-  return mat4x4f(colA(m, k), colA(m, min(k + 1u, kLast)), colA(m, min(k + 2u, kLast)), colA(m, min(k + 3u, kLast)));
+  return mat4x4f(colA(m, k, step), colA(m, min(k + 1u, kLast), step), colA(m, min(k + 2u, kLast), step), colA(m, min(k + 3u, kLast), step));
 }
 
 // Column kk of the result is B[k+kk, n..n+cols−1], zero past kEnd.
@@ -235,11 +236,12 @@ fn blockB(k: u32, n: u32, cols: u32, kEnd: u32) -> mat4x4f {
   return mat4x4f(rowB(k, n, cols, kEnd), rowB(k + 1u, n, cols, kEnd), rowB(k + 2u, n, cols, kEnd), rowB(k + 3u, n, cols, kEnd));
 }
 
-// Stores four values of C from (m, n) on, along M or along N, inside the matrix only.
-fn storeVec(m: u32, n: u32, z: u32, v: vec4f, alongM: bool) {
+// Stores four values of C: at rows m + j·step of column n (alongM) or columns n + j of row m, inside the
+// matrix only.
+fn storeVec(m: u32, n: u32, z: u32, v: vec4f, alongM: bool, step: u32) {
   for (var j = 0u; j < 4u; j++) {
     var mj = m; var nj = n + j;
-    if (alongM) { mj = m + j; nj = n; }
+    if (alongM) { mj = m + j * step; nj = n; }
     if (mj < u.M && nj < u.N) {
       if (SPLIT_K) { partial[(z * u.M + mj) * u.N + nj] = v[j]; } else { storeC(mj, nj, v[j]); }
     }
@@ -249,16 +251,27 @@ fn storeVec(m: u32, n: u32, z: u32, v: vec4f, alongM: bool) {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let groupsN = (u.N + R_N - 1u) / R_N;
+  let groupsM = (u.M + R_M - 1u) / R_M;
   let t = linearId(gid, nwg);
-  if (t >= groupsN * ((u.M + R_M - 1u) / R_M)) { return; }
-  let n = (t % groupsN) * R_N;
-  let m = (t / groupsN) * R_M;
+  if (t >= groupsN * groupsM) { return; }
+  var n = (t % groupsN) * R_N;
+  var m = (t / groupsN) * R_M;
+  // Gathered rows along M (a conv's pixels): the thread's rows are m, m + groupsM, … so that neighbouring
+  // lanes own neighbouring rows, and each load and store of a warp touches consecutive addresses (rows
+  // m..m+3 per lane would leave 3 of every 4 words of each transaction unused). Each element still sums k
+  // in the same order: only which thread computes it changes.
+  var step = 1u;
+  if (ALONG_M && !VEC_A) {
+    m = t % groupsM;
+    n = (t / groupsM) * R_N;
+    step = groupsM;
+  }
   let kBegin = gid.z * u.kChunk;
   let kEnd = min(u.K, kBegin + u.kChunk);
   let zero = vec4f(0.0);
   var acc = Block(zero, zero, zero, zero, zero, zero, zero, zero);
   for (var k = kBegin; k < kEnd; k += 4u) {
-    let a = blockA(m, k, kEnd);
+    let a = blockA(m, k, kEnd, step);
     let b = blockB(k, n, min(R_N, 4u), kEnd);
     var b2 = mat4x4f();
     if (R_N > 4u) { b2 = blockB(k, n + 4u, max(R_N, 4u) - 4u, kEnd); }
@@ -268,19 +281,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     acc = rank1(acc, a[3], b[3], b2[3]);
   }
   if (ALONG_M) {
-    storeVec(m, n, gid.z, acc.c0, true);
-    if (R_N > 1u) { storeVec(m, n + 1u, gid.z, acc.c1, true); }
-    if (R_N > 2u) { storeVec(m, n + 2u, gid.z, acc.c2, true); }
-    if (R_N > 3u) { storeVec(m, n + 3u, gid.z, acc.c3, true); }
-    if (R_N > 4u) { storeVec(m, n + 4u, gid.z, acc.c4, true); }
-    if (R_N > 5u) { storeVec(m, n + 5u, gid.z, acc.c5, true); }
-    if (R_N > 6u) { storeVec(m, n + 6u, gid.z, acc.c6, true); }
-    if (R_N > 7u) { storeVec(m, n + 7u, gid.z, acc.c7, true); }
+    storeVec(m, n, gid.z, acc.c0, true, step);
+    if (R_N > 1u) { storeVec(m, n + 1u, gid.z, acc.c1, true, step); }
+    if (R_N > 2u) { storeVec(m, n + 2u, gid.z, acc.c2, true, step); }
+    if (R_N > 3u) { storeVec(m, n + 3u, gid.z, acc.c3, true, step); }
+    if (R_N > 4u) { storeVec(m, n + 4u, gid.z, acc.c4, true, step); }
+    if (R_N > 5u) { storeVec(m, n + 5u, gid.z, acc.c5, true, step); }
+    if (R_N > 6u) { storeVec(m, n + 6u, gid.z, acc.c6, true, step); }
+    if (R_N > 7u) { storeVec(m, n + 7u, gid.z, acc.c7, true, step); }
   } else {
-    storeVec(m, n, gid.z, acc.c0, false);
-    if (R_M > 1u) { storeVec(m + 1u, n, gid.z, acc.c1, false); }
-    if (R_M > 2u) { storeVec(m + 2u, n, gid.z, acc.c2, false); }
-    if (R_M > 3u) { storeVec(m + 3u, n, gid.z, acc.c3, false); }
+    storeVec(m, n, gid.z, acc.c0, false, 1u);
+    if (R_M > 1u) { storeVec(m + 1u, n, gid.z, acc.c1, false, 1u); }
+    if (R_M > 2u) { storeVec(m + 2u, n, gid.z, acc.c2, false, 1u); }
+    if (R_M > 3u) { storeVec(m + 3u, n, gid.z, acc.c3, false, 1u); }
   }
 }
 

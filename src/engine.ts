@@ -17,7 +17,11 @@ export interface EngineOptions {
    * reference; describe() says which and why. Default 'auto'.
    */
   backend?: 'auto' | BackendName;
-  /** Threads of the wasm backend (Node only; browsers run it on one). Default 1 (see src/backend/wasm/threads.ts). */
+  /**
+   * Threads of the wasm backend. Default: in Node, the available cores (worker_threads); in a browser, Web
+   * Workers when the page is cross-origin isolated (navigator.hardwareConcurrency, at most 8), else one;
+   * describe() says how many and why (see src/backend/wasm/threads.ts).
+   */
   threads?: number;
   /** The WebGPU entry point: navigator.gpu in browsers; in Node, `create([])` of npm `webgpu` (loaded when omitted). */
   gpu?: GPU;

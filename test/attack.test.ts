@@ -8,7 +8,7 @@ import { loadModel, type Model } from '../src/graph/model.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import type { Tensor } from '../src/tensor.js';
 import type { Engine } from '../src/engine.js';
-import { cpuEngine, oracleCases, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
+import { cpuEngine, FLOAT32_BACKENDS, oracleCases, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
 
 /** A small softplus CNN on 8×8 images with random weights: curved everywhere, fast on the float64 backend. */
 async function smallCnn(engine: () => Promise<Engine> = cpuEngine): Promise<Model> {
@@ -179,41 +179,44 @@ describe('attacks on explanations', () => {
   });
 });
 
-describe('the map VJP on webgpu equals the float64 one (the GPU tangent stream of the sampling engine)', () => {
-  // Same model, input, cotangent and seed on both backends: the noise is identical (Philox), so the only
-  // difference is float32 rounding of the gradient and Hessian-vector products (≈1e-6 relative).
-  const specs: ExplainSpec[] = [
-    { method: 'saliency' },
-    { method: 'saliency', absolute: true },
-    { method: 'inputXGradient' },
-    { method: 'smoothGrad', sigma: 0.1, samples: 6 },
-    { method: 'uniformGradient', radius: 0.1, shape: 'cube', samples: 6 },
-    { method: 'uniformGradient', radius: 0.3, shape: 'ball', samples: 6 },
-    {
-      method: 'integratedGradients',
-      steps: 8,
-      baseline: { shape: [2, 2, 8, 8], data: new Float32Array(256).fill(0.2) },
-    },
-  ];
-  it.each(specs.map((s) => [`${s.method}${s.absolute ? ' |·|' : ''}${s.shape ? ` ${s.shape}` : ''}`, s] as const))(
-    '%s: map and Jᵀu within 1e-4',
-    async (_name, spec) => {
-      const [mc, mg] = [await smallCnn(), await smallCnn(webgpuEngine)];
-      const r = rng(40);
-      const x = randomTensor([2, 2, 8, 8], r, 0, 1),
-        u = randomTensor([2, 2, 8, 8], r).data;
-      const seed = 23;
-      const run = async (m: Model) => {
-        const p = prepareExplain(m, x, spec, [1, 3]);
-        const G = (await gradientMean(m, p, x, seed)).attributions.data;
-        return { G, vjp: await explainVjp(m, p, x, seed, G, u) };
-      };
-      const [c, g] = [await run(mc), await run(mg)];
-      expect(relL2(g.G, c.G)).toBeLessThan(1e-4);
-      expect(relL2(g.vjp, c.vjp)).toBeLessThan(1e-4);
-    },
-  );
-});
+describe.each(FLOAT32_BACKENDS)(
+  'the map VJP on %s equals the float64 one (the tangent stream of the sampling engine)',
+  (_backend, engine) => {
+    // Same model, input, cotangent and seed on both backends: the noise is identical (Philox), so the only
+    // difference is float32 rounding of the gradient and Hessian-vector products (≈1e-6 relative).
+    const specs: ExplainSpec[] = [
+      { method: 'saliency' },
+      { method: 'saliency', absolute: true },
+      { method: 'inputXGradient' },
+      { method: 'smoothGrad', sigma: 0.1, samples: 6 },
+      { method: 'uniformGradient', radius: 0.1, shape: 'cube', samples: 6 },
+      { method: 'uniformGradient', radius: 0.3, shape: 'ball', samples: 6 },
+      {
+        method: 'integratedGradients',
+        steps: 8,
+        baseline: { shape: [2, 2, 8, 8], data: new Float32Array(256).fill(0.2) },
+      },
+    ];
+    it.each(specs.map((s) => [`${s.method}${s.absolute ? ' |·|' : ''}${s.shape ? ` ${s.shape}` : ''}`, s] as const))(
+      '%s: map and Jᵀu within 1e-4',
+      async (_name, spec) => {
+        const [mc, mg] = [await smallCnn(), await smallCnn(engine)];
+        const r = rng(40);
+        const x = randomTensor([2, 2, 8, 8], r, 0, 1),
+          u = randomTensor([2, 2, 8, 8], r).data;
+        const seed = 23;
+        const run = async (m: Model) => {
+          const p = prepareExplain(m, x, spec, [1, 3]);
+          const G = (await gradientMean(m, p, x, seed)).attributions.data;
+          return { G, vjp: await explainVjp(m, p, x, seed, G, u) };
+        };
+        const [c, g] = [await run(mc), await run(mg)];
+        expect(relL2(g.G, c.G)).toBeLessThan(1e-4);
+        expect(relL2(g.vjp, c.vjp)).toBeLessThan(1e-4);
+      },
+    );
+  },
+);
 
 describe('attacks on predictions', () => {
   it('PGD (L∞ and L2) raises the loss, stays in the ball and the range; FGSM takes one ε step', async () => {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
 import {
   attributionMap,
@@ -15,8 +15,18 @@ import type { Engine } from '../src/engine.js';
 import { SmoothgeoError } from '../src/errors.js';
 import { loadModel, type Model } from '../src/graph/model.js';
 import type { Tensor } from '../src/tensor.js';
-import { cpuEngine, oracleCases, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
-import { ARENA_MAX_BLOCKS } from '../src/backend/webgpu/context.js';
+import {
+  BACKENDS,
+  cpuEngine,
+  FLOAT32_BACKENDS,
+  oracleCases,
+  randomTensor,
+  relL2,
+  rng,
+  webgpuEngine,
+} from './helpers.js';
+import { ARENA_MAX_BLOCKS, SUBMIT_EVERY } from '../src/backend/webgpu/context.js';
+import type { WebGPUBackend } from '../src/backend/webgpu/webgpu.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import { explainVjp, gradientMean, prepareExplain } from '../src/attack/explain.js';
 
@@ -48,10 +58,7 @@ const sqDist = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
   return s;
 };
-const backends: [string, () => Promise<Engine>][] = [
-  ['cpu', cpuEngine],
-  ['webgpu', webgpuEngine],
-];
+const backends = BACKENDS;
 
 for (const c of cases) {
   const x = T(c, 'x'),
@@ -150,14 +157,17 @@ for (const c of cases) {
     // The GPU's correctness check: the same seed draws the same noise on both backends (Philox), so webgpu
     // must give the float64 result up to float32 rounding, sample by sample; a wrong σ, a wrong draw or a
     // wrong fold on the GPU moves it by far more than 1e-4. The Monte Carlo bound below is only a smoke test.
-    it('SmoothGrad on webgpu equals cpu with the same seed (σ = 0.15, 32 samples) within 1e-4', async () => {
-      const o = { target, sigma: 0.15, samples: 32, seed: 9 };
-      const [a, b] = [
-        await smoothGrad(await model(c, cpuEngine, 'cpu'), x, o),
-        await smoothGrad(await model(c, webgpuEngine, 'webgpu'), x, o),
-      ];
-      expect(relL2(b.attributions.data, a.attributions.data)).toBeLessThan(1e-4);
-    });
+    it.each(FLOAT32_BACKENDS)(
+      'SmoothGrad on %s equals cpu with the same seed (σ = 0.15, 32 samples) within 1e-4',
+      async (name, engine) => {
+        const o = { target, sigma: 0.15, samples: 32, seed: 9 };
+        const [a, b] = [
+          await smoothGrad(await model(c, cpuEngine, 'cpu'), x, o),
+          await smoothGrad(await model(c, engine, name), x, o),
+        ];
+        expect(relL2(b.attributions.data, a.attributions.data)).toBeLessThan(1e-4);
+      },
+    );
 
     // Smoke test only (it has about 10× slack: it also passes σ = 0.075 on LeNet; the same-seed test above is
     // the check): fewer samples and a bound from their count, E|ĝ − g|² = tr Σ / N for the mean of N samples
@@ -183,50 +193,53 @@ describe('across backends and methods', () => {
   const x = T(c, 'x'),
     target = c.json.target;
 
-  it('cpu and webgpu draw the same noise: SmoothGrad, VarGrad, ball and cube Uniform Gradient agree', async () => {
-    const [mc, mg] = [await model(c, cpuEngine, 'cpu'), await model(c, webgpuEngine, 'webgpu')];
-    const runs: [string, (m: Model) => Promise<{ attributions: Tensor }>][] = [
-      ['smoothGrad', (m) => smoothGrad(m, x, { target, relativeSigma: 0.1, samples: 24, seed: 1 })],
-      ['varGrad', (m) => varGrad(m, x, { target, sigma: 0.2, samples: 24, seed: 2 })],
-      ['uniform ball', (m) => uniformGradient(m, x, { target, radius: 2, shape: 'ball', samples: 24, seed: 3 })],
-      [
-        'uniform cube',
-        (m) =>
-          uniformGradient(m, x, { target, radius: 0.1, shape: 'cube', samples: 24, seed: 4, output: 'probability' }),
-      ],
-      [
-        'noise tunnel of IG',
-        (m) =>
-          noiseTunnel(m, x, {
-            target,
-            method: 'integratedGradients',
-            steps: 8,
-            sigma: 0.1,
-            samples: 6,
-            seed: 5,
-            statistic: 'meanSquare',
-          }),
-      ],
-      [
-        'noise tunnel of |saliency|',
-        (m) =>
-          noiseTunnel(m, x, {
-            target,
-            method: 'saliency',
-            absolute: true,
-            noiseType: 'cube',
-            radius: 0.1,
-            samples: 6,
-            seed: 6,
-            statistic: 'variance',
-          }),
-      ],
-    ];
-    for (const [name, run] of runs) {
-      const [a, b] = [await run(mc), await run(mg)];
-      expect(relL2(b.attributions.data, a.attributions.data), name).toBeLessThan(1e-4);
-    }
-  });
+  it.each(FLOAT32_BACKENDS)(
+    'cpu and %s draw the same noise: SmoothGrad, VarGrad, ball and cube Uniform Gradient agree',
+    async (name, engine) => {
+      const [mc, mg] = [await model(c, cpuEngine, 'cpu'), await model(c, engine, name)];
+      const runs: [string, (m: Model) => Promise<{ attributions: Tensor }>][] = [
+        ['smoothGrad', (m) => smoothGrad(m, x, { target, relativeSigma: 0.1, samples: 24, seed: 1 })],
+        ['varGrad', (m) => varGrad(m, x, { target, sigma: 0.2, samples: 24, seed: 2 })],
+        ['uniform ball', (m) => uniformGradient(m, x, { target, radius: 2, shape: 'ball', samples: 24, seed: 3 })],
+        [
+          'uniform cube',
+          (m) =>
+            uniformGradient(m, x, { target, radius: 0.1, shape: 'cube', samples: 24, seed: 4, output: 'probability' }),
+        ],
+        [
+          'noise tunnel of IG',
+          (m) =>
+            noiseTunnel(m, x, {
+              target,
+              method: 'integratedGradients',
+              steps: 8,
+              sigma: 0.1,
+              samples: 6,
+              seed: 5,
+              statistic: 'meanSquare',
+            }),
+        ],
+        [
+          'noise tunnel of |saliency|',
+          (m) =>
+            noiseTunnel(m, x, {
+              target,
+              method: 'saliency',
+              absolute: true,
+              noiseType: 'cube',
+              radius: 0.1,
+              samples: 6,
+              seed: 6,
+              statistic: 'variance',
+            }),
+        ],
+      ];
+      for (const [name, run] of runs) {
+        const [a, b] = [await run(mc), await run(mg)];
+        expect(relL2(b.attributions.data, a.attributions.data), name).toBeLessThan(1e-4);
+      }
+    },
+  );
 
   it("relative noise scales are fractions of each example's range, and the seed is reported (drawn when omitted)", async () => {
     const m = await model(c, cpuEngine, 'cpu');
@@ -404,27 +417,37 @@ describe('attributionMap', () => {
 });
 
 describe('memory', () => {
-  it('GPU memory of SmoothGrad does not grow with the number of samples (fixed chunk size)', async () => {
-    const c = cases.find((k) => k.name === 'mlp') ?? cases[0];
-    const engine = await webgpuEngine();
-    const m = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
-    const x = T(c, 'x'),
-      target = c.json.target;
-    await smoothGrad(m, x, { target, sigma: 0.1, samples: 8, batchSize: 8, seed: 1 }); // warm the pool
-    engine.resetPeakMemory();
-    await smoothGrad(m, x, { target, sigma: 0.1, samples: 8, batchSize: 8, seed: 1 });
-    const few = engine.memory()!.peakBytes;
-    engine.resetPeakMemory();
-    await smoothGrad(m, x, { target, sigma: 0.1, samples: 96, batchSize: 8, seed: 1 });
-    expect(engine.memory()!.peakBytes).toBe(few);
-  });
+  it.each(FLOAT32_BACKENDS)(
+    '%s: memory of SmoothGrad does not grow with the number of samples (fixed chunk size)',
+    async (_name, makeEngine) => {
+      const c = cases.find((k) => k.name === 'mlp') ?? cases[0];
+      const engine = await makeEngine();
+      const m = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+      const x = T(c, 'x'),
+        target = c.json.target;
+      await smoothGrad(m, x, { target, sigma: 0.1, samples: 8, batchSize: 8, seed: 1 }); // warm the pool
+      engine.resetPeakMemory();
+      await smoothGrad(m, x, { target, sigma: 0.1, samples: 8, batchSize: 8, seed: 1 });
+      const few = engine.memory()!.peakBytes;
+      engine.resetPeakMemory();
+      await smoothGrad(m, x, { target, sigma: 0.1, samples: 96, batchSize: 8, seed: 1 });
+      expect(engine.memory()!.peakBytes).toBe(few);
+    },
+  );
 
   it('the uniform arena is counted in engine.memory() and bounded: thousands of dispatches in one call do not grow it', async () => {
     // ~9 dispatches a chunk of one sample: 96 chunks fill the arena's two 64 KiB blocks (512 slots of 256 B);
     // 192 chunks would need 7 blocks unbounded. Past the bound the work recorded so far is submitted and the
-    // blocks are reused, so both peaks are equal; the result is the same as in one chunk.
+    // blocks are reused, so both peaks are equal; the result is the same as in one chunk. Submitting every
+    // SUBMIT_EVERY dispatches (hardware GPUs) would never fill the arena: this test turns it off to reach the bound.
     const c = cases.find((k) => k.name === 'mlp') ?? cases[0];
     const engine = await webgpuEngine();
+    const ctx = ((await engine.backendForCall()) as WebGPUBackend).context;
+    const was = ctx.submitEvery;
+    ctx.submitEvery = 0;
+    onTestFinished(() => {
+      ctx.submitEvery = was;
+    });
     const m = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
     const x = T(c, 'x'),
       target = c.json.target;
@@ -442,6 +465,32 @@ describe('memory', () => {
     expect(engine.memory()!.peakBytes).toBe(some.peakBytes);
     const once = await smoothGrad(m, x, { ...o, samples: 192, batchSize: 192 });
     expect(relL2(many.attributions.data, once.attributions.data)).toBeLessThan(1e-5);
+  });
+
+  it('submitting every few dispatches lets the GPU start early and changes no result', async () => {
+    const c = cases.find((k) => k.name === 'lenet') ?? cases[0];
+    const engine = await webgpuEngine();
+    const ctx = ((await engine.backendForCall()) as WebGPUBackend).context;
+    const was = ctx.submitEvery;
+    onTestFinished(() => {
+      ctx.submitEvery = was;
+    });
+    const m = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+    const o = { target: c.json.target, sigma: 0.1, samples: 12, batchSize: 3, seed: 4 };
+    const run = async (every: number) => {
+      ctx.submitEvery = every;
+      const before = ctx.submits;
+      const r = await smoothGrad(m, T(c, 'x'), o);
+      return { data: r.attributions.data, submits: ctx.submits - before };
+    };
+    const atRead = await run(0),
+      every = await run(1),
+      byDefault = await run(SUBMIT_EVERY);
+    expect(atRead.submits).toBe(1);
+    expect(every.submits).toBeGreaterThan(4 * 9); // four chunks of at least 9 dispatches, one submit each
+    expect(byDefault.submits).toBeGreaterThan(1);
+    expect(every.data).toEqual(atRead.data);
+    expect(byDefault.data).toEqual(atRead.data);
   });
 
   it('the tangent stream on a model without curvature makes its zero tangents on the device: memory does not grow with N', async () => {

@@ -265,6 +265,11 @@ describe('smoothgeo attack, curvature, info, bench', () => {
     expect(rec.backends.cpu.available).toBe(true);
     expect(rec.picked).toMatchObject({ requested: 'cpu', backend: 'cpu', reason: 'requested' });
     expect(rec.workLimits.imagePixels).toBe(2 ** 26);
+    // wasm: its SIMD variant and threads (SIMD128 validates in every Node the package supports).
+    expect(rec.backends.wasm).toMatchObject({ available: true, threads: { default: 1 } });
+    expect(rec.backends.wasm.variant).toMatch(/^SIMD128/);
+    expect(rec.backends.wasm.threads.max).toBeGreaterThanOrEqual(1);
+    expect(rec.backends.wasm.describe).toMatch(/^backend wasm — WebAssembly SIMD128 kernels/);
   });
 
   it('bench: one row per batch size with every time measured', () => {
@@ -296,7 +301,7 @@ describe('every command: bad flags, missing files, models that do not fit the in
     oneLine(run('train', '--model', 'm.json', '--out', 'm.safetensors', '--bogus'), /unknown option '--bogus'/);
     oneLine(run('train', '--out', 'm.safetensors'), /required option '--model <spec.json>' not specified/);
     oneLine(run('bench', '--batch', '0'), /batch size must be an integer >= 1, got '0'/);
-    oneLine(run('info', '--backend', 'tpu'), /backend must be 'auto' or 'webgpu' or 'cpu', got "tpu"/);
+    oneLine(run('info', '--backend', 'tpu'), /backend must be 'auto' or 'webgpu' or 'wasm' or 'cpu', got "tpu"/);
   });
 
   it('a missing file, named with its flag, for each command that reads one', () => {
@@ -376,6 +381,22 @@ describe('progress bars and --json', () => {
     const piped = run(...args);
     expect(piped.status).toBe(0);
     expect(piped.stderr).toBe('');
+  });
+
+  it('--threads runs the wasm backend on worker threads, with the one-thread map; other backends refuse it', () => {
+    const args = ['explain', '--mnist', '3', '--method', 'smoothgrad', '--samples', '4', '--seed', '1', '--json'];
+    const one = run(...args, '--backend', 'wasm', '--out', tmp());
+    const two = run(...args, '--backend', 'wasm', '--threads', '2', '--out', tmp());
+    expect(one.status, one.stderr).toBe(0);
+    expect(two.status, two.stderr).toBe(0);
+    expect(JSON.parse(one.stdout).backend).toMatch(/1 thread\b/);
+    expect(JSON.parse(two.stdout).backend).toMatch(/2 threads/);
+    expect(JSON.parse(two.stdout).methods.smoothgrad.maps).toEqual(JSON.parse(one.stdout).methods.smoothgrad.maps);
+    oneLine(
+      run(...args, '--backend', 'cpu', '--threads', '2'),
+      /--threads is for the wasm backend; --backend cpu runs on cpu/,
+    );
+    oneLine(run(...args, '--threads', '0'), /--threads must be an integer >= 1, got '0'/);
   });
 
   it('train --json prints the record it writes beside the checkpoint', () => {

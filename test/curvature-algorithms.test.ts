@@ -20,7 +20,7 @@ import { encodeSafetensors } from '../src/io/safetensors.js';
 import type { Tensor } from '../src/tensor.js';
 import { rademacherVector, STREAM } from '../src/curvature/random.js';
 import { seedKey } from '../src/noise/philox.js';
-import { cpuEngine, oracleCases, randomTensor, rng, webgpuEngine, type OracleCase } from './helpers.js';
+import { BACKENDS, cpuEngine, oracleCases, randomTensor, rng, type OracleCase } from './helpers.js';
 
 /*
  * Curvature algorithms against the PyTorch oracle (exact eigenvalues and traces of the cross-entropy's input
@@ -140,10 +140,7 @@ async function smallMlp(engine: Engine, seed = 5): Promise<{ model: Model; x: Te
 // ───────────────────────────── the oracle ─────────────────────────────
 
 const cases = oracleCases();
-const backends: [string, () => Promise<Engine>][] = [
-  ['cpu', cpuEngine],
-  ['webgpu', webgpuEngine],
-];
+const backends = BACKENDS;
 
 for (const [backend, engine] of backends) {
   describe(`curvature vs the oracle on ${backend}`, () => {

@@ -1,14 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Engine } from '../src/engine.js';
 import { loadModel, Model } from '../src/graph/model.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import type { Tensor } from '../src/tensor.js';
-import { cpuEngine, oracleCases, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
+import { BACKENDS, oracleCases, randomTensor, relL2, rng } from './helpers.js';
 
-const backends: [string, () => Promise<Engine>][] = [
-  ['cpu', cpuEngine],
-  ['webgpu', webgpuEngine],
-];
+const backends = BACKENDS;
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>, from = 0, to = a.length) => {
   let s = 0;
   for (let i = from; i < to; i++) s += a[i] * b[i];

@@ -43,7 +43,7 @@ describe('engine', () => {
     expect(engine.reason).toMatch(
       /auto: WebGPU unavailable \(no WebGPU adapter: requestAdapter\(\) returned null.*\); using the wasm backend$/,
     );
-    expect(engine.describe()).toMatch(/^backend wasm — WebAssembly SIMD128 kernels/);
+    expect(engine.describe()).toMatch(/^backend wasm — WebAssembly (SIMD128|relaxed-SIMD) kernels/);
     await expect(createEngine({ backend: 'webgpu', gpu: noAdapter })).rejects.toThrow(/no WebGPU adapter/);
     const validate = vi.spyOn(WebAssembly, 'validate').mockReturnValue(false);
     try {
@@ -159,6 +159,36 @@ describe('engine', () => {
     const before = composed.length;
     await model.forward(x);
     expect(composed.length).toBe(before);
+    engine.dispose();
+  });
+
+  it('pipelines compile asynchronously: a first call holds its dispatches until they are ready, with the same result', async () => {
+    const c = oracleCases().find((k) => k.name === 'lenet')!;
+    const engine = await createEngine({ backend: 'webgpu' });
+    const ctx = ((await engine.backendForCall()) as WebGPUBackend).context;
+    // How many dispatches waited for a pipeline at the readback (GpuContext's private queue).
+    const inner = ctx as unknown as { deferred: unknown[]; encodeDeferred: () => Promise<void> };
+    const encodeDeferred = inner.encodeDeferred.bind(ctx);
+    let held = 0;
+    inner.encodeDeferred = () => {
+      held = Math.max(held, inner.deferred.length);
+      return encodeDeferred();
+    };
+    const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+    const x = c.tensors.get('x')!;
+    const objective = { kind: 'logit' as const, target: c.json.target };
+    const compiledBefore = ctx.compiled;
+    const first = await model.inputGradient(x, objective);
+    // The first call compiled its pipelines (createComputePipelineAsync) while recording; the second finds
+    // them all cached and compiles nothing; both give the same bits.
+    expect(ctx.compiled).toBeGreaterThan(compiledBefore);
+    expect(held).toBeGreaterThan(0);
+    const compiled = ctx.compiled;
+    held = 0;
+    const second = await model.inputGradient(x, objective);
+    expect(ctx.compiled).toBe(compiled);
+    expect(held).toBe(0);
+    expect(new Uint32Array(second.data.buffer)).toEqual(new Uint32Array(first.data.buffer));
     engine.dispose();
   });
 

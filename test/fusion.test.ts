@@ -7,7 +7,7 @@ import { buildGraph } from '../src/graph/spec.js';
 import { sweep, type SweepResult } from '../src/graph/sweep.js';
 import { loadModel } from '../src/graph/model.js';
 import { createEngine } from '../src/engine.js';
-import { oracleCases, relL2, rng, webgpuEngine } from './helpers.js';
+import { oracleCases, relL2, rng, wasmEngine, webgpuEngine } from './helpers.js';
 
 interface Case {
   name: string;
@@ -168,6 +168,7 @@ describe('activations fused into the GEMM epilogue', () => {
       it(`${c.name}: fused = unfused (${second ? 'forward+tangent, backward2, parameter tangents' : 'forward, backward'})`, async () => {
         for (const be of [
           await (await webgpuEngine()).backendForCall(),
+          await (await wasmEngine()).backendForCall(),
           await (await createEngine({ backend: 'cpu' })).backendForCall(),
         ]) {
           const a = run(be, c, true, second),
@@ -175,7 +176,8 @@ describe('activations fused into the GEMM epilogue', () => {
           expect(a.outs.length).toBe(b.outs.length);
           const [got, want] = [await be.read(a.outs), await be.read(b.outs)];
           // The same float operations in the same order, stored once instead of stored and read back: on cpu
-          // (float64) identical; on webgpu within float32 rounding of a compiler's fma contraction.
+          // (float64) identical; on webgpu within float32 rounding of a compiler's fma contraction; on wasm the
+          // epilogue is the activation kernel run over the GEMM's result, the same operations as unfused.
           got.forEach((g, i) =>
             expect(relL2(g, want[i]), `${be.name} output ${i}`).toBeLessThan(be.name === 'cpu' ? 1e-15 : 1e-6),
           );

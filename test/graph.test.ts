@@ -6,7 +6,7 @@ import { opFromSpec } from '../src/ops/index.js';
 import type { LayerSpec } from '../src/ops/op.js';
 import { buildGraph } from '../src/graph/spec.js';
 import type { Tensor } from '../src/tensor.js';
-import { cpuEngine, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
+import { cpuEngine, FLOAT32_BACKENDS, randomTensor, relL2, rng } from './helpers.js';
 
 /**
  * Graphs with branches: a residual block (fan-out of one value into a convolution branch and an identity
@@ -191,28 +191,35 @@ for (const [title, spec] of [
       }
     });
 
-    it('webgpu matches float64: logits, input gradient, input HVP, parameter gradient, Gauss–Newton', async () => {
-      const cpu = new Model(await cpuEngine(), graph, w),
-        gpu = new Model(await webgpuEngine(), graph, w);
-      const pairs: [string, ArrayLike<number>, ArrayLike<number>][] = [];
-      pairs.push(['logits', (await gpu.forward(x)).data, (await cpu.forward(x)).data]);
-      pairs.push([
-        'input gradient',
-        (await gpu.inputGradient(x, objective)).data,
-        (await cpu.inputGradient(x, objective)).data,
-      ]);
-      pairs.push(['input HVP', (await gpu.inputHvp(x, v, objective)).data, (await cpu.inputHvp(x, v, objective)).data]);
-      pairs.push([
-        'Gauss–Newton',
-        (await gpu.gaussNewtonProduct(x, v, [1, 3])).data,
-        (await cpu.gaussNewtonProduct(x, v, [1, 3])).data,
-      ]);
-      const pg = await gpu.paramGradient(x, objective),
-        pc = await cpu.paramGradient(x, objective);
-      for (const k of graph.params.keys()) pairs.push([`gradient of ${k}`, pg[k].data, pc[k].data]);
-      // float32 sums of a few hundred O(1) terms: ≲ 1e-6 relative; 1e-5 leaves room.
-      for (const [name, got, want] of pairs) expect(relL2(got, want), name).toBeLessThan(1e-5);
-    });
+    it.each(FLOAT32_BACKENDS)(
+      '%s matches float64: logits, input gradient, input HVP, parameter gradient, Gauss–Newton',
+      async (_name, engine) => {
+        const cpu = new Model(await cpuEngine(), graph, w),
+          gpu = new Model(await engine(), graph, w);
+        const pairs: [string, ArrayLike<number>, ArrayLike<number>][] = [];
+        pairs.push(['logits', (await gpu.forward(x)).data, (await cpu.forward(x)).data]);
+        pairs.push([
+          'input gradient',
+          (await gpu.inputGradient(x, objective)).data,
+          (await cpu.inputGradient(x, objective)).data,
+        ]);
+        pairs.push([
+          'input HVP',
+          (await gpu.inputHvp(x, v, objective)).data,
+          (await cpu.inputHvp(x, v, objective)).data,
+        ]);
+        pairs.push([
+          'Gauss–Newton',
+          (await gpu.gaussNewtonProduct(x, v, [1, 3])).data,
+          (await cpu.gaussNewtonProduct(x, v, [1, 3])).data,
+        ]);
+        const pg = await gpu.paramGradient(x, objective),
+          pc = await cpu.paramGradient(x, objective);
+        for (const k of graph.params.keys()) pairs.push([`gradient of ${k}`, pg[k].data, pc[k].data]);
+        // float32 sums of a few hundred O(1) terms: ≲ 1e-6 relative; 1e-5 leaves room.
+        for (const [name, got, want] of pairs) expect(relL2(got, want), name).toBeLessThan(1e-5);
+      },
+    );
 
     if (spec === SPEC)
       it('refuses bad graphs with errors that name the layer and what was expected', () => {

@@ -77,4 +77,18 @@ describe('createHeatmapRenderer', () => {
     await expect(createHeatmapRenderer({ renderer: 'gl' as '2d' })).rejects.toThrow(/renderer/);
     await expect(createHeatmapRenderer({ colours: 1 } as object)).rejects.toThrow(/colours/);
   });
+
+  it('draw refuses what is not a canvas, an empty canvas and a bad map, by name', async () => {
+    const r = await createHeatmapRenderer({ renderer: '2d' });
+    const map = { shape: [2, 2], data: new Float32Array(4) };
+    await expect(r.draw(null as never, map)).rejects.toThrow(/drawHeatmap: canvas must be an HTMLCanvasElement/);
+    const empty = { width: 0, height: 10, getContext: () => null } as unknown as OffscreenCanvas;
+    await expect(r.draw(empty, map)).rejects.toThrow(/the canvas is 0×10 pixels/);
+    const canvas = { width: 10, height: 10, getContext: () => null } as unknown as OffscreenCanvas;
+    await expect(r.draw(canvas, { shape: [2], data: new Float32Array(2) })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(r.draw(canvas, map, { view: { zoom: -1 } })).rejects.toThrow(/view.zoom must be > 0/);
+    await expect(r.draw(canvas, map)).rejects.toThrow(/this canvas has no 2D context/);
+  });
 });

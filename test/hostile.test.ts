@@ -32,7 +32,7 @@ import { SmoothgeoError } from '../src/errors.js';
 import { buildGraph } from '../src/graph/spec.js';
 import type { Backend } from '../src/backend/backend.js';
 import type { WebGPUBackend } from '../src/backend/webgpu/webgpu.js';
-import { cpuEngine, webgpuEngine } from './helpers.js';
+import { BACKENDS, cpuEngine, webgpuEngine } from './helpers.js';
 
 /**
  * Hostile and careless use of every public entry point (issue 13): each call must give a SmoothgeoError
@@ -161,8 +161,7 @@ describe('2. echoed user values are cut, never recursed into', () => {
 });
 
 describe('3. a non-finite result is an error naming the layer where it first appeared', () => {
-  for (const backend of ['cpu', 'webgpu'] as const) {
-    const engine = () => (backend === 'cpu' ? cpuEngine() : webgpuEngine());
+  for (const [backend, engine] of BACKENDS) {
     it(`${backend}: weights of 3e38 overflow in the first dense layer`, async () => {
       const model = await mlp(await engine(), mlpSpec, { ...mlpWeights(), 'fc1.weight': fill([3, 4], () => 3e38) });
       await rejects(
@@ -605,8 +604,8 @@ describe('7. unbounded work is refused before it starts; long calls stop on thei
         }),
     ],
   ])('%s stops after the chunk in which its signal fired', async (_, call) => {
-    for (const backend of ['cpu', 'webgpu'] as const) {
-      const engine = backend === 'cpu' ? await cpuEngine() : await createEngine({ backend: 'webgpu' });
+    for (const backend of ['cpu', 'webgpu', 'wasm'] as const) {
+      const engine = await createEngine({ backend });
       const model = await mlp(engine);
       const ac = new AbortController();
       const seen = abortAfterChunks(engine, 2, ac);

@@ -5,7 +5,7 @@ import { loadOnnx, onnxToSpec } from '../src/io/onnx.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import type { Tensor } from '../src/tensor.js';
 import { buildOnnx, type GraphDef, type NodeDef, type TensorDef } from './onnx-build.js';
-import { cpuEngine, randomTensor, relL2, rng, wasmEngine, webgpuEngine } from './helpers.js';
+import { cpuEngine, FLOAT32_BACKENDS, randomTensor, relL2, rng } from './helpers.js';
 
 /**
  * ONNX graphs built in the test (test/onnx-build.ts) with the operators torch.onnx.export writes around the
@@ -167,18 +167,18 @@ describe.each([11, 13, 17])('an ONNX graph of elementwise, folded and shape oper
     for (const k of Object.keys(gs)) expect(relL2(go[k].data, gs[k].data), k).toBeLessThan(1e-12);
   });
 
-  it.each([
-    ['webgpu', webgpuEngine],
-    ['wasm', wasmEngine],
-  ])('%s matches float64 (logits, input gradient, input HVP, constant gradients)', async (_name, engine) => {
-    const [cpu, gpu] = [await loadOnnx(await cpuEngine(), bytes), await loadOnnx(await engine(), bytes)];
-    expect(relL2((await gpu.forward(x)).data, (await cpu.forward(x)).data)).toBeLessThan(1e-5);
-    expect(relL2((await gpu.inputGradient(x, ce)).data, (await cpu.inputGradient(x, ce)).data)).toBeLessThan(1e-5);
-    expect(relL2((await gpu.inputHvp(x, v, ce)).data, (await cpu.inputHvp(x, v, ce)).data)).toBeLessThan(1e-5);
-    const [gg, gc] = [await gpu.paramGradient(x, ce), await cpu.paramGradient(x, ce)];
-    for (const k of ['norm.mean', 'norm.std', 'onnx::Mul_9', 'k0', 'k2'])
-      expect(relL2(gg[k].data, gc[k].data), k).toBeLessThan(1e-5);
-  });
+  it.each(FLOAT32_BACKENDS)(
+    '%s matches float64 (logits, input gradient, input HVP, constant gradients)',
+    async (_name, engine) => {
+      const [cpu, gpu] = [await loadOnnx(await cpuEngine(), bytes), await loadOnnx(await engine(), bytes)];
+      expect(relL2((await gpu.forward(x)).data, (await cpu.forward(x)).data)).toBeLessThan(1e-5);
+      expect(relL2((await gpu.inputGradient(x, ce)).data, (await cpu.inputGradient(x, ce)).data)).toBeLessThan(1e-5);
+      expect(relL2((await gpu.inputHvp(x, v, ce)).data, (await cpu.inputHvp(x, v, ce)).data)).toBeLessThan(1e-5);
+      const [gg, gc] = [await gpu.paramGradient(x, ce), await cpu.paramGradient(x, ce)];
+      for (const k of ['norm.mean', 'norm.std', 'onnx::Mul_9', 'k0', 'k2'])
+        expect(relL2(gg[k].data, gc[k].data), k).toBeLessThan(1e-5);
+    },
+  );
 });
 
 describe('ONNX operators outside what the importer expresses exactly are refused, naming node and reason', () => {

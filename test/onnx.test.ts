@@ -3,14 +3,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { smoothGrad } from '../src/attribution/methods.js';
 import { hessianEigen } from '../src/curvature/eigen.js';
-import type { Engine } from '../src/engine.js';
 import { parseSafetensors } from '../src/io/safetensors.js';
 import { loadOnnx, onnxToSpec } from '../src/io/onnx.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import { loadModel, type Model } from '../src/graph/model.js';
 import { ModelProto } from '../src/io/onnx-schema.js';
 import { SmoothgeoError } from '../src/errors.js';
-import { cpuEngine, relL2, webgpuEngine } from './helpers.js';
+import { BACKENDS, cpuEngine, relL2 } from './helpers.js';
 
 /**
  * The ONNX oracle (test/fixtures/onnx, copied from shared/oracle/onnx; its README): models exported by
@@ -19,10 +18,7 @@ import { cpuEngine, relL2, webgpuEngine } from './helpers.js';
  */
 const DIR = join(import.meta.dirname, 'fixtures', 'onnx');
 const TOL = 1e-4;
-const backends: [string, () => Promise<Engine>][] = [
-  ['cpu', cpuEngine],
-  ['webgpu', webgpuEngine],
-];
+const backends = BACKENDS;
 
 for (const name of ['resnet_small', 'mixed_onnx']) {
   const onnx = new Uint8Array(readFileSync(join(DIR, `${name}.onnx`)));

@@ -4,7 +4,7 @@ import { loadModel } from '../src/graph/model.js';
 import { smoothGrad } from '../src/attribution/methods.js';
 // @ts-expect-error -- a plain ES module shared with bench/resnet18.mjs
 import { randomWeights, resnet18Spec, weightShapes } from '../bench/resnet18-spec.mjs';
-import { cpuEngine, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
+import { cpuEngine, FLOAT32_BACKENDS, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
 
 /**
  * The full torchvision ResNet-18 (every layer and channel count, batch norm, padded max pooling, 20 residual
@@ -19,11 +19,8 @@ describe('ResNet-18 (torchvision architecture) at 1×3×32×32', () => {
   const x = randomTensor([1, 3, 32, 32], r, 0, 1),
     v = randomTensor([1, 3, 32, 32], r);
   const objective = { kind: 'crossEntropy' as const, labels: [3] };
-  it('webgpu matches float64: logits, input gradient, input HVP', async () => {
-    const [cpu, gpu] = [
-      await loadModel(await cpuEngine(), spec, file),
-      await loadModel(await webgpuEngine(), spec, file),
-    ];
+  it.each(FLOAT32_BACKENDS)('%s matches float64: logits, input gradient, input HVP', async (_name, engine) => {
+    const [cpu, gpu] = [await loadModel(await cpuEngine(), spec, file), await loadModel(await engine(), spec, file)];
     expect(Object.keys(gpu.parameters)).toHaveLength(62);
     expect(relL2((await gpu.forward(x)).data, (await cpu.forward(x)).data)).toBeLessThan(1e-4);
     expect(

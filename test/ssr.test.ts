@@ -1,18 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../src/graph/model.js';
-import type { Engine } from '../src/engine.js';
 import { ssrCurvature, recordPowerIteration, recordSsrGradient, ssrStartVectors } from '../src/train/ssr.js';
-import { sweep } from '../src/graph/sweep.js';
-import { cpuEngine, oracleCases, relL2, webgpuEngine } from './helpers.js';
+import { canReusePrimal, sweep, type PrimalCache } from '../src/graph/sweep.js';
+import { BACKENDS, cpuEngine, oracleCases, relL2 } from './helpers.js';
 
 // Oracle README / issue 11: gn_lambda_max within 1e-4 relative once converged; ssrgrad.* within 1e-3 relative L2.
 const LAMBDA_TOL = 1e-4;
 const GRAD_TOL = 1e-3;
 
-const backends: [string, () => Promise<Engine>][] = [
-  ['cpu', cpuEngine],
-  ['webgpu', webgpuEngine],
-];
+const backends = BACKENDS; // cpu, webgpu and wasm
 
 for (const c of oracleCases()) {
   for (const [backend, engine] of backends) {
@@ -109,6 +105,44 @@ for (const c of oracleCases()) {
         const want: number[] = c.json.gn_lambda_max;
         Array.from(out[0]).forEach((l, b) => expect(Math.abs(l - want[b]) / want[b]).toBeLessThan(LAMBDA_TOL));
         names.forEach((n, i) => expect(relL2(out[i + 1], t(`ssrgrad.${n}`).data), n).toBeLessThan(GRAD_TOL));
+      });
+
+      it("training's SSR step computes the forward of x once: the same λ, logits and gradient, bit for bit", async () => {
+        expect(canReusePrimal(model.graph)).toBe(true);
+        const B = x.shape[0],
+          d = x.data.length / B;
+        const names = Object.keys(model.parameters);
+        const run = (reuse: boolean) =>
+          model.withDevice(async (be, params) => {
+            const xs = be.upload(x.data, x.shape, 'x'),
+              cls = be.uploadIndices(labels, [B], 'labels');
+            const w0 = be.upload(ssrStartVectors(5, [0, 1].slice(0, B), 0, d), x.shape, 'w0');
+            const shared: { primal: PrimalCache | null } | null = reuse ? { primal: null } : null;
+            const w = recordPowerIteration(be, model.graph, params, xs, cls, w0, 3, shared);
+            const kept = !!shared?.primal;
+            const r = recordSsrGradient(
+              be,
+              model.graph,
+              params,
+              xs,
+              w,
+              0.5,
+              { classes: cls, scale: 0.25 },
+              shared?.primal ?? null,
+            );
+            const data = await be.read([r.lambda, r.logits, w, ...names.map((n) => r.grads.get(n)!)]);
+            r.release();
+            shared?.primal?.release();
+            be.release(xs, cls, w0, w);
+            return { data, kept };
+          });
+        const once = await run(true),
+          twice = await run(false);
+        expect(once.kept).toBe(true);
+        expect(twice.kept).toBe(false);
+        once.data.forEach((a, i) =>
+          expect(Buffer.from(a.buffer).equals(Buffer.from(twice.data[i].buffer)), `output ${i}`).toBe(true),
+        );
       });
 
       it("SSR's sweep asks for the gradients' tangents only: the same tangents, bit for bit, and no primal gradients", async () => {

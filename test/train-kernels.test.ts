@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend, BTensor } from '../src/backend/backend.js';
 import type { Engine } from '../src/engine.js';
-import { cpuEngine, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
+import { cpuEngine, randomTensor, relL2, rng, wasmEngine, webgpuEngine } from './helpers.js';
 
 // The training kernels (shaders/train.wgsl and its cpu twin) against float64 references written here from the
 // formulas (PyTorch's SGD and Adam). Tolerances: float64 cpu to 1e-12; webgpu float32, a handful of
-// roundings per element over a few steps, to 1e-5 relative L2.
+// roundings per element over a few steps, to 1e-5 relative L2; wasm likewise (float32 SIMD optimiser steps).
 const backends: [string, () => Promise<Engine>, number][] = [
   ['cpu', cpuEngine, 1e-12],
   ['webgpu', webgpuEngine, 1e-5],
+  ['wasm', wasmEngine, 1e-5],
 ];
 
 async function withBackend<T>(engine: Engine, fn: (be: Backend) => Promise<T>): Promise<T> {

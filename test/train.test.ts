@@ -1,5 +1,4 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/engine.js';
 import { loadMnist, subset, type Dataset } from '../src/data/mnist.js';
 import { loadModel } from '../src/graph/model.js';
 import { initModel } from '../src/train/init.js';
@@ -7,7 +6,7 @@ import { saveModel } from '../src/train/save.js';
 import { madryEpsilon, train, type Regularizer } from '../src/train/train.js';
 import { parseSafetensors } from '../src/io/safetensors.js';
 import { SmoothgeoError } from '../src/errors.js';
-import { cpuEngine, webgpuEngine } from './helpers.js';
+import { BACKENDS, cpuEngine } from './helpers.js';
 
 // A small CNN so that a few steps on a few hundred real digits run in seconds on SwiftShader.
 const SPEC = {
@@ -63,10 +62,7 @@ describe('loadMnist', () => {
   });
 });
 
-const backends: [string, () => Promise<Engine>][] = [
-  ['cpu', cpuEngine],
-  ['webgpu', webgpuEngine],
-];
+const backends = BACKENDS; // cpu, webgpu and wasm
 const regularizers: Regularizer[] = [
   { kind: 'none' },
   { kind: 'ssr', alpha: 0.3, scale: 10, iterations: 2 },

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend, ConvGeom } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
 import type { WasmBackend } from '../src/backend/wasm/wasm.js';
+import { createEngine } from '../src/engine.js';
 import { relL2, rng, wasmEngine } from './helpers.js';
 
 /**
@@ -48,29 +49,34 @@ describe('wasm GEMM: every micro-kernel edge against float64', () => {
   });
 });
 
-describe('wasm convolution passes: odd sizes, padding, stride 2', () => {
+describe('wasm convolution passes: odd sizes, padding, stride 2, dilation, groups and depthwise', () => {
   const geoms: ConvGeom[] = [];
-  for (const [c, h, w, o, kh, kw, sh, sw, ph, pw] of [
-    [1, 7, 9, 3, 3, 3, 1, 1, 0, 0],
-    [2, 9, 7, 5, 3, 2, 2, 1, 1, 0],
-    [3, 8, 8, 9, 5, 5, 2, 2, 2, 2],
-    [4, 5, 11, 1, 1, 3, 1, 2, 0, 1],
+  // Last three columns: dilation (dh, dw) and groups (depthwise where groups = c).
+  for (const [c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups] of [
+    [1, 7, 9, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1],
+    [2, 9, 7, 5, 3, 2, 2, 1, 1, 0, 1, 1, 1],
+    [3, 8, 8, 9, 5, 5, 2, 2, 2, 2, 1, 1, 1],
+    [4, 5, 11, 1, 1, 3, 1, 2, 0, 1, 1, 1, 1],
+    [4, 9, 10, 6, 3, 3, 1, 2, 2, 1, 2, 3, 2],
+    [5, 7, 7, 10, 3, 3, 2, 2, 1, 1, 1, 1, 5],
+    [6, 8, 9, 6, 2, 3, 1, 1, 3, 2, 3, 2, 3],
   ]) {
     const n = 3,
-      oh = Math.floor((h + 2 * ph - kh) / sh) + 1,
-      ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
-    geoms.push({ n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh: 1, dw: 1, groups: 1, oh, ow });
+      oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1,
+      ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+    geoms.push({ n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow });
   }
   it.each(geoms)('%j', async (g) => {
     const r = rng(g.c * 100 + g.o);
+    const cg = g.c / g.groups;
     const x = Array.from({ length: g.n * g.c * g.h * g.w }, () => r()),
-      wt = Array.from({ length: g.o * g.c * g.kh * g.kw }, () => r());
+      wt = Array.from({ length: g.o * cg * g.kh * g.kw }, () => r());
     const gy = Array.from({ length: g.n * g.o * g.oh * g.ow }, () => r()),
       bias = Array.from({ length: g.o }, () => r());
     const [got, want] = await both(
       (be) => {
         const X = be.upload(x, [g.n, g.c, g.h, g.w], 'x'),
-          W = be.upload(wt, [g.o, g.c, g.kh, g.kw], 'w'),
+          W = be.upload(wt, [g.o, cg, g.kh, g.kw], 'w'),
           GY = be.upload(gy, [g.n, g.o, g.oh, g.ow], 'gy');
         return [
           be.conv2d(X, W, be.upload(bias, [g.o], 'b'), g),
@@ -108,6 +114,29 @@ describe('wasm memory', () => {
         ),
       }),
     );
+  });
+});
+
+describe('wasm lifecycle', () => {
+  it('memory in live tensors, trim frees nothing, profile says why it cannot time, dispose refuses later calls', async () => {
+    const engine = await createEngine({ backend: 'wasm' });
+    const be = await engine.backendForCall();
+    const t = be.zeros([1000], 't');
+    const m = engine.memory()!;
+    expect(m.allocatedBytes).toBeGreaterThanOrEqual(4000);
+    expect(m.peakBytes).toBeGreaterThanOrEqual(m.allocatedBytes);
+    expect(m.uniformBytes).toBe(0);
+    be.release(t);
+    expect(engine.memory()!.allocatedBytes).toBe(m.allocatedBytes - 4032); // 4000 bytes in 64-byte classes
+    expect(engine.trim()).toBe(0);
+    const p = await engine.profile(async () => 7);
+    expect(p).toMatchObject({ result: 7, supported: false, reason: expect.stringMatching(/wasm backend/) });
+    // Which build runs (relaxed SIMD where it validates), how many threads and why.
+    expect(engine.describe()).toMatch(
+      /^backend wasm — WebAssembly (?:SIMD128 kernels \(relaxed SIMD does not validate in this engine\)|relaxed-SIMD kernels \(f32x4\.relaxed_madd multiply-adds\)), AssemblyScript, (\d+) threads? \(default: the \1 available cores?\) \(requested\)$/,
+    );
+    engine.dispose();
+    await expect(engine.backendForCall()).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
   });
 });
 

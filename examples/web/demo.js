@@ -1,8 +1,8 @@
 // The demo page: a test digit (or one drawn by hand) → the prediction and four attribution maps of the NAT or
 // SSR LeNet, and a live top-k attack on the saliency map with its metrics. Everything runs in this page
-// through the browser build of smoothgeo: on WebGPU (navigator.gpu) by default, or on the backend named by
-// ?backend=. The heatmaps are drawn by a WebGPU render pipeline when the engine computes on WebGPU, else on
-// 2D canvases (same colours, same placement); the page says which.
+// through the browser build of smoothgeo, on the backend that `auto` picks (a hardware WebGPU adapter, else
+// wasm) or the one named by ?backend=. The heatmaps are drawn by a WebGPU render pipeline when the engine
+// computes on WebGPU, else (wasm, cpu) on 2D canvases with the same colours and placement; the page says which.
 import {
   attackExplanation,
   attributionMap,
@@ -109,6 +109,7 @@ async function attack() {
       iterations: 10,
       k: 78,
       seed: 1,
+      onIteration: (i, n) => ($('metrics').textContent = `top-k attack: iteration ${i} of ${n}…`),
     });
     const before = r.originalMap,
       after = r.attackedMap;

@@ -26,7 +26,7 @@ export interface SamplingOptions {
   seed?: number;
   /** Samples per example in one batched sweep; by default as many as `maxBytes` allows. */
   batchSize?: number;
-  /** Memory budget of one chunk's activations in bytes (default 32 MiB). */
+  /** Memory budget of one chunk's activations in bytes (default: the backend's chunkBytes, 32 MiB on cpu and software adapters, up to 512 MiB on a GPU). */
   maxBytes?: number;
   /** Noise counter per example (default 0…B−1): the same id draws the same noise in any batch. */
   exampleIds?: number[];

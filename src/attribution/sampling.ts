@@ -53,19 +53,12 @@ export interface SamplingResult {
 }
 
 /**
- * Default memory budget of one chunk's activations. Past it, memory stays flat as N grows; below it a chunk
- * still holds hundreds of LeNet-sized samples (≈75 KB each), enough to fill a GPU, and smaller chunks were
- * also faster than one huge chunk on the software adapter (bench/smoothgrad.mjs).
- */
-export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
-
-/**
  * The most samples per example a chunk may hold within the budget: the largest length whose sweep peak
  * (src/graph/memory.ts: the graph's liveness, each tensor in the backend's allocation size) plus what the
  * call holds throughout fits `maxBytes`; at least 1.
  */
 function chunkLength(model: Model, be: Backend, r: SamplingRequest, B: number, d: number, Q: number): number {
-  const budget = r.maxBytes ?? DEFAULT_MAX_BYTES;
+  const budget = r.maxBytes ?? be.chunkBytes;
   const bufferBytes = (b: number) => be.bufferBytes?.(b) ?? b;
   const gemmScratchBytes = (M: number, N: number, K: number) => be.gemmScratchBytes?.(M, N, K) ?? 0;
   // Held by the whole call: the running statistics, x (and its tangent), the plan's small tables, and the

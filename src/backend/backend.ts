@@ -138,6 +138,13 @@ export type Profile<T> =
   | { result: T; supported: true; kernels: KernelTiming[]; totalMs: number; untimed: number }
   | { result: T; supported: false; reason: string; kernels: []; totalMs: null };
 
+/**
+ * The chunk budget (Backend.chunkBytes) of the cpu backend and of software adapters: past it memory stays flat
+ * as the samples grow, below it a chunk still holds hundreds of LeNet-sized samples (≈75 KB each), and smaller
+ * chunks were faster than one huge chunk on the software adapter (bench/smoothgrad.mjs).
+ */
+export const DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024;
+
 /** The lifecycle part of the contract: identity, limits, memory, device generation, profiling, disposal. */
 export interface BackendLifecycle {
   readonly name: BackendName;
@@ -145,6 +152,11 @@ export interface BackendLifecycle {
   readonly description: string;
   /** Largest tensor this backend can hold in one buffer, in bytes. */
   readonly maxTensorBytes: number;
+  /**
+   * Default memory budget of one chunk of a batched sampling call (SmoothGrad & co. without `maxBytes` or
+   * `batchSize`): what suits this device, within maxTensorBytes. Results never depend on it.
+   */
+  readonly chunkBytes: number;
   /** Bumps when the device is replaced after a loss: tensors of an older generation are gone (re-upload). */
   readonly generation: number;
   /** Device memory held now and at its peak; null for a backend that holds none (cpu: host arrays only). */

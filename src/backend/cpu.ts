@@ -1,3 +1,4 @@
+import { DEFAULT_CHUNK_BYTES } from './backend.js';
 import type {
   ActivationKind,
   Backend,
@@ -89,6 +90,7 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly description = 'float64 reference (TypeScript)';
   readonly maxTensorBytes = LIMITS.cpuTensorBytes;
+  readonly chunkBytes = DEFAULT_CHUNK_BYTES;
   readonly train = cpuTrainPrimitives(make);
   /** No device to lose: the generation never changes. */
   readonly generation = 0;

@@ -31,11 +31,21 @@ export function listArg(name: string, parse: (v: string) => number): (v: string)
     });
 }
 
-export async function engineFor(backend: string): Promise<Engine> {
+/** The engine of a command: `--backend`, and `--threads` for the wasm backend (refused with another). */
+export async function engineFor(o: { backend: string; threads?: number }): Promise<Engine> {
+  const { backend, threads } = o;
   if (!['auto', 'webgpu', 'wasm', 'cpu'].includes(backend))
     throw new InvalidArgumentError(`--backend must be auto, webgpu, wasm or cpu, got '${backend}'`);
-  return createEngine({ backend: backend as 'auto' | 'webgpu' | 'wasm' | 'cpu' });
+  const engine = await createEngine({ backend: backend as 'auto' | 'webgpu' | 'wasm' | 'cpu', threads });
+  if (threads !== undefined && engine.backend !== 'wasm') {
+    engine.dispose();
+    throw new InvalidArgumentError(`--threads is for the wasm backend; --backend ${backend} runs on ${engine.backend}`);
+  }
+  return engine;
 }
+
+/** Help of `--threads`, on every command that computes. */
+export const THREADS_HELP = 'threads of the wasm backend (default 1; Node worker threads over a shared memory)';
 
 /**
  * The command line as typed, for the records a command writes: from the program's argv when run as the bin,
@@ -68,6 +78,7 @@ export function modelCommandOptions(cmd: Command): Command {
       intArg('--split-seed'),
     )
     .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
+    .option('--threads <n>', THREADS_HELP, intArg('--threads', 1))
     .option('--json', 'print one JSON object on stdout instead of text')
     .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
     .option('--verbose', 'print the stack trace of an error');

@@ -31,6 +31,31 @@ export interface SweepRequest {
   fuseActivations?: boolean;
   /** An i32 [1] flag: every tensor the sweep makes is checked for Infinity/NaN on the device (see `stageName`). */
   finite?: BTensor | null;
+  /**
+   * Keep this sweep's forward values (every layer's output and max pooling's winners) in `result.primal`
+   * for later sweeps at the same x and weights; the caller releases them. Needs `canReusePrimal(graph)`.
+   */
+  keepPrimal?: boolean;
+  /**
+   * The forward values of an earlier sweep at the same x and weights (`keepPrimal`): this sweep computes
+   * only the tangents (op.tangent) and reads the kept values where its forward would have made them.
+   */
+  primal?: PrimalCache | null;
+}
+
+/** Forward values kept by a sweep (`keepPrimal`) for later sweeps at the same point. */
+export interface PrimalCache {
+  /** values[v] is graph value v's forward value (values[0] the input); argmax[i] op i's saved winners. */
+  readonly values: readonly BTensor[];
+  readonly argmax: readonly (BTensor | undefined)[];
+  /** Whether the kept forward fused activations into GEMM stores (the reusing sweep must do the same). */
+  readonly fused: boolean;
+  release(): void;
+}
+
+/** Whether every op has a tangent-only pass (op.tangent), so a sweep may reuse a kept forward. */
+export function canReusePrimal(graph: Graph): boolean {
+  return graph.ops.every((op) => !isJoin(op) && typeof op.tangent === 'function');
 }
 
 /**
@@ -53,6 +78,8 @@ export function stageName(graph: Graph, stage: number): string {
 }
 
 export interface SweepResult {
+  /** The kept forward values (`keepPrimal`), owned by the caller. */
+  primal: PrimalCache | null;
   logits: BTensor;
   logitsDot: BTensor | null;
   value: BTensor | null;
@@ -66,6 +93,8 @@ export interface SweepResult {
 export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult {
   const batch = req.x.shape[0];
   const n = graph.ops.length;
+  if ((req.keepPrimal || req.primal) && !canReusePrimal(graph))
+    throw new Error('sweep: keepPrimal / primal need an op.tangent on every op (canReusePrimal)');
   const reads = graph.inputs ?? graph.ops.map((_, i) => [i]);
   const willBackward = !!(req.head || req.cotangent || req.logitSeed) && !!(req.inputGrad || req.paramGrads);
 
@@ -129,13 +158,14 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
   for (const r of reads) for (const v of new Set(r)) readerCount[v]++;
   const fuse = req.fuseActivations ?? true;
   const saved: (Saved | null)[] = [];
-  const push = (i: number, y: BTensor, ydot: BTensor | null) => {
-    track(y);
+  // `kept`: y belongs to req.primal (made by an earlier sweep): neither tracked nor released here.
+  const push = (i: number, y: BTensor, ydot: BTensor | null, kept = false) => {
+    if (!kept) track(y);
     track(ydot);
     hold(y);
     hold(ydot);
     values.push({ z: y, zdot: ydot });
-    if (!willBackward) for (const v of new Set(reads[i])) if (lastReader[v] === i) dropValue(v);
+    if (!willBackward && !req.keepPrimal) for (const v of new Set(reads[i])) if (lastReader[v] === i) dropValue(v);
   };
   for (let i = 0; i < n; i++) {
     const op = graph.ops[i];
@@ -162,6 +192,32 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
       reads[i + 1]?.length === 1 &&
       reads[i + 1][0] === i + 1;
     const then = fusible ? next.epilogue : undefined;
+    if (req.primal) {
+      // Tangents only, along the kept forward: the same kernels as `forward`'s tangent half, so the same bits.
+      const P = req.primal;
+      if (P.fused !== fuse) throw new Error('sweep: a kept forward is reused with another fuseActivations');
+      const s: Saved = { x: ins[0].z, xdot: ins[0].zdot, argmax: P.argmax[i] };
+      const t = op.tangent!(
+        be,
+        batch,
+        ins[0].z,
+        ins[0].zdot,
+        paramsOf(op),
+        s,
+        then,
+        then ? P.values[i + 1] : undefined,
+      );
+      saved.push(s);
+      if (then) {
+        check(2 + i, t.predot);
+        push(i, P.values[i + 1], t.predot ?? null, true);
+        saved.push({ x: P.values[i + 1], xdot: t.predot ?? null });
+        i++;
+      }
+      check(2 + i, t.ydot);
+      push(i, P.values[i + 1], t.ydot, true);
+      continue;
+    }
     const r = op.forward(be, batch, ins[0].z, ins[0].zdot, paramsOf(op), then);
     track(r.saved.argmax);
     hold(r.saved.argmax);
@@ -178,7 +234,17 @@ export function sweep(be: Backend, graph: Graph, req: SweepRequest): SweepResult
   }
   const z = values[n].z,
     zdot = values[n].zdot;
+  let primal: PrimalCache | null = null;
+  if (req.keepPrimal) {
+    // Hand the forward values over to the caller: out of `made`, so no drop or release here frees them.
+    const vs = values.map((v) => v.z),
+      am = saved.map((s) => s?.argmax);
+    const owned = new Set<BTensor>();
+    for (const t of [...vs.slice(1), ...am]) if (t && t !== req.x && made.delete(t)) owned.add(t);
+    primal = { values: vs, argmax: am, fused: fuse, release: () => be.release(...owned) };
+  }
   const result: SweepResult = {
+    primal,
     logits: z,
     logitsDot: zdot,
     value: null,

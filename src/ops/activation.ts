@@ -34,6 +34,13 @@ export class Activation implements Op {
     return { y, ydot, saved: { x, xdot } };
   }
 
+  tangent(be: Backend, _batch: number, x: BTensor, xdot: BTensor | null) {
+    // One dispatch makes value and tangent; the value is the kept one's twin and is dropped.
+    const { y, ydot } = be.activation(this.type, this.beta, x, xdot);
+    be.release(y);
+    return { ydot };
+  }
+
   backward(be: Backend, _batch: number, s: Saved, gy: BTensor, gydot: BTensor | null): BackwardResult {
     const { gz, gzdot } = be.activationBackward(this.type, this.beta, s.x, gy, s.xdot, gydot);
     return { gx: gz, gxdot: gzdot, params: {} };

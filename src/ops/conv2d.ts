@@ -2,6 +2,7 @@ import type { Backend, BTensor, ConvGeom, EpilogueActivation } from '../backend/
 import { fail } from '../errors.js';
 import {
   fusedForward,
+  fusedTangent,
   LayerFields,
   sumTerms,
   type FusedActivation,
@@ -121,6 +122,42 @@ export class Conv2d implements Op {
       W.tangent && ((into) => be.conv2d(x, W.tangent!, into ? null : (b?.tangent ?? null), g, into)),
     ]);
     return { y, ydot, saved: { x, xdot } };
+  }
+
+  tangent(
+    be: Backend,
+    batch: number,
+    x: BTensor,
+    xdot: BTensor | null,
+    p: Record<string, ParamValue>,
+    _saved: Saved,
+    then?: FusedActivation,
+    pre?: BTensor,
+  ) {
+    // The tangent GEMMs of `forward`, without its value GEMM.
+    const g = this.geom(batch),
+      W = p.weight,
+      b = p.bias;
+    if (then) {
+      const conv = (
+        a: BTensor,
+        w: BTensor,
+        bias: BTensor | null,
+        into: BTensor | null,
+        act: EpilogueActivation | null,
+      ) => (act ? be.conv2dActivated(a, w, bias, g, act, into) : { z: be.conv2d(a, w, bias, g, into), a: null });
+      const t = fusedTangent(then, pre!, [
+        xdot && ((into, act) => conv(xdot, W.value, b?.tangent ?? null, into, act)),
+        W.tangent && ((into, act) => conv(x, W.tangent!, into ? null : (b?.tangent ?? null), into, act)),
+      ]);
+      return { ydot: t.ydot, predot: t.zdot };
+    }
+    return {
+      ydot: sumTerms([
+        xdot && ((into) => be.conv2d(xdot, W.value, b?.tangent ?? null, g, into)),
+        W.tangent && ((into) => be.conv2d(x, W.tangent!, into ? null : (b?.tangent ?? null), g, into)),
+      ]),
+    };
   }
 
   backward(

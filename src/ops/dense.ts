@@ -2,6 +2,7 @@ import type { Backend, BTensor, EpilogueActivation, MatmulOptions } from '../bac
 import { fail } from '../errors.js';
 import {
   fusedForward,
+  fusedTangent,
   LayerFields,
   sumTerms,
   type FusedActivation,
@@ -90,6 +91,54 @@ export class Dense implements Op {
           })),
     ]);
     return { y, ydot, saved: { x, xdot } };
+  }
+
+  tangent(
+    be: Backend,
+    _batch: number,
+    x: BTensor,
+    xdot: BTensor | null,
+    p: Record<string, ParamValue>,
+    _saved: Saved,
+    then?: FusedActivation,
+    pre?: BTensor,
+  ) {
+    // The tangent GEMMs of `forward`, without its value GEMM.
+    const W = p.weight,
+      b = p.bias;
+    if (then) {
+      const gemm = (a: BTensor, w: BTensor, o: MatmulOptions, act: EpilogueActivation | null) =>
+        act ? be.matmulActivated(a, w, o, act) : { z: be.matmul(a, w, o), a: null };
+      const t = fusedTangent(then, pre!, [
+        xdot &&
+          ((into, act) =>
+            gemm(xdot, W.value, { transB: true, bias: b?.tangent, into, label: `${this.name}.tangent.x` }, act)),
+        W.tangent &&
+          ((into, act) =>
+            gemm(
+              x,
+              W.tangent!,
+              { transB: true, bias: into ? null : b?.tangent, into, label: `${this.name}.tangent.w` },
+              act,
+            )),
+      ]);
+      return { ydot: t.ydot, predot: t.zdot };
+    }
+    return {
+      ydot: sumTerms([
+        xdot &&
+          ((into) =>
+            be.matmul(xdot, W.value, { transB: true, bias: b?.tangent, into, label: `${this.name}.tangent.x` })),
+        W.tangent &&
+          ((into) =>
+            be.matmul(x, W.tangent!, {
+              transB: true,
+              bias: into ? null : b?.tangent,
+              into,
+              label: `${this.name}.tangent.w`,
+            })),
+      ]),
+    };
   }
 
   backward(

@@ -87,6 +87,22 @@ export interface Op {
     p: Record<string, ParamValue>,
     then?: FusedActivation,
   ): { y: BTensor; ydot: BTensor | null; saved: Saved; pre?: { z: BTensor; zdot: BTensor | null } };
+  /**
+   * The tangent alone, at a point whose forward values an earlier sweep kept (sweep.ts `PrimalCache`): ẏ, and
+   * with `then` the layer's own ż as `predot` (`pre` is the layer's own kept output z, which σ′ reads).
+   * `saved` is the kept forward's (max pooling's winners). Optional: a sweep reuses a forward only when
+   * every op of the graph has it.
+   */
+  tangent?(
+    be: Backend,
+    batch: number,
+    x: BTensor,
+    xdot: BTensor | null,
+    p: Record<string, ParamValue>,
+    saved: Saved,
+    then?: FusedActivation,
+    pre?: BTensor,
+  ): { ydot: BTensor | null; predot?: BTensor | null };
   backward(
     be: Backend,
     batch: number,
@@ -245,14 +261,26 @@ export function fusedForward(
   >,
 ) {
   const v = value({ ...then, z: null });
+  const t = fusedTangent(then, v.z, terms);
+  return { y: v.a, ydot: t.ydot, pre: { z: v.z, zdot: t.zdot } };
+}
+
+/** The tangent half of `fusedForward`, given the layer's output z (σ′(z) applied in the last term's store). */
+export function fusedTangent(
+  then: FusedActivation,
+  z: BTensor,
+  terms: Array<
+    ((into: BTensor | null, act: EpilogueActivation | null) => { z: BTensor; a: BTensor | null }) | null | false
+  >,
+): { ydot: BTensor | null; zdot: BTensor | null } {
   type Term = (into: BTensor | null, act: EpilogueActivation | null) => { z: BTensor; a: BTensor | null };
   const live = terms.filter((t): t is Term => !!t);
   let acc: { z: BTensor; a: BTensor | null } | null = null;
   live.forEach((t, i) => {
-    acc = t(acc?.z ?? null, i === live.length - 1 ? { ...then, z: v.z } : null);
+    acc = t(acc?.z ?? null, i === live.length - 1 ? { ...then, z } : null);
   });
   const tangent = acc as { z: BTensor; a: BTensor | null } | null;
-  return { y: v.a, ydot: tangent?.a ?? null, pre: { z: v.z, zdot: tangent?.z ?? null } };
+  return { ydot: tangent?.a ?? null, zdot: tangent?.z ?? null };
 }
 
 export function sumTerms(terms: Array<((into: BTensor | null) => BTensor) | null | false>): BTensor | null {

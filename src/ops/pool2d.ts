@@ -110,6 +110,9 @@ export class MaxPool2d extends Pool2d {
     const ydot = xdot && be.gather(xdot, argmax, 'maxpool.tangent');
     return { y, ydot, saved: { x, xdot, argmax } };
   }
+  tangent(be: Backend, _batch: number, _x: BTensor, xdot: BTensor | null, _p: unknown, saved: Saved) {
+    return { ydot: xdot && be.gather(xdot, saved.argmax!, 'maxpool.tangent') };
+  }
   backward(be: Backend, batch: number, s: Saved, gy: BTensor, gydot: BTensor | null): BackwardResult {
     const g = this.geom(batch);
     return {
@@ -128,6 +131,9 @@ export class AvgPool2d extends Pool2d {
   forward(be: Backend, batch: number, x: BTensor, xdot: BTensor | null) {
     const g = this.geom(batch);
     return { y: be.avgPool(x, g), ydot: xdot && be.avgPool(xdot, g), saved: { x, xdot } };
+  }
+  tangent(be: Backend, batch: number, _x: BTensor, xdot: BTensor | null) {
+    return { ydot: xdot && be.avgPool(xdot, this.geom(batch)) };
   }
   backward(be: Backend, batch: number, _s: Saved, gy: BTensor, gydot: BTensor | null): BackwardResult {
     const g = this.geom(batch);

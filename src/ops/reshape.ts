@@ -42,6 +42,9 @@ export class Reshape implements Op {
   forward(_be: Backend, _batch: number, x: BTensor, xdot: BTensor | null) {
     return { y: x, ydot: xdot, saved: { x, xdot } };
   }
+  tangent(_be: Backend, _batch: number, _x: BTensor, xdot: BTensor | null) {
+    return { ydot: xdot };
+  }
   backward(_be: Backend, _batch: number, _s: Saved, gy: BTensor, gydot: BTensor | null): BackwardResult {
     return { gx: gy, gxdot: gydot, params: {} };
   }

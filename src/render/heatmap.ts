@@ -3,7 +3,7 @@
 // page can switch without changing its look; the renderer says which it is and why.
 import { fail, SmoothgeoError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
-import { choice, options as validateOptions } from '../validate.js';
+import { choice, show, options as validateOptions } from '../validate.js';
 import { drawHeatmap2d } from './heatmap-2d.js';
 import { WebGPUHeatmaps } from './heatmap-webgpu.js';
 import { heatmapPlane, type HeatmapPalette } from './plane.js';
@@ -67,6 +67,20 @@ export async function createHeatmapRenderer(options: HeatmapRendererOptions = {}
   }
 }
 
+function checkCanvas(canvas: unknown): void {
+  const c = canvas as { getContext?: unknown; width?: unknown; height?: unknown } | null;
+  if (c === null || typeof c !== 'object' || typeof c.getContext !== 'function')
+    fail(
+      'INVALID_ARGUMENT',
+      `drawHeatmap: canvas must be an HTMLCanvasElement or OffscreenCanvas, got ${show(canvas)}`,
+    );
+  if (!(Number(c.width) > 0 && Number(c.height) > 0))
+    fail(
+      'INVALID_ARGUMENT',
+      `drawHeatmap: the canvas is ${show(c.width)}×${show(c.height)} pixels; it must not be empty`,
+    );
+}
+
 function drawOptions(options: DrawHeatmapOptions): { palette: unknown; view: HeatmapView | undefined } {
   const o = validateOptions('drawHeatmap', options, ['palette', 'view']);
   return { palette: o.palette, view: o.view as HeatmapView | undefined };
@@ -77,6 +91,7 @@ function renderer2d(reason: string): HeatmapRenderer {
     kind: '2d',
     reason,
     async draw(canvas, map, options = {}) {
+      checkCanvas(canvas);
       const o = drawOptions(options);
       const plane = heatmapPlane('drawHeatmap', map, o.palette);
       drawHeatmap2d(canvas, plane, heatmapView('drawHeatmap', canvas, plane, o.view));
@@ -97,6 +112,7 @@ function rendererWebGPU(device: GPUDevice, gpu: GPU | undefined, own: boolean, r
       if (disposed) fail('INVALID_ARGUMENT', 'drawHeatmap: the renderer was disposed');
       // A lost device draws nothing and reports no error: say so instead of leaving a black canvas.
       if (lost !== null) fail('DEVICE_LOST', `drawHeatmap: the WebGPU device was lost (${lost}); make a new renderer`);
+      checkCanvas(canvas);
       const o = drawOptions(options);
       const plane = heatmapPlane('drawHeatmap', map, o.palette);
       if (!gpu?.getPreferredCanvasFormat)

@@ -4,7 +4,7 @@ import { gaussianVector } from '../curvature/random.js';
 import type { Model, ParamRecord } from '../graph/model.js';
 import { checkClasses } from '../graph/objective.js';
 import type { Graph } from '../graph/spec.js';
-import { sweep } from '../graph/sweep.js';
+import { canReusePrimal, sweep, type PrimalCache } from '../graph/sweep.js';
 import { seedKey } from '../noise/philox.js';
 import { checkTensor, sizeOf, type Tensor } from '../tensor.js';
 
@@ -21,7 +21,12 @@ export const SSR_STREAM = 6;
  * the backward stream and gdot = ∂λ/∂z on its tangent; the parameter gradients' tangents are ∂λ/∂θ.
  */
 
-/** Power iteration on the Gauss–Newton products, recorded on the device: w ← G w / ‖G w‖, `iterations` times. */
+/**
+ * Power iteration on the Gauss–Newton products, recorded on the device: w ← G w / ‖G w‖, `iterations` times.
+ * With `shared`, the forward values of x are computed once and kept in `shared.primal` (when every op has a
+ * tangent-only pass): the later products and the SSR gradient sweep then run their tangents only. The
+ * caller releases `shared.primal`.
+ */
 export function recordPowerIteration(
   be: Backend,
   graph: Graph,
@@ -30,8 +35,10 @@ export function recordPowerIteration(
   classes: BTensor,
   w0: BTensor,
   iterations: number,
+  shared: { primal: PrimalCache | null } | null = null,
 ): BTensor {
   const B = x.shape[0];
+  const reuse = !!shared && canReusePrimal(graph);
   let w = be.train.normalizeRows(w0, B);
   for (let i = 0; i < iterations; i++) {
     const r = sweep(be, graph, {
@@ -40,7 +47,10 @@ export function recordPowerIteration(
       params,
       head: { kind: 'gaussNewton', classes, scale: 1 },
       inputGrad: true,
+      keepPrimal: reuse && !shared.primal,
+      primal: reuse ? shared.primal : null,
     });
+    if (r.primal) shared!.primal = r.primal;
     const next = be.train.normalizeRows(r.inputGrad!, B);
     r.release();
     be.release(w);
@@ -53,7 +63,8 @@ export function recordPowerIteration(
  * The sweep that gives λ(w) per example [B] and scale·∂(Σ_b λ_b)/∂θ for unit rows w: forward+tangent along
  * w, SSR seeds on the logits, backward2. With `ce`, the gradients also hold ce.scale·∂(Σ_b CE_b)/∂θ: the
  * cross-entropy's seed rides on the tangent stream, so SSR's training loss needs this one sweep and no
- * separate cross-entropy pass. The caller releases the returned tensors.
+ * separate cross-entropy pass. With `primal` (kept by recordPowerIteration at the same x and weights) the
+ * forward values are read, not recomputed. The caller releases the returned tensors (`primal` stays).
  */
 export function recordSsrGradient(
   be: Backend,
@@ -63,12 +74,14 @@ export function recordSsrGradient(
   w: BTensor,
   scale: number,
   ce: { classes: BTensor; scale: number } | null = null,
+  primal: PrimalCache | null = null,
 ): { lambda: BTensor; grads: Map<string, BTensor>; logits: BTensor; release(): void } {
   let lambda: BTensor | null = null;
   const r = sweep(be, graph, {
     x,
     xdot: w,
     params,
+    primal, // the power iteration's forward of x, when it kept one: tangents only
     paramGrads: 'tangents', // λ's gradient is the tangent stream's; the primal weight gradients would be waste
     logitSeed: (z, zdot) => {
       const s = be.train.ssrSeeds(z, zdot!, scale, ce);

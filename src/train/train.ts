@@ -4,7 +4,7 @@ import type { Dataset } from '../data/mnist.js';
 import { fail } from '../errors.js';
 import type { Model } from '../graph/model.js';
 import type { Graph } from '../graph/spec.js';
-import { sweep } from '../graph/sweep.js';
+import { sweep, type PrimalCache } from '../graph/sweep.js';
 import { resolveSeed } from '../noise/seed.js';
 import { checkTensor, sizeOf } from '../tensor.js';
 import {
@@ -339,13 +339,22 @@ function trainStep(
       // gradient of (1 − α)·CE + α·s·mean λ (the cross-entropy seed rides on the tangent stream).
       const index = be.uploadIndices(rows, [B], 'ssr store rows');
       const w0 = be.train.gatherRows(eigenvectors!, index, d);
-      const w = recordPowerIteration(be, graph, params, x, classes, w0, reg.iterations);
+      // The forward of x is computed once, by the first Gauss–Newton product, and read by the later sweeps.
+      const shared: { primal: PrimalCache | null } = { primal: null };
+      releasers.push(() => shared.primal?.release());
+      const w = recordPowerIteration(be, graph, params, x, classes, w0, reg.iterations, shared);
       toRelease.push(index, w0, w);
-      const s = recordSsrGradient(be, graph, params, x, w, (reg.alpha * reg.scale) / B, {
-        classes,
-        scale: (1 - reg.alpha) / B,
-      });
-      releasers.push(() => s.release());
+      const s = recordSsrGradient(
+        be,
+        graph,
+        params,
+        x,
+        w,
+        (reg.alpha * reg.scale) / B,
+        { classes, scale: (1 - reg.alpha) / B },
+        shared.primal,
+      );
+      releasers.unshift(() => s.release());
       be.train.scatterRows(eigenvectors!, index, w, d);
       be.train.accumulateMetrics(s.logits, classes, s.lambda, stats);
       optimizer.step(params, (name) => [{ grad: s.grads.get(name)!, scale: 1 }], lr);

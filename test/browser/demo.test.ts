@@ -1,5 +1,5 @@
 // The demo page (examples/web) as `npm run demo` serves it, in headless Chromium: on WebGPU (SwiftShader),
-// where the heatmaps are drawn by the WebGPU render pipeline, and on the cpu backend, where they are drawn
+// where the heatmaps are drawn by the WebGPU render pipeline, and on the wasm backend, where they are drawn
 // on 2D canvases. Each run: the page loads, computes on the backend asked for, sets data-ready, shows no
 // error, says which renderer draws, and its screenshot has real heatmaps (pixels read back from the
 // screenshot: a WebGPU canvas is not readable through toDataURL). The WebGPU screenshot goes to
@@ -18,7 +18,7 @@ const ROOT = join(import.meta.dirname, '..', '..');
 describe('demo page', () => {
   it.each([
     { backend: 'webgpu', renderer: 'webgpu' },
-    { backend: 'cpu', renderer: '2d' },
+    { backend: 'wasm', renderer: '2d' },
   ])(
     'explains a test digit on $backend and draws four non-blank heatmaps ($renderer)',
     async (want) => {
@@ -71,6 +71,22 @@ describe('demo page', () => {
             }
           expect(colours.size).toBeGreaterThan(20);
           expect(bright).toBeGreaterThan(50);
+        }
+        if (want.backend === 'wasm') {
+          // The live attack (on wasm, the quicker one here): the metrics appear and the intersection is below 1.
+          await page.click('#attack');
+          await page.waitForFunction(
+            () =>
+              /intersection/.test(document.getElementById('metrics')!.textContent ?? '') ||
+              document.body.dataset.error === '1',
+            { timeout: 110_000 },
+          );
+          expect(await page.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
+          const metrics = await page.$eval('#metrics', (e) => e.textContent ?? '');
+          const k = Number(/top-78 intersection ([\d.]+)/.exec(metrics)?.[1]);
+          expect(k).toBeGreaterThanOrEqual(0);
+          expect(k).toBeLessThan(1);
+          expect(metrics).toMatch(/Kendall τ -?[\d.]+/);
         }
       } finally {
         await browser.close().catch(() => {});

@@ -48,7 +48,7 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 /** Static file server for `root` on 127.0.0.1 (a secure context, which WebGPU requires) on an ephemeral port. */
-async function serve(root: string): Promise<{ server: Server; url: string }> {
+async function serve(root: string, headers: Record<string, string> = {}): Promise<{ server: Server; url: string }> {
   const realRoot = await realpath(root);
   const server = createServer(async (req, res) => {
     const send = (status: number, body: string) => res.writeHead(status, { 'content-type': 'text/plain' }).end(body);
@@ -71,6 +71,7 @@ async function serve(root: string): Promise<{ server: Server; url: string }> {
       'content-type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
       'content-length': info.size,
       'cache-control': 'no-store',
+      ...headers,
     });
     if (req.method === 'HEAD') return res.end();
     createReadStream(file)
@@ -84,9 +85,17 @@ async function serve(root: string): Promise<{ server: Server; url: string }> {
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-/** Serves `root`, launches Chromium with WebGPU on SwiftShader (and `args`) and opens `${url}/${pagePath}`. */
-export async function openPage(root: string, pagePath: string, args = CHROMIUM_ARGS): Promise<BrowserSession> {
-  const { server, url } = await serve(root);
+/**
+ * Serves `root` (every response with `headers` added, e.g. COOP/COEP for cross-origin isolation), launches
+ * Chromium with WebGPU on SwiftShader (and `args`) and opens `${url}/${pagePath}`.
+ */
+export async function openPage(
+  root: string,
+  pagePath: string,
+  args = CHROMIUM_ARGS,
+  headers: Record<string, string> = {},
+): Promise<BrowserSession> {
+  const { server, url } = await serve(root, headers);
   const closeServer = () =>
     new Promise<void>((resolve) => {
       server.closeAllConnections(); // don't wait for keep-alive sockets to time out

@@ -1,4 +1,9 @@
-import { KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels.generated.js';
+import {
+  KERNELS_RELAXED_SHARED_WASM_BASE64,
+  KERNELS_RELAXED_WASM_BASE64,
+  KERNELS_SHARED_WASM_BASE64,
+  KERNELS_WASM_BASE64,
+} from './kernels.generated.js';
 
 /** The exports of kernels/index.ts: byte offsets and sizes in, nothing allocated. */
 export interface KernelExports {
@@ -123,6 +128,8 @@ export interface KernelExports {
     lr: number,
     b1: number,
     b2: number,
+    c1: number,
+    c2: number,
     eps: number,
     wd: number,
     bc1: number,
@@ -222,6 +229,8 @@ export interface KernelExports {
     done: number,
     multiply: number,
     absolute: number,
+    i0: number,
+    i1: number,
   ): void;
 }
 
@@ -235,13 +244,41 @@ function decodeBase64(s: string): Uint8Array {
 const compiled: { single?: Promise<WebAssembly.Module>; shared?: Promise<WebAssembly.Module> } = {};
 
 /**
+ * Whether this engine validates relaxed SIMD: (module (func (param v128 v128 v128) (result v128)
+ * f32x4.relaxed_madd of the three)). Node 20 does not without --experimental-wasm-relaxed-simd; Chrome 114+
+ * and Firefox 146+ do. A module with relaxed instructions fails to compile where they do not validate, even
+ * if never called, hence the separate builds.
+ */
+export function relaxedSimdSupported(): boolean {
+  if (typeof WebAssembly !== 'object' || typeof WebAssembly.validate !== 'function') return false;
+  const probe = new Uint8Array([
+    0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32,
+    2, 253, 133, 2, 11,
+  ]);
+  return WebAssembly.validate(probe);
+}
+
+/** Which build runs, for describe(): the relaxed-SIMD one (multiply-adds fused where the CPU can) when it validates. */
+export function kernelVariant(): string {
+  return relaxedSimdSupported()
+    ? 'WebAssembly relaxed-SIMD kernels (f32x4.relaxed_madd multiply-adds)'
+    : 'WebAssembly SIMD128 kernels (relaxed SIMD does not validate in this engine)';
+}
+
+/**
  * The kernels compiled once per process (WebAssembly.compile is asynchronous: browsers refuse large sync
- * compiles). `shared`: the build that imports a shared memory, for the thread pool.
+ * compiles). `shared`: the build that imports a shared memory, for the thread pool. The relaxed-SIMD builds
+ * where this engine validates them.
  */
 export function kernelModule(shared = false): Promise<WebAssembly.Module> {
+  const relaxed = relaxedSimdSupported();
   if (shared)
-    return (compiled.shared ??= WebAssembly.compile(decodeBase64(KERNELS_SHARED_WASM_BASE64) as BufferSource));
-  return (compiled.single ??= WebAssembly.compile(decodeBase64(KERNELS_WASM_BASE64) as BufferSource));
+    return (compiled.shared ??= WebAssembly.compile(
+      decodeBase64(relaxed ? KERNELS_RELAXED_SHARED_WASM_BASE64 : KERNELS_SHARED_WASM_BASE64) as BufferSource,
+    ));
+  return (compiled.single ??= WebAssembly.compile(
+    decodeBase64(relaxed ? KERNELS_RELAXED_WASM_BASE64 : KERNELS_WASM_BASE64) as BufferSource,
+  ));
 }
 
 /** Whether this engine validates WebAssembly SIMD128 (a v128.const probe). */

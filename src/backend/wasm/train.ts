@@ -38,7 +38,7 @@ export function wasmTrainPrimitives(be: WasmBackend): TrainPrimitives {
     adam(param: BTensor, m: BTensor, v: BTensor, grads: readonly GradTerm[], h: AdamHyper): void {
       sameSize('adam', m, param.size);
       sameSize('adam', v, param.size);
-      // The bias corrections in float64 on the host, as the cpu twin computes them.
+      // 1 − β and the bias corrections in float64 on the host, as the cpu twin computes them.
       const bc1 = 1 - h.beta1 ** h.step,
         bc2 = 1 - h.beta2 ** h.step;
       be.k.adam(
@@ -50,6 +50,8 @@ export function wasmTrainPrimitives(be: WasmBackend): TrainPrimitives {
         h.lr,
         h.beta1,
         h.beta2,
+        1 - h.beta1,
+        1 - h.beta2,
         h.eps,
         h.weightDecay,
         bc1,

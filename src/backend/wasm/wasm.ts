@@ -17,13 +17,14 @@ import type {
   SamplePlan,
   SampleStats,
 } from '../backend.js';
+import { DEFAULT_CHUNK_BYTES } from '../backend.js';
 import { fail } from '../../errors.js';
 import { LIMITS } from '../../limits.js';
 import { shapeStr, sizeOf } from '../../tensor.js';
 import { checkBroadcastGeom, sumToPlan } from '../broadcast.js';
 import { Arena } from './arena.js';
-import { instantiateKernels, kernelModule, simdSupported, type KernelExports } from './module.js';
-import { defaultThreads, ThreadPool } from './threads.js';
+import { instantiateKernels, kernelModule, kernelVariant, simdSupported, type KernelExports } from './module.js';
+import { planThreads, ThreadPool } from './threads.js';
 import { wasmTrainPrimitives } from './train.js';
 
 /** A tensor in the backend's linear memory: `offset` bytes from its start, float32 or int32 values. */
@@ -45,9 +46,24 @@ const HEADS: Record<HeadKind, number> = { logit: 0, probability: 1, crossEntropy
 const NOISE = { none: 0, gaussian: 1, cube: 2, ball: 3, given: 4 } as const;
 const PAGE = 65536;
 /** Kernels the thread pool may run (by name, the same list in every worker). */
-const PARALLEL_KERNELS = ['conv2dForward', 'conv2dBackwardInput', 'activation', 'activationBackward'] as const;
-/** A fork-join round trip costs ~10 µs; split only work of ≥ ~2·10⁵ multiply-adds (or elements). */
-const MIN_PARALLEL_WORK = 200_000;
+const PARALLEL_KERNELS = [
+  'conv2dForward',
+  'conv2dBackwardInput',
+  'activation',
+  'activationBackward',
+  'activationTangent',
+  'sampleInputs',
+  'sampleReduce',
+  'maxPool',
+  'scatterAdd',
+  'avgPool',
+  'avgPoolBackward',
+] as const;
+/**
+ * A fork-join round trip costs ~10 µs (a sleeping worker's wake-up); split only work of ≥ 5·10⁵ multiply-adds
+ * (or element operations), ≥ ~50 µs on one thread.
+ */
+const MIN_PARALLEL_WORK = 500_000;
 
 export function wt(t: BTensor, dtype: DType = 'f32'): WasmTensor {
   if (!(t instanceof WasmTensor)) throw new Error(`${t.label}: not a tensor of the wasm backend`);
@@ -66,6 +82,8 @@ export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
   readonly description: string;
   readonly maxTensorBytes = LIMITS.wasmTensorBytes;
+  /** The 32 MiB every backend used before the budget became the backend's (sampling chunks). */
+  readonly chunkBytes = DEFAULT_CHUNK_BYTES;
   /** No device to lose: the generation never changes. */
   readonly generation = 0;
   /** Training kernels (kernels/train.ts). */
@@ -83,7 +101,7 @@ export class WasmBackend implements Backend {
     threadNote: string,
   ) {
     const n = pool?.size ?? 1;
-    this.description = `WebAssembly SIMD128 kernels (AssemblyScript), ${n} thread${n > 1 ? 's' : ''}${threadNote}`;
+    this.description = `${kernelVariant()}, AssemblyScript, ${n} thread${n > 1 ? 's' : ''}${threadNote}`;
     this.f32view = new Float32Array(mem.buffer);
     this.i32view = new Int32Array(mem.buffer);
   }
@@ -93,14 +111,7 @@ export class WasmBackend implements Backend {
     if (!simdSupported())
       fail('BACKEND_UNAVAILABLE', 'wasm: this JavaScript engine does not validate WebAssembly SIMD128');
     const maxBytes = LIMITS.wasmMemoryBytes;
-    let want = threads ?? (await defaultThreads());
-    let note = '';
-    const inNode = typeof process !== 'undefined' && !!process.versions?.node;
-    if (want > 1 && !inNode) {
-      // Browsers forbid Atomics.wait on the main thread, which this synchronous pool needs.
-      note = ` (${want} asked for; threads need Node's worker_threads here, so 1)`;
-      want = 1;
-    }
+    const { threads: want, note } = await planThreads(threads);
     const shared = want > 1;
     const memory = new WebAssembly.Memory({ initial: 32, maximum: maxBytes / PAGE, shared });
     const k = await instantiateKernels(memory, shared);
@@ -308,22 +319,46 @@ export class WasmBackend implements Backend {
   }
 
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, g: ConvGeom, into?: BTensor | null): BTensor {
-    const out = this.target(into, [g.n, g.o, g.oh, g.ow], 'conv2d');
+    return this.convForward(x, w, bias, g, into, null).z;
+  }
+  /**
+   * The forward pass; with `act` (no tangent) its activation too, applied by the kernel per example while
+   * the output is in cache. Without `into` the kernel writes the output once (no zeroing first).
+   */
+  private convForward(
+    x: BTensor,
+    w: BTensor,
+    bias: BTensor | null,
+    g: ConvGeom,
+    into: BTensor | null | undefined,
+    act: EpilogueActivation | null,
+  ) {
+    const shape = [g.n, g.o, g.oh, g.ow];
+    const out = into ? this.target(into, shape, 'conv2d') : this.alloc(shape, 'conv2d', 'f32', false);
+    const a = act ? this.alloc(shape, act.kind, 'f32', false) : null;
+    const per = 4 * g.o * g.oh * g.ow;
     const wsBytes = Arena.sizeClass(this.convWorkspace(g));
     this.withWorkspace(wsBytes * this.threads, 'conv2d', (ws) =>
       this.parallel('conv2dForward', g.n, this.macs(g), 1, (lo, hi, t) => [
         off(x) + 4 * lo * g.c * g.h * g.w,
         off(w),
         off(bias),
-        out.offset + 4 * lo * g.o * g.oh * g.ow,
+        out.offset + lo * per,
         ...this.conv({ ...g, n: hi - lo }),
         ws + t * wsBytes,
+        into ? 0 : 1,
+        act ? ACTIVATIONS[act.kind] + 1 : 0,
+        act?.beta ?? 0,
+        a ? a.offset + lo * per : 0,
       ]),
     );
-    return out;
+    return { z: out, a };
   }
   conv2dBackwardInput(gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
-    const out = this.target(into, [g.n, g.c, g.h, g.w], 'conv2d.backwardInput');
+    const shape = [g.n, g.c, g.h, g.w];
+    const out = into
+      ? this.target(into, shape, 'conv2d.backwardInput')
+      : this.alloc(shape, 'conv2d.backwardInput', 'f32', false);
     const wsBytes = Arena.sizeClass(this.convWorkspace(g));
     this.withWorkspace(wsBytes * this.threads, 'conv2d.backwardInput', (ws) =>
       this.parallel('conv2dBackwardInput', g.n, this.macs(g), 1, (lo, hi, t) => [
@@ -332,6 +367,7 @@ export class WasmBackend implements Backend {
         out.offset + 4 * lo * g.c * g.h * g.w,
         ...this.conv({ ...g, n: hi - lo }),
         ws + t * wsBytes,
+        into ? 0 : 1,
       ]),
     );
     return out;
@@ -352,10 +388,26 @@ export class WasmBackend implements Backend {
   private poolArgs(g: PoolGeom): number[] {
     return [g.n * g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.oh, g.ow];
   }
+  /** Pooling work (about 4 operations per window cell) for the thread split, which takes plane ranges. */
+  private poolWork(g: PoolGeom): number {
+    return 4 * g.n * g.c * g.oh * g.ow * g.kh * g.kw;
+  }
+  /** poolArgs for planes [lo, hi). */
+  private planeArgs(g: PoolGeom, lo: number, hi: number): number[] {
+    return [hi - lo, ...this.poolArgs(g).slice(1)];
+  }
   maxPool(x: BTensor, g: PoolGeom): { y: BTensor; argmax: BTensor } {
     const y = this.alloc([g.n, g.c, g.oh, g.ow], 'maxpool', 'f32', false);
     const argmax = this.alloc(y.shape, 'maxpool.argmax', 'i32', false);
-    this.k.maxPool(off(x), y.offset, argmax.offset, ...this.poolArgs(g));
+    const per = 4 * g.oh * g.ow;
+    // x stays whole (argmax indexes it); outputs and the first plane move with the range.
+    this.parallel('maxPool', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
+      off(x),
+      y.offset + lo * per,
+      argmax.offset + lo * per,
+      ...this.planeArgs(g, lo, hi),
+      lo,
+    ]);
     return { y, argmax };
   }
   gather(src: BTensor, index: BTensor, label: string): BTensor {
@@ -365,17 +417,34 @@ export class WasmBackend implements Backend {
   }
   maxPoolBackward(gy: BTensor, argmax: BTensor, g: PoolGeom): BTensor {
     const out = this.alloc([g.n, g.c, g.h, g.w], 'maxpool.backward');
-    this.k.scatterAdd(off(gy), off(argmax, 'i32'), out.offset, argmax.size);
+    // Plane ranges: a plane's argmax indexes only its own input plane, so the ranges write disjoint cells.
+    const per = g.oh * g.ow;
+    this.parallel('scatterAdd', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
+      off(gy) + 4 * lo * per,
+      off(argmax, 'i32') + 4 * lo * per,
+      out.offset,
+      (hi - lo) * per,
+    ]);
     return out;
   }
   avgPool(x: BTensor, g: PoolGeom): BTensor {
     const y = this.alloc([g.n, g.c, g.oh, g.ow], 'avgpool', 'f32', false);
-    this.k.avgPool(off(x), y.offset, ...this.poolArgs(g), g.countIncludePad ? 1 : 0);
+    this.parallel('avgPool', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
+      off(x) + 4 * lo * g.h * g.w,
+      y.offset + 4 * lo * g.oh * g.ow,
+      ...this.planeArgs(g, lo, hi),
+      g.countIncludePad ? 1 : 0,
+    ]);
     return y;
   }
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
     const out = this.alloc([g.n, g.c, g.h, g.w], 'avgpool.backward');
-    this.k.avgPoolBackward(off(gy), out.offset, ...this.poolArgs(g), g.countIncludePad ? 1 : 0);
+    this.parallel('avgPoolBackward', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
+      off(gy) + 4 * lo * g.oh * g.ow,
+      out.offset + 4 * lo * g.h * g.w,
+      ...this.planeArgs(g, lo, hi),
+      g.countIncludePad ? 1 : 0,
+    ]);
     return out;
   }
 
@@ -390,7 +459,9 @@ export class WasmBackend implements Backend {
     act: EpilogueActivation,
     into?: BTensor | null,
   ) {
-    return this.activated(this.conv2d(x, w, bias, g, into), act);
+    if (act.z) return this.activated(this.conv2d(x, w, bias, g, into), act);
+    const { z, a } = this.convForward(x, w, bias, g, into, act);
+    return { z, a: a! };
   }
   /**
    * The epilogue over a GEMM's result z, still in cache for all but the largest layers: σ(z), or on the
@@ -398,12 +469,30 @@ export class WasmBackend implements Backend {
    */
   private activated(z: BTensor, act: EpilogueActivation): { z: BTensor; a: BTensor } {
     const a = this.alloc(z.shape, act.kind, 'f32', false);
+    // Element ranges split at multiples of 4, as in activation(): the same SIMD or scalar path per element.
+    const at = (t: BTensor, lo: number) => off(t) + 4 * lo;
     if (act.z) {
       if (act.z.size !== z.size)
         throw new Error(`${act.kind} epilogue: pre-activation has ${act.z.size} values, expected ${z.size}`);
-      this.k.activationTangent(ACTIVATIONS[act.kind], act.beta, off(act.z), off(z), a.offset, z.size);
+      const pre = act.z;
+      this.parallel('activationTangent', z.size, z.size * 8, 4, (lo, hi) => [
+        ACTIVATIONS[act.kind],
+        act.beta,
+        at(pre, lo),
+        at(z, lo),
+        at(a, lo),
+        hi - lo,
+      ]);
     } else {
-      this.k.activation(ACTIVATIONS[act.kind], act.beta, off(z), 0, a.offset, 0, z.size);
+      this.parallel('activation', z.size, z.size * 8, 4, (lo, hi) => [
+        ACTIVATIONS[act.kind],
+        act.beta,
+        at(z, lo),
+        0,
+        at(a, lo),
+        0,
+        hi - lo,
+      ]);
     }
     return { z, a };
   }
@@ -645,7 +734,9 @@ export class WasmBackend implements Backend {
     const B = x.shape[0],
       d = x.size / B;
     const out = this.alloc([B * len, ...x.shape.slice(1)], 'sample inputs', 'f32', false);
-    this.k.sampleInputs(
+    // One example: its sample rows are contiguous, so threads take row ranges; otherwise one call.
+    const rows = B === 1 ? len : 1;
+    this.parallel('sampleInputs', rows, 32 * len * d, 1, (lo, hi) => [
       ...this.planArgs(plan),
       off(ballFactors),
       off(plan.baseline),
@@ -654,10 +745,10 @@ export class WasmBackend implements Backend {
       B,
       d,
       off(x),
-      q0,
-      len,
-      out.offset,
-    );
+      q0 + lo,
+      B === 1 ? hi - lo : len,
+      out.offset + 4 * lo * d,
+    ]);
     return out;
   }
   sampleReduce(
@@ -672,7 +763,8 @@ export class WasmBackend implements Backend {
   ): void {
     const B = x.shape[0],
       d = x.size / B;
-    this.k.sampleReduce(
+    // Threads take element ranges (each element's fold is independent of the others').
+    this.parallel('sampleReduce', d, 16 * B * len * d, 4, (lo, hi) => [
       ...this.planArgs(plan),
       off(ballFactors),
       off(plan.baseline),
@@ -688,7 +780,9 @@ export class WasmBackend implements Backend {
       done,
       plan.multiply ? 1 : 0,
       plan.absolute ? 1 : 0,
-    );
+      lo,
+      hi,
+    ]);
   }
 
   /** Raw Philox words for counters (i/4, c1, c2, c3), word i % 4: the bit-exactness test hook. */

@@ -1,6 +1,7 @@
 // Owns one GPUDevice and everything that lives on it: the buffer pool, the uniform arena, the pipeline cache
-// and the open command encoder. Kernels are recorded into one compute pass; `read` closes it, copies the
-// results into one staging buffer, submits once and maps once.
+// and the open command encoder. Kernels are recorded into compute passes submitted every SUBMIT_EVERY
+// dispatches (so the GPU runs while the host records); `read` closes the last, copies the results into one
+// staging buffer, submits and maps once.
 import { fail, SmoothgeoError } from '../../errors.js';
 import { composeProgram, packUniforms, programKey, type Bound, type ConstValue, type Program } from './program.js';
 import { Profiler, type KernelTime } from './profiler.js';
@@ -39,8 +40,20 @@ function check(scope: Promise<GPUError | null>, what: string, outOfMemory = fals
 }
 
 interface Cached {
-  pipeline: GPUComputePipeline;
+  /** Null until createComputePipelineAsync resolves (and for good if it failed). */
+  pipeline: GPUComputePipeline | null;
   layout: GPUBindGroupLayout;
+  /** Settles when the pipeline is made or has failed; never rejects. */
+  ready: Promise<void>;
+}
+
+/** A dispatch with everything but its pass commands: encoded at once, or later when its pipeline is ready. */
+interface Recorded {
+  cached: Cached;
+  group: GPUBindGroup;
+  workgroups: [number, number, number];
+  label: string;
+  timed: GPUComputePassTimestampWrites | null;
 }
 
 // WebGPU's flag values, spelled out: Node's Dawn does not install GPUBufferUsage & co. as globals, and the
@@ -58,6 +71,12 @@ const ARENA_BLOCK = 64 * 1024;
  */
 export const ARENA_MAX_BLOCKS = 2;
 const MAX_POOLED_BYTES = 512 * 1024 * 1024;
+/**
+ * Dispatches recorded between submits inside one call: the GPU starts on the first ones while the host records
+ * the rest (a SmoothGrad call records ~1,000), instead of waiting for the readback's submit. A few dozen keeps
+ * the submits' host cost (~10 µs each) small against the recording of the dispatches they carry.
+ */
+export const SUBMIT_EVERY = 48;
 
 /**
  * Buffers keyed by size class and usage. A buffer released while recording may be handed out again in the
@@ -208,6 +227,13 @@ class UniformArena {
     for (const b of this.blocks) queue.writeBuffer(b.buffer, 0, b.bytes, 0, b.used);
     this.spare.push(...this.blocks.map((b) => b.buffer));
     this.blocks = [];
+    // A submission held back for compiling pipelines may have needed more blocks: keep ARENA_MAX_BLOCKS (a
+    // destroyed buffer's memory is freed once the work already submitted with it is done).
+    while (this.spare.length > ARENA_MAX_BLOCKS) {
+      this.spare.pop()!.destroy();
+      this.bytes -= ARENA_BLOCK;
+      this.account(-ARENA_BLOCK);
+    }
   }
 
   destroy(): void {
@@ -224,11 +250,17 @@ export class GpuContext {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private checks: Check[] = [];
+  private deferred: Recorded[] = [];
   private calls = 0;
   private profiler: Profiler | null = null;
   lost: GPUDeviceLostInfo | null = null;
   /** Pipelines compiled so far (cache misses); a cached dispatch composes no text and compiles nothing. */
   compiled = 0;
+  /** Queue submits so far (for the bench: submits per call). */
+  submits = 0;
+  /** Dispatches per submit within a call (SUBMIT_EVERY); 0 submits only at the readback (and when the arena fills). */
+  submitEvery = SUBMIT_EVERY;
+  private sinceSubmit = 0;
 
   constructor(
     readonly device: GPUDevice,
@@ -274,11 +306,19 @@ export class GpuContext {
         `kernel ${k.label} on ${k.shapes} needs workgroups [${k.workgroups.join(', ')}], past the device's ${maxGroups} per dimension; use a smaller batch`,
       );
     }
-    const { pipeline, layout } = this.pipelineFor(k);
+    const cached = this.pipelineFor(k);
     const uniforms = packUniforms(k.program, k.uniforms);
     // A long call (thousands of chunks) would otherwise grow the arena by a slot per dispatch until its one
-    // submit: submit what is recorded so far and reuse the blocks. Results are still read back once, at `read`.
-    if (this.arena.full(uniforms.byteLength)) this.submitRecorded();
+    // submit, and keep the GPU idle while the host records: submit what is recorded so far every
+    // `submitEvery` dispatches (and when the arena is full) and reuse the blocks. Results are still read back
+    // once, at `read`. Not while dispatches wait for a pipeline: those are encoded at the readback.
+    const waiting = this.deferred.length > 0;
+    if (
+      !waiting &&
+      (this.arena.full(uniforms.byteLength) || (this.submitEvery > 0 && this.sinceSubmit >= this.submitEvery))
+    )
+      this.submitRecorded();
+    this.sinceSubmit++;
     const slot = this.arena.alloc(uniforms);
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: slot.buffer, offset: slot.offset, size: slot.size } },
@@ -287,21 +327,46 @@ export class GpuContext {
     for (const b of k.bindings) if (b) entries.push({ binding: binding++, resource: { buffer: b.buffer } });
 
     this.device.pushErrorScope('validation');
-    const group = this.device.createBindGroup({ label: k.label, layout, entries });
+    const group = this.device.createBindGroup({ label: k.label, layout: cached.layout, entries });
     // Profiling times each dispatch with the timestamps of a pass of its own; otherwise one pass holds them all.
     const timed = this.profiler?.slot(k.label, k.shapes) ?? null;
+    const recorded: Recorded = { cached, group, workgroups: k.workgroups, label: k.label, timed };
+    // A pipeline still compiling (createComputePipelineAsync) holds its dispatch, and every later one (order),
+    // until the readback; meanwhile the host goes on recording and the compiler works in the background.
+    if (waiting || !cached.pipeline) this.deferred.push(recorded);
+    else this.encode(recorded);
+    this.checks.push(check(this.device.popErrorScope(), `kernel ${k.label} on ${k.shapes}`));
+  }
+
+  /** Encodes one recorded dispatch into the open pass (or a timed pass of its own). */
+  private encode(d: Recorded): void {
+    if (!d.cached.pipeline) return; // its compilation failed: the readback reports it
     // The dispatch's own label reaches traces through its pass (profiling) or a debug group in the shared
     // pass: the pipeline's label names only its key, since one pipeline serves every split count and shape.
-    const pass = timed
-      ? this.openEncoder().beginComputePass({ label: k.label, timestampWrites: timed })
+    const pass = d.timed
+      ? this.openEncoder().beginComputePass({ label: d.label, timestampWrites: d.timed })
       : this.openPass();
-    if (!timed) pass.pushDebugGroup(k.label);
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(...k.workgroups);
-    if (timed) pass.end();
+    if (!d.timed) pass.pushDebugGroup(d.label);
+    pass.setPipeline(d.cached.pipeline);
+    pass.setBindGroup(0, d.group);
+    pass.dispatchWorkgroups(...d.workgroups);
+    if (d.timed) pass.end();
     else pass.popDebugGroup();
-    this.checks.push(check(this.device.popErrorScope(), `kernel ${k.label} on ${k.shapes}`));
+  }
+
+  /** Waits for the pipelines that held dispatches back, then encodes those dispatches in recording order. */
+  private async encodeDeferred(): Promise<void> {
+    while (this.deferred.length) {
+      const held = this.deferred;
+      await Promise.all(held.map((d) => d.cached.ready));
+      if (this.deferred !== held) continue; // (never: calls do not overlap) recorded meanwhile: wait for those too
+      this.deferred = [];
+      this.device.pushErrorScope('validation');
+      for (const d of held) this.encode(d);
+      this.checks.push(
+        check(this.device.popErrorScope(), `encoding ${held.length} dispatches held for their pipelines`),
+      );
+    }
   }
 
   /** Per-kernel GPU times of every dispatch until `stopProfiling` (needs the device feature 'timestamp-query'). */
@@ -320,6 +385,7 @@ export class GpuContext {
 
   /** Submits everything recorded and reads `buffers` (byte lengths given) back through one staging buffer. */
   async read(buffers: readonly { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
+    await this.encodeDeferred();
     const encoder = this.openEncoder();
     this.closePass();
     const timestamps = this.profiler?.resolve(encoder) ?? null;
@@ -406,16 +472,27 @@ export class GpuContext {
     const label = `pipeline ${key}`;
     const layout = this.device.createBindGroupLayout({ label, entries });
     const module = this.device.createShaderModule({ label, code });
-    const pipeline = this.device.createComputePipeline({
-      label,
-      layout: this.device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
-      compute: { module, entryPoint: 'main' },
-    });
-    this.checks.push({
-      ...check(this.device.popErrorScope(), `compiling kernel ${k.label} (key ${key})`),
-      shader: { module, code },
-    });
-    const c = { pipeline, layout };
+    // Compiled off the host's path: the call goes on recording (its dispatches held, see dispatch) while the
+    // driver compiles, and every pipeline a call needs compiles in parallel.
+    const c: Cached = { pipeline: null, layout, ready: Promise.resolve() };
+    const what = `compiling kernel ${k.label} (key ${key})`;
+    c.ready = this.device
+      .createComputePipelineAsync({
+        label,
+        layout: this.device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: 'main' },
+      })
+      .then(
+        (pipeline) => {
+          c.pipeline = pipeline;
+        },
+        (e: unknown) => {
+          // Held with the other checks: the readback reports it (after the compiler's messages, if any).
+          const error = { message: (e as Error)?.message ?? String(e) } as GPUError;
+          this.checks.push({ outcome: Promise.resolve({ error, rejected: null }), what, shader: { module, code } });
+        },
+      );
+    this.checks.push({ ...check(this.device.popErrorScope(), what), shader: { module, code } });
     this.cache.set(key, c);
     return c;
   }
@@ -425,6 +502,8 @@ export class GpuContext {
     this.device.pushErrorScope('validation');
     this.arena.flush(this.device.queue);
     this.device.queue.submit([encoder.finish({ label: `smoothgeo call ${this.calls}` })]);
+    this.submits++;
+    this.sinceSubmit = 0;
     this.checks.push(check(this.device.popErrorScope(), `submitting call ${this.calls}`));
     this.encoder = null;
     this.pool.afterSubmit();

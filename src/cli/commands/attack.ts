@@ -64,7 +64,7 @@ export function attackCommand(): Command {
       '\nExample:\n  smoothgeo attack --model nat --mnist 0 --attack topk --epsilon 0.1 --iterations 20 --out out/',
     )
     .action(async (o) => {
-      const engine = await engineFor(o.backend);
+      const engine = await engineFor(o);
       const bar = cliProgressBar(o.progress, `attack ${o.attack}`, o.iterations);
       bar.stage('loading the model');
       try {

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { smoothGrad } from '../../attribution/methods.js';
 import type { Objective } from '../../graph/objective.js';
 import type { Tensor } from '../../tensor.js';
-import { emit, engineFor, intArg, listArg, VERSION } from '../common.js';
+import { emit, engineFor, intArg, listArg, VERSION, THREADS_HELP } from '../common.js';
 import { loadCliModel } from '../load.js';
 import { cliProgressBar } from '../progress.js';
 
@@ -33,12 +33,13 @@ export function benchCommand(): Command {
     .option('--samples <n>', 'SmoothGrad samples per example', intArg('--samples', 1), 16)
     .option('--reps <n>', 'timed calls per measurement (after one warm-up)', intArg('--reps', 1), 5)
     .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
+    .option('--threads <n>', THREADS_HELP, intArg('--threads', 1))
     .option('--json', 'print one JSON object on stdout instead of text')
     .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
     .option('--verbose', 'print the stack trace of an error')
     .addHelpText('after', '\nExample:\n  smoothgeo bench --model nat --batch 1,32 --reps 10')
     .action(async (o) => {
-      const engine = await engineFor(o.backend);
+      const engine = await engineFor(o);
       const bar = cliProgressBar(o.progress, 'bench', 4 * (o.batch as number[]).length);
       bar.stage('loading the model');
       try {

@@ -43,7 +43,7 @@ export function curvatureCommand(): Command {
     .option('--out <dir>', 'folder for the density plots and curvature.json', 'smoothgeo-out')
     .addHelpText('after', '\nExample:\n  smoothgeo curvature --model ssr --mnist 0 --k 3 --out out/')
     .action(async (o) => {
-      const engine = await engineFor(o.backend);
+      const engine = await engineFor(o);
       const bar = cliProgressBar(o.progress, 'curvature', 5);
       bar.stage('loading the model');
       try {

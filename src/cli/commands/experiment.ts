@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { experimentMarkdown } from '../experiment/report.js';
 import { METHODS, runExperiment } from '../experiment/run.js';
 import { fail } from '../../errors.js';
-import { commandLine, emit, engineFor, intArg, listArg, numArg, VERSION } from '../common.js';
+import { commandLine, emit, engineFor, intArg, listArg, numArg, VERSION, THREADS_HELP } from '../common.js';
 import { cliProgressBar } from '../progress.js';
 
 /** The shipped checkpoints: examples/models beside dist/ in the package. */
@@ -51,6 +51,7 @@ export function experimentCommand(): Command {
     .option('--seed <n>', 'seed of the attacks and the noise', intArg('--seed'), 1)
     .option('--out <dir>', 'output folder', 'out/experiment')
     .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
+    .option('--threads <n>', THREADS_HELP, intArg('--threads', 1))
     .option('--json', 'print results.json on stdout as well')
     .option('--no-progress', 'no progress bar; each stage is then a line on stderr (as when stderr is not a terminal)')
     .option('--verbose', 'print the stack trace of an error')
@@ -62,7 +63,7 @@ export function experimentCommand(): Command {
       if (!existsSync(o.modelsDir)) fail('INVALID_ARGUMENT', `--models-dir: no such folder '${o.modelsDir}'`);
       const spec = o.spec ?? join(o.modelsDir, 'lenet-relu.json');
       if (!existsSync(spec)) fail('INVALID_ARGUMENT', `--spec: no such file '${spec}'`);
-      const engine = await engineFor(o.backend);
+      const engine = await engineFor(o);
       console.error(`engine: ${engine.describe()}`);
       const t0 = performance.now();
       const options = {

@@ -124,7 +124,7 @@ export function explainCommand(): Command {
       '\nExample:\n  smoothgeo explain --model ssr --mnist 0,1 --method saliency,smoothgrad --seed 1 --out out/',
     )
     .action(async (o) => {
-      const engine = await engineFor(o.backend);
+      const engine = await engineFor(o);
       const methodsAsked = o.method as CliMethod[];
       const bar = cliProgressBar(o.progress, 'explain', methodsAsked.length);
       bar.stage('loading the model');

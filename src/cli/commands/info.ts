@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { simdSupported } from '../../backend/wasm/module.js';
 import { findWebGPU } from '../../backend/webgpu/device.js';
@@ -29,6 +30,41 @@ async function webgpuReport(): Promise<{ available: boolean; reason?: string; li
   }
 }
 
+/**
+ * The wasm backend here: its kernel variant (SIMD128; a second build on a shared memory for threads), the
+ * threads it uses by default and how many a caller may ask for, and its own description.
+ */
+async function wasmReport(): Promise<{
+  available: boolean;
+  reason?: string;
+  variant?: string;
+  threads?: { default: number; max: number; how: string };
+  describe?: string;
+}> {
+  if (!simdSupported())
+    return { available: false, reason: 'this JavaScript engine does not validate WebAssembly SIMD128' };
+  try {
+    const engine = await createEngine({ backend: 'wasm' });
+    const describe = engine.describe();
+    engine.dispose();
+    const shared = typeof SharedArrayBuffer === 'function';
+    return {
+      available: true,
+      variant: shared
+        ? 'SIMD128 (AssemblyScript); the shared-memory build for threads is available'
+        : 'SIMD128 (AssemblyScript); no SharedArrayBuffer here, so one thread',
+      threads: {
+        default: 1,
+        max: shared ? availableParallelism() : 1,
+        how: 'opt-in: createEngine({ backend: "wasm", threads })',
+      },
+      describe,
+    };
+  } catch (e) {
+    return { available: false, reason: (e as Error).message };
+  }
+}
+
 /** `smoothgeo info`: the backends here, the one `auto` picks and why, the adapter and its limits. */
 export function infoCommand(): Command {
   return new Command('info')
@@ -40,9 +76,7 @@ export function infoCommand(): Command {
     .action(async (o) => {
       const picked = await createEngine({ backend: o.backend });
       const webgpu = await webgpuReport();
-      const wasm = simdSupported()
-        ? { available: true }
-        : { available: false, reason: 'this JavaScript engine does not validate WebAssembly SIMD128' };
+      const wasm = await wasmReport();
       const record = {
         version: VERSION,
         node: process.version,
@@ -55,6 +89,11 @@ export function infoCommand(): Command {
       emit(o.json, record, () => [
         `smoothgeo ${VERSION} on Node ${process.version}`,
         `backends: cpu (float64 reference, always), wasm ${wasm.available ? '(available)' : `(unavailable: ${wasm.reason})`}, webgpu ${webgpu.available ? '(available)' : `(unavailable: ${webgpu.reason})`}`,
+        ...(wasm.available
+          ? [
+              `wasm: ${wasm.variant}; threads ${wasm.threads!.default} by default, up to ${wasm.threads!.max} (${wasm.threads!.how})`,
+            ]
+          : []),
         `--backend ${o.backend} picks ${record.picked.backend}: ${record.picked.reason}`,
         ...(picked.adapter
           ? [

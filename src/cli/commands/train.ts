@@ -8,7 +8,7 @@ import { initModel } from '../../train/init.js';
 import { saveModel } from '../../train/save.js';
 import { train, type Regularizer } from '../../train/train.js';
 import type { OptimizerOptions, ScheduleOptions } from '../../train/optim.js';
-import { commandLine, emit, engineFor, intArg, numArg, VERSION } from '../common.js';
+import { commandLine, emit, engineFor, intArg, numArg, VERSION, THREADS_HELP } from '../common.js';
 import { readUserFile } from '../load.js';
 
 /** `smoothgeo train`: trains a model on the MNIST split and writes its checkpoint and a JSON record. */
@@ -57,6 +57,7 @@ export function trainCommand(): Command {
     .option('--seed <n>', 'seed of the split, the initialisation and the training', intArg('--seed'), 1)
     .option('--max-steps <n>', 'stop after this many steps (smoke runs)', intArg('--max-steps', 1))
     .option('--backend <name>', 'auto, webgpu, wasm or cpu', 'auto')
+    .option('--threads <n>', THREADS_HELP, intArg('--threads', 1))
     .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
     .option('--json', 'print the training record (the .json written beside the checkpoint) on stdout')
     .option('--verbose', 'print the stack trace of an error')
@@ -73,7 +74,7 @@ export function trainCommand(): Command {
         throw e;
       }
       const init = o.init === undefined ? undefined : readUserFile('--init', o.init);
-      const engine = await engineFor(o.backend);
+      const engine = await engineFor(o);
       const model = init ? await loadModel(engine, spec, init) : initModel(engine, spec, { seed: o.seed }).model;
       // The data are MNIST digits: a model for other inputs or another number of classes is refused here, by name.
       if (model.inputShape.join() !== '1,28,28' || model.classes !== 10) {

@@ -23,7 +23,9 @@ const u32 = (...names: string[]): UniformDecl[] => names.map((name) => ({ name, 
 const GEMM_UNIFORMS = u32('M', 'N', 'K', 'kChunk', 'splits');
 // grp: the group this GEMM computes; cg, og: input and output channels per group (conv2d.wgsl).
 const CONV_UNIFORMS = u32('n', 'c', 'h', 'w', 'o', 'oh', 'ow', 'grp', 'cg', 'og');
-const CONV_CONSTS = ['KH', 'KW', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW'];
+const CONV_CONSTS = ['KH', 'KW', 'SH', 'SW', 'PH', 'PW', 'DH', 'DW', 'IH', 'IW', 'OH', 'OW'];
+/** One phase of a strided backward-input (conv2d.wgsl backward_input_phase). */
+const PHASE_CONSTS = ['PHASE_H', 'PHASE_W', 'R0H', 'R0W', 'TAPS_H', 'TAPS_W', 'OFF_H', 'OFF_W', 'PH_ROWS', 'PW_COLS'];
 const EPILOGUE_CONSTS = ['HAS_BIAS', 'ACCUMULATE'];
 /** A fused epilogue adds the activation (ACT, FUSE), its β, its output and the saved pre-activation. */
 const FUSED_CONSTS = ['ACT', 'FUSE'];
@@ -43,7 +45,10 @@ const dense = (vecA: boolean, vecB: boolean): Body => ({
   uniforms: [],
   consts: ['TRANS_A', 'TRANS_B'],
 });
-const conv = (pass: 'forward' | 'backward_input' | 'backward_filter', operands: [string, string]): Body => ({
+const conv = (
+  pass: 'forward' | 'backward_input' | 'backward_input_phase' | 'backward_filter',
+  operands: [string, string],
+): Body => ({
   name: `conv2d.${pass}`,
   sections: [`conv2d.${pass}`, 'gathered'],
   operands,
@@ -59,6 +64,10 @@ const BODIES = {
   convForward: conv('forward', ['x', 'wt']),
   convBackwardInput: conv('backward_input', ['gy', 'wt']),
   convBackwardFilter: conv('backward_filter', ['gy', 'x']),
+  convBackwardInputPhase: {
+    ...conv('backward_input_phase', ['gy', 'wt']),
+    consts: [...CONV_CONSTS, ...PHASE_CONSTS],
+  },
 };
 
 type KernelName = keyof typeof KERNEL_CONSTS;
@@ -237,8 +246,15 @@ const convUniforms = (g: ConvGeom, grp: number) => ({
   cg: g.c / g.groups,
   og: g.o / g.groups,
 });
-/** Kernel size, stride, padding and dilation are compile-time constants in conv2d.wgsl (cheap divisions). */
+/**
+ * Kernel size, stride, padding, dilation and the spatial sizes are compile-time constants in conv2d.wgsl: its
+ * divisions become multiplies and shifts (one pipeline per layer shape and pass, whatever the batch).
+ */
 const convConsts = (g: ConvGeom) => ({
+  IH: g.h,
+  IW: g.w,
+  OH: g.oh,
+  OW: g.ow,
   KH: g.kh,
   KW: g.kw,
   SH: g.sh,
@@ -302,11 +318,9 @@ export function conv2d(
 
 export function conv2dBackwardInput(r: Recorder, gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
   const { out, accumulate } = r.output(into, [g.n, g.c, g.h, g.w], 'conv2d backward input');
-  return convGemm(r, g, {
-    label: 'conv2d backward input',
+  const common = {
     shapes: convShapes(g),
-    body: BODIES.convBackwardInput,
-    operands: [bind('gy', gy), bind('wt', w)],
+    operands: [bind('gy', gy), bind('wt', w)] as [Bound, Bound],
     bias: null,
     out,
     accumulate,
@@ -314,11 +328,49 @@ export function conv2dBackwardInput(r: Recorder, gy: BTensor, w: BTensor, g: Con
     bKFast: true,
     vecA: false,
     vecB: false,
-    consts: convConsts(g),
-    M: g.n * g.h * g.w,
     N: g.c / g.groups,
-    K: (g.o / g.groups) * g.kh * g.kw,
-  }).z;
+  };
+  if ((g.sh === 1 && g.sw === 1) || g.dh !== 1 || g.dw !== 1)
+    return convGemm(r, g, {
+      ...common,
+      label: 'conv2d backward input',
+      body: BODIES.convBackwardInput,
+      consts: convConsts(g),
+      M: g.n * g.h * g.w,
+      K: (g.o / g.groups) * g.kh * g.kw,
+    }).z;
+  // Strided: one GEMM per phase of the input grid, each on the taps that reach it (no zero taps).
+  for (let a = 0; a < g.sh; a++)
+    for (let b = 0; b < g.sw; b++) {
+      const rows = Math.ceil((g.h - a) / g.sh),
+        cols = Math.ceil((g.w - b) / g.sw);
+      if (rows <= 0 || cols <= 0) continue; // no pixel of the input has this phase
+      const r0h = (a + g.ph) % g.sh,
+        r0w = (b + g.pw) % g.sw;
+      const tapsH = Math.max(0, Math.ceil((g.kh - r0h) / g.sh)),
+        tapsW = Math.max(0, Math.ceil((g.kw - r0w) / g.sw));
+      const consts: Record<string, ConstValue> = convConsts(g);
+      consts.PHASE_H = a;
+      consts.PHASE_W = b;
+      consts.R0H = r0h;
+      consts.R0W = r0w;
+      // A phase that no tap reaches stores zeros (K = 0); its constants stay ≥ 1 so the text divides by none.
+      consts.TAPS_H = Math.max(1, tapsH);
+      consts.TAPS_W = Math.max(1, tapsW);
+      consts.OFF_H = (a + g.ph - r0h) / g.sh;
+      consts.OFF_W = (b + g.pw - r0w) / g.sw;
+      consts.PH_ROWS = rows;
+      consts.PW_COLS = cols;
+      convGemm(r, g, {
+        ...common,
+        label: `conv2d backward input phase ${a},${b}`,
+        body: BODIES.convBackwardInputPhase,
+        consts,
+        M: g.n * rows * cols,
+        K: (g.o / g.groups) * tapsH * tapsW,
+      });
+    }
+  return out;
 }
 
 export function conv2dBackwardFilter(

@@ -1,0 +1,326 @@
+import { describe, expect, it } from 'vitest';
+import type { Backend, ConvGeom } from '../src/backend/backend.js';
+import { CpuBackend } from '../src/backend/cpu.js';
+import type { WasmBackend } from '../src/backend/wasm/wasm.js';
+import { relL2, rng, wasmEngine } from './helpers.js';
+
+/**
+ * The direct (no im2col) stride-1 convolution kernels of kernels/conv2d.ts against the float64 reference:
+ * every output-channel remainder of the 4-channel tile (O mod 4, where 1 or 2 left-over channels take the
+ * 1-channel × 4-row tile), output widths that are and are not multiples of the 8-pixel tile, heights that are
+ * and are not multiples of 4 rows, padding 0 … k − 1 (so ȳ's padding k − 1 − p runs from k − 1 down to 0),
+ * non-square kernels, bias, and accumulation into an existing tensor. Each output is a float32 sum of
+ * ≤ C·kh·kw ≤ 150 O(1) terms: relative error ≲ 1e-6; 1e-5 as in test/ops.test.ts.
+ */
+const TOL = 1e-5;
+const cpu = new CpuBackend();
+
+function geom(
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  o: number,
+  kh: number,
+  kw: number,
+  ph: number,
+  pw: number,
+): ConvGeom {
+  return {
+    n,
+    c,
+    h,
+    w,
+    o,
+    kh,
+    kw,
+    sh: 1,
+    sw: 1,
+    ph,
+    pw,
+    dh: 1,
+    dw: 1,
+    groups: 1,
+    oh: h + 2 * ph - kh + 1,
+    ow: w + 2 * pw - kw + 1,
+  };
+}
+
+const GEOMS: ConvGeom[] = [];
+for (const o of [1, 2, 3, 4, 5, 6, 7, 9]) GEOMS.push(geom(2, 1 + (o % 3), 9, 13, o, 3, 3, o % 2, 0)); // channel remainders, ow = 11 or 13
+for (const [c, o] of [
+  [1, 6],
+  [6, 12],
+  [12, 6],
+  [6, 1],
+])
+  GEOMS.push(geom(3, c, 12, 12, o, 5, 5, 0, 0)); // LeNet-like: ow = 8, in place
+GEOMS.push(geom(2, 1, 28, 28, 6, 5, 5, 0, 0)); // LeNet conv1: read in place (ow = 24, oh = 24)
+GEOMS.push(geom(2, 3, 7, 10, 5, 3, 2, 2, 1)); // padding = k − 1 (ȳ unpadded), non-square kernel
+GEOMS.push(geom(1, 2, 5, 6, 2, 4, 1, 1, 0)); // tall kernel, oh = 4, ow = 6
+GEOMS.push(geom(2, 4, 3, 17, 8, 1, 1, 0, 0)); // 1×1 convolution, ow = 17 (two whole tiles and one lane)
+
+async function convPasses(be: Backend, g: ConvGeom, seed: number, into: boolean): Promise<number[]> {
+  const r = rng(seed);
+  const vals = (n: number) => Array.from({ length: n }, () => r(-1, 1));
+  const X = be.upload(vals(g.n * g.c * g.h * g.w), [g.n, g.c, g.h, g.w], 'x');
+  const W = be.upload(vals(g.o * g.c * g.kh * g.kw), [g.o, g.c, g.kh, g.kw], 'w');
+  const GY = be.upload(vals(g.n * g.o * g.oh * g.ow), [g.n, g.o, g.oh, g.ow], 'gy');
+  const bias = be.upload(vals(g.o), [g.o], 'b');
+  const yInto = into ? be.upload(vals(g.n * g.o * g.oh * g.ow), [g.n, g.o, g.oh, g.ow], 'y into') : null;
+  const gxInto = into ? be.upload(vals(g.n * g.c * g.h * g.w), [g.n, g.c, g.h, g.w], 'gx into') : null;
+  const y = be.conv2d(X, W, bias, g, yInto);
+  const gx = be.conv2dBackwardInput(GY, W, g, gxInto);
+  const out = (await be.read([y, gx])).flatMap((t) => Array.from(t));
+  be.release(X, W, GY, bias, y, gx);
+  return out;
+}
+
+describe('wasm direct stride-1 convolution (forward and backward input) against float64', () => {
+  it.each(GEOMS.map((g, i) => [i, g] as const))('geometry %i: %j', async (i, g) => {
+    const be = (await (await wasmEngine()).backendForCall()) as WasmBackend;
+    for (const into of [false, true]) {
+      const got = await convPasses(be, g, 100 + i, into),
+        want = await convPasses(cpu, g, 100 + i, into);
+      expect(relL2(got, want), `into = ${into}`).toBeLessThan(TOL);
+    }
+  });
+});
+
+describe('wasm 2×2 stride-2 max pooling (the SIMD path) against float64', () => {
+  // Values from {0, 1, 2, 3} make ties in most windows, so the argmax must pick the first maximum in the
+  // scalar loop's order ((0,0), (0,1), (1,0), (1,1)) exactly as the reference does; a NaN in the first cell
+  // of a window stays the window's value (nothing compares greater than it), as in the general loop.
+  it.each([
+    [2, 3, 8, 8],
+    [1, 2, 9, 11],
+    [3, 1, 6, 14],
+    [1, 1, 2, 2],
+  ])('n = %i, c = %i, %i×%i: values and argmax identical', async (n, c, h, w) => {
+    const be = (await (await wasmEngine()).backendForCall()) as WasmBackend;
+    const oh = Math.floor(h / 2),
+      ow = Math.floor(w / 2);
+    const g = { n, c, h, w, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0, countIncludePad: false, oh, ow };
+    const r = rng(n * 1000 + h * 10 + w);
+    const x = Array.from({ length: n * c * h * w }, () => Math.floor(r(0, 4)));
+    x[0] = NaN;
+    // wasm reads an index tensor back as its int32 bits (as webgpu), the cpu backend as numbers.
+    const run = async (b: Backend, bits: boolean) => {
+      const X = b.upload(x, [n, c, h, w], 'x');
+      const { y, argmax } = b.maxPool(X, g);
+      const [yv, av] = await b.read([y, argmax]);
+      b.release(X, y, argmax);
+      return { y: Array.from(yv), argmax: Array.from(bits ? new Int32Array(av.buffer, av.byteOffset, av.length) : av) };
+    };
+    const got = await run(be, true),
+      want = await run(cpu, false);
+    expect(got.y).toEqual(want.y);
+    expect(got.argmax).toEqual(want.argmax);
+  });
+});
+
+describe('wasm thread pool', () => {
+  it('defaults to the available cores in Node and says so in describe()', async () => {
+    const { createEngine } = await import('../src/engine.js');
+    const { availableParallelism } = await import('node:os');
+    const engine = await createEngine({ backend: 'wasm' });
+    const n = availableParallelism();
+    expect(engine.describe()).toContain(`${n} thread${n > 1 ? 's' : ''} (default: the ${n} available core`);
+    engine.dispose();
+  });
+
+  it('3 threads (an uneven split of 50 samples and of element ranges) give bitwise the SmoothGrad of 1 thread, B = 1 and B = 3', async () => {
+    const { createEngine } = await import('../src/engine.js');
+    const { loadModel } = await import('../src/graph/model.js');
+    const { smoothGrad } = await import('../src/attribution/methods.js');
+    const { oracleCases } = await import('./helpers.js');
+    const c = oracleCases().find((k) => k.name === 'lenet')!;
+    const x = c.tensors.get('x')!;
+    const per = x.data.length / x.shape[0];
+    const x3 = {
+      shape: [3, ...x.shape.slice(1)],
+      data: Float32Array.from({ length: 3 * per }, (_, i) => x.data[i % (2 * per)]),
+    };
+    const runs: Float32Array[][] = [];
+    for (const threads of [1, 3]) {
+      const engine = await createEngine({ backend: 'wasm', threads });
+      const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+      runs.push([
+        (
+          await smoothGrad(
+            model,
+            { shape: [1, ...x.shape.slice(1)], data: x.data.slice(0, per) },
+            { target: [c.json.target[0]], sigma: 0.15, samples: 50, seed: 5 },
+          )
+        ).attributions.data,
+        (
+          await smoothGrad(model, x3, {
+            target: [c.json.target[0], c.json.target[1], c.json.target[0]],
+            sigma: 0.2,
+            samples: 50,
+            seed: 6,
+          })
+        ).attributions.data,
+      ]);
+      engine.dispose();
+    }
+    for (let i = 0; i < 2; i++) expect(Array.from(runs[1][i])).toEqual(Array.from(runs[0][i]));
+  });
+
+  it('a disposed threaded engine refuses the next call at once instead of waiting for its stopped workers', async () => {
+    // bench/wasm.mjs once called engine.dispose() inside its model loop and then kept using the engine: the
+    // pool's workers had been told to quit and terminated, and the next parallel kernel waited for them.
+    const { createEngine } = await import('../src/engine.js');
+    const { loadModel } = await import('../src/graph/model.js');
+    const { oracleCases } = await import('./helpers.js');
+    const c = oracleCases().find((k) => k.name === 'lenet')!;
+    const engine = await createEngine({ backend: 'wasm', threads: 2 });
+    const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+    engine.dispose();
+    await expect(model.forward(c.tensors.get('x')!)).rejects.toMatchObject({
+      code: 'BACKEND_UNAVAILABLE',
+      message: expect.stringMatching(/disposed/),
+    });
+  });
+});
+
+describe('wasm relaxed-SIMD build', () => {
+  it('runs exactly where WebAssembly.validate accepts the relaxed_madd probe, and says which build runs', async () => {
+    const { relaxedSimdSupported } = await import('../src/backend/wasm/module.js');
+    const engine = await wasmEngine();
+    expect(engine.describe()).toContain(
+      relaxedSimdSupported() ? 'relaxed-SIMD kernels' : 'SIMD128 kernels (relaxed SIMD does not validate',
+    );
+  });
+
+  it('under --experimental-wasm-relaxed-simd (Node 20) the relaxed build is picked and agrees with float64 (LeNet gradient and HVP)', async () => {
+    // A child process with the flag (V8 flags cannot be turned on in a running process); it prints the
+    // engine's description and the results, which are checked here against the cpu backend.
+    const { spawnSync } = await import('node:child_process');
+    const script = `
+      import { createEngine, loadModel } from './dist/smoothgeo.node.mjs';
+      import { readFileSync } from 'node:fs';
+      const spec = JSON.parse(readFileSync('test/fixtures/oracle/lenet.json', 'utf8'));
+      const bytes = readFileSync('test/fixtures/oracle/lenet.safetensors');
+      const engine = await createEngine({ backend: 'wasm', threads: 2 });
+      const model = await loadModel(engine, spec.model, bytes, { prefix: 'param.' });
+      const x = { shape: [2, 1, 28, 28], data: Float32Array.from({ length: 1568 }, (_, i) => (Math.sin(i) + 1) / 2) };
+      const v = { shape: [2, 1, 28, 28], data: Float32Array.from({ length: 1568 }, (_, i) => Math.cos(i)) };
+      const objective = { kind: 'logit', target: [3, 7] };
+      const g = await model.inputGradient(x, objective), h = await model.inputHvp(x, v, objective);
+      console.log(JSON.stringify({ describe: engine.describe(), g: Array.from(g.data), h: Array.from(h.data) }));
+      engine.dispose();
+      process.exit(0);`;
+    const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { describe: string; g: number[]; h: number[] };
+    expect(out.describe).toContain('relaxed-SIMD kernels');
+    const { createEngine } = await import('../src/engine.js');
+    const { loadModel } = await import('../src/graph/model.js');
+    const { oracleCases } = await import('./helpers.js');
+    const c = oracleCases().find((k) => k.name === 'lenet')!;
+    const engine = await createEngine({ backend: 'cpu' });
+    const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+    const x = { shape: [2, 1, 28, 28], data: Float32Array.from({ length: 1568 }, (_, i) => (Math.sin(i) + 1) / 2) };
+    const v = { shape: [2, 1, 28, 28], data: Float32Array.from({ length: 1568 }, (_, i) => Math.cos(i)) };
+    const objective = { kind: 'logit' as const, target: [3, 7] };
+    // float32 with fused or unfused multiply-adds against float64: the per-op tolerance of test/ops.test.ts.
+    expect(relL2(out.g, (await model.inputGradient(x, objective)).data)).toBeLessThan(1e-4);
+    expect(relL2(out.h, (await model.inputHvp(x, v, objective)).data)).toBeLessThan(1e-4);
+  });
+});
+
+describe('wasm conv2dActivated: the activation applied by the convolution kernel per example', () => {
+  // Direct (stride 1) and im2col (stride 2) paths, each activation kind, with and without accumulation:
+  // z and σ(z) against float64. σ adds a few float32 roundings to z's: the same 1e-5 relative bound.
+  const cases: [ConvGeom, 'relu' | 'softplus' | 'tanh' | 'sigmoid', number][] = [
+    [geom(3, 2, 9, 11, 6, 3, 3, 1, 1), 'softplus', 10],
+    [geom(2, 1, 12, 12, 5, 5, 5, 0, 0), 'relu', 1],
+    [{ ...geom(2, 3, 9, 9, 4, 3, 3, 1, 1), sh: 2, sw: 2, oh: 5, ow: 5 }, 'softplus', 2],
+    [geom(2, 2, 7, 10, 3, 3, 2, 0, 1), 'tanh', 1],
+    [geom(2, 2, 7, 7, 2, 3, 3, 1, 1), 'sigmoid', 1],
+  ];
+  it.each(cases.map(([g, kind, beta], i) => [i, kind, beta, g] as const))(
+    'case %i: %s β = %d, %j',
+    async (i, kind, beta, g) => {
+      const be = (await (await wasmEngine()).backendForCall()) as WasmBackend;
+      const run = async (b: Backend, into: boolean) => {
+        const r = rng(300 + i);
+        const vals = (n: number) => Array.from({ length: n }, () => r(-1, 1));
+        const X = b.upload(vals(g.n * g.c * g.h * g.w), [g.n, g.c, g.h, g.w], 'x');
+        const W = b.upload(vals(g.o * g.c * g.kh * g.kw), [g.o, g.c, g.kh, g.kw], 'w');
+        const bias = b.upload(vals(g.o), [g.o], 'b');
+        const acc = into ? b.upload(vals(g.n * g.o * g.oh * g.ow), [g.n, g.o, g.oh, g.ow], 'into') : null;
+        const { z, a } = b.conv2dActivated(X, W, bias, g, { kind, beta, z: null }, acc);
+        const out = (await b.read([z, a])).flatMap((t) => Array.from(t));
+        b.release(X, W, bias, z, a);
+        return out;
+      };
+      for (const into of [false, true])
+        expect(relL2(await run(be, into), await run(cpu, into)), `into = ${into}`).toBeLessThan(TOL);
+    },
+  );
+});
+
+describe('wasm GEMM with K past one 256-deep block (partial sums added to C block by block)', () => {
+  it.each([
+    [5, 9, 257],
+    [8, 16, 515],
+    [3, 1, 600],
+  ])('M = %i, N = %i, K = %i with bias and accumulation against float64', async (M, N, K) => {
+    const be = (await (await wasmEngine()).backendForCall()) as WasmBackend;
+    const r = rng(M * N * K);
+    const a = Array.from({ length: M * K }, () => r(-1, 1)),
+      b = Array.from({ length: K * N }, () => r(-1, 1));
+    const bias = Array.from({ length: N }, () => r(-1, 1)),
+      acc = Array.from({ length: M * N }, () => r(-1, 1));
+    const run = async (x: Backend) => {
+      const A = x.upload(a, [M, K], 'a'),
+        B = x.upload(b, [N, K], 'b'),
+        into = x.upload(acc, [M, N], 'into');
+      const c = x.matmul(A, B, { transB: true, bias: x.upload(bias, [N], 'bias'), into, label: 'long K' });
+      return Array.from((await x.read([c]))[0]);
+    };
+    // float32 sums of up to 600 O(1) terms: ~1e-6 relative.
+    expect(relL2(await run(be), await run(cpu))).toBeLessThan(TOL);
+  });
+});
+
+describe('wasm pooling split across threads by planes', () => {
+  it('3 threads give bitwise the values, argmax and backward passes of 1 thread (max 2×2 and 3×3 stride 2 overlapping, average with padding)', async () => {
+    const { createEngine } = await import('../src/engine.js');
+    const geoms = [
+      { n: 20, c: 8, h: 48, w: 48, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0, countIncludePad: false, oh: 24, ow: 24 },
+      { n: 20, c: 8, h: 49, w: 47, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, countIncludePad: true, oh: 25, ow: 24 },
+    ];
+    const results: number[][][] = [];
+    for (const threads of [1, 3]) {
+      const engine = await createEngine({ backend: 'wasm', threads });
+      const be = (await engine.backendForCall()) as WasmBackend;
+      const out: number[][] = [];
+      for (const g of geoms) {
+        const r = rng(g.h * 100 + g.w);
+        const X = be.upload(
+          Array.from({ length: g.n * g.c * g.h * g.w }, () => Math.floor(r(0, 8))),
+          [g.n, g.c, g.h, g.w],
+          'x',
+        );
+        const GY = be.upload(
+          Array.from({ length: g.n * g.c * g.oh * g.ow }, () => r(-1, 1)),
+          [g.n, g.c, g.oh, g.ow],
+          'gy',
+        );
+        const { y, argmax } = be.maxPool(X, g);
+        const ts = [y, argmax, be.maxPoolBackward(GY, argmax, g), be.avgPool(X, g), be.avgPoolBackward(GY, g)];
+        for (const t of await be.read(ts)) out.push(Array.from(new Int32Array(t.buffer, t.byteOffset, t.length)));
+      }
+      results.push(out);
+      engine.dispose();
+    }
+    // Both geometries are past the split threshold (4 operations per window cell ≥ 5·10⁵). Compared as int32 bits: bitwise, with the argmax tensors' own bits.
+    for (let i = 0; i < results[0].length; i++) expect(results[1][i]).toEqual(results[0][i]);
+  });
+});
