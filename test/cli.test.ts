@@ -2,7 +2,7 @@
 // on the cpu backend and one or two MNIST digits so that each run takes about a second.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode, encode } from 'fast-png';
 import { describe, expect, it } from 'vitest';
@@ -265,11 +265,15 @@ describe('smoothgeo attack, curvature, info, bench', () => {
     expect(rec.backends.cpu.available).toBe(true);
     expect(rec.picked).toMatchObject({ requested: 'cpu', backend: 'cpu', reason: 'requested' });
     expect(rec.workLimits.imagePixels).toBe(2 ** 26);
-    // wasm: its SIMD variant and threads (SIMD128 validates in every Node the package supports).
-    expect(rec.backends.wasm).toMatchObject({ available: true, threads: { default: 1 } });
-    expect(rec.backends.wasm.variant).toMatch(/^SIMD128/);
-    expect(rec.backends.wasm.threads.max).toBeGreaterThanOrEqual(1);
-    expect(rec.backends.wasm.describe).toMatch(/^backend wasm — WebAssembly SIMD128 kernels/);
+    // wasm: its SIMD variant and threads (SIMD128 validates in every Node the package supports); by default
+    // as many threads as cores, as its own describe() says.
+    expect(rec.backends.wasm.available).toBe(true);
+    expect(rec.backends.wasm.variant).toMatch(/^WebAssembly (relaxed-SIMD|SIMD128) kernels/);
+    expect(rec.backends.wasm.threads.default).toBe(availableParallelism());
+    expect(rec.backends.wasm.threads.max).toBe(availableParallelism());
+    expect(rec.backends.wasm.describe).toMatch(
+      new RegExp(`^backend wasm — WebAssembly .* ${rec.backends.wasm.threads.default} threads? `),
+    );
   });
 
   it('bench: one row per batch size with every time measured', () => {
@@ -385,7 +389,7 @@ describe('progress bars and --json', () => {
 
   it('--threads runs the wasm backend on worker threads, with the one-thread map; other backends refuse it', () => {
     const args = ['explain', '--mnist', '3', '--method', 'smoothgrad', '--samples', '4', '--seed', '1', '--json'];
-    const one = run(...args, '--backend', 'wasm', '--out', tmp());
+    const one = run(...args, '--backend', 'wasm', '--threads', '1', '--out', tmp());
     const two = run(...args, '--backend', 'wasm', '--threads', '2', '--out', tmp());
     expect(one.status, one.stderr).toBe(0);
     expect(two.status, two.stderr).toBe(0);

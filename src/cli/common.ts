@@ -45,7 +45,8 @@ export async function engineFor(o: { backend: string; threads?: number }): Promi
 }
 
 /** Help of `--threads`, on every command that computes. */
-export const THREADS_HELP = 'threads of the wasm backend (default 1; Node worker threads over a shared memory)';
+export const THREADS_HELP =
+  'threads of the wasm backend (default: the available cores; Node worker threads over a shared memory)';
 
 /**
  * The command line as typed, for the records a command writes: from the program's argv when run as the bin,

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
-import { simdSupported } from '../../backend/wasm/module.js';
+import { kernelVariant, simdSupported } from '../../backend/wasm/module.js';
+import { planThreads } from '../../backend/wasm/threads.js';
 import { findWebGPU } from '../../backend/webgpu/device.js';
 import { createEngine } from '../../engine.js';
 import { LIMITS } from '../../limits.js';
@@ -31,14 +32,14 @@ async function webgpuReport(): Promise<{ available: boolean; reason?: string; li
 }
 
 /**
- * The wasm backend here: its kernel variant (SIMD128; a second build on a shared memory for threads), the
- * threads it uses by default and how many a caller may ask for, and its own description.
+ * The wasm backend here: its kernel variant (relaxed SIMD or SIMD128; a second build on a shared memory for
+ * threads), the threads it runs by default and how to ask for others, and its own description.
  */
 async function wasmReport(): Promise<{
   available: boolean;
   reason?: string;
   variant?: string;
-  threads?: { default: number; max: number; how: string };
+  threads?: { default: number; why: string; max: number; how: string };
   describe?: string;
 }> {
   if (!simdSupported())
@@ -48,15 +49,15 @@ async function wasmReport(): Promise<{
     const describe = engine.describe();
     engine.dispose();
     const shared = typeof SharedArrayBuffer === 'function';
+    const plan = await planThreads(undefined);
     return {
       available: true,
-      variant: shared
-        ? 'SIMD128 (AssemblyScript); the shared-memory build for threads is available'
-        : 'SIMD128 (AssemblyScript); no SharedArrayBuffer here, so one thread',
+      variant: `${kernelVariant()}; ${shared ? 'the shared-memory build for threads runs here' : 'no SharedArrayBuffer here, so one thread'}`,
       threads: {
-        default: 1,
+        default: plan.threads,
+        why: plan.note.trim().replace(/^\((.*)\)$/, '$1'),
         max: shared ? availableParallelism() : 1,
-        how: 'opt-in: createEngine({ backend: "wasm", threads })',
+        how: '--threads n, or createEngine({ backend: "wasm", threads })',
       },
       describe,
     };
@@ -91,7 +92,7 @@ export function infoCommand(): Command {
         `backends: cpu (float64 reference, always), wasm ${wasm.available ? '(available)' : `(unavailable: ${wasm.reason})`}, webgpu ${webgpu.available ? '(available)' : `(unavailable: ${webgpu.reason})`}`,
         ...(wasm.available
           ? [
-              `wasm: ${wasm.variant}; threads ${wasm.threads!.default} by default, up to ${wasm.threads!.max} (${wasm.threads!.how})`,
+              `wasm: ${wasm.variant}; ${wasm.threads!.default} thread(s) by default (${wasm.threads!.why}), cores here ${wasm.threads!.max} (${wasm.threads!.how})`,
             ]
           : []),
         `--backend ${o.backend} picks ${record.picked.backend}: ${record.picked.reason}`,
