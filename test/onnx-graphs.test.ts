@@ -360,3 +360,36 @@ describe('ONNX operators outside what the importer expresses exactly are refused
       { maxBytes: 1_000_000 },
     ));
 });
+
+describe('ONNX Gemm with transB = 0, alpha and beta', () => {
+  it('is the dense layer with weight alpha·Bᵀ and bias beta·C, named after the node', async () => {
+    const B = randomTensor([4, 3], rng(8)),
+      C = randomTensor([1, 3], rng(9));
+    const bytes = buildOnnx({
+      input: { name: 'x', dims: ['N', 4] },
+      output: 'y',
+      initializers: { B: { dims: [4, 3], data: Array.from(B.data) }, C: { dims: [1, 3], data: Array.from(C.data) } },
+      nodes: [
+        {
+          op: 'Gemm',
+          inputs: ['x', 'B', 'C'],
+          outputs: ['y'],
+          name: 'head',
+          attrs: { transB: { i: 0 }, alpha: { f: 0.5 }, beta: { f: 2 } },
+        },
+      ],
+    });
+    const m = await loadOnnx(await cpuEngine(), bytes);
+    expect(m.parameters).toEqual({ 'head.weight': [3, 4], 'head.bias': [3] });
+    const x = randomTensor([2, 4], rng(10));
+    const y = (await m.forward(x)).data;
+    // y = 0.5·x·B + 2·C, in float64 by hand (the weights were rounded to float32 at load: 1e-6 relative).
+    const want = Array.from({ length: 6 }, (_, i) => {
+      const [b, o] = [Math.floor(i / 3), i % 3];
+      let s = 2 * C.data[o];
+      for (let k = 0; k < 4; k++) s += 0.5 * x.data[b * 4 + k] * B.data[k * 3 + o];
+      return s;
+    });
+    expect(relL2(y, want)).toBeLessThan(1e-6);
+  });
+});

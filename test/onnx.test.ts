@@ -154,8 +154,18 @@ describe('bad ONNX files are refused with an error naming what is wrong', () => 
         m.graph.initializer[0].dims = [32, 63];
         m.graph.initializer[0].rawData = m.graph.initializer[0].rawData.slice(0, 32 * 63 * 4);
       }),
+      'INVALID_ONNX',
+      /node '\/fc1\/Gemm' \(Gemm\): needs A \[batch, K\] and B \[N, K\], got \[batch, 64\] and \[32,63\]/,
+    ));
+  it('a shape mismatch between a batch norm and its weight', () =>
+    refuses(
+      edit((m) => {
+        const w = m.graph.initializer.find((t: any) => t.name === 'bn.weight');
+        w.dims = [31];
+        w.rawData = w.rawData.slice(0, 31 * 4);
+      }),
       'INVALID_SPEC',
-      /weight 'fc1.weight' has shape \[32, 63\] but the spec needs \[32, 64\]/,
+      /weight 'bn.weight' has shape \[31\] but the spec needs \[32\]/,
     ));
 });
 

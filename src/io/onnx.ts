@@ -17,7 +17,7 @@ import { ModelProto } from './onnx-schema.js';
  */
 export const SUPPORTED_ONNX_OPS = [
   'Conv',
-  'Gemm',
+  'Gemm (transB, alpha, beta)',
   'MatMul (2-D, constant right operand)',
   'Add',
   'Sub',
@@ -264,19 +264,39 @@ export function onnxToSpec(
         break;
       }
       case 'Gemm': {
-        if ((a.transA?.i ?? 0) !== 0 || (a.transB?.i ?? 0) !== 1)
-          bad(`${where(n)}: only transA = 0, transB = 1 (PyTorch's Linear) is supported`);
-        if ((a.alpha?.f ?? 1) !== 1 || (a.beta?.f ?? 1) !== 1)
-          bad(`${where(n)}: only alpha = beta = 1 is supported, got ${a.alpha?.f}, ${a.beta?.f}`);
-        const W = constOf(n, n.input[1], 'weight');
+        // y = alpha·x·op(B) + beta·C. PyTorch's Linear is transB = 1, alpha = beta = 1: B and C are then the
+        // layer's weight and bias as they are. Otherwise the dense layer's weight alpha·op(B)ᵀ and bias beta·C
+        // are new tensors, named after the node.
+        if ((a.transA?.i ?? 0) !== 0)
+          unsupported(n, 'Gemm with transA = 1 is not supported (the batch must stay the rows of A)');
+        const transB = (a.transB?.i ?? 0) === 1,
+          alpha = a.alpha?.f ?? 1,
+          beta = a.beta?.f ?? 1;
+        const B = constOf(n, n.input[1], 'weight');
+        const xs = shapeOfValue(n, X);
+        if (B.shape.length !== 2 || xs.length !== 1 || B.shape[transB ? 1 : 0] !== xs[0])
+          bad(
+            `${where(n)}: needs A [batch, K] and B ${transB ? '[N, K]' : '[K, N]'}, got [batch, ${xs.join(', ')}] and ${show(B.shape)}`,
+          );
+        const N = B.shape[transB ? 0 : 1],
+          K = xs[0];
         const hasBias = n.input.length > 2 && n.input[2] !== '';
-        const name = layerName(n, hasBias ? [n.input[1], n.input[2]] : [n.input[1]], ['weight', 'bias']);
-        emit(n, { type: 'dense', name, out: W.shape[0], bias: hasBias }, [X]);
-        param(name, 'weight', W);
+        const plain = transB && alpha === 1 && beta === 1;
+        const name = plain
+          ? layerName(n, hasBias ? [n.input[1], n.input[2]] : [n.input[1]], ['weight', 'bias'])
+          : layerName(n, [`${n.name}.weight`], ['weight']);
+        emit(n, { type: 'dense', name, out: N, bias: hasBias }, [X]);
+        const W = new Float32Array(N * K);
+        for (let o = 0; o < N; o++)
+          for (let k = 0; k < K; k++) W[o * K + k] = alpha * (transB ? B.data[o * K + k] : B.data[k * N + o]);
+        param(name, 'weight', plain ? B : { shape: [N, K], data: W });
         if (hasBias) {
-          const B = constOf(n, n.input[2], 'bias');
-          if (B.shape.length !== 1) bad(`${where(n)}: bias must be a vector [${W.shape[0]}], got ${show(B.shape)}`);
-          param(name, 'bias', B);
+          const C = constOf(n, n.input[2], 'bias');
+          const size = C.data.length;
+          if (!(C.shape.length <= 2 && (size === N || size === 1) && C.shape.slice(0, -1).every((d) => d === 1)))
+            bad(`${where(n)}: bias C must be [${N}], [1, ${N}] or a scalar, got ${show(C.shape)}`);
+          const bias = Float32Array.from({ length: N }, (_, o) => beta * C.data[size === 1 ? 0 : o]);
+          param(name, 'bias', plain && C.shape.length === 1 && size === N ? C : { shape: [N], data: bias });
         }
         break;
       }
