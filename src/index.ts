@@ -38,6 +38,8 @@ export {
   type ExplanationAttack,
   type ExplanationAttackOptions,
   type ExplanationAttackResult,
+  type ExplanationAttackProgress,
+  type ExplanationAttackSnapshot,
 } from './attack/explanation-attack.js';
 export type { ExplainSpec, ExplainMethod } from './attack/explain.js';
 export { pgd, fgsm, type PgdOptions, type PgdResult } from './attack/pgd.js';

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { attackExplanation, mapToRawCotangent } from '../src/attack/explanation-attack.js';
+import {
+  attackExplanation,
+  mapToRawCotangent,
+  type ExplanationAttackSnapshot,
+} from '../src/attack/explanation-attack.js';
 import { explainMap, explainVjp, gradientMean, prepareExplain, type ExplainSpec } from '../src/attack/explain.js';
 import { fgsm, pgd } from '../src/attack/pgd.js';
 import { attributionMap } from '../src/attribution/methods.js';
@@ -268,6 +272,52 @@ describe('progress', () => {
       [2, 3],
       [3, 3],
     ]);
+  });
+
+  it('progress.best() follows the best iterate: the measure moves, and the last one is the returned result', async () => {
+    const model = await smallCnn();
+    const x = randomTensor([2, 2, 8, 8], rng(8), 0.2, 0.8);
+    const seen: ExplanationAttackSnapshot[] = [];
+    let awaited = 0;
+    const r = await attackExplanation(model, x, {
+      attack: 'topk',
+      explain: { method: 'saliency' },
+      epsilon: 0.05,
+      iterations: 12,
+      k: 8,
+      seed: 3,
+      onIteration: async (_done, _total, progress) => {
+        seen.push(progress.best());
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        awaited++; // the attack waits for the callback's promise before going on
+        expect(awaited).toBe(seen.length);
+      },
+    });
+    expect(seen).toHaveLength(12);
+    // The measure changes over the run (the top-8 intersection drops from 1), never worsens (best so far),
+    // and the snapshots are copies, not views of the attack's buffers.
+    const distinct = new Set(seen.map((s) => s.measure.after.join()));
+    expect(distinct.size).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < seen.length; i++)
+      seen[i].measure.after.forEach((v, b) => expect(v).toBeLessThanOrEqual(seen[i - 1].measure.after[b]));
+    expect(seen[0].adversarial.data).not.toBe(seen[1].adversarial.data);
+    const last = seen[seen.length - 1];
+    expect(last.measure).toEqual(r.measure);
+    expect(last.bestIteration).toEqual(r.bestIteration);
+    expect(Array.from(last.adversarial.data)).toEqual(Array.from(r.adversarial.data));
+    expect(Array.from(last.attackedMap.data)).toEqual(Array.from(r.attackedMap.data));
+    expect(Array.from(last.originalMap.data)).toEqual(Array.from(r.originalMap.data));
+    // An intermediate snapshot's map is the model's map at its input (not the surrogate's, not a stale one).
+    const mid = seen[5];
+    const again = await attackExplanation(model, mid.adversarial, {
+      attack: 'topk',
+      explain: { method: 'saliency' },
+      epsilon: 0.05,
+      iterations: 1,
+      k: 8,
+      seed: 3,
+    });
+    expect(relL2(again.originalMap.data, mid.attackedMap.data)).toBeLessThan(1e-6);
   });
 });
 

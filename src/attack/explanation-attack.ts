@@ -62,9 +62,29 @@ export interface ExplanationAttackOptions {
   measureSeed?: number;
   /** Stops the attack (an ABORTED error) when it fires; checked before every iteration. */
   signal?: AbortSignal;
-  /** Called after each iteration with (iterations done, iterations): for progress displays. */
-  onIteration?: (done: number, iterations: number) => void;
+  /**
+   * Called after each iteration with (iterations done, iterations, progress): for progress displays and live
+   * views. `progress.best()` gives the best label-preserving iterate so far; the attack awaits a returned
+   * promise (so a page can draw it and yield to the browser) before the next iteration.
+   */
+  onIteration?: (done: number, iterations: number, progress: ExplanationAttackProgress) => unknown;
 }
+
+/** The attack's state after an iteration, for `onIteration`. */
+export interface ExplanationAttackProgress {
+  /**
+   * The best label-preserving iterate so far per example, its map and the measure: what the attack would
+   * return if it stopped now (after the last iteration: the returned values). Computed only when called:
+   * copies of B·C·H·W + 2·B·H·W floats, no device readbacks or model evaluations (the attack keeps the
+   * best iterate and its map on the host anyway).
+   */
+  best(): ExplanationAttackSnapshot;
+}
+
+export type ExplanationAttackSnapshot = Pick<
+  ExplanationAttackResult,
+  'adversarial' | 'originalMap' | 'attackedMap' | 'measure' | 'bestIteration'
+>;
 
 export interface ExplanationAttackResult {
   adversarial: Tensor;
@@ -236,6 +256,15 @@ export async function attackExplanation(
     P: Float32Array.from(P0),
   };
   const preserved = new Array(B).fill(true);
+  const before = Array.from({ length: B }, (_, b) => measure(P0, b));
+  const snapshot = (): ExplanationAttackSnapshot => ({
+    adversarial: { shape: [...x.shape], data: Float32Array.from(best.x) },
+    originalMap: { shape: [B, H, W], data: Float32Array.from(P0) },
+    attackedMap: { shape: [B, H, W], data: Float32Array.from(best.P) },
+    measure: { name: measureName, before: [...before], after: [...best.value] },
+    bestIteration: [...best.iteration],
+  });
+  const progress: ExplanationAttackProgress = { best: snapshot };
   for (let it = 1; it <= iterations; it++) {
     await checkpoint(abort, `${fn} (after ${it - 1} of ${iterations} iterations)`);
     const s = seed + it; // fresh noise every iteration (SmoothGrad, Uniform Gradient)
@@ -265,21 +294,13 @@ export async function attackExplanation(
         best.P.set(Pm.subarray(b * hw, (b + 1) * hw), b * hw);
       }
     }
-    o.onIteration?.(it, iterations);
+    await o.onIteration?.(it, iterations, progress);
   }
   const finalLabels = argmaxRows((await model.forward({ shape: x.shape, data: best.x })).data, B, model.classes);
   finalLabels.forEach((l, b) => {
     preserved[b] = l === labels[b];
   });
-  return {
-    adversarial: { shape: [...x.shape], data: best.x },
-    originalMap: { shape: [B, H, W], data: P0 },
-    attackedMap: { shape: [B, H, W], data: best.P },
-    measure: { name: measureName, before: Array.from({ length: B }, (_, b) => measure(P0, b)), after: best.value },
-    labelPreserved: preserved,
-    bestIteration: best.iteration,
-    seed,
-  };
+  return { ...snapshot(), labelPreserved: preserved, seed };
 }
 
 /**
