@@ -95,13 +95,36 @@ async function explain() {
   }
 }
 
+/** The top-78 intersection and Kendall τ of an attacked saliency map against the clean one. */
+function attackMetrics(before, after) {
+  return `top-78 intersection ${topKIntersection(before, after, 78)[0].toFixed(3)}, Kendall τ ${kendallTau(before, after)[0].toFixed(3)}`;
+}
+
+/** A yield to the browser, so that it paints what changed and handles input between iterations. */
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
 async function attack() {
   if (busy) return;
   busy = true;
   try {
     const m = await model($('model').value);
     const input = { shape: [1, 1, SIZE, SIZE], data: x };
+    const saliencyCanvas = document.querySelector('canvas[data-method="saliency"]');
     const t0 = performance.now();
+    let shown = -Infinity;
+    // Live: the best label-preserving iterate so far, its map and metrics, redrawn every 2 iterations or
+    // 200 ms (progress.best() copies the state; the metrics cost O((H·W)²) for Kendall τ, small at 28×28).
+    const onIteration = async (i, n, progress) => {
+      if (i % 2 === 0 || i === n || performance.now() - shown >= 200) {
+        const p = progress.best();
+        drawGrey($('input'), p.adversarial.data);
+        await drawMap(saliencyCanvas, p.attackedMap);
+        $('metrics').textContent =
+          `top-k attack, iteration ${i} of ${n} (best so far, from iteration ${p.bestIteration[0]}): ${attackMetrics(p.originalMap, p.attackedMap)}`;
+        shown = performance.now();
+      }
+      await nextTask();
+    };
     const r = await attackExplanation(m, input, {
       attack: 'topk',
       explain: { method: 'saliency' },
@@ -109,16 +132,12 @@ async function attack() {
       iterations: 10,
       k: 78,
       seed: 1,
-      onIteration: (i, n) => ($('metrics').textContent = `top-k attack: iteration ${i} of ${n}…`),
+      onIteration,
     });
-    const before = r.originalMap,
-      after = r.attackedMap;
     drawGrey($('input'), r.adversarial.data);
-    await drawMap(document.querySelector('canvas[data-method="saliency"]'), after);
-    const k = topKIntersection(before, after, 78)[0];
-    const tau = kendallTau(before, after)[0];
+    await drawMap(saliencyCanvas, r.attackedMap);
     $('metrics').textContent =
-      `top-k attack on the saliency map (ε = 0.1, 10 steps): top-78 intersection ${k.toFixed(3)}, Kendall τ ${tau.toFixed(3)}, label ${r.labelPreserved[0] ? 'kept' : 'changed'}; ${(performance.now() - t0).toFixed(0)} ms`;
+      `top-k attack on the saliency map (ε = 0.1, 10 steps): ${attackMetrics(r.originalMap, r.attackedMap)}, label ${r.labelPreserved[0] ? 'kept' : 'changed'}; ${(performance.now() - t0).toFixed(0)} ms`;
   } finally {
     busy = false;
   }

@@ -73,14 +73,36 @@ describe('demo page', () => {
           expect(bright).toBeGreaterThan(50);
         }
         if (want.backend === 'wasm') {
-          // The live attack (on wasm, the quicker one here): the metrics appear and the intersection is below 1.
+          // The live attack (on wasm, the quicker one here). Every text the metrics line gets is recorded in the
+          // page (a MutationObserver), and the line is polled from here while the attack runs: a page that did
+          // not yield between iterations would answer only once the attack is over. At the end: the final
+          // metrics, intersection below 1.
+          await page.evaluate(() => {
+            const seen: string[] = [];
+            (window as unknown as { metricsSeen: string[] }).metricsSeen = seen;
+            new MutationObserver((records) => {
+              for (const r of records) for (const n of r.addedNodes) seen.push(n.textContent ?? '');
+            }).observe(document.getElementById('metrics')!, { childList: true });
+          });
           await page.click('#attack');
-          await page.waitForFunction(
-            () =>
-              /intersection/.test(document.getElementById('metrics')!.textContent ?? '') ||
+          const LIVE = /iteration \d+ of 10 .*: (top-78 intersection [\d.]+, Kendall τ -?[\d.]+)/;
+          let polledLive = 0;
+          const deadline = Date.now() + 110_000;
+          for (;;) {
+            const [text, error] = await page.evaluate(() => [
+              document.getElementById('metrics')!.textContent ?? '',
               document.body.dataset.error === '1',
-            { timeout: 110_000 },
-          );
+            ]);
+            if (error || /10 steps/.test(String(text)) || Date.now() > deadline) break;
+            if (LIVE.test(String(text))) polledLive++;
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          const seen = await page.evaluate(() => (window as unknown as { metricsSeen: string[] }).metricsSeen);
+          console.log(`[demo] polled ${polledLive} live texts; metrics shown: ${seen.join(' | ')}`);
+          expect(polledLive).toBeGreaterThanOrEqual(1); // the page answered while the attack ran
+          const live = seen.map((t) => LIVE.exec(t)?.[1]).filter((m) => m !== undefined);
+          // The metrics moved during the attack, not only the iteration count: at least two changes.
+          expect(live.filter((m, i) => i > 0 && m !== live[i - 1]).length).toBeGreaterThanOrEqual(2);
           expect(await page.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
           const metrics = await page.$eval('#metrics', (e) => e.textContent ?? '');
           const k = Number(/top-78 intersection ([\d.]+)/.exec(metrics)?.[1]);
