@@ -100,8 +100,10 @@ function attackMetrics(before, after) {
   return `top-78 intersection ${topKIntersection(before, after, 78)[0].toFixed(3)}, Kendall τ ${kendallTau(before, after)[0].toFixed(3)}`;
 }
 
-/** A yield to the browser, so that it paints what changed and handles input between iterations. */
+/** A yield to the browser between iterations, so that it handles input while the attack runs. */
 const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+/** A yield until the browser has painted a frame (the redrawn map and metrics are seen, not only set). */
+const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 
 async function attack() {
   if (busy) return;
@@ -122,8 +124,9 @@ async function attack() {
         $('metrics').textContent =
           `top-k attack, iteration ${i} of ${n} (best so far, from iteration ${p.bestIteration[0]}): ${attackMetrics(p.originalMap, p.attackedMap)}`;
         shown = performance.now();
+        return nextFrame();
       }
-      await nextTask();
+      return nextTask();
     };
     const r = await attackExplanation(m, input, {
       attack: 'topk',
