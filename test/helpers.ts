@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { createEngine, type Engine } from '../src/engine.js';
 import { parseSafetensors } from '../src/io/safetensors.js';
 import type { Tensor } from '../src/tensor.js';
@@ -73,6 +73,14 @@ export function wasmEngine(): Promise<Engine> {
   wasmEngineP ??= createEngine({ backend: 'wasm' });
   return wasmEngineP;
 }
+
+// Each test file's shared engines are disposed when its tests end, so its process exits with no Dawn device and
+// no wasm worker threads still alive (a process torn down with them had, now and then, exited abnormally).
+afterAll(async () => {
+  const engines = await Promise.all([gpuEngine, wasmEngineP].map((p) => p?.catch(() => null) ?? null));
+  for (const e of engines) e?.dispose();
+  gpuEngine = wasmEngineP = null;
+});
 
 /**
  * The one list of backends the tests run on: the float64 reference and the two float32 backends. Tests
