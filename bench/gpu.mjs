@@ -41,14 +41,7 @@ import {
   version,
   writeReport,
 } from './harness.mjs';
-import {
-  installNodeWebGPU,
-  loadOracleCase,
-  makeJaxPeer,
-  makeTfjsPeer,
-  ORACLE_DIR,
-  releaseNodeWebGPU,
-} from './peers.mjs';
+import { installNodeWebGPU, loadOracleCase, makePeers, ORACLE_DIR, releaseNodeWebGPU } from './peers.mjs';
 
 const {
   values: opts,
@@ -335,18 +328,7 @@ if (section('models')) {
     const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, `${name}.safetensors`)), {
       prefix: 'param.',
     });
-    /** @type {Record<string, any>} */
-    const peers = {};
-    for (const [lib, make] of /** @type {[string, typeof makeTfjsPeer][]} */ ([
-      ['tfjs', makeTfjsPeer],
-      ['jax-js', makeJaxPeer],
-    ])) {
-      try {
-        peers[lib] = await make(c.model, c.weights);
-      } catch (e) {
-        peers[lib] = { error: errText(e) };
-      }
-    }
+    const peers = await makePeers(c.model, c.weights);
     for (const B of BATCHES) {
       const { x, v, target } = makeBatch(c, B);
       /** @type {Record<string, Record<string, () => Promise<unknown>> | { error: string }>} */

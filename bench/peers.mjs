@@ -19,6 +19,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { errText } from './harness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const ORACLE_DIR = join(HERE, '..', 'test', 'fixtures', 'oracle');
@@ -654,3 +655,26 @@ export async function makeJaxPeer(spec, weights) {
 
 // timeIt lives in the bench harness; re-exported for the scripts that took it from here.
 export { timeIt } from './harness.mjs';
+
+/**
+ * Both peers on one model, each either ready or `{ error }` with the one-line reason it could not be built
+ * (so a bench table shows the failure in its column instead of stopping).
+ * @param {any} spec
+ * @param {any} weights
+ * @returns {Promise<Record<string, any>>}
+ */
+export async function makePeers(spec, weights) {
+  /** @type {Record<string, any>} */
+  const peers = {};
+  for (const [lib, make] of /** @type {[string, typeof makeTfjsPeer][]} */ ([
+    ['tfjs', makeTfjsPeer],
+    ['jax-js', makeJaxPeer],
+  ])) {
+    try {
+      peers[lib] = await make(spec, weights);
+    } catch (e) {
+      peers[lib] = { error: errText(e) };
+    }
+  }
+  return peers;
+}

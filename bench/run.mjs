@@ -49,15 +49,7 @@ import { benchGemm } from './gemm.mjs';
 import { benchWasm } from './wasm.mjs';
 import { resnet18Rows } from './resnet18-rows.mjs';
 import { randomWeights, resnet18Spec, weightShapes } from './resnet18-spec.mjs';
-import {
-  installNodeWebGPU,
-  releaseNodeWebGPU,
-  loadOracleCase,
-  makeTfjsPeer,
-  makeJaxPeer,
-  relL2,
-  ORACLE_DIR,
-} from './peers.mjs';
+import { installNodeWebGPU, releaseNodeWebGPU, loadOracleCase, makePeers, relL2, ORACLE_DIR } from './peers.mjs';
 
 // ---- options ----
 const {
@@ -161,17 +153,7 @@ for (const name of CASES) {
   const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, `${name}.safetensors`)), {
     prefix: 'param.',
   });
-  const peers = {};
-  for (const [lib, make] of /** @type {[string, typeof makeTfjsPeer][]} */ ([
-    ['tfjs', makeTfjsPeer],
-    ['jax-js', makeJaxPeer],
-  ])) {
-    try {
-      peers[lib] = await make(c.model, c.weights);
-    } catch (e) {
-      peers[lib] = { error: errText(e) };
-    }
-  }
+  const peers = await makePeers(c.model, c.weights);
   for (const B of BATCHES) {
     const { x, v, target } = makeBatch(c, B);
     const impl = {
