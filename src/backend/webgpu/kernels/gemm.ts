@@ -32,6 +32,7 @@ const FUSED_CONSTS = ['ACT', 'FUSE'];
 const KERNEL_CONSTS = {
   main: ['TILE_M', 'TILE_N', 'TILE_K', 'A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
   direct: ['R_M', 'R_N', 'ALONG_M', 'A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
+  wide: ['A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
   kpar: ['A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
   splitk: [],
   splitk_tree: [],
@@ -126,7 +127,7 @@ interface Gemm {
 
 /** Records the GEMM; returns its output and, when an activation is fused, the activation's output. */
 function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
-  const plan = gemmPlan(v.M, v.N, v.K, v.vecB && !v.bKFast);
+  const plan = gemmPlan(v.M, v.N, v.K, v.vecB && !v.bKFast, r.gemmPlanOptions);
   const { splits, kChunk } = plan;
   const act = v.act ?? null,
     fused = !!act;
@@ -159,13 +160,20 @@ function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
   };
   for (const k in plan.consts) consts[k] = plan.consts[k];
   for (const k in common) consts[k] = common[k];
-  // Tiled: one workgroup per 64×64 tile. Direct: one thread per block of C. kpar: one workgroup per 4×4 block.
+  // main: one workgroup per 64×64 tile. wide: one per 128×128 tile, numbered 1-D (its swizzle maps the
+  // number to a tile). direct: one thread per block of C. kpar: one workgroup per 4×4 block.
   const [bn, bm] = plan.blocks;
   const [x, y] =
-    plan.kernel === 'main' ? [bn, bm] : plan.kernel === 'kpar' ? [bn * bm, 1] : r.grid1d(bn * bm, plan.workgroupSize);
+    plan.kernel === 'main'
+      ? [bn, bm]
+      : plan.kernel === 'kpar'
+        ? [bn * bm, 1]
+        : plan.kernel === 'wide'
+          ? r.grid1d(bn * bm, 1)
+          : r.grid1d(bn * bm, plan.workgroupSize);
   // Labels name the kernel and its split (each dispatch's own: a pipeline serves every split count).
   const what = `${v.label}${act ? ` + ${act.spec.kind}${act.spec.z ? ' tangent' : ''}` : ''}`;
-  const kernelName = plan.kernel === 'main' ? 'tiled' : plan.kernel;
+  const kernelName = plan.kernel === 'main' ? 'tiled' : plan.kernel === 'wide' ? 'tiled 128×128' : plan.kernel;
   r.run({
     program: program(plan.kernel, v.body, plan.workgroupSize, fused),
     label: `${what} [${kernelName}${splits > 1 ? `, split-K ${splits}×${kChunk}` : ''}]`,
