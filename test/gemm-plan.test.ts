@@ -6,7 +6,14 @@
 // chunks of max(4096, ⌈K/256⌉ rounded up to 64)). The ops, kpar and gemm-wide tests check every plan's
 // numbers; this pins which plan a shape gets.
 import { describe, expect, it } from 'vitest';
-import { channelSumPlan, gemmPlan, KPAR_LANES, kparChunk, tiledSplit } from '../src/backend/webgpu/gemm-plan.js';
+import {
+  channelSumPlan,
+  directStaging,
+  gemmPlan,
+  KPAR_LANES,
+  kparChunk,
+  tiledSplit,
+} from '../src/backend/webgpu/gemm-plan.js';
 
 const tiled = { TILE_M: 64, TILE_N: 64, TILE_K: 16 };
 const direct = (R_M: number, R_N: number, ALONG_M: boolean) => ({ R_M, R_N, ALONG_M });
@@ -256,5 +263,41 @@ describe('GEMM planner: hardware and software adapters', () => {
       expect(splits * kChunk).toBeGreaterThanOrEqual(K);
       expect(kChunk % 64 === 0 || splits === 1).toBe(true);
     }
+  });
+});
+
+describe('direct: the staged weight matrix', () => {
+  const off = { STAGE_B: false, STAGE_ROWS: 1, STAGE_GROUPS: 1, STAGE_VPG: 1 };
+  it.each([
+    [
+      'LeNet conv1 forward: 25 taps → 28 rows, 6 columns in 2 vec4',
+      576,
+      6,
+      25,
+      true,
+      { STAGE_B: true, STAGE_ROWS: 28, STAGE_GROUPS: 1, STAGE_VPG: 2 },
+    ],
+    [
+      'LeNet conv2 forward: 150 → 152 rows, 2 groups of 8 (9,728 bytes)',
+      4096,
+      16,
+      150,
+      true,
+      { STAGE_B: true, STAGE_ROWS: 152, STAGE_GROUPS: 2, STAGE_VPG: 2 },
+    ],
+    [
+      'conv into 1 channel: one vec4 per row',
+      784,
+      1,
+      150,
+      true,
+      { STAGE_B: true, STAGE_ROWS: 152, STAGE_GROUPS: 1, STAGE_VPG: 1 },
+    ],
+    ['600 × 2 groups of 8 would take 38,400 bytes: off', 4096, 16, 600, true, off],
+    ['not weights (a dense layer’s B): off', 4096, 16, 150, false, off],
+    ['a tiled plan: off', 4096, 64, 150, true, off],
+    ['direct without columns along M (M ≤ 4): off', 3, 16, 150, true, off],
+  ])('%s', (_what, M, N, K, weights, want) => {
+    expect(directStaging(gemmPlan(M, N, K, false), N, weights)).toEqual(want);
   });
 });

@@ -52,6 +52,8 @@ export interface GemmPlanOptions {
   software?: boolean;
   /** Run this kernel whatever the shape (tests and benches compare kernels on one shape). */
   force?: GemmKernel | null;
+  /** false: direct never stages a convolution's weights (benches compare; the sums are the same). */
+  stageWeights?: boolean;
 }
 
 /** `vecBAlongN`: B is read as vec4 along N, so a thread's first column must be a multiple of 4. */
@@ -130,6 +132,31 @@ export function tiledSplit(N: number, K: number): { splits: number; kChunk: numb
   if (want <= 1) return { splits: 1, kChunk: K };
   const kChunk = Math.ceil(Math.ceil(K / want) / TILED_SPLIT_ALIGN) * TILED_SPLIT_ALIGN;
   return { splits: Math.ceil(K / kChunk), kChunk };
+}
+
+/** The most workgroup memory that direct's staged B may take (WebGPU's default limit is 16 KiB). */
+export const STAGE_MAX_BYTES = 16 * 1024;
+
+/**
+ * The constants of direct's staged B (gemm.wgsl stageB) for a plan on an N-column B: staged when the plan is
+ * direct with columns along M (a convolution's ≤ 16 output channels) and the K chunk of B, rounded up to 4
+ * rows of whole vec4 column groups, fits in STAGE_MAX_BYTES; otherwise off (arrays of one element).
+ * `weights`: B is a small matrix every workgroup reads whole (a convolution's weights), not data.
+ */
+export function directStaging(
+  plan: GemmPlan,
+  N: number,
+  weights: boolean,
+  o: GemmPlanOptions = {},
+): Record<string, number | boolean> {
+  const off = { STAGE_B: false, STAGE_ROWS: 1, STAGE_GROUPS: 1, STAGE_VPG: 1 };
+  if (!weights || o.stageWeights === false || plan.kernel !== 'direct' || plan.consts.ALONG_M !== true) return off;
+  const rn = plan.consts.R_N as number;
+  const rows = Math.max(4, Math.ceil(plan.kChunk / 4) * 4),
+    groups = Math.ceil(N / rn),
+    vpg = rn > 4 ? 2 : 1;
+  if (rows * groups * vpg * 16 > STAGE_MAX_BYTES) return off;
+  return { STAGE_B: true, STAGE_ROWS: rows, STAGE_GROUPS: groups, STAGE_VPG: vpg };
 }
 
 /** Lanes of a K-parallel workgroup (kpar, channel sums): fixed, because the order of every sum depends on it. */

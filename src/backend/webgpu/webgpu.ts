@@ -84,7 +84,11 @@ export class WebGPUBackend implements Backend, Recorder {
     return this.gemmPlanOptions.force ?? null;
   }
   set gemmKernel(k: GemmKernel | null) {
-    this.gemmPlanOptions = { software: this.adapterInfo.software, force: k };
+    this.gemmPlanOptions = { ...this.gemmPlanOptions, force: k };
+  }
+  /** @internal Whether direct stages convolution weights in workgroup memory (default true; benches compare). */
+  set stageWeights(on: boolean) {
+    this.gemmPlanOptions = { ...this.gemmPlanOptions, stageWeights: on };
   }
 
   /**
@@ -160,7 +164,7 @@ export class WebGPUBackend implements Backend, Recorder {
     }
     this.ctx.destroy(); // the lost device's pool and arena: free whatever the driver still tracks
     this.adapterInfo = info;
-    this.gemmPlanOptions = { software: info.software, force: this.gemmPlanOptions.force };
+    this.gemmPlanOptions = { ...this.gemmPlanOptions, software: info.software };
     this.ctx = this.makeContext(device);
     this.generation++;
   }
