@@ -14,7 +14,10 @@ import { gemmPlan, tiledSplit, type GemmKernel } from '../src/backend/webgpu/gem
 import type { WebGPUBackend } from '../src/backend/webgpu/webgpu.js';
 import { createEngine } from '../src/engine.js';
 import { SmoothgeoError } from '../src/errors.js';
-import { randomTensor, rng, webgpuEngine } from './helpers.js';
+import { loadModel } from '../src/graph/model.js';
+import { encodeSafetensors } from '../src/io/safetensors.js';
+import { smoothGrad } from '../src/attribution/methods.js';
+import { randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
 
 const U = 2 ** -24;
 const gamma = (d: number) => (d * U) / (1 - d * U);
@@ -253,5 +256,51 @@ describe('choosing the kernel', () => {
     } finally {
       engine.dispose();
     }
+  });
+});
+
+// SmoothGrad's sweeps run B·len rows at once, len set by the memory budget: every per-sample gradient must be
+// the same bits whatever the rows around it. (The running mean over chunks is merged with Chan's formula in
+// sample_reduce, whose float32 rounding depends on the chunking at the ulp level by design: checked here
+// against float64 instead.)
+describe('gradients do not depend on the batch around them', () => {
+  it('an MLP whose first layer splits K (1100 inputs: 3 chunks): 80 rows at once = 40 sweeps of 2 rows', async () => {
+    const r = rng(17);
+    const spec = {
+      input: [1100],
+      layers: [{ type: 'dense', name: 'a', out: 64 }, { type: 'tanh' }, { type: 'dense', name: 'b', out: 3 }],
+    };
+    const w = encodeSafetensors({
+      'a.weight': randomTensor([64, 1100], r, -0.05, 0.05),
+      'a.bias': randomTensor([64], r, -0.1, 0.1),
+      'b.weight': randomTensor([3, 64], r, -0.3, 0.3),
+      'b.bias': randomTensor([3], r, -0.1, 0.1),
+    });
+    const m = await loadModel(await webgpuEngine(), spec as never, w);
+    const x = randomTensor([80, 1100], r, 0, 1);
+    const target = Array.from({ length: 80 }, (_, i) => i % 3);
+    // 80 rows run the forward GEMM on main, 2 rows on direct: the K partition must be the same for both.
+    expect(gemmPlan(80, 64, 1100, true).kernel).toBe('main');
+    expect(gemmPlan(2, 64, 1100, true).kernel).toBe('direct');
+    expect(tiledSplit(64, 1100).splits).toBe(3);
+    const all = (await m.inputGradient(x, { kind: 'logit', target })).data as Float32Array;
+    for (let b = 0; b < 80; b += 2) {
+      const part = await m.inputGradient(
+        { shape: [2, 1100], data: x.data.slice(b * 1100, (b + 2) * 1100) },
+        { kind: 'logit', target: target.slice(b, b + 2) },
+      );
+      expect(bits(part.data as Float32Array)).toEqual(bits(all.slice(b * 1100, (b + 2) * 1100)));
+    }
+    // SmoothGrad at 1 and 40 samples per sweep: the same gradients, merged in a different float32 order.
+    const sg = (batchSize: number) =>
+      smoothGrad(
+        m,
+        { shape: [2, 1100], data: x.data.slice(0, 2200) },
+        { target: [0, 2], sigma: 0.1, samples: 40, seed: 5, batchSize },
+      );
+    const one = await sg(40),
+      many = await sg(1);
+    expect([one.chunks, many.chunks]).toEqual([1, 40]);
+    expect(relL2(many.attributions.data, one.attributions.data)).toBeLessThan(1e-5);
   });
 });
