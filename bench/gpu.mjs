@@ -588,7 +588,7 @@ if (section('kernels')) {
         });
       }
     } finally {
-      await kernels.setStageWeights(engine, true);
+      await kernels.setStageWeights(engine, null);
       cc.release();
     }
   }

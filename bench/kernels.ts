@@ -245,9 +245,9 @@ export async function gemmDispatches(
   };
 }
 
-/** Whether direct stages convolution weights in workgroup memory (WebGPUBackend.stageWeights). */
-export async function setStageWeights(engine: Engine, on: boolean): Promise<void> {
-  const be = (await engine.backendForCall()) as unknown as { stageWeights?: boolean; context?: unknown };
+/** Whether direct stages convolution weights in workgroup memory (WebGPUBackend.stageWeights; null: default). */
+export async function setStageWeights(engine: Engine, on: boolean | null): Promise<void> {
+  const be = (await engine.backendForCall()) as unknown as { stageWeights?: boolean | null; context?: unknown };
   if (!be.context) throw new Error('setStageWeights: not a webgpu engine');
   be.stageWeights = on;
 }

@@ -1,6 +1,6 @@
 // The GEMM planner (src/backend/webgpu/gemm-plan.ts) as a table: each shape and the plan it must get, worked
-// out by hand from the planner's rules (tiled only when M, N and K are all ≥ 64: on a software adapter the
-// 64×64 `main`, on a hardware one the 128×128 `wide` when M and N are ≥ 128; direct blocks of M ≤ 4 rows,
+// out by hand from the planner's rules (tiled only when M, N and K are all ≥ 64: the 128×128 `wide` when M
+// and N are ≥ 128, else the 64×64 `main`, on every adapter; direct blocks of M ≤ 4 rows,
 // ≤ 8 columns along M for N ≤ 16, else 4×4; main, wide and direct split K ≥ 1024 into min(⌈K/512⌉, ⌊K/N⌋, 64)
 // chunks rounded up to 64, whatever M; kpar instead of direct below 10⁴ direct threads with K ≥ 4096, in
 // chunks of max(4096, ⌈K/256⌉ rounded up to 64)). The ops, kpar and gemm-wide tests check every plan's
@@ -114,21 +114,11 @@ const TABLE: [
   [64, 64, 64, false, 'smallest tiled GEMM', 'main', tiled, [1, 1], 1, 64],
   [64, 64, 520, false, 'K under 1024: no split', 'main', tiled, [1, 1], 1, 520],
   [64, 64, 1100, false, 'one tile, K ≥ 1024: 3 chunks of 384', 'main', tiled, [1, 1], 3, 384],
-  [
-    512,
-    640,
-    1024,
-    false,
-    'K = 1024 but ⌊K/N⌋ = 1: no split (partials would outgrow A)',
-    'main',
-    tiled,
-    [10, 8],
-    1,
-    1024,
-  ],
-  [512, 1024, 1024, false, 'tiled at 128 tiles: no split', 'main', tiled, [16, 8], 1, 1024],
-  [1024, 1024, 1024, true, 'square 1024: 256 tiles, no split', 'main', tiled, [16, 16], 1, 1024],
-  [4096, 4096, 4096, true, 'square 4096', 'main', tiled, [64, 64], 1, 4096],
+  [512, 640, 1024, false, 'K = 1024 but ⌊K/N⌋ = 1: no split (partials would outgrow A)', 'wide', {}, [5, 4], 1, 1024],
+  [127, 640, 1024, false, 'M = 127: main', 'main', tiled, [10, 2], 1, 1024],
+  [512, 1024, 1024, false, 'wide at 32 tiles: no split', 'wide', {}, [8, 4], 1, 1024],
+  [1024, 1024, 1024, true, 'square 1024: 64 wide tiles, no split', 'wide', {}, [8, 8], 1, 1024],
+  [4096, 4096, 4096, true, 'square 4096: 1,024 wide tiles', 'wide', {}, [32, 32], 1, 4096],
 ];
 
 describe('GEMM planner: shape → plan', () => {
@@ -136,9 +126,11 @@ describe('GEMM planner: shape → plan', () => {
     '%i×%i×%i (vec4 B along N: %s): %s',
     (M, N, K, vecB, _what, kernel, consts, blocks, splits, kChunk) => {
       const plan = gemmPlan(M, N, K, vecB);
-      expect(plan).toEqual({ kernel, consts, blocks, splits, kChunk, workgroupSize: kernel === 'main' ? 256 : 64 });
-      // The default is a software adapter's plan.
+      const workgroupSize = kernel === 'main' || kernel === 'wide' ? 256 : 64;
+      expect(plan).toEqual({ kernel, consts, blocks, splits, kChunk, workgroupSize });
+      // The plan is the same on every adapter (only direct's weight staging depends on it).
       expect(gemmPlan(M, N, K, vecB, { software: true })).toEqual(plan);
+      expect(gemmPlan(M, N, K, vecB, { software: false })).toEqual(plan);
       // Every split covers its chunk of K and the last one ends at K.
       expect((splits - 1) * kChunk).toBeLessThan(K);
       expect(splits * kChunk).toBeGreaterThanOrEqual(K);
@@ -185,8 +177,8 @@ describe('GEMM planner: long-K reductions on many threads', () => {
   });
 });
 
-// A hardware adapter's plans (the planner as a recording device would drive it: no GPU needed), and the same
-// shapes on SwiftShader. Only main ↔ wide changes with the adapter; the K partition never does.
+// A hardware adapter's plans (the planner as a recording device would drive it: no GPU needed) and
+// SwiftShader's: the same kernels and K partitions (wide measured faster than main on SwiftShader too).
 const HARDWARE: [
   number,
   number,
@@ -204,6 +196,7 @@ const HARDWARE: [
   [50_176, 64, 576, 'ResNet-18 layer1 forward at batch 16: N = 64, main', 'main', [1, 784], 1, 576],
   [784, 512, 4608, 'ResNet-18 layer4 forward at batch 16: 9 chunks of 512', 'wide', [4, 7], 9, 512],
   [64, 576, 50_176, 'ResNet-18 layer1 filter gradient: main (M = 64), 61 chunks of 832', 'main', [9, 1], 61, 832],
+  [300, 130, 1500, 'wide with split K: 3 chunks of 512 (the last 476)', 'wide', [2, 3], 3, 512],
   [576, 6, 25, 'LeNet conv1 forward: direct on every adapter', 'direct', [1, 144], 1, 25],
   [6, 25, 460_800, 'LeNet conv1 filter gradient at 800 images: kpar on every adapter', 'kpar', [7, 2], 113, 4096],
 ];
@@ -218,9 +211,7 @@ describe('GEMM planner: hardware and software adapters', () => {
       kChunk,
     });
     if (kernel === 'wide') expect(hw.workgroupSize).toBe(256);
-    const sw = gemmPlan(M, N, K, false, { software: true });
-    expect(sw.kernel).toBe(kernel === 'wide' ? 'main' : kernel);
-    expect([sw.splits, sw.kChunk]).toEqual([splits, kChunk]);
+    expect(gemmPlan(M, N, K, false, { software: true })).toEqual(hw);
   });
 
   it('a forced kernel keeps the shape’s K partition (kpar excepted: its own chunks)', () => {
@@ -298,6 +289,14 @@ describe('direct: the staged weight matrix', () => {
     ['a tiled plan: off', 4096, 64, 150, true, off],
     ['direct without columns along M (M ≤ 4): off', 3, 16, 150, true, off],
   ])('%s', (_what, M, N, K, weights, want) => {
-    expect(directStaging(gemmPlan(M, N, K, false), N, weights)).toEqual(want);
+    expect(directStaging(gemmPlan(M, N, K, false), N, weights, { software: false })).toEqual(want);
+  });
+
+  it('is off by default on software adapters (measured slower on SwiftShader); stageWeights overrides', () => {
+    const plan = gemmPlan(576, 6, 25, false);
+    expect(directStaging(plan, 6, true)).toEqual(off);
+    expect(directStaging(plan, 6, true, { software: true })).toEqual(off);
+    expect(directStaging(plan, 6, true, { software: true, stageWeights: true }).STAGE_B).toBe(true);
+    expect(directStaging(plan, 6, true, { software: false, stageWeights: false })).toEqual(off);
   });
 });

@@ -150,7 +150,7 @@ describe('wide, main and direct GEMM kernels: the same bits, within the float64 
     expect(bits(b)).toEqual(bits(a));
   });
 
-  it('a row of C is bitwise the same whatever M is (the split ignores M, direct at M = 3 and wide at 300)', async () => {
+  it('a row of C is bitwise the same whatever M is (the split ignores M: direct at M = 3, wide and main at 300)', async () => {
     const K = 1500,
       N = 130,
       r = rng(3);
@@ -162,9 +162,9 @@ describe('wide, main and direct GEMM kernels: the same bits, within the float64 
         read1(be, be.matmul(up(be, A.slice(0, M * K), [M, K], 'A'), up(be, B, [K, N], 'B'), { label: 'rows' })),
       );
     expect(gemmPlan(3, N, K, true).kernel).toBe('direct');
-    expect(gemmPlan(300, N, K, true).kernel).toBe('main');
+    expect(gemmPlan(300, N, K, true).kernel).toBe('wide');
     const few = await rows(null, 3);
-    for (const kernel of [null, 'wide'] as const) {
+    for (const kernel of [null, 'main'] as const) {
       const many = await rows(kernel, 300);
       expect(bits(many.slice(0, 3 * N))).toEqual(bits(few));
     }
@@ -195,7 +195,7 @@ const geom = (n: number, c: number, hw: number, o: number, k: number, stride: nu
 
 describe('convolutions (gathered operands) on every kernel', () => {
   it.each([['stride 2, pad 1, odd sizes', geom(3, 5, 15, 7, 3, 2, 1)]])(
-    '%s: forward, backward input and backward filter agree to the bit (wide and direct)',
+    '%s: forward, backward input and backward filter agree to the bit (wide, direct with and without staged weights)',
     async (_name, g) => {
       const r = rng(g.c * 31 + g.o);
       const x = randomTensor([g.n, g.c, g.h, g.w], r).data;
@@ -213,18 +213,22 @@ describe('convolutions (gathered operands) on every kernel', () => {
         ])) as Float32Array[];
       };
       const ref = await passes(cpu);
-      const base = await on('direct', passes);
+      // direct with the weights staged in workgroup memory (on hardware adapters by default) and without.
+      const be = await gpu();
+      be.stageWeights = true;
+      const base = await on('direct', passes).finally(() => (be.stageWeights = null));
       for (let i = 0; i < 3; i++) {
         const scale = Math.max(...ref[i].map(Math.abs), 1);
         // A conv's K is at most 7·3·3 = 63 here: the float64 bound with D = 66 on the largest |value| · K.
         for (let j = 0; j < ref[i].length; j++)
           expect(Math.abs(base[i][j] - ref[i][j])).toBeLessThanOrEqual(gamma(66) * scale * 64);
       }
+      be.stageWeights = false;
+      const unstaged = await on('direct', passes).finally(() => (be.stageWeights = null));
+      for (let i = 0; i < 3; i++) expect(bits(unstaged[i]), `unstaged pass ${i}`).toEqual(bits(base[i]));
       // main is checked against direct on dense shapes above; here the gathered loaders on wide.
-      for (const k of ['wide'] as const) {
-        const got = await on(k, passes);
-        for (let i = 0; i < 3; i++) expect(bits(got[i]), `${k} pass ${i}`).toEqual(bits(base[i]));
-      }
+      const got = await on('wide', passes);
+      for (let i = 0; i < 3; i++) expect(bits(got[i]), `wide pass ${i}`).toEqual(bits(base[i]));
     },
   );
 });

@@ -16,8 +16,8 @@ import { WORKGROUP } from './prelude.js';
  *    what GPUs need workgroup memory for. Each K tile costs two barriers, which some adapters pay dearly
  *    (SwiftShader: 2 barriers per 32 k-steps made a naive 256³ GEMM 17× slower).
  *  - `wide`, 128×128 tiles, 8×8 outputs per thread, double-buffered with one barrier per tile (see
- *    gemm-wide.ts), instead of `main` on hardware adapters when M and N are both ≥ 128 (a GPU's large
- *    GEMMs). Software adapters keep `main`: measured faster there (bench:gpu, README).
+ *    gemm-wide.ts), instead of `main` when M and N are both ≥ 128, on every adapter: built for GPUs' large
+ *    GEMMs, and measured 1.4–1.6× faster than `main` on SwiftShader too (bench:gpu kernels, README).
  *  - `direct` (no workgroup memory, no barrier) for everything else. A thin side (N ≤ 16, e.g. a conv with
  *    1–16 output channels, or M ≤ 4, a dense layer at batch 1) would leave most of a 64-wide tile idle,
  *    and with a short K or a narrow output the staged values are shared so little that the caches give the
@@ -48,17 +48,19 @@ export interface GemmPlan {
 
 /** What the kernel choice may depend on besides the shape; none of it changes a K partition. */
 export interface GemmPlanOptions {
-  /** A software adapter (SwiftShader, llvmpipe, WARP) or a hardware GPU: picks between main and wide. */
+  /**
+   * A software adapter (SwiftShader, llvmpipe, WARP) or a hardware GPU: direct stages convolution weights in
+   * workgroup memory on hardware only (measured slower on SwiftShader; directStaging). Default: software.
+   */
   software?: boolean;
   /** Run this kernel whatever the shape (tests and benches compare kernels on one shape). */
   force?: GemmKernel | null;
-  /** false: direct never stages a convolution's weights (benches compare; the sums are the same). */
-  stageWeights?: boolean;
+  /** Whether direct stages a convolution's weights, overriding the adapter's default (benches and tests compare; the sums are the same). */
+  stageWeights?: boolean | null;
 }
 
 /** `vecBAlongN`: B is read as vec4 along N, so a thread's first column must be a multiple of 4. */
 export function gemmPlan(M: number, N: number, K: number, vecBAlongN: boolean, o: GemmPlanOptions = {}): GemmPlan {
-  const software = o.software ?? true;
   const tiled = M >= 64 && N >= 64 && K >= 64;
   let R_M = 4,
     R_N = 4,
@@ -72,7 +74,7 @@ export function gemmPlan(M: number, N: number, K: number, vecBAlongN: boolean, o
   const directBlocks: [number, number] = [Math.ceil(N / R_N), Math.ceil(M / R_M)];
   let kernel: GemmKernel = o.force ?? 'direct';
   if (!o.force) {
-    if (tiled) kernel = !software && M >= 128 && N >= 128 ? 'wide' : 'main';
+    if (tiled) kernel = M >= 128 && N >= 128 ? 'wide' : 'main';
     else if (K >= KPAR_MIN_K && directBlocks[0] * directBlocks[1] < KPAR_MAX_THREADS) kernel = 'kpar';
   }
   if (kernel === 'kpar') {
@@ -141,7 +143,9 @@ export const STAGE_MAX_BYTES = 16 * 1024;
  * The constants of direct's staged B (gemm.wgsl stageB) for a plan on an N-column B: staged when the plan is
  * direct with columns along M (a convolution's ≤ 16 output channels) and the K chunk of B, rounded up to 4
  * rows of whole vec4 column groups, fits in STAGE_MAX_BYTES; otherwise off (arrays of one element).
- * `weights`: B is a small matrix every workgroup reads whole (a convolution's weights), not data.
+ * `weights`: B is a small matrix every workgroup reads whole (a convolution's weights), not data. On by
+ * default on hardware adapters only: on SwiftShader (a CPU, where workgroup memory is ordinary memory and a
+ * barrier switches every invocation) it measured 0.6–1.2× the unstaged speed on LeNet's convolutions.
  */
 export function directStaging(
   plan: GemmPlan,
@@ -150,7 +154,8 @@ export function directStaging(
   o: GemmPlanOptions = {},
 ): Record<string, number | boolean> {
   const off = { STAGE_B: false, STAGE_ROWS: 1, STAGE_GROUPS: 1, STAGE_VPG: 1 };
-  if (!weights || o.stageWeights === false || plan.kernel !== 'direct' || plan.consts.ALONG_M !== true) return off;
+  const wanted = o.stageWeights ?? o.software === false;
+  if (!weights || !wanted || plan.kernel !== 'direct' || plan.consts.ALONG_M !== true) return off;
   const rn = plan.consts.R_N as number;
   const rows = Math.max(4, Math.ceil(plan.kChunk / 4) * 4),
     groups = Math.ceil(N / rn),

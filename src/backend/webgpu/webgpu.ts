@@ -86,8 +86,8 @@ export class WebGPUBackend implements Backend, Recorder {
   set gemmKernel(k: GemmKernel | null) {
     this.gemmPlanOptions = { ...this.gemmPlanOptions, force: k };
   }
-  /** @internal Whether direct stages convolution weights in workgroup memory (default true; benches compare). */
-  set stageWeights(on: boolean) {
+  /** @internal Whether direct stages convolution weights in workgroup memory (null: the adapter's default). */
+  set stageWeights(on: boolean | null) {
     this.gemmPlanOptions = { ...this.gemmPlanOptions, stageWeights: on };
   }
 
