@@ -22,7 +22,8 @@
 //     (the default) and at the readback only: ms per call (goal: bound by the GPU, not the host).
 //  9. The GEMM kernels side by side on one shape: main (64×64 tiles) and wide (128×128, 8×8 per thread) forced
 //     through the backend at n = 256 and 512 (quick: 128 and 256), timed round robin in this process; the
-//     dispatches, workgroups and threads of each, and whether their results agree to the bit; and LeNet's
+//     dispatches, workgroups and threads of each, and whether their results agree to the bit (also on ResNet-18's
+//     layer2 3×3 conv forward at batch 1, an implicit GEMM of gathered operands); and LeNet's
 //     conv forward and backward-input with direct's weights staged in workgroup memory and not.
 // --only gemm,conv,models,profile,shapes,reductions,submission,kernels runs only the sections named.
 import { readFileSync } from 'node:fs';
@@ -545,6 +546,49 @@ if (section('kernels')) {
     } finally {
       await kernels.setGemmKernel(engine, was);
       g.release();
+    }
+  }
+  // A convolution (gathered operands) on both: ResNet-18's layer2 3×3 conv at batch 1 (quick: smaller).
+  const kconv = quick
+    ? { n: 1, c: 16, hw: 16, o: 128, k: 3, stride: 1, pad: 1 }
+    : { n: 1, c: 128, hw: 28, o: 128, k: 3, stride: 1, pad: 1 };
+  {
+    const cc = await kernels.prepareConv(engine, kconv);
+    const was = await kernels.setGemmKernel(engine, null);
+    try {
+      const per = {};
+      for (const k of GEMM_KERNELS) {
+        await kernels.setGemmKernel(engine, k);
+        per[k] = { ms: [], got: await cc.run('forward', 1) }; // compiles; untimed
+      }
+      for (let round = 0; round < REPS.repeats; round++)
+        for (const k of GEMM_KERNELS) {
+          await kernels.setGemmKernel(engine, k);
+          const t = performance.now();
+          await cc.run('forward', 2);
+          per[k].ms.push((performance.now() - t) / 2);
+        }
+      const same = GEMM_KERNELS.every((k) =>
+        new Uint32Array(per[k].got.buffer).every((v, i) => v === new Uint32Array(per.main.got.buffer)[i]),
+      );
+      if (!same) exitCode = 1;
+      const oh = kconv.hw; // stride 1, pad 1, 3×3
+      const [M, N, K] = [kconv.n * oh * oh, kconv.o, kconv.c * kconv.k * kconv.k];
+      for (const k of GEMM_KERNELS) {
+        await kernels.setGemmKernel(engine, k);
+        const ms = per[k].ms.sort((x, y) => x - y)[Math.floor(per[k].ms.length / 2)];
+        rows.push({
+          n: `conv ${M}×${N}×${K}`,
+          kernel: k,
+          msEach: ms,
+          gflops: cc.flops / (ms * 1e6),
+          ...(await kernels.gemmDispatches(engine, M, N, K)),
+          bitwiseSame: same,
+        });
+      }
+    } finally {
+      await kernels.setGemmKernel(engine, was);
+      cc.release();
     }
   }
   results.kernels = rows;
