@@ -128,32 +128,39 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
 }
 
 /**
- * y[0..valid) += lo‖hi (acc) or = lo‖hi: full tiles as two vector stores, edge tiles through a 32-byte
- * scratch. Without acc the output is written once, so it needs no zeroing first.
+ * One tile row's store: y[0..valid) += lo‖hi (acc) or = lo‖hi for an 8-pixel tile (`wide`), lo alone for a
+ * 4-pixel one. A whole row goes as vector stores, an edge (valid < the tile's width) lane by lane through a
+ * 32-byte scratch. Without acc the output is written once, so it needs no zeroing first. `wide` is a literal
+ * at every call, so each inlined copy keeps only its own branch.
  */
-@inline function put8(y: usize, lo: v128, hi: v128, valid: i32, scratch: usize, acc: i32): void {
-  if (valid >= 8) {
-    if (acc) {
-      lo = f32x4.add(v128.load(y), lo);
-      hi = f32x4.add(v128.load(y, 16), hi);
-    }
-    v128.store(y, lo);
-    v128.store(y, hi, 16);
+@inline function put(y: usize, lo: v128, hi: v128, valid: i32, wide: bool, scratch: usize, acc: i32): void {
+  if (valid >= (wide ? 8 : 4)) {
+    v128.store(y, acc ? f32x4.add(v128.load(y), lo) : lo);
+    if (wide) v128.store(y, acc ? f32x4.add(v128.load(y, 16), hi) : hi, 16);
     return;
   }
   v128.store(scratch, lo);
-  v128.store(scratch, hi, 16);
+  if (wide) v128.store(scratch, hi, 16);
   for (let i = 0; i < valid; i++) {
     const at = y + (<usize>i << 2);
     store<f32>(at, (acc ? load<f32>(at) : 0) + load<f32>(scratch + (<usize>i << 2)));
   }
 }
 
+/** A tile's store: its four rows (channels or output rows, stepB bytes apart), the first n of them kept. */
+@inline function putTile(y: usize, stepB: usize, n: i32, l0: v128, h0: v128, l1: v128, h1: v128, l2: v128, h2: v128, l3: v128, h3: v128, valid: i32, wide: bool, scratch: usize, acc: i32): void {
+  put(y, l0, h0, valid, wide, scratch, acc);
+  if (n > 1) put(y + stepB, l1, h1, valid, wide, scratch, acc);
+  if (n > 2) put(y + 2 * stepB, l2, h2, valid, wide, scratch, acc);
+  if (n > 3) put(y + 3 * stepB, l3, h3, valid, wide, scratch, acc);
+}
+
 /**
- * One 4-channel × 8-pixel tile: Y[o0..o0+3, p, q..q+7] with x at input (0, p, q), wp at the block's [K][4]
- * weights; `nO` channels of the four are stored (the rest are padding).
+ * One 4-channel tile: Y[o0..o0+3, p, q..q+7] (`wide`) or Y[o0..o0+3, p, q..q+3] (a right edge of ≤ 4 pixels)
+ * with x at input (0, p, q), wp at the block's [K][4] weights; `nO` channels of the four are stored (the rest
+ * are padding). Per tap: four weight splats and one or two input loads.
  */
-@inline function tile4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outPlaneB: usize, nO: i32, valid: i32, bias: usize, scratch: usize, acc: i32): void {
+@inline function tile4(wide: bool, wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outPlaneB: usize, nO: i32, valid: i32, bias: usize, scratch: usize, acc: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
@@ -166,12 +173,13 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
     for (let r = r0; r < r1; r++) {
       let px = row;
       for (let s = 0; s < kw; s++) {
-        const b0 = v128.load(px), b1 = v128.load(px, 16);
         const x0 = v128.load32_splat(wk), x1 = v128.load32_splat(wk, 4), x2 = v128.load32_splat(wk, 8), x3 = v128.load32_splat(wk, 12);
-        c00 = madd(x0, b0, c00); c01 = madd(x0, b1, c01);
-        c10 = madd(x1, b0, c10); c11 = madd(x1, b1, c11);
-        c20 = madd(x2, b0, c20); c21 = madd(x2, b1, c21);
-        c30 = madd(x3, b0, c30); c31 = madd(x3, b1, c31);
+        const b0 = v128.load(px);
+        c00 = madd(x0, b0, c00); c10 = madd(x1, b0, c10); c20 = madd(x2, b0, c20); c30 = madd(x3, b0, c30);
+        if (wide) {
+          const b1 = v128.load(px, 16);
+          c01 = madd(x0, b1, c01); c11 = madd(x1, b1, c11); c21 = madd(x2, b1, c21); c31 = madd(x3, b1, c31);
+        }
         wk += 16;
         px += 4;
       }
@@ -185,14 +193,14 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
     c00 = f32x4.add(c00, b0); c01 = f32x4.add(c01, b0); c10 = f32x4.add(c10, b1); c11 = f32x4.add(c11, b1);
     c20 = f32x4.add(c20, b2); c21 = f32x4.add(c21, b2); c30 = f32x4.add(c30, b3); c31 = f32x4.add(c31, b3);
   }
-  put8(y, c00, c01, valid, scratch, acc);
-  if (nO > 1) put8(y + outPlaneB, c10, c11, valid, scratch, acc);
-  if (nO > 2) put8(y + 2 * outPlaneB, c20, c21, valid, scratch, acc);
-  if (nO > 3) put8(y + 3 * outPlaneB, c30, c31, valid, scratch, acc);
+  putTile(y, outPlaneB, nO, c00, c01, c10, c11, c20, c21, c30, c31, valid, wide, scratch, acc);
 }
 
-/** One 1-channel × 4-row × 8-pixel tile: Y[o, p..p+3, q..q+7], wp at the channel's [K] weights; `rows` rows stored. */
-@inline function tileRows4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outRowB: usize, rows: i32, valid: i32, bias: f32, scratch: usize, acc: i32): void {
+/**
+ * One 1-channel × 4-row tile: Y[o, p..p+3, q..q+7] (`wide`) or Y[o, p..p+3, q..q+3], wp at the channel's [K]
+ * weights; `rows` rows stored. Per tap: one weight splat and four or eight input loads.
+ */
+@inline function tileRows4(wide: bool, wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outRowB: usize, rows: i32, valid: i32, bias: f32, scratch: usize, acc: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
@@ -207,10 +215,12 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
       const p1 = rowB, p2 = 2 * rowB, p3 = 3 * rowB;
       for (let s = 0; s < kw; s++) {
         const wv = v128.load32_splat(wk);
-        c00 = madd(wv, v128.load(p0), c00); c01 = madd(wv, v128.load(p0, 16), c01);
-        c10 = madd(wv, v128.load(p0 + p1), c10); c11 = madd(wv, v128.load(p0 + p1, 16), c11);
-        c20 = madd(wv, v128.load(p0 + p2), c20); c21 = madd(wv, v128.load(p0 + p2, 16), c21);
-        c30 = madd(wv, v128.load(p0 + p3), c30); c31 = madd(wv, v128.load(p0 + p3, 16), c31);
+        c00 = madd(wv, v128.load(p0), c00); c10 = madd(wv, v128.load(p0 + p1), c10);
+        c20 = madd(wv, v128.load(p0 + p2), c20); c30 = madd(wv, v128.load(p0 + p3), c30);
+        if (wide) {
+          c01 = madd(wv, v128.load(p0, 16), c01); c11 = madd(wv, v128.load(p0 + p1, 16), c11);
+          c21 = madd(wv, v128.load(p0 + p2, 16), c21); c31 = madd(wv, v128.load(p0 + p3, 16), c31);
+        }
         wk += 4;
         p0 += 4;
       }
@@ -220,89 +230,7 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
     plane += planeB;
   }
   const b = f32x4.splat(bias);
-  put8(y, f32x4.add(c00, b), f32x4.add(c01, b), valid, scratch, acc);
-  if (rows > 1) put8(y + outRowB, f32x4.add(c10, b), f32x4.add(c11, b), valid, scratch, acc);
-  if (rows > 2) put8(y + 2 * outRowB, f32x4.add(c20, b), f32x4.add(c21, b), valid, scratch, acc);
-  if (rows > 3) put8(y + 3 * outRowB, f32x4.add(c30, b), f32x4.add(c31, b), valid, scratch, acc);
-}
-
-/** y[0..valid) += v (acc) or = v, valid ≤ 4: the 4-pixel edge tiles' store. */
-@inline function put4(y: usize, v: v128, valid: i32, scratch: usize, acc: i32): void {
-  if (valid >= 4) {
-    v128.store(y, acc ? f32x4.add(v128.load(y), v) : v);
-    return;
-  }
-  v128.store(scratch, v);
-  for (let i = 0; i < valid; i++) {
-    const at = y + (<usize>i << 2);
-    store<f32>(at, (acc ? load<f32>(at) : 0) + load<f32>(scratch + (<usize>i << 2)));
-  }
-}
-
-/** tile4 for an edge of ≤ 4 pixels: 4 channels × 4 pixels, one input load and four splats per tap. */
-@inline function tile4x4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outPlaneB: usize, nO: i32, valid: i32, bias: usize, scratch: usize, acc: i32): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-  // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
-  const head = <usize>(r0 * kw * 16), tail = <usize>((kh - r1) * kw * 16);
-  let wk = wp;
-  let plane = x + <usize>r0 * rowB;
-  for (let ci = 0; ci < C; ci++) {
-    let row = plane;
-    wk += head;
-    for (let r = r0; r < r1; r++) {
-      let px = row;
-      for (let s = 0; s < kw; s++) {
-        const b0 = v128.load(px);
-        c0 = madd(v128.load32_splat(wk), b0, c0); c1 = madd(v128.load32_splat(wk, 4), b0, c1);
-        c2 = madd(v128.load32_splat(wk, 8), b0, c2); c3 = madd(v128.load32_splat(wk, 12), b0, c3);
-        wk += 16;
-        px += 4;
-      }
-      row += rowB;
-    }
-    wk += tail;
-    plane += planeB;
-  }
-  if (bias) {
-    c0 = f32x4.add(c0, v128.load32_splat(bias)); c1 = f32x4.add(c1, v128.load32_splat(bias, 4));
-    c2 = f32x4.add(c2, v128.load32_splat(bias, 8)); c3 = f32x4.add(c3, v128.load32_splat(bias, 12));
-  }
-  put4(y, c0, valid, scratch, acc);
-  if (nO > 1) put4(y + outPlaneB, c1, valid, scratch, acc);
-  if (nO > 2) put4(y + 2 * outPlaneB, c2, valid, scratch, acc);
-  if (nO > 3) put4(y + 3 * outPlaneB, c3, valid, scratch, acc);
-}
-
-/** tileRows4 for an edge of ≤ 4 pixels: 1 channel × 4 rows × 4 pixels. */
-@inline function tileRows4x4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outRowB: usize, rows: i32, valid: i32, bias: f32, scratch: usize, acc: i32): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-  // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
-  const head = <usize>(r0 * kw * 4), tail = <usize>((kh - r1) * kw * 4);
-  let wk = wp;
-  let plane = x + <usize>r0 * rowB;
-  for (let ci = 0; ci < C; ci++) {
-    let row = plane;
-    wk += head;
-    for (let r = r0; r < r1; r++) {
-      let p0 = row;
-      const p1 = rowB, p2 = 2 * rowB, p3 = 3 * rowB;
-      for (let s = 0; s < kw; s++) {
-        const wv = v128.load32_splat(wk);
-        c0 = madd(wv, v128.load(p0), c0); c1 = madd(wv, v128.load(p0 + p1), c1);
-        c2 = madd(wv, v128.load(p0 + p2), c2); c3 = madd(wv, v128.load(p0 + p3), c3);
-        wk += 4;
-        p0 += 4;
-      }
-      row += rowB;
-    }
-    wk += tail;
-    plane += planeB;
-  }
-  const b = f32x4.splat(bias);
-  put4(y, f32x4.add(c0, b), valid, scratch, acc);
-  if (rows > 1) put4(y + outRowB, f32x4.add(c1, b), valid, scratch, acc);
-  if (rows > 2) put4(y + 2 * outRowB, f32x4.add(c2, b), valid, scratch, acc);
-  if (rows > 3) put4(y + 3 * outRowB, f32x4.add(c3, b), valid, scratch, acc);
+  putTile(y, outRowB, rows, f32x4.add(c00, b), f32x4.add(c01, b), f32x4.add(c10, b), f32x4.add(c11, b), f32x4.add(c20, b), f32x4.add(c21, b), f32x4.add(c30, b), f32x4.add(c31, b), valid, wide, scratch, acc);
 }
 
 /**
@@ -328,9 +256,9 @@ function directCorrelate(x: usize, C: i32, xh: i32, xw: i32, lo: i32, hi: i32, w
       const r0 = lo - p > 0 ? lo - p : 0, r1 = hi - p < kh ? hi - p : kh;
       let q = 0;
       for (; q + 4 < ow; q += 8) {
-        tile4(wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch, acc);
+        tile4(true, wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch, acc);
       }
-      if (q < ow) tile4x4(wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch, acc);
+      if (q < ow) tile4(false, wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch, acc);
     }
   }
   for (let j = 0; j < nS; j++) {
@@ -343,9 +271,9 @@ function directCorrelate(x: usize, C: i32, xh: i32, xw: i32, lo: i32, hi: i32, w
       const r0 = lo - p - 3 > 0 ? lo - p - 3 : 0, r1 = hi - p < kh ? hi - p : kh;
       let q = 0;
       for (; q + 4 < ow; q += 8) {
-        tileRows4(ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch, acc);
+        tileRows4(true, ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch, acc);
       }
-      if (q < ow) tileRows4x4(ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch, acc);
+      if (q < ow) tileRows4(false, ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch, acc);
     }
   }
 }
