@@ -47,6 +47,7 @@ const NOISE = { none: 0, gaussian: 1, cube: 2, ball: 3, given: 4 } as const;
 const PAGE = 65536;
 /** Kernels the thread pool may run (by name, the same list in every worker). */
 const PARALLEL_KERNELS = [
+  'gemmPanel',
   'conv2dForward',
   'conv2dBackwardInput',
   'activation',
@@ -296,16 +297,52 @@ export class WasmBackend implements Backend {
   }
 
   matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor {
+    return this.gemm(a, b, o, null).z;
+  }
+
+  /**
+   * op(A)·op(B) (+ bias, + into), and with `act` its activation applied per 4-row panel while the panel is in
+   * cache (a = σ(z), or with act.z a = σ′(act.z)·z). A and B are packed once into a workspace the threads
+   * share; the threads take row panels (multiples of 4) or column panels (multiples of the kernel's 8
+   * columns), whichever gives the most even split, so every element gets the instructions of one thread.
+   */
+  private gemm(a: BTensor, b: BTensor, o: MatmulOptions, act: EpilogueActivation | null) {
     const [ar, ac] = a.shape.length === 2 ? a.shape : [a.shape[0], a.size / a.shape[0]];
     const [br, bc] = b.shape.length === 2 ? b.shape : [b.shape[0], b.size / b.shape[0]];
     const [M, K] = o.transA ? [ac, ar] : [ar, ac];
     const [K2, N] = o.transB ? [bc, br] : [br, bc];
     if (K !== K2) throw new Error(`${o.label}: inner dimensions ${K} and ${K2} differ`);
+    if (act?.z && act.z.size !== M * N)
+      throw new Error(`${act.kind} epilogue: pre-activation has ${act.z.size} values, expected ${M * N}`);
     const out = this.target(o.into, [M, N], o.label);
+    const y = act ? this.alloc([M, N], act.kind, 'f32', false) : null;
+    const transA = o.transA ? 1 : 0;
+    const epi = [act ? ACTIVATIONS[act.kind] + 1 : 0, act?.beta ?? 0, off(y), off(act?.z)];
     this.withWorkspace(this.k.gemmWorkspaceBytes(M, N, K), o.label, (ws) => {
-      this.k.gemm(off(a), off(b), out.offset, M, N, K, o.transA ? 1 : 0, o.transB ? 1 : 0, off(o.bias), 0, ws);
+      this.k.gemmPack(off(a), off(b), M, N, K, transA, o.transB ? 1 : 0, off(o.bias), ws);
+      const panel = (m0: number, m1: number, n0: number, n1: number) => [
+        off(a),
+        out.offset,
+        M,
+        N,
+        K,
+        transA,
+        off(o.bias),
+        ws,
+        m0,
+        m1,
+        n0,
+        n1,
+        ...epi,
+      ];
+      // The largest share of each split (rows in 4s, columns in 8s): columns when they split more evenly.
+      const T = this.pool?.size ?? 1;
+      const byRows = Math.ceil(M / 4 / T) * 4 * N,
+        byCols = Math.ceil(N / 8 / T) * 8 * M;
+      if (byCols < byRows) this.parallel('gemmPanel', N, M * N * K, 8, (lo, hi) => panel(0, M, lo, hi));
+      else this.parallel('gemmPanel', M, M * N * K, 4, (lo, hi) => panel(lo, hi, 0, N));
     });
-    return out;
+    return { z: out, a: y };
   }
 
   private conv(g: ConvGeom): number[] {
@@ -449,7 +486,8 @@ export class WasmBackend implements Backend {
   }
 
   matmulActivated(a: BTensor, b: BTensor, opts: MatmulOptions, act: EpilogueActivation) {
-    return this.activated(this.matmul(a, b, opts), act);
+    const r = this.gemm(a, b, opts, act);
+    return { z: r.z, a: r.a! };
   }
   conv2dActivated(
     x: BTensor,
