@@ -231,27 +231,31 @@ describe('wasm SIMD tanh and sigmoid (float32 polynomials) against float64', () 
 });
 
 describe('wasm threads', () => {
-  it('2 threads give bitwise the same SmoothGrad, gradient and HVP as 1 thread (work split by examples and element ranges)', async () => {
-    const { createEngine } = await import('../src/engine.js');
-    const { loadModel } = await import('../src/graph/model.js');
-    const { smoothGrad } = await import('../src/attribution/methods.js');
-    const { oracleCases } = await import('./helpers.js');
-    const c = oracleCases().find((k) => k.name === 'lenet')!;
-    const results = [];
-    for (const threads of [1, 2]) {
-      const engine = await createEngine({ backend: 'wasm', threads });
-      expect(engine.describe()).toContain(`${threads} thread`);
-      const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
-      const x = c.tensors.get('x')!,
-        v = c.tensors.get('v')!,
-        objective = { kind: 'crossEntropy' as const, labels: c.json.labels };
-      results.push([
-        (await smoothGrad(model, x, { target: c.json.target, sigma: 0.15, samples: 64, seed: 3 })).attributions.data,
-        (await model.inputGradient(x, objective)).data,
-        (await model.inputHvp(x, v, objective)).data,
-      ]);
-      engine.dispose();
-    }
-    for (let i = 0; i < 3; i++) expect(Array.from(results[1][i])).toEqual(Array.from(results[0][i]));
-  });
+  // LeNet (convolutions, pooling, softplus) and the MLP (its dense layers: GEMM panels with the fused epilogue).
+  it.each(['lenet', 'mlp'])(
+    '%s: 2 threads give bitwise the same SmoothGrad, gradient and HVP as 1 thread (work split by examples, GEMM panels and element ranges)',
+    async (name) => {
+      const { createEngine } = await import('../src/engine.js');
+      const { loadModel } = await import('../src/graph/model.js');
+      const { smoothGrad } = await import('../src/attribution/methods.js');
+      const { oracleCases } = await import('./helpers.js');
+      const c = oracleCases().find((k) => k.name === name)!;
+      const results = [];
+      for (const threads of [1, 2]) {
+        const engine = await createEngine({ backend: 'wasm', threads });
+        expect(engine.describe()).toContain(`${threads} thread`);
+        const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+        const x = c.tensors.get('x')!,
+          v = c.tensors.get('v')!,
+          objective = { kind: 'crossEntropy' as const, labels: c.json.labels };
+        results.push([
+          (await smoothGrad(model, x, { target: c.json.target, sigma: 0.15, samples: 64, seed: 3 })).attributions.data,
+          (await model.inputGradient(x, objective)).data,
+          (await model.inputHvp(x, v, objective)).data,
+        ]);
+        engine.dispose();
+      }
+      for (let i = 0; i < 3; i++) expect(Array.from(results[1][i])).toEqual(Array.from(results[0][i]));
+    },
+  );
 });

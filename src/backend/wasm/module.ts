@@ -218,6 +218,8 @@ export interface KernelExports {
     q0: number,
     len: number,
     out: number,
+    b0: number,
+    b1: number,
   ): void;
   ballFactors(
     noise: number,

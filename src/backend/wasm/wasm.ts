@@ -61,10 +61,15 @@ const PARALLEL_KERNELS = [
   'avgPoolBackward',
 ] as const;
 /**
- * A fork-join round trip costs ~10 µs (a sleeping worker's wake-up); split only work of ≥ 5·10⁵ multiply-adds
- * (or element operations), ≥ ~50 µs on one thread.
+ * Work is counted in GEMM multiply-adds of one thread's time (~0.1 ns each with SIMD128); other kernels
+ * convert by their measured cost (bench/wasm-profile.mjs: an activation with exp ≈ 40 per element, relu ≈ 6).
+ * A fork-join round trip costs ~10 µs on an idle machine (a sleeping worker's wake-up); split only work of
+ * ≥ 5·10⁵ (≥ ~50 µs on one thread).
  */
 const MIN_PARALLEL_WORK = 500_000;
+
+/** Work units (see MIN_PARALLEL_WORK) of an activation kernel over `count` elements. */
+const activationWork = (kind: ActivationKind, count: number): number => count * (kind === 'relu' ? 6 : 40);
 
 export function wt(t: BTensor, dtype: DType = 'f32'): WasmTensor {
   if (!(t instanceof WasmTensor)) throw new Error(`${t.label}: not a tensor of the wasm backend`);
@@ -425,7 +430,10 @@ export class WasmBackend implements Backend {
   private poolArgs(g: PoolGeom): number[] {
     return [g.n * g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.oh, g.ow];
   }
-  /** Pooling work (about 4 operations per window cell) for the thread split, which takes plane ranges. */
+  /**
+   * Pooling work (about 4 operations per window cell) for the thread split, which takes plane ranges; average
+   * pooling and its backward pass measure 5× and 8× that in work units (scalar, with a division per window).
+   */
   private poolWork(g: PoolGeom): number {
     return 4 * g.n * g.c * g.oh * g.ow * g.kh * g.kw;
   }
@@ -466,7 +474,7 @@ export class WasmBackend implements Backend {
   }
   avgPool(x: BTensor, g: PoolGeom): BTensor {
     const y = this.alloc([g.n, g.c, g.oh, g.ow], 'avgpool', 'f32', false);
-    this.parallel('avgPool', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
+    this.parallel('avgPool', g.n * g.c, 5 * this.poolWork(g), 1, (lo, hi) => [
       off(x) + 4 * lo * g.h * g.w,
       y.offset + 4 * lo * g.oh * g.ow,
       ...this.planeArgs(g, lo, hi),
@@ -476,7 +484,7 @@ export class WasmBackend implements Backend {
   }
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
     const out = this.alloc([g.n, g.c, g.h, g.w], 'avgpool.backward');
-    this.parallel('avgPoolBackward', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
+    this.parallel('avgPoolBackward', g.n * g.c, 8 * this.poolWork(g), 1, (lo, hi) => [
       off(gy) + 4 * lo * g.oh * g.ow,
       out.offset + 4 * lo * g.h * g.w,
       ...this.planeArgs(g, lo, hi),
@@ -513,7 +521,7 @@ export class WasmBackend implements Backend {
       if (act.z.size !== z.size)
         throw new Error(`${act.kind} epilogue: pre-activation has ${act.z.size} values, expected ${z.size}`);
       const pre = act.z;
-      this.parallel('activationTangent', z.size, z.size * 8, 4, (lo, hi) => [
+      this.parallel('activationTangent', z.size, activationWork(act.kind, z.size), 4, (lo, hi) => [
         ACTIVATIONS[act.kind],
         act.beta,
         at(pre, lo),
@@ -522,7 +530,7 @@ export class WasmBackend implements Backend {
         hi - lo,
       ]);
     } else {
-      this.parallel('activation', z.size, z.size * 8, 4, (lo, hi) => [
+      this.parallel('activation', z.size, activationWork(act.kind, z.size), 4, (lo, hi) => [
         ACTIVATIONS[act.kind],
         act.beta,
         at(z, lo),
@@ -686,7 +694,7 @@ export class WasmBackend implements Backend {
     const ydot = zdot ? this.alloc(z.shape, `${kind}.tangent`, 'f32', false) : null;
     // Ranges start at multiples of 4, so each element takes the same SIMD or scalar path as in one call.
     const at = (t: BTensor | null, lo: number) => (t ? off(t) + 4 * lo : 0);
-    this.parallel('activation', z.size, z.size * 8, 4, (lo, hi) => [
+    this.parallel('activation', z.size, activationWork(kind, z.size), 4, (lo, hi) => [
       ACTIVATIONS[kind],
       beta,
       at(z, lo),
@@ -708,7 +716,7 @@ export class WasmBackend implements Backend {
     const gz = this.alloc(z.shape, `${kind}.backward`, 'f32', false);
     const gzdot = zdot || gydot ? this.alloc(z.shape, `${kind}.backward2`, 'f32', false) : null;
     const at = (t: BTensor | null, lo: number) => (t ? off(t) + 4 * lo : 0);
-    this.parallel('activationBackward', z.size, z.size * 8, 4, (lo, hi) => [
+    this.parallel('activationBackward', z.size, activationWork(kind, z.size), 4, (lo, hi) => [
       ACTIVATIONS[kind],
       beta,
       at(z, lo),
@@ -772,9 +780,10 @@ export class WasmBackend implements Backend {
     const B = x.shape[0],
       d = x.size / B;
     const out = this.alloc([B * len, ...x.shape.slice(1)], 'sample inputs', 'f32', false);
-    // One example: its sample rows are contiguous, so threads take row ranges; otherwise one call.
-    const rows = B === 1 ? len : 1;
-    this.parallel('sampleInputs', rows, 32 * len * d, 1, (lo, hi) => [
+    // One example: threads take ranges of its sample rows; more: ranges of examples (each row computed alike).
+    // ~100 GEMM multiply-adds of time per element (Philox, the normal quantile).
+    const one = B === 1;
+    this.parallel('sampleInputs', one ? len : B, 100 * B * len * d, 1, (lo, hi) => [
       ...this.planArgs(plan),
       off(ballFactors),
       off(plan.baseline),
@@ -783,9 +792,11 @@ export class WasmBackend implements Backend {
       B,
       d,
       off(x),
-      q0 + lo,
-      B === 1 ? hi - lo : len,
-      out.offset + 4 * lo * d,
+      one ? q0 + lo : q0,
+      one ? hi - lo : len,
+      out.offset + (one ? 4 * lo * d : 0),
+      one ? 0 : lo,
+      one ? 1 : hi,
     ]);
     return out;
   }
@@ -802,7 +813,8 @@ export class WasmBackend implements Backend {
     const B = x.shape[0],
       d = x.size / B;
     // Threads take element ranges (each element's fold is independent of the others').
-    this.parallel('sampleReduce', d, 16 * B * len * d, 4, (lo, hi) => [
+    // ~80 GEMM multiply-adds of time per element and sample (a float64 Welford step with a division).
+    this.parallel('sampleReduce', d, 80 * B * len * d, 4, (lo, hi) => [
       ...this.planArgs(plan),
       off(ballFactors),
       off(plan.baseline),
