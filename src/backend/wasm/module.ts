@@ -47,7 +47,11 @@ export interface KernelExports {
   ): void;
   conv2dForward(x: number, w: number, bias: number, y: number, ...geomAndWs: number[]): void;
   conv2dBackwardInput(gy: number, w: number, gx: number, ...geomAndWs: number[]): void;
-  conv2dBackwardFilter(gy: number, x: number, gw: number, ...geomAndWs: number[]): void;
+  /** Geometry, then ws, partials, chunks, ob (channels a block), and the work items [lo, hi). */
+  conv2dBackwardFilter(gy: number, x: number, ...geomAndWork: number[]): void;
+  conv2dBackwardFilterSum(partials: number, chunks: number, size: number, gw: number): void;
+  /** Geometry without n, then ob. */
+  convFilterWorkspaceBytes(...geomAndOb: number[]): number;
   convWorkspaceBytes(c: number, o: number, kh: number, kw: number, oh: number, ow: number): number;
   /** Pool geometry: nc, h, w, kh, kw, sh, sw, ph, pw, oh, ow (and countIncludePad for average pooling). */
   maxPool(x: number, y: number, argmax: number, ...geom: number[]): void;

@@ -50,6 +50,7 @@ const PARALLEL_KERNELS = [
   'gemmPanel',
   'conv2dForward',
   'conv2dBackwardInput',
+  'conv2dBackwardFilter',
   'activation',
   'activationBackward',
   'activationTangent',
@@ -67,6 +68,15 @@ const PARALLEL_KERNELS = [
  * ≥ 5·10⁵ (≥ ~50 µs on one thread).
  */
 const MIN_PARALLEL_WORK = 500_000;
+/**
+ * Backward filter sums its batch in at most this many chunks of examples, fixed by the batch size alone
+ * (12 splits evenly over 1, 2, 3, 4 or 6 threads); each chunk's partial gradient is summed in chunk order.
+ */
+const FILTER_CHUNKS = 12;
+/** …and in fewer when the partials (one filter gradient a chunk) would pass this many bytes. */
+const FILTER_PARTIAL_BYTES = 8 << 20;
+/** A thread's v128 accumulators (16 bytes a weight) for one block of output channels stay within ~L2. */
+const FILTER_ACC_BYTES = 256 << 10;
 
 /** Work units (see MIN_PARALLEL_WORK) of an activation kernel over `count` elements. */
 const activationWork = (kind: ActivationKind, count: number): number => count * (kind === 'relu' ? 6 : 40);
@@ -414,11 +424,35 @@ export class WasmBackend implements Backend {
     );
     return out;
   }
+  /**
+   * Work items (chunk of examples, group, block of output channels) split over the threads; each writes its
+   * rows of its chunk's partial gradient, and the partials are added to the result in chunk order, so the
+   * sum is bitwise the same for any thread count.
+   */
   conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
     const out = this.target(into, [g.o, g.c / g.groups, g.kh, g.kw], 'conv2d.backwardFilter');
-    this.withWorkspace(this.convWorkspace(g), 'conv2d.backwardFilter', (ws) =>
-      this.k.conv2dBackwardFilter(off(gy), off(x), out.offset, ...this.conv(g), ws),
-    );
+    const og = g.o / g.groups,
+      K = (g.c / g.groups) * g.kh * g.kw;
+    const chunks = Math.max(1, Math.min(g.n, FILTER_CHUNKS, Math.floor(FILTER_PARTIAL_BYTES / (4 * out.size))));
+    const ob = Math.min(og, Math.max(4, 4 * Math.floor(FILTER_ACC_BYTES / (64 * K))));
+    const items = chunks * g.groups * Math.ceil(og / ob);
+    const geom = this.conv(g);
+    const wsBytes = Arena.sizeClass(this.k.convFilterWorkspaceBytes(...geom.slice(1), ob));
+    const partBytes = Arena.sizeClass(4 * chunks * out.size);
+    this.withWorkspace(partBytes + wsBytes * this.threads, 'conv2d.backwardFilter', (ws) => {
+      this.parallel('conv2dBackwardFilter', items, this.macs(g), 1, (lo, hi, t) => [
+        off(gy),
+        off(x),
+        ...geom,
+        ws + partBytes + t * wsBytes,
+        ws,
+        chunks,
+        ob,
+        lo,
+        hi,
+      ]);
+      this.k.conv2dBackwardFilterSum(ws, chunks, out.size, out.offset);
+    });
     return out;
   }
   channelSum(t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
