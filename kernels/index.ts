@@ -1,6 +1,6 @@
 // The one wasm module of the wasm backend (src/backend/wasm): every export takes byte offsets into the
 // imported memory and sizes, and never allocates. Built by build.mjs with AssemblyScript (SIMD128).
-export { gemm, gemmWorkspaceBytes } from './gemm';
+export { gemm, gemmWorkspaceBytes, gemmPack, gemmPanel } from './gemm';
 export {
   conv2dForward,
   conv2dBackwardInput,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Backend, ConvGeom } from '../src/backend/backend.js';
+import type { Backend, BTensor, ConvGeom } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
 import type { WasmBackend } from '../src/backend/wasm/wasm.js';
 import { relL2, rng, wasmEngine } from './helpers.js';
@@ -323,4 +323,54 @@ describe('wasm pooling split across threads by planes', () => {
     // Both geometries are past the split threshold (4 operations per window cell ≥ 5·10⁵). Compared as int32 bits: bitwise, with the argmax tensors' own bits.
     for (let i = 0; i < results[0].length; i++) expect(results[1][i]).toEqual(results[0][i]);
   });
+});
+
+describe('wasm GEMM split across threads (row or column panels of one packed B) with the fused activation epilogue', () => {
+  // Shapes past the split threshold that split by rows (M = 203: 4-row panels and a 1×8 row edge), by columns
+  // (M = 6, N = 301: 8-column panels and a column edge), and the MLP's 50×784 → 64 (K past one 256 block).
+  // Every transpose combination, a column bias, accumulation into C, and each activation in value and
+  // tangent form. 3 threads split unevenly: bitwise the result of 1 thread; both against float64
+  // (float32 sums of ≤ 784 O(1) terms and a few roundings of the activation: 1e-5 as elsewhere).
+  const shapes: [number, number, number, boolean, boolean][] = [
+    [203, 37, 129, false, true],
+    [6, 301, 300, true, false],
+    [50, 64, 784, false, true],
+    [21, 130, 260, true, true],
+  ];
+  const kinds = ['relu', 'softplus', 'tanh', 'sigmoid'] as const;
+  async function run(be: Backend, [M, N, K, transA, transB]: (typeof shapes)[number], i: number): Promise<number[][]> {
+    const r = rng(900 + i);
+    const vals = (n: number) => Array.from({ length: n }, () => r(-1, 1));
+    const A = be.upload(vals(M * K), transA ? [K, M] : [M, K], 'a');
+    const B = be.upload(vals(K * N), transB ? [N, K] : [K, N], 'b');
+    const bias = be.upload(vals(N), [N], 'bias');
+    const pre = be.upload(vals(M * N), [M, N], 'pre-activation');
+    const outs: BTensor[] = [];
+    const into = be.upload(vals(M * N), [M, N], 'into');
+    outs.push(be.matmul(A, B, { transA, transB, bias, into, label: 'plain' }));
+    const kind = kinds[i % 4];
+    const v = be.matmulActivated(A, B, { transA, transB, bias, label: 'value' }, { kind, beta: 3, z: null });
+    const t = be.matmulActivated(A, B, { transA, transB, label: 'tangent' }, { kind, beta: 3, z: pre });
+    outs.push(v.z, v.a, t.z, t.a);
+    const res = (await be.read(outs)).map((x) => Array.from(x));
+    be.release(A, B, bias, pre, ...outs);
+    return res;
+  }
+  it.each(shapes.map((s, i) => [i, ...s] as const))(
+    'case %i: M = %i, N = %i, K = %i, transA %s, transB %s',
+    async (i) => {
+      const { createEngine } = await import('../src/engine.js');
+      const got: number[][][] = [];
+      for (const threads of [1, 3]) {
+        const engine = await createEngine({ backend: 'wasm', threads });
+        got.push(await run(await engine.backendForCall(), shapes[i], i));
+        engine.dispose();
+      }
+      const want = await run(cpu, shapes[i], i);
+      for (let j = 0; j < want.length; j++) {
+        expect(got[1][j], `output ${j}, 3 threads vs 1`).toEqual(got[0][j]);
+        expect(relL2(got[0][j], want[j]), `output ${j} vs float64`).toBeLessThan(TOL);
+      }
+    },
+  );
 });

@@ -22,6 +22,29 @@ export interface KernelExports {
     ws: number,
   ): void;
   gemmWorkspaceBytes(M: number, N: number, K: number): number;
+  gemmPack(
+    a: number,
+    b: number,
+    M: number,
+    N: number,
+    K: number,
+    transA: number,
+    transB: number,
+    colBias: number,
+    ws: number,
+  ): void;
+  /** Rows [m0, m1) × columns [n0, n1) of a packed GEMM, with its epilogue (act, beta, aOut, tz). */
+  gemmPanel(
+    a: number,
+    c: number,
+    M: number,
+    N: number,
+    K: number,
+    transA: number,
+    colBias: number,
+    ws: number,
+    ...panelAndEpilogue: number[]
+  ): void;
   conv2dForward(x: number, w: number, bias: number, y: number, ...geomAndWs: number[]): void;
   conv2dBackwardInput(gy: number, w: number, gx: number, ...geomAndWs: number[]): void;
   /** Geometry, then ws, partials, chunks, ob (channels a block), and the work items [lo, hi). */
@@ -199,6 +222,8 @@ export interface KernelExports {
     q0: number,
     len: number,
     out: number,
+    b0: number,
+    b1: number,
   ): void;
   ballFactors(
     noise: number,
