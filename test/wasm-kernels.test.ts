@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend, BTensor, ConvGeom } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
-import type { WasmBackend } from '../src/backend/wasm/wasm.js';
+import { off, type WasmBackend } from '../src/backend/wasm/wasm.js';
 import { relL2, rng, wasmEngine } from './helpers.js';
 
 /**
@@ -373,4 +373,65 @@ describe('wasm GEMM split across threads (row or column panels of one packed B) 
       }
     },
   );
+});
+
+describe('wasm sampleReduce: the 4-element float64x2 fold', () => {
+  // SmoothGrad's fold (no multiply by the input) runs 4 elements at a time in float64x2 lanes; the rest of a
+  // range, and every element of a one-element range, take the scalar loop. Both must give the same bits:
+  // d = 19 (4 groups and a tail of 3), samples folded S = 1 and S = 3 at a time (q0 = 1: a partial path
+  // carried in the running sum), after `done` earlier samples, with and without absolute values.
+  it.each([
+    [1, 0],
+    [3, 0],
+    [1, 1],
+    [3, 1],
+  ])('S = %i, absolute = %i: a whole range gives bitwise the values of one-element ranges', async (S, absolute) => {
+    const be = (await (await wasmEngine()).backendForCall()) as WasmBackend;
+    const B = 2,
+      d = 19,
+      len = 7,
+      q0 = 1,
+      done = 5;
+    const r = rng(40 + S + absolute);
+    const vals = (n: number, lo = -1) => Array.from({ length: n }, () => r(lo, 1));
+    const params = be.upload([...vals(B, 0), ...vals(S, 0), ...vals(S, 0)], [B + 2 * S], 'params');
+    const grads = be.upload(vals(B * len * d), [B * len, d], 'grads');
+    const stats0 = [...vals(2 * B * d), ...vals(B * d, 0)];
+    const run = async (ranges: [number, number][]) => {
+      const stats = be.upload(stats0, [3, B, d], 'stats');
+      for (const [i0, i1] of ranges)
+        be.k.sampleReduce(
+          1,
+          0,
+          0,
+          0,
+          off(params),
+          0,
+          0,
+          0,
+          1,
+          S,
+          B,
+          d,
+          0,
+          off(grads),
+          q0,
+          len,
+          off(stats),
+          done,
+          0,
+          absolute,
+          i0,
+          i1,
+        );
+      const [out] = await be.read([stats]);
+      be.release(stats);
+      return Array.from(out);
+    };
+    const whole = await run([[0, d]]);
+    const single = await run(Array.from({ length: d }, (_, i) => [i, i + 1] as [number, number]));
+    expect(whole).toEqual(single);
+    expect(whole).not.toEqual(stats0.map((v) => Math.fround(v))); // the fold changed the statistics
+    be.release(params, grads);
+  });
 });
