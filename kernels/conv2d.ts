@@ -1,13 +1,13 @@
-// Convolution passes (NCHW, PyTorch semantics, zero padding). Forward and backward input run as GEMMs on the
-// 4×8 micro-kernel (gemm.ts gemmPacked), per example, with the im2col matrix written straight into the packed
-// layout the micro-kernel reads (rows padded to a multiple of 8), so nothing is copied twice:
+// Convolution passes (NCHW, PyTorch semantics, zero padding), with K = C·kh·kw and P = oh·ow. Forward and
+// backward input run as GEMMs on the 4×8 micro-kernel (gemm.ts gemmPacked), per example, with the im2col
+// matrix written straight into the packed layout the micro-kernel reads (rows padded to a multiple of 8), so
+// nothing is copied twice:
 //   forward:         Y_n[O,P] += W[O,K] · col_n[K,P]          (W is already row-major [O,K])
 //   backward input:  col̄[K,P]  = Wᵀ[K,O] · Ȳ_n[O,P], then scattered back (col2im); Wᵀ is packed once per call
-// or, for stride 1, on the direct kernels below; backward filter W̄[O,K] += Σ_n Ȳ_n[O,P] · col_nᵀ[P,K] is a
-// register-blocked reduction over pixels (its section below).
-// with K = C·kh·kw and P = oh·ow. Dilation (dh, dw) moves tap (r, s) to input offset (r·dh, s·dw); with
-// groups G each pass runs once per group on its c/G input and o/G output channels (weight rows i·o/G…).
-// ws for backward input holds Wᵀ of every group ([G][K][o/G], K = c/G·kh·kw).
+// or, for stride 1, on the direct kernels below. Backward filter, W̄[O,K] += Σ_n Ȳ_n[O,P] · col_nᵀ[P,K], is a
+// register-blocked reduction over pixels (its own section below). Dilation (dh, dw) moves tap (r, s) to input
+// offset (r·dh, s·dw); with groups G each pass runs once per group on its c/G input and o/G output channels
+// (weight rows i·o/G…). ws for backward input holds Wᵀ of every group ([G][K][o/G], K = c/G·kh·kw).
 import { gemmPacked } from './gemm';
 import { madd } from './simdmath';
 import { activation } from './pointwise';
