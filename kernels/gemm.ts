@@ -2,8 +2,9 @@ import { madd } from './simdmath';
 import { activation, activationTangent } from './pointwise';
 
 // GEMM for the wasm backend: C[M,N] += op(A)·op(B) (+ bias per column or per row), optionally followed by an
-// activation epilogue. A is used in place when stored [M,K], else packed to row-major [M,K]; B is packed to
-// [K,Np] (Np = N rounded up to 8, zero-padded) in a caller-given workspace, so one 4×8 register-blocked
+// activation epilogue. A is used in place when stored [M,K], else packed to row-major [M,K]; B is used in place
+// when stored [K,N] with N a multiple of 8, else packed to [K,Np] (Np = N rounded up to 8, zero-padded) in a
+// caller-given workspace, so one 4×8 register-blocked
 // SIMD128 micro-kernel (8 v128 accumulators, load32_splat of A) serves every transpose combination.
 // gemmPack packs once; gemmPanel computes any block of rows × columns (columns from a multiple of 8), so
 // threads can share one packed B and each output element gets the same instructions however the work is
@@ -151,15 +152,20 @@ export function gemmWorkspaceBytes(M: i32, N: i32, K: i32): i32 {
   return (M * K + K * Np + Np) * 4 + 64;
 }
 
+/** Whether B is used in place: stored [K,N] with N a multiple of 8 is already the packed layout. */
+@inline function bInPlace(N: i32, transB: i32): bool {
+  return !transB && (N & 7) == 0;
+}
+
 /**
- * Packs op(A) (only when transA: else A is used in place), op(B) and the padded column bias into `ws`
- * (gemmWorkspaceBytes), for gemmPanel calls that share them.
+ * Packs op(A) (only when transA: else A is used in place), op(B) (unless bInPlace) and the padded column
+ * bias into `ws` (gemmWorkspaceBytes), for gemmPanel calls that share them.
  */
 export function gemmPack(a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, ws: usize): void {
   const Np = (N + 7) & ~7;
   const pa = ws, pb = pa + (<usize>(M * K) << 2), pbias = pb + (<usize>(K * Np) << 2);
   if (transA) packA(a, M, K, 1, pa);
-  packB(b, K, N, Np, transB, pb);
+  if (!bInPlace(N, transB)) packB(b, K, N, Np, transB, pb);
   if (colBias) {
     memory.copy(pbias, colBias, <usize>N << 2);
     memory.fill(pbias + (<usize>N << 2), 0, <usize>(Np - N) << 2);
@@ -169,14 +175,15 @@ export function gemmPack(a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32
 /**
  * Rows [m0, m1) × columns [n0, n1) (n0 a multiple of 8) of gemm on a workspace filled by gemmPack: C += A·B +
  * biases, then act ≠ 0: aOut = σ(C) (kind act − 1, pointwise.ts codes), or with tz ≠ 0 aOut = σ′(tz)·C; aOut
- * and tz laid out as C [M,N]. `a` is A itself (used when !transA). Every element's sum runs in the same order
+ * and tz laid out as C [M,N]. `a`, `b` are A and B themselves (used in place when !transA, bInPlace). Every element's sum runs in the same order
  * (the K blocks, then k within each) whatever the block, so any split of the rows and columns among threads
  * gives bitwise the result of one call on the whole.
  */
-export function gemmPanel(a: usize, c: usize, M: i32, N: i32, K: i32, transA: i32, colBias: usize, ws: usize,
+export function gemmPanel(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, ws: usize,
   m0: i32, m1: i32, n0: i32, n1: i32, act: i32, beta: f64, aOut: usize, tz: usize): void {
   const Np = (N + 7) & ~7;
-  const pa = transA ? ws : a, pb = ws + (<usize>(M * K) << 2), pbias = pb + (<usize>(K * Np) << 2);
+  const pa = transA ? ws : a, pw = ws + (<usize>(M * K) << 2), pbias = pw + (<usize>(K * Np) << 2);
+  const pb = bInPlace(N, transB) ? b : pw;
   const at = <usize>(m0 * N + n0) << 2;
   gemmCore(pa + (<usize>(m0 * K) << 2), K, pb + (<usize>n0 << 2), c + at, m1 - m0, n1 - n0, K, Np, N, 0, colBias ? pbias + (<usize>n0 << 2) : 0,
     act, beta, aOut ? aOut + at : 0, tz ? tz + at : 0);
@@ -185,7 +192,7 @@ export function gemmPanel(a: usize, c: usize, M: i32, N: i32, K: i32, transA: i3
 /** C[M,N] += op(A)·op(B) + colBias[N] (0 = none) + rowBias[M] (0 = none), using `ws` as workspace. */
 export function gemm(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, rowBias: usize, ws: usize): void {
   const Np = (N + 7) & ~7;
-  const pb = ws + (<usize>(M * K) << 2), pbias = pb + (<usize>(K * Np) << 2);
+  const pw = ws + (<usize>(M * K) << 2), pbias = pw + (<usize>(K * Np) << 2);
   gemmPack(a, b, M, N, K, transA, transB, colBias, ws);
-  gemmCore(transA ? ws : a, K, pb, c, M, N, K, Np, N, rowBias, colBias ? pbias : 0, 0, 0, 0, 0);
+  gemmCore(transA ? ws : a, K, bInPlace(N, transB) ? b : pw, c, M, N, K, Np, N, rowBias, colBias ? pbias : 0, 0, 0, 0, 0);
 }

@@ -332,7 +332,8 @@ describe('wasm pooling split across threads by planes', () => {
 
 describe('wasm GEMM split across threads (row or column panels of one packed B) with the fused activation epilogue', () => {
   // Shapes past the split threshold that split by rows (M = 203: 4-row panels and a 1×8 row edge), by columns
-  // (M = 6, N = 301: 8-column panels and a column edge), and the MLP's 50×784 → 64 (K past one 256 block).
+  // (M = 6, N = 301: 8-column panels and a column edge), the MLP's 50×784 → 64 (K past one 256 block), and
+  // B read in place.
   // Every transpose combination, a column bias, accumulation into C, and each activation in value and
   // tangent form. 3 threads split unevenly: bitwise the result of 1 thread; both against float64
   // (float32 sums of ≤ 784 O(1) terms and a few roundings of the activation: 1e-5 as elsewhere).
@@ -341,6 +342,9 @@ describe('wasm GEMM split across threads (row or column panels of one packed B) 
     [6, 301, 300, true, false],
     [50, 64, 784, false, true],
     [21, 130, 260, true, true],
+    // B stored [K,N] with N a multiple of 8: read in place, unpacked (the MLP's backward 50×64 → 784).
+    [40, 784, 64, false, false],
+    [130, 16, 300, false, false],
   ];
   const kinds = ['relu', 'softplus', 'tanh', 'sigmoid'] as const;
   async function run(be: Backend, [M, N, K, transA, transB]: (typeof shapes)[number], i: number): Promise<number[][]> {

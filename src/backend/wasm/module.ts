@@ -36,11 +36,13 @@ export interface KernelExports {
   /** Rows [m0, m1) × columns [n0, n1) of a packed GEMM, with its epilogue (act, beta, aOut, tz). */
   gemmPanel(
     a: number,
+    b: number,
     c: number,
     M: number,
     N: number,
     K: number,
     transA: number,
+    transB: number,
     colBias: number,
     ws: number,
     ...panelAndEpilogue: number[]

@@ -337,11 +337,13 @@ export class WasmBackend implements Backend {
       this.k.gemmPack(off(a), off(b), M, N, K, transA, o.transB ? 1 : 0, off(o.bias), ws);
       const panel = (m0: number, m1: number, n0: number, n1: number) => [
         off(a),
+        off(b),
         out.offset,
         M,
         N,
         K,
         transA,
+        o.transB ? 1 : 0,
         off(o.bias),
         ws,
         m0,
