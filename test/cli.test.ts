@@ -286,7 +286,7 @@ describe('smoothgeo attack, curvature, info, bench', () => {
   });
 
   it('every command has --help with an example, and --json', () => {
-    for (const c of ['info', 'explain', 'attack', 'curvature', 'bench', 'train', 'experiment']) {
+    for (const c of ['info', 'explain', 'attack', 'curvature', 'bench', 'train', 'evaluate', 'experiment']) {
       const r = run(c, '--help');
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`Example:\\n {2}smoothgeo ${c} `));
