@@ -1,12 +1,13 @@
-// Convolution passes (NCHW, PyTorch semantics, zero padding) as GEMMs on the 4×8 micro-kernel
-// (gemm.ts gemmPacked), per example, with the im2col matrix written straight into the packed layout the
-// micro-kernel reads (rows padded to a multiple of 8), so nothing is copied twice:
+// Convolution passes (NCHW, PyTorch semantics, zero padding), with K = C·kh·kw and P = oh·ow. Forward and
+// backward input run as GEMMs on the 4×8 micro-kernel (gemm.ts gemmPacked), per example, with the im2col
+// matrix written straight into the packed layout the micro-kernel reads (rows padded to a multiple of 8), so
+// nothing is copied twice:
 //   forward:         Y_n[O,P] += W[O,K] · col_n[K,P]          (W is already row-major [O,K])
 //   backward input:  col̄[K,P]  = Wᵀ[K,O] · Ȳ_n[O,P], then scattered back (col2im); Wᵀ is packed once per call
-//   backward filter: W̄[O,K]  += Ȳ_n[O,P] · col_nᵀ[P,K]       (colᵀ written directly, padded to Kp)
-// with K = C·kh·kw and P = oh·ow. Dilation (dh, dw) moves tap (r, s) to input offset (r·dh, s·dw); with
-// groups G each pass runs once per group on its c/G input and o/G output channels (weight rows i·o/G…).
-// ws for backward input holds Wᵀ of every group ([G][K][o/G], K = c/G·kh·kw).
+// or, for stride 1, on the direct kernels below. Backward filter, W̄[O,K] += Σ_n Ȳ_n[O,P] · col_nᵀ[P,K], is a
+// register-blocked reduction over pixels (its own section below). Dilation (dh, dw) moves tap (r, s) to input
+// offset (r·dh, s·dw); with groups G each pass runs once per group on its c/G input and o/G output channels
+// (weight rows i·o/G…). ws for backward input holds Wᵀ of every group ([G][K][o/G], K = c/G·kh·kw).
 import { gemmPacked } from './gemm';
 import { madd } from './simdmath';
 import { activation } from './pointwise';
@@ -41,30 +42,6 @@ function im2col(x: usize, c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw:
       out += <usize>ow << 2;
     }
     if (stride > P) memory.fill(out, 0, <usize>(stride - P) << 2);
-    row += <usize>stride << 2;
-  }
-}
-
-/** colᵀ[p, k = (c,r,s)] into rows of stride `stride` floats (padding columns zero). */
-function im2colT(x: usize, c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, oh: i32, ow: i32, colT: usize, stride: i32): void {
-  const K = c * kh * kw;
-  let row = colT;
-  for (let p = 0; p < oh; p++) for (let q = 0; q < ow; q++) {
-    let out = row;
-    for (let ci = 0; ci < c; ci++) {
-      const plane = x + (<usize>(ci * h * w) << 2);
-      for (let r = 0; r < kh; r++) {
-        const hh = p * sh + r * dh - ph;
-        const inRow = hh >= 0 && hh < h;
-        const src = plane + (<usize>(hh * w) << 2);
-        for (let s = 0; s < kw; s++) {
-          const ww = q * sw + s * dw - pw;
-          store<f32>(out, inRow && ww >= 0 && ww < w ? load<f32>(src + (<usize>ww << 2)) : 0);
-          out += 4;
-        }
-      }
-    }
-    for (let k = K; k < stride; k++) { store<f32>(out, 0); out += 4; }
     row += <usize>stride << 2;
   }
 }
@@ -151,32 +128,39 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
 }
 
 /**
- * y[0..valid) += lo‖hi (acc) or = lo‖hi: full tiles as two vector stores, edge tiles through a 32-byte
- * scratch. Without acc the output is written once, so it needs no zeroing first.
+ * One tile row's store: y[0..valid) += lo‖hi (acc) or = lo‖hi for an 8-pixel tile (`wide`), lo alone for a
+ * 4-pixel one. A whole row goes as vector stores, an edge (valid < the tile's width) lane by lane through a
+ * 32-byte scratch. Without acc the output is written once, so it needs no zeroing first. `wide` is a literal
+ * at every call, so each inlined copy keeps only its own branch.
  */
-@inline function put8(y: usize, lo: v128, hi: v128, valid: i32, scratch: usize, acc: i32): void {
-  if (valid >= 8) {
-    if (acc) {
-      lo = f32x4.add(v128.load(y), lo);
-      hi = f32x4.add(v128.load(y, 16), hi);
-    }
-    v128.store(y, lo);
-    v128.store(y, hi, 16);
+@inline function put(y: usize, lo: v128, hi: v128, valid: i32, wide: bool, scratch: usize, acc: i32): void {
+  if (valid >= (wide ? 8 : 4)) {
+    v128.store(y, acc ? f32x4.add(v128.load(y), lo) : lo);
+    if (wide) v128.store(y, acc ? f32x4.add(v128.load(y, 16), hi) : hi, 16);
     return;
   }
   v128.store(scratch, lo);
-  v128.store(scratch, hi, 16);
+  if (wide) v128.store(scratch, hi, 16);
   for (let i = 0; i < valid; i++) {
     const at = y + (<usize>i << 2);
     store<f32>(at, (acc ? load<f32>(at) : 0) + load<f32>(scratch + (<usize>i << 2)));
   }
 }
 
+/** A tile's store: its four rows (channels or output rows, stepB bytes apart), the first n of them kept. */
+@inline function putTile(y: usize, stepB: usize, n: i32, l0: v128, h0: v128, l1: v128, h1: v128, l2: v128, h2: v128, l3: v128, h3: v128, valid: i32, wide: bool, scratch: usize, acc: i32): void {
+  put(y, l0, h0, valid, wide, scratch, acc);
+  if (n > 1) put(y + stepB, l1, h1, valid, wide, scratch, acc);
+  if (n > 2) put(y + 2 * stepB, l2, h2, valid, wide, scratch, acc);
+  if (n > 3) put(y + 3 * stepB, l3, h3, valid, wide, scratch, acc);
+}
+
 /**
- * One 4-channel × 8-pixel tile: Y[o0..o0+3, p, q..q+7] with x at input (0, p, q), wp at the block's [K][4]
- * weights; `nO` channels of the four are stored (the rest are padding).
+ * One 4-channel tile: Y[o0..o0+3, p, q..q+7] (`wide`) or Y[o0..o0+3, p, q..q+3] (a right edge of ≤ 4 pixels)
+ * with x at input (0, p, q), wp at the block's [K][4] weights; `nO` channels of the four are stored (the rest
+ * are padding). Per tap: four weight splats and one or two input loads.
  */
-@inline function tile4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outPlaneB: usize, nO: i32, valid: i32, bias: usize, scratch: usize, acc: i32): void {
+@inline function tile4(wide: bool, wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outPlaneB: usize, nO: i32, valid: i32, bias: usize, scratch: usize, acc: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
@@ -189,12 +173,13 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
     for (let r = r0; r < r1; r++) {
       let px = row;
       for (let s = 0; s < kw; s++) {
-        const b0 = v128.load(px), b1 = v128.load(px, 16);
         const x0 = v128.load32_splat(wk), x1 = v128.load32_splat(wk, 4), x2 = v128.load32_splat(wk, 8), x3 = v128.load32_splat(wk, 12);
-        c00 = madd(x0, b0, c00); c01 = madd(x0, b1, c01);
-        c10 = madd(x1, b0, c10); c11 = madd(x1, b1, c11);
-        c20 = madd(x2, b0, c20); c21 = madd(x2, b1, c21);
-        c30 = madd(x3, b0, c30); c31 = madd(x3, b1, c31);
+        const b0 = v128.load(px);
+        c00 = madd(x0, b0, c00); c10 = madd(x1, b0, c10); c20 = madd(x2, b0, c20); c30 = madd(x3, b0, c30);
+        if (wide) {
+          const b1 = v128.load(px, 16);
+          c01 = madd(x0, b1, c01); c11 = madd(x1, b1, c11); c21 = madd(x2, b1, c21); c31 = madd(x3, b1, c31);
+        }
         wk += 16;
         px += 4;
       }
@@ -208,14 +193,14 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
     c00 = f32x4.add(c00, b0); c01 = f32x4.add(c01, b0); c10 = f32x4.add(c10, b1); c11 = f32x4.add(c11, b1);
     c20 = f32x4.add(c20, b2); c21 = f32x4.add(c21, b2); c30 = f32x4.add(c30, b3); c31 = f32x4.add(c31, b3);
   }
-  put8(y, c00, c01, valid, scratch, acc);
-  if (nO > 1) put8(y + outPlaneB, c10, c11, valid, scratch, acc);
-  if (nO > 2) put8(y + 2 * outPlaneB, c20, c21, valid, scratch, acc);
-  if (nO > 3) put8(y + 3 * outPlaneB, c30, c31, valid, scratch, acc);
+  putTile(y, outPlaneB, nO, c00, c01, c10, c11, c20, c21, c30, c31, valid, wide, scratch, acc);
 }
 
-/** One 1-channel × 4-row × 8-pixel tile: Y[o, p..p+3, q..q+7], wp at the channel's [K] weights; `rows` rows stored. */
-@inline function tileRows4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outRowB: usize, rows: i32, valid: i32, bias: f32, scratch: usize, acc: i32): void {
+/**
+ * One 1-channel × 4-row tile: Y[o, p..p+3, q..q+7] (`wide`) or Y[o, p..p+3, q..q+3], wp at the channel's [K]
+ * weights; `rows` rows stored. Per tap: one weight splat and four or eight input loads.
+ */
+@inline function tileRows4(wide: bool, wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outRowB: usize, rows: i32, valid: i32, bias: f32, scratch: usize, acc: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
@@ -230,10 +215,12 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
       const p1 = rowB, p2 = 2 * rowB, p3 = 3 * rowB;
       for (let s = 0; s < kw; s++) {
         const wv = v128.load32_splat(wk);
-        c00 = madd(wv, v128.load(p0), c00); c01 = madd(wv, v128.load(p0, 16), c01);
-        c10 = madd(wv, v128.load(p0 + p1), c10); c11 = madd(wv, v128.load(p0 + p1, 16), c11);
-        c20 = madd(wv, v128.load(p0 + p2), c20); c21 = madd(wv, v128.load(p0 + p2, 16), c21);
-        c30 = madd(wv, v128.load(p0 + p3), c30); c31 = madd(wv, v128.load(p0 + p3, 16), c31);
+        c00 = madd(wv, v128.load(p0), c00); c10 = madd(wv, v128.load(p0 + p1), c10);
+        c20 = madd(wv, v128.load(p0 + p2), c20); c30 = madd(wv, v128.load(p0 + p3), c30);
+        if (wide) {
+          c01 = madd(wv, v128.load(p0, 16), c01); c11 = madd(wv, v128.load(p0 + p1, 16), c11);
+          c21 = madd(wv, v128.load(p0 + p2, 16), c21); c31 = madd(wv, v128.load(p0 + p3, 16), c31);
+        }
         wk += 4;
         p0 += 4;
       }
@@ -243,89 +230,7 @@ function packDirect(w: usize, o: i32, c: i32, kh: i32, kw: i32, flip: i32, dst: 
     plane += planeB;
   }
   const b = f32x4.splat(bias);
-  put8(y, f32x4.add(c00, b), f32x4.add(c01, b), valid, scratch, acc);
-  if (rows > 1) put8(y + outRowB, f32x4.add(c10, b), f32x4.add(c11, b), valid, scratch, acc);
-  if (rows > 2) put8(y + 2 * outRowB, f32x4.add(c20, b), f32x4.add(c21, b), valid, scratch, acc);
-  if (rows > 3) put8(y + 3 * outRowB, f32x4.add(c30, b), f32x4.add(c31, b), valid, scratch, acc);
-}
-
-/** y[0..valid) += v (acc) or = v, valid ≤ 4: the 4-pixel edge tiles' store. */
-@inline function put4(y: usize, v: v128, valid: i32, scratch: usize, acc: i32): void {
-  if (valid >= 4) {
-    v128.store(y, acc ? f32x4.add(v128.load(y), v) : v);
-    return;
-  }
-  v128.store(scratch, v);
-  for (let i = 0; i < valid; i++) {
-    const at = y + (<usize>i << 2);
-    store<f32>(at, (acc ? load<f32>(at) : 0) + load<f32>(scratch + (<usize>i << 2)));
-  }
-}
-
-/** tile4 for an edge of ≤ 4 pixels: 4 channels × 4 pixels, one input load and four splats per tap. */
-@inline function tile4x4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outPlaneB: usize, nO: i32, valid: i32, bias: usize, scratch: usize, acc: i32): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-  // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
-  const head = <usize>(r0 * kw * 16), tail = <usize>((kh - r1) * kw * 16);
-  let wk = wp;
-  let plane = x + <usize>r0 * rowB;
-  for (let ci = 0; ci < C; ci++) {
-    let row = plane;
-    wk += head;
-    for (let r = r0; r < r1; r++) {
-      let px = row;
-      for (let s = 0; s < kw; s++) {
-        const b0 = v128.load(px);
-        c0 = madd(v128.load32_splat(wk), b0, c0); c1 = madd(v128.load32_splat(wk, 4), b0, c1);
-        c2 = madd(v128.load32_splat(wk, 8), b0, c2); c3 = madd(v128.load32_splat(wk, 12), b0, c3);
-        wk += 16;
-        px += 4;
-      }
-      row += rowB;
-    }
-    wk += tail;
-    plane += planeB;
-  }
-  if (bias) {
-    c0 = f32x4.add(c0, v128.load32_splat(bias)); c1 = f32x4.add(c1, v128.load32_splat(bias, 4));
-    c2 = f32x4.add(c2, v128.load32_splat(bias, 8)); c3 = f32x4.add(c3, v128.load32_splat(bias, 12));
-  }
-  put4(y, c0, valid, scratch, acc);
-  if (nO > 1) put4(y + outPlaneB, c1, valid, scratch, acc);
-  if (nO > 2) put4(y + 2 * outPlaneB, c2, valid, scratch, acc);
-  if (nO > 3) put4(y + 3 * outPlaneB, c3, valid, scratch, acc);
-}
-
-/** tileRows4 for an edge of ≤ 4 pixels: 1 channel × 4 rows × 4 pixels. */
-@inline function tileRows4x4(wp: usize, x: usize, C: i32, kh: i32, kw: i32, r0: i32, r1: i32, planeB: usize, rowB: usize, y: usize, outRowB: usize, rows: i32, valid: i32, bias: f32, scratch: usize, acc: i32): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-  // Only the filter rows r0 ≤ r < r1 can meet nonzero input (the rest read zero padding): skip the others.
-  const head = <usize>(r0 * kw * 4), tail = <usize>((kh - r1) * kw * 4);
-  let wk = wp;
-  let plane = x + <usize>r0 * rowB;
-  for (let ci = 0; ci < C; ci++) {
-    let row = plane;
-    wk += head;
-    for (let r = r0; r < r1; r++) {
-      let p0 = row;
-      const p1 = rowB, p2 = 2 * rowB, p3 = 3 * rowB;
-      for (let s = 0; s < kw; s++) {
-        const wv = v128.load32_splat(wk);
-        c0 = madd(wv, v128.load(p0), c0); c1 = madd(wv, v128.load(p0 + p1), c1);
-        c2 = madd(wv, v128.load(p0 + p2), c2); c3 = madd(wv, v128.load(p0 + p3), c3);
-        wk += 4;
-        p0 += 4;
-      }
-      row += rowB;
-    }
-    wk += tail;
-    plane += planeB;
-  }
-  const b = f32x4.splat(bias);
-  put4(y, f32x4.add(c0, b), valid, scratch, acc);
-  if (rows > 1) put4(y + outRowB, f32x4.add(c1, b), valid, scratch, acc);
-  if (rows > 2) put4(y + 2 * outRowB, f32x4.add(c2, b), valid, scratch, acc);
-  if (rows > 3) put4(y + 3 * outRowB, f32x4.add(c3, b), valid, scratch, acc);
+  putTile(y, outRowB, rows, f32x4.add(c00, b), f32x4.add(c01, b), f32x4.add(c10, b), f32x4.add(c11, b), f32x4.add(c20, b), f32x4.add(c21, b), f32x4.add(c30, b), f32x4.add(c31, b), valid, wide, scratch, acc);
 }
 
 /**
@@ -351,9 +256,9 @@ function directCorrelate(x: usize, C: i32, xh: i32, xw: i32, lo: i32, hi: i32, w
       const r0 = lo - p > 0 ? lo - p : 0, r1 = hi - p < kh ? hi - p : kh;
       let q = 0;
       for (; q + 4 < ow; q += 8) {
-        tile4(wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch, acc);
+        tile4(true, wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch, acc);
       }
-      if (q < ow) tile4x4(wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch, acc);
+      if (q < ow) tile4(false, wb, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yb + <usize>p * outRowB + (<usize>q << 2), outPlaneB, nO, ow - q, bb, scratch, acc);
     }
   }
   for (let j = 0; j < nS; j++) {
@@ -366,9 +271,9 @@ function directCorrelate(x: usize, C: i32, xh: i32, xw: i32, lo: i32, hi: i32, w
       const r0 = lo - p - 3 > 0 ? lo - p - 3 : 0, r1 = hi - p < kh ? hi - p : kh;
       let q = 0;
       for (; q + 4 < ow; q += 8) {
-        tileRows4(ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch, acc);
+        tileRows4(true, ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch, acc);
       }
-      if (q < ow) tileRows4x4(ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch, acc);
+      if (q < ow) tileRows4(false, ws, x + <usize>p * rowB + (<usize>q << 2), C, kh, kw, r0, r1 > r0 ? r1 : r0, planeB, rowB, yo + <usize>p * outRowB + (<usize>q << 2), outRowB, oh - p, ow - q, bv, scratch, acc);
     }
   }
 }
@@ -428,16 +333,118 @@ function backwardInputDirect(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h:
   }
 }
 
-/** Workspace bytes every conv pass needs (the largest of the three passes' packed operands); c per group. */
+// ---- Backward input (stride 1) as a scatter of per-tap GEMMs: no multiply-add meets padding ----
+// gx[c, p + r − ph, q + s − pw] += Σ_o W[o, c, r, s] · ȳ[o, p, q]: for each pair k = (c, r, s), a row of
+// Wᵀ·ȳ shifted by the tap. A tile takes 4 pairs × 8 pixels of one ȳ row, sums over o in registers (one input
+// load per half and four weight splats per o: the forward tile's ratio), and adds its four rows into a
+// zero-padded copy of the example's gx at the pairs' offsets; the copy's interior is then added (or written)
+// to gx. Only real ȳ pixels are read (rows padded to 8 with zeros), where the correlation form over ȳ padded
+// by k − 1 − p spends a fifth to a third of its work on the zero border of LeNet-sized images.
+
+/** Wᵀ packed for the scatter tiles: group g of 4 pairs as [o][4] (pairs past K zero), at dst. */
+function packPairs(w: usize, o: i32, K: i32, dst: usize): void {
+  const groups = (K + 3) >> 2;
+  for (let g = 0; g < groups; g++) for (let oo = 0; oo < o; oo++) for (let i = 0; i < 4; i++) {
+    const k = g * 4 + i;
+    store<f32>(dst + (<usize>((g * o + oo) * 4 + i) << 2), k < K ? load<f32>(w + (<usize>(oo * K + k) << 2)) : 0);
+  }
+}
+
+/** t0..t3 (the first nP) += Σ_o wg[o][i] · ȳ[o, 8 pixels at y], ȳ planes yPlaneB apart. */
+function scatterTile(wg: usize, y: usize, yPlaneB: usize, O: i32, t0: usize, t1: usize, t2: usize, t3: usize, nP: i32): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let wk = wg, yk = y;
+  for (let oo = 0; oo < O; oo++) {
+    const b0 = v128.load(yk), b1 = v128.load(yk, 16);
+    const x0 = v128.load32_splat(wk), x1 = v128.load32_splat(wk, 4), x2 = v128.load32_splat(wk, 8), x3 = v128.load32_splat(wk, 12);
+    c00 = madd(x0, b0, c00); c01 = madd(x0, b1, c01);
+    c10 = madd(x1, b0, c10); c11 = madd(x1, b1, c11);
+    c20 = madd(x2, b0, c20); c21 = madd(x2, b1, c21);
+    c30 = madd(x3, b0, c30); c31 = madd(x3, b1, c31);
+    wk += 16;
+    yk += yPlaneB;
+  }
+  put(t0, c00, c01, 8, true, 0, 1);
+  if (nP > 1) put(t1, c10, c11, 8, true, 0, 1);
+  if (nP > 2) put(t2, c20, c21, 8, true, 0, 1);
+  if (nP > 3) put(t3, c30, c31, 8, true, 0, 1);
+}
+
+/** Rows and row length (floats) of the padded gx copy: every tile's 8 pixels at every tap stay inside. */
+@inline function scatterRows(oh: i32, kh: i32): i32 { return oh + kh - 1; }
+@inline function scatterCols(ow: i32, kw: i32): i32 { return round8(ow) + kw - 1; }
+
+/** Workspace bytes of backwardInputScatter: packed Wᵀ, pair offsets, padded ȳ, padded gx. */
+function scatterWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, oh: i32, ow: i32): i32 {
+  const K = c * kh * kw, groups = (K + 3) >> 2;
+  return groups * o * 16 + groups * 16 + o * oh * round8(ow) * 4 + c * scatterRows(oh, kh) * scatterCols(ow, kw) * 4 + 64;
+}
+
+/**
+ * Whether backward input runs as scatter tiles rather than as the correlation over padded ȳ. A scatter tile
+ * adds 8 vectors into the padded gx per o·8 multiply-adds, so it pays only for enough channels o; the
+ * correlation computes round4(w) columns of each output row where ow carry ȳ. Measured (LeNet 5×5 shapes,
+ * 1 thread): scatter/correlation speed 0.77–0.85 at o = 6, 0.95–1.04 at o = 8, 1.22 at o = 10 with ow/w = 8/12,
+ * 1.14–1.28 at o = 12, 1.24–1.37 at o = 16; 0.68–0.94 for 3×3 padding-1 layers (ow = w), however many o.
+ */
+@inline function scatterPays(o: i32, w: i32, ow: i32): bool { return o >= 10 && 4 * ow <= 3 * round4(w); }
+
+/** Backward-input pass of one batch (convDirect true) as scatter tiles; acc: add into gx, else overwrite it. */
+function backwardInputScatter(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, ph: i32, pw: i32, oh: i32, ow: i32, ws: usize, acc: i32): void {
+  const K = c * kh * kw, groups = (K + 3) >> 2, W8 = round8(ow);
+  const H = scatterRows(oh, kh), W = scatterCols(ow, kw);
+  const rowB = <usize>W << 2, planeB = <usize>(H * W) << 2;
+  const wp = ws, offs = wp + (<usize>(groups * o) << 4), ys = offs + (<usize>groups << 4);
+  const gp = ys + (<usize>(o * oh * W8) << 2);
+  packPairs(wt, o, K, wp);
+  for (let k = 0; k < groups * 4; k++) {
+    const kk = k < K ? k : K - 1, ci = kk / (kh * kw), r = (kk / kw) % kh, s = kk % kw;
+    store<i32>(offs + (<usize>k << 2), <i32>(<usize>ci * planeB + <usize>r * rowB + (<usize>s << 2)));
+  }
+  const yRowB = <usize>W8 << 2, yPlaneB = <usize>(oh * W8) << 2;
+  for (let b = 0; b < n; b++) {
+    let y = gy + (<usize>(b * o * oh * ow) << 2);
+    if (W8 != ow) { padRows(y, o * oh, ow, ys, W8); y = ys; }
+    memory.fill(gp, 0, <usize>c * planeB);
+    for (let g = 0; g < groups; g++) {
+      const nP = K - g * 4 < 4 ? K - g * 4 : 4, at = offs + (<usize>g << 4);
+      const t0 = gp + <usize>load<i32>(at), t1 = gp + <usize>load<i32>(at, 4), t2 = gp + <usize>load<i32>(at, 8), t3 = gp + <usize>load<i32>(at, 12);
+      const wg = wp + (<usize>(g * o) << 4);
+      for (let p = 0; p < oh; p++) {
+        const yo = y + <usize>p * yRowB, to = <usize>p * rowB;
+        for (let q = 0; q < W8; q += 8) {
+          const qo = <usize>q << 2;
+          scatterTile(wg, yo + qo, yPlaneB, o, t0 + to + qo, t1 + to + qo, t2 + to + qo, t3 + to + qo, nP);
+        }
+      }
+    }
+    // The interior (rows ph…, columns pw…) is gx.
+    const gxb = gx + (<usize>(b * c * h * w) << 2), w4 = w & ~3;
+    for (let ci = 0; ci < c; ci++) for (let i = 0; i < h; i++) {
+      const src = gp + <usize>ci * planeB + <usize>(i + ph) * rowB + (<usize>pw << 2), dst = gxb + (<usize>((ci * h + i) * w) << 2);
+      let j = 0;
+      for (; j < w4; j += 4) {
+        const at = <usize>j << 2, v = v128.load(src + at);
+        v128.store(dst + at, acc ? f32x4.add(v128.load(dst + at), v) : v);
+      }
+      for (; j < w; j++) {
+        const at = <usize>j << 2;
+        store<f32>(dst + at, (acc ? load<f32>(dst + at) : 0) + load<f32>(src + at));
+      }
+    }
+  }
+}
+
+/** Workspace bytes the forward and backward-input passes need (the larger of their packed operands); c per group. */
 export function convWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, oh: i32, ow: i32): i32 {
-  const K = c * kh * kw, P = oh * ow, Pp = round8(P), Kp = round8(K);
+  const K = c * kh * kw, P = oh * ow, Pp = round8(P);
   const fwd = K * Pp;
   const bwdIn = K * o + o * Pp + K * Pp + 16;
-  const bwdW = P * Kp;
-  let m = fwd > bwdIn ? fwd : bwdIn;
-  if (bwdW > m) m = bwdW;
-  const direct = directWorkspaceBytes(c, o, kh, kw, oh, ow);
-  return m * 4 + 256 > direct ? m * 4 + 256 : direct;
+  const m = fwd > bwdIn ? fwd : bwdIn;
+  const direct = directWorkspaceBytes(c, o, kh, kw, oh, ow), scatter = scatterWorkspaceBytes(c, o, kh, kw, oh, ow);
+  const d = direct > scatter ? direct : scatter;
+  return m * 4 + 256 > d ? m * 4 + 256 : d;
 }
 
 /**
@@ -461,7 +468,11 @@ export function conv2dForward(x: usize, wt: usize, bias: usize, y: usize, n: i32
 
 /** gx[n] += col2im(Wᵀ·gy_n), per group; = when `overwrite` (gx need not be zeroed). */
 export function conv2dBackwardInput(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize, overwrite: i32): void {
-  if (convDirect(kh, kw, sh, sw, ph, pw, dh, dw, groups)) { backwardInputDirect(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1); return; }
+  if (convDirect(kh, kw, sh, sw, ph, pw, dh, dw, groups)) {
+    if (scatterPays(o, w, ow)) backwardInputScatter(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1);
+    else backwardInputDirect(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1);
+    return;
+  }
   if (overwrite) memory.fill(gx, 0, <usize>(n * c * h * w) << 2);
   const cg = c / groups, og = o / groups, K = cg * kh * kw, P = oh * ow, Pp = round8(P);
   const wT = ws, gyp = wT + (<usize>(K * o) << 2), col = (gyp + (<usize>(og * Pp) << 2) + 63) & ~63;
@@ -480,11 +491,209 @@ export function conv2dBackwardInput(gy: usize, wt: usize, gx: usize, n: i32, c: 
   }
 }
 
-/** gw[O,K] += Σ_n gy_n[O,P]·col(x_n)ᵀ, per group (gw is [o, c/G·kh·kw]). */
-export function conv2dBackwardFilter(gy: usize, x: usize, gw: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize): void {
-  const cg = c / groups, og = o / groups, K = cg * kh * kw, P = oh * ow, Kp = round8(K);
-  for (let b = 0; b < n; b++) for (let gi = 0; gi < groups; gi++) {
-    im2colT(x + (<usize>((b * c + gi * cg) * h * w) << 2), cg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, ws, Kp);
-    gemmPacked(gy + (<usize>((b * o + gi * og) * P) << 2), ws, gw + (<usize>(gi * og * K) << 2), og, K, P, Kp, 0, 0);
+// ---- Backward filter: a register-blocked SIMD reduction over output pixels ----
+// W̄[o, k] = Σ_n Σ_pixels Ȳ_n[o, pixel] · S_n,k[pixel], where S_k is what tap k = (c, r, s) reads. For sw = 1
+// four adjacent output pixels of a row read four adjacent input floats, so S_k is the input itself, shifted by
+// the tap's offset (read in place, or from a zero-padded copy of the example); for sw > 1 it is row k of the
+// example's im2col matrix. A tile keeps 8 v128 accumulators (4 channels × 2 taps, 2 × 4 or 1 × 8: six to nine
+// loads per eight multiply-adds) over every pixel of an example; their lanes are four pixel classes. The
+// accumulators of a chunk of examples live in a workspace [og][K] of v128 and their lanes are summed once per
+// chunk into the chunk's partial W̄. Chunks depend on the batch size alone, so threads that each take a range
+// of chunks compute the same partials as one thread, and conv2dBackwardFilterSum adds them in chunk order:
+// the result is bitwise the same for any thread count.
+
+/** The index i < n, or the last valid one n − 1 (padding positions of a tile repeat a valid operand). */
+@inline function upTo(i: i32, n: i32): i32 { return i < n ? i : n - 1; }
+
+/** A tile position's accumulator from its slot, or zero (and never stored) when the position is padding. */
+@inline function accIn(slot: usize, ok: bool): v128 { return ok ? v128.load(slot) : f32x4.splat(0); }
+@inline function accOut(slot: usize, v: v128, ok: bool): void { if (ok) v128.store(slot, v); }
+
+/**
+ * The tile's operands: Ȳ planes at a, aPlaneB apart, rows aRowB apart, R rows of Q 4-pixel vectors; tap k's
+ * source at x + taps[k], rows xRowB apart; accumulators acc[o][k] (v128), rows accRowB apart.
+ */
+@inline function tapAt(x: usize, taps: usize, k: i32): usize { return x + <usize>load<i32>(taps + (<usize>k << 2)); }
+
+/** acc[i][k0 + j] += Σ Ȳ[i] · S_{k0+j} for channels i < nO ≤ 4 (from a) and taps j < nT ≤ 2. */
+function tile4x2(a: usize, aPlaneB: usize, aRowB: usize, x: usize, xRowB: usize, taps: usize, k0: i32, nO: i32, nT: i32, R: i32, Q: i32, acc: usize, accRowB: usize): void {
+  const a0 = a, a1 = a + <usize>upTo(1, nO) * aPlaneB, a2 = a + <usize>upTo(2, nO) * aPlaneB, a3 = a + <usize>upTo(3, nO) * aPlaneB;
+  const x0 = tapAt(x, taps, k0), x1 = tapAt(x, taps, k0 + upTo(1, nT));
+  const s = acc + (<usize>k0 << 4), t1 = nT > 1;
+  let c00 = accIn(s, true), c01 = accIn(s + 16, t1);
+  let c10 = accIn(s + accRowB, nO > 1), c11 = accIn(s + accRowB + 16, nO > 1 && t1);
+  let c20 = accIn(s + 2 * accRowB, nO > 2), c21 = accIn(s + 2 * accRowB + 16, nO > 2 && t1);
+  let c30 = accIn(s + 3 * accRowB, nO > 3), c31 = accIn(s + 3 * accRowB + 16, nO > 3 && t1);
+  for (let p = 0; p < R; p++) {
+    let ao = <usize>p * aRowB, xo = <usize>p * xRowB;
+    for (let q = 0; q < Q; q++) {
+      const y0 = v128.load(a0 + ao), y1 = v128.load(a1 + ao), y2 = v128.load(a2 + ao), y3 = v128.load(a3 + ao);
+      const v0 = v128.load(x0 + xo), v1 = v128.load(x1 + xo);
+      c00 = madd(y0, v0, c00); c01 = madd(y0, v1, c01);
+      c10 = madd(y1, v0, c10); c11 = madd(y1, v1, c11);
+      c20 = madd(y2, v0, c20); c21 = madd(y2, v1, c21);
+      c30 = madd(y3, v0, c30); c31 = madd(y3, v1, c31);
+      ao += 16;
+      xo += 16;
+    }
+  }
+  accOut(s, c00, true); accOut(s + 16, c01, t1);
+  accOut(s + accRowB, c10, nO > 1); accOut(s + accRowB + 16, c11, nO > 1 && t1);
+  accOut(s + 2 * accRowB, c20, nO > 2); accOut(s + 2 * accRowB + 16, c21, nO > 2 && t1);
+  accOut(s + 3 * accRowB, c30, nO > 3); accOut(s + 3 * accRowB + 16, c31, nO > 3 && t1);
+}
+
+/** acc[i][k0 + j] += Σ Ȳ[i] · S_{k0+j} for channels i < nO ≤ 2 and taps j < nT ≤ 4. */
+function tile2x4(a: usize, aPlaneB: usize, aRowB: usize, x: usize, xRowB: usize, taps: usize, k0: i32, nO: i32, nT: i32, R: i32, Q: i32, acc: usize, accRowB: usize): void {
+  const a0 = a, a1 = a + <usize>upTo(1, nO) * aPlaneB;
+  const x0 = tapAt(x, taps, k0), x1 = tapAt(x, taps, k0 + upTo(1, nT)), x2 = tapAt(x, taps, k0 + upTo(2, nT)), x3 = tapAt(x, taps, k0 + upTo(3, nT));
+  const s = acc + (<usize>k0 << 4), u = s + accRowB, o1 = nO > 1;
+  let c00 = accIn(s, true), c01 = accIn(s + 16, nT > 1), c02 = accIn(s + 32, nT > 2), c03 = accIn(s + 48, nT > 3);
+  let c10 = accIn(u, o1), c11 = accIn(u + 16, o1 && nT > 1), c12 = accIn(u + 32, o1 && nT > 2), c13 = accIn(u + 48, o1 && nT > 3);
+  for (let p = 0; p < R; p++) {
+    let ao = <usize>p * aRowB, xo = <usize>p * xRowB;
+    for (let q = 0; q < Q; q++) {
+      const y0 = v128.load(a0 + ao), y1 = v128.load(a1 + ao);
+      const v0 = v128.load(x0 + xo), v1 = v128.load(x1 + xo), v2 = v128.load(x2 + xo), v3 = v128.load(x3 + xo);
+      c00 = madd(y0, v0, c00); c01 = madd(y0, v1, c01); c02 = madd(y0, v2, c02); c03 = madd(y0, v3, c03);
+      c10 = madd(y1, v0, c10); c11 = madd(y1, v1, c11); c12 = madd(y1, v2, c12); c13 = madd(y1, v3, c13);
+      ao += 16;
+      xo += 16;
+    }
+  }
+  accOut(s, c00, true); accOut(s + 16, c01, nT > 1); accOut(s + 32, c02, nT > 2); accOut(s + 48, c03, nT > 3);
+  accOut(u, c10, o1); accOut(u + 16, c11, o1 && nT > 1); accOut(u + 32, c12, o1 && nT > 2); accOut(u + 48, c13, o1 && nT > 3);
+}
+
+/** acc[0][k0 + j] += Σ Ȳ[0] · S_{k0+j} for one channel and taps j < nT ≤ 8. */
+function tile1x8(a: usize, x: usize, aRowB: usize, xRowB: usize, taps: usize, k0: i32, nT: i32, R: i32, Q: i32, acc: usize): void {
+  const x0 = tapAt(x, taps, k0), x1 = tapAt(x, taps, k0 + upTo(1, nT)), x2 = tapAt(x, taps, k0 + upTo(2, nT)), x3 = tapAt(x, taps, k0 + upTo(3, nT));
+  const x4 = tapAt(x, taps, k0 + upTo(4, nT)), x5 = tapAt(x, taps, k0 + upTo(5, nT)), x6 = tapAt(x, taps, k0 + upTo(6, nT)), x7 = tapAt(x, taps, k0 + upTo(7, nT));
+  const s = acc + (<usize>k0 << 4);
+  let c0 = accIn(s, true), c1 = accIn(s + 16, nT > 1), c2 = accIn(s + 32, nT > 2), c3 = accIn(s + 48, nT > 3);
+  let c4 = accIn(s + 64, nT > 4), c5 = accIn(s + 80, nT > 5), c6 = accIn(s + 96, nT > 6), c7 = accIn(s + 112, nT > 7);
+  for (let p = 0; p < R; p++) {
+    let ao = a + <usize>p * aRowB, xo = <usize>p * xRowB;
+    for (let q = 0; q < Q; q++) {
+      const y = v128.load(ao);
+      c0 = madd(y, v128.load(x0 + xo), c0); c1 = madd(y, v128.load(x1 + xo), c1);
+      c2 = madd(y, v128.load(x2 + xo), c2); c3 = madd(y, v128.load(x3 + xo), c3);
+      c4 = madd(y, v128.load(x4 + xo), c4); c5 = madd(y, v128.load(x5 + xo), c5);
+      c6 = madd(y, v128.load(x6 + xo), c6); c7 = madd(y, v128.load(x7 + xo), c7);
+      ao += 16;
+      xo += 16;
+    }
+  }
+  accOut(s, c0, true); accOut(s + 16, c1, nT > 1); accOut(s + 32, c2, nT > 2); accOut(s + 48, c3, nT > 3);
+  accOut(s + 64, c4, nT > 4); accOut(s + 80, c5, nT > 5); accOut(s + 96, c6, nT > 6); accOut(s + 112, c7, nT > 7);
+}
+
+/** One example's contribution to acc[og][K] (og channels from a): 4-channel tiles, then a 2- and a 1-channel one for og mod 4. */
+function filterExample(a: usize, aPlaneB: usize, aRowB: usize, x: usize, xRowB: usize, taps: usize, og: i32, K: i32, R: i32, Q: i32, acc: usize): void {
+  const accRowB = <usize>K << 4;
+  let o0 = 0;
+  for (; o0 + 4 <= og; o0 += 4) {
+    const ao = a + <usize>o0 * aPlaneB, acco = acc + <usize>o0 * accRowB;
+    for (let k0 = 0; k0 < K; k0 += 2) tile4x2(ao, aPlaneB, aRowB, x, xRowB, taps, k0, 4, K - k0 < 2 ? K - k0 : 2, R, Q, acco, accRowB);
+  }
+  if (og - o0 >= 2) {
+    const ao = a + <usize>o0 * aPlaneB, acco = acc + <usize>o0 * accRowB;
+    for (let k0 = 0; k0 < K; k0 += 4) tile2x4(ao, aPlaneB, aRowB, x, xRowB, taps, k0, 2, K - k0 < 4 ? K - k0 : 4, R, Q, acco, accRowB);
+    o0 += 2;
+  }
+  if (o0 < og) {
+    const ao = a + <usize>o0 * aPlaneB, acco = acc + <usize>o0 * accRowB;
+    for (let k0 = 0; k0 < K; k0 += 8) tile1x8(ao, x, aRowB, xRowB, taps, k0, K - k0 < 8 ? K - k0 : 8, R, Q, acco);
+  }
+}
+
+@inline function max32(a: i32, b: i32): i32 { return a > b ? a : b; }
+
+/** Whether backward filter reads the input through a zero-padded copy (sw = 1 with padding, or ow mod 4 ≠ 0). */
+@inline function filterCopiesX(ph: i32, pw: i32, ow: i32): bool { return ph != 0 || pw != 0 || (ow & 3) != 0; }
+/** Rows and row length (floats) of the padded input copy for sw = 1: every tap's reads to round4(ow) stay inside. */
+@inline function filterXRows(h: i32, kh: i32, sh: i32, ph: i32, dh: i32, oh: i32): i32 { return max32((oh - 1) * sh + (kh - 1) * dh + 1, ph + h); }
+@inline function filterXCols(w: i32, kw: i32, pw: i32, dw: i32, ow: i32): i32 { return max32(round4(ow) + (kw - 1) * dw, pw + w); }
+
+/** Bytes of one example's source for the group: the padded input copy (sw = 1) or the im2col matrix. */
+@inline function filterSourceBytes(cg: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, oh: i32, ow: i32): i32 {
+  if (sw != 1) return cg * kh * kw * round8(oh * ow) * 4;
+  return filterCopiesX(ph, pw, ow) ? cg * filterXRows(h, kh, sh, ph, dh, oh) * filterXCols(w, kw, pw, dw, ow) * 4 : 0;
+}
+
+/** Per-thread workspace bytes of conv2dBackwardFilter for blocks of `ob` channels: accumulators, tap offsets, the source, padded Ȳ. */
+export function convFilterWorkspaceBytes(c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ob: i32): i32 {
+  const cg = c / groups, K = cg * kh * kw;
+  const gyBytes = ob * (sw != 1 ? round8(oh * ow) : oh * round4(ow)) * 4;
+  return ob * K * 16 + round4(K) * 4 + filterSourceBytes(cg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow) + gyBytes + 64;
+}
+
+/**
+ * Work items [lo, hi) of backward filter. Item i is (chunk ch, group gi, block of ≤ ob channels) in that order,
+ * i = (ch·groups + gi)·⌈og/ob⌉ + block; chunk ch holds examples [⌊ch·n/chunks⌋, ⌊(ch + 1)·n/chunks⌋). Each
+ * item writes (not adds) its rows of chunk ch's partial W̄ ([o, c/G·kh·kw]) at partials + ch·|W̄|, so items
+ * write disjoint ranges. ws: convFilterWorkspaceBytes(…, ob).
+ */
+export function conv2dBackwardFilter(gy: usize, x: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize, partials: usize, chunks: i32, ob: i32, lo: i32, hi: i32): void {
+  const cg = c / groups, og = o / groups, K = cg * kh * kw, P = oh * ow, size = o * K, blocks = (og + ob - 1) / ob;
+  const direct = sw == 1, copyX = direct && filterCopiesX(ph, pw, ow);
+  const Pp = round8(P), W4 = round4(ow);
+  // Source geometry: the input (or its padded copy) with rows xRowB apart for sw = 1, else im2col rows of Pp.
+  const H = copyX ? filterXRows(h, kh, sh, ph, dh, oh) : h, W = copyX ? filterXCols(w, kw, pw, dw, ow) : w;
+  const rowB = <usize>W << 2, planeB = <usize>(H * W) << 2;
+  const R = direct ? oh : 1, Q = direct ? W4 >> 2 : Pp >> 2;
+  const aRowB = direct ? <usize>W4 << 2 : 0, aPlaneB = direct ? <usize>(oh * W4) << 2 : <usize>Pp << 2;
+  const xRowB = direct ? <usize>sh * rowB : 0;
+  // Ȳ is read in place when its rows are whole vectors, else from a copy with rows padded by zeros.
+  const copyY = direct ? (ow & 3) != 0 : Pp != P;
+  const acc = ws, taps = acc + (<usize>(ob * K) << 4), xs = taps + (<usize>round4(K) << 2);
+  const ys = xs + <usize>filterSourceBytes(cg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow);
+  for (let ci = 0; ci < cg; ci++) for (let r = 0; r < kh; r++) for (let s = 0; s < kw; s++) {
+    const k = (ci * kh + r) * kw + s;
+    const at = direct ? <usize>ci * planeB + <usize>(r * dh) * rowB + (<usize>(s * dw) << 2) : <usize>(k * Pp) << 2;
+    store<i32>(taps + (<usize>k << 2), <i32>at);
+  }
+  for (let it = lo; it < hi; it++) {
+    const ch = it / (groups * blocks), gi = (it / blocks) % groups, o0 = (it % blocks) * ob;
+    const nO = og - o0 < ob ? og - o0 : ob;
+    const b0 = <i32>((<i64>ch * n) / chunks), b1 = <i32>((<i64>(ch + 1) * n) / chunks);
+    memory.fill(acc, 0, <usize>(nO * K) << 4);
+    for (let b = b0; b < b1; b++) {
+      let src = x + (<usize>((b * c + gi * cg) * h * w) << 2);
+      if (!direct) { im2col(src, cg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, xs, Pp); src = xs; }
+      else if (copyX) { padPlanes(src, cg, h, w, ph, pw, xs, H, W); src = xs; }
+      let g = gy + (<usize>((b * o + gi * og + o0) * P) << 2);
+      if (copyY) {
+        if (direct) padRows(g, nO * oh, ow, ys, W4);
+        else padRows(g, nO, P, ys, Pp);
+        g = ys;
+      }
+      filterExample(g, aPlaneB, aRowB, src, xRowB, taps, nO, K, R, Q, acc);
+    }
+    // The four pixel classes of each weight, summed in a fixed order.
+    const dst = partials + (<usize>(ch * size + (gi * og + o0) * K) << 2);
+    for (let i = 0; i < nO * K; i++) {
+      const v = v128.load(acc + (<usize>i << 4));
+      const sum = (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+      store<f32>(dst + (<usize>i << 2), sum);
+    }
+  }
+}
+
+/** gw[i] += Σ_ch partials[ch][i] for i < size, the chunks added in order (so any thread split sums alike). */
+export function conv2dBackwardFilterSum(partials: usize, chunks: i32, size: i32, gw: usize): void {
+  const stride = <usize>size << 2;
+  let i = 0;
+  for (; i + 4 <= size; i += 4) {
+    const at = <usize>i << 2;
+    let s = v128.load(partials + at);
+    for (let ch = 1; ch < chunks; ch++) s = f32x4.add(s, v128.load(partials + <usize>ch * stride + at));
+    v128.store(gw + at, f32x4.add(v128.load(gw + at), s));
+  }
+  for (; i < size; i++) {
+    const at = <usize>i << 2;
+    let s = load<f32>(partials + at);
+    for (let ch = 1; ch < chunks; ch++) s += load<f32>(partials + <usize>ch * stride + at);
+    store<f32>(gw + at, load<f32>(gw + at) + s);
   }
 }

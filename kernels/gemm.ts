@@ -1,9 +1,14 @@
 import { madd } from './simdmath';
+import { activation, activationTangent } from './pointwise';
 
-// GEMM for the wasm backend: C[M,N] += op(A)·op(B) (+ bias per column or per row).
-// A is packed to row-major [M,K] and B to [K,Np] (Np = N rounded up to 8, zero-padded) in a caller-given
-// workspace, so one 4×8 register-blocked SIMD128 micro-kernel (8 v128 accumulators, load32_splat of A)
-// serves every transpose combination. Nothing here allocates.
+// GEMM for the wasm backend: C[M,N] += op(A)·op(B) (+ bias per column or per row), optionally followed by an
+// activation epilogue. A is used in place when stored [M,K], else packed to row-major [M,K]; B is used in place
+// when stored [K,N] with N a multiple of 8, else packed to [K,Np] (Np = N rounded up to 8, zero-padded) in a
+// caller-given workspace, so one 4×8 register-blocked
+// SIMD128 micro-kernel (8 v128 accumulators, load32_splat of A) serves every transpose combination.
+// gemmPack packs once; gemmPanel computes any block of rows × columns (columns from a multiple of 8), so
+// threads can share one packed B and each output element gets the same instructions however the work is
+// split. Nothing here allocates.
 
 /** Copies A (stored [M,K], or [K,M] when transA) to row-major [M,K] at dst. */
 function packA(a: usize, M: i32, K: i32, transA: i32, dst: usize): void {
@@ -26,14 +31,14 @@ function packB(b: usize, K: i32, N: i32, Np: i32, transB: i32, dst: usize): void
 }
 
 /** Adds an 8-wide accumulator pair to C[m, n..n+7], storing only the columns < N. */
-@inline function storeRow(c: usize, m: i32, n: i32, N: i32, lo: v128, hi: v128, rowBias: f32, colBias: usize): void {
+@inline function storeRow(c: usize, m: i32, n: i32, N: i32, ldc: i32, lo: v128, hi: v128, rowBias: f32, colBias: usize): void {
   const rb = f32x4.splat(rowBias);
   lo = f32x4.add(lo, rb); hi = f32x4.add(hi, rb);
   if (colBias) {
     lo = f32x4.add(lo, v128.load(colBias + (<usize>n << 2)));
     hi = f32x4.add(hi, v128.load(colBias + (<usize>n << 2), 16));
   }
-  const p = c + (<usize>(m * N + n) << 2);
+  const p = c + (<usize>(m * ldc + n) << 2);
   if (n + 8 <= N) {
     v128.store(p, f32x4.add(v128.load(p), lo));
     v128.store(p, f32x4.add(v128.load(p, 16), hi), 16);
@@ -50,8 +55,25 @@ function packB(b: usize, K: i32, N: i32, Np: i32, transB: i32, dst: usize): void
   }
 }
 
-/** Rows of A (stride lda floats) times K rows of packed B, added to C (with the biases when given). */
-function gemmKBlock(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, lda: i32, Np: i32, rowBias: usize, colBias: usize): void {
+/**
+ * The activation epilogue of rows [m0, m1) of C (N columns, row stride ldc), while they are in cache:
+ * act = kind + 1 (0: none); a = σ(C), or with tz ≠ 0 (the pre-activation, laid out as C) a = σ′(tz)·C.
+ */
+@inline function epilogue(c: usize, m0: i32, m1: i32, N: i32, ldc: i32, act: i32, beta: f64, a: usize, tz: usize): void {
+  if (!act) return;
+  for (let m = m0; m < m1; m++) {
+    const o = <usize>(m * ldc) << 2;
+    if (tz) activationTangent(act - 1, beta, tz + o, c + o, a + o, N);
+    else activation(act - 1, beta, c + o, 0, a + o, 0, N);
+  }
+}
+
+/**
+ * Rows of A (stride lda floats) times K rows of packed B, added to C (row stride ldc; with the biases when
+ * given), then the epilogue per 4 rows when act ≠ 0 (the last K block).
+ */
+function gemmKBlock(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, lda: i32, Np: i32, ldc: i32, rowBias: usize, colBias: usize,
+  act: i32, beta: f64, aOut: usize, tz: usize): void {
   const rowB = <usize>Np << 2;
   let m = 0;
   for (; m + 4 <= M; m += 4) {
@@ -71,11 +93,12 @@ function gemmKBlock(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, lda:
         c30 = madd(x3, b0, c30); c31 = madd(x3, b1, c31);
         bp += rowB;
       }
-      storeRow(c, m, n, N, c00, c01, rowBias ? load<f32>(rowBias + (<usize>m << 2)) : 0, colBias);
-      storeRow(c, m + 1, n, N, c10, c11, rowBias ? load<f32>(rowBias + (<usize>(m + 1) << 2)) : 0, colBias);
-      storeRow(c, m + 2, n, N, c20, c21, rowBias ? load<f32>(rowBias + (<usize>(m + 2) << 2)) : 0, colBias);
-      storeRow(c, m + 3, n, N, c30, c31, rowBias ? load<f32>(rowBias + (<usize>(m + 3) << 2)) : 0, colBias);
+      storeRow(c, m, n, N, ldc, c00, c01, rowBias ? load<f32>(rowBias + (<usize>m << 2)) : 0, colBias);
+      storeRow(c, m + 1, n, N, ldc, c10, c11, rowBias ? load<f32>(rowBias + (<usize>(m + 1) << 2)) : 0, colBias);
+      storeRow(c, m + 2, n, N, ldc, c20, c21, rowBias ? load<f32>(rowBias + (<usize>(m + 2) << 2)) : 0, colBias);
+      storeRow(c, m + 3, n, N, ldc, c30, c31, rowBias ? load<f32>(rowBias + (<usize>(m + 3) << 2)) : 0, colBias);
     }
+    epilogue(c, m, m + 4, N, ldc, act, beta, aOut, tz);
   }
   // Row edge: a 1×8 kernel.
   for (; m < M; m++) {
@@ -89,8 +112,9 @@ function gemmKBlock(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, lda:
         c01 = madd(x0, v128.load(bp, 16), c01);
         bp += rowB;
       }
-      storeRow(c, m, n, N, c00, c01, rowBias ? load<f32>(rowBias + (<usize>m << 2)) : 0, colBias);
+      storeRow(c, m, n, N, ldc, c00, c01, rowBias ? load<f32>(rowBias + (<usize>m << 2)) : 0, colBias);
     }
+    epilogue(c, m, m + 1, N, ldc, act, beta, aOut, tz);
   }
 }
 
@@ -99,15 +123,27 @@ function gemmKBlock(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, lda:
 const KC = 256;
 
 /**
+ * C[M,N] += A·B with A [M,K] (row stride lda), B packed [K,Np], C of row stride ldc; rowBias [M] and
+ * colBias (readable to the next multiple of 8 columns; 0 = none); then the epilogue (see epilogue()).
+ */
+function gemmCore(pa: usize, lda: i32, pb: usize, c: usize, M: i32, N: i32, K: i32, Np: i32, ldc: i32, rowBias: usize, colBias: usize,
+  act: i32, beta: f64, aOut: usize, tz: usize): void {
+  // Long K in blocks of KC, each block's partial sums added to C (the biases with the first, the epilogue
+  // with the last).
+  for (let k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+    const kn = K - k0 < KC ? K - k0 : KC;
+    const last = k0 + kn >= K;
+    gemmKBlock(pa + (<usize>k0 << 2), pb + (<usize>(k0 * Np) << 2), c, M, N, kn, lda, Np, ldc, k0 == 0 ? rowBias : 0, k0 == 0 ? colBias : 0,
+      last ? act : 0, beta, aOut, tz);
+  }
+}
+
+/**
  * C[M,N] += A·B with A packed [M,K], B packed [K,Np]. rowBias [M] and colBias [Np] (padded; 0 = none).
  * The column bias must be readable to Np; the caller pads it in the workspace.
  */
 export function gemmPacked(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, Np: i32, rowBias: usize, colBias: usize): void {
-  // Long K in blocks of KC, each block's partial sums added to C (the biases with the first).
-  for (let k0 = 0; k0 < K || k0 == 0; k0 += KC) {
-    const kn = K - k0 < KC ? K - k0 : KC;
-    gemmKBlock(pa + (<usize>k0 << 2), pb + (<usize>(k0 * Np) << 2), c, M, N, kn, K, Np, k0 == 0 ? rowBias : 0, k0 == 0 ? colBias : 0);
-  }
+  gemmCore(pa, K, pb, c, M, N, K, Np, N, rowBias, colBias, 0, 0, 0, 0);
 }
 
 /** Workspace bytes gemm needs: packed A, packed B and the padded column bias. */
@@ -116,17 +152,47 @@ export function gemmWorkspaceBytes(M: i32, N: i32, K: i32): i32 {
   return (M * K + K * Np + Np) * 4 + 64;
 }
 
-/** C[M,N] += op(A)·op(B) + colBias[N] (0 = none) + rowBias[M] (0 = none), using `ws` as workspace. */
-export function gemm(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, rowBias: usize, ws: usize): void {
+/** Whether B is used in place: stored [K,N] with N a multiple of 8 is already the packed layout. */
+@inline function bInPlace(N: i32, transB: i32): bool {
+  return !transB && (N & 7) == 0;
+}
+
+/**
+ * Packs op(A) (only when transA: else A is used in place), op(B) (unless bInPlace) and the padded column
+ * bias into `ws` (gemmWorkspaceBytes), for gemmPanel calls that share them.
+ */
+export function gemmPack(a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, ws: usize): void {
   const Np = (N + 7) & ~7;
   const pa = ws, pb = pa + (<usize>(M * K) << 2), pbias = pb + (<usize>(K * Np) << 2);
-  packA(a, M, K, transA, pa);
-  packB(b, K, N, Np, transB, pb);
-  let cb: usize = 0;
+  if (transA) packA(a, M, K, 1, pa);
+  if (!bInPlace(N, transB)) packB(b, K, N, Np, transB, pb);
   if (colBias) {
     memory.copy(pbias, colBias, <usize>N << 2);
     memory.fill(pbias + (<usize>N << 2), 0, <usize>(Np - N) << 2);
-    cb = pbias;
   }
-  gemmPacked(pa, pb, c, M, N, K, Np, rowBias, cb);
+}
+
+/**
+ * Rows [m0, m1) × columns [n0, n1) (n0 a multiple of 8) of gemm on a workspace filled by gemmPack: C += A·B +
+ * biases, then act ≠ 0: aOut = σ(C) (kind act − 1, pointwise.ts codes), or with tz ≠ 0 aOut = σ′(tz)·C; aOut
+ * and tz laid out as C [M,N]. `a`, `b` are A and B themselves (used in place when !transA, bInPlace). Every element's sum runs in the same order
+ * (the K blocks, then k within each) whatever the block, so any split of the rows and columns among threads
+ * gives bitwise the result of one call on the whole.
+ */
+export function gemmPanel(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, ws: usize,
+  m0: i32, m1: i32, n0: i32, n1: i32, act: i32, beta: f64, aOut: usize, tz: usize): void {
+  const Np = (N + 7) & ~7;
+  const pa = transA ? ws : a, pw = ws + (<usize>(M * K) << 2), pbias = pw + (<usize>(K * Np) << 2);
+  const pb = bInPlace(N, transB) ? b : pw;
+  const at = <usize>(m0 * N + n0) << 2;
+  gemmCore(pa + (<usize>(m0 * K) << 2), K, pb + (<usize>n0 << 2), c + at, m1 - m0, n1 - n0, K, Np, N, 0, colBias ? pbias + (<usize>n0 << 2) : 0,
+    act, beta, aOut ? aOut + at : 0, tz ? tz + at : 0);
+}
+
+/** C[M,N] += op(A)·op(B) + colBias[N] (0 = none) + rowBias[M] (0 = none), using `ws` as workspace. */
+export function gemm(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, rowBias: usize, ws: usize): void {
+  const Np = (N + 7) & ~7;
+  const pw = ws + (<usize>(M * K) << 2), pbias = pw + (<usize>(K * Np) << 2);
+  gemmPack(a, b, M, N, K, transA, transB, colBias, ws);
+  gemmCore(transA ? ws : a, K, bInPlace(N, transB) ? b : pw, c, M, N, K, Np, N, rowBias, colBias ? pbias : 0, 0, 0, 0, 0);
 }

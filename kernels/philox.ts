@@ -126,10 +126,13 @@ function gaussianRow(k0: u32, k1: u32, n: u32, id: u32, scale: f32, alpha: f32, 
   }
 }
 
-/** out[b·len + j] = baseline + α_s·(x + ε_n − baseline) for q = q0 + j, n = ⌊q/S⌋, s = q mod S. */
+/**
+ * out[b·len + j] = baseline + α_s·(x + ε_n − baseline) for q = q0 + j, n = ⌊q/S⌋, s = q mod S, examples
+ * b in [b0, b1) (threads take example ranges; rows of one example by q0, len and out).
+ */
 export function sampleInputs(noise: i32, k0: u32, k1: u32, ids: usize, params: usize, given: usize, ball: usize, baseline: usize,
-  N: i32, S: i32, B: i32, d: i32, x: usize, q0: i32, len: i32, out: usize): void {
-  for (let b = 0; b < B; b++) for (let j = 0; j < len; j++) {
+  N: i32, S: i32, B: i32, d: i32, x: usize, q0: i32, len: i32, out: usize, b0: i32, b1: i32): void {
+  for (let b = b0; b < b1; b++) for (let j = 0; j < len; j++) {
     const q = q0 + j, n = q / S;
     const alpha = <f64>load<f32>(params + (<usize>(B + q % S) << 2));
     const row = out + (<usize>((b * len + j) * d) << 2);

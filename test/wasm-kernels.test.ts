@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Backend, ConvGeom } from '../src/backend/backend.js';
+import type { Backend, BTensor, ConvGeom } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
-import type { WasmBackend } from '../src/backend/wasm/wasm.js';
+import { off, type WasmBackend } from '../src/backend/wasm/wasm.js';
 import { relL2, rng, wasmEngine } from './helpers.js';
 
 /**
@@ -9,8 +9,9 @@ import { relL2, rng, wasmEngine } from './helpers.js';
  * every output-channel remainder of the 4-channel tile (O mod 4, where 1 or 2 left-over channels take the
  * 1-channel × 4-row tile), output widths that are and are not multiples of the 8-pixel tile, heights that are
  * and are not multiples of 4 rows, padding 0 … k − 1 (so ȳ's padding k − 1 − p runs from k − 1 down to 0),
- * non-square kernels, bias, and accumulation into an existing tensor. Each output is a float32 sum of
- * ≤ C·kh·kw ≤ 150 O(1) terms: relative error ≲ 1e-6; 1e-5 as in test/ops.test.ts.
+ * non-square kernels, bias, and accumulation into an existing tensor; and backward input as scatter tiles
+ * (o ≥ 10 and a wide zero border). Each output is a float32 sum of ≤ 400 O(1) terms (C·kh·kw forward,
+ * o·kh·kw backward): relative error ≲ 1e-6; 1e-5 as in test/ops.test.ts.
  */
 const TOL = 1e-5;
 const cpu = new CpuBackend();
@@ -59,6 +60,10 @@ GEOMS.push(geom(2, 1, 28, 28, 6, 5, 5, 0, 0)); // LeNet conv1: read in place (ow
 GEOMS.push(geom(2, 3, 7, 10, 5, 3, 2, 2, 1)); // padding = k − 1 (ȳ unpadded), non-square kernel
 GEOMS.push(geom(1, 2, 5, 6, 2, 4, 1, 1, 0)); // tall kernel, oh = 4, ow = 6
 GEOMS.push(geom(2, 4, 3, 17, 8, 1, 1, 0, 0)); // 1×1 convolution, ow = 17 (two whole tiles and one lane)
+// Backward input as scatter tiles (o ≥ 10, ow ≤ ¾ of w rounded to 4): padding, ȳ rows padded to 8, K mod 4.
+GEOMS.push(geom(2, 2, 9, 11, 10, 5, 4, 1, 0)); // ow = 8, K = 40, padding 1 row
+GEOMS.push(geom(3, 5, 10, 13, 12, 5, 5, 0, 1)); // ow = 11 (ȳ rows padded to 16), K = 125 (last group: 1 pair)
+GEOMS.push(geom(1, 1, 6, 6, 16, 5, 5, 0, 0)); // N = 1, oh = ow = 2, K = 25
 
 async function convPasses(be: Backend, g: ConvGeom, seed: number, into: boolean): Promise<number[]> {
   const r = rng(seed);
@@ -322,5 +327,120 @@ describe('wasm pooling split across threads by planes', () => {
     }
     // Both geometries are past the split threshold (4 operations per window cell ≥ 5·10⁵). Compared as int32 bits: bitwise, with the argmax tensors' own bits.
     for (let i = 0; i < results[0].length; i++) expect(results[1][i]).toEqual(results[0][i]);
+  });
+});
+
+describe('wasm GEMM split across threads (row or column panels of one packed B) with the fused activation epilogue', () => {
+  // Shapes past the split threshold that split by rows (M = 203: 4-row panels and a 1×8 row edge), by columns
+  // (M = 6, N = 301: 8-column panels and a column edge), the MLP's 50×784 → 64 (K past one 256 block), and
+  // B read in place.
+  // Every transpose combination, a column bias, accumulation into C, and each activation in value and
+  // tangent form. 3 threads split unevenly: bitwise the result of 1 thread; both against float64
+  // (float32 sums of ≤ 784 O(1) terms and a few roundings of the activation: 1e-5 as elsewhere).
+  const shapes: [number, number, number, boolean, boolean][] = [
+    [203, 37, 129, false, true],
+    [6, 301, 300, true, false],
+    [50, 64, 784, false, true],
+    [21, 130, 260, true, true],
+    // B stored [K,N] with N a multiple of 8: read in place, unpacked (the MLP's backward 50×64 → 784).
+    [40, 784, 64, false, false],
+    [130, 16, 300, false, false],
+  ];
+  const kinds = ['relu', 'softplus', 'tanh', 'sigmoid'] as const;
+  async function run(be: Backend, [M, N, K, transA, transB]: (typeof shapes)[number], i: number): Promise<number[][]> {
+    const r = rng(900 + i);
+    const vals = (n: number) => Array.from({ length: n }, () => r(-1, 1));
+    const A = be.upload(vals(M * K), transA ? [K, M] : [M, K], 'a');
+    const B = be.upload(vals(K * N), transB ? [N, K] : [K, N], 'b');
+    const bias = be.upload(vals(N), [N], 'bias');
+    const pre = be.upload(vals(M * N), [M, N], 'pre-activation');
+    const outs: BTensor[] = [];
+    const into = be.upload(vals(M * N), [M, N], 'into');
+    outs.push(be.matmul(A, B, { transA, transB, bias, into, label: 'plain' }));
+    const kind = kinds[i % 4];
+    const v = be.matmulActivated(A, B, { transA, transB, bias, label: 'value' }, { kind, beta: 3, z: null });
+    const t = be.matmulActivated(A, B, { transA, transB, label: 'tangent' }, { kind, beta: 3, z: pre });
+    outs.push(v.z, v.a, t.z, t.a);
+    const res = (await be.read(outs)).map((x) => Array.from(x));
+    be.release(A, B, bias, pre, ...outs);
+    return res;
+  }
+  it.each(shapes.map((s, i) => [i, ...s] as const))(
+    'case %i: M = %i, N = %i, K = %i, transA %s, transB %s',
+    async (i) => {
+      const { createEngine } = await import('../src/engine.js');
+      const got: number[][][] = [];
+      for (const threads of [1, 3]) {
+        const engine = await createEngine({ backend: 'wasm', threads });
+        got.push(await run(await engine.backendForCall(), shapes[i], i));
+        engine.dispose();
+      }
+      const want = await run(cpu, shapes[i], i);
+      for (let j = 0; j < want.length; j++) {
+        expect(got[1][j], `output ${j}, 3 threads vs 1`).toEqual(got[0][j]);
+        expect(relL2(got[0][j], want[j]), `output ${j} vs float64`).toBeLessThan(TOL);
+      }
+    },
+  );
+});
+
+describe('wasm sampleReduce: the 4-element float64x2 fold', () => {
+  // SmoothGrad's fold (no multiply by the input) runs 4 elements at a time in float64x2 lanes; the rest of a
+  // range, and every element of a one-element range, take the scalar loop. Both must give the same bits:
+  // d = 19 (4 groups and a tail of 3), samples folded S = 1 and S = 3 at a time (q0 = 1: a partial path
+  // carried in the running sum), after `done` earlier samples, with and without absolute values.
+  it.each([
+    [1, 0],
+    [3, 0],
+    [1, 1],
+    [3, 1],
+  ])('S = %i, absolute = %i: a whole range gives bitwise the values of one-element ranges', async (S, absolute) => {
+    const be = (await (await wasmEngine()).backendForCall()) as WasmBackend;
+    const B = 2,
+      d = 19,
+      len = 7,
+      q0 = 1,
+      done = 5;
+    const r = rng(40 + S + absolute);
+    const vals = (n: number, lo = -1) => Array.from({ length: n }, () => r(lo, 1));
+    const params = be.upload([...vals(B, 0), ...vals(S, 0), ...vals(S, 0)], [B + 2 * S], 'params');
+    const grads = be.upload(vals(B * len * d), [B * len, d], 'grads');
+    const stats0 = [...vals(2 * B * d), ...vals(B * d, 0)];
+    const run = async (ranges: [number, number][]) => {
+      const stats = be.upload(stats0, [3, B, d], 'stats');
+      for (const [i0, i1] of ranges)
+        be.k.sampleReduce(
+          1,
+          0,
+          0,
+          0,
+          off(params),
+          0,
+          0,
+          0,
+          1,
+          S,
+          B,
+          d,
+          0,
+          off(grads),
+          q0,
+          len,
+          off(stats),
+          done,
+          0,
+          absolute,
+          i0,
+          i1,
+        );
+      const [out] = await be.read([stats]);
+      be.release(stats);
+      return Array.from(out);
+    };
+    const whole = await run([[0, d]]);
+    const single = await run(Array.from({ length: d }, (_, i) => [i, i + 1] as [number, number]));
+    expect(whole).toEqual(single);
+    expect(whole).not.toEqual(stats0.map((v) => Math.fround(v))); // the fold changed the statistics
+    be.release(params, grads);
   });
 });

@@ -181,28 +181,81 @@ describe('wasm SIMD softplus (float32 exp and log1p polynomials) against float64
   );
 });
 
+describe('wasm SIMD tanh and sigmoid (float32 polynomials) against float64', () => {
+  // Every element of a range takes the SIMD path (the last 1–3 on a partly filled vector). References in
+  // float64 in forms without cancellation: tanh′ = 4e/(1 + e)² with e = e^{−2|z|} (1 − tanh² is 0 in float64
+  // past |z| ≈ 19), σ′ = e/(1 + e)² and σ″ = −σ′·tanh(z/2) with e = e^{−|z|}. The kernels add a few float32
+  // roundings to exp's polynomial (9.2e-8) and tanh's series (truncation 1.9e-9): measured ≤ 4.6e-7
+  // relative (8 ulp); 1e-6 per element as for softplus. Below 1e-30 (past exp's underflow) only absolute.
+  const zs = Array.from({ length: 8001 }, (_, i) => -40 + i * 0.01);
+  for (const v of [1e-30, 1e-10, 1e-5, 0.001, 0.2999999, 0.3, 0.3000001, 0.6, 50, 87, 88, 100]) zs.push(v, -v);
+  const exact = {
+    tanh: (z: number) => {
+      const e = Math.exp(-2 * Math.abs(z)),
+        f = Math.tanh(z),
+        d1 = (4 * e) / (1 + e) ** 2;
+      return { f, d1, d2: -2 * f * d1 };
+    },
+    sigmoid: (z: number) => {
+      const e = Math.exp(-Math.abs(z)),
+        d1 = e / (1 + e) ** 2;
+      return { f: z >= 0 ? 1 / (1 + e) : e / (1 + e), d1, d2: -d1 * Math.tanh(z / 2) };
+    },
+  };
+  it.each(['tanh', 'sigmoid'] as const)(
+    '%s: value, tangent, backward and second-order terms per element within 1e-6 relative over ±100',
+    async (kind) => {
+      const be = await wasm();
+      // An odd count: the last element is a tail lane.
+      const z = Float32Array.from(zs),
+        zdot = Float32Array.from(zs, (v, i) => Math.cos(i)),
+        gy = Float32Array.from(zs, (v, i) => Math.sin(i) + 2);
+      const Z = be.upload(z, [z.length], 'z'),
+        ZD = be.upload(zdot, [z.length], 'zdot'),
+        GY = be.upload(gy, [z.length], 'gy');
+      const f = be.activation(kind, 1, Z, ZD),
+        b = be.activationBackward(kind, 1, Z, GY, ZD, null);
+      const [y, ydot, gz, gzdot] = await be.read([f.y, f.ydot!, b.gz, b.gzdot!]);
+      for (let i = 0; i < z.length; i++) {
+        const d = exact[kind](z[i]);
+        const close = (got: number, want: number, what: string) =>
+          expect(Math.abs(got - want), `${what} at z = ${z[i]}`).toBeLessThanOrEqual(1e-6 * Math.abs(want) + 1e-30);
+        close(y[i], d.f, 'f');
+        close(ydot[i], d.d1 * zdot[i], 'ḟ');
+        close(gz[i], d.d1 * gy[i], 'z̄');
+        close(gzdot[i], d.d2 * zdot[i] * gy[i], 'z̄ tangent');
+      }
+      be.release(Z, ZD, GY, f.y, f.ydot, b.gz, b.gzdot);
+    },
+  );
+});
+
 describe('wasm threads', () => {
-  it('2 threads give bitwise the same SmoothGrad, gradient and HVP as 1 thread (work split by examples and element ranges)', async () => {
-    const { createEngine } = await import('../src/engine.js');
-    const { loadModel } = await import('../src/graph/model.js');
-    const { smoothGrad } = await import('../src/attribution/methods.js');
-    const { oracleCases } = await import('./helpers.js');
-    const c = oracleCases().find((k) => k.name === 'lenet')!;
-    const results = [];
-    for (const threads of [1, 2]) {
-      const engine = await createEngine({ backend: 'wasm', threads });
-      expect(engine.describe()).toContain(`${threads} thread`);
-      const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
-      const x = c.tensors.get('x')!,
-        v = c.tensors.get('v')!,
-        objective = { kind: 'crossEntropy' as const, labels: c.json.labels };
-      results.push([
-        (await smoothGrad(model, x, { target: c.json.target, sigma: 0.15, samples: 64, seed: 3 })).attributions.data,
-        (await model.inputGradient(x, objective)).data,
-        (await model.inputHvp(x, v, objective)).data,
-      ]);
-      engine.dispose();
-    }
-    for (let i = 0; i < 3; i++) expect(Array.from(results[1][i])).toEqual(Array.from(results[0][i]));
-  });
+  // LeNet (convolutions, pooling, softplus) and the MLP (its dense layers: GEMM panels with the fused epilogue).
+  it.each(['lenet', 'mlp'])(
+    '%s: 2 threads give bitwise the same SmoothGrad, gradient and HVP as 1 thread (work split by examples, GEMM panels and element ranges)',
+    async (name) => {
+      const { createEngine } = await import('../src/engine.js');
+      const { loadModel } = await import('../src/graph/model.js');
+      const { smoothGrad } = await import('../src/attribution/methods.js');
+      const { oracleCases } = await import('./helpers.js');
+      const c = oracleCases().find((k) => k.name === name)!;
+      const results = [];
+      for (const threads of [1, 2]) {
+        const engine = await createEngine({ backend: 'wasm', threads });
+        expect(engine.describe()).toContain(`${threads} thread`);
+        const model = await loadModel(engine, c.json.model, c.bytes, { prefix: 'param.' });
+        const x = c.tensors.get('x')!,
+          v = c.tensors.get('v')!,
+          objective = { kind: 'crossEntropy' as const, labels: c.json.labels };
+        results.push([
+          (await smoothGrad(model, x, { target: c.json.target, sigma: 0.15, samples: 64, seed: 3 })).attributions.data,
+          (await model.inputGradient(x, objective)).data,
+          (await model.inputHvp(x, v, objective)).data,
+        ]);
+        engine.dispose();
+      }
+      for (let i = 0; i < 3; i++) expect(Array.from(results[1][i])).toEqual(Array.from(results[0][i]));
+    },
+  );
 });

@@ -22,9 +22,38 @@ export interface KernelExports {
     ws: number,
   ): void;
   gemmWorkspaceBytes(M: number, N: number, K: number): number;
+  gemmPack(
+    a: number,
+    b: number,
+    M: number,
+    N: number,
+    K: number,
+    transA: number,
+    transB: number,
+    colBias: number,
+    ws: number,
+  ): void;
+  /** Rows [m0, m1) × columns [n0, n1) of a packed GEMM, with its epilogue (act, beta, aOut, tz). */
+  gemmPanel(
+    a: number,
+    b: number,
+    c: number,
+    M: number,
+    N: number,
+    K: number,
+    transA: number,
+    transB: number,
+    colBias: number,
+    ws: number,
+    ...panelAndEpilogue: number[]
+  ): void;
   conv2dForward(x: number, w: number, bias: number, y: number, ...geomAndWs: number[]): void;
   conv2dBackwardInput(gy: number, w: number, gx: number, ...geomAndWs: number[]): void;
-  conv2dBackwardFilter(gy: number, x: number, gw: number, ...geomAndWs: number[]): void;
+  /** Geometry, then ws, partials, chunks, ob (channels a block), and the work items [lo, hi). */
+  conv2dBackwardFilter(gy: number, x: number, ...geomAndWork: number[]): void;
+  conv2dBackwardFilterSum(partials: number, chunks: number, size: number, gw: number): void;
+  /** Geometry without n, then ob. */
+  convFilterWorkspaceBytes(...geomAndOb: number[]): number;
   convWorkspaceBytes(c: number, o: number, kh: number, kw: number, oh: number, ow: number): number;
   /** Pool geometry: nc, h, w, kh, kw, sh, sw, ph, pw, oh, ow (and countIncludePad for average pooling). */
   maxPool(x: number, y: number, argmax: number, ...geom: number[]): void;
@@ -195,6 +224,8 @@ export interface KernelExports {
     q0: number,
     len: number,
     out: number,
+    b0: number,
+    b1: number,
   ): void;
   ballFactors(
     noise: number,

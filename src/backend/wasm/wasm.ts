@@ -47,8 +47,10 @@ const NOISE = { none: 0, gaussian: 1, cube: 2, ball: 3, given: 4 } as const;
 const PAGE = 65536;
 /** Kernels the thread pool may run (by name, the same list in every worker). */
 const PARALLEL_KERNELS = [
+  'gemmPanel',
   'conv2dForward',
   'conv2dBackwardInput',
+  'conv2dBackwardFilter',
   'activation',
   'activationBackward',
   'activationTangent',
@@ -60,10 +62,24 @@ const PARALLEL_KERNELS = [
   'avgPoolBackward',
 ] as const;
 /**
- * A fork-join round trip costs ~10 µs (a sleeping worker's wake-up); split only work of ≥ 5·10⁵ multiply-adds
- * (or element operations), ≥ ~50 µs on one thread.
+ * Work is counted in GEMM multiply-adds of one thread's time (~0.1 ns each with SIMD128); other kernels
+ * convert by their measured cost (bench/wasm-profile.mjs: an activation with exp ≈ 40 per element, relu ≈ 6).
+ * A fork-join round trip costs ~10 µs on an idle machine (a sleeping worker's wake-up); split only work of
+ * ≥ 5·10⁵ (≥ ~50 µs on one thread).
  */
 const MIN_PARALLEL_WORK = 500_000;
+/**
+ * Backward filter sums its batch in at most this many chunks of examples, fixed by the batch size alone
+ * (12 splits evenly over 1, 2, 3, 4 or 6 threads); each chunk's partial gradient is summed in chunk order.
+ */
+const FILTER_CHUNKS = 12;
+/** …and in fewer when the partials (one filter gradient a chunk) would pass this many bytes. */
+const FILTER_PARTIAL_BYTES = 8 << 20;
+/** A thread's v128 accumulators (16 bytes a weight) for one block of output channels stay within ~L2. */
+const FILTER_ACC_BYTES = 256 << 10;
+
+/** Work units (see MIN_PARALLEL_WORK) of an activation kernel over `count` elements. */
+const activationWork = (kind: ActivationKind, count: number): number => count * (kind === 'relu' ? 6 : 40);
 
 export function wt(t: BTensor, dtype: DType = 'f32'): WasmTensor {
   if (!(t instanceof WasmTensor)) throw new Error(`${t.label}: not a tensor of the wasm backend`);
@@ -296,16 +312,54 @@ export class WasmBackend implements Backend {
   }
 
   matmul(a: BTensor, b: BTensor, o: MatmulOptions): BTensor {
+    return this.gemm(a, b, o, null).z;
+  }
+
+  /**
+   * op(A)·op(B) (+ bias, + into), and with `act` its activation applied per 4-row panel while the panel is in
+   * cache (a = σ(z), or with act.z a = σ′(act.z)·z). A and B are packed once into a workspace the threads
+   * share; the threads take row panels (multiples of 4) or column panels (multiples of the kernel's 8
+   * columns), whichever gives the most even split, so every element gets the instructions of one thread.
+   */
+  private gemm(a: BTensor, b: BTensor, o: MatmulOptions, act: EpilogueActivation | null) {
     const [ar, ac] = a.shape.length === 2 ? a.shape : [a.shape[0], a.size / a.shape[0]];
     const [br, bc] = b.shape.length === 2 ? b.shape : [b.shape[0], b.size / b.shape[0]];
     const [M, K] = o.transA ? [ac, ar] : [ar, ac];
     const [K2, N] = o.transB ? [bc, br] : [br, bc];
     if (K !== K2) throw new Error(`${o.label}: inner dimensions ${K} and ${K2} differ`);
+    if (act?.z && act.z.size !== M * N)
+      throw new Error(`${act.kind} epilogue: pre-activation has ${act.z.size} values, expected ${M * N}`);
     const out = this.target(o.into, [M, N], o.label);
+    const y = act ? this.alloc([M, N], act.kind, 'f32', false) : null;
+    const transA = o.transA ? 1 : 0;
+    const epi = [act ? ACTIVATIONS[act.kind] + 1 : 0, act?.beta ?? 0, off(y), off(act?.z)];
     this.withWorkspace(this.k.gemmWorkspaceBytes(M, N, K), o.label, (ws) => {
-      this.k.gemm(off(a), off(b), out.offset, M, N, K, o.transA ? 1 : 0, o.transB ? 1 : 0, off(o.bias), 0, ws);
+      this.k.gemmPack(off(a), off(b), M, N, K, transA, o.transB ? 1 : 0, off(o.bias), ws);
+      const panel = (m0: number, m1: number, n0: number, n1: number) => [
+        off(a),
+        off(b),
+        out.offset,
+        M,
+        N,
+        K,
+        transA,
+        o.transB ? 1 : 0,
+        off(o.bias),
+        ws,
+        m0,
+        m1,
+        n0,
+        n1,
+        ...epi,
+      ];
+      // The largest share of each split (rows in 4s, columns in 8s): columns when they split more evenly.
+      const T = this.pool?.size ?? 1;
+      const byRows = Math.ceil(M / 4 / T) * 4 * N,
+        byCols = Math.ceil(N / 8 / T) * 8 * M;
+      if (byCols < byRows) this.parallel('gemmPanel', N, M * N * K, 8, (lo, hi) => panel(0, M, lo, hi));
+      else this.parallel('gemmPanel', M, M * N * K, 4, (lo, hi) => panel(lo, hi, 0, N));
     });
-    return out;
+    return { z: out, a: y };
   }
 
   private conv(g: ConvGeom): number[] {
@@ -372,11 +426,35 @@ export class WasmBackend implements Backend {
     );
     return out;
   }
+  /**
+   * Work items (chunk of examples, group, block of output channels) split over the threads; each writes its
+   * rows of its chunk's partial gradient, and the partials are added to the result in chunk order, so the
+   * sum is bitwise the same for any thread count.
+   */
   conv2dBackwardFilter(gy: BTensor, x: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
     const out = this.target(into, [g.o, g.c / g.groups, g.kh, g.kw], 'conv2d.backwardFilter');
-    this.withWorkspace(this.convWorkspace(g), 'conv2d.backwardFilter', (ws) =>
-      this.k.conv2dBackwardFilter(off(gy), off(x), out.offset, ...this.conv(g), ws),
-    );
+    const og = g.o / g.groups,
+      K = (g.c / g.groups) * g.kh * g.kw;
+    const chunks = Math.max(1, Math.min(g.n, FILTER_CHUNKS, Math.floor(FILTER_PARTIAL_BYTES / (4 * out.size))));
+    const ob = Math.min(og, Math.max(4, 4 * Math.floor(FILTER_ACC_BYTES / (64 * K))));
+    const items = chunks * g.groups * Math.ceil(og / ob);
+    const geom = this.conv(g);
+    const wsBytes = Arena.sizeClass(this.k.convFilterWorkspaceBytes(...geom.slice(1), ob));
+    const partBytes = Arena.sizeClass(4 * chunks * out.size);
+    this.withWorkspace(partBytes + wsBytes * this.threads, 'conv2d.backwardFilter', (ws) => {
+      this.parallel('conv2dBackwardFilter', items, this.macs(g), 1, (lo, hi, t) => [
+        off(gy),
+        off(x),
+        ...geom,
+        ws + partBytes + t * wsBytes,
+        ws,
+        chunks,
+        ob,
+        lo,
+        hi,
+      ]);
+      this.k.conv2dBackwardFilterSum(ws, chunks, out.size, out.offset);
+    });
     return out;
   }
   channelSum(t: BTensor, channels: number, spatial: number, into?: BTensor | null): BTensor {
@@ -388,7 +466,10 @@ export class WasmBackend implements Backend {
   private poolArgs(g: PoolGeom): number[] {
     return [g.n * g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.oh, g.ow];
   }
-  /** Pooling work (about 4 operations per window cell) for the thread split, which takes plane ranges. */
+  /**
+   * Pooling work (about 4 operations per window cell) for the thread split, which takes plane ranges; average
+   * pooling and its backward pass measure 5× and 8× that in work units (scalar, with a division per window).
+   */
   private poolWork(g: PoolGeom): number {
     return 4 * g.n * g.c * g.oh * g.ow * g.kh * g.kw;
   }
@@ -429,7 +510,7 @@ export class WasmBackend implements Backend {
   }
   avgPool(x: BTensor, g: PoolGeom): BTensor {
     const y = this.alloc([g.n, g.c, g.oh, g.ow], 'avgpool', 'f32', false);
-    this.parallel('avgPool', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
+    this.parallel('avgPool', g.n * g.c, 5 * this.poolWork(g), 1, (lo, hi) => [
       off(x) + 4 * lo * g.h * g.w,
       y.offset + 4 * lo * g.oh * g.ow,
       ...this.planeArgs(g, lo, hi),
@@ -439,7 +520,7 @@ export class WasmBackend implements Backend {
   }
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
     const out = this.alloc([g.n, g.c, g.h, g.w], 'avgpool.backward');
-    this.parallel('avgPoolBackward', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
+    this.parallel('avgPoolBackward', g.n * g.c, 8 * this.poolWork(g), 1, (lo, hi) => [
       off(gy) + 4 * lo * g.oh * g.ow,
       out.offset + 4 * lo * g.h * g.w,
       ...this.planeArgs(g, lo, hi),
@@ -449,7 +530,8 @@ export class WasmBackend implements Backend {
   }
 
   matmulActivated(a: BTensor, b: BTensor, opts: MatmulOptions, act: EpilogueActivation) {
-    return this.activated(this.matmul(a, b, opts), act);
+    const r = this.gemm(a, b, opts, act);
+    return { z: r.z, a: r.a! };
   }
   conv2dActivated(
     x: BTensor,
@@ -475,7 +557,7 @@ export class WasmBackend implements Backend {
       if (act.z.size !== z.size)
         throw new Error(`${act.kind} epilogue: pre-activation has ${act.z.size} values, expected ${z.size}`);
       const pre = act.z;
-      this.parallel('activationTangent', z.size, z.size * 8, 4, (lo, hi) => [
+      this.parallel('activationTangent', z.size, activationWork(act.kind, z.size), 4, (lo, hi) => [
         ACTIVATIONS[act.kind],
         act.beta,
         at(pre, lo),
@@ -484,7 +566,7 @@ export class WasmBackend implements Backend {
         hi - lo,
       ]);
     } else {
-      this.parallel('activation', z.size, z.size * 8, 4, (lo, hi) => [
+      this.parallel('activation', z.size, activationWork(act.kind, z.size), 4, (lo, hi) => [
         ACTIVATIONS[act.kind],
         act.beta,
         at(z, lo),
@@ -648,7 +730,7 @@ export class WasmBackend implements Backend {
     const ydot = zdot ? this.alloc(z.shape, `${kind}.tangent`, 'f32', false) : null;
     // Ranges start at multiples of 4, so each element takes the same SIMD or scalar path as in one call.
     const at = (t: BTensor | null, lo: number) => (t ? off(t) + 4 * lo : 0);
-    this.parallel('activation', z.size, z.size * 8, 4, (lo, hi) => [
+    this.parallel('activation', z.size, activationWork(kind, z.size), 4, (lo, hi) => [
       ACTIVATIONS[kind],
       beta,
       at(z, lo),
@@ -670,7 +752,7 @@ export class WasmBackend implements Backend {
     const gz = this.alloc(z.shape, `${kind}.backward`, 'f32', false);
     const gzdot = zdot || gydot ? this.alloc(z.shape, `${kind}.backward2`, 'f32', false) : null;
     const at = (t: BTensor | null, lo: number) => (t ? off(t) + 4 * lo : 0);
-    this.parallel('activationBackward', z.size, z.size * 8, 4, (lo, hi) => [
+    this.parallel('activationBackward', z.size, activationWork(kind, z.size), 4, (lo, hi) => [
       ACTIVATIONS[kind],
       beta,
       at(z, lo),
@@ -734,9 +816,10 @@ export class WasmBackend implements Backend {
     const B = x.shape[0],
       d = x.size / B;
     const out = this.alloc([B * len, ...x.shape.slice(1)], 'sample inputs', 'f32', false);
-    // One example: its sample rows are contiguous, so threads take row ranges; otherwise one call.
-    const rows = B === 1 ? len : 1;
-    this.parallel('sampleInputs', rows, 32 * len * d, 1, (lo, hi) => [
+    // One example: threads take ranges of its sample rows; more: ranges of examples (each row computed alike).
+    // ~100 GEMM multiply-adds of time per element (Philox, the normal quantile).
+    const one = B === 1;
+    this.parallel('sampleInputs', one ? len : B, 100 * B * len * d, 1, (lo, hi) => [
       ...this.planArgs(plan),
       off(ballFactors),
       off(plan.baseline),
@@ -745,9 +828,11 @@ export class WasmBackend implements Backend {
       B,
       d,
       off(x),
-      q0 + lo,
-      B === 1 ? hi - lo : len,
-      out.offset + 4 * lo * d,
+      one ? q0 + lo : q0,
+      one ? hi - lo : len,
+      out.offset + (one ? 4 * lo * d : 0),
+      one ? 0 : lo,
+      one ? 1 : hi,
     ]);
     return out;
   }
@@ -764,7 +849,8 @@ export class WasmBackend implements Backend {
     const B = x.shape[0],
       d = x.size / B;
     // Threads take element ranges (each element's fold is independent of the others').
-    this.parallel('sampleReduce', d, 16 * B * len * d, 4, (lo, hi) => [
+    // ~80 GEMM multiply-adds of time per element and sample (a float64 Welford step with a division).
+    this.parallel('sampleReduce', d, 80 * B * len * d, 4, (lo, hi) => [
       ...this.planArgs(plan),
       off(ballFactors),
       off(plan.baseline),
