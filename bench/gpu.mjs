@@ -20,7 +20,11 @@
 //     the bias channel sum at 800 and 16,000 images, and backward-filter / forward (goal: within 3×).
 //  8. LeNet paramGradient at batch 64, and SmoothGrad-1000 at batch 16 with submission every 48 dispatches
 //     (the default) and at the readback only: ms per call (goal: bound by the GPU, not the host).
-// --only gemm,conv,models,profile,shapes,reductions,submission runs only the sections named.
+//  9. The GEMM kernels side by side on one shape: main (64×64 tiles) and wide (128×128, 8×8 per thread) forced
+//     through the backend at n = 256 and 512 (quick: 128 and 256), timed round robin in this process; the
+//     dispatches, workgroups and threads of each, and whether their results agree to the bit; and LeNet's
+//     conv forward and backward-input with direct's weights staged in workgroup memory and not.
+// --only gemm,conv,models,profile,shapes,reductions,submission,kernels runs only the sections named.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchGemm } from './gemm.mjs';
@@ -40,6 +44,7 @@ import {
   timeReps,
   version,
   writeReport,
+  rng,
 } from './harness.mjs';
 import { installNodeWebGPU, loadOracleCase, makePeers, ORACLE_DIR, releaseNodeWebGPU } from './peers.mjs';
 
@@ -55,7 +60,7 @@ const {
   only: { type: 'string' },
 });
 const quick = opts.quick;
-const SECTIONS = ['gemm', 'conv', 'models', 'profile', 'shapes', 'reductions', 'submission'];
+const SECTIONS = ['gemm', 'conv', 'models', 'profile', 'shapes', 'reductions', 'submission', 'kernels'];
 const only = opts.only ? opts.only.split(',') : SECTIONS;
 for (const o of only)
   if (!SECTIONS.includes(o)) {
@@ -85,6 +90,9 @@ const SMOOTHGRAD = quick ? { batch: 2, samples: 20 } : { batch: 16, samples: 100
 const PARAM_BATCH = quick ? 4 : 64;
 
 const GEMM_SIZES = quick ? [128, 256] : [1024, 2048, 4096];
+/** Sizes of the kernel comparison (section 9): small enough for SwiftShader, where it was measured. */
+const KERNEL_SIZES = quick ? [128, 256] : [256, 512];
+const GEMM_KERNELS = ['main', 'wide'];
 /** ResNet-18's 3×3 layers at batch 8 (quick: small stand-ins of the same structure). */
 const CONVS = quick
   ? [
@@ -241,6 +249,8 @@ const results = {
   shapes: [],
   reductions: [],
   submission: [],
+  kernels: [],
+  stagedWeights: [],
   notes: {},
   totalSeconds: 0,
 };
@@ -498,6 +508,123 @@ if (section('reductions')) {
 }
 
 // ---- submission and parameter gradients ----
+if (section('kernels')) {
+  log(`\n== GEMM kernels on one shape (forced; round robin, ${REPS.repeats} rounds, the median of each)`);
+  const rows = [];
+  for (const n of KERNEL_SIZES) {
+    const r = rng(0x5eed + n);
+    const a = Float32Array.from({ length: n * n }, () => r()),
+      b = Float32Array.from({ length: n * n }, () => r() / Math.sqrt(n));
+    const g = await kernels.prepareGemm(engine, n, a, b);
+    const was = await kernels.setGemmKernel(engine, null);
+    try {
+      const per = {};
+      for (const k of GEMM_KERNELS) {
+        await kernels.setGemmKernel(engine, k);
+        const got = await g.run(1); // compiles; untimed
+        const t = performance.now();
+        await g.run(1);
+        const R = Math.max(1, Math.min(REPS.maxR, Math.round(REPS.targetMs / (performance.now() - t))));
+        per[k] = { R, ms: [], got, plan: await kernels.gemmDispatches(engine, n, n, n) };
+      }
+      for (let round = 0; round < REPS.repeats; round++)
+        for (const k of GEMM_KERNELS) {
+          await kernels.setGemmKernel(engine, k);
+          const t = performance.now();
+          await g.run(per[k].R);
+          per[k].ms.push((performance.now() - t) / per[k].R);
+        }
+      const same = GEMM_KERNELS.every((k) =>
+        new Uint32Array(per[k].got.buffer).every((v, i) => v === new Uint32Array(per.main.got.buffer)[i]),
+      );
+      if (!same) exitCode = 1;
+      for (const k of GEMM_KERNELS) {
+        const ms = per[k].ms.sort((x, y) => x - y)[Math.floor(per[k].ms.length / 2)];
+        rows.push({ n, kernel: k, msEach: ms, gflops: (2 * n ** 3) / (ms * 1e6), ...per[k].plan, bitwiseSame: same });
+      }
+    } finally {
+      await kernels.setGemmKernel(engine, was);
+      g.release();
+    }
+  }
+  results.kernels = rows;
+  // direct's staged weights on LeNet's convolutions (forward and backward-input), on and off, round robin.
+  const staged = [];
+  const images = quick ? 8 : 256;
+  for (const cv of LENET_CONVS) {
+    const cc = await kernels.prepareConv(engine, {
+      n: images,
+      c: cv.c,
+      hw: cv.hw,
+      o: cv.o,
+      k: cv.k,
+      stride: 1,
+      pad: 0,
+    });
+    try {
+      for (const pass of ['forward', 'backwardInput']) {
+        const per = { on: { ms: [] }, off: { ms: [] } };
+        for (const mode of ['on', 'off']) {
+          await kernels.setStageWeights(engine, mode === 'on');
+          per[mode].got = await cc.run(pass, 1); // compiles; untimed
+        }
+        for (let round = 0; round < REPS.repeats; round++)
+          for (const mode of ['on', 'off']) {
+            await kernels.setStageWeights(engine, mode === 'on');
+            const t = performance.now();
+            await cc.run(pass, 8);
+            per[mode].ms.push((performance.now() - t) / 8);
+          }
+        const med = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
+        const same = new Uint32Array(per.on.got.buffer).every((v, i) => v === new Uint32Array(per.off.got.buffer)[i]);
+        if (!same) exitCode = 1;
+        staged.push({
+          conv: cv.name,
+          images,
+          pass,
+          msStaged: med(per.on.ms),
+          msUnstaged: med(per.off.ms),
+          bitwiseSame: same,
+        });
+      }
+    } finally {
+      await kernels.setStageWeights(engine, null);
+      cc.release();
+    }
+  }
+  results.stagedWeights = staged;
+  log(
+    table(
+      ['conv', 'images', 'pass', 'ms staged', 'ms unstaged', 'unstaged / staged', 'same bits'],
+      staged.map((r) => [
+        r.conv,
+        r.images,
+        r.pass,
+        r.msStaged.toFixed(3),
+        r.msUnstaged.toFixed(3),
+        (r.msUnstaged / r.msStaged).toFixed(2),
+        r.bitwiseSame ? 'yes' : 'NO',
+      ]),
+    ),
+  );
+  log(
+    table(
+      ['n', 'kernel', 'ms each', 'GFLOP/s', 'of peak', 'dispatches', 'workgroups', 'threads', 'same bits'],
+      rows.map((r) => [
+        r.n,
+        r.kernel,
+        r.msEach.toFixed(3),
+        r.gflops.toFixed(1),
+        ofPeak(r.gflops),
+        r.dispatches,
+        r.workgroups,
+        r.threads,
+        r.bitwiseSame ? 'yes' : 'NO',
+      ]),
+    ),
+  );
+}
+
 if (section('submission')) {
   const c = await loadOracleCase('lenet');
   const model = await loadModel(engine, c.spec.model, readFileSync(join(ORACLE_DIR, 'lenet.safetensors')), {

@@ -3,6 +3,7 @@
 // engine it made with the public bundle; only types come from ../src, the backend is the engine's own.
 import type { Engine } from '../src/engine.js';
 import type { Backend, BTensor } from '../src/backend/backend.js';
+import { gemmPlan, type GemmKernel, type GemmPlanOptions } from '../src/backend/webgpu/gemm-plan.js';
 
 /** A square GEMM C = A·B (n×n, row-major) prepared on the engine's backend: inputs are uploaded once. */
 export interface GemmCase {
@@ -211,4 +212,42 @@ export async function setSubmitEvery(engine: Engine, every: number): Promise<num
   const was = be.context.submitEvery;
   be.context.submitEvery = every;
   return was;
+}
+
+/** The GEMM kernel every matmul and convolution runs (WebGPUBackend.gemmKernel; null: the planner's). */
+export async function setGemmKernel(engine: Engine, kernel: GemmKernel | null): Promise<GemmKernel | null> {
+  const be = (await engine.backendForCall()) as unknown as { gemmKernel?: GemmKernel | null; context?: unknown };
+  if (!be.context) throw new Error('setGemmKernel: not a webgpu engine');
+  const was = be.gemmKernel ?? null;
+  be.gemmKernel = kernel;
+  return was;
+}
+
+/** What a GEMM of this shape records on the engine's adapter: kernel, dispatches, workgroups and threads. */
+export async function gemmDispatches(
+  engine: Engine,
+  M: number,
+  N: number,
+  K: number,
+): Promise<{ kernel: GemmKernel; dispatches: number; workgroups: number; threads: number; splits: number }> {
+  const be = (await engine.backendForCall()) as unknown as { gemmPlanOptions: GemmPlanOptions };
+  const p = gemmPlan(M, N, K, N % 4 === 0, be.gemmPlanOptions);
+  const wg =
+    p.kernel === 'direct'
+      ? Math.ceil((p.blocks[0] * p.blocks[1]) / p.workgroupSize) * p.splits
+      : p.blocks[0] * p.blocks[1] * p.splits;
+  return {
+    kernel: p.kernel,
+    dispatches: p.splits > 1 ? 2 : 1,
+    workgroups: wg,
+    threads: wg * p.workgroupSize,
+    splits: p.splits,
+  };
+}
+
+/** Whether direct stages convolution weights in workgroup memory (WebGPUBackend.stageWeights; null: default). */
+export async function setStageWeights(engine: Engine, on: boolean | null): Promise<void> {
+  const be = (await engine.backendForCall()) as unknown as { stageWeights?: boolean | null; context?: unknown };
+  if (!be.context) throw new Error('setStageWeights: not a webgpu engine');
+  be.stageWeights = on;
 }

@@ -153,6 +153,36 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
 // and columns past the matrix are read clamped to its edge and never stored; rows of B past kEnd read zero.
 struct Block { c0: vec4f, c1: vec4f, c2: vec4f, c3: vec4f, c4: vec4f, c5: vec4f, c6: vec4f, c7: vec4f }
 
+// Staged B (STAGE_B: a convolution's weights, small, read by every thread of the workgroup): the workgroup
+// copies the K chunk of B once into workgroup memory, then every k step reads its column group as one or two
+// vec4 (STAGE_VPG) instead of R_N gathered loads. Layout [k][column group][vec4]: row kk of group g holds
+// B[kBegin + kk, g·R_N + 0..R_N−1], zero-filled past R_N, N and kEnd (STAGE_ROWS is the chunk rounded up to
+// 4), so a thread's reads are aligned vec4s. The zeros give the same fma chain as rowB's zero rows and
+// clamped columns: the stored sums are unchanged. Without STAGE_B the arrays have one element, unused.
+var<workgroup> stagedB: array<vec4f, STAGE_ROWS * STAGE_GROUPS * STAGE_VPG>;
+
+fn stageB(tid: u32, kBegin: u32, kEnd: u32) {
+  let cols = STAGE_GROUPS * STAGE_VPG * 4u;
+  // k fastest: consecutive threads read consecutive weights where k is their fast dimension (conv forward).
+  for (var i = tid; i < STAGE_ROWS * cols; i += WORKGROUP_SIZE) {
+    let kk = i % STAGE_ROWS;
+    let col = i / STAGE_ROWS;
+    let g = col / (STAGE_VPG * 4u);
+    let c = col % (STAGE_VPG * 4u);
+    let n = g * R_N + c;
+    var v = 0.0;
+    if (c < R_N && n < u.N && kBegin + kk < kEnd) { v = loadB(kBegin + kk, n); }
+    stagedB[(kk * STAGE_GROUPS + g) * STAGE_VPG + c / 4u][c % 4u] = v;
+  }
+}
+
+// Staged rows k..k+3 of the thread's column group g: b (columns 0..3) and b2 (4..7), as blockB gives them.
+fn stagedBlock(kk: u32, g: u32, half: u32) -> mat4x4f {
+  let i = (kk * STAGE_GROUPS + g) * STAGE_VPG + half;
+  let step = STAGE_GROUPS * STAGE_VPG;
+  return mat4x4f(stagedB[i], stagedB[i + step], stagedB[i + 2u * step], stagedB[i + 3u * step]);
+}
+
 // acc += a ⊗ (b, b2) for a = A[m..m+3, k], b = B[k, n..n+3], b2 = B[k, n+4..n+7], outside the block skipped.
 fn rank1(acc: Block, a: vec4f, b: vec4f, b2: vec4f) -> Block {
   var r = acc;
@@ -249,9 +279,15 @@ fn storeVec(m: u32, n: u32, z: u32, v: vec4f, alongM: bool, step: u32) {
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) tid: u32) {
   let groupsN = (u.N + R_N - 1u) / R_N;
   let groupsM = (u.M + R_M - 1u) / R_M;
+  if (STAGE_B) {
+    // Before any thread returns: the barrier needs the whole workgroup.
+    stageB(tid, gid.z * u.kChunk, min(u.K, gid.z * u.kChunk + u.kChunk));
+    workgroupBarrier();
+  }
   let t = linearId(gid, nwg);
   if (t >= groupsN * groupsM) { return; }
   var n = (t % groupsN) * R_N;
@@ -272,9 +308,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var acc = Block(zero, zero, zero, zero, zero, zero, zero, zero);
   for (var k = kBegin; k < kEnd; k += 4u) {
     let a = blockA(m, k, kEnd, step);
-    let b = blockB(k, n, min(R_N, 4u), kEnd);
+    var b: mat4x4f;
     var b2 = mat4x4f();
-    if (R_N > 4u) { b2 = blockB(k, n + 4u, max(R_N, 4u) - 4u, kEnd); }
+    if (STAGE_B) {
+      b = stagedBlock(k - kBegin, n / R_N, 0u);
+      if (R_N > 4u) { b2 = stagedBlock(k - kBegin, n / R_N, 1u); }
+    } else {
+      b = blockB(k, n, min(R_N, 4u), kEnd);
+      if (R_N > 4u) { b2 = blockB(k, n + 4u, max(R_N, 4u) - 4u, kEnd); }
+    }
     acc = rank1(acc, a[0], b[0], b2[0]);
     acc = rank1(acc, a[1], b[1], b2[1]);
     acc = rank1(acc, a[2], b[2], b2[2]);

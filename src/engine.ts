@@ -4,6 +4,7 @@ import type { Backend, BackendName, MemoryUsage, Profile } from './backend/backe
 import { CpuBackend } from './backend/cpu.js';
 import { WasmBackend } from './backend/wasm/wasm.js';
 import type { DumpShaders } from './backend/webgpu/debug.js';
+import type { GemmKernel } from './backend/webgpu/gemm-plan.js';
 import { requestWebGPU, type AdapterSummary } from './backend/webgpu/webgpu.js';
 import { fail, SmoothgeoError } from './errors.js';
 import { choice, options as validateOptions, show } from './validate.js';
@@ -33,6 +34,12 @@ export interface EngineOptions {
      * code). Without this option, the environment variable SMOOTHGEO_DUMP_SHADERS (1, or a directory) asks.
      */
     dumpShaders?: DumpShaders;
+    /**
+     * Run every WebGPU GEMM and convolution on one kernel: 'main' (64×64 tiles), 'wide' (128×128 tiles),
+     * 'direct' or 'kpar' (see src/backend/webgpu/gemm-plan.ts); 'auto' (the default) lets the planner pick.
+     * For comparing kernels: results are the same bits except where kpar's order differs.
+     */
+    gemmKernel?: 'auto' | GemmKernel;
   };
 }
 
@@ -56,7 +63,15 @@ export class Engine {
       'threads',
     ]) as EngineOptions;
     if (o.debug !== undefined) {
-      const d = validateOptions('createEngine: debug', o.debug, ['dumpShaders']) as NonNullable<EngineOptions['debug']>;
+      const d = validateOptions('createEngine: debug', o.debug, ['dumpShaders', 'gemmKernel']) as NonNullable<
+        EngineOptions['debug']
+      >;
+      choice(
+        'createEngine: debug.gemmKernel',
+        d.gemmKernel,
+        ['auto', 'main', 'wide', 'direct', 'kpar'] as const,
+        'auto',
+      );
       const dump = d.dumpShaders;
       if (dump !== undefined && typeof dump !== 'boolean' && typeof dump !== 'string' && typeof dump !== 'function') {
         fail(
@@ -89,6 +104,7 @@ export class Engine {
       const gpu = await requestWebGPU(options.gpu, {
         powerPreference: options.powerPreference,
         dumpShaders: options.debug?.dumpShaders,
+        gemmKernel: options.debug?.gemmKernel === 'auto' ? null : (options.debug?.gemmKernel ?? null),
       });
       if (want === 'webgpu') return new Engine(gpu, 'requested', gpu.adapter);
       if (!gpu.adapter.software) return new Engine(gpu, 'auto: hardware WebGPU adapter found', gpu.adapter);

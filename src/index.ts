@@ -43,6 +43,7 @@ export {
 } from './attack/explanation-attack.js';
 export type { ExplainSpec, ExplainMethod } from './attack/explain.js';
 export { pgd, fgsm, type PgdOptions, type PgdResult } from './attack/pgd.js';
+export { robustAccuracy, type RobustAccuracyOptions, type RobustAccuracyResult } from './attack/robust.js';
 export * from './curvature/index.js';
 export { loadOnnx, onnxToSpec, SUPPORTED_ONNX_OPS, type OnnxOptions } from './io/onnx.js';
 export { ssrCurvature, type SsrCurvatureOptions, type SsrCurvatureResult } from './train/ssr.js';

@@ -50,6 +50,7 @@ describe('smoothgeo train', () => {
     expect(rec.backend).toBe('cpu');
     expect(rec.regularizer).toEqual({ kind: 'ssr', alpha: 0.3, scale: 1, iterations: 1 });
     expect(rec.testDigits).toBe(2000);
+    expect(rec.augment).toBeNull();
     expect(rec.testAccuracy).toBeGreaterThanOrEqual(0);
     expect(rec.history[0].lambdaMax).toBeGreaterThan(0);
   });
@@ -76,6 +77,22 @@ describe('smoothgeo train', () => {
     await expect(
       cmd2.parseAsync(['--model', SPEC, '--out', out, '--epsilon-warmup', '-1'], { from: 'user' }),
     ).rejects.toThrow(/--epsilon-warmup must be a number in \[0, Infinity\], got '-1'/);
+  });
+
+  it('--augment-shift is passed to train and kept in the record', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'smoothgeo-train-')), 'm.safetensors');
+    const cmd = trainCommand();
+    cmd.exitOverride();
+    await cmd.parseAsync(
+      [
+        ...['--model', SPEC, '--out', out, '--backend', 'cpu', '--max-steps', '1', '--batch-size', '8'],
+        ...['--augment-shift', '2', '--seed', '4', '--no-progress'],
+      ],
+      { from: 'user' },
+    );
+    const rec = JSON.parse(readFileSync(out.replace(/\.safetensors$/, '.json'), 'utf8'));
+    expect(rec.augment).toEqual({ shift: 2 });
+    expect(rec.command).toMatch(/--augment-shift 2/);
   });
 
   it('rejects a bad option value with a message naming it', async () => {

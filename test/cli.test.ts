@@ -286,7 +286,7 @@ describe('smoothgeo attack, curvature, info, bench', () => {
   });
 
   it('every command has --help with an example, and --json', () => {
-    for (const c of ['info', 'explain', 'attack', 'curvature', 'bench', 'train', 'experiment']) {
+    for (const c of ['info', 'explain', 'attack', 'curvature', 'bench', 'train', 'evaluate', 'experiment']) {
       const r = run(c, '--help');
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`Example:\\n {2}smoothgeo ${c} `));
@@ -300,7 +300,7 @@ describe('every command: bad flags, missing files, models that do not fit the in
   const onnx8 = join(ROOT, 'test', 'fixtures', 'onnx', 'mixed_onnx.onnx'); // takes [1, 8, 8] inputs
 
   it('a bad flag: one line on stderr and a non-zero status, for each command', () => {
-    for (const c of ['info', 'explain', 'attack', 'curvature', 'bench', 'experiment'])
+    for (const c of ['info', 'explain', 'attack', 'curvature', 'bench', 'evaluate', 'experiment'])
       oneLine(run(c, '--bogus'), /unknown option '--bogus'/);
     oneLine(run('train', '--model', 'm.json', '--out', 'm.safetensors', '--bogus'), /unknown option '--bogus'/);
     oneLine(run('train', '--out', 'm.safetensors'), /required option '--model <spec.json>' not specified/);
@@ -328,6 +328,7 @@ describe('every command: bad flags, missing files, models that do not fit the in
       /--model: no such file '.*nope\.json'/,
     );
     oneLine(run('bench', '--model', `${nope}.onnx`, '--backend', 'cpu'), /--model: no such file/);
+    oneLine(run('evaluate', '--model', `${nope}.onnx`, '--backend', 'cpu'), /--model: no such file/);
     oneLine(
       run('train', '--model', `${nope}.json`, '--out', join(dir, 'm.safetensors'), '--backend', 'cpu'),
       /--model: no such file '.*nope\.json'/,
@@ -354,6 +355,10 @@ describe('every command: bad flags, missing files, models that do not fit the in
         run(c, '--model', onnx8, '--mnist', '0', '--backend', 'cpu'),
         /--mnist gives \[1, 28, 28\] digits, but the model expects \[1, 8, 8\]/,
       );
+    oneLine(
+      run('evaluate', '--model', onnx8, '--backend', 'cpu'),
+      /takes \[1, 8, 8\] inputs and gives \d+ classes; MNIST digits need \[1, 28, 28\] and 10/,
+    );
     const dir = tmp();
     const spec = join(dir, 'rgb.json');
     writeFileSync(

@@ -102,8 +102,8 @@ const CASES: Case[] = [
     ],
   },
   {
-    name: 'dense, 64×64 tiles with split-K + tanh',
-    input: [520],
+    name: 'dense, 64×64 tiles with split-K (K = 1100: 3 chunks) + tanh',
+    input: [1100],
     batch: 64,
     layers: [{ type: 'dense', name: 'a', out: 64 }, { type: 'tanh' }, { type: 'dense', name: 'b', out: 3 }],
   },

@@ -1,10 +1,19 @@
 // The GEMM planner (src/backend/webgpu/gemm-plan.ts) as a table: each shape and the plan it must get, worked
-// out by hand from the planner's rules (tiled only when M, N and K are all ≥ 64; direct blocks of M ≤ 4 rows,
-// ≤ 8 columns along M for N ≤ 16, else 4×4; split-K below 128 tiles with K ≥ 512; kpar instead of direct
-// below 10⁴ direct threads with K ≥ 4096, in chunks of max(4096, ⌈K/256⌉ rounded up to 64)). The ops and
-// kpar tests check every plan's numbers; this pins which plan a shape gets.
+// out by hand from the planner's rules (tiled only when M, N and K are all ≥ 64: the 128×128 `wide` when M
+// and N are ≥ 128, else the 64×64 `main`, on every adapter; direct blocks of M ≤ 4 rows,
+// ≤ 8 columns along M for N ≤ 16, else 4×4; main, wide and direct split K ≥ 1024 into min(⌈K/512⌉, ⌊K/N⌋, 64)
+// chunks rounded up to 64, whatever M; kpar instead of direct below 10⁴ direct threads with K ≥ 4096, in
+// chunks of max(4096, ⌈K/256⌉ rounded up to 64)). The ops, kpar and gemm-wide tests check every plan's
+// numbers; this pins which plan a shape gets.
 import { describe, expect, it } from 'vitest';
-import { channelSumPlan, gemmPlan, KPAR_LANES, kparChunk } from '../src/backend/webgpu/gemm-plan.js';
+import {
+  channelSumPlan,
+  directStaging,
+  gemmPlan,
+  KPAR_LANES,
+  kparChunk,
+  tiledSplit,
+} from '../src/backend/webgpu/gemm-plan.js';
 
 const tiled = { TILE_M: 64, TILE_N: 64, TILE_K: 16 };
 const direct = (R_M: number, R_N: number, ALONG_M: boolean) => ({ R_M, R_N, ALONG_M });
@@ -16,7 +25,7 @@ const TABLE: [
   number,
   boolean,
   string,
-  'main' | 'direct' | 'kpar',
+  'main' | 'wide' | 'direct' | 'kpar',
   Record<string, unknown>,
   [number, number],
   number,
@@ -66,7 +75,18 @@ const TABLE: [
   [256, 32, 20000, false, 'long K, 512 direct threads: kpar, 5 chunks', 'kpar', {}, [8, 64], 5, 4096],
   [2, 11, 8100, false, 'kpar: 3 direct threads, K ≥ 4096, chunks of 4096', 'kpar', {}, [3, 1], 2, 4096],
   [40, 100, 8192, false, 'kpar at 250 4×4 blocks: two chunks', 'kpar', {}, [25, 10], 2, 4096],
-  [40, 100, 4092, false, 'the same with K just under 4096: direct', 'direct', direct(4, 4, false), [25, 10], 1, 4092],
+  [
+    40,
+    100,
+    4092,
+    false,
+    'the same with K just under 4096: direct, K split in 8 (⌊K/N⌋ = 40)',
+    'direct',
+    direct(4, 4, false),
+    [25, 10],
+    8,
+    512,
+  ],
   [
     6,
     25,
@@ -84,30 +104,21 @@ const TABLE: [
     40,
     5000,
     false,
-    'long K but 10,000 direct threads: direct',
+    'long K but 10,000 direct threads: direct, K split in 10 chunks of 512',
     'direct',
     direct(4, 4, false),
     [10, 1000],
-    1,
-    5000,
+    10,
+    512,
   ],
   [64, 64, 64, false, 'smallest tiled GEMM', 'main', tiled, [1, 1], 1, 64],
-  [
-    64,
-    64,
-    520,
-    false,
-    'tiled split-K: one tile, K ≥ 512, chunks of ≥ 256 rounded to 16',
-    'main',
-    tiled,
-    [1, 1],
-    2,
-    272,
-  ],
-  [512, 640, 1024, false, 'tiled split-K at 80 tiles (under 128): two chunks', 'main', tiled, [10, 8], 2, 512],
-  [512, 1024, 1024, false, 'tiled at 128 tiles: no split', 'main', tiled, [16, 8], 1, 1024],
-  [1024, 1024, 1024, true, 'square 1024: 256 tiles, no split', 'main', tiled, [16, 16], 1, 1024],
-  [4096, 4096, 4096, true, 'square 4096', 'main', tiled, [64, 64], 1, 4096],
+  [64, 64, 520, false, 'K under 1024: no split', 'main', tiled, [1, 1], 1, 520],
+  [64, 64, 1100, false, 'one tile, K ≥ 1024: 3 chunks of 384', 'main', tiled, [1, 1], 3, 384],
+  [512, 640, 1024, false, 'K = 1024 but ⌊K/N⌋ = 1: no split (partials would outgrow A)', 'wide', {}, [5, 4], 1, 1024],
+  [127, 640, 1024, false, 'M = 127: main', 'main', tiled, [10, 2], 1, 1024],
+  [512, 1024, 1024, false, 'wide at 32 tiles: no split', 'wide', {}, [8, 4], 1, 1024],
+  [1024, 1024, 1024, true, 'square 1024: 64 wide tiles, no split', 'wide', {}, [8, 8], 1, 1024],
+  [4096, 4096, 4096, true, 'square 4096: 1,024 wide tiles', 'wide', {}, [32, 32], 1, 4096],
 ];
 
 describe('GEMM planner: shape → plan', () => {
@@ -115,7 +126,11 @@ describe('GEMM planner: shape → plan', () => {
     '%i×%i×%i (vec4 B along N: %s): %s',
     (M, N, K, vecB, _what, kernel, consts, blocks, splits, kChunk) => {
       const plan = gemmPlan(M, N, K, vecB);
-      expect(plan).toEqual({ kernel, consts, blocks, splits, kChunk, workgroupSize: kernel === 'main' ? 256 : 64 });
+      const workgroupSize = kernel === 'main' || kernel === 'wide' ? 256 : 64;
+      expect(plan).toEqual({ kernel, consts, blocks, splits, kChunk, workgroupSize });
+      // The plan is the same on every adapter (only direct's weight staging depends on it).
+      expect(gemmPlan(M, N, K, vecB, { software: true })).toEqual(plan);
+      expect(gemmPlan(M, N, K, vecB, { software: false })).toEqual(plan);
       // Every split covers its chunk of K and the last one ends at K.
       expect((splits - 1) * kChunk).toBeLessThan(K);
       expect(splits * kChunk).toBeGreaterThanOrEqual(K);
@@ -159,5 +174,129 @@ describe('GEMM planner: long-K reductions on many threads', () => {
       const chunks = new Set([1, 3, 6, 16, 40].flatMap((M) => [1, 7, 25].map((N) => gemmPlan(M, N, K, false).kChunk)));
       expect([...chunks]).toEqual([kparChunk(K)]);
     }
+  });
+});
+
+// A hardware adapter's plans (the planner as a recording device would drive it: no GPU needed) and
+// SwiftShader's: the same kernels and K partitions (wide measured faster than main on SwiftShader too).
+const HARDWARE: [
+  number,
+  number,
+  number,
+  string,
+  'main' | 'wide' | 'direct' | 'kpar',
+  [number, number],
+  number,
+  number,
+][] = [
+  [4096, 4096, 4096, 'square 4096: 1,024 wide tiles, no split (⌊K/N⌋ = 1)', 'wide', [32, 32], 1, 4096],
+  [256, 256, 256, 'square 256', 'wide', [2, 2], 1, 256],
+  [128, 128, 64, 'smallest wide GEMM', 'wide', [1, 1], 1, 64],
+  [127, 256, 256, 'M = 127: main', 'main', [4, 2], 1, 256],
+  [50_176, 64, 576, 'ResNet-18 layer1 forward at batch 16: N = 64, main', 'main', [1, 784], 1, 576],
+  [784, 512, 4608, 'ResNet-18 layer4 forward at batch 16: 9 chunks of 512', 'wide', [4, 7], 9, 512],
+  [64, 576, 50_176, 'ResNet-18 layer1 filter gradient: main (M = 64), 61 chunks of 832', 'main', [9, 1], 61, 832],
+  [300, 130, 1500, 'wide with split K: 3 chunks of 512 (the last 476)', 'wide', [2, 3], 3, 512],
+  [576, 6, 25, 'LeNet conv1 forward: direct on every adapter', 'direct', [1, 144], 1, 25],
+  [6, 25, 460_800, 'LeNet conv1 filter gradient at 800 images: kpar on every adapter', 'kpar', [7, 2], 113, 4096],
+];
+
+describe('GEMM planner: hardware and software adapters', () => {
+  it.each(HARDWARE)('%i×%i×%i: %s', (M, N, K, _what, kernel, blocks, splits, kChunk) => {
+    const hw = gemmPlan(M, N, K, false, { software: false });
+    expect({ kernel: hw.kernel, blocks: hw.blocks, splits: hw.splits, kChunk: hw.kChunk }).toEqual({
+      kernel,
+      blocks,
+      splits,
+      kChunk,
+    });
+    if (kernel === 'wide') expect(hw.workgroupSize).toBe(256);
+    expect(gemmPlan(M, N, K, false, { software: true })).toEqual(hw);
+  });
+
+  it('a forced kernel keeps the shape’s K partition (kpar excepted: its own chunks)', () => {
+    for (const [M, N, K] of [
+      [3, 5, 13],
+      [150, 64, 1100],
+      [4000, 40, 5000],
+    ]) {
+      const split = tiledSplit(N, K);
+      for (const force of ['main', 'wide', 'direct'] as const) {
+        const p = gemmPlan(M, N, K, false, { force, software: false });
+        expect(p.kernel).toBe(force);
+        expect({ splits: p.splits, kChunk: p.kChunk }).toEqual(split);
+      }
+      expect(gemmPlan(M, N, K, false, { force: 'kpar' }).kChunk).toBe(kparChunk(K));
+    }
+  });
+
+  it('the split of main, wide and direct ignores M', () => {
+    for (const [N, K] of [
+      [1, 1024],
+      [7, 3000],
+      [64, 1100],
+      [512, 4608],
+      [1000, 100_000],
+    ]) {
+      const parts = new Set(
+        [1, 5, 64, 200, 5000].flatMap((M) =>
+          [true, false].map((software) => {
+            const p = gemmPlan(M, N, K, false, { software });
+            return p.kernel === 'kpar' ? null : `${p.splits}×${p.kChunk}`;
+          }),
+        ),
+      );
+      parts.delete(null);
+      expect(parts.size).toBe(1);
+      const { splits, kChunk } = tiledSplit(N, K);
+      expect(parts.has(`${splits}×${kChunk}`)).toBe(true);
+      expect((splits - 1) * kChunk).toBeLessThan(K);
+      expect(splits * kChunk).toBeGreaterThanOrEqual(K);
+      expect(kChunk % 64 === 0 || splits === 1).toBe(true);
+    }
+  });
+});
+
+describe('direct: the staged weight matrix', () => {
+  const off = { STAGE_B: false, STAGE_ROWS: 1, STAGE_GROUPS: 1, STAGE_VPG: 1 };
+  it.each([
+    [
+      'LeNet conv1 forward: 25 taps → 28 rows, 6 columns in 2 vec4',
+      576,
+      6,
+      25,
+      true,
+      { STAGE_B: true, STAGE_ROWS: 28, STAGE_GROUPS: 1, STAGE_VPG: 2 },
+    ],
+    [
+      'LeNet conv2 forward: 150 → 152 rows, 2 groups of 8 (9,728 bytes)',
+      4096,
+      16,
+      150,
+      true,
+      { STAGE_B: true, STAGE_ROWS: 152, STAGE_GROUPS: 2, STAGE_VPG: 2 },
+    ],
+    [
+      'conv into 1 channel: one vec4 per row',
+      784,
+      1,
+      150,
+      true,
+      { STAGE_B: true, STAGE_ROWS: 152, STAGE_GROUPS: 1, STAGE_VPG: 1 },
+    ],
+    ['600 × 2 groups of 8 would take 38,400 bytes: off', 4096, 16, 600, true, off],
+    ['not weights (a dense layer’s B): off', 4096, 16, 150, false, off],
+    ['a tiled plan: off', 4096, 64, 150, true, off],
+    ['direct without columns along M (M ≤ 4): off', 3, 16, 150, true, off],
+  ])('%s', (_what, M, N, K, weights, want) => {
+    expect(directStaging(gemmPlan(M, N, K, false), N, weights, { software: false })).toEqual(want);
+  });
+
+  it('is off by default on software adapters (measured slower on SwiftShader); stageWeights overrides', () => {
+    const plan = gemmPlan(576, 6, 25, false);
+    expect(directStaging(plan, 6, true)).toEqual(off);
+    expect(directStaging(plan, 6, true, { software: true })).toEqual(off);
+    expect(directStaging(plan, 6, true, { software: true, stageWeights: true }).STAGE_B).toBe(true);
+    expect(directStaging(plan, 6, true, { software: false, stageWeights: false })).toEqual(off);
   });
 });

@@ -97,7 +97,12 @@ const CASES: Case[] = [
   },
   { name: 'dense, 64×64 tiles, vec4 loads', layer: { type: 'dense', name: 'fc', out: 68 }, inShape: [72], batch: 64 },
   { name: 'dense, 64×64 tiles, odd sizes', layer: { type: 'dense', name: 'fc', out: 65 }, inShape: [67], batch: 66 },
-  { name: 'dense, 64×64 tiles with split-K', layer: { type: 'dense', name: 'fc', out: 64 }, inShape: [520], batch: 64 },
+  {
+    name: 'dense, 64×64 tiles with split-K (K = 1100: 3 chunks)',
+    layer: { type: 'dense', name: 'fc', out: 64 },
+    inShape: [1100],
+    batch: 64,
+  },
   {
     name: 'maxpool2d 3×3 stride 2 (overlapping)',
     layer: { type: 'maxpool2d', kernel: 3, stride: 2 },

@@ -9,6 +9,7 @@ import { VERSION } from './common.js';
 import { attackCommand } from './commands/attack.js';
 import { benchCommand } from './commands/bench.js';
 import { curvatureCommand } from './commands/curvature.js';
+import { evaluateCommand } from './commands/evaluate.js';
 import { experimentCommand } from './commands/experiment.js';
 import { explainCommand } from './commands/explain.js';
 import { infoCommand } from './commands/info.js';
@@ -30,6 +31,7 @@ for (const command of [
   curvatureCommand(),
   benchCommand(),
   trainCommand(),
+  evaluateCommand(),
   experimentCommand(),
 ])
   program.addCommand(command);

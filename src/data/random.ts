@@ -21,4 +21,12 @@ export function permutation(n: number, seed: number, stream: number, a: number, 
 }
 
 /** Philox streams of the training module (the curvature module uses 2–5, SSR's start vectors 6). */
-export const DATA_STREAM = { split: 10, epoch: 11, init: 12, madryStart: 13, subset: 14 } as const;
+export const DATA_STREAM = {
+  split: 10,
+  epoch: 11,
+  init: 12,
+  madryStart: 13,
+  subset: 14,
+  augment: 15,
+  robustStart: 16,
+} as const;

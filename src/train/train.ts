@@ -1,4 +1,5 @@
 import type { Backend, BTensor } from '../backend/backend.js';
+import { checkAugment, shiftAt, shiftImage, type AugmentOptions } from '../data/augment.js';
 import { DATA_STREAM, permutation, uniformAt } from '../data/random.js';
 import type { Dataset } from '../data/mnist.js';
 import { fail } from '../errors.js';
@@ -58,6 +59,12 @@ export interface TrainOptions {
   range?: [number, number];
   /** Called after every epoch with its record. */
   onEpoch?: (e: EpochRecord) => void;
+  /**
+   * Random translations of the training inputs ([C, H, W] models): each visit of an example shifts it by
+   * (dx, dy) drawn from the seed, the example and the epoch, with zero fill (done on the host while the
+   * batch is assembled). Off by default.
+   */
+  augment?: AugmentOptions;
 }
 
 export interface EpochRecord {
@@ -199,6 +206,7 @@ export async function train(model: Model, data: Dataset, options: TrainOptions =
     'maxSteps',
     'range',
     'onEpoch',
+    'augment',
   ];
   for (const k of Object.keys(options))
     if (!allowed.includes(k)) fail('INVALID_ARGUMENT', `train: unknown option '${k}'; allowed: ${allowed.join(', ')}`);
@@ -216,6 +224,12 @@ export async function train(model: Model, data: Dataset, options: TrainOptions =
   const opt = checkOptimizer(options.optimizer),
     schedule = checkSchedule(options.schedule),
     reg = checkRegularizer(options.regularizer);
+  const augment = checkAugment(options.augment, 'train');
+  if (augment && model.inputShape.length !== 3)
+    fail(
+      'INVALID_ARGUMENT',
+      `train: augment.shift translates images [C, H, W]; this model takes [${model.inputShape.join(', ')}] inputs`,
+    );
   const seed = resolveSeed(options.seed);
   const [lo, hi] = options.range ?? [0, 1];
   if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo < hi))
@@ -264,6 +278,7 @@ export async function train(model: Model, data: Dataset, options: TrainOptions =
             epoch,
             lr,
             [lo, hi],
+            augment,
           );
           done++;
           if (done % reportEvery === 0 || s === stepsPerEpoch - 1 || step === totalSteps - 1) {
@@ -320,11 +335,18 @@ function trainStep(
   epoch: number,
   lr: number,
   range: [number, number],
+  augment: AugmentOptions | null,
 ): void {
   const B = rows.length;
   const xData = new Float32Array(B * d);
-  rows.forEach((r, i) => xData.set(data.x.data.subarray(r * d, (r + 1) * d), i * d));
   const batchIds = rows.map((r) => ids[r]);
+  rows.forEach((r, i) => {
+    const src = data.x.data.subarray(r * d, (r + 1) * d);
+    if (!augment) return xData.set(src, i * d);
+    const [C, H, W] = data.x.shape.slice(1);
+    const [dx, dy] = shiftAt(seed, batchIds[i], epoch, augment.shift);
+    shiftImage(src, xData.subarray(i * d, (i + 1) * d), C, H, W, dx, dy);
+  });
   const x = be.upload(xData, [B, ...data.x.shape.slice(1)], 'training batch');
   const classes = be.uploadIndices(
     rows.map((r) => data.labels[r]),

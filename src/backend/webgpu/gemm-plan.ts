@@ -1,16 +1,23 @@
 // The GEMM planner: how a GEMM of a given shape runs (which kernel, thread blocks, split-K). A pure function of
 // the shape, exported inside the package so that tests pin the plan each shape gets (test/gemm-plan.test.ts).
+import { WIDE } from './kernels/gemm-wide.js';
 import { WORKGROUP } from './prelude.js';
 
 /**
- * How a GEMM of shape M×N×K runs: a deterministic function of the shape (never of the adapter), so every
- * device computes the same sums in the same order.
+ * How a GEMM of shape M×N×K runs. Which kernel may depend on the adapter (and a caller may force one), but
+ * every kernel sums each element of C in the same order given the same K partition, and the partition is a
+ * function of the shape alone: `main`, `wide` and `direct` share tiledSplit(N, K), which never reads M (a
+ * dense layer's M is its batch, so a row's sums must not change with the chunking of a call); kpar's is
+ * kparChunk(K). Results change with the kernel only where kpar (a lane-strided sum and a tree) takes over.
  *
- * Kernel (gemm.wgsl):
- *  - `main`, 64×64 tiles staged in workgroup memory, when M, N and K are all ≥ 64. Only there does a tile
- *    share each staged value among 16 threads across at least four K tiles, which is what GPUs need
- *    workgroup memory for. Each K tile costs two barriers, which some adapters pay dearly (SwiftShader:
- *    2 barriers per 32 k-steps made a naive 256³ GEMM 17× slower).
+ * Kernel (gemm.wgsl, and kernels/gemm-wide.ts for `wide`):
+ *  - `main`, 64×64 tiles staged in workgroup memory, 4×4 outputs per thread, when M, N and K are all ≥ 64.
+ *    Only there does a tile share each staged value among 16 threads across at least four K tiles, which is
+ *    what GPUs need workgroup memory for. Each K tile costs two barriers, which some adapters pay dearly
+ *    (SwiftShader: 2 barriers per 32 k-steps made a naive 256³ GEMM 17× slower).
+ *  - `wide`, 128×128 tiles, 8×8 outputs per thread, double-buffered with one barrier per tile (see
+ *    gemm-wide.ts), instead of `main` when M and N are both ≥ 128, on every adapter: built for GPUs' large
+ *    GEMMs, and measured 1.4–1.6× faster than `main` on SwiftShader too (bench:gpu kernels, README).
  *  - `direct` (no workgroup memory, no barrier) for everything else. A thin side (N ≤ 16, e.g. a conv with
  *    1–16 output channels, or M ≤ 4, a dense layer at batch 1) would leave most of a 64-wide tile idle,
  *    and with a short K or a narrow output the staged values are shared so little that the caches give the
@@ -24,42 +31,37 @@ import { WORKGROUP } from './prelude.js';
  *    few thousand values and whose K is images × pixels. Direct would give each of a few hundred threads
  *    10⁴–10⁵ serial k steps; a large GPU wants ≥ 10⁴ threads in flight. One workgroup of 64 lanes per 4×4
  *    block of C and chunk of K (lanes on consecutive k, a fixed tree), the chunks added by `splitk_tree`.
- * Split-K (an extra dispatch and a partial buffer, so only when the K loop is long and the grid small):
- * tiled, when fewer than 128 tiles (32,768 threads) and K ≥ 512; kpar, whenever K is longer than one chunk
- * (kparChunk: a function of K alone, so a sum never depends on M, N or the adapter).
+ * Split-K (an extra dispatch and a partial buffer): see tiledSplit (main, wide, direct) and kparChunk.
  */
+export type GemmKernel = 'main' | 'wide' | 'direct' | 'kpar';
+
 export interface GemmPlan {
-  kernel: 'main' | 'direct' | 'kpar';
-  consts: Record<string, number | boolean>; // TILE_M/N/K, or R_M, R_N, ALONG_M (none for kpar)
+  kernel: GemmKernel;
+  consts: Record<string, number | boolean>; // TILE_M/N/K (main), R_M, R_N, ALONG_M (direct); none for wide, kpar
   splits: number;
-  kChunk: number; // K range per split, a multiple of TILE_K (tiled), of 4 (direct) or of KPAR_LANES (kpar)
-  /** Blocks of C along N and along M: tiles (tiled), thread blocks (direct) or 4×4 workgroup blocks (kpar). */
+  kChunk: number; // K range per split: a multiple of TILED_SPLIT_ALIGN (main, wide, direct) or of KPAR_LANES
+  /** Blocks of C along N and along M: tiles (main, wide), thread blocks (direct) or 4×4 workgroup blocks (kpar). */
   blocks: [number, number];
-  /** Threads per workgroup: (TILE_M/4)·(TILE_N/4) for the tiled kernel (one 4×4 block each), else 64. */
+  /** Threads per workgroup: 256 for the tiled kernels, else 64. */
   workgroupSize: number;
 }
 
+/** What the kernel choice may depend on besides the shape; none of it changes a K partition. */
+export interface GemmPlanOptions {
+  /**
+   * A software adapter (SwiftShader, llvmpipe, WARP) or a hardware GPU: direct stages convolution weights in
+   * workgroup memory on hardware only (measured slower on SwiftShader; directStaging). Default: software.
+   */
+  software?: boolean;
+  /** Run this kernel whatever the shape (tests and benches compare kernels on one shape). */
+  force?: GemmKernel | null;
+  /** Whether direct stages a convolution's weights, overriding the adapter's default (benches and tests compare; the sums are the same). */
+  stageWeights?: boolean | null;
+}
+
 /** `vecBAlongN`: B is read as vec4 along N, so a thread's first column must be a multiple of 4. */
-export function gemmPlan(M: number, N: number, K: number, vecBAlongN: boolean): GemmPlan {
-  // Split K into chunks of at least `chunkMin` (a multiple of `align`) when fewer than `minBlocks` blocks of C
-  // would run a K loop of at least `minK`.
-  const split = (blocks: number, minBlocks: number, minK: number, chunkMin: number, align: number) => {
-    const splits =
-      blocks < minBlocks && K >= minK ? Math.min(Math.ceil(minBlocks / blocks), Math.floor(K / chunkMin), 64) : 1;
-    if (splits <= 1) return { splits: 1, kChunk: K };
-    const kChunk = Math.ceil(Math.ceil(K / splits) / align) * align;
-    return { splits: Math.ceil(K / kChunk), kChunk };
-  };
-  if (M >= 64 && N >= 64 && K >= 64) {
-    const blocks: [number, number] = [Math.ceil(N / 64), Math.ceil(M / 64)];
-    return {
-      kernel: 'main',
-      consts: { TILE_M: 64, TILE_N: 64, TILE_K: 16 },
-      blocks,
-      workgroupSize: (64 / 4) * (64 / 4),
-      ...split(blocks[0] * blocks[1], 128, 512, 256, 16),
-    };
-  }
+export function gemmPlan(M: number, N: number, K: number, vecBAlongN: boolean, o: GemmPlanOptions = {}): GemmPlan {
+  const tiled = M >= 64 && N >= 64 && K >= 64;
   let R_M = 4,
     R_N = 4,
     ALONG_M = false;
@@ -69,26 +71,97 @@ export function gemmPlan(M: number, N: number, K: number, vecBAlongN: boolean): 
     if (vecBAlongN) R_N = Math.ceil(R_N / 4) * 4;
     ALONG_M = true;
   }
-  const blocks: [number, number] = [Math.ceil(N / R_N), Math.ceil(M / R_M)];
-  if (K >= KPAR_MIN_K && blocks[0] * blocks[1] < KPAR_MAX_THREADS) {
+  const directBlocks: [number, number] = [Math.ceil(N / R_N), Math.ceil(M / R_M)];
+  let kernel: GemmKernel = o.force ?? 'direct';
+  if (!o.force) {
+    if (tiled) kernel = M >= 128 && N >= 128 ? 'wide' : 'main';
+    else if (K >= KPAR_MIN_K && directBlocks[0] * directBlocks[1] < KPAR_MAX_THREADS) kernel = 'kpar';
+  }
+  if (kernel === 'kpar') {
     const kChunk = kparChunk(K);
     return {
-      kernel: 'kpar',
+      kernel,
       consts: {},
       blocks: [Math.ceil(N / 4), Math.ceil(M / 4)],
       workgroupSize: KPAR_LANES,
-      splits: Math.ceil(K / kChunk),
+      splits: Math.max(1, Math.ceil(K / kChunk)),
       kChunk,
     };
   }
+  const split = tiledSplit(N, K);
+  if (kernel === 'main')
+    return {
+      kernel,
+      consts: { TILE_M: 64, TILE_N: 64, TILE_K: 16 },
+      blocks: [Math.ceil(N / 64), Math.ceil(M / 64)],
+      workgroupSize: (64 / 4) * (64 / 4),
+      ...split,
+    };
+  if (kernel === 'wide')
+    return {
+      kernel,
+      consts: {},
+      blocks: [Math.ceil(N / WIDE.tileN), Math.ceil(M / WIDE.tileM)],
+      workgroupSize: WIDE.threads,
+      ...split,
+    };
   return {
-    kernel: 'direct',
+    kernel,
     consts: { R_M, R_N, ALONG_M },
-    blocks,
+    blocks: directBlocks,
     workgroupSize: WORKGROUP.gemmDirect,
-    splits: 1,
-    kChunk: K,
+    ...split,
   };
+}
+
+/** The shortest K that tiledSplit cuts, the shortest chunk, and the chunks' alignment (every kernel's k step). */
+export const TILED_SPLIT_MIN_K = 1024;
+export const TILED_SPLIT_CHUNK = 512;
+export const TILED_SPLIT_ALIGN = 64;
+/** The most K chunks of main, wide and direct. */
+export const TILED_MAX_SPLITS = 64;
+
+/**
+ * The K partition of main, wide and direct: K ≥ TILED_SPLIT_MIN_K is cut into ⌈K/512⌉ chunks (so a GPU has
+ * more workgroups on long-K products), but at most ⌊K/N⌋ of them, so that the partials ([splits, M, N])
+ * never outgrow A ([M, K]) whatever M is; chunks are a multiple of 64 long (of every kernel's k step), the
+ * last one shorter. A function of N and K, never of M or the adapter: a row of C sums the same chunks in
+ * the same order for every batch size and every kernel.
+ */
+export function tiledSplit(N: number, K: number): { splits: number; kChunk: number } {
+  if (K < TILED_SPLIT_MIN_K) return { splits: 1, kChunk: K };
+  const want = Math.min(Math.ceil(K / TILED_SPLIT_CHUNK), Math.floor(K / Math.max(1, N)), TILED_MAX_SPLITS);
+  if (want <= 1) return { splits: 1, kChunk: K };
+  const kChunk = Math.ceil(Math.ceil(K / want) / TILED_SPLIT_ALIGN) * TILED_SPLIT_ALIGN;
+  return { splits: Math.ceil(K / kChunk), kChunk };
+}
+
+/** The most workgroup memory that direct's staged B may take (WebGPU's default limit is 16 KiB). */
+export const STAGE_MAX_BYTES = 16 * 1024;
+
+/**
+ * The constants of direct's staged B (gemm.wgsl stageB) for a plan on an N-column B: staged when the plan is
+ * direct with columns along M (a convolution's ≤ 16 output channels) and the K chunk of B, rounded up to 4
+ * rows of whole vec4 column groups, fits in STAGE_MAX_BYTES; otherwise off (arrays of one element).
+ * `weights`: B is a small matrix every workgroup reads whole (a convolution's weights), not data. On by
+ * default on hardware adapters only: on SwiftShader (a CPU, where workgroup memory is ordinary memory and a
+ * barrier switches every invocation) it measured 0.6–1.2× the unstaged speed on LeNet's convolutions.
+ */
+export function directStaging(
+  plan: GemmPlan,
+  N: number,
+  weights: boolean,
+  o: GemmPlanOptions = {},
+): Record<string, number | boolean> {
+  const off = { STAGE_B: false, STAGE_ROWS: 1, STAGE_GROUPS: 1, STAGE_VPG: 1 };
+  const wanted = o.stageWeights ?? o.software === false;
+  if (!weights || !wanted || plan.kernel !== 'direct' || plan.consts.ALONG_M !== true) return off;
+  const rn = plan.consts.R_N as number;
+  const rows = Math.max(4, Math.ceil(plan.kChunk / 4) * 4),
+    groups = Math.ceil(N / rn),
+    vpg = rn > 4 ? 2 : 1;
+  if (rows * groups * vpg * 16 > STAGE_MAX_BYTES) return off;
+  return { STAGE_B: true, STAGE_ROWS: rows, STAGE_GROUPS: groups, STAGE_VPG: vpg };
 }
 
 /** Lanes of a K-parallel workgroup (kpar, channel sums): fixed, because the order of every sum depends on it. */

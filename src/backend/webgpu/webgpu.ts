@@ -25,7 +25,7 @@ import { shapeStr, sizeOf } from '../../tensor.js';
 import { BufferPool, GpuContext, SUBMIT_EVERY, type Dispatch, type ShaderDump } from './context.js';
 import { shaderDump, type DumpShaders } from './debug.js';
 import { findWebGPU, openDevice, type AdapterSummary } from './device.js';
-import { gemmPlan } from './gemm-plan.js';
+import { gemmPlan, type GemmKernel, type GemmPlanOptions } from './gemm-plan.js';
 import * as batchnorm from './kernels/batchnorm.js';
 import * as broadcast from './kernels/broadcast.js';
 import * as gemm from './kernels/gemm.js';
@@ -47,6 +47,8 @@ export interface WebGPUOptions {
   powerPreference?: GPUPowerPreference;
   /** Dump every composed shader with its key (see debug.ts; also SMOOTHGEO_DUMP_SHADERS). */
   dumpShaders?: DumpShaders;
+  /** Run every GEMM on this kernel (see gemm-plan.ts); null or absent: the planner picks. */
+  gemmKernel?: GemmKernel | null;
 }
 
 export class WebGPUBackend implements Backend, Recorder {
@@ -58,14 +60,35 @@ export class WebGPUBackend implements Backend, Recorder {
   readonly train = trainPrimitives(this);
   private recovering: Promise<void> | null = null;
 
+  /** What the GEMM planner reads besides the shape (kernels/recorder.ts); rebuilt when either part changes. */
+  gemmPlanOptions: GemmPlanOptions;
+
   constructor(
     private readonly gpu: GPU,
     private adapterInfo: AdapterSummary,
     device: GPUDevice,
     private readonly powerPreference?: GPUPowerPreference,
     private readonly dump: ShaderDump | null = null,
+    gemmKernel: GemmKernel | null = null,
   ) {
     this.ctx = this.makeContext(device);
+    this.gemmPlanOptions = { software: adapterInfo.software, force: gemmKernel };
+  }
+
+  /**
+   * @internal The GEMM kernel every matmul and convolution runs (null: the planner's choice, the default).
+   * Tests and benches compare kernels on one shape with it; the K partition, hence every sum, stays the
+   * planner's except for kpar (gemm-plan.ts).
+   */
+  get gemmKernel(): GemmKernel | null {
+    return this.gemmPlanOptions.force ?? null;
+  }
+  set gemmKernel(k: GemmKernel | null) {
+    this.gemmPlanOptions = { ...this.gemmPlanOptions, force: k };
+  }
+  /** @internal Whether direct stages convolution weights in workgroup memory (null: the adapter's default). */
+  set stageWeights(on: boolean | null) {
+    this.gemmPlanOptions = { ...this.gemmPlanOptions, stageWeights: on };
   }
 
   /**
@@ -141,6 +164,7 @@ export class WebGPUBackend implements Backend, Recorder {
     }
     this.ctx.destroy(); // the lost device's pool and arena: free whatever the driver still tracks
     this.adapterInfo = info;
+    this.gemmPlanOptions = { ...this.gemmPlanOptions, software: info.software };
     this.ctx = this.makeContext(device);
     this.generation++;
   }
@@ -200,7 +224,7 @@ export class WebGPUBackend implements Backend, Recorder {
   }
   gemmScratchBytes(M: number, N: number, K: number): number {
     // Split-K is a function of the shape alone (gemm-plan.ts); vec4 loads change thread blocks, not splits.
-    const { splits } = gemmPlan(M, N, K, false);
+    const { splits } = gemmPlan(M, N, K, false, this.gemmPlanOptions);
     return splits > 1 ? BufferPool.sizeClass(4 * splits * M * N) : 0;
   }
   release(...ts: (BTensor | null | undefined)[]): void {
@@ -371,5 +395,12 @@ export class WebGPUBackend implements Backend, Recorder {
 export async function requestWebGPU(gpu?: GPU, options: WebGPUOptions = {}): Promise<WebGPUBackend> {
   const entry = await findWebGPU(gpu);
   const { device, info } = await openDevice(entry, options.powerPreference);
-  return new WebGPUBackend(entry, info, device, options.powerPreference, await shaderDump(options.dumpShaders));
+  return new WebGPUBackend(
+    entry,
+    info,
+    device,
+    options.powerPreference,
+    await shaderDump(options.dumpShaders),
+    options.gemmKernel ?? null,
+  );
 }

@@ -43,6 +43,12 @@ export function trainCommand(): Command {
       numArg('--epsilon-warmup', 0),
       0,
     )
+    .option(
+      '--augment-shift <pixels>',
+      'translate each training digit by a random (dx, dy) in ±pixels per visit, zero fill (0: off)',
+      intArg('--augment-shift', 0),
+      0,
+    )
     .option('--epochs <n>', 'epochs', intArg('--epochs', 1), 5)
     .option('--batch-size <n>', 'minibatch size', intArg('--batch-size', 1), 64)
     .addOption(new Option('--optimizer <kind>', 'optimiser').choices(['sgd', 'adam']).default('adam'))
@@ -107,7 +113,7 @@ export function trainCommand(): Command {
           : { kind: o.schedule };
       console.error(`engine: ${engine.describe()}`);
       console.error(
-        `training ${o.model} on ${trainSet.labels.length} digits: ${JSON.stringify(regularizer)}, ${JSON.stringify(optimizer)}, ${JSON.stringify(schedule)}, seed ${o.seed}`,
+        `training ${o.model} on ${trainSet.labels.length} digits${o.augmentShift > 0 ? ` (random shifts up to ±${o.augmentShift} px)` : ''}: ${JSON.stringify(regularizer)}, ${JSON.stringify(optimizer)}, ${JSON.stringify(schedule)}, seed ${o.seed}`,
       );
       const t0 = performance.now();
       const result = await train(model, trainSet, {
@@ -119,6 +125,7 @@ export function trainCommand(): Command {
         seed: o.seed,
         progress: o.progress ? undefined : false,
         maxSteps: o.maxSteps,
+        augment: o.augmentShift > 0 ? { shift: o.augmentShift } : undefined,
         onEpoch: (e) => {
           if (!process.stderr.isTTY || !o.progress)
             console.error(
@@ -141,6 +148,7 @@ export function trainCommand(): Command {
         schedule,
         epochs: o.epochs,
         batchSize: o.batchSize,
+        augment: o.augmentShift > 0 ? { shift: o.augmentShift } : null,
         steps: result.steps,
         trainSeconds: seconds,
         secondsPerEpoch: result.history.map((h) => h.seconds),

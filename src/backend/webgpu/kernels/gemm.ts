@@ -2,7 +2,7 @@
 // from shaders/conv2d.wgsl), each run by the kernel that gemm-plan.ts picks for its shape.
 import type { BTensor, ConvGeom, EpilogueActivation, MatmulOptions } from '../../backend.js';
 import { shapeStr } from '../../../tensor.js';
-import { gemmPlan, KPAR_LANES } from '../gemm-plan.js';
+import { directStaging, gemmPlan, KPAR_LANES } from '../gemm-plan.js';
 import { ACTIVATION_CODE, FUSE_CODE, WORKGROUP } from '../prelude.js';
 import type { Bound, ConstValue, ElemType, Program, UniformDecl } from '../program.js';
 import { bind, opt, type GpuTensor, type Recorder } from './recorder.js';
@@ -31,7 +31,21 @@ const EPILOGUE_CONSTS = ['HAS_BIAS', 'ACCUMULATE'];
 const FUSED_CONSTS = ['ACT', 'FUSE'];
 const KERNEL_CONSTS = {
   main: ['TILE_M', 'TILE_N', 'TILE_K', 'A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
-  direct: ['R_M', 'R_N', 'ALONG_M', 'A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
+  direct: [
+    'R_M',
+    'R_N',
+    'ALONG_M',
+    'A_K_FAST',
+    'B_K_FAST',
+    'VEC_A',
+    'VEC_B',
+    'SPLIT_K',
+    'STAGE_B',
+    'STAGE_ROWS',
+    'STAGE_GROUPS',
+    'STAGE_VPG',
+  ],
+  wide: ['A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
   kpar: ['A_K_FAST', 'B_K_FAST', 'VEC_A', 'VEC_B', 'SPLIT_K'],
   splitk: [],
   splitk_tree: [],
@@ -122,11 +136,13 @@ interface Gemm {
   K: number;
   /** The activation fused into the store, and its output (the same shape as `out`). */
   act?: { spec: EpilogueActivation; out: GpuTensor } | null;
+  /** B is a convolution's weights: direct may stage it in workgroup memory (gemm-plan.ts directStaging). */
+  stageB?: boolean;
 }
 
 /** Records the GEMM; returns its output and, when an activation is fused, the activation's output. */
 function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
-  const plan = gemmPlan(v.M, v.N, v.K, v.vecB && !v.bKFast);
+  const plan = gemmPlan(v.M, v.N, v.K, v.vecB && !v.bKFast, r.gemmPlanOptions);
   const { splits, kChunk } = plan;
   const act = v.act ?? null,
     fused = !!act;
@@ -158,14 +174,25 @@ function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
     SPLIT_K: splits > 1,
   };
   for (const k in plan.consts) consts[k] = plan.consts[k];
+  if (plan.kernel === 'direct') {
+    const staging = directStaging(plan, v.N, !!v.stageB, r.gemmPlanOptions);
+    for (const k in staging) consts[k] = staging[k];
+  }
   for (const k in common) consts[k] = common[k];
-  // Tiled: one workgroup per 64×64 tile. Direct: one thread per block of C. kpar: one workgroup per 4×4 block.
+  // main: one workgroup per 64×64 tile. wide: one per 128×128 tile, numbered 1-D (its swizzle maps the
+  // number to a tile). direct: one thread per block of C. kpar: one workgroup per 4×4 block.
   const [bn, bm] = plan.blocks;
   const [x, y] =
-    plan.kernel === 'main' ? [bn, bm] : plan.kernel === 'kpar' ? [bn * bm, 1] : r.grid1d(bn * bm, plan.workgroupSize);
+    plan.kernel === 'main'
+      ? [bn, bm]
+      : plan.kernel === 'kpar'
+        ? [bn * bm, 1]
+        : plan.kernel === 'wide'
+          ? r.grid1d(bn * bm, 1)
+          : r.grid1d(bn * bm, plan.workgroupSize);
   // Labels name the kernel and its split (each dispatch's own: a pipeline serves every split count).
   const what = `${v.label}${act ? ` + ${act.spec.kind}${act.spec.z ? ' tangent' : ''}` : ''}`;
-  const kernelName = plan.kernel === 'main' ? 'tiled' : plan.kernel;
+  const kernelName = plan.kernel === 'main' ? 'tiled' : plan.kernel === 'wide' ? 'tiled 128×128' : plan.kernel;
   r.run({
     program: program(plan.kernel, v.body, plan.workgroupSize, fused),
     label: `${what} [${kernelName}${splits > 1 ? `, split-K ${splits}×${kChunk}` : ''}]`,
@@ -298,6 +325,7 @@ export function conv2d(
   const { out, accumulate } = r.output(into, shape, 'conv2d');
   return convGemm(r, g, {
     label: 'conv2d forward',
+    stageB: true,
     shapes: convShapes(g),
     body: BODIES.convForward,
     operands: [bind('x', x), bind('wt', w)],
@@ -319,6 +347,7 @@ export function conv2d(
 export function conv2dBackwardInput(r: Recorder, gy: BTensor, w: BTensor, g: ConvGeom, into?: BTensor | null): BTensor {
   const { out, accumulate } = r.output(into, [g.n, g.c, g.h, g.w], 'conv2d backward input');
   const common = {
+    stageB: true,
     shapes: convShapes(g),
     operands: [bind('gy', gy), bind('wt', w)] as [Bound, Bound],
     bias: null,

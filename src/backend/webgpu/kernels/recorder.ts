@@ -4,6 +4,7 @@
 import type { BTensor, DType } from '../../backend.js';
 import { sizeOf } from '../../../tensor.js';
 import type { Dispatch } from '../context.js';
+import type { GemmPlanOptions } from '../gemm-plan.js';
 import type { Bound } from '../program.js';
 
 export class GpuTensor implements BTensor {
@@ -31,6 +32,8 @@ export interface Recorder {
   run(d: Dispatch): void;
   /** Workgroups of `size` threads covering `total` items, folded into y past the per-dimension limit. */
   grid1d(total: number, size: number): [number, number, number];
+  /** What the GEMM planner may read besides the shape: the adapter's kind, a forced kernel. */
+  readonly gemmPlanOptions: GemmPlanOptions;
 }
 
 export const buf = (t: BTensor): GPUBuffer => (t as GpuTensor).buffer;

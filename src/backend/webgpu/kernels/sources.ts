@@ -1,5 +1,6 @@
 // The kernel families' WGSL, split into sections once when the module loads (program.ts).
 import { FamilySources } from '../program.js';
+import { wideKernelWgsl } from './gemm-wide.js';
 import gemmSrc from '../../../../shaders/gemm.wgsl';
 import convSrc from '../../../../shaders/conv2d.wgsl';
 import poolSrc from '../../../../shaders/pool.wgsl';
@@ -13,7 +14,8 @@ import batchNormSrc from '../../../../shaders/batchnorm.wgsl';
 import broadcastSrc from '../../../../shaders/broadcast.wgsl';
 
 export const SOURCES = new FamilySources()
-  .add('gemm', gemmSrc)
+  // The wide GEMM kernel is generated (unrolled) text, appended to the family as section `wide`.
+  .add('gemm', `${gemmSrc}\n//! section wide\n${wideKernelWgsl()}`)
   .add('conv2d', convSrc)
   .add('pool', poolSrc)
   .add('pointwise', pointwiseSrc)
