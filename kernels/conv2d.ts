@@ -383,8 +383,8 @@ function rowTile(wg: usize, y: usize, yRowB: usize, yPlaneB: usize, O: i32, r0: 
  * Whether backward input runs on row tiles rather than as the correlation over padded ȳ, which computes
  * round4(w) columns of each gx row where ow carry ȳ, but whose tiles run faster. Measured (LeNet-sized 5×5
  * layers, 1 thread), row tiles / correlation: 1.24–1.43 at ow/round4(w) = 8/12 for o = 6–8 (and 1.1–1.2 over
- * an earlier scatter form at o ≥ 10), 0.92–0.94 at 24/28 with c = 1 and o = 6–8 (pairs (c, s) fill 5 of 8 tile
- * rows), ≈ 1.15 there at o = 12; 0.75–0.8 for 3×3 padding-1 layers (ow = w).
+ * a per-tap scatter form, tried and dropped, at o ≥ 10); 0.92–0.94 at 24/28 with c = 1 and o = 6–8 (the 5
+ * pairs (c, s) fill 5 of a tile's 8 rows), ≈ 1.15 there at o = 12; 0.75–0.8 for 3×3 padding-1 layers (ow = w).
  */
 @inline function rowsPay(o: i32, w: i32, ow: i32): bool {
   const cols = round4(w);
