@@ -376,20 +376,75 @@ function rowTile(wg: usize, y: usize, yRowB: usize, yPlaneB: usize, O: i32, r0: 
   if (nP > 3) put(t3, c30, c31, 8, true, 0, 1);
 }
 
+/**
+ * rowTile for the last group's left-over pairs 0 and 1 (weights at lanes 0 and 1) × two ȳ blocks of 8 at y and
+ * y + 32 bytes (nQ = 1: the second block repeats the first and is not stored): per step two splats and four
+ * loads, the main tile's ratio.
+ */
+function rowTile2x2(wg: usize, y: usize, yRowB: usize, yPlaneB: usize, O: i32, r0: i32, r1: i32, t0: usize, t1: usize, nQ: i32): void {
+  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+  let b00 = f32x4.splat(0), b01 = f32x4.splat(0), b10 = f32x4.splat(0), b11 = f32x4.splat(0);
+  const d: usize = nQ > 1 ? 32 : 0;
+  let wk = wg + (<usize>(r0 * O) << 4), yr = y;
+  for (let r = r0; r < r1; r++) {
+    let yk = yr;
+    for (let oo = 0; oo < O; oo++) {
+      const y0 = v128.load(yk), y1 = v128.load(yk, 16), y2 = v128.load(yk + d), y3 = v128.load(yk + d, 16);
+      const x0 = v128.load32_splat(wk), x1 = v128.load32_splat(wk, 4);
+      a00 = madd(x0, y0, a00); a01 = madd(x0, y1, a01); a10 = madd(x0, y2, a10); a11 = madd(x0, y3, a11);
+      b00 = madd(x1, y0, b00); b01 = madd(x1, y1, b01); b10 = madd(x1, y2, b10); b11 = madd(x1, y3, b11);
+      wk += 16;
+      yk += yPlaneB;
+    }
+    yr -= yRowB;
+  }
+  put(t0, a00, a01, 8, true, 0, 1);
+  put(t1, b00, b01, 8, true, 0, 1);
+  if (nQ > 1) {
+    put(t0 + 32, a10, a11, 8, true, 0, 1);
+    put(t1 + 32, b10, b11, 8, true, 0, 1);
+  }
+}
+
+/**
+ * rowTile for one left-over pair (weights at wl, a lane of the group's [4]) × up to four ȳ blocks of 8 from y
+ * (blocks ≥ nQ repeat the first and are not stored): per step one splat and eight loads.
+ */
+function rowTile1x4(wl: usize, y: usize, yRowB: usize, yPlaneB: usize, O: i32, r0: i32, r1: i32, t: usize, nQ: i32): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const d1: usize = nQ > 1 ? 32 : 0, d2: usize = nQ > 2 ? 64 : 0, d3: usize = nQ > 3 ? 96 : 0;
+  let wk = wl + (<usize>(r0 * O) << 4), yr = y;
+  for (let r = r0; r < r1; r++) {
+    let yk = yr;
+    for (let oo = 0; oo < O; oo++) {
+      const x = v128.load32_splat(wk);
+      c00 = madd(x, v128.load(yk), c00); c01 = madd(x, v128.load(yk, 16), c01);
+      c10 = madd(x, v128.load(yk + d1), c10); c11 = madd(x, v128.load(yk + d1, 16), c11);
+      c20 = madd(x, v128.load(yk + d2), c20); c21 = madd(x, v128.load(yk + d2, 16), c21);
+      c30 = madd(x, v128.load(yk + d3), c30); c31 = madd(x, v128.load(yk + d3, 16), c31);
+      wk += 16;
+      yk += yPlaneB;
+    }
+    yr -= yRowB;
+  }
+  put(t, c00, c01, 8, true, 0, 1);
+  if (nQ > 1) put(t + 32, c10, c11, 8, true, 0, 1);
+  if (nQ > 2) put(t + 64, c20, c21, 8, true, 0, 1);
+  if (nQ > 3) put(t + 96, c30, c31, 8, true, 0, 1);
+}
+
 /** Row length (floats) of the padded gx rows: every tile's 8 pixels at every column shift stay inside. */
 @inline function rowsCols(ow: i32, kw: i32): i32 { return round8(ow) + kw - 1; }
 
 /**
  * Whether backward input runs on row tiles rather than as the correlation over padded ȳ, which computes
- * round4(w) columns of each gx row where ow carry ȳ, but whose tiles run faster. Measured (LeNet-sized 5×5
- * layers, 1 thread), row tiles / correlation: 1.24–1.43 at ow/round4(w) = 8/12 for o = 6–8 (and 1.1–1.2 over
- * a per-tap scatter form, tried and dropped, at o ≥ 10); 0.92–0.94 at 24/28 with c = 1 and o = 6–8 (the 5
- * pairs (c, s) fill 5 of a tile's 8 rows), ≈ 1.15 there at o = 12; 0.75–0.8 for 3×3 padding-1 layers (ow = w).
+ * round4(w) columns of each gx row where only ow meet ȳ, but whose tiles run faster: row tiles when more than
+ * an eighth of those columns are border. Measured (1 thread, row tiles / correlation): 1.2–1.34 for LeNet conv1
+ * (c = 1, o = 6–12, ow/round4(w) = 24/28), 1.11–1.43 for 5×5 layers at 8/12 and 10/16 (o = 6–12); 0.71–0.75 at
+ * 14/16 (3×3, 16 channels) and 0.74–0.84 for 3×3 padding-1 layers (ow = w); 0.81 at 26/28 (3×3, 8 channels).
  */
-@inline function rowsPay(o: i32, w: i32, ow: i32): bool {
-  const cols = round4(w);
-  return 4 * ow <= 3 * cols || (ow < cols && o >= 12);
-}
+@inline function rowsPay(w: i32, ow: i32): bool { return 8 * ow < 7 * round4(w); }
 
 /** Workspace bytes of backwardInputRows: packed W, pair offsets, padded ȳ, padded gx rows. */
 function rowsWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, h: i32, oh: i32, ow: i32): i32 {
@@ -423,9 +478,27 @@ function backwardInputRows(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i
         const ip = i + ph, r0 = ip - oh + 1 > 0 ? ip - oh + 1 : 0, r1 = ip + 1 < kh ? ip + 1 : kh;
         if (r0 >= r1) continue;
         const yo = y + <usize>(ip - r0) * yRowB, to = <usize>i * rowB;
-        for (let q = 0; q < W8; q += 8) {
-          const qo = <usize>q << 2;
-          rowTile(wg, yo + qo, yRowB, yPlaneB, o, r0, r1, t0 + to + qo, t1 + to + qo, t2 + to + qo, t3 + to + qo, nP);
+        if (nP == 4) {
+          for (let q = 0; q < W8; q += 8) {
+            const qo = <usize>q << 2;
+            rowTile(wg, yo + qo, yRowB, yPlaneB, o, r0, r1, t0 + to + qo, t1 + to + qo, t2 + to + qo, t3 + to + qo, 4);
+          }
+          continue;
+        }
+        // The last group's 1 to 3 pairs: two at a time over pairs of blocks, an odd one over four blocks.
+        const nQ = W8 >> 3;
+        if (nP >= 2) {
+          for (let q = 0; q < nQ; q += 2) {
+            const qo = <usize>q << 5;
+            rowTile2x2(wg, yo + qo, yRowB, yPlaneB, o, r0, r1, t0 + to + qo, t1 + to + qo, nQ - q < 2 ? 1 : 2);
+          }
+        }
+        if (nP & 1) {
+          const wl = wg + (<usize>(nP - 1) << 2), tl = nP == 1 ? t0 : t2;
+          for (let q = 0; q < nQ; q += 4) {
+            const qo = <usize>q << 5;
+            rowTile1x4(wl, yo + qo, yRowB, yPlaneB, o, r0, r1, tl + to + qo, nQ - q < 4 ? nQ - q : 4);
+          }
         }
       }
     }
@@ -480,7 +553,7 @@ export function conv2dForward(x: usize, wt: usize, bias: usize, y: usize, n: i32
 /** gx[n] += col2im(Wᵀ·gy_n), per group; = when `overwrite` (gx need not be zeroed). */
 export function conv2dBackwardInput(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize, overwrite: i32): void {
   if (convDirect(kh, kw, sh, sw, ph, pw, dh, dw, groups)) {
-    if (rowsPay(o, w, ow)) backwardInputRows(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1);
+    if (rowsPay(w, ow)) backwardInputRows(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1);
     else backwardInputDirect(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1);
     return;
   }

@@ -10,7 +10,8 @@ import { relL2, rng, wasmEngine } from './helpers.js';
  * 1-channel × 4-row tile), output widths that are and are not multiples of the 8-pixel tile, heights that are
  * and are not multiples of 4 rows, padding 0 … k − 1 (so ȳ's padding k − 1 − p runs from k − 1 down to 0),
  * non-square kernels, bias, and accumulation into an existing tensor; backward input both as the correlation
- * over padded ȳ and on row tiles (kernels/conv2d.ts rowsPay: a wide zero border, or ow < w and o ≥ 12).
+ * over padded ȳ and on row tiles (kernels/conv2d.ts rowsPay: more than an eighth of the columns border),
+ * with 1, 2 or 3 pairs (c, s) left over for the last group and 1 to 3 blocks of 8 ȳ columns.
  * Each output is a float32 sum of ≤ 400 O(1) terms (C·kh·kw forward, o·kh·kw backward): relative error
  * ≲ 1e-6; 1e-5 as in test/ops.test.ts.
  */
