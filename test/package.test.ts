@@ -29,7 +29,9 @@ beforeAll(() => {
   consumer = join(dir, 'consumer');
   mkdirSync(consumer);
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  const r = sh(NPM, ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], consumer);
+  // --engine-strict: a dependency whose `engines.node` excludes this Node (the package promises node >= 20) fails
+  // the install, as it would for a user with engine-strict set (commander 15 needs node >= 22.12 and once slipped in).
+  const r = sh(NPM, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--engine-strict', tarball], consumer);
   expect(r.status, r.stderr).toBe(0);
 }, 180_000);
 
