@@ -333,37 +333,42 @@ function backwardInputDirect(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h:
   }
 }
 
-// ---- Backward input (stride 1) as a scatter of per-tap GEMMs: no multiply-add meets padding ----
-// gx[c, p + r − ph, q + s − pw] += Σ_o W[o, c, r, s] · ȳ[o, p, q]: for each pair k = (c, r, s), a row of
-// Wᵀ·ȳ shifted by the tap. A tile takes 4 pairs × 8 pixels of one ȳ row, sums over o in registers (one input
-// load per half and four weight splats per o: the forward tile's ratio), and adds its four rows into a
-// zero-padded copy of the example's gx at the pairs' offsets; the copy's interior is then added (or written)
-// to gx. Only real ȳ pixels are read (rows padded to 8 with zeros), where the correlation form over ȳ padded
-// by k − 1 − p spends a fifth to a third of its work on the zero border of LeNet-sized images.
+// ---- Backward input (stride 1) on row tiles: rows as a correlation, columns as a scatter ----
+// gx[c, i − ph, q + s − pw] += Σ_r Σ_o W[o, c, r, s] · ȳ[o, i − r, q]: for pair k = (c, s) and padded-gx row i
+// a tile of 4 pairs × 8 ȳ pixels sums over the filter rows r that meet real ȳ rows and over o in registers
+// (one input load a half and four weight splats per step: the forward tile's ratio), then adds its four rows
+// into gx rows padded by kw − 1 columns at the pairs' column shifts. Only real ȳ pixels are read and only gx
+// rows computed, where the correlation over ȳ padded by k − 1 − p spends a fifth to a third of its work on
+// the zero border of LeNet-sized layers; the stores come once per o·(filter rows) steps.
 
-/** Wᵀ packed for the scatter tiles: group g of 4 pairs as [o][4] (pairs past K zero), at dst. */
-function packPairs(w: usize, o: i32, K: i32, dst: usize): void {
-  const groups = (K + 3) >> 2;
-  for (let g = 0; g < groups; g++) for (let oo = 0; oo < o; oo++) for (let i = 0; i < 4; i++) {
-    const k = g * 4 + i;
-    store<f32>(dst + (<usize>((g * o + oo) * 4 + i) << 2), k < K ? load<f32>(w + (<usize>(oo * K + k) << 2)) : 0);
+/** W packed for the row tiles: group g of 4 pairs (c, s) as [kh][o][4] (pairs past c·kw zero), at dst. */
+function packRowPairs(w: usize, o: i32, c: i32, kh: i32, kw: i32, dst: usize): void {
+  const K2 = c * kw, groups = (K2 + 3) >> 2;
+  for (let g = 0; g < groups; g++) for (let r = 0; r < kh; r++) for (let oo = 0; oo < o; oo++) for (let i = 0; i < 4; i++) {
+    const k = g * 4 + i, ci = k / kw, s = k % kw;
+    const v: f32 = k < K2 ? load<f32>(w + (<usize>(((oo * c + ci) * kh + r) * kw + s) << 2)) : 0;
+    store<f32>(dst + (<usize>(((g * kh + r) * o + oo) * 4 + i) << 2), v);
   }
 }
 
-/** t0..t3 (the first nP) += Σ_o wg[o][i] · ȳ[o, 8 pixels at y], ȳ planes yPlaneB apart. */
-function scatterTile(wg: usize, y: usize, yPlaneB: usize, O: i32, t0: usize, t1: usize, t2: usize, t3: usize, nP: i32): void {
+/** t0..t3 (the first nP) += Σ_{r0 ≤ r < r1} Σ_o wg[r][o][i] · ȳ[o, row of y − r + r0, 8 pixels]. */
+function rowTile(wg: usize, y: usize, yRowB: usize, yPlaneB: usize, O: i32, r0: i32, r1: i32, t0: usize, t1: usize, t2: usize, t3: usize, nP: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let wk = wg, yk = y;
-  for (let oo = 0; oo < O; oo++) {
-    const b0 = v128.load(yk), b1 = v128.load(yk, 16);
-    const x0 = v128.load32_splat(wk), x1 = v128.load32_splat(wk, 4), x2 = v128.load32_splat(wk, 8), x3 = v128.load32_splat(wk, 12);
-    c00 = madd(x0, b0, c00); c01 = madd(x0, b1, c01);
-    c10 = madd(x1, b0, c10); c11 = madd(x1, b1, c11);
-    c20 = madd(x2, b0, c20); c21 = madd(x2, b1, c21);
-    c30 = madd(x3, b0, c30); c31 = madd(x3, b1, c31);
-    wk += 16;
-    yk += yPlaneB;
+  let wk = wg + (<usize>(r0 * O) << 4), yr = y;
+  for (let r = r0; r < r1; r++) {
+    let yk = yr;
+    for (let oo = 0; oo < O; oo++) {
+      const b0 = v128.load(yk), b1 = v128.load(yk, 16);
+      const x0 = v128.load32_splat(wk), x1 = v128.load32_splat(wk, 4), x2 = v128.load32_splat(wk, 8), x3 = v128.load32_splat(wk, 12);
+      c00 = madd(x0, b0, c00); c01 = madd(x0, b1, c01);
+      c10 = madd(x1, b0, c10); c11 = madd(x1, b1, c11);
+      c20 = madd(x2, b0, c20); c21 = madd(x2, b1, c21);
+      c30 = madd(x3, b0, c30); c31 = madd(x3, b1, c31);
+      wk += 16;
+      yk += yPlaneB;
+    }
+    yr -= yRowB;
   }
   put(t0, c00, c01, 8, true, 0, 1);
   if (nP > 1) put(t1, c10, c11, 8, true, 0, 1);
@@ -371,36 +376,93 @@ function scatterTile(wg: usize, y: usize, yPlaneB: usize, O: i32, t0: usize, t1:
   if (nP > 3) put(t3, c30, c31, 8, true, 0, 1);
 }
 
-/** Rows and row length (floats) of the padded gx copy: every tile's 8 pixels at every tap stay inside. */
-@inline function scatterRows(oh: i32, kh: i32): i32 { return oh + kh - 1; }
-@inline function scatterCols(ow: i32, kw: i32): i32 { return round8(ow) + kw - 1; }
-
-/** Workspace bytes of backwardInputScatter: packed Wᵀ, pair offsets, padded ȳ, padded gx. */
-function scatterWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, oh: i32, ow: i32): i32 {
-  const K = c * kh * kw, groups = (K + 3) >> 2;
-  return groups * o * 16 + groups * 16 + o * oh * round8(ow) * 4 + c * scatterRows(oh, kh) * scatterCols(ow, kw) * 4 + 64;
+/**
+ * rowTile for the last group's left-over pairs 0 and 1 (weights at lanes 0 and 1) × two ȳ blocks of 8 at y and
+ * y + 32 bytes (nQ = 1: the second block repeats the first and is not stored): per step two splats and four
+ * loads, the main tile's ratio.
+ */
+function rowTile2x2(wg: usize, y: usize, yRowB: usize, yPlaneB: usize, O: i32, r0: i32, r1: i32, t0: usize, t1: usize, nQ: i32): void {
+  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+  let b00 = f32x4.splat(0), b01 = f32x4.splat(0), b10 = f32x4.splat(0), b11 = f32x4.splat(0);
+  const d: usize = nQ > 1 ? 32 : 0;
+  let wk = wg + (<usize>(r0 * O) << 4), yr = y;
+  for (let r = r0; r < r1; r++) {
+    let yk = yr;
+    for (let oo = 0; oo < O; oo++) {
+      const y0 = v128.load(yk), y1 = v128.load(yk, 16), y2 = v128.load(yk + d), y3 = v128.load(yk + d, 16);
+      const x0 = v128.load32_splat(wk), x1 = v128.load32_splat(wk, 4);
+      a00 = madd(x0, y0, a00); a01 = madd(x0, y1, a01); a10 = madd(x0, y2, a10); a11 = madd(x0, y3, a11);
+      b00 = madd(x1, y0, b00); b01 = madd(x1, y1, b01); b10 = madd(x1, y2, b10); b11 = madd(x1, y3, b11);
+      wk += 16;
+      yk += yPlaneB;
+    }
+    yr -= yRowB;
+  }
+  put(t0, a00, a01, 8, true, 0, 1);
+  put(t1, b00, b01, 8, true, 0, 1);
+  if (nQ > 1) {
+    put(t0 + 32, a10, a11, 8, true, 0, 1);
+    put(t1 + 32, b10, b11, 8, true, 0, 1);
+  }
 }
 
 /**
- * Whether backward input runs as scatter tiles rather than as the correlation over padded ȳ. A scatter tile
- * adds 8 vectors into the padded gx per o·8 multiply-adds, so it pays only for enough channels o; the
- * correlation computes round4(w) columns of each output row where ow carry ȳ. Measured (LeNet 5×5 shapes,
- * 1 thread): scatter/correlation speed 0.77–0.85 at o = 6, 0.95–1.04 at o = 8, 1.22 at o = 10 with ow/w = 8/12,
- * 1.14–1.28 at o = 12, 1.24–1.37 at o = 16; 0.68–0.94 for 3×3 padding-1 layers (ow = w), however many o.
+ * rowTile for one left-over pair (weights at wl, a lane of the group's [4]) × up to four ȳ blocks of 8 from y
+ * (blocks ≥ nQ repeat the first and are not stored): per step one splat and eight loads.
  */
-@inline function scatterPays(o: i32, w: i32, ow: i32): bool { return o >= 10 && 4 * ow <= 3 * round4(w); }
+function rowTile1x4(wl: usize, y: usize, yRowB: usize, yPlaneB: usize, O: i32, r0: i32, r1: i32, t: usize, nQ: i32): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const d1: usize = nQ > 1 ? 32 : 0, d2: usize = nQ > 2 ? 64 : 0, d3: usize = nQ > 3 ? 96 : 0;
+  let wk = wl + (<usize>(r0 * O) << 4), yr = y;
+  for (let r = r0; r < r1; r++) {
+    let yk = yr;
+    for (let oo = 0; oo < O; oo++) {
+      const x = v128.load32_splat(wk);
+      c00 = madd(x, v128.load(yk), c00); c01 = madd(x, v128.load(yk, 16), c01);
+      c10 = madd(x, v128.load(yk + d1), c10); c11 = madd(x, v128.load(yk + d1, 16), c11);
+      c20 = madd(x, v128.load(yk + d2), c20); c21 = madd(x, v128.load(yk + d2, 16), c21);
+      c30 = madd(x, v128.load(yk + d3), c30); c31 = madd(x, v128.load(yk + d3, 16), c31);
+      wk += 16;
+      yk += yPlaneB;
+    }
+    yr -= yRowB;
+  }
+  put(t, c00, c01, 8, true, 0, 1);
+  if (nQ > 1) put(t + 32, c10, c11, 8, true, 0, 1);
+  if (nQ > 2) put(t + 64, c20, c21, 8, true, 0, 1);
+  if (nQ > 3) put(t + 96, c30, c31, 8, true, 0, 1);
+}
 
-/** Backward-input pass of one batch (convDirect true) as scatter tiles; acc: add into gx, else overwrite it. */
-function backwardInputScatter(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, ph: i32, pw: i32, oh: i32, ow: i32, ws: usize, acc: i32): void {
-  const K = c * kh * kw, groups = (K + 3) >> 2, W8 = round8(ow);
-  const H = scatterRows(oh, kh), W = scatterCols(ow, kw);
-  const rowB = <usize>W << 2, planeB = <usize>(H * W) << 2;
-  const wp = ws, offs = wp + (<usize>(groups * o) << 4), ys = offs + (<usize>groups << 4);
+/** Row length (floats) of the padded gx rows: every tile's 8 pixels at every column shift stay inside. */
+@inline function rowsCols(ow: i32, kw: i32): i32 { return round8(ow) + kw - 1; }
+
+/**
+ * Whether backward input runs on row tiles rather than as the correlation over padded ȳ, which computes
+ * round4(w) columns of each gx row where only ow meet ȳ, but whose tiles run faster: row tiles when more than
+ * an eighth of those columns are border. Measured (1 thread, row tiles / correlation): 1.2–1.34 for LeNet conv1
+ * (c = 1, o = 6–12, ow/round4(w) = 24/28), 1.11–1.43 for 5×5 layers at 8/12 and 10/16 (o = 6–12); 0.71–0.75 at
+ * 14/16 (3×3, 16 channels) and 0.74–0.84 for 3×3 padding-1 layers (ow = w); 0.81 at 26/28 (3×3, 8 channels).
+ */
+@inline function rowsPay(w: i32, ow: i32): bool { return 8 * ow < 7 * round4(w); }
+
+/** Workspace bytes of backwardInputRows: packed W, pair offsets, padded ȳ, padded gx rows. */
+function rowsWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, h: i32, oh: i32, ow: i32): i32 {
+  const groups = (c * kw + 3) >> 2;
+  return groups * kh * o * 16 + groups * 16 + o * oh * round8(ow) * 4 + c * h * rowsCols(ow, kw) * 4 + 64;
+}
+
+/** Backward-input pass of one batch (convDirect true) on row tiles; acc: add into gx, else overwrite it. */
+function backwardInputRows(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, ph: i32, pw: i32, oh: i32, ow: i32, ws: usize, acc: i32): void {
+  const K2 = c * kw, groups = (K2 + 3) >> 2, W8 = round8(ow), W = rowsCols(ow, kw);
+  // The padded gx holds only gx's h rows (row i of gx is padded row i + ph), W columns.
+  const rowB = <usize>W << 2, planeB = <usize>(h * W) << 2;
+  const wp = ws, offs = wp + (<usize>(groups * kh * o) << 4), ys = offs + (<usize>groups << 4);
   const gp = ys + (<usize>(o * oh * W8) << 2);
-  packPairs(wt, o, K, wp);
+  packRowPairs(wt, o, c, kh, kw, wp);
   for (let k = 0; k < groups * 4; k++) {
-    const kk = k < K ? k : K - 1, ci = kk / (kh * kw), r = (kk / kw) % kh, s = kk % kw;
-    store<i32>(offs + (<usize>k << 2), <i32>(<usize>ci * planeB + <usize>r * rowB + (<usize>s << 2)));
+    const kk = k < K2 ? k : K2 - 1;
+    store<i32>(offs + (<usize>k << 2), <i32>(<usize>(kk / kw) * planeB + (<usize>(kk % kw) << 2)));
   }
   const yRowB = <usize>W8 << 2, yPlaneB = <usize>(oh * W8) << 2;
   for (let b = 0; b < n; b++) {
@@ -408,21 +470,42 @@ function backwardInputScatter(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h
     if (W8 != ow) { padRows(y, o * oh, ow, ys, W8); y = ys; }
     memory.fill(gp, 0, <usize>c * planeB);
     for (let g = 0; g < groups; g++) {
-      const nP = K - g * 4 < 4 ? K - g * 4 : 4, at = offs + (<usize>g << 4);
+      const nP = K2 - g * 4 < 4 ? K2 - g * 4 : 4, at = offs + (<usize>g << 4);
       const t0 = gp + <usize>load<i32>(at), t1 = gp + <usize>load<i32>(at, 4), t2 = gp + <usize>load<i32>(at, 8), t3 = gp + <usize>load<i32>(at, 12);
-      const wg = wp + (<usize>(g * o) << 4);
-      for (let p = 0; p < oh; p++) {
-        const yo = y + <usize>p * yRowB, to = <usize>p * rowB;
-        for (let q = 0; q < W8; q += 8) {
-          const qo = <usize>q << 2;
-          scatterTile(wg, yo + qo, yPlaneB, o, t0 + to + qo, t1 + to + qo, t2 + to + qo, t3 + to + qo, nP);
+      const wg = wp + (<usize>(g * kh * o) << 4);
+      for (let i = 0; i < h; i++) {
+        // Padded row ip = i + ph meets ȳ row ip − r for r0 ≤ r < r1.
+        const ip = i + ph, r0 = ip - oh + 1 > 0 ? ip - oh + 1 : 0, r1 = ip + 1 < kh ? ip + 1 : kh;
+        if (r0 >= r1) continue;
+        const yo = y + <usize>(ip - r0) * yRowB, to = <usize>i * rowB;
+        if (nP == 4) {
+          for (let q = 0; q < W8; q += 8) {
+            const qo = <usize>q << 2;
+            rowTile(wg, yo + qo, yRowB, yPlaneB, o, r0, r1, t0 + to + qo, t1 + to + qo, t2 + to + qo, t3 + to + qo, 4);
+          }
+          continue;
+        }
+        // The last group's 1 to 3 pairs: two at a time over pairs of blocks, an odd one over four blocks.
+        const nQ = W8 >> 3;
+        if (nP >= 2) {
+          for (let q = 0; q < nQ; q += 2) {
+            const qo = <usize>q << 5;
+            rowTile2x2(wg, yo + qo, yRowB, yPlaneB, o, r0, r1, t0 + to + qo, t1 + to + qo, nQ - q < 2 ? 1 : 2);
+          }
+        }
+        if (nP & 1) {
+          const wl = wg + (<usize>(nP - 1) << 2), tl = nP == 1 ? t0 : t2;
+          for (let q = 0; q < nQ; q += 4) {
+            const qo = <usize>q << 5;
+            rowTile1x4(wl, yo + qo, yRowB, yPlaneB, o, r0, r1, tl + to + qo, nQ - q < 4 ? nQ - q : 4);
+          }
         }
       }
     }
-    // The interior (rows ph…, columns pw…) is gx.
+    // Column pw… of the padded rows is gx's column 0.
     const gxb = gx + (<usize>(b * c * h * w) << 2), w4 = w & ~3;
     for (let ci = 0; ci < c; ci++) for (let i = 0; i < h; i++) {
-      const src = gp + <usize>ci * planeB + <usize>(i + ph) * rowB + (<usize>pw << 2), dst = gxb + (<usize>((ci * h + i) * w) << 2);
+      const src = gp + <usize>ci * planeB + <usize>i * rowB + (<usize>pw << 2), dst = gxb + (<usize>((ci * h + i) * w) << 2);
       let j = 0;
       for (; j < w4; j += 4) {
         const at = <usize>j << 2, v = v128.load(src + at);
@@ -442,8 +525,9 @@ export function convWorkspaceBytes(c: i32, o: i32, kh: i32, kw: i32, oh: i32, ow
   const fwd = K * Pp;
   const bwdIn = K * o + o * Pp + K * Pp + 16;
   const m = fwd > bwdIn ? fwd : bwdIn;
-  const direct = directWorkspaceBytes(c, o, kh, kw, oh, ow), scatter = scatterWorkspaceBytes(c, o, kh, kw, oh, ow);
-  const d = direct > scatter ? direct : scatter;
+  // Backward input's row tiles hold h ≤ oh + kh − 1 padded gx rows (stride 1).
+  const direct = directWorkspaceBytes(c, o, kh, kw, oh, ow), rows = rowsWorkspaceBytes(c, o, kh, kw, oh + kh - 1, oh, ow);
+  const d = direct > rows ? direct : rows;
   return m * 4 + 256 > d ? m * 4 + 256 : d;
 }
 
@@ -469,7 +553,7 @@ export function conv2dForward(x: usize, wt: usize, bias: usize, y: usize, n: i32
 /** gx[n] += col2im(Wᵀ·gy_n), per group; = when `overwrite` (gx need not be zeroed). */
 export function conv2dBackwardInput(gy: usize, wt: usize, gx: usize, n: i32, c: i32, h: i32, w: i32, o: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, groups: i32, oh: i32, ow: i32, ws: usize, overwrite: i32): void {
   if (convDirect(kh, kw, sh, sw, ph, pw, dh, dw, groups)) {
-    if (scatterPays(o, w, ow)) backwardInputScatter(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1);
+    if (rowsPay(w, ow)) backwardInputRows(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1);
     else backwardInputDirect(gy, wt, gx, n, c, h, w, o, kh, kw, ph, pw, oh, ow, ws, overwrite ? 0 : 1);
     return;
   }

@@ -20,13 +20,19 @@ function packA(a: usize, M: i32, K: i32, transA: i32, dst: usize): void {
 
 /** Copies B (stored [K,N], or [N,K] when transB) to [K,Np] at dst, the padding columns zero. */
 function packB(b: usize, K: i32, N: i32, Np: i32, transB: i32, dst: usize): void {
+  packBCols(b, K, N, Np, transB, dst, 0, Np);
+}
+
+/** Columns [n0, n1) of packB (those ≥ N zero): a column panel's own part, packed by the thread that reads it. */
+function packBCols(b: usize, K: i32, N: i32, Np: i32, transB: i32, dst: usize, n0: i32, n1: i32): void {
+  const nv = n1 < N ? n1 : N;
   for (let k = 0; k < K; k++) {
     const row = dst + (<usize>(k * Np) << 2);
-    for (let n = 0; n < N; n++) {
+    for (let n = n0; n < nv; n++) {
       const v = transB ? load<f32>(b + (<usize>(n * K + k) << 2)) : load<f32>(b + (<usize>(k * N + n) << 2));
       store<f32>(row + (<usize>n << 2), v);
     }
-    for (let n = N; n < Np; n++) store<f32>(row + (<usize>n << 2), 0);
+    for (let n = nv > n0 ? nv : n0; n < n1; n++) store<f32>(row + (<usize>n << 2), 0);
   }
 }
 
@@ -70,10 +76,10 @@ function packB(b: usize, K: i32, N: i32, Np: i32, transB: i32, dst: usize): void
 
 /**
  * Rows of A (stride lda floats) times K rows of packed B, added to C (row stride ldc; with the biases when
- * given), then the epilogue per 4 rows when act ≠ 0 (the last K block).
+ * given). Nothing else is live across its loops: an extra f64 or pointer here (the epilogue's) costs the
+ * micro-kernel a register and a quarter of its speed.
  */
-function gemmKBlock(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, lda: i32, Np: i32, ldc: i32, rowBias: usize, colBias: usize,
-  act: i32, beta: f64, aOut: usize, tz: usize): void {
+function gemmKBlock(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, lda: i32, Np: i32, ldc: i32, rowBias: usize, colBias: usize): void {
   const rowB = <usize>Np << 2;
   let m = 0;
   for (; m + 4 <= M; m += 4) {
@@ -98,7 +104,6 @@ function gemmKBlock(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, lda:
       storeRow(c, m + 2, n, N, ldc, c20, c21, rowBias ? load<f32>(rowBias + (<usize>(m + 2) << 2)) : 0, colBias);
       storeRow(c, m + 3, n, N, ldc, c30, c31, rowBias ? load<f32>(rowBias + (<usize>(m + 3) << 2)) : 0, colBias);
     }
-    epilogue(c, m, m + 4, N, ldc, act, beta, aOut, tz);
   }
   // Row edge: a 1×8 kernel.
   for (; m < M; m++) {
@@ -114,7 +119,6 @@ function gemmKBlock(pa: usize, pb: usize, c: usize, M: i32, N: i32, K: i32, lda:
       }
       storeRow(c, m, n, N, ldc, c00, c01, rowBias ? load<f32>(rowBias + (<usize>m << 2)) : 0, colBias);
     }
-    epilogue(c, m, m + 1, N, ldc, act, beta, aOut, tz);
   }
 }
 
@@ -128,13 +132,19 @@ const KC = 256;
  */
 function gemmCore(pa: usize, lda: i32, pb: usize, c: usize, M: i32, N: i32, K: i32, Np: i32, ldc: i32, rowBias: usize, colBias: usize,
   act: i32, beta: f64, aOut: usize, tz: usize): void {
-  // Long K in blocks of KC, each block's partial sums added to C (the biases with the first, the epilogue
-  // with the last).
-  for (let k0 = 0; k0 < K || k0 == 0; k0 += KC) {
-    const kn = K - k0 < KC ? K - k0 : KC;
-    const last = k0 + kn >= K;
-    gemmKBlock(pa + (<usize>k0 << 2), pb + (<usize>(k0 * Np) << 2), c, M, N, kn, lda, Np, ldc, k0 == 0 ? rowBias : 0, k0 == 0 ? colBias : 0,
-      last ? act : 0, beta, aOut, tz);
+  // Long K in blocks of KC, each block's partial sums added to C (the biases with the first). With an
+  // epilogue, panels of MC rows run all their K blocks and then the epilogue, while the panel is in cache;
+  // each element's sum is the same either way (its K blocks in order).
+  const MC = act ? 16 : M;
+  for (let m0 = 0; m0 < M || m0 == 0; m0 += MC) {
+    const rows = M - m0 < MC ? M - m0 : MC;
+    const a = pa + (<usize>(m0 * lda) << 2), cm = c + (<usize>(m0 * ldc) << 2), rb = rowBias ? rowBias + (<usize>m0 << 2) : 0;
+    for (let k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+      const kn = K - k0 < KC ? K - k0 : KC;
+      gemmKBlock(a + (<usize>k0 << 2), pb + (<usize>(k0 * Np) << 2), cm, rows, N, kn, lda, Np, ldc, k0 == 0 ? rb : 0, k0 == 0 ? colBias : 0);
+    }
+    epilogue(c, m0, m0 + rows, N, ldc, act, beta, aOut, tz);
+    if (M == 0) break;
   }
 }
 
@@ -158,14 +168,15 @@ export function gemmWorkspaceBytes(M: i32, N: i32, K: i32): i32 {
 }
 
 /**
- * Packs op(A) (only when transA: else A is used in place), op(B) (unless bInPlace) and the padded column
- * bias into `ws` (gemmWorkspaceBytes), for gemmPanel calls that share them.
+ * Packs op(A) (only when transA: else A is used in place), op(B) (with withB, unless bInPlace; else column
+ * panels pack their own part, see gemmPanel) and the padded column bias into `ws` (gemmWorkspaceBytes), for
+ * gemmPanel calls that share them.
  */
-export function gemmPack(a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, ws: usize): void {
+export function gemmPack(a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, ws: usize, withB: i32): void {
   const Np = (N + 7) & ~7;
   const pa = ws, pb = pa + (<usize>(M * K) << 2), pbias = pb + (<usize>(K * Np) << 2);
   if (transA) packA(a, M, K, 1, pa);
-  if (!bInPlace(N, transB)) packB(b, K, N, Np, transB, pb);
+  if (withB && !bInPlace(N, transB)) packB(b, K, N, Np, transB, pb);
   if (colBias) {
     memory.copy(pbias, colBias, <usize>N << 2);
     memory.fill(pbias + (<usize>N << 2), 0, <usize>(Np - N) << 2);
@@ -173,17 +184,21 @@ export function gemmPack(a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32
 }
 
 /**
- * Rows [m0, m1) × columns [n0, n1) (n0 a multiple of 8) of gemm on a workspace filled by gemmPack: C += A·B +
+ * Rows [m0, m1) × columns [n0, n1) (n0 a multiple of 8) of gemm on a workspace filled by gemmPack (packOwn:
+ * but for B's columns [n0, n1), packed here; gemmPack then ran without B): C += A·B +
  * biases, then act ≠ 0: aOut = σ(C) (kind act − 1, pointwise.ts codes), or with tz ≠ 0 aOut = σ′(tz)·C; aOut
  * and tz laid out as C [M,N]. `a`, `b` are A and B themselves (used in place when !transA, bInPlace). Every element's sum runs in the same order
  * (the K blocks, then k within each) whatever the block, so any split of the rows and columns among threads
  * gives bitwise the result of one call on the whole.
  */
 export function gemmPanel(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, ws: usize,
-  m0: i32, m1: i32, n0: i32, n1: i32, act: i32, beta: f64, aOut: usize, tz: usize): void {
+  packOwn: i32, m0: i32, m1: i32, n0: i32, n1: i32, act: i32, beta: f64, aOut: usize, tz: usize): void {
   const Np = (N + 7) & ~7;
   const pa = transA ? ws : a, pw = ws + (<usize>(M * K) << 2), pbias = pw + (<usize>(K * Np) << 2);
-  const pb = bInPlace(N, transB) ? b : pw;
+  const inPlace = bInPlace(N, transB);
+  // A column panel reads only its own columns of packed B: it packs them itself (the last panel the padding too).
+  if (packOwn && !inPlace) packBCols(b, K, N, Np, transB, pw, n0, n1 == N ? Np : n1);
+  const pb = inPlace ? b : pw;
   const at = <usize>(m0 * N + n0) << 2;
   gemmCore(pa + (<usize>(m0 * K) << 2), K, pb + (<usize>n0 << 2), c + at, m1 - m0, n1 - n0, K, Np, N, 0, colBias ? pbias + (<usize>n0 << 2) : 0,
     act, beta, aOut ? aOut + at : 0, tz ? tz + at : 0);
@@ -193,6 +208,6 @@ export function gemmPanel(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, 
 export function gemm(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, rowBias: usize, ws: usize): void {
   const Np = (N + 7) & ~7;
   const pw = ws + (<usize>(M * K) << 2), pbias = pw + (<usize>(K * Np) << 2);
-  gemmPack(a, b, M, N, K, transA, transB, colBias, ws);
+  gemmPack(a, b, M, N, K, transA, transB, colBias, ws, 1);
   gemmCore(transA ? ws : a, K, bInPlace(N, transB) ? b : pw, c, M, N, K, Np, N, rowBias, colBias ? pbias : 0, 0, 0, 0, 0);
 }

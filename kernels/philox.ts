@@ -1,4 +1,4 @@
-import { normalQuantile } from './simdmath';
+import { normalQuantile4, Z0, Z1, Z2, Z3 } from './simdmath';
 
 // Philox4x32-10, bit-identical to src/noise/philox.ts and shaders/philox.wgsl (counter layout: word 0 =
 // element/4, word 1 = noise sample, word 2 = example id, word 3 = stream), and the sample-input kernel.
@@ -105,10 +105,12 @@ function gaussianRow(k0: u32, k1: u32, n: u32, id: u32, scale: f32, alpha: f32, 
     }
     // Word j of lane L belongs to element 4·(g + L) + j; uniform01 = ((w >>> 9) + 0.5)·2^-23, exact in float32.
     const half = f32x4.splat(0.5);
-    const z0 = normalQuantile(f32x4.mul(f32x4.add(f32x4.convert_i32x4_s(i32x4.shr_u(x0, 9)), half), inv));
-    const z1 = normalQuantile(f32x4.mul(f32x4.add(f32x4.convert_i32x4_s(i32x4.shr_u(x1, 9)), half), inv));
-    const z2 = normalQuantile(f32x4.mul(f32x4.add(f32x4.convert_i32x4_s(i32x4.shr_u(x2, 9)), half), inv));
-    const z3 = normalQuantile(f32x4.mul(f32x4.add(f32x4.convert_i32x4_s(i32x4.shr_u(x3, 9)), half), inv));
+    normalQuantile4(
+      f32x4.mul(f32x4.add(f32x4.convert_i32x4_s(i32x4.shr_u(x0, 9)), half), inv),
+      f32x4.mul(f32x4.add(f32x4.convert_i32x4_s(i32x4.shr_u(x1, 9)), half), inv),
+      f32x4.mul(f32x4.add(f32x4.convert_i32x4_s(i32x4.shr_u(x2, 9)), half), inv),
+      f32x4.mul(f32x4.add(f32x4.convert_i32x4_s(i32x4.shr_u(x3, 9)), half), inv));
+    const z0 = Z0, z1 = Z1, z2 = Z2, z3 = Z3;
     const t0 = v128.shuffle<f32>(z0, z1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(z2, z3, 0, 4, 1, 5);
     const t2 = v128.shuffle<f32>(z0, z1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(z2, z3, 2, 6, 3, 7);
     const o = <usize>i << 2;

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from 'fast-png';
@@ -18,7 +18,10 @@ describe('smoothgeo experiment (tiny settings, end to end)', () => {
     copyFileSync(join(MODELS, 'lenet-relu.json'), join(models, 'lenet-relu.json'));
     for (const n of ['a', 'b'])
       copyFileSync(join(MODELS, 'init', 'lenet-nat-6ep.safetensors'), join(models, `lenet-${n}.safetensors`));
-    copyFileSync(join(MODELS, 'init', 'lenet-nat-6ep.json'), join(models, 'lenet-a.json'));
+    // Model a's record also carries a PGD evaluation, as `smoothgeo evaluate --record` writes it.
+    const rec = JSON.parse(readFileSync(join(MODELS, 'init', 'lenet-nat-6ep.json'), 'utf8'));
+    rec.robustAccuracy = { digits: 2000, attack: { epsilon: 0.3, step: 0.01, iterations: 40 }, robustAccuracy: 0.125 };
+    writeFileSync(join(models, 'lenet-a.json'), JSON.stringify(rec));
     const cmd = experimentCommand();
     cmd.exitOverride();
     await cmd.parseAsync(
@@ -74,11 +77,15 @@ describe('smoothgeo experiment (tiny settings, end to end)', () => {
     }
     expect(r.models[0].secondsPerEpoch).toBeGreaterThan(0); // from lenet-a.json
     expect(r.models[1].secondsPerEpoch).toBeNull(); // no record for b
+    expect(r.models[0].pgdAccuracy.robustAccuracy).toBe(0.125);
+    expect(r.models[1].pgdAccuracy).toBeNull();
 
     const md = readFileSync(join(out, 'results.md'), 'utf8');
     expect(md).toMatch(/^# smoothgeo experiment/);
     expect(md).toMatch(/\| method \| a \| b \|/);
     expect(md).toMatch(/## Theorem 2/);
+    expect(md).toMatch(/\| a \| [\d.]+% \| 12\.50% \(ε = 0\.3, 40 × 0\.01, 2000 digits\) \|/);
+    expect(md).toMatch(/\| b \| [\d.]+% \| n\/a \|/);
 
     const pngs = [
       ...readdirSync(out).filter((f) => f.endsWith('.png')),

@@ -9,9 +9,11 @@ import { relL2, rng, wasmEngine } from './helpers.js';
  * every output-channel remainder of the 4-channel tile (O mod 4, where 1 or 2 left-over channels take the
  * 1-channel × 4-row tile), output widths that are and are not multiples of the 8-pixel tile, heights that are
  * and are not multiples of 4 rows, padding 0 … k − 1 (so ȳ's padding k − 1 − p runs from k − 1 down to 0),
- * non-square kernels, bias, and accumulation into an existing tensor; and backward input as scatter tiles
- * (o ≥ 10 and a wide zero border). Each output is a float32 sum of ≤ 400 O(1) terms (C·kh·kw forward,
- * o·kh·kw backward): relative error ≲ 1e-6; 1e-5 as in test/ops.test.ts.
+ * non-square kernels, bias, and accumulation into an existing tensor; backward input both as the correlation
+ * over padded ȳ and on row tiles (kernels/conv2d.ts rowsPay: more than an eighth of the columns border),
+ * with 1, 2 or 3 pairs (c, s) left over for the last group and 1 to 3 blocks of 8 ȳ columns.
+ * Each output is a float32 sum of ≤ 400 O(1) terms (C·kh·kw forward, o·kh·kw backward): relative error
+ * ≲ 1e-6; 1e-5 as in test/ops.test.ts.
  */
 const TOL = 1e-5;
 const cpu = new CpuBackend();
@@ -60,10 +62,10 @@ GEOMS.push(geom(2, 1, 28, 28, 6, 5, 5, 0, 0)); // LeNet conv1: read in place (ow
 GEOMS.push(geom(2, 3, 7, 10, 5, 3, 2, 2, 1)); // padding = k − 1 (ȳ unpadded), non-square kernel
 GEOMS.push(geom(1, 2, 5, 6, 2, 4, 1, 1, 0)); // tall kernel, oh = 4, ow = 6
 GEOMS.push(geom(2, 4, 3, 17, 8, 1, 1, 0, 0)); // 1×1 convolution, ow = 17 (two whole tiles and one lane)
-// Backward input as scatter tiles (o ≥ 10, ow ≤ ¾ of w rounded to 4): padding, ȳ rows padded to 8, K mod 4.
-GEOMS.push(geom(2, 2, 9, 11, 10, 5, 4, 1, 0)); // ow = 8, K = 40, padding 1 row
-GEOMS.push(geom(3, 5, 10, 13, 12, 5, 5, 0, 1)); // ow = 11 (ȳ rows padded to 16), K = 125 (last group: 1 pair)
-GEOMS.push(geom(1, 1, 6, 6, 16, 5, 5, 0, 0)); // N = 1, oh = ow = 2, K = 25
+// Backward input on row tiles with padding, ȳ rows padded to 8 and pairs (c, s) not a multiple of 4.
+GEOMS.push(geom(2, 2, 9, 11, 10, 5, 4, 1, 0)); // ow = 8, 8 pairs, padding 1 row
+GEOMS.push(geom(3, 5, 10, 13, 12, 5, 5, 0, 1)); // ow = 11 (ȳ rows padded to 16), 25 pairs (last group: 1)
+GEOMS.push(geom(1, 1, 6, 6, 16, 5, 5, 0, 0)); // N = 1, oh = ow = 2, 5 pairs
 
 async function convPasses(be: Backend, g: ConvGeom, seed: number, into: boolean): Promise<number[]> {
   const r = rng(seed);

@@ -32,8 +32,9 @@ export interface KernelExports {
     transB: number,
     colBias: number,
     ws: number,
+    withB: number,
   ): void;
-  /** Rows [m0, m1) × columns [n0, n1) of a packed GEMM, with its epilogue (act, beta, aOut, tz). */
+  /** Rows [m0, m1) × columns [n0, n1) of a packed GEMM (packOwn, m0, m1, n0, n1), with its epilogue (act, beta, aOut, tz). */
   gemmPanel(
     a: number,
     b: number,

@@ -318,8 +318,9 @@ export class WasmBackend implements Backend {
   /**
    * op(A)·op(B) (+ bias, + into), and with `act` its activation applied per 4-row panel while the panel is in
    * cache (a = σ(z), or with act.z a = σ′(act.z)·z). A and B are packed once into a workspace the threads
-   * share; the threads take row panels (multiples of 4) or column panels (multiples of the kernel's 8
-   * columns), whichever gives the most even split, so every element gets the instructions of one thread.
+   * share (column panels pack their own columns of B, in parallel); the threads take row panels (multiples
+   * of 4) or column panels (multiples of the kernel's 8 columns), whichever gives the most even split, so
+   * every element gets the instructions of one thread.
    */
   private gemm(a: BTensor, b: BTensor, o: MatmulOptions, act: EpilogueActivation | null) {
     const [ar, ac] = a.shape.length === 2 ? a.shape : [a.shape[0], a.size / a.shape[0]];
@@ -333,8 +334,12 @@ export class WasmBackend implements Backend {
     const y = act ? this.alloc([M, N], act.kind, 'f32', false) : null;
     const transA = o.transA ? 1 : 0;
     const epi = [act ? ACTIVATIONS[act.kind] + 1 : 0, act?.beta ?? 0, off(y), off(act?.z)];
+    // The largest share of each split (rows in 4s, columns in 8s): columns when they split more evenly. Row
+    // panels share all of packed B, packed first; column panels each pack their own columns of it.
+    const T = this.pool?.size ?? 1;
+    const byCols = Math.ceil(N / 8 / T) * 8 * M < Math.ceil(M / 4 / T) * 4 * N;
     this.withWorkspace(this.k.gemmWorkspaceBytes(M, N, K), o.label, (ws) => {
-      this.k.gemmPack(off(a), off(b), M, N, K, transA, o.transB ? 1 : 0, off(o.bias), ws);
+      this.k.gemmPack(off(a), off(b), M, N, K, transA, o.transB ? 1 : 0, off(o.bias), ws, byCols ? 0 : 1);
       const panel = (m0: number, m1: number, n0: number, n1: number) => [
         off(a),
         off(b),
@@ -346,17 +351,14 @@ export class WasmBackend implements Backend {
         o.transB ? 1 : 0,
         off(o.bias),
         ws,
+        byCols ? 1 : 0,
         m0,
         m1,
         n0,
         n1,
         ...epi,
       ];
-      // The largest share of each split (rows in 4s, columns in 8s): columns when they split more evenly.
-      const T = this.pool?.size ?? 1;
-      const byRows = Math.ceil(M / 4 / T) * 4 * N,
-        byCols = Math.ceil(N / 8 / T) * 8 * M;
-      if (byCols < byRows) this.parallel('gemmPanel', N, M * N * K, 8, (lo, hi) => panel(0, M, lo, hi));
+      if (byCols) this.parallel('gemmPanel', N, M * N * K, 8, (lo, hi) => panel(0, M, lo, hi));
       else this.parallel('gemmPanel', M, M * N * K, 4, (lo, hi) => panel(lo, hi, 0, N));
     });
     return { z: out, a: y };

@@ -77,6 +77,8 @@ export interface ModelResult {
   cleanAccuracy: number;
   lambdaMax: Stat;
   secondsPerEpoch: number | null;
+  /** Accuracy at an L∞ PGD adversary, as `smoothgeo evaluate --record` stored it in the training record. */
+  pgdAccuracy: { robustAccuracy: number; attack: unknown; digits: number } | null;
   training: unknown;
   methods: Record<string, MethodResult>;
   /** Top-k intersection of each method between x and the saliency attack's adversarial point. */
@@ -203,11 +205,17 @@ export async function runExperiment(
   for (const [mi, m] of models.entries()) {
     const lam = await ssrCurvature(m.model, x, { labels, seed: o.seed, iterations: 100, tol: 1e-3 });
     const spe = (m.record?.secondsPerEpoch as number[] | undefined) ?? null;
+    const pgd = m.record?.robustAccuracy as
+      { robustAccuracy?: unknown; attack?: unknown; digits?: unknown } | undefined;
     const res: ModelResult = {
       name: m.name,
       cleanAccuracy: accuracy[mi],
       lambdaMax: stat(lam.lambdaMax),
       secondsPerEpoch: spe ? spe.reduce((a, q) => a + q, 0) / spe.length : null,
+      pgdAccuracy:
+        typeof pgd?.robustAccuracy === 'number' && typeof pgd.digits === 'number'
+          ? { robustAccuracy: pgd.robustAccuracy, attack: pgd.attack, digits: pgd.digits }
+          : null,
       training: m.record
         ? {
             command: m.record.command,
