@@ -90,7 +90,9 @@ export function gather(src: usize, index: usize, out: usize, count: i32): void {
 }
 
 /** gx[argmax[i]] += gy[i]. */
-export function scatterAdd(gy: usize, index: usize, gx: usize, count: i32): void {
+export function scatterAdd(gy: usize, index: usize, gx: usize, count: i32, zero: usize, zeroCount: i32): void {
+  // The caller's range of gx is zeroed here, not by the host: each thread clears the planes it scatters into.
+  memory.fill(zero, 0, <usize>zeroCount << 2);
   for (let i = 0; i < count; i++) {
     const o = <usize>i << 2;
     const j = load<i32>(index + o);
@@ -125,6 +127,8 @@ export function avgPool(x: usize, y: usize, nc: i32, h: i32, w: i32, kh: i32, kw
 }
 
 export function avgPoolBackward(gy: usize, gx: usize, nc: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, includePad: i32): void {
+  // Windows overlap, so gx accumulates; its planes are zeroed here, by the thread that owns them.
+  memory.fill(gx, 0, <usize>(nc * h * w) << 2);
   let src: usize = gy;
   for (let pl = 0; pl < nc; pl++) {
     const plane = gx + (<usize>(pl * h * w) << 2);

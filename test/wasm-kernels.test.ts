@@ -330,6 +330,61 @@ describe('wasm pooling split across threads by planes', () => {
     // Both geometries are past the split threshold (4 operations per window cell ≥ 5·10⁵). Compared as int32 bits: bitwise, with the argmax tensors' own bits.
     for (let i = 0; i < results[0].length; i++) expect(results[1][i]).toEqual(results[0][i]);
   });
+  it('pooling backward passes zero their own gradient planes: right on an arena left full of NaN, for 1 and 3 threads', async () => {
+    // The host no longer zeroes the gradient: each thread's kernel clears the planes it writes. A tensor of NaN
+    // released just before makes the arena hand the same bytes back, so a plane left uncleared shows as NaN.
+    const { createEngine } = await import('../src/engine.js');
+    const geoms = [
+      { n: 20, c: 8, h: 48, w: 48, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0, countIncludePad: false, oh: 24, ow: 24 },
+      { n: 20, c: 8, h: 49, w: 47, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, countIncludePad: true, oh: 25, ow: 24 },
+      { n: 3, c: 2, h: 7, w: 5, kh: 3, kw: 2, sh: 1, sw: 2, ph: 1, pw: 0, countIncludePad: false, oh: 7, ow: 2 },
+    ];
+    for (const threads of [1, 3]) {
+      const engine = await createEngine({ backend: 'wasm', threads });
+      const be = (await engine.backendForCall()) as WasmBackend;
+      for (const g of geoms) {
+        const r = rng(g.h * 31 + g.w + threads);
+        const xs = Array.from({ length: g.n * g.c * g.h * g.w }, () => r(-1, 1));
+        const gys = Array.from({ length: g.n * g.c * g.oh * g.ow }, () => r(-1, 1));
+        const X = be.upload(xs, [g.n, g.c, g.h, g.w], 'x');
+        const GY = be.upload(gys, [g.n, g.c, g.oh, g.ow], 'gy');
+        const { y, argmax } = be.maxPool(X, g);
+        const plane = g.h * g.w;
+        for (const pass of ['max', 'avg'] as const) {
+          be.release(be.upload(new Array(xs.length).fill(NaN), [g.n, g.c, g.h, g.w], 'dirt'));
+          const gx = pass === 'max' ? be.maxPoolBackward(GY, argmax, g) : be.avgPoolBackward(GY, g);
+          const [got, idxBits] = await be.read([gx, argmax]);
+          const idx = new Int32Array(idxBits.buffer, idxBits.byteOffset, idxBits.length);
+          const want = new Float64Array(xs.length);
+          if (pass === 'max') {
+            for (let k = 0; k < gys.length; k++) if (idx[k] >= 0) want[idx[k]] += gys[k];
+          } else {
+            for (let pl = 0; pl < g.n * g.c; pl++)
+              for (let p = 0; p < g.oh; p++)
+                for (let q = 0; q < g.ow; q++) {
+                  const h0 = p * g.sh - g.ph,
+                    w0 = q * g.sw - g.pw;
+                  const hs = [],
+                    ws = [];
+                  for (let i = h0; i < h0 + g.kh; i++)
+                    if (g.countIncludePad ? i < g.h + g.ph : i >= 0 && i < g.h) hs.push(i);
+                  for (let j = w0; j < w0 + g.kw; j++)
+                    if (g.countIncludePad ? j < g.w + g.pw : j >= 0 && j < g.w) ws.push(j);
+                  const v = gys[(pl * g.oh + p) * g.ow + q] / (hs.length * ws.length);
+                  for (const i of hs)
+                    for (const j of ws) if (i >= 0 && i < g.h && j >= 0 && j < g.w) want[pl * plane + i * g.w + j] += v;
+                }
+          }
+          // float32 sums of at most kh·kw terms of |v| ≤ 1: a few ulps of 1.
+          for (let i = 0; i < want.length; i++)
+            expect(Math.abs(got[i] - want[i]), `${pass} ${threads}T cell ${i}`).toBeLessThan(1e-5);
+          be.release(gx);
+        }
+        be.release(X, GY, y, argmax);
+      }
+      engine.dispose();
+    }
+  });
 });
 
 describe('wasm GEMM split across threads (row or column panels of one packed B) with the fused activation epilogue', () => {

@@ -59,7 +59,7 @@ export interface KernelExports {
   /** Pool geometry: nc, h, w, kh, kw, sh, sw, ph, pw, oh, ow (and countIncludePad for average pooling). */
   maxPool(x: number, y: number, argmax: number, ...geom: number[]): void;
   gather(src: number, index: number, out: number, count: number): void;
-  scatterAdd(gy: number, index: number, gx: number, count: number): void;
+  scatterAdd(gy: number, index: number, gx: number, count: number, zero: number, zeroCount: number): void;
   avgPool(x: number, y: number, ...geom: number[]): void;
   avgPoolBackward(gy: number, gx: number, ...geom: number[]): void;
   activation(kind: number, beta: number, z: number, zdot: number, y: number, ydot: number, count: number): void;

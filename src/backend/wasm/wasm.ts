@@ -499,14 +499,19 @@ export class WasmBackend implements Backend {
     return out;
   }
   maxPoolBackward(gy: BTensor, argmax: BTensor, g: PoolGeom): BTensor {
-    const out = this.alloc([g.n, g.c, g.h, g.w], 'maxpool.backward');
+    // Not zeroed here: each plane range is zeroed by the thread that scatters into it (a serial fill of the
+    // whole gradient cost as much as the scatter).
+    const out = this.alloc([g.n, g.c, g.h, g.w], 'maxpool.backward', 'f32', false);
     // Plane ranges: a plane's argmax indexes only its own input plane, so the ranges write disjoint cells.
     const per = g.oh * g.ow;
+    const plane = g.h * g.w;
     this.parallel('scatterAdd', g.n * g.c, this.poolWork(g), 1, (lo, hi) => [
       off(gy) + 4 * lo * per,
       off(argmax, 'i32') + 4 * lo * per,
       out.offset,
       (hi - lo) * per,
+      out.offset + 4 * lo * plane,
+      (hi - lo) * plane,
     ]);
     return out;
   }
@@ -521,7 +526,8 @@ export class WasmBackend implements Backend {
     return y;
   }
   avgPoolBackward(gy: BTensor, g: PoolGeom): BTensor {
-    const out = this.alloc([g.n, g.c, g.h, g.w], 'avgpool.backward');
+    // Zeroed by the kernel, per thread's plane range.
+    const out = this.alloc([g.n, g.c, g.h, g.w], 'avgpool.backward', 'f32', false);
     this.parallel('avgPoolBackward', g.n * g.c, 8 * this.poolWork(g), 1, (lo, hi) => [
       off(gy) + 4 * lo * g.oh * g.ow,
       out.offset + 4 * lo * g.h * g.w,
