@@ -101,13 +101,36 @@ async function run(fn: 'pgd' | 'fgsm', model: Model, x: Tensor, options: unknown
       d,
     );
   }
-  for (let it = 0; it < iterations; it++) {
-    const g = await model.inputGradient({ shape: x.shape, data: adv }, { kind: 'crossEntropy', labels });
-    adv = project(adv, g.data, x.data, step, epsilon, norm, range, B, d);
-    if (it + 1 < iterations) await checkpoint(abort, `${fn} (after ${it + 1} of ${iterations} iterations)`);
-  }
+  adv = await projectedAscent(model, x.shape, adv, x.data, labels, { step, epsilon, norm, range, iterations }, (done) =>
+    checkpoint(abort, `${fn} (after ${done} of ${iterations} iterations)`),
+  );
   const pred = argmaxRows((await model.forward({ shape: x.shape, data: adv })).data, B, model.classes);
   return { adversarial: { shape: [...x.shape], data: adv }, fooled: pred.map((p, b) => p !== labels[b]), seed };
+}
+
+/**
+ * `iterations` steps of projected ascent on the cross-entropy of `labels` from `start`: one batched input
+ * gradient a step, each step projected onto the ε-ball around x0 and the range. `between(done)` runs after
+ * every step but the last (pgd's abort checkpoint).
+ */
+export async function projectedAscent(
+  model: Model,
+  shape: readonly number[],
+  start: Float32Array,
+  x0: Float32Array,
+  labels: number[],
+  p: { step: number; epsilon: number; norm: Norm; range: [number, number]; iterations: number },
+  between: (done: number) => Promise<void> = async () => {},
+): Promise<Float32Array> {
+  const B = shape[0],
+    d = start.length / B;
+  let adv = start;
+  for (let it = 0; it < p.iterations; it++) {
+    const g = await model.inputGradient({ shape: [...shape], data: adv }, { kind: 'crossEntropy', labels });
+    adv = project(adv, g.data, x0, p.step, p.epsilon, p.norm, p.range, B, d);
+    if (it + 1 < p.iterations) await between(it + 1);
+  }
+  return adv;
 }
 
 /** A point of the unit ball (per example) from Philox: uniform in the L∞ cube, or uniform in the L2 ball. */

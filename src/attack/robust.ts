@@ -1,11 +1,12 @@
-import { DATA_STREAM, uniformAt } from '../data/random.js';
+import { boxStart, DATA_STREAM } from '../data/random.js';
 import { fail } from '../errors.js';
 import { Model } from '../graph/model.js';
 import { checkClasses } from '../graph/objective.js';
 import { resolveSeed } from '../noise/seed.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { bool, int, options as validateOptions, positive, range as rangeOption, show } from '../validate.js';
-import { argmaxRows, project } from './project.js';
+import { projectedAscent } from './pgd.js';
+import { argmaxRows } from './project.js';
 
 export interface RobustAccuracyOptions {
   labels: number[];
@@ -80,17 +81,17 @@ export async function robustAccuracy(
     const right = (logits: Tensor) => argmaxRows(logits.data, B, model.classes).map((p, b) => p === y[b]);
     const cleanRight = right(await model.forward({ shape, data: x0 }));
     clean += cleanRight.filter(Boolean).length;
-    let adv: Float32Array = Float32Array.from(x0);
-    if (randomStart)
-      for (let b = 0; b < B; b++)
-        for (let i = 0; i < d; i++) {
-          const u = uniformAt(seed, DATA_STREAM.robustStart, s + b, 0, i);
-          adv[b * d + i] = Math.min(hi, Math.max(lo, x0[b * d + i] + (2 * u - 1) * epsilon));
-        }
-    for (let it = 0; it < iterations; it++) {
-      const g = await model.inputGradient({ shape, data: adv }, { kind: 'crossEntropy', labels: y });
-      adv = project(adv, g.data, x0, step, epsilon, 'linf', [lo, hi], B, d);
-    }
+    const ids = Array.from({ length: B }, (_, b) => s + b);
+    const start = randomStart
+      ? boxStart(seed, DATA_STREAM.robustStart, ids, 0, x0, d, epsilon, [lo, hi])
+      : Float32Array.from(x0);
+    const adv = await projectedAscent(model, shape, start, x0, y, {
+      step,
+      epsilon,
+      norm: 'linf',
+      range: [lo, hi],
+      iterations,
+    });
     const advRight = right(await model.forward({ shape, data: adv }));
     for (let b = 0; b < B; b++) robust.push(cleanRight[b] && advRight[b]);
     onBatch?.(s + B);

@@ -1,6 +1,6 @@
 import type { Backend, BTensor } from '../backend/backend.js';
 import { checkAugment, shiftAt, shiftImage, type AugmentOptions } from '../data/augment.js';
-import { DATA_STREAM, permutation, uniformAt } from '../data/random.js';
+import { boxStart, DATA_STREAM, permutation } from '../data/random.js';
 import type { Dataset } from '../data/mnist.js';
 import { fail } from '../errors.js';
 import type { Model } from '../graph/model.js';
@@ -387,13 +387,7 @@ function trainStep(
     if (reg.kind === 'madry') {
       let xadv = x;
       if (reg.randomStart) {
-        const start = new Float32Array(B * d);
-        batchIds.forEach((id, b) => {
-          for (let i = 0; i < d; i++) {
-            const u = uniformAt(seed, DATA_STREAM.madryStart, id, epoch, i);
-            start[b * d + i] = Math.min(range[1], Math.max(range[0], xData[b * d + i] + (2 * u - 1) * reg.epsilon));
-          }
-        });
+        const start = boxStart(seed, DATA_STREAM.madryStart, batchIds, epoch, xData, d, reg.epsilon, range);
         xadv = be.upload(start, x.shape, 'madry start');
         toRelease.push(xadv);
       }
