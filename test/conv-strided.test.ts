@@ -4,51 +4,29 @@
 // accumulation. Tolerance from the math: each output sums at most K = o·kh·kw products in order with fma, so
 // it errs by at most γ_K·Σ|terms| (+ one rounding for the store and one for the accumulation).
 import { describe, expect, it } from 'vitest';
-import type { Backend, ConvGeom } from '../src/backend/backend.js';
+import type { Backend } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
-import { randomTensor, rng, webgpuEngine } from './helpers.js';
+import { convGeom, randomTensor, rng, webgpuEngine } from './helpers.js';
 
 const U = 2 ** -24;
 const cpu = new CpuBackend();
 
-function geom(
-  n: number,
-  c: number,
-  [h, w]: [number, number],
-  o: number,
-  [kh, kw]: [number, number],
-  [sh, sw]: [number, number],
-  [ph, pw]: [number, number],
-  groups = 1,
-): ConvGeom {
-  return {
-    n,
-    c,
-    h,
-    w,
-    o,
-    kh,
-    kw,
-    sh,
-    sw,
-    ph,
-    pw,
-    dh: 1,
-    dw: 1,
-    groups,
-    oh: Math.floor((h + 2 * ph - kh) / sh) + 1,
-    ow: Math.floor((w + 2 * pw - kw) / sw) + 1,
-  };
-}
-
 describe('strided conv2d backward-input by phases, against float64', () => {
   it.each([
-    ['3×3 stride 2 pad 1, odd sizes', geom(2, 3, [9, 7], 4, [3, 3], [2, 2], [1, 1]), false],
-    ['1×1 stride 2 (ResNet downsample): three phases get no tap', geom(2, 5, [7, 8], 6, [1, 1], [2, 2], [0, 0]), false],
-    ['2×3 kernel, stride [3, 2], pad [1, 0]', geom(1, 2, [11, 9], 3, [2, 3], [3, 2], [1, 0]), false],
-    ['stride 3 larger than the 2×2 kernel', geom(2, 2, [10, 10], 2, [2, 2], [3, 3], [0, 0]), false],
-    ['groups 2, stride 2, accumulated into', geom(2, 4, [8, 9], 6, [3, 3], [2, 2], [1, 1], 2), true],
-    ['7×7 stride 2 pad 3 (ResNet conv1), 17 output channels', geom(1, 3, [16, 16], 17, [7, 7], [2, 2], [3, 3]), false],
+    ['3×3 stride 2 pad 1, odd sizes', convGeom(2, 3, 9, 7, 4, [3, 3], [2, 2], [1, 1]), false],
+    [
+      '1×1 stride 2 (ResNet downsample): three phases get no tap',
+      convGeom(2, 5, 7, 8, 6, [1, 1], [2, 2], [0, 0]),
+      false,
+    ],
+    ['2×3 kernel, stride [3, 2], pad [1, 0]', convGeom(1, 2, 11, 9, 3, [2, 3], [3, 2], [1, 0]), false],
+    ['stride 3 larger than the 2×2 kernel', convGeom(2, 2, 10, 10, 2, [2, 2], [3, 3], [0, 0]), false],
+    ['groups 2, stride 2, accumulated into', convGeom(2, 4, 8, 9, 6, [3, 3], [2, 2], [1, 1], [1, 1], 2), true],
+    [
+      '7×7 stride 2 pad 3 (ResNet conv1), 17 output channels',
+      convGeom(1, 3, 16, 16, 17, [7, 7], [2, 2], [3, 3]),
+      false,
+    ],
   ])('%s', async (_name, g, accumulate) => {
     const r = rng(g.h * 31 + g.w);
     const gy = randomTensor([g.n, g.o, g.oh, g.ow], r).data;

@@ -8,7 +8,7 @@
 // 0 ulp. Against float64 the bound is Higham's: |error| ≤ γ_D·Σ|terms| + u·|result| with D the longest
 // rounding chain (the chunk's fma, the chunk sum's adds, the bias and accumulation), γ_D = D·u/(1 − D·u).
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Backend, BTensor, ConvGeom } from '../src/backend/backend.js';
+import type { Backend, BTensor } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
 import { gemmPlan, tiledSplit, type GemmKernel } from '../src/backend/webgpu/gemm-plan.js';
 import type { WebGPUBackend } from '../src/backend/webgpu/webgpu.js';
@@ -17,7 +17,7 @@ import { SmoothgeoError } from '../src/errors.js';
 import { loadModel } from '../src/graph/model.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import { smoothGrad } from '../src/attribution/methods.js';
-import { randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
+import { convGeom, randomTensor, relL2, rng, webgpuEngine } from './helpers.js';
 
 const U = 2 ** -24;
 const gamma = (d: number) => (d * U) / (1 - d * U);
@@ -171,30 +171,8 @@ describe('wide, main and direct GEMM kernels: the same bits, within the float64 
   });
 });
 
-const geom = (n: number, c: number, hw: number, o: number, k: number, stride: number, pad: number): ConvGeom => {
-  const out = Math.floor((hw + 2 * pad - k) / stride) + 1;
-  return {
-    n,
-    c,
-    h: hw,
-    w: hw,
-    o,
-    kh: k,
-    kw: k,
-    sh: stride,
-    sw: stride,
-    ph: pad,
-    pw: pad,
-    dh: 1,
-    dw: 1,
-    groups: 1,
-    oh: out,
-    ow: out,
-  };
-};
-
 describe('convolutions (gathered operands) on every kernel', () => {
-  it.each([['stride 2, pad 1, odd sizes', geom(3, 5, 15, 7, 3, 2, 1)]])(
+  it.each([['stride 2, pad 1, odd sizes', convGeom(3, 5, 15, 15, 7, [3, 3], [2, 2], [1, 1])]])(
     '%s: forward, backward input and backward filter agree to the bit (wide, direct with and without staged weights)',
     async (_name, g) => {
       const r = rng(g.c * 31 + g.o);

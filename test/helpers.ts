@@ -4,6 +4,7 @@ import { afterAll, expect } from 'vitest';
 import { createEngine, type Engine } from '../src/engine.js';
 import { parseSafetensors } from '../src/io/safetensors.js';
 import type { Tensor } from '../src/tensor.js';
+import type { ConvGeom } from '../src/backend/backend.js';
 
 export const ORACLE_DIR = join(import.meta.dirname, 'fixtures', 'oracle');
 
@@ -92,3 +93,24 @@ export const BACKENDS: [name: 'cpu' | 'webgpu' | 'wasm', engine: () => Promise<E
   ['wasm', wasmEngine],
 ];
 export const FLOAT32_BACKENDS = BACKENDS.filter(([name]) => name !== 'cpu');
+
+/**
+ * A convolution's geometry from its sizes, output sizes derived (floor((h + 2p − d(k − 1) − 1)/s) + 1): the
+ * one builder the conv tests share.
+ */
+export function convGeom(
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  o: number,
+  [kh, kw]: [number, number],
+  [sh, sw]: [number, number] = [1, 1],
+  [ph, pw]: [number, number] = [0, 0],
+  [dh, dw]: [number, number] = [1, 1],
+  groups = 1,
+): ConvGeom {
+  const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1,
+    ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  return { n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow };
+}

@@ -8,11 +8,11 @@
 // the workgroup tree, ⌈chunks/64⌉ + 8 + 8 in the chunk sum, and the epilogue's bias and accumulation adds.
 // A wrong index or a lost chunk errs by O(|term|), far past it.
 import { describe, expect, it } from 'vitest';
-import type { Backend, BTensor, ConvGeom } from '../src/backend/backend.js';
+import type { Backend, BTensor } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
 import { channelSumPlan, gemmPlan, KPAR_LANES } from '../src/backend/webgpu/gemm-plan.js';
 import { createEngine } from '../src/engine.js';
-import { randomTensor, rng, webgpuEngine } from './helpers.js';
+import { convGeom, randomTensor, rng, webgpuEngine } from './helpers.js';
 
 const U = 2 ** -24;
 const gamma = (d: number) => (d * U) / (1 - d * U);
@@ -138,40 +138,11 @@ describe('kpar GEMM against float64', () => {
   });
 });
 
-const geom = (
-  n: number,
-  c: number,
-  h: number,
-  w: number,
-  o: number,
-  k: number,
-  stride: number,
-  pad: number,
-  groups = 1,
-): ConvGeom => ({
-  n,
-  c,
-  h,
-  w,
-  o,
-  kh: k,
-  kw: k,
-  sh: stride,
-  sw: stride,
-  ph: pad,
-  pw: pad,
-  dh: 1,
-  dw: 1,
-  groups,
-  oh: Math.floor((h + 2 * pad - k) / stride) + 1,
-  ow: Math.floor((w + 2 * pad - k) / stride) + 1,
-});
-
 describe('kpar conv2d backward-filter against float64', () => {
   it.each([
-    ['stride 2, odd sizes, K = 5·32·31', geom(5, 2, 65, 63, 3, 3, 2, 1)],
-    ['groups 2, stride 2, no padding', geom(9, 4, 47, 45, 6, 3, 2, 0, 2)],
-    ['one input channel, 5×5 (LeNet conv1 at 8 images)', geom(8, 1, 28, 28, 6, 5, 1, 0)],
+    ['stride 2, odd sizes, K = 5·32·31', convGeom(5, 2, 65, 63, 3, [3, 3], [2, 2], [1, 1])],
+    ['groups 2, stride 2, no padding', convGeom(9, 4, 47, 45, 6, [3, 3], [2, 2], [0, 0], [1, 1], 2)],
+    ['one input channel, 5×5 (LeNet conv1 at 8 images)', convGeom(8, 1, 28, 28, 6, [5, 5], [1, 1], [0, 0])],
   ])('%s', async (_name, g) => {
     const r = rng(g.n * 100 + g.c);
     const gy = randomTensor([g.n, g.o, g.oh, g.ow], r).data;

@@ -3,7 +3,7 @@ import type { Backend, ConvGeom } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
 import type { WasmBackend } from '../src/backend/wasm/wasm.js';
 import { createEngine } from '../src/engine.js';
-import { relL2, rng, wasmEngine } from './helpers.js';
+import { convGeom as geom, relL2, rng, wasmEngine } from './helpers.js';
 
 /**
  * The wasm backward-filter pass (kernels/conv2d.ts: a register-blocked SIMD reduction over output pixels,
@@ -20,23 +20,6 @@ import { relL2, rng, wasmEngine } from './helpers.js';
  * past 1e-3).
  */
 const cpu = new CpuBackend();
-
-function geom(
-  n: number,
-  c: number,
-  h: number,
-  w: number,
-  o: number,
-  [kh, kw]: [number, number],
-  [sh, sw]: [number, number] = [1, 1],
-  [ph, pw]: [number, number] = [0, 0],
-  [dh, dw]: [number, number] = [1, 1],
-  groups = 1,
-): ConvGeom {
-  const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1,
-    ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-  return { n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow };
-}
 
 const CASES: [string, ConvGeom][] = [
   ['LeNet conv1, input read in place (ow = 24), 12 chunks of 50', geom(50, 1, 28, 28, 6, [5, 5])],

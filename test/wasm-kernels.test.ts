@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend, BTensor, ConvGeom } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
 import { off, type WasmBackend } from '../src/backend/wasm/wasm.js';
-import { relL2, rng, wasmEngine } from './helpers.js';
+import { convGeom, relL2, rng, wasmEngine } from './helpers.js';
 
 /**
  * The direct (no im2col) stride-1 convolution kernels of kernels/conv2d.ts against the float64 reference:
@@ -18,54 +18,23 @@ import { relL2, rng, wasmEngine } from './helpers.js';
 const TOL = 1e-5;
 const cpu = new CpuBackend();
 
-function geom(
-  n: number,
-  c: number,
-  h: number,
-  w: number,
-  o: number,
-  kh: number,
-  kw: number,
-  ph: number,
-  pw: number,
-): ConvGeom {
-  return {
-    n,
-    c,
-    h,
-    w,
-    o,
-    kh,
-    kw,
-    sh: 1,
-    sw: 1,
-    ph,
-    pw,
-    dh: 1,
-    dw: 1,
-    groups: 1,
-    oh: h + 2 * ph - kh + 1,
-    ow: w + 2 * pw - kw + 1,
-  };
-}
-
 const GEOMS: ConvGeom[] = [];
-for (const o of [1, 2, 3, 4, 5, 6, 7, 9]) GEOMS.push(geom(2, 1 + (o % 3), 9, 13, o, 3, 3, o % 2, 0)); // channel remainders, ow = 11 or 13
+for (const o of [1, 2, 3, 4, 5, 6, 7, 9]) GEOMS.push(convGeom(2, 1 + (o % 3), 9, 13, o, [3, 3], [1, 1], [o % 2, 0])); // channel remainders, ow = 11 or 13
 for (const [c, o] of [
   [1, 6],
   [6, 12],
   [12, 6],
   [6, 1],
 ])
-  GEOMS.push(geom(3, c, 12, 12, o, 5, 5, 0, 0)); // LeNet-like: ow = 8, in place
-GEOMS.push(geom(2, 1, 28, 28, 6, 5, 5, 0, 0)); // LeNet conv1: read in place (ow = 24, oh = 24)
-GEOMS.push(geom(2, 3, 7, 10, 5, 3, 2, 2, 1)); // padding = k − 1 (ȳ unpadded), non-square kernel
-GEOMS.push(geom(1, 2, 5, 6, 2, 4, 1, 1, 0)); // tall kernel, oh = 4, ow = 6
-GEOMS.push(geom(2, 4, 3, 17, 8, 1, 1, 0, 0)); // 1×1 convolution, ow = 17 (two whole tiles and one lane)
+  GEOMS.push(convGeom(3, c, 12, 12, o, [5, 5], [1, 1], [0, 0])); // LeNet-like: ow = 8, in place
+GEOMS.push(convGeom(2, 1, 28, 28, 6, [5, 5], [1, 1], [0, 0])); // LeNet conv1: read in place (ow = 24, oh = 24)
+GEOMS.push(convGeom(2, 3, 7, 10, 5, [3, 2], [1, 1], [2, 1])); // padding = k − 1 (ȳ unpadded), non-square kernel
+GEOMS.push(convGeom(1, 2, 5, 6, 2, [4, 1], [1, 1], [1, 0])); // tall kernel, oh = 4, ow = 6
+GEOMS.push(convGeom(2, 4, 3, 17, 8, [1, 1], [1, 1], [0, 0])); // 1×1 convolution, ow = 17 (two whole tiles and one lane)
 // Backward input on row tiles with padding, ȳ rows padded to 8 and pairs (c, s) not a multiple of 4.
-GEOMS.push(geom(2, 2, 9, 11, 10, 5, 4, 1, 0)); // ow = 8, 8 pairs, padding 1 row
-GEOMS.push(geom(3, 5, 10, 13, 12, 5, 5, 0, 1)); // ow = 11 (ȳ rows padded to 16), 25 pairs (last group: 1)
-GEOMS.push(geom(1, 1, 6, 6, 16, 5, 5, 0, 0)); // N = 1, oh = ow = 2, 5 pairs
+GEOMS.push(convGeom(2, 2, 9, 11, 10, [5, 4], [1, 1], [1, 0])); // ow = 8, 8 pairs, padding 1 row
+GEOMS.push(convGeom(3, 5, 10, 13, 12, [5, 5], [1, 1], [0, 1])); // ow = 11 (ȳ rows padded to 16), 25 pairs (last group: 1)
+GEOMS.push(convGeom(1, 1, 6, 6, 16, [5, 5], [1, 1], [0, 0])); // N = 1, oh = ow = 2, 5 pairs
 
 async function convPasses(be: Backend, g: ConvGeom, seed: number, into: boolean): Promise<number[]> {
   const r = rng(seed);
@@ -244,11 +213,11 @@ describe('wasm conv2dActivated: the activation applied by the convolution kernel
   // Direct (stride 1) and im2col (stride 2) paths, each activation kind, with and without accumulation:
   // z and σ(z) against float64. σ adds a few float32 roundings to z's: the same 1e-5 relative bound.
   const cases: [ConvGeom, 'relu' | 'softplus' | 'tanh' | 'sigmoid', number][] = [
-    [geom(3, 2, 9, 11, 6, 3, 3, 1, 1), 'softplus', 10],
-    [geom(2, 1, 12, 12, 5, 5, 5, 0, 0), 'relu', 1],
-    [{ ...geom(2, 3, 9, 9, 4, 3, 3, 1, 1), sh: 2, sw: 2, oh: 5, ow: 5 }, 'softplus', 2],
-    [geom(2, 2, 7, 10, 3, 3, 2, 0, 1), 'tanh', 1],
-    [geom(2, 2, 7, 7, 2, 3, 3, 1, 1), 'sigmoid', 1],
+    [convGeom(3, 2, 9, 11, 6, [3, 3], [1, 1], [1, 1]), 'softplus', 10],
+    [convGeom(2, 1, 12, 12, 5, [5, 5], [1, 1], [0, 0]), 'relu', 1],
+    [{ ...convGeom(2, 3, 9, 9, 4, [3, 3], [1, 1], [1, 1]), sh: 2, sw: 2, oh: 5, ow: 5 }, 'softplus', 2],
+    [convGeom(2, 2, 7, 10, 3, [3, 2], [1, 1], [0, 1]), 'tanh', 1],
+    [convGeom(2, 2, 7, 7, 2, [3, 3], [1, 1], [1, 1]), 'sigmoid', 1],
   ];
   it.each(cases.map(([g, kind, beta], i) => [i, kind, beta, g] as const))(
     'case %i: %s β = %d, %j',
