@@ -57,6 +57,36 @@ function stores(): string {
 }
 
 /** The WGSL text of section `wide` (generated once, at module load). */
+/**
+ * wideFetchA / wideFetchB: one template for both operands. `r` is the operand's row index (m of A, n of B),
+ * `R` its bound, and `at(row, k)` the argument order of its loaders (loadA(m, k), loadB(k, n)).
+ */
+function wideFetch(X: 'A' | 'B', r: 'm' | 'n', R: 'M' | 'N', at: (row: string, k: string) => string): string {
+  return `fn wideFetch${X}(t: u32, ${r}0: u32, k0: u32, kEnd: u32, full: bool) -> vec4f {
+  var ${r} = ${r}0 + (t % 32u) * 4u; var k = k0 + t / 32u;
+  if (${X}_K_FAST) { ${r} = ${r}0 + t / 2u; k = k0 + (t % 2u) * 4u; }
+  if (full) {
+    if (VEC_${X}) { return load${X}4(${at(r, 'k')}); }
+    if (${X}_K_FAST) { return vec4f(load${X}(${at(r, 'k')}), load${X}(${at(r, 'k + 1u')}), load${X}(${at(r, 'k + 2u')}), load${X}(${at(r, 'k + 3u')})); }
+    return vec4f(load${X}(${at(r, 'k')}), load${X}(${at(`${r} + 1u`, 'k')}), load${X}(${at(`${r} + 2u`, 'k')}), load${X}(${at(`${r} + 3u`, 'k')}));
+  }
+  // VEC_${X}: the fast dimension's length is a multiple of 4, and so are ${r} (or k) and kEnd: a vector lies
+  // wholly inside or wholly outside.
+  if (VEC_${X}) {
+    if (${r} < u.${R} && k < kEnd) { return load${X}4(${at(r, 'k')}); }
+    return vec4f(0.0);
+  }
+  var v = vec4f(0.0);
+  for (var j = 0u; j < 4u; j++) {
+    var ${r}j = ${r} + j; var kj = k;
+    if (${X}_K_FAST) { ${r}j = ${r}; kj = k + j; }
+    if (${r}j < u.${R} && kj < kEnd) { v[j] = load${X}(${at(`${r}j`, 'kj')}); }
+  }
+  return v;
+}
+`;
+}
+
 export function wideKernelWgsl(): string {
   const rowA = BM / 4 + 1,
     rowB = BN / 4 + 1;
@@ -78,50 +108,8 @@ var<workgroup> tileB: array<vec4f, ${2 * BK * rowB}>; // [buffer][k][n/4]
 // thread takes row t/2 (column t/2 of B) at k = (t%2)·4..+3; otherwise k = t/32 and rows (columns)
 // (t%32)·4..+3. Consecutive threads read consecutive addresses either way. \`full\`: the tile lies inside
 // the matrix and the chunk, so nothing is tested.
-fn wideFetchA(t: u32, m0: u32, k0: u32, kEnd: u32, full: bool) -> vec4f {
-  var m = m0 + (t % 32u) * 4u; var k = k0 + t / 32u;
-  if (A_K_FAST) { m = m0 + t / 2u; k = k0 + (t % 2u) * 4u; }
-  if (full) {
-    if (VEC_A) { return loadA4(m, k); }
-    if (A_K_FAST) { return vec4f(loadA(m, k), loadA(m, k + 1u), loadA(m, k + 2u), loadA(m, k + 3u)); }
-    return vec4f(loadA(m, k), loadA(m + 1u, k), loadA(m + 2u, k), loadA(m + 3u, k));
-  }
-  // VEC_A: the fast dimension's length is a multiple of 4, and so are m (or k) and kEnd: a vector lies
-  // wholly inside or wholly outside.
-  if (VEC_A) {
-    if (m < u.M && k < kEnd) { return loadA4(m, k); }
-    return vec4f(0.0);
-  }
-  var v = vec4f(0.0);
-  for (var j = 0u; j < 4u; j++) {
-    var mj = m + j; var kj = k;
-    if (A_K_FAST) { mj = m; kj = k + j; }
-    if (mj < u.M && kj < kEnd) { v[j] = loadA(mj, kj); }
-  }
-  return v;
-}
-
-fn wideFetchB(t: u32, n0: u32, k0: u32, kEnd: u32, full: bool) -> vec4f {
-  var n = n0 + (t % 32u) * 4u; var k = k0 + t / 32u;
-  if (B_K_FAST) { n = n0 + t / 2u; k = k0 + (t % 2u) * 4u; }
-  if (full) {
-    if (VEC_B) { return loadB4(k, n); }
-    if (B_K_FAST) { return vec4f(loadB(k, n), loadB(k + 1u, n), loadB(k + 2u, n), loadB(k + 3u, n)); }
-    return vec4f(loadB(k, n), loadB(k, n + 1u), loadB(k, n + 2u), loadB(k, n + 3u));
-  }
-  if (VEC_B) {
-    if (n < u.N && k < kEnd) { return loadB4(k, n); }
-    return vec4f(0.0);
-  }
-  var v = vec4f(0.0);
-  for (var j = 0u; j < 4u; j++) {
-    var nj = n + j; var kj = k;
-    if (B_K_FAST) { nj = n; kj = k + j; }
-    if (nj < u.N && kj < kEnd) { v[j] = loadB(kj, nj); }
-  }
-  return v;
-}
-
+${wideFetch('A', 'm', 'M', (row, k) => `${row}, ${k}`)}
+${wideFetch('B', 'n', 'N', (row, k) => `${k}, ${row}`)}
 // Stores a thread's share into buffer \`buf\`: one vec4 (4 rows at one k), or, along k, four scalars into
 // four k rows (the padded rows put them in distinct banks).
 fn widePutA(t: u32, buf: u32, v: vec4f) {
