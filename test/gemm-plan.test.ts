@@ -2,7 +2,7 @@
 // out by hand from the planner's rules (tiled only when M, N and K are all ≥ 64: the 128×128 `wide` when M
 // and N are ≥ 128, else the 64×64 `main`, on every adapter; direct blocks of M ≤ 4 rows,
 // ≤ 8 columns along M for N ≤ 16, else 4×4; main, wide and direct split K ≥ 1024 into min(⌈K/512⌉, ⌊K/N⌋, 64)
-// chunks rounded up to 64, whatever M; kpar instead of direct below 10⁴ direct threads with K ≥ 4096, in
+// chunks rounded up to 64, whatever M; kpar instead of all of them when K ≥ 4096 and K ≥ 64·N, whatever M, in
 // chunks of max(4096, ⌈K/256⌉ rounded up to 64)). The ops, kpar and gemm-wide tests check every plan's
 // numbers; this pins which plan a shape gets.
 import { describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import {
   gemmPlan,
   KPAR_LANES,
   kparChunk,
+  kparFamily,
   tiledSplit,
 } from '../src/backend/webgpu/gemm-plan.js';
 
@@ -73,8 +74,8 @@ const TABLE: [
   ],
   [63, 64, 64, false, 'M = 63: just below the tiled kernel', 'direct', direct(4, 4, false), [16, 16], 1, 64],
   [256, 32, 20000, false, 'long K, 512 direct threads: kpar, 5 chunks', 'kpar', {}, [8, 64], 5, 4096],
-  [2, 11, 8100, false, 'kpar: 3 direct threads, K ≥ 4096, chunks of 4096', 'kpar', {}, [3, 1], 2, 4096],
-  [40, 100, 8192, false, 'kpar at 250 4×4 blocks: two chunks', 'kpar', {}, [25, 10], 2, 4096],
+  [2, 11, 8100, false, 'kpar: K ≥ 4096 and K ≥ 64·N, chunks of 4096', 'kpar', {}, [3, 1], 2, 4096],
+  [40, 100, 8192, false, 'kpar at K = 82·N: two chunks', 'kpar', {}, [25, 10], 2, 4096],
   [
     40,
     100,
@@ -99,16 +100,17 @@ const TABLE: [
     256,
     8192,
   ],
+  [4000, 40, 5000, false, 'K = 125·N: kpar at 4,000 rows as at 1 (M is not read)', 'kpar', {}, [10, 1000], 2, 4096],
   [
-    4000,
-    40,
-    5000,
+    3,
+    80,
+    4096,
     false,
-    'long K but 10,000 direct threads: direct, K split in 10 chunks of 512',
+    'K = 51·N < 64·N: the tiled order even at M = 3, K split in 8',
     'direct',
-    direct(4, 4, false),
-    [10, 1000],
-    10,
+    direct(3, 4, false),
+    [20, 1],
+    8,
     512,
   ],
   [64, 64, 64, false, 'smallest tiled GEMM', 'main', tiled, [1, 1], 1, 64],
@@ -158,10 +160,13 @@ describe('GEMM planner: long-K reductions on many threads', () => {
     expect(sum.chunks * sum.chunk).toBeGreaterThanOrEqual(K);
   });
 
-  it('LeNet conv2 (6 → 16, 5×5, 8×8 outputs) and fc3 (84 → 10) weight gradients at 16,000 images', () => {
+  it('LeNet conv2 (6 → 16, 5×5, 8×8 outputs) and fc3 (84 → 10), MLP fc2 (64 → 10) weight gradients', () => {
+    // A weight gradient is Ȳᵀ·X: M = outputs, N = inputs, K = images (× pixels for a convolution).
     for (const [M, N, K] of [
+      [16, 150, 800 * 64],
       [16, 150, 16_000 * 64],
-      [84, 10, 16_000],
+      [10, 84, 16_000],
+      [10, 64, 16_000],
     ]) {
       const plan = gemmPlan(M, N, K, false);
       expect(plan.kernel).toBe('kpar');
@@ -173,6 +178,82 @@ describe('GEMM planner: long-K reductions on many threads', () => {
     for (const K of [4096, 4097, 50_000, 460_800, 9_216_000]) {
       const chunks = new Set([1, 3, 6, 16, 40].flatMap((M) => [1, 7, 25].map((N) => gemmPlan(M, N, K, false).kChunk)));
       expect([...chunks]).toEqual([kparChunk(K)]);
+    }
+  });
+});
+
+// Whether a GEMM runs kpar (a lane-strided sum and a tree) or in the tiled order (main, wide, direct: one fma
+// chain per K chunk) must not depend on M: M is the batch of forward and backward-input GEMMs (images × pixels
+// for a convolution), and a row's bits must not change with the batch around it. (N, K) of real layers, each
+// with its family, for M from 1 to 100,000. Forward: N = outputs, K = fan-in; backward-input: N = inputs, K =
+// outputs × taps (per phase at stride 2); weight and filter gradients: N = inputs × taps, K = images × pixels.
+const tiledOrder = (k: string) => (k === 'kpar' ? 'kpar' : 'tiled order');
+const FAMILIES: [string, number, number, 'kpar' | 'tiled order'][] = [
+  ['LeNet conv1 forward (1 → 6, 5×5)', 6, 25, 'tiled order'],
+  ['LeNet conv2 forward (6 → 16, 5×5)', 16, 150, 'tiled order'],
+  ['LeNet conv2 backward-input', 6, 400, 'tiled order'],
+  ['LeNet conv1 backward-input', 1, 150, 'tiled order'],
+  ['LeNet fc1 forward (256 → 120)', 120, 256, 'tiled order'],
+  ['LeNet fc1 backward-input', 256, 120, 'tiled order'],
+  ['oracle LeNet fc forward (192 → 10)', 10, 192, 'tiled order'],
+  ['oracle MLP fc1 forward (784 → 64)', 64, 784, 'tiled order'],
+  ['oracle MLP fc1 backward-input', 784, 64, 'tiled order'],
+  ['oracle MLP fc2 forward (64 → 10)', 10, 64, 'tiled order'],
+  ['ResNet-18 conv1 forward (3 → 64, 7×7)', 64, 147, 'tiled order'],
+  ['ResNet-18 conv1 backward-input, phase 1,1 (4×4 taps)', 3, 1024, 'tiled order'],
+  ['ResNet-18 layer1 forward and backward-input', 64, 576, 'tiled order'],
+  ['ResNet-18 layer2.0.conv1 backward-input, 2×2-tap phase', 64, 512, 'tiled order'],
+  ['ResNet-18 layer3 forward', 256, 2304, 'tiled order'],
+  ['ResNet-18 layer4.0.conv1 forward (256 → 512, stride 2)', 512, 2304, 'tiled order'],
+  ['ResNet-18 layer4.0.conv1 backward-input, 2×2-tap phase', 256, 2048, 'tiled order'],
+  ['ResNet-18 layer4 forward and backward-input (kpar at n ≤ 6 under the M·N rule)', 512, 4608, 'tiled order'],
+  ['ResNet-18 fc forward (512 → 1000)', 1000, 512, 'tiled order'],
+  ['ResNet-18 fc backward-input', 512, 1000, 'tiled order'],
+  ['VGG-16 conv4_1 backward-input (256 → 512, 3×3: K/N = 18)', 256, 4608, 'tiled order'],
+  ['VGG-16 fc6 forward (25,088 → 4,096)', 4096, 25_088, 'tiled order'],
+  ['a flatten of 8,192 into 10 classes, forward', 10, 8192, 'kpar'],
+  ['LeNet conv1 filter gradient at 800 images', 25, 800 * 576, 'kpar'],
+  ['LeNet conv2 filter gradient at 16,000 images', 150, 16_000 * 64, 'kpar'],
+  ['oracle MLP fc2 weight gradient at 16,000 images', 64, 16_000, 'kpar'],
+  ['ResNet-18 layer2 filter gradient at batch 16', 1152, 16 * 28 * 28, 'tiled order'],
+];
+
+describe('GEMM planner: kpar or the tiled order, whatever M', () => {
+  const Ms = [1, 2, 3, 4, 5, 7, 16, 63, 64, 100, 127, 128, 300, 1000, 4096, 10_000, 31_337, 100_000];
+  it.each(FAMILIES)('%s: N = %i, K = %i → %s', (_what, N, K, family) => {
+    for (const M of Ms)
+      for (const vecB of [false, N % 4 === 0])
+        for (const software of [true, false])
+          expect(`${M}: ${tiledOrder(gemmPlan(M, N, K, vecB, { software }).kernel)}`).toBe(`${M}: ${family}`);
+    expect(kparFamily(N, K)).toBe(family === 'kpar');
+  });
+
+  it('the line is K ≥ 4096 and K ≥ 64·N', () => {
+    expect([kparFamily(64, 4095), kparFamily(64, 4096), kparFamily(1, 4096), kparFamily(1, 4095)]).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
+    expect([kparFamily(100, 6399), kparFamily(100, 6400)]).toEqual([false, true]);
+  });
+
+  // ResNet-18's filter gradients at 224×224 (M = o, N = c·k², K = images·oh·ow): under the M·N rule every one
+  // was tiled (M and N ≥ 64); now those with K ≥ 64·N run kpar, on ≥ 1,000 workgroups.
+  it.each([
+    ['conv1 (3 → 64, 7×7, 112²)', 64, 147, 112 * 112, 1],
+    ['layer1 (64 → 64, 56²)', 64, 576, 56 * 56, 12],
+    ['layer2.0.downsample (64 → 128, 1×1, 28²)', 128, 64, 28 * 28, 6],
+    ['layer2 (128 → 128, 28²)', 128, 1152, 28 * 28, 95],
+    ['layer3.0.downsample (128 → 256, 1×1, 14²)', 256, 128, 14 * 14, 42],
+    ['layer4 (512 → 512, 7²)', 512, 4608, 7 * 7, 6019],
+  ])('ResNet-18 %s filter gradient: kpar from %i images on', (_what, M, N, pixels, from) => {
+    const at = (n: number) => gemmPlan(M, N, n * pixels, false);
+    if (from > 1) expect(at(from - 1).kernel).not.toBe('kpar');
+    for (const n of [from, from + 1, 4 * from, 100 * from]) {
+      const p = at(n);
+      expect(p.kernel).toBe('kpar');
+      expect(p.blocks[0] * p.blocks[1] * p.splits).toBeGreaterThanOrEqual(1000);
     }
   });
 });
@@ -195,7 +276,18 @@ const HARDWARE: [
   [127, 256, 256, 'M = 127: main', 'main', [4, 2], 1, 256],
   [50_176, 64, 576, 'ResNet-18 layer1 forward at batch 16: N = 64, main', 'main', [1, 784], 1, 576],
   [784, 512, 4608, 'ResNet-18 layer4 forward at batch 16: 9 chunks of 512', 'wide', [4, 7], 9, 512],
-  [64, 576, 50_176, 'ResNet-18 layer1 filter gradient: main (M = 64), 61 chunks of 832', 'main', [9, 1], 61, 832],
+  [64, 576, 50_176, 'ResNet-18 layer1 filter gradient at batch 16: K ≥ 64·N, kpar', 'kpar', [144, 16], 13, 4096],
+  [64, 576, 36_800, 'the same at K just under 64·N: main, ⌊K/N⌋ = 63 chunks → 58 of 640', 'main', [9, 1], 58, 640],
+  [
+    10,
+    512,
+    4096,
+    'ResNet-18 (10 classes) fc weight gradient at batch 4,096: K < 64·N, direct',
+    'direct',
+    [128, 3],
+    8,
+    512,
+  ],
   [300, 130, 1500, 'wide with split K: 3 chunks of 512 (the last 476)', 'wide', [2, 3], 3, 512],
   [576, 6, 25, 'LeNet conv1 forward: direct on every adapter', 'direct', [1, 144], 1, 25],
   [6, 25, 460_800, 'LeNet conv1 filter gradient at 800 images: kpar on every adapter', 'kpar', [7, 2], 113, 4096],
@@ -236,7 +328,7 @@ describe('GEMM planner: hardware and software adapters', () => {
       [7, 3000],
       [64, 1100],
       [512, 4608],
-      [1000, 100_000],
+      [2000, 100_000],
     ]) {
       const parts = new Set(
         [1, 5, 64, 200, 5000].flatMap((M) =>

@@ -138,6 +138,32 @@ describe('kpar GEMM against float64', () => {
   });
 });
 
+// Whether kpar runs is a function of N and K (gemm-plan.ts kparFamily), never of M: under the former rule
+// (kpar below 10⁴ direct threads) both shapes below ran kpar at M < 64 and the tiled kernels from 64 on, so a
+// row's bits changed with the batch around it. Rows 0–2 alone and inside batches on both sides of M = 64.
+describe('a row of C is the same bits at batch sizes across the former kpar boundary', () => {
+  it.each([
+    ['N = 64, K = 4096 = 64·N: kpar at every M', 64, 4096, [3, 63, 64, 130], ['kpar']],
+    ['N = 128, K = 4096 < 64·N: the tiled order at every M', 128, 4096, [3, 63, 64, 128], ['direct', 'main', 'wide']],
+  ])('%s', async (_what, N, K, Ms, kernels) => {
+    const r = rng(N + K);
+    const A = randomTensor([Math.max(...Ms), K], r).data,
+      B = randomTensor([K, N], r).data;
+    const g = await gpu();
+    const rows = async (M: number) =>
+      (await read1(
+        g,
+        g.matmul(up(g, A.slice(0, M * K), [M, K], 'A'), up(g, B, [K, N], 'B'), { label: 'rows' }),
+      )) as Float32Array;
+    expect(new Set(Ms.map((M) => gemmPlan(M, N, K, true).kernel))).toEqual(new Set(kernels));
+    const few = await rows(Ms[0]);
+    for (const M of Ms.slice(1))
+      expect(new Uint32Array((await rows(M)).slice(0, Ms[0] * N).buffer), `M = ${M}`).toEqual(
+        new Uint32Array(few.buffer),
+      );
+  });
+});
+
 describe('kpar conv2d backward-filter against float64', () => {
   it.each([
     ['stride 2, odd sizes, K = 5·32·31', convGeom(5, 2, 65, 63, 3, [3, 3], [2, 2], [1, 1])],

@@ -8,7 +8,8 @@ import { WORKGROUP } from './prelude.js';
  * every kernel sums each element of C in the same order given the same K partition, and the partition is a
  * function of the shape alone: `main`, `wide` and `direct` share tiledSplit(N, K), which never reads M (a
  * dense layer's M is its batch, so a row's sums must not change with the chunking of a call); kpar's is
- * kparChunk(K). Results change with the kernel only where kpar (a lane-strided sum and a tree) takes over.
+ * kparChunk(K). Results change with the kernel only where kpar (a lane-strided sum and a tree) takes over,
+ * and whether it does is kparFamily(N, K), never M: a row gets the same bits at every batch size.
  *
  * Kernel (gemm.wgsl, and kernels/gemm-wide.ts for `wide`):
  *  - `main`, 64×64 tiles staged in workgroup memory, 4×4 outputs per thread, when M, N and K are all ≥ 64.
@@ -26,11 +27,11 @@ import { WORKGROUP } from './prelude.js';
  * Thread blocks of `direct`: M ≤ 4: R_M = M rows × 4 columns (GEMV-like); else N ≤ 16: 4 rows × R_N ≤ 8
  * columns held along M (one or two column groups, so each gathered im2col value of A serves every
  * output channel of its group); else 4 rows × 4 columns.
- *  - `kpar` (K-parallel) instead of `direct` when K ≥ KPAR_MIN_K and direct would run fewer than
- *    KPAR_MAX_THREADS threads: conv filter gradients and dense weight gradients at large batch, whose C is a
- *    few thousand values and whose K is images × pixels. Direct would give each of a few hundred threads
- *    10⁴–10⁵ serial k steps; a large GPU wants ≥ 10⁴ threads in flight. One workgroup of 64 lanes per 4×4
- *    block of C and chunk of K (lanes on consecutive k, a fixed tree), the chunks added by `splitk_tree`.
+ *  - `kpar` (K-parallel), before all of the above, when K ≥ KPAR_MIN_K and K ≥ 64·N (kparFamily, which
+ *    says why 64): conv filter gradients and dense weight gradients at large batch, whose K is images ×
+ *    pixels. The tiled order would give each of a few hundred threads 10³–10⁵ serial k steps; a large GPU
+ *    wants ≥ 10⁴ threads in flight. One workgroup of 64 lanes per 4×4 block of C and chunk of K (lanes on
+ *    consecutive k, a fixed tree), the chunks added by `splitk_tree`.
  * Split-K (an extra dispatch and a partial buffer): see tiledSplit (main, wide, direct) and kparChunk.
  */
 export type GemmKernel = 'main' | 'wide' | 'direct' | 'kpar';
@@ -74,8 +75,8 @@ export function gemmPlan(M: number, N: number, K: number, vecBAlongN: boolean, o
   const directBlocks: [number, number] = [Math.ceil(N / R_N), Math.ceil(M / R_M)];
   let kernel: GemmKernel = o.force ?? 'direct';
   if (!o.force) {
-    if (tiled) kernel = M >= 128 && N >= 128 ? 'wide' : 'main';
-    else if (K >= KPAR_MIN_K && directBlocks[0] * directBlocks[1] < KPAR_MAX_THREADS) kernel = 'kpar';
+    if (kparFamily(N, K)) kernel = 'kpar';
+    else if (tiled) kernel = M >= 128 && N >= 128 ? 'wide' : 'main';
   }
   if (kernel === 'kpar') {
     const kChunk = kparChunk(K);
@@ -168,8 +169,33 @@ export function directStaging(
 export const KPAR_LANES = 64;
 /** The shortest K that kpar takes: one chunk of 64 k per lane. */
 export const KPAR_MIN_K = 4096;
-/** kpar replaces direct below this many direct threads: what a large GPU needs in flight. */
-export const KPAR_MAX_THREADS = 10_000;
+/** kpar takes a GEMM whose K is at least this many times N (kparFamily): where tiledSplit stops at its cap. */
+export const KPAR_MIN_K_PER_COLUMN = TILED_MAX_SPLITS;
+
+/**
+ * Whether a GEMM runs K-parallel (kpar) rather than in the tiled order (main, wide, direct): K ≥ KPAR_MIN_K
+ * and K ≥ KPAR_MIN_K_PER_COLUMN·N. A function of N and K only: M is often a batch (dense forward, conv
+ * forward and backward-input, where M = images × pixels), and kpar sums in another order than the tiled
+ * kernels, so a choice that read M would change a row's float32 bits with the size of the batch around it.
+ *
+ * Why 64·N (KPAR_MIN_K_PER_COLUMN = TILED_MAX_SPLITS). kpar is for long-K, small-output products: filter
+ * and weight gradients, K = images × pixels. At K ≥ 64·N the tiled order's split is no longer limited by N
+ * (⌊K/N⌋ ≥ 64: tiledSplit cuts min(⌈K/512⌉, 64) chunks), so at a small M it runs ⌈N/4⌉ column blocks ×
+ * ≤ 64 chunks, few threads (N ≤ K/64), each walking ≥ K/64 k, a walk that grows with the batch past K =
+ * 32,768: LeNet conv1's filter gradient at 800 images (6×25×460,800) gets 14 blocks × 64 chunks of 7,200 k,
+ * where kpar runs 14 × 113 workgroups of 64 lanes walking 64 k each. Below the line N is large against K: the
+ * tiled order has ⌈N/4⌉ > K/256 column blocks, and its chunks, ⌊K/N⌋ or ⌈K/512⌉ of them, stay under
+ * max(1024, 2N + 64) k, however long K is. Forward and backward-input GEMMs stay below the line: their K/N
+ * is a layer's fan-in over its fan-out, ≤ 18 for 3×3 convolutions that change the width up to 2× (ResNet-18's
+ * largest, layer4: 4,608/512 = 9), ≤ 50 for 5×5 ones, 49 for a 7×7 that keeps the width, ~6 for VGG's
+ * flatten→fc; at every batch size they keep the tiled kernels' operand reuse (kpar's 4×4 blocks read 8
+ * values per 16 FMAs, like direct's). A forward GEMM reaches kpar only with K ≥ 64·N, e.g. 8,192 features
+ * into 10 classes, where N < 64 keeps it off the tiled kernels anyway and kpar reads A as often as direct's
+ * 4-column blocks do. The line is not measured on a GPU (none was at hand).
+ */
+export function kparFamily(N: number, K: number): boolean {
+  return K >= KPAR_MIN_K && K >= KPAR_MIN_K_PER_COLUMN * N;
+}
 /** The most chunks a kpar GEMM is cut into (so the partials, [splits, M, N], stay small). */
 export const KPAR_MAX_SPLITS = 256;
 
