@@ -24,7 +24,9 @@
 //     through the backend at n = 256 and 512 (quick: 128 and 256), timed round robin in this process; the
 //     dispatches, workgroups and threads of each, and whether their results agree to the bit (also on ResNet-18's
 //     layer2 3×3 conv forward at batch 1, an implicit GEMM of gathered operands); and LeNet's
-//     conv forward and backward-input with direct's weights staged in workgroup memory and not.
+//     conv forward and backward-input with direct's weights staged in workgroup memory and not; and direct's
+//     column groups (one of up to 16 channels, or groups of ≤ 8) on convolutions into 16 and 12 channels and
+//     a dense layer into 10.
 // --only gemm,conv,models,profile,shapes,reductions,submission,kernels runs only the sections named.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -637,6 +639,61 @@ if (section('kernels')) {
     }
   }
   results.stagedWeights = staged;
+  // direct's column groups for N = 9…16: one group of N (the default) or two of ≤ 8, round robin on
+  // convolutions into 16 and 12 channels and a dense layer into 10 (same bits expected).
+  const grouped = [];
+  const gImages = quick ? 8 : 256;
+  const groupCases = [
+    {
+      name: `conv 6→16 5×5, 12², ${gImages} images`,
+      conv: { n: gImages, c: 6, hw: 12, o: 16, k: 5, stride: 1, pad: 0 },
+    },
+    {
+      name: `conv 6→12 5×5, 12², ${gImages} images`,
+      conv: { n: gImages, c: 6, hw: 12, o: 12, k: 5, stride: 1, pad: 0 },
+    },
+    { name: `dense ${gImages * 16}×10×84`, gemm: [gImages * 16, 10, 84] },
+  ];
+  for (const gc of groupCases) {
+    const cc = gc.conv
+      ? await kernels.prepareConv(engine, gc.conv)
+      : await kernels.prepareGemmShape(engine, ...gc.gemm);
+    const run = (reps) => (gc.conv ? cc.run('forward', reps) : cc.run(reps));
+    try {
+      const per = { 8: { ms: [] }, 16: { ms: [] } };
+      for (const cols of [8, 16]) {
+        await kernels.setGroupColumns(engine, cols);
+        per[cols].got = await run(1); // compiles; untimed
+      }
+      for (let round = 0; round < REPS.repeats; round++)
+        for (const cols of [8, 16]) {
+          await kernels.setGroupColumns(engine, cols);
+          const t = performance.now();
+          await run(8);
+          per[cols].ms.push((performance.now() - t) / 8);
+        }
+      const med = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
+      const same = new Uint32Array(per[8].got.buffer).every((v, i) => v === new Uint32Array(per[16].got.buffer)[i]);
+      if (!same) exitCode = 1;
+      grouped.push({ case: gc.name, ms8: med(per[8].ms), ms16: med(per[16].ms), bitwiseSame: same });
+    } finally {
+      await kernels.setGroupColumns(engine, null);
+      cc.release();
+    }
+  }
+  results.groupColumns = grouped;
+  log(
+    table(
+      ['direct forward', 'ms, groups of ≤ 8', 'ms, one group of 16', '8 / 16', 'same bits'],
+      grouped.map((r) => [
+        r.case,
+        r.ms8.toFixed(3),
+        r.ms16.toFixed(3),
+        (r.ms8 / r.ms16).toFixed(2),
+        r.bitwiseSame ? 'yes' : 'NO',
+      ]),
+    ),
+  );
   log(
     table(
       ['conv', 'images', 'pass', 'ms staged', 'ms unstaged', 'unstaged / staged', 'same bits'],

@@ -251,3 +251,10 @@ export async function setStageWeights(engine: Engine, on: boolean | null): Promi
   if (!be.context) throw new Error('setStageWeights: not a webgpu engine');
   be.stageWeights = on;
 }
+
+/** direct's widest column group, 8 or 16 (WebGPUBackend.groupColumns; null: the default, 16). */
+export async function setGroupColumns(engine: Engine, cols: 8 | 16 | null): Promise<void> {
+  const be = (await engine.backendForCall()) as unknown as { groupColumns?: 8 | 16 | null; context?: unknown };
+  if (!be.context) throw new Error('setGroupColumns: not a webgpu engine');
+  be.groupColumns = cols;
+}

@@ -146,16 +146,20 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
 // operands straight from global memory, where caches give the reuse that workgroup memory would; there
 // is no barrier (very costly on some adapters: software ones switch between all invocations at each) and
 // no idle lane in a 16-wide tile.
-// The thread's block of C is held in vec4 accumulators: with ALONG_M, its R_N ≤ 8 columns (vec4 over 4
-// rows), so a thin block still fills the vectors and each gathered A value serves up to 8 columns;
+// The thread's block of C is held in vec4 accumulators: with ALONG_M, its R_N ≤ 16 columns (vec4 over 4
+// rows), so a thin block still fills the vectors and each gathered A value serves up to 16 columns (a
+// convolution's every output channel, in one column group, on hardware adapters: 64 accumulators);
 // otherwise its R_M ≤ 4 rows (vec4 over 4 columns). K advances four at a time: the blocks of A and B are
 // read (vec4 along K where that is the operand's fast dimension) and added as four rank-1 updates. Rows
 // and columns past the matrix are read clamped to its edge and never stored; rows of B past kEnd read zero.
-struct Block { c0: vec4f, c1: vec4f, c2: vec4f, c3: vec4f, c4: vec4f, c5: vec4f, c6: vec4f, c7: vec4f }
+struct Block {
+  c0: vec4f, c1: vec4f, c2: vec4f, c3: vec4f, c4: vec4f, c5: vec4f, c6: vec4f, c7: vec4f,
+  c8: vec4f, c9: vec4f, c10: vec4f, c11: vec4f, c12: vec4f, c13: vec4f, c14: vec4f, c15: vec4f,
+}
 
 // Staged B (STAGE_B: a convolution's weights, small, read by every thread of the workgroup): the workgroup
-// copies the K chunk of B once into workgroup memory, then every k step reads its column group as one or two
-// vec4 (STAGE_VPG) instead of R_N gathered loads. Layout [k][column group][vec4]: row kk of group g holds
+// copies the K chunk of B once into workgroup memory, then every k step reads its column group as one to four
+// vec4 (STAGE_VPG = ⌈R_N/4⌉) instead of R_N gathered loads. Layout [k][column group][vec4]: row kk of group g holds
 // B[kBegin + kk, g·R_N + 0..R_N−1], zero-filled past R_N, N and kEnd (STAGE_ROWS is the chunk rounded up to
 // 4), so a thread's reads are aligned vec4s. The zeros give the same fma chain as rowB's zero rows and
 // clamped columns: the stored sums are unchanged. Without STAGE_B the arrays have one element, unused.
@@ -176,15 +180,16 @@ fn stageB(tid: u32, kBegin: u32, kEnd: u32) {
   }
 }
 
-// Staged rows k..k+3 of the thread's column group g: b (columns 0..3) and b2 (4..7), as blockB gives them.
-fn stagedBlock(kk: u32, g: u32, half: u32) -> mat4x4f {
-  let i = (kk * STAGE_GROUPS + g) * STAGE_VPG + half;
+// Staged rows k..k+3 of the thread's column group g, columns 4q..4q+3 (q < STAGE_VPG), as blockB gives them.
+fn stagedBlock(kk: u32, g: u32, q: u32) -> mat4x4f {
+  let i = (kk * STAGE_GROUPS + g) * STAGE_VPG + q;
   let step = STAGE_GROUPS * STAGE_VPG;
   return mat4x4f(stagedB[i], stagedB[i + step], stagedB[i + 2u * step], stagedB[i + 3u * step]);
 }
 
-// acc += a ⊗ (b, b2) for a = A[m..m+3, k], b = B[k, n..n+3], b2 = B[k, n+4..n+7], outside the block skipped.
-fn rank1(acc: Block, a: vec4f, b: vec4f, b2: vec4f) -> Block {
+// acc += a ⊗ (b, b2, b3, b4) for a = A[m..m+3, k], b = B[k, n..n+3], b2 = B[k, n+4..n+7], b3 = B[k,
+// n+8..n+11], b4 = B[k, n+12..n+15], outside the block skipped.
+fn rank1(acc: Block, a: vec4f, b: vec4f, b2: vec4f, b3: vec4f, b4: vec4f) -> Block {
   var r = acc;
   if (ALONG_M) {
     r.c0 = fma(a, vec4f(b.x), r.c0);
@@ -195,6 +200,14 @@ fn rank1(acc: Block, a: vec4f, b: vec4f, b2: vec4f) -> Block {
     if (R_N > 5u) { r.c5 = fma(a, vec4f(b2.y), r.c5); }
     if (R_N > 6u) { r.c6 = fma(a, vec4f(b2.z), r.c6); }
     if (R_N > 7u) { r.c7 = fma(a, vec4f(b2.w), r.c7); }
+    if (R_N > 8u) { r.c8 = fma(a, vec4f(b3.x), r.c8); }
+    if (R_N > 9u) { r.c9 = fma(a, vec4f(b3.y), r.c9); }
+    if (R_N > 10u) { r.c10 = fma(a, vec4f(b3.z), r.c10); }
+    if (R_N > 11u) { r.c11 = fma(a, vec4f(b3.w), r.c11); }
+    if (R_N > 12u) { r.c12 = fma(a, vec4f(b4.x), r.c12); }
+    if (R_N > 13u) { r.c13 = fma(a, vec4f(b4.y), r.c13); }
+    if (R_N > 14u) { r.c14 = fma(a, vec4f(b4.z), r.c14); }
+    if (R_N > 15u) { r.c15 = fma(a, vec4f(b4.w), r.c15); }
   } else {
     r.c0 = fma(vec4f(a.x), b, r.c0);
     if (R_M > 1u) { r.c1 = fma(vec4f(a.y), b, r.c1); }
@@ -305,22 +318,29 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let kBegin = gid.z * u.kChunk;
   let kEnd = min(u.K, kBegin + u.kChunk);
   let zero = vec4f(0.0);
-  var acc = Block(zero, zero, zero, zero, zero, zero, zero, zero);
+  var acc = Block(zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero);
   for (var k = kBegin; k < kEnd; k += 4u) {
     let a = blockA(m, k, kEnd, step);
+    // Columns n..n+3, n+4..n+7, n+8..n+11, n+12..n+15 of rows k..k+3 (those past R_N are never loaded).
     var b: mat4x4f;
     var b2 = mat4x4f();
+    var b3 = mat4x4f();
+    var b4 = mat4x4f();
     if (STAGE_B) {
       b = stagedBlock(k - kBegin, n / R_N, 0u);
       if (R_N > 4u) { b2 = stagedBlock(k - kBegin, n / R_N, 1u); }
+      if (R_N > 8u) { b3 = stagedBlock(k - kBegin, n / R_N, 2u); }
+      if (R_N > 12u) { b4 = stagedBlock(k - kBegin, n / R_N, 3u); }
     } else {
       b = blockB(k, n, min(R_N, 4u), kEnd);
-      if (R_N > 4u) { b2 = blockB(k, n + 4u, max(R_N, 4u) - 4u, kEnd); }
+      if (R_N > 4u) { b2 = blockB(k, n + 4u, min(R_N, 8u) - 4u, kEnd); }
+      if (R_N > 8u) { b3 = blockB(k, n + 8u, min(R_N, 12u) - 8u, kEnd); }
+      if (R_N > 12u) { b4 = blockB(k, n + 12u, R_N - 12u, kEnd); }
     }
-    acc = rank1(acc, a[0], b[0], b2[0]);
-    acc = rank1(acc, a[1], b[1], b2[1]);
-    acc = rank1(acc, a[2], b[2], b2[2]);
-    acc = rank1(acc, a[3], b[3], b2[3]);
+    acc = rank1(acc, a[0], b[0], b2[0], b3[0], b4[0]);
+    acc = rank1(acc, a[1], b[1], b2[1], b3[1], b4[1]);
+    acc = rank1(acc, a[2], b[2], b2[2], b3[2], b4[2]);
+    acc = rank1(acc, a[3], b[3], b2[3], b3[3], b4[3]);
   }
   if (ALONG_M) {
     storeVec(m, n, gid.z, acc.c0, true, step);
@@ -331,6 +351,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     if (R_N > 5u) { storeVec(m, n + 5u, gid.z, acc.c5, true, step); }
     if (R_N > 6u) { storeVec(m, n + 6u, gid.z, acc.c6, true, step); }
     if (R_N > 7u) { storeVec(m, n + 7u, gid.z, acc.c7, true, step); }
+    if (R_N > 8u) { storeVec(m, n + 8u, gid.z, acc.c8, true, step); }
+    if (R_N > 9u) { storeVec(m, n + 9u, gid.z, acc.c9, true, step); }
+    if (R_N > 10u) { storeVec(m, n + 10u, gid.z, acc.c10, true, step); }
+    if (R_N > 11u) { storeVec(m, n + 11u, gid.z, acc.c11, true, step); }
+    if (R_N > 12u) { storeVec(m, n + 12u, gid.z, acc.c12, true, step); }
+    if (R_N > 13u) { storeVec(m, n + 13u, gid.z, acc.c13, true, step); }
+    if (R_N > 14u) { storeVec(m, n + 14u, gid.z, acc.c14, true, step); }
+    if (R_N > 15u) { storeVec(m, n + 15u, gid.z, acc.c15, true, step); }
   } else {
     storeVec(m, n, gid.z, acc.c0, false, 1u);
     if (R_M > 1u) { storeVec(m + 1u, n, gid.z, acc.c1, false, 1u); }

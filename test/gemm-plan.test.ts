@@ -1,7 +1,7 @@
 // The GEMM planner (src/backend/webgpu/gemm-plan.ts) as a table: each shape and the plan it must get, worked
 // out by hand from the planner's rules (tiled only when M, N and K are all ≥ 64: the 128×128 `wide` when M
 // and N are ≥ 128, else the 64×64 `main`, on every adapter; direct blocks of M ≤ 4 rows,
-// ≤ 8 columns along M for N ≤ 16, else 4×4; main, wide and direct split K ≥ 1024 into min(⌈K/512⌉, ⌊K/N⌋, 64)
+// one group of all N ≤ 16 columns along M (≤ 8 when forced), else 4×4; main, wide and direct split K ≥ 1024 into min(⌈K/512⌉, ⌊K/N⌋, 64)
 // chunks rounded up to 64, whatever M; kpar instead of all of them when K ≥ 4096 and K ≥ 64·N, whatever M, in
 // chunks of max(4096, ⌈K/256⌉ rounded up to 64)). The ops, kpar and gemm-wide tests check every plan's
 // numbers; this pins which plan a shape gets.
@@ -47,18 +47,30 @@ const TABLE: [
     25,
   ],
   [784, 1, 150, false, 'conv backward input into one channel', 'direct', direct(4, 1, true), [1, 196], 1, 150],
-  [100, 11, 12, false, 'N = 11: two even column groups of 6', 'direct', direct(4, 6, true), [2, 25], 1, 12],
+  [100, 11, 12, false, 'N = 11: one column group of 11', 'direct', direct(4, 11, true), [1, 25], 1, 12],
   [
     100,
     11,
     12,
     true,
-    'N = 11 with vec4 B along N: groups rounded up to 8',
+    'N = 11 with vec4 B along N: the group rounded up to 12',
     'direct',
-    direct(4, 8, true),
-    [2, 25],
+    direct(4, 12, true),
+    [1, 25],
     1,
     12,
+  ],
+  [
+    1024,
+    16,
+    150,
+    false,
+    'LeNet conv2 forward: one group of 16 columns (64 accumulators)',
+    'direct',
+    direct(4, 16, true),
+    [1, 256],
+    1,
+    150,
   ],
   [
     6,
@@ -290,6 +302,8 @@ const HARDWARE: [
   ],
   [300, 130, 1500, 'wide with split K: 3 chunks of 512 (the last 476)', 'wide', [2, 3], 3, 512],
   [576, 6, 25, 'LeNet conv1 forward: direct on every adapter', 'direct', [1, 144], 1, 25],
+  [1024, 16, 150, 'LeNet conv2 forward at 16 images: one column group of 16', 'direct', [1, 256], 1, 150],
+  [100, 11, 12, 'N = 11: one column group of 11', 'direct', [1, 25], 1, 12],
   [6, 25, 460_800, 'LeNet conv1 filter gradient at 800 images: kpar on every adapter', 'kpar', [7, 2], 113, 4096],
 ];
 
@@ -303,6 +317,7 @@ describe('GEMM planner: hardware and software adapters', () => {
       kChunk,
     });
     if (kernel === 'wide') expect(hw.workgroupSize).toBe(256);
+    if (kernel === 'direct' && hw.consts.ALONG_M) expect(hw.consts.R_N).toBe(N); // one column group
     expect(gemmPlan(M, N, K, false, { software: true })).toEqual(hw);
   });
 
@@ -361,12 +376,12 @@ describe('direct: the staged weight matrix', () => {
       { STAGE_B: true, STAGE_ROWS: 28, STAGE_GROUPS: 1, STAGE_VPG: 2 },
     ],
     [
-      'LeNet conv2 forward: 150 → 152 rows, 2 groups of 8 (9,728 bytes)',
+      'LeNet conv2 forward: 150 → 152 rows, 1 group of 16 in 4 vec4 (9,728 bytes)',
       4096,
       16,
       150,
       true,
-      { STAGE_B: true, STAGE_ROWS: 152, STAGE_GROUPS: 2, STAGE_VPG: 2 },
+      { STAGE_B: true, STAGE_ROWS: 152, STAGE_GROUPS: 1, STAGE_VPG: 4 },
     ],
     [
       'conv into 1 channel: one vec4 per row',
@@ -376,12 +391,30 @@ describe('direct: the staged weight matrix', () => {
       true,
       { STAGE_B: true, STAGE_ROWS: 152, STAGE_GROUPS: 1, STAGE_VPG: 1 },
     ],
-    ['600 × 2 groups of 8 would take 38,400 bytes: off', 4096, 16, 600, true, off],
+    [
+      'N = 11: one group of 11 in 3 vec4 per row',
+      500,
+      11,
+      75,
+      true,
+      { STAGE_B: true, STAGE_ROWS: 76, STAGE_GROUPS: 1, STAGE_VPG: 3 },
+    ],
+    ['600 rows × 16 columns would take 38,400 bytes: off', 4096, 16, 600, true, off],
+    [
+      'groups of 8 forced: 2 groups of 2 vec4 per row (the same 9,728 bytes)',
+      4096,
+      16,
+      150,
+      true,
+      { STAGE_B: true, STAGE_ROWS: 152, STAGE_GROUPS: 2, STAGE_VPG: 2 },
+      8,
+    ],
     ['not weights (a dense layer’s B): off', 4096, 16, 150, false, off],
     ['a tiled plan: off', 4096, 64, 150, true, off],
     ['direct without columns along M (M ≤ 4): off', 3, 16, 150, true, off],
-  ])('%s', (_what, M, N, K, weights, want) => {
-    expect(directStaging(gemmPlan(M, N, K, false), N, weights, { software: false })).toEqual(want);
+  ])('%s', (_what, M, N, K, weights, want, groupColumns?: number) => {
+    const o = { software: false, groupColumns: groupColumns === 8 ? (8 as const) : null };
+    expect(directStaging(gemmPlan(M, N, K, false, o), N, weights, o)).toEqual(want);
   });
 
   it('is off by default on software adapters (measured slower on SwiftShader); stageWeights overrides', () => {

@@ -211,6 +211,111 @@ describe('convolutions (gathered operands) on every kernel', () => {
   );
 });
 
+// direct's column groups: one group of all N ≤ 16 channels (the default) or groups of ≤ 8 (forced), with the
+// weights staged in workgroup memory or not. Each element of C sums the same k in
+// the same order in every variant, so they must agree to the bit. The plans differ only for N = 9…16 (below,
+// both are one group of N); each N compares two variants, the pairs alternating so that every 8-column
+// variant meets every 16-column one (each variant compiles its own pipelines: ~0.5 s each on SwiftShader).
+// LeNet-like convolutions at odd sizes and stride 2: forward with bias and a fused softplus, backward-input
+// (in 4 phases); the 8-column result is checked against float64 as well.
+describe('direct: one column group of up to 16 channels = groups of 8, staged or not', () => {
+  type Variant = readonly [8 | 16, boolean];
+  const pairs: [Variant, Variant][] = [
+    [
+      [8, false],
+      [16, true],
+    ],
+    [
+      [8, true],
+      [16, false],
+    ],
+    [
+      [8, false],
+      [16, false],
+    ],
+    [
+      [8, true],
+      [16, true],
+    ],
+  ];
+  /** Runs `passes` on each variant of the pair; the outputs of both, then float64's. */
+  async function compare(pair: [Variant, Variant], passes: (b: Backend) => Promise<Float32Array[]>) {
+    const be = await gpu();
+    const got: Float32Array[][] = [];
+    try {
+      for (const [cols, staged] of pair) {
+        be.groupColumns = cols;
+        be.stageWeights = staged;
+        got.push(await passes(be as unknown as Backend));
+      }
+    } finally {
+      be.groupColumns = null;
+      be.stageWeights = null;
+    }
+    return { got, want: await passes(cpu) };
+  }
+  /** |error| ≤ γ_D·Σ|terms| + u·|value|, with Σ|terms| bounded by (max |value| + 1)·K, loosely. */
+  function expectClose(got: Float32Array, want: Float32Array | Float64Array, K: number, what: string) {
+    const scale = (Math.max(...want.map(Math.abs)) + 1) * K;
+    for (let j = 0; j < want.length; j++)
+      expect(Math.abs(got[j] - want[j]), `${what}, element ${j}`).toBeLessThanOrEqual(
+        gamma(K + 2) * scale + U * Math.abs(want[j]),
+      );
+  }
+
+  it('the plans differ for N = 9…16 only: one group of N, or two', () => {
+    for (let N = 1; N <= 16; N++)
+      for (const vecB of [false, N % 4 === 0]) {
+        const one = gemmPlan(500, N, 75, vecB, { groupColumns: 16 }),
+          two = gemmPlan(500, N, 75, vecB, { groupColumns: 8 });
+        expect([one.consts.R_N, one.blocks[0]]).toEqual([N % 4 === 0 || !vecB ? N : Math.ceil(N / 4) * 4, 1]);
+        expect(two.blocks[0]).toBe(N > 8 ? 2 : 1);
+        if (N <= 8) expect(two).toEqual(one);
+        // One group by default, on hardware and software adapters.
+        expect(gemmPlan(500, N, 75, vecB, { software: false })).toEqual(one);
+        expect(gemmPlan(500, N, 75, vecB, { software: true })).toEqual(one);
+      }
+  });
+
+  it.each([9, 10, 11, 12, 13, 14, 15, 16])(
+    'forward into N = %i channels, bias + softplus in the epilogue, stride 2, odd sizes',
+    async (N) => {
+      const g = convGeom(3, 3, 13, 11, N, [5, 5], [2, 2], [1, 1]);
+      const r = rng(N);
+      const x = randomTensor([3, 3, 13, 11], r).data,
+        w = randomTensor([N, 3, 5, 5], r).data,
+        bias = randomTensor([N], r).data;
+      const pair = pairs[N % 4];
+      const { got, want } = await compare(pair, async (b) => {
+        const { z, a } = b.conv2dActivated(
+          up(b, x, [3, 3, 13, 11], 'x'),
+          up(b, w, [N, 3, 5, 5], 'w'),
+          up(b, bias, [N], 'bias'),
+          g,
+          { kind: 'softplus', beta: 3, z: null },
+        );
+        return (await b.read([z, a])) as Float32Array[];
+      });
+      expectClose(got[0][0], want[0], 75, `N = ${N}`);
+      for (let i = 0; i < 2; i++)
+        expect(bits(got[1][i]), `${pair[1].join(' columns, staged ')}`).toEqual(bits(got[0][i]));
+    },
+  );
+
+  it.each([11, 16])('backward-input into N = %i channels, stride 2 (4 phases), odd sizes', async (N) => {
+    const g = convGeom(3, N, 13, 11, 5, [5, 5], [2, 2], [1, 1]);
+    const r = rng(100 + N);
+    const gy = randomTensor([3, 5, g.oh, g.ow], r).data,
+      w = randomTensor([5, N, 5, 5], r).data;
+    const pair = pairs[N % 4];
+    const { got, want } = await compare(pair, async (b) => [
+      await read1(b, b.conv2dBackwardInput(up(b, gy, [3, 5, g.oh, g.ow], 'gy'), up(b, w, [5, N, 5, 5], 'w'), g)),
+    ]);
+    expectClose(got[0][0], want[0], 45, `N = ${N}`);
+    expect(bits(got[1][0]), `${pair[1].join(' columns, staged ')}`).toEqual(bits(got[0][0]));
+  });
+});
+
 describe('choosing the kernel', () => {
   it('createEngine rejects an unknown debug.gemmKernel with a SmoothgeoError', async () => {
     await expect(createEngine({ backend: 'webgpu', debug: { gemmKernel: 'big' as never } })).rejects.toThrow(

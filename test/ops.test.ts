@@ -10,7 +10,7 @@ import { FLOAT32_BACKENDS, relL2, rng } from './helpers.js';
  * finite differences. Shapes are small (software adapters are slow) but cover stride 2, padding,
  * rectangular kernels, odd sizes, overlapping windows, batch 1 and > 1, and every GEMM plan (gemm-plan.ts):
  * the tiled kernel with and without split-K, the K-parallel kpar (test/kpar.test.ts has more), and the direct
- * kernel's thread blocks (M ≤ 4 rows; 1–8 columns along M in one or two groups; 4×4), with and without vec4
+ * kernel's thread blocks (M ≤ 4 rows; 1–16 columns along M in one group; 4×4), with and without vec4
  * loads.
  */
 interface Case {
@@ -45,7 +45,7 @@ const CASES: Case[] = [
     batch: 2,
   },
   {
-    name: 'conv2d, 11 output channels (two column groups)',
+    name: 'conv2d, 11 output channels (one 11-wide column group)',
     layer: { type: 'conv2d', name: 'c', out: 11, kernel: [2, 3], stride: 2 },
     inShape: [3, 7, 8],
     batch: 2,

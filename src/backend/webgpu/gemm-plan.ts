@@ -24,9 +24,11 @@ import { WORKGROUP } from './prelude.js';
  *    and with a short K or a narrow output the staged values are shared so little that the caches give the
  *    same reuse. Measured on SwiftShader, direct is 2–15× faster than the tiled kernel on every oracle
  *    LeNet/MLP GEMM (and ~1.6× on square 256–512, which stay tiled for GPUs' sake).
- * Thread blocks of `direct`: M ≤ 4: R_M = M rows × 4 columns (GEMV-like); else N ≤ 16: 4 rows × R_N ≤ 8
- * columns held along M (one or two column groups, so each gathered im2col value of A serves every
- * output channel of its group); else 4 rows × 4 columns.
+ * Thread blocks of `direct`: M ≤ 4: R_M = M rows × 4 columns (GEMV-like); else N ≤ 16: 4 rows × R_N
+ * columns held along M, so each gathered im2col value of A serves every output channel of its column
+ * group: one group of all N ≤ 16 (directGroupColumns: 64 accumulators; a caller may force groups of ≤ 8,
+ * two for N = 9..16, each loading A); else 4 rows × 4 columns. Each element of C sums the same k in the same
+ * order in every grouping: only which thread computes it changes.
  *  - `kpar` (K-parallel), before all of the above, when K ≥ KPAR_MIN_K and K ≥ 64·N (kparFamily, which
  *    says why 64): conv filter gradients and dense weight gradients at large batch, whose K is images ×
  *    pixels. The tiled order would give each of a few hundred threads 10³–10⁵ serial k steps; a large GPU
@@ -58,6 +60,21 @@ export interface GemmPlanOptions {
   force?: GemmKernel | null;
   /** Whether direct stages a convolution's weights, overriding the adapter's default (benches and tests compare; the sums are the same). */
   stageWeights?: boolean | null;
+  /** The widest column group of direct, 8 or 16 (default 16: directGroupColumns); benches and tests compare. */
+  groupColumns?: 8 | 16 | null;
+}
+
+/**
+ * The widest column group of `direct` with columns along M (N ≤ 16): 16 on every adapter unless forced. A
+ * thread then holds 4 rows × 16 columns, 64 accumulators (16 vec4), plus a 4×4 block of A and up to four of
+ * B per k step, ~150 registers: under the 255 a GPU thread may have (at some cost in occupancy, unmeasured:
+ * no GPU was at hand), and every gathered value of A, the im2col element a convolution pays index
+ * arithmetic for, is loaded once instead of once per group of 8. On SwiftShader one group measured 1.04–2.16×
+ * the speed of groups of ≤ 8 on convolutions into 12 and 16 channels and 0.94–1.28× on a dense layer into
+ * 10 (bench:gpu --only kernels, two runs, README), so it has one group too.
+ */
+export function directGroupColumns(o: GemmPlanOptions): 8 | 16 {
+  return o.groupColumns ?? 16;
 }
 
 /** `vecBAlongN`: B is read as vec4 along N, so a thread's first column must be a multiple of 4. */
@@ -68,7 +85,8 @@ export function gemmPlan(M: number, N: number, K: number, vecBAlongN: boolean, o
     ALONG_M = false;
   if (M <= 4) R_M = M;
   else if (N <= 16) {
-    R_N = Math.ceil(N / Math.ceil(N / 8)); // one group of N ≤ 8 columns, or two even ones
+    const widest = directGroupColumns(o);
+    R_N = Math.ceil(N / Math.ceil(N / widest)); // one group of N ≤ widest columns, or two even ones
     if (vecBAlongN) R_N = Math.ceil(R_N / 4) * 4;
     ALONG_M = true;
   }
@@ -160,7 +178,7 @@ export function directStaging(
   const rn = plan.consts.R_N as number;
   const rows = Math.max(4, Math.ceil(plan.kChunk / 4) * 4),
     groups = Math.ceil(N / rn),
-    vpg = rn > 4 ? 2 : 1;
+    vpg = Math.ceil(rn / 4);
   if (rows * groups * vpg * 16 > STAGE_MAX_BYTES) return off;
   return { STAGE_B: true, STAGE_ROWS: rows, STAGE_GROUPS: groups, STAGE_VPG: vpg };
 }

@@ -90,6 +90,10 @@ export class WebGPUBackend implements Backend, Recorder {
   set stageWeights(on: boolean | null) {
     this.gemmPlanOptions = { ...this.gemmPlanOptions, stageWeights: on };
   }
+  /** @internal direct's widest column group, 8 or 16 (null: the default, 16; gemm-plan.ts directGroupColumns). */
+  set groupColumns(cols: 8 | 16 | null) {
+    this.gemmPlanOptions = { ...this.gemmPlanOptions, groupColumns: cols };
+  }
 
   /**
    * A context for the device. Submits while recording on hardware GPUs, which run what is submitted while the
