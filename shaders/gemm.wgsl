@@ -369,8 +369,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 //! section kpar
 // K-parallel GEMM for a long K and a small C (conv filter gradients and dense weight gradients at large
-// batch: gemm-plan.ts picks it). Workgroup (x, 1, z) owns one 4×4 block of C (x: its index, blocks along N
-// first) and one chunk of K (z: u.kChunk values from z·u.kChunk, the last one shorter). Its lanes walk
+// batch: gemm-plan.ts picks it). Workgroup (x, y, z) owns one 4×4 block of C (x + y·nwg.x: its index, blocks
+// along N first; y > 0 only past the device's workgroups per dimension, the rows being any M) and one chunk of
+// K (z: u.kChunk values from z·u.kChunk, the last one shorter). Its lanes walk
 // consecutive k (lane l takes k = kBegin + l, + KPAR_LANES, …), so neighbouring lanes read neighbouring
 // addresses wherever k is an operand's fast dimension (a conv's pixels); each lane sums its k in order into a
 // 4×4 block, then the workgroup adds the lanes' blocks in a fixed two-level tree (groups of 4 lanes, then
@@ -396,10 +397,12 @@ fn kparB(k: u32, n: u32) -> vec4f {
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3u) {
+fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let groupsN = (u.N + 3u) / 4u;
-  let n = (wid.x % groupsN) * 4u;
-  let m = (wid.x / groupsN) * 4u;
+  let block = wid.x + wid.y * nwg.x; // the same for the whole workgroup, so the early return is uniform
+  if (block >= groupsN * ((u.M + 3u) / 4u)) { return; }
+  let n = (block % groupsN) * 4u;
+  let m = (block / groupsN) * 4u;
   let kBegin = wid.z * u.kChunk;
   let kEnd = min(u.K, kBegin + u.kChunk);
   var c0 = vec4f(0.0);

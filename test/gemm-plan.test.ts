@@ -183,6 +183,8 @@ describe('GEMM planner: long-K reductions on many threads', () => {
       const plan = gemmPlan(M, N, K, false);
       expect(plan.kernel).toBe('kpar');
       expect(plan.blocks[0] * plan.blocks[1] * plan.splits * plan.workgroupSize).toBeGreaterThanOrEqual(10_000);
+      // conv2's filter gradient: 1,976 workgroups at 800 images, 38,000 at 16,000 (as under the M·N rule).
+      if (N === 150) expect(plan.blocks[0] * plan.blocks[1] * plan.splits).toBe(K === 800 * 64 ? 1976 : 38_000);
     }
   });
 

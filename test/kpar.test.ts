@@ -164,6 +164,34 @@ describe('a row of C is the same bits at batch sizes across the former kpar boun
   });
 });
 
+describe('kpar on a 2-D grid of workgroups', () => {
+  it('gives the same bits when its blocks outnumber one dimension (as on a device allowing 7 per dimension)', async () => {
+    // kpar runs at any M, so its 4×4 blocks can pass maxComputeWorkgroupsPerDimension (65,535): they are
+    // numbered x + y·nwg.x. A real case takes > 10⁹ multiply-adds; here the grid is capped at 7 per dimension.
+    const c = { M: 37, N: 13, K: 4500 };
+    const plan = gemmPlan(c.M, c.N, c.K, false);
+    expect(plan.kernel).toBe('kpar');
+    expect(plan.blocks[0] * plan.blocks[1]).toBe(40); // 7 × 6 workgroups, the last 2 idle
+    const g = (await gpu()) as unknown as { grid1d: (total: number, size: number) => [number, number, number] };
+    const flat = await matmulCase(c, 21);
+    const asked: number[] = [];
+    g.grid1d = (total, size) => {
+      asked.push(total);
+      const groups = Math.max(1, Math.ceil(total / size)),
+        x = Math.min(groups, 7);
+      return [x, Math.ceil(groups / x), 1];
+    };
+    try {
+      const grid = await matmulCase(c, 21);
+      expect(asked).toContain(40); // kpar's grid came from grid1d
+      expect(new Uint32Array(grid.got.buffer)).toEqual(new Uint32Array(flat.got.buffer));
+      expectWithin(grid.got, grid.want, grid.scale, depth(plan.kChunk, plan.splits, 0));
+    } finally {
+      delete (g as { grid1d?: unknown }).grid1d;
+    }
+  });
+});
+
 describe('kpar conv2d backward-filter against float64', () => {
   it.each([
     ['stride 2, odd sizes, K = 5·32·31', convGeom(5, 2, 65, 63, 3, [3, 3], [2, 2], [1, 1])],

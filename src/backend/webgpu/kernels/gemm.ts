@@ -180,16 +180,15 @@ function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
   }
   for (const k in common) consts[k] = common[k];
   // main: one workgroup per 64×64 tile. wide: one per 128×128 tile, numbered 1-D (its swizzle maps the
-  // number to a tile). direct: one thread per block of C. kpar: one workgroup per 4×4 block.
+  // number to a tile). direct: one thread per block of C. kpar: one workgroup per 4×4 block, numbered 1-D
+  // (kpar runs at any M, so its blocks may outnumber the workgroups of one dimension).
   const [bn, bm] = plan.blocks;
   const [x, y] =
     plan.kernel === 'main'
       ? [bn, bm]
-      : plan.kernel === 'kpar'
-        ? [bn * bm, 1]
-        : plan.kernel === 'wide'
-          ? r.grid1d(bn * bm, 1)
-          : r.grid1d(bn * bm, plan.workgroupSize);
+      : plan.kernel === 'wide' || plan.kernel === 'kpar'
+        ? r.grid1d(bn * bm, 1)
+        : r.grid1d(bn * bm, plan.workgroupSize);
   // Labels name the kernel and its split (each dispatch's own: a pipeline serves every split count).
   const what = `${v.label}${act ? ` + ${act.spec.kind}${act.spec.z ? ' tangent' : ''}` : ''}`;
   const kernelName = plan.kernel === 'main' ? 'tiled' : plan.kernel === 'wide' ? 'tiled 128×128' : plan.kernel;
