@@ -375,8 +375,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 // consecutive k (lane l takes k = kBegin + l, + KPAR_LANES, …), so neighbouring lanes read neighbouring
 // addresses wherever k is an operand's fast dimension (a conv's pixels); each lane sums its k in order into a
 // 4×4 block, then the workgroup adds the lanes' blocks in a fixed two-level tree (groups of 4 lanes, then
-// the 16 groups). With SPLIT_K the block goes to `partial` and splitk_tree adds the chunks in a fixed order:
-// every sum depends on K and u.kChunk only (gemm-plan.ts: shape only), never on the adapter or on M.
+// the 16 groups). With SPLIT_K the block goes to `partial` and splitk_tree adds the chunks in a fixed order
+// (splitk up to 8 chunks: the same order, gemm-plan.ts kparTreeSum): every sum depends on K and u.kChunk
+// only (gemm-plan.ts: shape only), never on the adapter or on M.
 const KPAR_LANES: u32 = 64u;
 const_assert WORKGROUP_SIZE == KPAR_LANES;
 var<workgroup> kparLanes: array<vec4f, 4u * KPAR_LANES>; // [lane][row]: the row's 4 columns

@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend, BTensor } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
-import { channelSumPlan, gemmPlan, KPAR_LANES } from '../src/backend/webgpu/gemm-plan.js';
+import { channelSumPlan, gemmPlan, KPAR_LANES, kparTreeSum } from '../src/backend/webgpu/gemm-plan.js';
 import { createEngine } from '../src/engine.js';
 import { convGeom, randomTensor, rng, webgpuEngine } from './helpers.js';
 
@@ -164,6 +164,52 @@ describe('a row of C is the same bits at batch sizes across the former kpar boun
   });
 });
 
+// Up to 8 chunks kpar's chunk sum is one thread per element (splitk) instead of a 64-lane tree: the same order,
+// so the same bits (gemm-plan.ts kparTreeSum). Both, forced, on 2…9 chunks (and 12, where they differ), with bias, accumulation and a fused
+// activation in the store.
+describe('kpar chunk sum: one thread per element = the 64-lane tree, up to 8 chunks', () => {
+  it('the same bits on 2…9 chunks, with bias + into, and with bias + softplus', async () => {
+    const g = (await gpu()) as Backend & { chunkSumTree: boolean | null };
+    const M = 6,
+      N = 10,
+      r = rng(8);
+    try {
+      for (const splits of [2, 3, 4, 5, 6, 7, 8, 9, 12]) {
+        const K = 4096 * splits - 37;
+        expect(gemmPlan(M, N, K, false)).toMatchObject({ kernel: 'kpar', splits });
+        expect(kparTreeSum(splits)).toBe(splits > 8);
+        // Past 9 chunks the tree adds groups of 8 (p0…p7 + p8…p11): another order, as the comparison must see.
+        const A = randomTensor([M, K], r).data,
+          B = randomTensor([K, N], r).data,
+          bias = randomTensor([N], r).data,
+          into = randomTensor([M, N], r).data;
+        const run = async () => {
+          const c = g.matmul(up(g, A, [M, K], 'A'), up(g, B, [K, N], 'B'), {
+            bias: up(g, bias, [N], 'bias'),
+            into: up(g, into, [M, N], 'into'),
+            label: 'serial or tree',
+          });
+          const { z, a } = g.matmulActivated(
+            up(g, A, [M, K], 'A'),
+            up(g, B, [K, N], 'B'),
+            { bias: up(g, bias, [N], 'bias'), label: 'serial or tree, fused' },
+            { kind: 'softplus', beta: 2, z: null },
+          );
+          return ((await g.read([c, z, a])) as Float32Array[]).map((x) => new Uint32Array(x.buffer));
+        };
+        g.chunkSumTree = true;
+        const tree = await run();
+        g.chunkSumTree = false;
+        const serial = await run();
+        if (splits === 12) expect(serial).not.toEqual(tree);
+        else expect(serial, `${splits} chunks`).toEqual(tree);
+      }
+    } finally {
+      g.chunkSumTree = null;
+    }
+  });
+});
+
 describe('kpar on a 2-D grid of workgroups', () => {
   it('gives the same bits when its blocks outnumber one dimension (as on a device allowing 7 per dimension)', async () => {
     // kpar runs at any M, so its 4×4 blocks can pass maxComputeWorkgroupsPerDimension (65,535): they are
@@ -257,15 +303,15 @@ describe('dispatch labels', () => {
         label,
       });
     const p = await engine.profile(async () => {
-      const outs = [gemm(5000, 'two'), gemm(9000, 'three')];
+      const outs = [gemm(40_000, 'ten'), gemm(50_000, 'thirteen')];
       await be.read(outs);
     });
     if (!p.supported) throw new Error(p.reason);
     expect(p.kernels.map((k) => k.label)).toEqual([
-      'gemm two [kpar, split-K 2×4096]',
-      'gemm two [sum of 2 K chunks, tree]',
-      'gemm three [kpar, split-K 3×4096]',
-      'gemm three [sum of 3 K chunks, tree]',
+      'gemm ten [kpar, split-K 10×4096]',
+      'gemm ten [sum of 10 K chunks, tree]',
+      'gemm thirteen [kpar, split-K 13×4096]',
+      'gemm thirteen [sum of 13 K chunks, tree]',
     ]);
     expect(compiled.filter((k) => k.startsWith('gemm/kpar+')).length).toBe(1);
     expect(compiled.filter((k) => k.startsWith('gemm/splitk_tree+')).length).toBe(1);

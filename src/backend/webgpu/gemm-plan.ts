@@ -62,6 +62,8 @@ export interface GemmPlanOptions {
   stageWeights?: boolean | null;
   /** The widest column group of direct, 8 or 16 (default 16: directGroupColumns); benches and tests compare. */
   groupColumns?: 8 | 16 | null;
+  /** Whether kpar's chunks are added by the 64-lane tree, overriding kparTreeSum's choice (the bits are the same). */
+  chunkSumTree?: boolean | null;
 }
 
 /**
@@ -216,6 +218,21 @@ export function kparFamily(N: number, K: number): boolean {
 }
 /** The most chunks a kpar GEMM is cut into (so the partials, [splits, M, N], stay small). */
 export const KPAR_MAX_SPLITS = 256;
+
+/** The most K chunks of kpar that one thread adds (`splitk`) instead of a 64-lane workgroup (`splitk_tree`). */
+export const KPAR_SERIAL_MAX_SPLITS = 8;
+
+/**
+ * Whether kpar's chunks are added by splitk_tree (a workgroup of 64 lanes per element of C) rather than by
+ * splitk (one thread per element, adding them in order). Up to 8 chunks the tree's order is the serial one:
+ * lane l < 8 holds 0 + p_l, lane 0 adds lanes 0..7 in order and then the empty groups, and adding +0 changes
+ * no sum that starts from +0, so both give the same bits (test/kpar.test.ts) and the thread per element is
+ * the cheaper: since kpar runs at any M, C may have millions of elements. A function of K (through the
+ * split count); `chunkSumTree` forces either (tests compare).
+ */
+export function kparTreeSum(splits: number, o: GemmPlanOptions = {}): boolean {
+  return o.chunkSumTree ?? splits > KPAR_SERIAL_MAX_SPLITS;
+}
 
 /**
  * The K range of one kpar workgroup: at least KPAR_MIN_K, and long enough that K is cut into at most

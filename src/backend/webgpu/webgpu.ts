@@ -94,6 +94,10 @@ export class WebGPUBackend implements Backend, Recorder {
   set groupColumns(cols: 8 | 16 | null) {
     this.gemmPlanOptions = { ...this.gemmPlanOptions, groupColumns: cols };
   }
+  /** @internal Whether kpar's chunks are summed by the 64-lane tree (null: gemm-plan.ts kparTreeSum decides). */
+  set chunkSumTree(on: boolean | null) {
+    this.gemmPlanOptions = { ...this.gemmPlanOptions, chunkSumTree: on };
+  }
 
   /**
    * A context for the device. Submits while recording on hardware GPUs, which run what is submitted while the

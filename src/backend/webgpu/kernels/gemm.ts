@@ -2,7 +2,7 @@
 // from shaders/conv2d.wgsl), each run by the kernel that gemm-plan.ts picks for its shape.
 import type { BTensor, ConvGeom, EpilogueActivation, MatmulOptions } from '../../backend.js';
 import { shapeStr } from '../../../tensor.js';
-import { directStaging, gemmPlan, KPAR_LANES } from '../gemm-plan.js';
+import { directStaging, gemmPlan, KPAR_LANES, kparTreeSum } from '../gemm-plan.js';
 import { ACTIVATION_CODE, FUSE_CODE, WORKGROUP } from '../prelude.js';
 import type { Bound, ConstValue, ElemType, Program, UniformDecl } from '../program.js';
 import { bind, opt, type GpuTensor, type Recorder } from './recorder.js';
@@ -202,8 +202,9 @@ function gemm(r: Recorder, v: Gemm): { z: GpuTensor; a: GpuTensor | null } {
     workgroups: [x, y, splits],
   });
   if (partial) {
-    // kpar's many chunks are added by a workgroup per value (a tree); the tiled kernel's few by a thread each.
-    const tree = plan.kernel === 'kpar';
+    // kpar's many chunks are added by a workgroup per value (a tree); the tiled kernels' few, and up to 8 of
+    // kpar's (the same order as its tree: gemm-plan.ts kparTreeSum), by a thread each.
+    const tree = plan.kernel === 'kpar' && kparTreeSum(splits, r.gemmPlanOptions);
     const size = tree ? KPAR_LANES : WORKGROUP.elementwise;
     r.run({
       program: program(tree ? 'splitk_tree' : 'splitk', v.body, size, fused),
