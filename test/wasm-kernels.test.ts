@@ -429,7 +429,11 @@ describe('wasm GEMM split across threads (row or column panels of one packed B) 
     const into = be.upload(vals(M * N), [M, N], 'into');
     outs.push(be.matmul(A, B, { transA, transB, bias, into, label: 'plain' }));
     const kind = kinds[i % 4];
+    // A fresh C is cleared by the kernel, not the host: released NaN is what the arena hands back for it.
+    const dirt = () => be.release(be.upload(new Array(M * N).fill(NaN), [M, N], 'dirt'));
+    dirt();
     const v = be.matmulActivated(A, B, { transA, transB, bias, label: 'value' }, { kind, beta: 3, z: null });
+    dirt();
     const t = be.matmulActivated(A, B, { transA, transB, label: 'tangent' }, { kind, beta: 3, z: pre });
     outs.push(v.z, v.a, t.z, t.a);
     const res = (await be.read(outs)).map((x) => Array.from(x));

@@ -351,7 +351,8 @@ export class WasmBackend implements Backend {
     if (K !== K2) throw new Error(`${o.label}: inner dimensions ${K} and ${K2} differ`);
     if (act?.z && act.z.size !== M * N)
       throw new Error(`${act.kind} epilogue: pre-activation has ${act.z.size} values, expected ${M * N}`);
-    const out = this.target(o.into, [M, N], o.label);
+    // A fresh C is zeroed by the kernel, each panel by its own thread.
+    const out = o.into ? this.target(o.into, [M, N], o.label) : this.alloc([M, N], o.label, 'f32', false);
     const y = act ? this.alloc([M, N], act.kind, 'f32', false) : null;
     const transA = o.transA ? 1 : 0;
     const epi = [act ? ACTIVATIONS[act.kind] + 1 : 0, act?.beta ?? 0, off(y), off(act?.z)];
@@ -378,6 +379,7 @@ export class WasmBackend implements Backend {
         n0,
         n1,
         ...epi,
+        o.into ? 0 : 1,
       ];
       if (byCols) this.parallel('gemmPanel', N, M * N * K, 8, (lo, hi) => panel(0, M, lo, hi));
       else this.parallel('gemmPanel', M, M * N * K, 4, (lo, hi) => panel(lo, hi, 0, N));
