@@ -71,14 +71,7 @@ const be = await engine.backendForCall();
 const ts = [];
 for (let i = 0; i < 20_000; i++) {
   const t0 = performance.now();
-  be.pool.run(
-    'activation',
-    [
-      [0, 1, 0, 0, 0, 0, 0],
-      [0, 1, 0, 0, 0, 0, 0],
-    ],
-    be.k.activation,
-  );
+  be.pool.run('activation', 2, () => [0, 1, 0, 0, 0, 0, 0], be.k.activation);
   ts.push(performance.now() - t0);
 }
 ts.sort((x, y) => x - y);

@@ -14,8 +14,13 @@
 // 3. Per model: forward, input gradient, input HVP (B = 2), SmoothGrad-50 at B = 1 and B = 16: median ms per call
 //    (every call uploads x and reads its result back) of smoothgeo with 1 and 2 threads and of tfjs, the three
 //    timed in turn (round robin) so that load from other jobs falls on all of them alike; ratios tfjs/smoothgeo
-//    (above 1: smoothgeo faster) and the 2-thread speedup. tfjs's HVP is reverse-over-reverse tf.grad; through
+//    (above 1: smoothgeo faster) and the 2-thread speedup, each the median of the per-round ratios. tfjs's HVP is reverse-over-reverse tf.grad; through
 //    max pooling it fails ("gradient function not found for MaxPoolGrad"), printed as a footnote.
+// 4. SmoothGrad-50 on back-to-back calls (a batch job: explaining a dataset), 1 thread against 2: blocks of calls
+//    on one engine (≥ 3 calls, ≥ 150 ms), the engines alternating, the first call of each block not counted. In the round
+//    robin of 3. the 2-thread engine's worker has been idle for a whole tfjs call before each of its calls, and
+//    on a virtual machine an idle virtual CPU can take from 50 µs to milliseconds to run again (see
+//    src/backend/wasm/threads.ts); here it is busy, as in a loop over many inputs.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -74,7 +79,8 @@ const convGeom = (n, c, h, w, o, k) => ({
 /**
  * Median ms per call of each function, called in turn (fns[0], fns[1], …, fns[0], …) after `warmup` rounds, for
  * at least `minRuns` rounds and until `minMs` have passed. A function that throws is timed no further; its
- * entry is the error.
+ * entry is the error. `ratio(i, j)`: the median over rounds of fns[i]'s time over fns[j]'s in the same round
+ * (calls a few ms apart see the same machine, so a slow spell of the host cancels out).
  * @param {(() => Promise<unknown>)[]} fns
  */
 async function timeRoundRobin(fns, { warmup = 2, minRuns = 7, minMs = 1500, maxRuns = 400 } = {}) {
@@ -96,7 +102,44 @@ async function timeRoundRobin(fns, { warmup = 2, minRuns = 7, minMs = 1500, maxR
     }
     if (round + 1 - warmup >= minRuns && performance.now() - start >= minMs) break;
   }
-  return times.map((t) => (t instanceof Error ? t : median(t)));
+  /** @param {number} i @param {number} j */
+  const ratio = (i, j) => {
+    const [a, b] = [times[i], times[j]];
+    if (a instanceof Error || b instanceof Error) return NaN;
+    return median(a.map((v, r) => v / b[r]));
+  };
+  return { ms: times.map((t) => (t instanceof Error ? t : median(t))), ratio };
+}
+
+/**
+ * Median ms per call of each function on back-to-back calls: blocks of calls to one function (at least 3, for
+ * at least `blockMs`), the functions in turn, `rounds` times after one warm-up round; the first call of a block is not
+ * counted (it follows the other function's block).
+ * @param {(() => Promise<unknown>)[]} fns
+ */
+async function timeBlocks(fns, { blockMs = 150, rounds = 10 } = {}) {
+  /** @type {number[][]} all counted calls of each function */
+  const times = fns.map(() => []);
+  /** @type {number[][]} each round's median of each function */
+  const perRound = fns.map(() => []);
+  for (let round = 0; round <= rounds; round++) {
+    for (let i = 0; i < fns.length; i++) {
+      const start = performance.now();
+      const block = [];
+      for (let n = 0; n < 3 || performance.now() - start < blockMs; n++) {
+        const t0 = performance.now();
+        await fns[i]();
+        if (n > 0) block.push(performance.now() - t0);
+      }
+      if (round > 0) {
+        times[i].push(...block);
+        perRound[i].push(median(block));
+      }
+    }
+  }
+  /** @param {number} i @param {number} j */
+  const ratio = (i, j) => median(perRound[i].map((v, r) => v / perRound[j][r]));
+  return { ms: times.map(median), ratio };
 }
 
 /**
@@ -115,6 +158,7 @@ export async function benchWasm({ quick = false } = {}) {
     /** @type {Record<string, string>} */ engines: {},
     /** @type {any[]} */ kernels: [],
     /** @type {any[]} */ models: [],
+    /** @type {any[]} */ backToBack: [],
   };
   log(`\n== WebAssembly: smoothgeo wasm vs TensorFlow.js wasm ${results.tfjsWasm} (one Node process) ==`);
   log(
@@ -202,6 +246,7 @@ export async function benchWasm({ quick = false } = {}) {
   const SG = 50;
   let tfPeer = null;
   const rows = [];
+  const b2bRows = [];
   for (const name of ['lenet', 'mlp']) {
     const c = await loadOracleCase(name, ORACLE);
     const bytes = new Uint8Array(await readFile(join(ORACLE, `${name}.safetensors`)));
@@ -233,10 +278,11 @@ export async function benchWasm({ quick = false } = {}) {
       ],
     ];
     for (const [call, ours, theirs] of calls) {
-      const [one, two, tf] = await timeRoundRobin([() => ours(models[1]), () => ours(models[2]), theirs], {
+      const timed = await timeRoundRobin([() => ours(models[1]), () => ours(models[2]), theirs], {
         minRuns: quick ? 3 : 7,
         minMs: quick ? 300 : 1500,
       });
+      const [one, two, tf] = timed.ms;
       for (const t of [one, two]) if (t instanceof Error) throw t; // smoothgeo must run every call
       const entry = {
         model: name,
@@ -245,20 +291,34 @@ export async function benchWasm({ quick = false } = {}) {
         ms2: /** @type {number} */ (two),
         tfjsMs: tf instanceof Error ? null : tf,
         tfjsError: tf instanceof Error ? errText(tf) : null,
+        // Paired (per round) ratios, the numbers the table prints.
+        tfjsOver1: timed.ratio(2, 0),
+        tfjsOver2: timed.ratio(2, 1),
+        speedup2: timed.ratio(0, 1),
       };
       results.models.push(entry);
       const tfCell = entry.tfjsError ? `FAIL[${notes.note(entry.tfjsError)}]` : fmt(entry.tfjsMs);
-      const ratio = (ms) => (entry.tfjsMs ? fmtRatio(entry.tfjsMs / ms) : '-');
+      const ratio = (r) => (entry.tfjsMs ? fmtRatio(r) : '-');
       rows.push([
         name,
         call,
         fmt(entry.ms1),
         fmt(entry.ms2),
         tfCell,
-        ratio(entry.ms1),
-        ratio(entry.ms2),
-        fmtRatio(entry.ms1 / entry.ms2),
+        ratio(entry.tfjsOver1),
+        ratio(entry.tfjsOver2),
+        fmtRatio(entry.speedup2),
       ]);
+    }
+    for (const [call, ours] of calls.filter(([c]) => c.startsWith('SmoothGrad'))) {
+      const timed = await timeBlocks([() => ours(models[1]), () => ours(models[2])], {
+        blockMs: quick ? 50 : 150,
+        rounds: quick ? 2 : 10,
+      });
+      const [one, two] = timed.ms;
+      const speedup2 = timed.ratio(0, 1);
+      results.backToBack.push({ model: name, call, ms1: one, ms2: two, speedup2 });
+      b2bRows.push([name, call, fmt(one), fmt(two), fmtRatio(speedup2)]);
     }
     const ms = (call) => results.models.find((e) => e.model === name && e.call === call).ms1;
     results.models.push({ model: name, hvpOverGradient: ms('input HVP B=2') / ms('input gradient B=2') });
@@ -268,6 +328,10 @@ export async function benchWasm({ quick = false } = {}) {
   log(table(['model', 'call', 'sg 1T ms', 'sg 2T ms', 'tfjs ms', 'tfjs/sg 1T', 'tfjs/sg 2T', '2T speedup'], rows, 2));
   for (const e of results.models.filter((m) => m.hvpOverGradient))
     log(`${e.model}: input HVP / input gradient (1 thread) = ${fmt(e.hvpOverGradient)}`);
+  log(
+    '\nback-to-back calls (blocks of ≥ 3 calls and ≥ 150 ms per engine, alternating; the first call of a block not counted; speedup: the median of the per-round ratios)',
+  );
+  log(table(['model', 'call', 'sg 1T ms', 'sg 2T ms', '2T speedup'], b2bRows, 2));
   notes.print();
   results.notes = notes.toJSON();
   engines[1].dispose();

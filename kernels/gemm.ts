@@ -187,13 +187,18 @@ export function gemmPack(a: usize, b: usize, M: i32, N: i32, K: i32, transA: i32
  * Rows [m0, m1) × columns [n0, n1) (n0 a multiple of 8) of gemm on a workspace filled by gemmPack (packOwn:
  * but for B's columns [n0, n1), packed here; gemmPack then ran without B): C += A·B +
  * biases, then act ≠ 0: aOut = σ(C) (kind act − 1, pointwise.ts codes), or with tz ≠ 0 aOut = σ′(tz)·C; aOut
- * and tz laid out as C [M,N]. `a`, `b` are A and B themselves (used in place when !transA, bInPlace). Every element's sum runs in the same order
+ * and tz laid out as C [M,N]; zero ≠ 0: C starts from zero (its block is cleared first). `a`, `b` are A and B themselves (used in place when !transA, bInPlace). Every element's sum runs in the same order
  * (the K blocks, then k within each) whatever the block, so any split of the rows and columns among threads
  * gives bitwise the result of one call on the whole.
  */
 export function gemmPanel(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, transA: i32, transB: i32, colBias: usize, ws: usize,
-  packOwn: i32, m0: i32, m1: i32, n0: i32, n1: i32, act: i32, beta: f64, aOut: usize, tz: usize): void {
+  packOwn: i32, m0: i32, m1: i32, n0: i32, n1: i32, act: i32, beta: f64, aOut: usize, tz: usize, zero: i32): void {
   const Np = (N + 7) & ~7;
+  // A fresh C is zeroed here, panel by panel on the thread that fills it, not by the host before the split.
+  if (zero) {
+    if (n0 == 0 && n1 == N) memory.fill(c + (<usize>(m0 * N) << 2), 0, <usize>((m1 - m0) * N) << 2);
+    else for (let m = m0; m < m1; m++) memory.fill(c + (<usize>(m * N + n0) << 2), 0, <usize>(n1 - n0) << 2);
+  }
   const pa = transA ? ws : a, pw = ws + (<usize>(M * K) << 2), pbias = pw + (<usize>(K * Np) << 2);
   const inPlace = bInPlace(N, transB);
   // A column panel reads only its own columns of packed B: it packs them itself (the last panel the padding too).

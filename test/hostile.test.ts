@@ -17,6 +17,7 @@ import {
   localLipschitzEstimate,
   noiseTunnel,
   pgd,
+  robustAccuracy,
   saliency,
   sensitivityMax,
   smoothGrad,
@@ -634,6 +635,7 @@ describe('7. unbounded work is refused before it starts; long calls stop on thei
       () => hessianDensity(model, x4, obj, { signal: s }),
       () => pgd(model, x4, { labels: [0, 1], epsilon: 0.1, signal: s }),
       () => fgsm(model, x4, { labels: [0, 1], epsilon: 0.1, signal: s }),
+      () => robustAccuracy(model, x4, { labels: [0, 1], epsilon: 0.1, signal: s }),
       () => attackExplanation(cnn, img, { attack: 'topk', explain: { method: 'saliency' }, epsilon: 0.1, signal: s }),
       () => sensitivityMax(explain, x4, { signal: s }),
       () => averageSensitivity(explain, x4, { signal: s }),
@@ -677,6 +679,22 @@ describe('7. unbounded work is refused before it starts; long calls stop on thei
             ),
         ],
         ['pgd', 'inputGradient', (m, s) => pgd(m, x4, { labels: [0, 1], epsilon: 0.1, iterations: 40_000, signal: s })],
+        [
+          'robustAccuracy',
+          'inputGradient',
+          (m, s) => robustAccuracy(m, x4, { labels: [0, 1], epsilon: 0.1, iterations: 40_000, signal: s }),
+        ],
+        [
+          'robustAccuracy, between batches',
+          'inputGradient',
+          // One step a batch of one: the 3rd gradient is the third of four batches, which then stops.
+          (m, s) =>
+            robustAccuracy(
+              m,
+              fill([4, 4], (i) => 0.05 * i),
+              { labels: [0, 1, 0, 1], epsilon: 0.1, iterations: 1, batchSize: 1, signal: s },
+            ),
+        ],
       ];
     for (const [name, method, call] of cases) {
       const m = await mlp(engine);

@@ -143,6 +143,51 @@ describe('wasm thread pool', () => {
     for (let i = 0; i < 2; i++) expect(Array.from(runs[1][i])).toEqual(Array.from(runs[0][i]));
   });
 
+  it('every chunk runs exactly once whichever thread takes it: a stalled caller is robbed by the worker, a sleeping worker by the caller', async () => {
+    // scatterAdd adds gy[i] into gx[index[i]]: with gy = 1 and index = i, a chunk run twice leaves a 2 and
+    // a chunk never run a 0. 16 chunks of 64 items on 2 threads, 300 times, racing for real.
+    const { createEngine } = await import('../src/engine.js');
+    type Pool = import('../src/backend/wasm/threads.js').ThreadPool;
+    const engine = await createEngine({ backend: 'wasm', threads: 2 });
+    const be = (await engine.backendForCall()) as unknown as {
+      pool: Pool;
+      k: { scatterAdd: (...a: number[]) => void };
+    } & Backend;
+    const n = 16 * 64;
+    const gy = be.upload(new Float32Array(n).fill(1), [n], 'ones');
+    const index = be.uploadIndices(
+      Int32Array.from({ length: n }, (_, i) => i),
+      [n],
+      'identity',
+    );
+    const gx = be.zeros([n], 'sums');
+    const argsOf = (c: number) => [off(gy) + 4 * 64 * c, off(index, 'i32') + 4 * 64 * c, off(gx), 64, 0, 0];
+    let stolen = 0;
+    const runs = 300;
+    for (let r = 0; r < runs; r++) {
+      let mine = 0;
+      const stall = r % 3 === 0; // the caller stalls 20 ms in its first chunk: the worker takes the rest
+      if (r % 3 === 1) {
+        be.pool.spinMicros = 0; // the worker sleeps: the caller starts alone and takes the worker's chunks
+        await new Promise((res) => setTimeout(res, 5));
+      } else be.pool.spinMicros = 2000;
+      be.pool.run(
+        'scatterAdd',
+        16,
+        (c, t) => {
+          if (t === 0 && mine++ === 0 && stall) for (const t0 = performance.now(); performance.now() - t0 < 20;);
+          return argsOf(c);
+        },
+        be.k.scatterAdd,
+      );
+      if (stall && mine < 8) stolen++;
+    }
+    const sums = (await be.read([gx]))[0];
+    expect(new Set(sums)).toEqual(new Set([runs]));
+    expect(stolen, 'runs where the worker took chunks of the stalled caller').toBeGreaterThan(0);
+    engine.dispose();
+  });
+
   it('a disposed threaded engine refuses the next call at once instead of waiting for its stopped workers', async () => {
     // bench/wasm.mjs once called engine.dispose() inside its model loop and then kept using the engine: the
     // pool's workers had been told to quit and terminated, and the next parallel kernel waited for them.
@@ -384,7 +429,11 @@ describe('wasm GEMM split across threads (row or column panels of one packed B) 
     const into = be.upload(vals(M * N), [M, N], 'into');
     outs.push(be.matmul(A, B, { transA, transB, bias, into, label: 'plain' }));
     const kind = kinds[i % 4];
+    // A fresh C is cleared by the kernel, not the host: released NaN is what the arena hands back for it.
+    const dirt = () => be.release(be.upload(new Array(M * N).fill(NaN), [M, N], 'dirt'));
+    dirt();
     const v = be.matmulActivated(A, B, { transA, transB, bias, label: 'value' }, { kind, beta: 3, z: null });
+    dirt();
     const t = be.matmulActivated(A, B, { transA, transB, label: 'tangent' }, { kind, beta: 3, z: pre });
     outs.push(v.z, v.a, t.z, t.a);
     const res = (await be.read(outs)).map((x) => Array.from(x));

@@ -4,7 +4,17 @@ import { Model } from '../graph/model.js';
 import { checkClasses } from '../graph/objective.js';
 import { resolveSeed } from '../noise/seed.js';
 import { checkTensor, type Tensor } from '../tensor.js';
-import { bool, int, options as validateOptions, positive, range as rangeOption, show } from '../validate.js';
+import {
+  bool,
+  checkpoint,
+  int,
+  options as validateOptions,
+  positive,
+  range as rangeOption,
+  show,
+  signal,
+  throwIfAborted,
+} from '../validate.js';
 import { projectedAscent } from './pgd.js';
 import { argmaxRows } from './project.js';
 
@@ -24,6 +34,8 @@ export interface RobustAccuracyOptions {
   batchSize?: number;
   /** Called after each batch with the number of examples done. */
   onBatch?: (done: number) => void;
+  /** Stops the call at its next PGD step or batch with an ABORTED error once the signal fires. */
+  signal?: AbortSignal;
 }
 
 export interface RobustAccuracyResult {
@@ -55,7 +67,7 @@ export async function robustAccuracy(
   const o = validateOptions(
     fn,
     options,
-    ['labels', 'epsilon', 'stepSize', 'iterations', 'randomStart', 'range', 'seed', 'batchSize', 'onBatch'],
+    ['labels', 'epsilon', 'stepSize', 'iterations', 'randomStart', 'range', 'seed', 'batchSize', 'onBatch', 'signal'],
     true,
   );
   const N = x.shape[0],
@@ -71,6 +83,8 @@ export async function robustAccuracy(
   if (o.onBatch !== undefined && typeof o.onBatch !== 'function')
     fail('INVALID_ARGUMENT', `${fn}: onBatch must be a function, got ${show(o.onBatch)}`);
   const onBatch = o.onBatch as ((done: number) => void) | undefined;
+  const abort = signal(`${fn}: signal`, o.signal);
+  throwIfAborted(abort, fn);
   const robust: boolean[] = [];
   let clean = 0;
   for (let s = 0; s < N; s += batchSize) {
@@ -85,16 +99,19 @@ export async function robustAccuracy(
     const start = randomStart
       ? boxStart(seed, DATA_STREAM.robustStart, ids, 0, x0, d, epsilon, [lo, hi])
       : Float32Array.from(x0);
-    const adv = await projectedAscent(model, shape, start, x0, y, {
-      step,
-      epsilon,
-      norm: 'linf',
-      range: [lo, hi],
-      iterations,
-    });
+    const adv = await projectedAscent(
+      model,
+      shape,
+      start,
+      x0,
+      y,
+      { step, epsilon, norm: 'linf', range: [lo, hi], iterations },
+      (done) => checkpoint(abort, `${fn} (examples ${s}–${s + B - 1}, after ${done} of ${iterations} steps)`),
+    );
     const advRight = right(await model.forward({ shape, data: adv }));
     for (let b = 0; b < B; b++) robust.push(cleanRight[b] && advRight[b]);
     onBatch?.(s + B);
+    if (s + B < N) await checkpoint(abort, `${fn} (after ${s + B} of ${N} examples)`);
   }
   return {
     accuracy: N ? clean / N : 0,

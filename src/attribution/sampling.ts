@@ -2,7 +2,7 @@ import type { Backend, BTensor, NoiseKind, SamplePlan } from '../backend/backend
 import { fail } from '../errors.js';
 import { checkWork } from '../limits.js';
 import { checkpoint, throwIfAborted } from '../validate.js';
-import { checkFiniteFlag, type Model } from '../graph/model.js';
+import { allFinite, checkFiniteFlag, type Model } from '../graph/model.js';
 import { STAGE_REDUCE, sweep } from '../graph/sweep.js';
 import { sweepPeakBytes } from '../graph/memory.js';
 import { seedKey } from '../noise/philox.js';
@@ -88,7 +88,7 @@ export async function runSampling(model: Model, r: SamplingRequest): Promise<Sam
     out.endpoints?.atX ?? [],
     out.endpoints?.atBaseline ?? [],
   ];
-  if (values.every((v) => Array.prototype.every.call(v, Number.isFinite))) return out;
+  if (values.every(allFinite)) return out;
   // A non-finite result: the same call (same seed, same samples) again with every tensor checked on the
   // device, which names the layer and pass where Infinity or NaN first appeared. Only failing calls pay.
   await samplingPass(model, r, true);

@@ -22,7 +22,8 @@ interface RunOptions {
   cotangent?: Tensor;
 }
 
-function allFinite(d: Float32Array): boolean {
+/** Whether every value is finite: a plain loop (Array.prototype.every over a typed array costs ~50 ns a value). */
+export function allFinite(d: ArrayLike<number>): boolean {
   for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return false;
   return true;
 }

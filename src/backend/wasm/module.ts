@@ -34,7 +34,7 @@ export interface KernelExports {
     ws: number,
     withB: number,
   ): void;
-  /** Rows [m0, m1) × columns [n0, n1) of a packed GEMM (packOwn, m0, m1, n0, n1), with its epilogue (act, beta, aOut, tz). */
+  /** Rows [m0, m1) × columns [n0, n1) of a packed GEMM (packOwn, m0, m1, n0, n1), with its epilogue (act, beta, aOut, tz), then zero (clear C first). */
   gemmPanel(
     a: number,
     b: number,

@@ -3,48 +3,109 @@ import { fail } from '../../errors.js';
 /**
  * A fork-join pool of worker threads over the backend's shared memory: Node's worker_threads, or in a
  * cross-origin isolated browser page Web Workers (SharedArrayBuffer needs isolation there). Each worker
- * instantiates the shared-memory build of the kernels on the same memory and waits on a control block; a
- * parallel call gives every thread (the caller included) its own argument list for the same export, runs
- * the caller's share, and waits until every worker is done. Work is split by batch rows or element ranges
- * whose outputs are disjoint, so every value is computed by the same instructions as with one thread and
- * results are bitwise identical.
+ * instantiates the shared-memory build of the kernels on the same memory and waits on a control block.
  *
- * Waiting: a worker spins briefly on the epoch before it sleeps in Atomics.wait (back-to-back kernels of
- * one sweep then start without a wake-up, ~10 µs each); the caller spins briefly on the done count and
- * then sleeps in Atomics.wait, or, on a browser's main thread where Atomics.wait throws, keeps spinning.
+ * A parallel call cuts its items into contiguous chunks, and each thread owns a contiguous range of them:
+ * the same rows, kernel after kernel, so a thread mostly reads what it wrote itself (its own cache). A thread
+ * takes its own chunks from the front of its range and, when they are done, steals the others' from the back
+ * (one compare-exchange on the owner's word per chunk), so a thread that starts late or is descheduled (a
+ * virtual CPU of a shared host) holds up at most the chunk it is running. Chunks write disjoint outputs,
+ * each is computed by the same instructions whoever runs it, and their bounds depend on the call alone, so
+ * results are bitwise identical to one thread. Each thread has its own argument list per chunk (its own
+ * scratch workspace).
  *
- * Control block (Int32Array over a SharedArrayBuffer): [0] epoch, [1] done count, [2] export index, [3] quit,
- * [4] the index of a worker whose kernel threw (0: none);
- * arguments as float64s from byte 64, MAX_ARGS per thread.
+ * Waiting: a worker spins for a window of time (SPIN_US) after its last chunk before it sleeps in
+ * Atomics.wait, and wake() (called as each engine call starts) starts that window for a sleeping worker
+ * while the host still validates and uploads. Why: waking a sleeping thread costs from ~50 µs to over a
+ * millisecond on the virtual machines measured (an idle virtual CPU; bench/wasm-profile.mjs), and the host
+ * work between two parallel kernels of one call (the serial small ops) takes 10–200 µs. The caller spins on
+ * the done count for the window, then sleeps in Atomics.wait (or, on a browser's main thread where
+ * Atomics.wait throws, keeps spinning).
+ *
+ * Control block (Int32Array over a SharedArrayBuffer): [0] the kernel number (bumped to publish a kernel),
+ * [1] chunks done by workers, [2] export index, [3] quit, [4] the index of a worker whose kernel threw
+ * (0: none), [5] the spin window in µs, [8 + t] thread t's range (kernel number << 16 | front << 8 | back:
+ * the tag keeps a word of an old kernel from matching a new one); from byte ARGS_AT the argument lists as
+ * float64s, MAX_ARGS per (chunk, thread), chunk-major.
  */
 const MAX_ARGS = 32;
-const ARGS_AT = 64;
+const RANGES = 8;
+/** The most threads a pool runs (createEngine's limit; the control block holds a range word each). */
+const MAX_THREADS = 256;
+const ARGS_AT = 4 * (RANGES + MAX_THREADS);
+/** The most chunks one parallel call is cut into (a range word holds chunk indices in 8 bits). */
+export const MAX_CHUNKS = 64;
+/**
+ * How long a thread spins for the next chunk before it sleeps, in µs: longer than the host's gaps between
+ * the parallel kernels of one call, short enough that an idle engine soon stops using a core.
+ */
+const SPIN_US = 2000;
 /** A worker silent this long is reported (a kernel of the sizes LIMITS allows takes well under this). */
 const TIMEOUT_MS = 60_000;
+
+/**
+ * Runs chunks of the published kernel (number `tag`) until none is left: thread `self`'s own range from the
+ * front, then the other threads' from the back; returns how many it ran. The workers run this function too
+ * (its source is copied into WORKER_LOOP), so it reads nothing but its arguments.
+ */
+function take(
+  ctl: Int32Array,
+  at: number,
+  self: number,
+  threads: number,
+  tag: number,
+  run: (chunk: number) => void,
+): number {
+  let ran = 0;
+  for (let v = 0; v < threads; v++) {
+    const i = at + ((self + v) % threads);
+    for (;;) {
+      const w = Atomics.load(ctl, i);
+      const front = (w >> 8) & 255,
+        back = w & 255;
+      if (w >>> 16 !== tag || front >= back) break;
+      // Its own chunks from the front, the others' from the back: the owner keeps its rows while it can.
+      if (Atomics.compareExchange(ctl, i, w, v === 0 ? w + 256 : w - 1) !== w) continue;
+      run(v === 0 ? front : back - 1);
+      ran++;
+    }
+  }
+  return ran;
+}
 
 /** The worker's loop; `post` sends a message to the creating thread. */
 const WORKER_LOOP = `
 function serve(data, post) {
-  const { module, memory, control, index, names } = data;
+  const { module, memory, control, index, threads, names } = data;
   const ctl = new Int32Array(control);
-  const args = new Float64Array(control, ${ARGS_AT} + index * ${MAX_ARGS} * 8, ${MAX_ARGS});
+  const args = new Float64Array(control, ${ARGS_AT});
   WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error('smoothgeo wasm kernel aborted'); } } }).then((inst) => {
     const ex = inst.exports;
     post('ready');
-    let epoch = 0;
-    for (;;) {
-      for (let spin = 0; spin < 4000 && Atomics.load(ctl, 0) === epoch; spin++);
-      Atomics.wait(ctl, 0, epoch);
-      epoch = Atomics.load(ctl, 0);
-      if (Atomics.load(ctl, 3)) return;
-      const fn = ex[names[Atomics.load(ctl, 2)]];
-      const n = args[0];
-      try { if (n >= 0) fn(...Array.from(args.subarray(1, 1 + n))); } catch (e) {
+    const run = (chunk) => {
+      const row = (chunk * threads + index) * ${MAX_ARGS};
+      // apply takes the typed array as it is: ~0.2 µs a call where spreading it cost ~1 µs.
+      try { ex[names[Atomics.load(ctl, 2)]].apply(null, args.subarray(row + 1, row + 1 + args[row])); } catch (e) {
         Atomics.store(ctl, 4, index);
         post(String((e && e.stack) || e));
       }
       Atomics.add(ctl, 1, 1);
       Atomics.notify(ctl, 1);
+    };
+    const take = ${take.toString()};
+    let seen = Atomics.load(ctl, 0), since = performance.now();
+    for (let spin = 1; ; spin++) {
+      if (Atomics.load(ctl, 3)) return;
+      const kernel = Atomics.load(ctl, 0);
+      if (kernel !== seen) {
+        seen = kernel;
+        take(ctl, ${RANGES}, index, threads, kernel & 0x7fff, run);
+        since = performance.now();
+        continue;
+      }
+      if ((spin & 127) !== 0 || performance.now() - since < Atomics.load(ctl, 5) / 1000) continue;
+      Atomics.wait(ctl, 0, seen); // until the next kernel, or a wake() at the start of a call
+      since = performance.now();
     }
   }, (e) => post('failed: ' + String((e && e.message) || e)));
 }
@@ -80,14 +141,31 @@ export class ThreadPool {
   private readonly args: Float64Array;
   private readonly blocking = canBlock();
   private disposed = false;
+  /** Numbers the published kernels (15 bits, so a range word stays positive). */
+  private kernel = 0;
 
   private constructor(
     private readonly workers: PoolWorker[],
     private readonly names: string[],
     control: SharedArrayBuffer,
+    spinMicros: number,
   ) {
     this.ctl = new Int32Array(control);
-    this.args = new Float64Array(control, ARGS_AT, (workers.length + 1) * MAX_ARGS);
+    this.args = new Float64Array(control, ARGS_AT, MAX_CHUNKS * this.size * MAX_ARGS);
+    this.spinMicros = spinMicros;
+  }
+
+  /** @internal The spin window in µs (benches compare windows; 0: sleep at once). */
+  get spinMicros(): number {
+    return Atomics.load(this.ctl, 5);
+  }
+  set spinMicros(us: number) {
+    Atomics.store(this.ctl, 5, Math.max(0, Math.round(us)));
+  }
+
+  /** Wakes sleeping workers into their spin window, ahead of a call's first parallel kernel. */
+  wake(): void {
+    if (!this.disposed) Atomics.notify(this.ctl, 0);
   }
 
   /** The number of threads, the caller's included. */
@@ -95,73 +173,98 @@ export class ThreadPool {
     return this.workers.length + 1;
   }
 
+  /**
+   * Starts `threads` − 1 workers. With more threads than `cores` a spinning thread would take a core from
+   * one with work, so threads then sleep as soon as they are idle.
+   */
   static async create(
     threads: number,
+    cores: number,
     module: WebAssembly.Module,
     memory: WebAssembly.Memory,
     names: string[],
   ): Promise<ThreadPool> {
-    const control = new SharedArrayBuffer(ARGS_AT + threads * MAX_ARGS * 8);
+    if (threads > MAX_THREADS) throw new Error(`wasm thread pool: ${threads} threads, more than ${MAX_THREADS}`);
+    const control = new SharedArrayBuffer(ARGS_AT + MAX_CHUNKS * threads * MAX_ARGS * 8);
     const workers: PoolWorker[] = [];
     try {
       for (let i = 0; i < threads - 1; i++) {
-        const data = { module, memory, control, index: i + 1, names };
+        const data = { module, memory, control, index: i + 1, threads, names };
         workers.push(inNode() ? await nodeWorker(data) : await webWorker(data));
       }
     } catch (e) {
       for (const w of workers) void w.terminate();
       fail('BACKEND_UNAVAILABLE', `wasm thread pool: a worker did not start (${(e as Error).message ?? e})`);
     }
-    return new ThreadPool(workers, names, control);
+    return new ThreadPool(workers, names, control, threads <= cores ? SPIN_US : 0);
   }
 
   /**
-   * Runs export `name` once per thread with argument lists `parts` (at most `size`; the first is the caller's),
-   * and returns when all are done. Synchronous: the caller waits in Atomics.wait, or spins where it may not block.
+   * Runs export `name` over `chunks` chunks (at most MAX_CHUNKS): chunk c on thread t with the arguments
+   * `argsOf(c, t)`, each chunk on whichever thread claims it first. Returns when every chunk is done.
+   * Synchronous: the caller runs chunks too, then waits in Atomics.wait, or spins where it may not block.
    */
-  run(name: string, parts: number[][], call: (...args: number[]) => void): void {
+  run(
+    name: string,
+    chunks: number,
+    argsOf: (chunk: number, thread: number) => number[],
+    call: (...args: number[]) => void,
+  ): void {
     // A disposed pool's workers are gone: waiting for them would only time out.
     if (this.disposed) fail('BACKEND_UNAVAILABLE', 'wasm thread pool: this engine was disposed; create a new one');
     const id = this.names.indexOf(name);
     if (id < 0) fail('BACKEND_UNAVAILABLE', `wasm thread pool: no kernel named ${name}`);
-    for (let t = 1; t < this.size; t++) {
-      const a = parts[t];
-      const row = this.args.subarray(t * MAX_ARGS, (t + 1) * MAX_ARGS);
-      if (!a) {
-        row[0] = -1;
-        continue;
+    if (!(chunks >= 1 && chunks <= MAX_CHUNKS))
+      throw new Error(`wasm thread pool: ${name} cut into ${chunks} chunks, expected 1 to ${MAX_CHUNKS}`);
+    const T = this.size;
+    for (let c = 0; c < chunks; c++) {
+      for (let t = 1; t < T; t++) {
+        const a = argsOf(c, t);
+        if (a.length >= MAX_ARGS)
+          throw new Error(`wasm thread pool: ${name} has ${a.length} arguments, more than ${MAX_ARGS - 1}`);
+        const row = (c * T + t) * MAX_ARGS;
+        this.args[row] = a.length;
+        this.args.set(a, row + 1);
       }
-      if (a.length >= MAX_ARGS)
-        throw new Error(`wasm thread pool: ${name} has ${a.length} arguments, more than ${MAX_ARGS - 1}`);
-      row[0] = a.length;
-      row.set(a, 1);
     }
+    const tag = (this.kernel = (this.kernel + 1) & 0x7fff);
+    for (let t = 0; t < T; t++)
+      Atomics.store(
+        this.ctl,
+        RANGES + t,
+        (tag << 16) | (Math.floor((t * chunks) / T) << 8) | Math.floor(((t + 1) * chunks) / T),
+      );
     Atomics.store(this.ctl, 1, 0);
     Atomics.store(this.ctl, 2, id);
-    Atomics.add(this.ctl, 0, 1);
+    // Publishing the number releases the arguments and ranges above to the workers (Atomics are sequentially
+    // consistent).
+    Atomics.store(this.ctl, 0, tag);
     Atomics.notify(this.ctl, 0);
     let error: unknown = null;
-    try {
-      if (parts[0]) call(...parts[0]);
-    } catch (e) {
-      error = e;
-    }
-    this.waitDone(name);
+    const mine = take(this.ctl, RANGES, 0, T, tag, (c) => {
+      try {
+        if (!error) call(...argsOf(c, 0));
+      } catch (e) {
+        error = e;
+      }
+    });
+    this.waitDone(name, chunks - mine);
     const failed = Atomics.exchange(this.ctl, 4, 0);
     if (error) throw error;
     if (failed) fail('BACKEND_UNAVAILABLE', `wasm thread pool: ${name} failed in worker ${failed}`);
   }
 
-  private waitDone(name: string): void {
-    const workers = this.size - 1;
-    for (let spin = 0; spin < 4000 && Atomics.load(this.ctl, 1) < workers; spin++);
+  /** Waits until the workers have done `count` chunks. */
+  private waitDone(name: string, count: number): void {
     const start = performance.now();
-    for (let done = Atomics.load(this.ctl, 1); done < workers; done = Atomics.load(this.ctl, 1)) {
+    const spinMs = Atomics.load(this.ctl, 5) / 1000;
+    while (Atomics.load(this.ctl, 1) < count && performance.now() - start < spinMs);
+    for (let done = Atomics.load(this.ctl, 1); done < count; done = Atomics.load(this.ctl, 1)) {
       if (this.blocking) Atomics.wait(this.ctl, 1, done, 1000);
       if (performance.now() - start > TIMEOUT_MS && Atomics.load(this.ctl, 1) === done) {
         fail(
           'BACKEND_UNAVAILABLE',
-          `wasm thread pool: ${workers - done} worker(s) did not finish ${name} within ${TIMEOUT_MS / 1000} s`,
+          `wasm thread pool: ${count - done} chunk(s) of ${name} on the workers did not finish within ${TIMEOUT_MS / 1000} s`,
         );
       }
     }
@@ -171,7 +274,7 @@ export class ThreadPool {
     if (this.disposed) return;
     this.disposed = true;
     Atomics.store(this.ctl, 3, 1);
-    Atomics.add(this.ctl, 0, 1);
+    Atomics.store(this.ctl, 0, (this.kernel = (this.kernel + 1) & 0x7fff));
     Atomics.notify(this.ctl, 0);
     for (const w of this.workers) void w.terminate();
   }
@@ -206,25 +309,32 @@ async function webWorker(data: object): Promise<PoolWorker> {
  * (os.availableParallelism). Browsers: only in a cross-origin isolated page (SharedArrayBuffer needs it),
  * the number asked for or else navigator.hardwareConcurrency, at most 8; otherwise one, said in the note.
  */
-export async function planThreads(asked: number | undefined): Promise<{ threads: number; note: string }> {
+export async function planThreads(
+  asked: number | undefined,
+): Promise<{ threads: number; cores: number; note: string }> {
   if (inNode()) {
-    if (asked !== undefined) return { threads: asked, note: '' };
     const os = await import('node:os');
-    const n = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
-    return { threads: n, note: ` (default: the ${n} available core${n > 1 ? 's' : ''})` };
+    const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+    if (asked !== undefined) return { threads: asked, cores, note: '' };
+    return { threads: cores, cores, note: ` (default: the ${cores} available core${cores > 1 ? 's' : ''})` };
   }
   const g = globalThis as {
     crossOriginIsolated?: boolean;
     Worker?: unknown;
     navigator?: { hardwareConcurrency?: number };
   };
+  const cores = Math.max(1, g.navigator?.hardwareConcurrency ?? 1);
   if (!g.crossOriginIsolated || typeof g.Worker !== 'function') {
     const why = !g.crossOriginIsolated
       ? 'the page is not cross-origin isolated (COOP/COEP headers), so it has no SharedArrayBuffer'
       : 'this context has no Worker';
-    return { threads: 1, note: asked !== undefined && asked > 1 ? ` (${asked} asked for; ${why}, so 1)` : ` (${why})` };
+    return {
+      threads: 1,
+      cores,
+      note: asked !== undefined && asked > 1 ? ` (${asked} asked for; ${why}, so 1)` : ` (${why})`,
+    };
   }
-  if (asked !== undefined) return { threads: asked, note: '' };
-  const n = Math.min(8, Math.max(1, g.navigator?.hardwareConcurrency ?? 1));
-  return { threads: n, note: ` (default: navigator.hardwareConcurrency, at most 8)` };
+  if (asked !== undefined) return { threads: asked, cores, note: '' };
+  const n = Math.min(8, cores);
+  return { threads: n, cores, note: ` (default: navigator.hardwareConcurrency, at most 8)` };
 }

@@ -24,7 +24,7 @@ import { shapeStr, sizeOf } from '../../tensor.js';
 import { checkBroadcastGeom, sumToPlan } from '../broadcast.js';
 import { Arena } from './arena.js';
 import { instantiateKernels, kernelModule, kernelVariant, simdSupported, type KernelExports } from './module.js';
-import { planThreads, ThreadPool } from './threads.js';
+import { MAX_CHUNKS, planThreads, ThreadPool } from './threads.js';
 import { wasmTrainPrimitives } from './train.js';
 
 /** A tensor in the backend's linear memory: `offset` bytes from its start, float32 or int32 values. */
@@ -68,6 +68,13 @@ const PARALLEL_KERNELS = [
  * ≥ 5·10⁵ (≥ ~50 µs on one thread).
  */
 const MIN_PARALLEL_WORK = 500_000;
+/**
+ * Chunks of a parallel kernel: up to this many per thread, so that a thread that starts late (a sleeping
+ * worker's wake-up) or stalls leaves only its current chunk to wait for, and each worth ≥ MIN_CHUNK_WORK
+ * (~10 µs), so the per-chunk call (a few µs at most) stays small.
+ */
+const CHUNKS_PER_THREAD = 8;
+const MIN_CHUNK_WORK = 250_000;
 /**
  * Backward filter sums its batch in at most this many chunks of examples, fixed by the batch size alone
  * (12 splits evenly over 1, 2, 3, 4 or 6 threads); each chunk's partial gradient is summed in chunk order.
@@ -127,12 +134,16 @@ export class WasmBackend implements Backend {
     if (!simdSupported())
       fail('BACKEND_UNAVAILABLE', 'wasm: this JavaScript engine does not validate WebAssembly SIMD128');
     const maxBytes = LIMITS.wasmMemoryBytes;
-    const { threads: want, note } = await planThreads(threads);
+    const { threads: want, cores, note } = await planThreads(threads);
     const shared = want > 1;
     const memory = new WebAssembly.Memory({ initial: 32, maximum: maxBytes / PAGE, shared });
     const k = await instantiateKernels(memory, shared);
-    const pool = shared ? await ThreadPool.create(want, await kernelModule(true), memory, [...PARALLEL_KERNELS]) : null;
-    const be = new WasmBackend(k, new Arena(memory, Number(k.HEAP_BASE.value), maxBytes), memory, pool, note);
+    const pool = shared
+      ? await ThreadPool.create(want, cores, await kernelModule(true), memory, [...PARALLEL_KERNELS])
+      : null;
+    const over =
+      want > cores ? ` (more than the ${cores} core${cores > 1 ? 's' : ''}: idle threads sleep at once)` : '';
+    const be = new WasmBackend(k, new Arena(memory, Number(k.HEAP_BASE.value), maxBytes), memory, pool, note + over);
     be.warmUp();
     return be;
   }
@@ -144,9 +155,10 @@ export class WasmBackend implements Backend {
     this.pool?.dispose();
   }
 
-  /** Nothing to recover (no device to lose); refuses once disposed. */
+  /** Nothing to recover (no device to lose); refuses once disposed. Wakes the workers for the call ahead. */
   async prepare(): Promise<void> {
     if (this.disposed) fail('BACKEND_UNAVAILABLE', 'this engine was disposed; create a new one');
+    this.pool?.wake();
   }
 
   async profile<T>(fn: () => Promise<T>): Promise<Profile<T>> {
@@ -171,6 +183,10 @@ export class WasmBackend implements Backend {
     return 0;
   }
 
+  /** @internal Chunks per thread of a parallel kernel (benches compare; 1: one static range per thread). */
+  chunksPerThread = CHUNKS_PER_THREAD;
+  minChunkWork = MIN_CHUNK_WORK;
+
   /** Threads in use, the caller's included. */
   get threads(): number {
     return this.pool?.size ?? 1;
@@ -194,11 +210,16 @@ export class WasmBackend implements Backend {
       fn(...args(0, total, 0));
       return;
     }
-    const parts: number[][] = [];
-    const per = Math.ceil(total / align / threads) * align;
-    for (let t = 0, lo = 0; t < threads && lo < total; t++, lo += per)
-      parts.push(args(lo, Math.min(total, lo + per), t));
-    this.pool!.run(name, parts, fn);
+    // A few chunks per thread, each worth a fork (MIN_CHUNK_WORK), claimed by whichever thread is free.
+    const units = Math.ceil(total / align);
+    const want = Math.min(
+      MAX_CHUNKS,
+      units,
+      threads * this.chunksPerThread,
+      Math.max(threads, Math.floor(work / this.minChunkWork)),
+    );
+    const per = Math.ceil(units / want) * align;
+    this.pool!.run(name, Math.ceil(total / per), (c, t) => args(c * per, Math.min(total, (c + 1) * per), t), fn);
   }
 
   /** Runs the hot kernels a few times on small shapes so V8 tiers them up before the first real call. */
@@ -330,7 +351,8 @@ export class WasmBackend implements Backend {
     if (K !== K2) throw new Error(`${o.label}: inner dimensions ${K} and ${K2} differ`);
     if (act?.z && act.z.size !== M * N)
       throw new Error(`${act.kind} epilogue: pre-activation has ${act.z.size} values, expected ${M * N}`);
-    const out = this.target(o.into, [M, N], o.label);
+    // A fresh C is zeroed by the kernel, each panel by its own thread.
+    const out = o.into ? this.target(o.into, [M, N], o.label) : this.alloc([M, N], o.label, 'f32', false);
     const y = act ? this.alloc([M, N], act.kind, 'f32', false) : null;
     const transA = o.transA ? 1 : 0;
     const epi = [act ? ACTIVATIONS[act.kind] + 1 : 0, act?.beta ?? 0, off(y), off(act?.z)];
@@ -357,6 +379,7 @@ export class WasmBackend implements Backend {
         n0,
         n1,
         ...epi,
+        o.into ? 0 : 1,
       ];
       if (byCols) this.parallel('gemmPanel', N, M * N * K, 8, (lo, hi) => panel(0, M, lo, hi));
       else this.parallel('gemmPanel', M, M * N * K, 4, (lo, hi) => panel(lo, hi, 0, N));
