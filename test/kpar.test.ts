@@ -54,6 +54,15 @@ interface MatmulCase {
 }
 
 /** op(A)·op(B) (+ bias) (+ into) on webgpu, its float64 value and Σ|terms| on cpu, and the plan it ran. */
+/** C = A·B on the first M rows of A alone ([·, K] row-major, B [K, N]), read back: rows are examples. */
+function firstRows(g: Backend, A: Float32Array, B: Float32Array, K: number, N: number) {
+  return async (M: number) =>
+    (await read1(
+      g,
+      g.matmul(up(g, A.slice(0, M * K), [M, K], 'A'), up(g, B, [K, N], 'B'), { label: 'rows' }),
+    )) as Float32Array;
+}
+
 async function matmulCase(c: MatmulCase, seed: number) {
   const r = rng(seed);
   const aShape = c.transA ? [c.K, c.M] : [c.M, c.K];
@@ -124,12 +133,7 @@ describe('kpar GEMM against float64', () => {
       r = rng(3);
     const A = randomTensor([11, K], r).data,
       B = randomTensor([K, N], r).data;
-    const g = await gpu();
-    const rows = async (M: number) =>
-      (await read1(
-        g,
-        g.matmul(up(g, A.slice(0, M * K), [M, K], 'A'), up(g, B, [K, N], 'B'), { label: 'rows' }),
-      )) as Float32Array;
+    const rows = firstRows(await gpu(), A, B, K, N);
     expect(gemmPlan(3, N, K, false).kernel).toBe('kpar');
     expect(gemmPlan(11, N, K, false).kernel).toBe('kpar');
     const few = await rows(3),
@@ -149,12 +153,7 @@ describe('a row of C is the same bits at batch sizes across the former kpar boun
     const r = rng(N + K);
     const A = randomTensor([Math.max(...Ms), K], r).data,
       B = randomTensor([K, N], r).data;
-    const g = await gpu();
-    const rows = async (M: number) =>
-      (await read1(
-        g,
-        g.matmul(up(g, A.slice(0, M * K), [M, K], 'A'), up(g, B, [K, N], 'B'), { label: 'rows' }),
-      )) as Float32Array;
+    const rows = firstRows(await gpu(), A, B, K, N);
     expect(new Set(Ms.map((M) => gemmPlan(M, N, K, true).kernel))).toEqual(new Set(kernels));
     const few = await rows(Ms[0]);
     for (const M of Ms.slice(1))
