@@ -40,6 +40,7 @@ import {
   importSmoothgeo,
   log,
   makeBatch,
+  median,
   Notes,
   parseBenchArgs,
   table,
@@ -511,42 +512,70 @@ if (section('reductions')) {
 }
 
 // ---- submission and parameter gradients ----
+/**
+ * Variants of one computation timed in turn on this engine: `select(v)` switches to variant v, `run(R)` runs
+ * the computation R times back to back and returns the last result. Each variant first runs once untimed
+ * (it compiles) for its result; then REPS.repeats rounds, the variants in turn, R calls each: `reps`, or
+ * with 'calibrate' as many as fill REPS.targetMs after a second untimed call (≤ REPS.maxR). Returns the
+ * median ms a call of each variant and whether every result has the first variant's bits (if not, the run
+ * fails).
+ * @param {(string|number)[]} variants
+ * @param {(v: any) => Promise<unknown>} select
+ * @param {(R: number) => Promise<Float32Array>} run
+ * @param {number | 'calibrate'} reps
+ */
+async function timeVariants(variants, select, run, reps) {
+  /** @type {Record<string, { R: number, ms: number[], got: Float32Array }>} */
+  const per = {};
+  for (const v of variants) {
+    await select(v);
+    const got = await run(1); // compiles; untimed
+    let R = typeof reps === 'number' ? reps : 1;
+    if (reps === 'calibrate') {
+      const t = performance.now();
+      await run(1);
+      R = Math.max(1, Math.min(REPS.maxR, Math.round(REPS.targetMs / (performance.now() - t))));
+    }
+    per[v] = { R, ms: [], got };
+  }
+  for (let round = 0; round < REPS.repeats; round++)
+    for (const v of variants) {
+      await select(v);
+      const t = performance.now();
+      await run(per[v].R);
+      per[v].ms.push((performance.now() - t) / per[v].R);
+    }
+  const first = new Uint32Array(per[variants[0]].got.buffer);
+  const same = variants.every((v) => new Uint32Array(per[v].got.buffer).every((x, i) => x === first[i]));
+  if (!same) exitCode = 1;
+  return { ms: Object.fromEntries(variants.map((v) => [v, median(per[v].ms)])), same };
+}
+
 if (section('kernels')) {
   log(`\n== GEMM kernels on one shape (forced; round robin, ${REPS.repeats} rounds, the median of each)`);
   const rows = [];
+  /** The GEMM kernels forced in turn on `run`, an M×N×K product of `flops`: a row per kernel. */
+  const kernelRows = async (name, M, N, K, flops, run, reps) => {
+    const was = await kernels.setGemmKernel(engine, null);
+    try {
+      const { ms, same } = await timeVariants(GEMM_KERNELS, (k) => kernels.setGemmKernel(engine, k), run, reps);
+      for (const k of GEMM_KERNELS) {
+        await kernels.setGemmKernel(engine, k);
+        const plan = await kernels.gemmDispatches(engine, M, N, K);
+        rows.push({ n: name, kernel: k, msEach: ms[k], gflops: flops / (ms[k] * 1e6), ...plan, bitwiseSame: same });
+      }
+    } finally {
+      await kernels.setGemmKernel(engine, was);
+    }
+  };
   for (const n of KERNEL_SIZES) {
     const r = rng(0x5eed + n);
     const a = Float32Array.from({ length: n * n }, () => r()),
       b = Float32Array.from({ length: n * n }, () => r() / Math.sqrt(n));
     const g = await kernels.prepareGemm(engine, n, a, b);
-    const was = await kernels.setGemmKernel(engine, null);
     try {
-      const per = {};
-      for (const k of GEMM_KERNELS) {
-        await kernels.setGemmKernel(engine, k);
-        const got = await g.run(1); // compiles; untimed
-        const t = performance.now();
-        await g.run(1);
-        const R = Math.max(1, Math.min(REPS.maxR, Math.round(REPS.targetMs / (performance.now() - t))));
-        per[k] = { R, ms: [], got, plan: await kernels.gemmDispatches(engine, n, n, n) };
-      }
-      for (let round = 0; round < REPS.repeats; round++)
-        for (const k of GEMM_KERNELS) {
-          await kernels.setGemmKernel(engine, k);
-          const t = performance.now();
-          await g.run(per[k].R);
-          per[k].ms.push((performance.now() - t) / per[k].R);
-        }
-      const same = GEMM_KERNELS.every((k) =>
-        new Uint32Array(per[k].got.buffer).every((v, i) => v === new Uint32Array(per.main.got.buffer)[i]),
-      );
-      if (!same) exitCode = 1;
-      for (const k of GEMM_KERNELS) {
-        const ms = per[k].ms.sort((x, y) => x - y)[Math.floor(per[k].ms.length / 2)];
-        rows.push({ n, kernel: k, msEach: ms, gflops: (2 * n ** 3) / (ms * 1e6), ...per[k].plan, bitwiseSame: same });
-      }
+      await kernelRows(n, n, n, n, 2 * n ** 3, (R) => g.run(R), 'calibrate');
     } finally {
-      await kernels.setGemmKernel(engine, was);
       g.release();
     }
   }
@@ -556,40 +585,11 @@ if (section('kernels')) {
     : { n: 1, c: 128, hw: 28, o: 128, k: 3, stride: 1, pad: 1 };
   {
     const cc = await kernels.prepareConv(engine, kconv);
-    const was = await kernels.setGemmKernel(engine, null);
     try {
-      const per = {};
-      for (const k of GEMM_KERNELS) {
-        await kernels.setGemmKernel(engine, k);
-        per[k] = { ms: [], got: await cc.run('forward', 1) }; // compiles; untimed
-      }
-      for (let round = 0; round < REPS.repeats; round++)
-        for (const k of GEMM_KERNELS) {
-          await kernels.setGemmKernel(engine, k);
-          const t = performance.now();
-          await cc.run('forward', 2);
-          per[k].ms.push((performance.now() - t) / 2);
-        }
-      const same = GEMM_KERNELS.every((k) =>
-        new Uint32Array(per[k].got.buffer).every((v, i) => v === new Uint32Array(per.main.got.buffer)[i]),
-      );
-      if (!same) exitCode = 1;
       const oh = kconv.hw; // stride 1, pad 1, 3×3
       const [M, N, K] = [kconv.n * oh * oh, kconv.o, kconv.c * kconv.k * kconv.k];
-      for (const k of GEMM_KERNELS) {
-        await kernels.setGemmKernel(engine, k);
-        const ms = per[k].ms.sort((x, y) => x - y)[Math.floor(per[k].ms.length / 2)];
-        rows.push({
-          n: `conv ${M}×${N}×${K}`,
-          kernel: k,
-          msEach: ms,
-          gflops: cc.flops / (ms * 1e6),
-          ...(await kernels.gemmDispatches(engine, M, N, K)),
-          bitwiseSame: same,
-        });
-      }
+      await kernelRows(`conv ${M}×${N}×${K}`, M, N, K, cc.flops, (R) => cc.run('forward', R), 2);
     } finally {
-      await kernels.setGemmKernel(engine, was);
       cc.release();
     }
   }
@@ -609,32 +609,16 @@ if (section('kernels')) {
     });
     try {
       for (const pass of ['forward', 'backwardInput']) {
-        const per = { on: { ms: [] }, off: { ms: [] } };
-        for (const mode of ['on', 'off']) {
-          await kernels.setStageWeights(engine, mode === 'on');
-          per[mode].got = await cc.run(pass, 1); // compiles; untimed
-        }
-        for (let round = 0; round < REPS.repeats; round++)
-          for (const mode of ['on', 'off']) {
-            await kernels.setStageWeights(engine, mode === 'on');
-            const t = performance.now();
-            await cc.run(pass, 8);
-            per[mode].ms.push((performance.now() - t) / 8);
-          }
-        const med = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
-        const same = new Uint32Array(per.on.got.buffer).every((v, i) => v === new Uint32Array(per.off.got.buffer)[i]);
-        if (!same) exitCode = 1;
-        staged.push({
-          conv: cv.name,
-          images,
-          pass,
-          msStaged: med(per.on.ms),
-          msUnstaged: med(per.off.ms),
-          bitwiseSame: same,
-        });
+        const { ms, same } = await timeVariants(
+          ['on', 'off'],
+          (mode) => kernels.setPlanOption(engine, 'stageWeights', mode === 'on'),
+          (R) => cc.run(pass, R),
+          8,
+        );
+        staged.push({ conv: cv.name, images, pass, msStaged: ms.on, msUnstaged: ms.off, bitwiseSame: same });
       }
     } finally {
-      await kernels.setStageWeights(engine, null);
+      await kernels.setPlanOption(engine, 'stageWeights', null);
       cc.release();
     }
   }
@@ -658,26 +642,16 @@ if (section('kernels')) {
     const cc = gc.conv
       ? await kernels.prepareConv(engine, gc.conv)
       : await kernels.prepareGemmShape(engine, ...gc.gemm);
-    const run = (reps) => (gc.conv ? cc.run('forward', reps) : cc.run(reps));
     try {
-      const per = { 8: { ms: [] }, 16: { ms: [] } };
-      for (const cols of [8, 16]) {
-        await kernels.setGroupColumns(engine, cols);
-        per[cols].got = await run(1); // compiles; untimed
-      }
-      for (let round = 0; round < REPS.repeats; round++)
-        for (const cols of [8, 16]) {
-          await kernels.setGroupColumns(engine, cols);
-          const t = performance.now();
-          await run(8);
-          per[cols].ms.push((performance.now() - t) / 8);
-        }
-      const med = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
-      const same = new Uint32Array(per[8].got.buffer).every((v, i) => v === new Uint32Array(per[16].got.buffer)[i]);
-      if (!same) exitCode = 1;
-      grouped.push({ case: gc.name, ms8: med(per[8].ms), ms16: med(per[16].ms), bitwiseSame: same });
+      const { ms, same } = await timeVariants(
+        [8, 16],
+        (cols) => kernels.setPlanOption(engine, 'groupColumns', cols),
+        (R) => (gc.conv ? cc.run('forward', R) : cc.run(R)),
+        8,
+      );
+      grouped.push({ case: gc.name, ms8: ms[8], ms16: ms[16], bitwiseSame: same });
     } finally {
-      await kernels.setGroupColumns(engine, null);
+      await kernels.setPlanOption(engine, 'groupColumns', null);
       cc.release();
     }
   }

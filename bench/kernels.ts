@@ -245,16 +245,21 @@ export async function gemmDispatches(
   };
 }
 
-/** Whether direct stages convolution weights in workgroup memory (WebGPUBackend.stageWeights; null: default). */
-export async function setStageWeights(engine: Engine, on: boolean | null): Promise<void> {
-  const be = (await engine.backendForCall()) as unknown as { stageWeights?: boolean | null; context?: unknown };
-  if (!be.context) throw new Error('setStageWeights: not a webgpu engine');
-  be.stageWeights = on;
+/**
+ * Sets one of direct's plan options on a webgpu engine (null: the adapter's default): `stageWeights`, whether
+ * direct stages convolution weights in workgroup memory (WebGPUBackend.stageWeights), or `groupColumns`, its
+ * widest column group, 8 or 16 (WebGPUBackend.groupColumns).
+ */
+export async function setPlanOption<K extends keyof PlanOptionValues>(
+  engine: Engine,
+  option: K,
+  value: PlanOptionValues[K],
+): Promise<void> {
+  const be = (await engine.backendForCall()) as unknown as Partial<PlanOptionValues> & { context?: unknown };
+  if (!be.context) throw new Error('setPlanOption: not a webgpu engine');
+  be[option] = value;
 }
-
-/** direct's widest column group, 8 or 16 (WebGPUBackend.groupColumns; null: the default, 16). */
-export async function setGroupColumns(engine: Engine, cols: 8 | 16 | null): Promise<void> {
-  const be = (await engine.backendForCall()) as unknown as { groupColumns?: 8 | 16 | null; context?: unknown };
-  if (!be.context) throw new Error('setGroupColumns: not a webgpu engine');
-  be.groupColumns = cols;
+interface PlanOptionValues {
+  stageWeights: boolean | null;
+  groupColumns: 8 | 16 | null;
 }
