@@ -77,10 +77,16 @@ const convGeom = (n, c, h, w, o, k) => ({
 });
 
 /**
+ * The median over rounds of a[r] / b[r]: times taken a few ms apart see the same machine, so a slow spell
+ * of the host cancels out.
+ * @param {number[]} a @param {number[]} b
+ */
+const pairedRatio = (a, b) => median(a.map((v, r) => v / b[r]));
+
+/**
  * Median ms per call of each function, called in turn (fns[0], fns[1], …, fns[0], …) after `warmup` rounds, for
  * at least `minRuns` rounds and until `minMs` have passed. A function that throws is timed no further; its
- * entry is the error. `ratio(i, j)`: the median over rounds of fns[i]'s time over fns[j]'s in the same round
- * (calls a few ms apart see the same machine, so a slow spell of the host cancels out).
+ * entry is the error. `ratio(i, j)`: the pairedRatio of fns[i]'s and fns[j]'s times round by round.
  * @param {(() => Promise<unknown>)[]} fns
  */
 async function timeRoundRobin(fns, { warmup = 2, minRuns = 7, minMs = 1500, maxRuns = 400 } = {}) {
@@ -105,8 +111,7 @@ async function timeRoundRobin(fns, { warmup = 2, minRuns = 7, minMs = 1500, maxR
   /** @param {number} i @param {number} j */
   const ratio = (i, j) => {
     const [a, b] = [times[i], times[j]];
-    if (a instanceof Error || b instanceof Error) return NaN;
-    return median(a.map((v, r) => v / b[r]));
+    return a instanceof Error || b instanceof Error ? NaN : pairedRatio(a, b);
   };
   return { ms: times.map((t) => (t instanceof Error ? t : median(t))), ratio };
 }
@@ -138,7 +143,7 @@ async function timeBlocks(fns, { blockMs = 150, rounds = 10 } = {}) {
     }
   }
   /** @param {number} i @param {number} j */
-  const ratio = (i, j) => median(perRound[i].map((v, r) => v / perRound[j][r]));
+  const ratio = (i, j) => pairedRatio(perRound[i], perRound[j]);
   return { ms: times.map(median), ratio };
 }
 
@@ -244,6 +249,7 @@ export async function benchWasm({ quick = false } = {}) {
 
   // ---- models ----
   const SG = 50;
+  const blockMs = quick ? 50 : 150; // back-to-back blocks
   let tfPeer = null;
   const rows = [];
   const b2bRows = [];
@@ -312,7 +318,7 @@ export async function benchWasm({ quick = false } = {}) {
     }
     for (const [call, ours] of calls.filter(([c]) => c.startsWith('SmoothGrad'))) {
       const timed = await timeBlocks([() => ours(models[1]), () => ours(models[2])], {
-        blockMs: quick ? 50 : 150,
+        blockMs,
         rounds: quick ? 2 : 10,
       });
       const [one, two] = timed.ms;
@@ -329,7 +335,7 @@ export async function benchWasm({ quick = false } = {}) {
   for (const e of results.models.filter((m) => m.hvpOverGradient))
     log(`${e.model}: input HVP / input gradient (1 thread) = ${fmt(e.hvpOverGradient)}`);
   log(
-    '\nback-to-back calls (blocks of ≥ 3 calls and ≥ 150 ms per engine, alternating; the first call of a block not counted; speedup: the median of the per-round ratios)',
+    `\nback-to-back calls (blocks of ≥ 3 calls and ≥ ${blockMs} ms per engine, alternating; the first call of a block not counted; speedup: the median of the per-round ratios)`,
   );
   log(table(['model', 'call', 'sg 1T ms', 'sg 2T ms', '2T speedup'], b2bRows, 2));
   notes.print();

@@ -3,6 +3,7 @@
 import type { Backend, BackendName, MemoryUsage, Profile } from './backend/backend.js';
 import { CpuBackend } from './backend/cpu.js';
 import { WasmBackend } from './backend/wasm/wasm.js';
+import { MAX_THREADS } from './backend/wasm/threads.js';
 import type { DumpShaders } from './backend/webgpu/debug.js';
 import type { GemmKernel } from './backend/webgpu/gemm-plan.js';
 import { requestWebGPU, type AdapterSummary } from './backend/webgpu/webgpu.js';
@@ -94,8 +95,11 @@ export class Engine {
       );
     }
     options = o;
-    if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= 256)) {
-      fail('INVALID_ARGUMENT', `createEngine: threads must be an integer from 1 to 256, got ${show(o.threads)}`);
+    if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= MAX_THREADS)) {
+      fail(
+        'INVALID_ARGUMENT',
+        `createEngine: threads must be an integer from 1 to ${MAX_THREADS}, got ${show(o.threads)}`,
+      );
     }
     if (want === 'cpu') return new Engine(new CpuBackend(), 'requested', null);
     if (want === 'wasm') return new Engine(await WasmBackend.create(o.threads), 'requested', null);

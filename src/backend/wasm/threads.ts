@@ -30,8 +30,8 @@ import { fail } from '../../errors.js';
  */
 const MAX_ARGS = 32;
 const RANGES = 8;
-/** The most threads a pool runs (createEngine's limit; the control block holds a range word each). */
-const MAX_THREADS = 256;
+/** The most threads a pool runs: createEngine's limit (the control block holds a range word each). */
+export const MAX_THREADS = 256;
 const ARGS_AT = 4 * (RANGES + MAX_THREADS);
 /** The most chunks one parallel call is cut into (a range word holds chunk indices in 8 bits). */
 export const MAX_CHUNKS = 64;

@@ -183,10 +183,6 @@ export class WasmBackend implements Backend {
     return 0;
   }
 
-  /** @internal Chunks per thread of a parallel kernel (benches compare; 1: one static range per thread). */
-  chunksPerThread = CHUNKS_PER_THREAD;
-  minChunkWork = MIN_CHUNK_WORK;
-
   /** Threads in use, the caller's included. */
   get threads(): number {
     return this.pool?.size ?? 1;
@@ -215,8 +211,8 @@ export class WasmBackend implements Backend {
     const want = Math.min(
       MAX_CHUNKS,
       units,
-      threads * this.chunksPerThread,
-      Math.max(threads, Math.floor(work / this.minChunkWork)),
+      threads * CHUNKS_PER_THREAD,
+      Math.max(threads, Math.floor(work / MIN_CHUNK_WORK)),
     );
     const per = Math.ceil(units / want) * align;
     this.pool!.run(name, Math.ceil(total / per), (c, t) => args(c * per, Math.min(total, (c + 1) * per), t), fn);
