@@ -148,7 +148,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
 // no idle lane in a 16-wide tile.
 // The thread's block of C is held in vec4 accumulators: with ALONG_M, its R_N ≤ 16 columns (vec4 over 4
 // rows), so a thin block still fills the vectors and each gathered A value serves up to 16 columns (a
-// convolution's every output channel, in one column group, on hardware adapters: 64 accumulators);
+// convolution's every output channel, in one column group on every adapter: 64 accumulators);
 // otherwise its R_M ≤ 4 rows (vec4 over 4 columns). K advances four at a time: the blocks of A and B are
 // read (vec4 along K where that is the operand's fast dimension) and added as four rank-1 updates. Rows
 // and columns past the matrix are read clamped to its edge and never stored; rows of B past kEnd read zero.
