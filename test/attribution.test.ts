@@ -267,6 +267,10 @@ describe('across backends and methods', () => {
     const b = await smoothGrad(m, x, { target, sigma: 0.1, samples: 12, seed: 3, maxBytes: 100_000 });
     expect(b.chunks).toBeGreaterThan(1);
     expect(relL2(b.attributions.data, a.attributions.data)).toBeLessThan(1e-12);
+    // Chunk lengths are remembered per model and budget: the default budget again gives one chunk again.
+    const again = await smoothGrad(m, x, { target, sigma: 0.1, samples: 12, seed: 3 });
+    expect([a.chunks, again.chunks]).toEqual([1, 1]);
+    expect(Array.from(again.attributions.data)).toEqual(Array.from(a.attributions.data));
   });
 });
 
