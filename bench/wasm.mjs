@@ -23,6 +23,10 @@
 //    robin of 3. the 2-thread engine's worker has been idle for a whole tfjs call before each of its calls, and
 //    on a virtual machine an idle virtual CPU can take from 50 µs to milliseconds to run again (see
 //    src/backend/wasm/threads.ts); here it is busy, as in a loop over many inputs.
+// 5. What a fork costs on this machine: the time from publishing an empty kernel to the 2-thread pool's worker
+//    having run it, after the process idled 0 to 300 ms (median and max of 15). A worker spins 2 ms after its
+//    last chunk, then sleeps; after that its wake-up is the operating system's (and on a virtual machine the
+//    hypervisor's) to give. The round robin's 2-thread calls start with such a wake-up.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -166,6 +170,7 @@ export async function benchWasm({ quick = false } = {}) {
     /** @type {any[]} */ kernels: [],
     /** @type {any[]} */ models: [],
     /** @type {any[]} */ backToBack: [],
+    /** @type {{ idleMs: number, medianUs: number, maxUs: number }[]} */ forkLatency: [],
   };
   log(`\n== WebAssembly: smoothgeo wasm vs TensorFlow.js wasm ${results.tfjsWasm} (one Node process) ==`);
   log(
@@ -346,6 +351,23 @@ export async function benchWasm({ quick = false } = {}) {
     `\nback-to-back calls (blocks of ≥ 3 calls and ≥ ${blockMs} ms per engine, alternating; the first call of a block not counted; speedup: the median of the per-round ratios)`,
   );
   log(table(['model', 'call', 'sg 1T ms', 'sg 2T ms', '2T speedup'], b2bRows, 2));
+
+  // ---- fork latency after idle periods ----
+  const pool = /** @type {any} */ (await engines[2].backendForCall()).pool;
+  const forkRows = [];
+  for (const idleMs of [0, 1, 5, 40, 300]) {
+    const us = [];
+    for (let i = 0; i < (quick ? 5 : 15); i++) {
+      if (idleMs) await new Promise((res) => setTimeout(res, idleMs));
+      // scatterAdd of no elements: the chunk is the fork and the join alone.
+      us.push(1000 * pool.forkLatency('scatterAdd', [0, 0, 0, 0, 0, 0]));
+    }
+    const entry = { idleMs, medianUs: median(us), maxUs: Math.max(...us) };
+    results.forkLatency.push(entry);
+    forkRows.push([String(idleMs), fmt(entry.medianUs, 0), fmt(entry.maxUs, 0)]);
+  }
+  log(`\nfork to the 2-thread pool's worker after the process idled (an empty kernel; µs, ${quick ? 5 : 15} forks)`);
+  log(table(['idle ms', 'median µs', 'max µs'], forkRows, 0));
   notes.print();
   results.notes = notes.toJSON();
   engines[1].dispose();

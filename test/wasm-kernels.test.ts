@@ -188,6 +188,31 @@ describe('wasm thread pool', () => {
     engine.dispose();
   });
 
+  it("forkLatency (bench:wasm's wake-up probe) has a worker, not the caller, run the published chunk with its arguments", async () => {
+    const { createEngine } = await import('../src/engine.js');
+    type Pool = import('../src/backend/wasm/threads.js').ThreadPool;
+    const engine = await createEngine({ backend: 'wasm', threads: 2 });
+    const be = (await engine.backendForCall()) as unknown as { pool: Pool } & Backend;
+    const n = 256;
+    const gy = be.upload(new Float32Array(n).fill(1), [n], 'ones');
+    const index = be.uploadIndices(
+      Int32Array.from({ length: n }, (_, i) => i),
+      [n],
+      'identity',
+    );
+    const gx = be.zeros([n], 'sums');
+    for (const idle of [0, 5]) {
+      await new Promise((res) => setTimeout(res, idle)); // 5 ms: past the spin window, the worker sleeps
+      const ms = be.pool.forkLatency('scatterAdd', [off(gy), off(index, 'i32'), off(gx), n, 0, 0]);
+      expect(ms).toBeGreaterThan(0);
+    }
+    expect(new Set((await be.read([gx]))[0])).toEqual(new Set([2]));
+    engine.dispose();
+    const one = await createEngine({ backend: 'wasm', threads: 1 });
+    expect((await one.backendForCall()) as unknown as { pool: Pool | null }).toHaveProperty('pool', null);
+    one.dispose();
+  });
+
   it('a disposed threaded engine refuses the next call at once instead of waiting for its stopped workers', async () => {
     // bench/wasm.mjs once called engine.dispose() inside its model loop and then kept using the engine: the
     // pool's workers had been told to quit and terminated, and the next parallel kernel waited for them.

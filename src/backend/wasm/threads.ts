@@ -227,19 +227,7 @@ export class ThreadPool {
         this.args.set(a, row + 1);
       }
     }
-    const tag = (this.kernel = (this.kernel + 1) & 0x7fff);
-    for (let t = 0; t < T; t++)
-      Atomics.store(
-        this.ctl,
-        RANGES + t,
-        (tag << 16) | (Math.floor((t * chunks) / T) << 8) | Math.floor(((t + 1) * chunks) / T),
-      );
-    Atomics.store(this.ctl, 1, 0);
-    Atomics.store(this.ctl, 2, id);
-    // Publishing the number releases the arguments and ranges above to the workers (Atomics are sequentially
-    // consistent).
-    Atomics.store(this.ctl, 0, tag);
-    Atomics.notify(this.ctl, 0);
+    const tag = this.publish(id, (t) => [Math.floor((t * chunks) / T), Math.floor(((t + 1) * chunks) / T)]);
     let error: unknown = null;
     const mine = take(this.ctl, RANGES, 0, T, tag, (c) => {
       try {
@@ -252,6 +240,48 @@ export class ThreadPool {
     const failed = Atomics.exchange(this.ctl, 4, 0);
     if (error) throw error;
     if (failed) fail('BACKEND_UNAVAILABLE', `wasm thread pool: ${name} failed in worker ${failed}`);
+  }
+
+  /**
+   * Publishes kernel `id` with thread t owning chunks [front, back) = `range(t)` (arguments already written);
+   * returns its tag.
+   */
+  private publish(id: number, range: (t: number) => [front: number, back: number]): number {
+    const tag = (this.kernel = (this.kernel + 1) & 0x7fff);
+    for (let t = 0; t < this.size; t++) {
+      const [front, back] = range(t);
+      Atomics.store(this.ctl, RANGES + t, (tag << 16) | (front << 8) | back);
+    }
+    Atomics.store(this.ctl, 1, 0);
+    Atomics.store(this.ctl, 2, id);
+    // Publishing the number releases the arguments and ranges above to the workers (Atomics are sequentially
+    // consistent).
+    Atomics.store(this.ctl, 0, tag);
+    Atomics.notify(this.ctl, 0);
+    return tag;
+  }
+
+  /**
+   * @internal Milliseconds from publishing a kernel until a worker has run it: export `name` with `args` (meant
+   * to do no work) as one chunk owned by worker 1, which the caller leaves to the workers and spins for.
+   * bench/wasm.mjs prints it after idle periods: a fork to a spinning worker, and to a sleeping one (on a
+   * virtual machine, the wake-up of an idle virtual CPU).
+   */
+  forkLatency(name: string, args: number[]): number {
+    if (this.disposed || this.size < 2)
+      throw new Error('wasm thread pool: forkLatency needs a live pool of 2+ threads');
+    const id = this.names.indexOf(name);
+    if (id < 0 || args.length >= MAX_ARGS) throw new Error(`wasm thread pool: forkLatency of ${name}: bad kernel`);
+    for (let t = 1; t < this.size; t++) {
+      // Chunk 0's arguments for every worker, as any of them may take it.
+      this.args[t * MAX_ARGS] = args.length;
+      this.args.set(args, t * MAX_ARGS + 1);
+    }
+    const t0 = performance.now();
+    this.publish(id, (t) => (t === 1 ? [0, 1] : [0, 0]));
+    while (Atomics.load(this.ctl, 1) < 1)
+      if (performance.now() - t0 > TIMEOUT_MS) throw new Error(`wasm thread pool: no worker ran ${name}`);
+    return performance.now() - t0;
   }
 
   /** Waits until the workers have done `count` chunks. */
