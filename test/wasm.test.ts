@@ -117,6 +117,24 @@ describe('wasm memory', () => {
   });
 });
 
+describe('wasm arena at its memory maximum', () => {
+  it("an allocation past the memory's maximum is LIMIT_EXCEEDED and names the tensor and its shape", async () => {
+    const { Arena } = await import('../src/backend/wasm/arena.js');
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 4 });
+    const arena = new Arena(memory, 0, 4 * 65536);
+    const at = arena.alloc(65536, () => 'first [16384]');
+    expect(arena.alloc(2 * 65536, () => 'second [32768]')).toBe(at + 65536); // grows within the maximum
+    expect(() => arena.alloc(2 * 65536, () => 'logits [2, 16384]')).toThrow(
+      expect.objectContaining({
+        code: 'LIMIT_EXCEEDED',
+        message: expect.stringMatching(
+          /^logits \[2, 16384\] needs the wasm backend's linear memory to reach 327680 bytes, past its 262144-byte maximum/,
+        ),
+      }),
+    );
+  });
+});
+
 describe('wasm lifecycle', () => {
   it('memory in live tensors, trim frees nothing, profile says why it cannot time, dispose refuses later calls', async () => {
     const engine = await createEngine({ backend: 'wasm' });

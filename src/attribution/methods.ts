@@ -207,7 +207,9 @@ async function smooth(
   const p = plan(o),
     st = statistic(o),
     e = extra(o);
-  const seed = resolveSeed(o.seed);
+  // A plan that draws no noise needs no seed: making a random one (crypto.getRandomValues) was a measurable
+  // part of a one-image saliency call.
+  const seed = o.seed === undefined && (p.noise === 'none' || p.noise === 'given') ? 0 : resolveSeed(o.seed);
   const r = await runSampling(model, {
     ...base,
     ...p,
@@ -219,7 +221,7 @@ async function smooth(
   });
   return {
     attributions: r.attributions,
-    seed: p.noise === 'given' ? null : seed,
+    seed: p.noise === 'given' || p.noise === 'none' ? null : seed,
     noiseScale: p.scales,
     samples: p.noiseSamples,
     chunkSize: r.chunkSize,

@@ -27,14 +27,15 @@ export class Arena {
     return Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
   }
 
-  alloc(bytes: number, label: string): number {
+  /** `what` names the allocation in an error (formatted only then: allocations are on every op's hot path). */
+  alloc(bytes: number, what: () => string): number {
     const size = Arena.sizeClass(bytes);
     const list = this.free.get(size);
     let at: number;
     if (list?.length) at = list.pop()!;
     else {
       at = this.top;
-      this.ensure(at + size, label);
+      this.ensure(at + size, what);
       this.top = at + size;
     }
     this.inUse += size;
@@ -55,13 +56,13 @@ export class Arena {
     return this.top;
   }
 
-  private ensure(end: number, label: string): void {
+  private ensure(end: number, what: () => string): void {
     const have = this.memory.buffer.byteLength;
     if (end <= have) return;
     if (end > this.maxBytes) {
       fail(
         'LIMIT_EXCEEDED',
-        `${label} needs the wasm backend's linear memory to reach ${end} bytes, past its ${this.maxBytes}-byte maximum; use a smaller batch or model`,
+        `${what()} needs the wasm backend's linear memory to reach ${end} bytes, past its ${this.maxBytes}-byte maximum; use a smaller batch or model`,
       );
     }
     const want = Math.min(this.maxBytes, Math.max(end, have + have / 4));
@@ -70,7 +71,7 @@ export class Arena {
     } catch (e) {
       fail(
         'LIMIT_EXCEEDED',
-        `${label}: the wasm backend could not grow its memory to ${want} bytes (${(e as Error).message}); use a smaller batch or model`,
+        `${what()}: the wasm backend could not grow its memory to ${want} bytes (${(e as Error).message}); use a smaller batch or model`,
       );
     }
   }

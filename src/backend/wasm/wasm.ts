@@ -275,7 +275,12 @@ export class WasmBackend implements Backend {
         `${label} ${shapeStr(shape)} needs ${bytes} bytes, more than the wasm backend holds in one tensor (${this.maxTensorBytes} bytes, LIMITS.wasmTensorBytes); use a smaller batch or model`,
       );
     }
-    const t = new WasmTensor([...shape], dtype, this.arena.alloc(bytes, `${label} ${shapeStr(shape)}`), label);
+    const t = new WasmTensor(
+      [...shape],
+      dtype,
+      this.arena.alloc(bytes, () => `${label} ${shapeStr(shape)}`),
+      label,
+    );
     this.views();
     if (zero) this.f32view.fill(0, t.offset >> 2, (t.offset >> 2) + t.size);
     return t;
@@ -284,7 +289,7 @@ export class WasmBackend implements Backend {
   /** Scratch bytes for one kernel call; freed right after it (calls are synchronous). */
   /** @internal */
   withWorkspace<T>(bytes: number, label: string, fn: (ws: number) => T): T {
-    const at = this.arena.alloc(bytes, `${label} workspace`);
+    const at = this.arena.alloc(bytes, () => `${label} workspace`);
     try {
       return fn(at);
     } finally {
