@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend, BTensor, ConvGeom } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
+import type { ThreadPool } from '../src/backend/wasm/threads.js';
 import { off, type WasmBackend } from '../src/backend/wasm/wasm.js';
 import { convGeom, relL2, rng, wasmEngine } from './helpers.js';
 
@@ -95,6 +96,23 @@ describe('wasm 2×2 stride-2 max pooling (the SIMD path) against float64', () =>
   });
 });
 
+/** A 2-thread wasm engine and scatterAdd's operands over n items: gy = 1, index = the identity, gx = 0. */
+async function scatterOnTwoThreads(n: number) {
+  const { createEngine } = await import('../src/engine.js');
+  const engine = await createEngine({ backend: 'wasm', threads: 2 });
+  const be = (await engine.backendForCall()) as unknown as {
+    pool: ThreadPool;
+    k: { scatterAdd: (...a: number[]) => void };
+  } & Backend;
+  const gy = be.upload(new Float32Array(n).fill(1), [n], 'ones');
+  const index = be.uploadIndices(
+    Int32Array.from({ length: n }, (_, i) => i),
+    [n],
+    'identity',
+  );
+  return { engine, be, gy, index, gx: be.zeros([n], 'sums') };
+}
+
 describe('wasm thread pool', () => {
   it('defaults to the available cores in Node and says so in describe()', async () => {
     const { createEngine } = await import('../src/engine.js');
@@ -146,21 +164,7 @@ describe('wasm thread pool', () => {
   it('every chunk runs exactly once whichever thread takes it: a stalled caller is robbed by the worker, a sleeping worker by the caller', async () => {
     // scatterAdd adds gy[i] into gx[index[i]]: with gy = 1 and index = i, a chunk run twice leaves a 2 and
     // a chunk never run a 0. 16 chunks of 64 items on 2 threads, 300 times, racing for real.
-    const { createEngine } = await import('../src/engine.js');
-    type Pool = import('../src/backend/wasm/threads.js').ThreadPool;
-    const engine = await createEngine({ backend: 'wasm', threads: 2 });
-    const be = (await engine.backendForCall()) as unknown as {
-      pool: Pool;
-      k: { scatterAdd: (...a: number[]) => void };
-    } & Backend;
-    const n = 16 * 64;
-    const gy = be.upload(new Float32Array(n).fill(1), [n], 'ones');
-    const index = be.uploadIndices(
-      Int32Array.from({ length: n }, (_, i) => i),
-      [n],
-      'identity',
-    );
-    const gx = be.zeros([n], 'sums');
+    const { engine, be, gy, index, gx } = await scatterOnTwoThreads(16 * 64);
     const argsOf = (c: number) => [off(gy) + 4 * 64 * c, off(index, 'i32') + 4 * 64 * c, off(gx), 64, 0, 0];
     let stolen = 0;
     const runs = 300;
@@ -189,18 +193,8 @@ describe('wasm thread pool', () => {
   });
 
   it("forkLatency (bench:wasm's wake-up probe) has a worker, not the caller, run the published chunk with its arguments", async () => {
-    const { createEngine } = await import('../src/engine.js');
-    type Pool = import('../src/backend/wasm/threads.js').ThreadPool;
-    const engine = await createEngine({ backend: 'wasm', threads: 2 });
-    const be = (await engine.backendForCall()) as unknown as { pool: Pool } & Backend;
     const n = 256;
-    const gy = be.upload(new Float32Array(n).fill(1), [n], 'ones');
-    const index = be.uploadIndices(
-      Int32Array.from({ length: n }, (_, i) => i),
-      [n],
-      'identity',
-    );
-    const gx = be.zeros([n], 'sums');
+    const { engine, be, gy, index, gx } = await scatterOnTwoThreads(n);
     for (const idle of [0, 5]) {
       await new Promise((res) => setTimeout(res, idle)); // 5 ms: past the spin window, the worker sleeps
       const ms = be.pool.forkLatency('scatterAdd', [off(gy), off(index, 'i32'), off(gx), n, 0, 0]);
@@ -208,8 +202,9 @@ describe('wasm thread pool', () => {
     }
     expect(new Set((await be.read([gx]))[0])).toEqual(new Set([2]));
     engine.dispose();
+    const { createEngine } = await import('../src/engine.js');
     const one = await createEngine({ backend: 'wasm', threads: 1 });
-    expect((await one.backendForCall()) as unknown as { pool: Pool | null }).toHaveProperty('pool', null);
+    expect(await one.backendForCall()).toHaveProperty('pool', null);
     one.dispose();
   });
 
