@@ -72,7 +72,10 @@ function chunkLength(model: Model, be: Backend, r: SamplingRequest, B: number, d
   if (!known) byGraph.set(model.graph, (known = new Map()));
   const key = `${be.generation} ${B} ${d} ${Q} ${!!r.tangent} ${budget}`;
   let len = known.get(key);
-  if (len === undefined) known.set(key, (len = searchChunkLength(model, be, r, B, d, Q, budget)));
+  if (len === undefined) {
+    if (known.size >= 256) known.clear(); // a caller sweeping batch sizes or budgets: start over
+    known.set(key, (len = searchChunkLength(model, be, r, B, d, Q, budget)));
+  }
   return len;
 }
 

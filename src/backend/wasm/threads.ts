@@ -281,7 +281,10 @@ export class ThreadPool {
     this.publish(id, (t) => (t === 1 ? [0, 1] : [0, 0]));
     while (Atomics.load(this.ctl, 1) < 1)
       if (performance.now() - t0 > TIMEOUT_MS) throw new Error(`wasm thread pool: no worker ran ${name}`);
-    return performance.now() - t0;
+    const ms = performance.now() - t0;
+    const failed = Atomics.exchange(this.ctl, 4, 0);
+    if (failed) fail('BACKEND_UNAVAILABLE', `wasm thread pool: ${name} failed in worker ${failed}`);
+    return ms;
   }
 
   /** Waits until the workers have done `count` chunks. */
