@@ -212,21 +212,11 @@ export class ThreadPool {
   ): void {
     // A disposed pool's workers are gone: waiting for them would only time out.
     if (this.disposed) fail('BACKEND_UNAVAILABLE', 'wasm thread pool: this engine was disposed; create a new one');
-    const id = this.names.indexOf(name);
-    if (id < 0) fail('BACKEND_UNAVAILABLE', `wasm thread pool: no kernel named ${name}`);
+    const id = this.kernelId(name);
     if (!(chunks >= 1 && chunks <= MAX_CHUNKS))
       throw new Error(`wasm thread pool: ${name} cut into ${chunks} chunks, expected 1 to ${MAX_CHUNKS}`);
     const T = this.size;
-    for (let c = 0; c < chunks; c++) {
-      for (let t = 1; t < T; t++) {
-        const a = argsOf(c, t);
-        if (a.length >= MAX_ARGS)
-          throw new Error(`wasm thread pool: ${name} has ${a.length} arguments, more than ${MAX_ARGS - 1}`);
-        const row = (c * T + t) * MAX_ARGS;
-        this.args[row] = a.length;
-        this.args.set(a, row + 1);
-      }
-    }
+    for (let c = 0; c < chunks; c++) for (let t = 1; t < T; t++) this.setArgs(name, c, t, argsOf(c, t));
     const tag = this.publish(id, (t) => [Math.floor((t * chunks) / T), Math.floor(((t + 1) * chunks) / T)]);
     let error: unknown = null;
     const mine = take(this.ctl, RANGES, 0, T, tag, (c) => {
@@ -237,6 +227,26 @@ export class ThreadPool {
       }
     });
     this.waitDone(name, chunks - mine);
+    this.rethrow(name, error);
+  }
+
+  private kernelId(name: string): number {
+    const id = this.names.indexOf(name);
+    if (id < 0) fail('BACKEND_UNAVAILABLE', `wasm thread pool: no kernel named ${name}`);
+    return id;
+  }
+
+  /** Writes the arguments of `chunk` on worker `thread`. */
+  private setArgs(name: string, chunk: number, thread: number, a: number[]): void {
+    if (a.length >= MAX_ARGS)
+      throw new Error(`wasm thread pool: ${name} has ${a.length} arguments, more than ${MAX_ARGS - 1}`);
+    const row = (chunk * this.size + thread) * MAX_ARGS;
+    this.args[row] = a.length;
+    this.args.set(a, row + 1);
+  }
+
+  /** After a kernel: clears a worker's failure flag, then throws the caller's own error or the worker's failure. */
+  private rethrow(name: string, error: unknown): void {
     const failed = Atomics.exchange(this.ctl, 4, 0);
     if (error) throw error;
     if (failed) fail('BACKEND_UNAVAILABLE', `wasm thread pool: ${name} failed in worker ${failed}`);
@@ -270,20 +280,14 @@ export class ThreadPool {
   forkLatency(name: string, args: number[]): number {
     if (this.disposed || this.size < 2)
       throw new Error('wasm thread pool: forkLatency needs a live pool of 2+ threads');
-    const id = this.names.indexOf(name);
-    if (id < 0 || args.length >= MAX_ARGS) throw new Error(`wasm thread pool: forkLatency of ${name}: bad kernel`);
-    for (let t = 1; t < this.size; t++) {
-      // Chunk 0's arguments for every worker, as any of them may take it.
-      this.args[t * MAX_ARGS] = args.length;
-      this.args.set(args, t * MAX_ARGS + 1);
-    }
+    const id = this.kernelId(name);
+    for (let t = 1; t < this.size; t++) this.setArgs(name, 0, t, args); // any worker may take chunk 0
     const t0 = performance.now();
     this.publish(id, (t) => (t === 1 ? [0, 1] : [0, 0]));
     while (Atomics.load(this.ctl, 1) < 1)
       if (performance.now() - t0 > TIMEOUT_MS) throw new Error(`wasm thread pool: no worker ran ${name}`);
     const ms = performance.now() - t0;
-    const failed = Atomics.exchange(this.ctl, 4, 0);
-    if (failed) fail('BACKEND_UNAVAILABLE', `wasm thread pool: ${name} failed in worker ${failed}`);
+    this.rethrow(name, null);
     return ms;
   }
 
